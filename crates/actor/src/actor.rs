@@ -1,0 +1,44 @@
+//! The `Actor` trait and the one way a message reaches it.
+
+use msg_header::{ActorId, BoxMsg};
+use protocol_set::ProtocolSet;
+
+use crate::sender::ExecutorThreadGuard;
+use crate::{ActorSender, Context, Envelope, System};
+
+/// A state machine that handles one message at a time.
+///
+/// `handle` runs on an executor thread shared with other actors: it must
+/// not block. Sends from inside it never wait for room (a full mailbox is
+/// `Err(Full)` at once) and `ask` is refused.
+pub trait Actor: Send + 'static {
+    /// The actor's name, unique within its manager.
+    fn name(&self) -> &str;
+
+    /// The instance id, unique across processes (`ActorId::new()`).
+    fn id(&self) -> ActorId;
+
+    /// The protocols the actor speaks; messages of any other protocol are
+    /// refused at send time.
+    fn protocol_set(&self) -> &'static ProtocolSet;
+
+    /// Handles one message.
+    fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg);
+
+    /// Called once before the first message.
+    fn started(&mut self, _ctx: &mut Context<'_>) {}
+
+    /// Called once after the last message.
+    fn stopped(&mut self, _ctx: &mut Context<'_>) {}
+}
+
+/// Hands one envelope to `actor`, as an executor does: on a thread marked
+/// as an executor thread, with a [`Context`] for the envelope's sender.
+///
+/// Returns `true` if the handler asked to stop ([`Context::stop`]).
+pub fn dispatch(actor: &mut dyn Actor, me: &ActorSender, system: &dyn System, env: Envelope) -> bool {
+    let _guard = ExecutorThreadGuard::enter();
+    let mut ctx = Context::for_message(me, system, env.reply_to, env.msg.header().corr_id());
+    actor.handle(&mut ctx, env.msg);
+    ctx.stop_requested()
+}

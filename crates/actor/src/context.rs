@@ -1,0 +1,86 @@
+//! What a handler can do.
+
+use msg_header::IntoBoxMsg;
+use protocol::ProtocolId;
+
+use crate::{ActorSender, SendError, System, Wait};
+
+/// A handler's view of the world: who sent the message being handled,
+/// where to reply, how to send to and find other actors, how to stop.
+pub struct Context<'a> {
+    me: &'a ActorSender,
+    system: &'a dyn System,
+    reply_to: Option<ActorSender>,
+    corr_id: u64,
+    stop: bool,
+}
+
+impl<'a> Context<'a> {
+    /// A context outside any message, for the `started` and `stopped` hooks.
+    pub fn new(me: &'a ActorSender, system: &'a dyn System) -> Self {
+        Self { me, system, reply_to: None, corr_id: 0, stop: false }
+    }
+
+    /// A context for handling a message that came with `reply_to` and
+    /// correlation id `corr_id`.
+    pub fn for_message(
+        me: &'a ActorSender,
+        system: &'a dyn System,
+        reply_to: Option<ActorSender>,
+        corr_id: u64,
+    ) -> Self {
+        Self { me, system, reply_to, corr_id, stop: false }
+    }
+
+    /// This actor's own address.
+    pub fn me(&self) -> &ActorSender {
+        self.me
+    }
+
+    /// The address replies to the message being handled go to, if any.
+    pub fn sender(&self) -> Option<&ActorSender> {
+        self.reply_to.as_ref()
+    }
+
+    /// Replies to the sender of the message being handled; the reply
+    /// carries the request's correlation id. Never waits: a full mailbox is
+    /// `Err(Full)`, no reply address is `Err(NoReplyTo)`.
+    pub fn reply(&mut self, msg: impl IntoBoxMsg) -> Result<(), SendError> {
+        let msg = msg.into_box_msg();
+        match &self.reply_to {
+            Some(to) => to.post(msg, Some(self.me.clone()), self.corr_id, Wait::No),
+            None => Err(SendError::NoReplyTo(msg)),
+        }
+    }
+
+    /// Sends to `to` with this actor as the reply address. Never waits: a
+    /// full mailbox is `Err(Full)`.
+    pub fn send(&mut self, to: &ActorSender, msg: impl IntoBoxMsg) -> Result<(), SendError> {
+        to.post(msg.into_box_msg(), Some(self.me.clone()), 0, Wait::No)
+    }
+
+    /// Every actor that speaks `protocol`, in the directory's order.
+    pub fn find_by_protocol(&self, protocol: ProtocolId) -> Vec<ActorSender> {
+        self.system.find_by_protocol(protocol)
+    }
+
+    /// The actor called `name`, if there is one.
+    pub fn find_by_name(&self, name: &str) -> Option<ActorSender> {
+        self.system.find_by_name(name)
+    }
+
+    /// What the actor runs in: its manager, or a fixed directory.
+    pub fn system(&self) -> &'a dyn System {
+        self.system
+    }
+
+    /// Asks to stop this actor once the current handler returns.
+    pub fn stop(&mut self) {
+        self.stop = true;
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn stop_requested(&self) -> bool {
+        self.stop
+    }
+}

@@ -1,0 +1,69 @@
+//! Actors and their addresses.
+//!
+//! * [`Actor`]: a state machine that handles one message at a time.
+//! * [`Context`]: what a handler can do: reply to the sender, send to
+//!   others, look actors up, stop.
+//! * [`ActorSender`]: the address an actor is sent to. The same calls
+//!   (`try_send`, `send`, `send_timeout`, `ask`) work whatever is behind it:
+//!   a channel, an executor's mailbox or a link to another process, each a
+//!   [`Route`].
+//!
+//! Without a manager, an actor can be driven by hand: give it a channel
+//! address with [`ActorSender::channel`] and call [`dispatch`] on what
+//! arrives. The `manager` crate runs actors on executor threads.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::sync::LazyLock;
+//! use actor::{Actor, ActorSender, Context, StaticDirectory, dispatch};
+//! use echo_reply::EchoReply;
+//! use echo_req::EchoReq;
+//! use msg_header::{ActorId, BoxMsg};
+//! use protocol_set::ProtocolSet;
+//!
+//! struct Echo(ActorId);
+//! impl Actor for Echo {
+//!     fn name(&self) -> &str { "echo" }
+//!     fn id(&self) -> ActorId { self.0 }
+//!     fn protocol_set(&self) -> &'static ProtocolSet {
+//!         static SET: LazyLock<ProtocolSet> = LazyLock::new(|| {
+//!             ProtocolSet::new("echo", [echo_requestee_protocol::echo_requestee_protocol()])
+//!         });
+//!         &SET
+//!     }
+//!     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
+//!         if let Some(req) = msg.downcast_ref::<EchoReq>() {
+//!             let _ = ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, 0));
+//!         }
+//!     }
+//! }
+//!
+//! let mut echo = Echo(ActorId::new());
+//! let (echo_addr, echo_rx) = ActorSender::channel(&echo, None);
+//! let (me, my_rx) = ActorSender::inbox("me");
+//!
+//! echo_addr.send_from(EchoReq::new(7, 0), &me)?;
+//! dispatch(&mut echo, &echo_addr, &StaticDirectory::default(), echo_rx.recv()?);
+//! let reply = my_rx.recv()?.msg.downcast::<EchoReply>()?;
+//! assert_eq!(reply.counter, 7);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+mod actor;
+mod channel;
+mod context;
+mod error;
+mod sender;
+mod system;
+
+pub use actor::{Actor, dispatch};
+pub use context::Context;
+pub use error::{AskError, SendError};
+pub use sender::{ActorSender, Envelope, Route, Wait, mark_executor_thread, on_executor_thread};
+pub use system::{StaticDirectory, System};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+//! `ActorSender`: the address an actor is sent to.
+
+use std::cell::Cell;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use msg_header::{ActorId, BoxMsg, IntoBoxMsg, MsgId};
+use protocol::ProtocolId;
+
+use crate::channel::{AskRoute, ChannelRoute};
+use crate::{Actor, AskError, SendError};
+
+/// A message on its way to an actor, with the address to reply to.
+#[derive(Debug)]
+pub struct Envelope {
+    /// The message; its header is already stamped.
+    pub msg: BoxMsg,
+    /// Where replies go: the sending actor, an `ask` waiting for its answer,
+    /// or nobody.
+    pub reply_to: Option<ActorSender>,
+}
+
+/// How long a send may wait for room in a bounded mailbox or window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Not at all: a full mailbox is `Err(Full)`.
+    No,
+    /// Until the deadline, then `Err(Timeout)`.
+    Until(Instant),
+    /// As long as it takes.
+    Forever,
+}
+
+/// What is behind an [`ActorSender`]: a channel, an executor's mailbox, a
+/// link to another process.
+///
+/// Implemented by the `manager` crate for its mailboxes and links; this
+/// crate has one for plain channels ([`ActorSender::channel`]).
+pub trait Route: Send + Sync + 'static {
+    /// The destination actor.
+    fn actor_id(&self) -> ActorId;
+
+    /// The destination actor's name.
+    fn actor_name(&self) -> &str;
+
+    /// Whether the destination accepts messages with this id.
+    fn accepts(&self, msg_id: MsgId) -> bool;
+
+    /// Whether the destination speaks this protocol.
+    fn speaks(&self, protocol: ProtocolId) -> bool;
+
+    /// Whether the destination is in another process, so that only
+    /// messages with a wire form can reach it.
+    fn is_remote(&self) -> bool {
+        false
+    }
+
+    /// Puts an envelope, already checked and stamped, on its way. Must not
+    /// wait longer than `wait` says. Every error hands the message back.
+    fn deliver(&self, env: Envelope, wait: Wait) -> Result<(), SendError>;
+}
+
+thread_local! {
+    static ON_EXECUTOR: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread runs actor handlers, so that no send from it may
+/// wait for room and no `ask` may block.
+pub fn on_executor_thread() -> bool {
+    ON_EXECUTOR.with(Cell::get)
+}
+
+/// Marks this thread, for the rest of its life, as one that runs actor
+/// handlers (see [`on_executor_thread`]). Executors call it when they start.
+pub fn mark_executor_thread() {
+    ON_EXECUTOR.with(|c| c.set(true));
+}
+
+/// Marks the current thread as running a handler until dropped.
+pub(crate) struct ExecutorThreadGuard(bool);
+
+impl ExecutorThreadGuard {
+    pub(crate) fn enter() -> Self {
+        Self(ON_EXECUTOR.with(|c| c.replace(true)))
+    }
+}
+
+impl Drop for ExecutorThreadGuard {
+    fn drop(&mut self) {
+        ON_EXECUTOR.with(|c| c.set(self.0));
+    }
+}
+
+/// The address of an actor, local or remote; cheap to clone.
+///
+/// Every send checks that the destination accepts the message
+/// (`Err(NotAccepted)` otherwise) and that a remote destination gets only
+/// messages with a wire form (`Err(NotSerializable)`), then stamps the
+/// header with the destination, the source and the correlation id. Every
+/// error hands the message back.
+///
+/// On an executor thread (inside a handler) no send waits: `send` and
+/// `send_timeout` behave as `try_send`, since waiting there could stall the
+/// very executor that must drain the full mailbox.
+#[derive(Clone)]
+pub struct ActorSender {
+    route: Arc<dyn Route>,
+}
+
+impl ActorSender {
+    /// An address backed by `route`.
+    pub fn from_route(route: Arc<dyn Route>) -> Self {
+        Self { route }
+    }
+
+    /// A channel address for `actor`, to drive it by hand with
+    /// [`dispatch`](crate::dispatch): bounded to `capacity` messages, or
+    /// unbounded with `None`.
+    pub fn channel(actor: &dyn Actor, capacity: Option<usize>) -> (Self, Receiver<Envelope>) {
+        ChannelRoute::address(actor.id(), actor.name(), Some(actor.protocol_set()), capacity)
+    }
+
+    /// An address for code outside any actor to receive on: it accepts
+    /// every message. Replies to sends made with [`send_from`](Self::send_from)
+    /// arrive on the receiver.
+    pub fn inbox(name: &str) -> (Self, Receiver<Envelope>) {
+        ChannelRoute::address(ActorId::new(), name, None, None)
+    }
+
+    /// The destination actor's id.
+    pub fn id(&self) -> ActorId {
+        self.route.actor_id()
+    }
+
+    /// The destination actor's name.
+    pub fn name(&self) -> &str {
+        self.route.actor_name()
+    }
+
+    /// Whether the destination is in another process.
+    pub fn is_remote(&self) -> bool {
+        self.route.is_remote()
+    }
+
+    /// Whether the destination accepts messages with this id.
+    pub fn accepts(&self, msg_id: MsgId) -> bool {
+        self.route.accepts(msg_id)
+    }
+
+    /// Whether the destination speaks this protocol.
+    pub fn speaks(&self, protocol: ProtocolId) -> bool {
+        self.route.speaks(protocol)
+    }
+
+    /// Sends without waiting: a full mailbox is `Err(Full(msg))` at once.
+    pub fn try_send(&self, msg: impl IntoBoxMsg) -> Result<(), SendError> {
+        self.post(msg.into_box_msg(), None, 0, Wait::No)
+    }
+
+    /// Sends, waiting for room in a bounded mailbox as long as it takes
+    /// (not on an executor thread, where a full mailbox is `Err(Full)`).
+    pub fn send(&self, msg: impl IntoBoxMsg) -> Result<(), SendError> {
+        self.post(msg.into_box_msg(), None, 0, Wait::Forever)
+    }
+
+    /// Sends, waiting up to `timeout` for room (not on an executor thread,
+    /// where a full mailbox is `Err(Full)`); then `Err(Timeout(msg))`.
+    pub fn send_timeout(&self, msg: impl IntoBoxMsg, timeout: Duration) -> Result<(), SendError> {
+        self.post(msg.into_box_msg(), None, 0, deadline(timeout))
+    }
+
+    /// Sends with `from` as the address replies go to, waiting for room
+    /// like [`send`](Self::send).
+    pub fn send_from(&self, msg: impl IntoBoxMsg, from: &ActorSender) -> Result<(), SendError> {
+        self.post(msg.into_box_msg(), Some(from.clone()), 0, Wait::Forever)
+    }
+
+    /// Sends `msg` and waits up to `timeout` for the reply.
+    ///
+    /// Refused with `Err(InHandler)` on an executor thread: waiting there
+    /// would stall the executor that may have to run the answering actor.
+    /// `Err(NoReply)` when the request was dropped unanswered (the actor
+    /// handled it without replying, stopped, or its link went down).
+    pub fn ask(&self, msg: impl IntoBoxMsg, timeout: Duration) -> Result<BoxMsg, AskError> {
+        let msg = msg.into_box_msg();
+        if on_executor_thread() {
+            return Err(AskError::InHandler(msg));
+        }
+        let deadline = Instant::now() + timeout;
+        let (reply_to, rx) = AskRoute::address(self.name());
+        self.post(msg, Some(reply_to), 0, Wait::Until(deadline)).map_err(AskError::Send)?;
+        match rx.recv_deadline(deadline) {
+            Ok(env) => Ok(env.msg),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(AskError::Timeout),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(AskError::NoReply),
+        }
+    }
+
+    /// The one send path: check, stamp, deliver.
+    pub(crate) fn post(
+        &self,
+        mut msg: BoxMsg,
+        reply_to: Option<ActorSender>,
+        corr_id: u64,
+        wait: Wait,
+    ) -> Result<(), SendError> {
+        if !self.route.accepts(msg.msg_id()) {
+            return Err(SendError::NotAccepted(msg));
+        }
+        if self.route.is_remote() && msg.as_wire().is_none() {
+            return Err(SendError::NotSerializable(msg));
+        }
+        let header = msg.header_mut();
+        header.set_dst_id(self.route.actor_id());
+        header.set_src_id(reply_to.as_ref().map_or(ActorId::NONE, ActorSender::id));
+        header.set_corr_id(corr_id);
+        let wait = if on_executor_thread() { Wait::No } else { wait };
+        self.route.deliver(Envelope { msg, reply_to }, wait)
+    }
+}
+
+/// The deadline `timeout` from now; a timeout too long to represent waits
+/// forever.
+pub(crate) fn deadline(timeout: Duration) -> Wait {
+    Instant::now().checked_add(timeout).map_or(Wait::Forever, Wait::Until)
+}
+
+impl fmt::Debug for ActorSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ActorSender({}#{}", self.name(), self.id())?;
+        if self.is_remote() {
+            f.write_str(", remote")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Two addresses are equal when they name the same actor.
+impl PartialEq for ActorSender {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for ActorSender {}
+
+impl Hash for ActorSender {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
+    }
+}

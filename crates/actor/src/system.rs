@@ -1,0 +1,45 @@
+//! What an actor runs in, as seen from its handlers.
+
+use protocol::ProtocolId;
+
+use crate::ActorSender;
+
+/// The services a [`Context`](crate::Context) forwards to: the directory,
+/// and whatever else the host (a manager) offers.
+pub trait System: Send + Sync {
+    /// Every actor that speaks `protocol`, in an order the host documents.
+    fn find_by_protocol(&self, protocol: ProtocolId) -> Vec<ActorSender>;
+
+    /// The actor called `name`, if there is one.
+    fn find_by_name(&self, name: &str) -> Option<ActorSender>;
+}
+
+/// A fixed directory, for actors driven by hand without a manager.
+///
+/// Lookups answer in the order the actors were added.
+#[derive(Clone, Debug, Default)]
+pub struct StaticDirectory {
+    actors: Vec<ActorSender>,
+}
+
+impl StaticDirectory {
+    /// A directory of these actors.
+    pub fn new(actors: impl IntoIterator<Item = ActorSender>) -> Self {
+        Self { actors: actors.into_iter().collect() }
+    }
+
+    /// Adds an actor.
+    pub fn add(&mut self, actor: ActorSender) {
+        self.actors.push(actor);
+    }
+}
+
+impl System for StaticDirectory {
+    fn find_by_protocol(&self, protocol: ProtocolId) -> Vec<ActorSender> {
+        self.actors.iter().filter(|a| a.speaks(protocol)).cloned().collect()
+    }
+
+    fn find_by_name(&self, name: &str) -> Option<ActorSender> {
+        self.actors.iter().find(|a| a.name() == name).cloned()
+    }
+}

@@ -1,0 +1,211 @@
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use echo_reply::EchoReply;
+use echo_req::EchoReq;
+use echo_requestee_protocol::echo_requestee_protocol;
+use msg_header::{ActorId, BoxMsg, MsgId, MsgType};
+use msg_local_macro::msg_local_macro;
+use msg1::Msg1;
+use protocol::{MsgInfo, Protocol, ProtocolId};
+use protocol_set::ProtocolSet;
+
+use super::*;
+
+msg_local_macro! {
+    struct Local("actor::tests::Local") {}
+}
+
+fn test_set() -> &'static ProtocolSet {
+    static LOCAL: LazyLock<Protocol> =
+        LazyLock::new(|| Protocol::new("actor::tests::local", [MsgInfo::local::<Local>()]));
+    static SET: LazyLock<ProtocolSet> =
+        LazyLock::new(|| ProtocolSet::new("actor::tests", [echo_requestee_protocol(), &*LOCAL]));
+    &SET
+}
+
+/// Answers every `EchoReq` with an `EchoReply`, counts, and stops on `Local`.
+struct Replier {
+    id: ActorId,
+    handled: u64,
+    started: bool,
+}
+
+impl Actor for Replier {
+    fn name(&self) -> &str {
+        "replier"
+    }
+    fn id(&self) -> ActorId {
+        self.id
+    }
+    fn protocol_set(&self) -> &'static ProtocolSet {
+        test_set()
+    }
+    fn started(&mut self, _ctx: &mut Context<'_>) {
+        self.started = true;
+    }
+    fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
+        self.handled += 1;
+        match msg.downcast::<EchoReq>() {
+            Ok(req) => {
+                ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, 99)).unwrap();
+            }
+            Err(e) => {
+                assert!(e.into_inner().is::<Local>());
+                // Inside a handler, blocking is refused.
+                let to = ctx.me().clone();
+                assert!(matches!(to.ask(Local::new(), Duration::from_secs(60)), Err(AskError::InHandler(_))));
+                ctx.stop();
+            }
+        }
+    }
+}
+
+fn replier() -> Replier {
+    Replier { id: ActorId::new(), handled: 0, started: false }
+}
+
+#[test]
+fn test_actor() {
+    let mut actor = replier();
+    let (addr, rx) = ActorSender::channel(&actor, None);
+    let (me, my_rx) = ActorSender::inbox("test");
+    let dir = StaticDirectory::new([addr.clone()]);
+
+    actor.started(&mut Context::new(&addr, &dir));
+    assert!(actor.started);
+
+    addr.send_from(EchoReq::new(5, 11), &me).unwrap();
+    let env = rx.try_recv().unwrap();
+    assert_eq!(env.msg.header().dst_id(), actor.id);
+    assert_eq!(env.msg.header().src_id(), me.id());
+    assert!(!dispatch(&mut actor, &addr, &dir, env));
+    assert_eq!(actor.handled, 1);
+
+    let reply = my_rx.try_recv().unwrap();
+    assert_eq!(reply.reply_to.as_ref().map(ActorSender::id), Some(actor.id));
+    assert_eq!(reply.msg.header().src_id(), actor.id);
+    let reply = reply.msg.downcast::<EchoReply>().unwrap();
+    assert_eq!((reply.counter, reply.req_timestamp_ns, reply.reply_timestamp_ns), (5, 11, 99));
+
+    // A handler can ask to stop.
+    addr.send(Local::new()).unwrap();
+    assert!(dispatch(&mut actor, &addr, &dir, rx.try_recv().unwrap()));
+    assert!(!on_executor_thread(), "dispatch restores the thread's mark");
+
+    // The directory answers by protocol and by name.
+    assert_eq!(dir.find_by_protocol(echo_requestee_protocol().id()), std::slice::from_ref(&addr));
+    assert!(dir.find_by_protocol(ProtocolId::of_name("nope")).is_empty());
+    assert_eq!(dir.find_by_name("replier"), Some(addr));
+}
+
+#[test]
+fn a_message_the_actor_does_not_speak_is_refused_and_handed_back() {
+    let actor = replier();
+    let (addr, rx) = ActorSender::channel(&actor, None);
+    let err = addr.send(Msg1::new(1, Default::default())).unwrap_err();
+    assert!(matches!(err, SendError::NotAccepted(_)), "{err:?}");
+    assert_eq!(err.into_inner().msg_id(), Msg1::msg_id());
+    assert!(rx.is_empty());
+}
+
+#[test]
+fn a_full_mailbox_is_full_at_once_and_send_timeout_times_out() {
+    let actor = replier();
+    let (addr, rx) = ActorSender::channel(&actor, Some(2));
+    addr.try_send(EchoReq::new(1, 0)).unwrap();
+    addr.try_send(EchoReq::new(2, 0)).unwrap();
+    let full = addr.try_send(EchoReq::new(3, 0)).unwrap_err();
+    assert!(matches!(&full, SendError::Full(m) if m.downcast_ref::<EchoReq>().unwrap().counter == 3));
+    let late = addr.send_timeout(EchoReq::new(4, 0), Duration::from_millis(1)).unwrap_err();
+    assert!(matches!(late, SendError::Timeout(_)));
+    drop(rx);
+    assert!(matches!(addr.send(EchoReq::new(5, 0)), Err(SendError::Disconnected(_))));
+}
+
+#[test]
+fn reply_without_a_reply_address_is_an_error() {
+    let actor = replier();
+    let (addr, _rx) = ActorSender::channel(&actor, None);
+    let dir = StaticDirectory::default();
+    let mut ctx = Context::new(&addr, &dir);
+    assert!(matches!(ctx.reply(EchoReply::new(1, 2, 3)), Err(SendError::NoReplyTo(_))));
+}
+
+#[test]
+fn ask_gets_the_reply_or_a_typed_error() {
+    let mut actor = replier();
+    let (addr, rx) = ActorSender::channel(&actor, None);
+    let server_addr = addr.clone();
+    let server = std::thread::spawn(move || {
+        let dir = StaticDirectory::default();
+        // Answer one request, then drop one unanswered (by stopping on it).
+        for env in rx.iter().take(2) {
+            dispatch(&mut actor, &server_addr, &dir, env);
+        }
+    });
+    let reply = addr.ask(EchoReq::new(8, 0), Duration::from_secs(60)).unwrap();
+    assert_eq!(reply.downcast::<EchoReply>().unwrap().counter, 8);
+    assert!(matches!(addr.ask(Local::new(), Duration::from_secs(60)), Err(AskError::NoReply)));
+    server.join().unwrap();
+    // Nobody left to answer: the mailbox is gone.
+    assert!(matches!(addr.ask(EchoReq::new(9, 0), Duration::from_secs(60)), Err(AskError::Send(_))));
+}
+
+#[test]
+fn ask_times_out() {
+    let actor = replier();
+    let (addr, _rx) = ActorSender::channel(&actor, None);
+    assert!(matches!(addr.ask(EchoReq::new(1, 0), Duration::from_millis(1)), Err(AskError::Timeout)));
+}
+
+/// A stand-in for a link to another process: records what it is given.
+struct FakeRemote {
+    id: ActorId,
+    sent: Mutex<Vec<MsgId>>,
+}
+
+impl Route for FakeRemote {
+    fn actor_id(&self) -> ActorId {
+        self.id
+    }
+    fn actor_name(&self) -> &str {
+        "remote"
+    }
+    fn accepts(&self, _: MsgId) -> bool {
+        true
+    }
+    fn speaks(&self, _: ProtocolId) -> bool {
+        false
+    }
+    fn is_remote(&self) -> bool {
+        true
+    }
+    fn deliver(&self, env: Envelope, _wait: Wait) -> Result<(), SendError> {
+        self.sent.lock().unwrap().push(env.msg.msg_id());
+        Ok(())
+    }
+}
+
+#[test]
+fn a_local_only_message_to_a_remote_actor_is_not_serializable() {
+    let route = Arc::new(FakeRemote { id: ActorId::new(), sent: Mutex::default() });
+    let remote = ActorSender::from_route(route.clone());
+    assert!(remote.is_remote());
+    let err = remote.send(Local::new()).unwrap_err();
+    assert!(matches!(&err, SendError::NotSerializable(m) if m.name() == "actor::tests::Local"));
+    assert!(err.to_string().contains("actor::tests::Local"));
+    remote.send(EchoReq::new(1, 0)).unwrap();
+    assert_eq!(*route.sent.lock().unwrap(), [EchoReq::msg_id()]);
+}
+
+#[test]
+fn public_handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<ActorSender>();
+    send_sync::<StaticDirectory>();
+    send::<Envelope>();
+    send::<SendError>();
+    send::<AskError>();
+}

@@ -1,0 +1,189 @@
+//! [`Client`], the echo requester.
+//!
+//! On `EchoStart { ping_count }` it sends `EchoReq`s to its partner one at
+//! a time, checks each `EchoReply` (counters in order), then sends
+//! `EchoComplete { sent, received }` to whoever started it. Its partner is
+//! given at construction or, by default, found by protocol: the first
+//! actor that speaks `echo_requestee_protocol`, local or remote.
+//!
+//! # Examples
+//!
+//! ```
+//! use actor::{Actor, ActorSender, StaticDirectory, dispatch};
+//! use client::Client;
+//! use echo_complete::EchoComplete;
+//! use echo_start::EchoStart;
+//!
+//! // With no server to be found, the run completes at once with nothing sent.
+//! let mut client = Client::new("client");
+//! let (addr, rx) = ActorSender::channel(&client, None);
+//! let (me, my_rx) = ActorSender::inbox("controller");
+//! addr.send_from(EchoStart::new(3), &me)?;
+//! dispatch(&mut client, &addr, &StaticDirectory::default(), rx.recv()?);
+//! let done = my_rx.recv()?.msg.downcast::<EchoComplete>()?;
+//! assert_eq!((done.sent, done.received), (0, 0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+use std::sync::LazyLock;
+
+use actor::{Actor, ActorSender, Context};
+use echo_complete::EchoComplete;
+use echo_reply::EchoReply;
+use echo_req::EchoReq;
+use echo_requestee_protocol::echo_requestee_protocol;
+use echo_requester_protocol::echo_requester_protocol;
+use echo_start::EchoStart;
+use echo_start_complete_protocol::echo_start_complete_protocol;
+use msg_header::{ActorId, BoxMsg};
+use protocol_set::ProtocolSet;
+use tracing::{debug, trace, warn};
+
+/// The protocols a [`Client`] speaks: `echo_requester_protocol` and
+/// `echo_start_complete_protocol`.
+pub fn client_protocol_set() -> &'static ProtocolSet {
+    static SET: LazyLock<ProtocolSet> = LazyLock::new(|| {
+        ProtocolSet::new("client::Client", [echo_requester_protocol(), echo_start_complete_protocol()])
+    });
+    &SET
+}
+
+/// Where a [`Client`] is in its run.
+#[derive(Debug)]
+pub enum ClientState {
+    /// Waiting for an `EchoStart`.
+    Idle,
+    /// A run is under way.
+    Running {
+        /// Whom to send `EchoComplete` to.
+        controller: Option<ActorSender>,
+        /// The server.
+        partner: ActorSender,
+        /// How many round trips were asked for.
+        ping_count: u64,
+        /// Requests sent so far; the last one's counter.
+        sent: u64,
+        /// Replies received in order so far.
+        received: u64,
+    },
+}
+
+/// The echo requester actor.
+#[derive(Debug)]
+pub struct Client {
+    name: String,
+    id: ActorId,
+    partner: Option<ActorSender>,
+    state: ClientState,
+}
+
+impl Client {
+    /// A client that finds its partner by protocol when a run starts.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), id: ActorId::new(), partner: None, state: ClientState::Idle }
+    }
+
+    /// A client that always runs against `partner`.
+    pub fn with_partner(name: impl Into<String>, partner: ActorSender) -> Self {
+        Self { partner: Some(partner), ..Self::new(name) }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &ClientState {
+        &self.state
+    }
+
+    fn start(&mut self, ctx: &mut Context<'_>, ping_count: u64) {
+        let controller = ctx.sender().cloned();
+        let partner = self
+            .partner
+            .clone()
+            .or_else(|| ctx.find_by_protocol(echo_requestee_protocol().id()).into_iter().next());
+        let Some(partner) = partner else {
+            warn!(client = %self.name, "no actor speaks echo_requestee_protocol; run not started");
+            return finish(ctx, controller, 0, 0);
+        };
+        debug!(client = %self.name, ?partner, ping_count, "run started");
+        self.state = ClientState::Running { controller, partner, ping_count, sent: 0, received: 0 };
+        self.next(ctx);
+    }
+
+    /// Sends the next request, or completes the run.
+    fn next(&mut self, ctx: &mut Context<'_>) {
+        let ClientState::Running { partner, ping_count, sent, received, .. } = &mut self.state else {
+            return;
+        };
+        if *received < *ping_count {
+            match ctx.send(partner, EchoReq::stamped(*sent + 1)) {
+                Ok(()) => {
+                    *sent += 1;
+                    return;
+                }
+                Err(e) => warn!(client = %self.name, error = %e, "request not sent; run ends"),
+            }
+        }
+        self.complete(ctx);
+    }
+
+    fn complete(&mut self, ctx: &mut Context<'_>) {
+        if let ClientState::Running { controller, sent, received, .. } =
+            std::mem::replace(&mut self.state, ClientState::Idle)
+        {
+            debug!(client = %self.name, sent, received, "run complete");
+            finish(ctx, controller, sent, received);
+        }
+    }
+
+    fn on_reply(&mut self, ctx: &mut Context<'_>, reply: &EchoReply) {
+        let ClientState::Running { sent, received, .. } = &mut self.state else {
+            return warn!(client = %self.name, counter = reply.counter, "reply while idle; ignored");
+        };
+        if reply.counter != *sent {
+            warn!(client = %self.name, expected = *sent, got = reply.counter, "reply out of order; run ends");
+            return self.complete(ctx);
+        }
+        *received += 1;
+        self.next(ctx);
+    }
+}
+
+/// Tells the controller, if any, that the run is over.
+fn finish(ctx: &mut Context<'_>, controller: Option<ActorSender>, sent: u64, received: u64) {
+    if let Some(controller) = controller {
+        if let Err(e) = ctx.send(&controller, EchoComplete::new(sent, received)) {
+            warn!(error = %e, "EchoComplete not delivered");
+        }
+    }
+}
+
+impl Actor for Client {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn id(&self) -> ActorId {
+        self.id
+    }
+
+    fn protocol_set(&self) -> &'static ProtocolSet {
+        client_protocol_set()
+    }
+
+    fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
+        trace!(client = %self.name, state = ?self.state, msg = msg.name(), "handle");
+        let msg = match msg.downcast::<EchoReply>() {
+            Ok(reply) => return self.on_reply(ctx, &reply),
+            Err(e) => e.into_inner(),
+        };
+        match msg.downcast::<EchoStart>() {
+            Ok(start) if matches!(self.state, ClientState::Idle) => self.start(ctx, start.ping_count),
+            Ok(_) => warn!(client = %self.name, "EchoStart while running; ignored"),
+            Err(e) => warn!(client = %self.name, msg = e.msg.name(), "unexpected message; ignored"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,75 @@
+use actor::{ActorSender, Envelope, StaticDirectory, dispatch};
+use crossbeam_channel::Receiver;
+use echo_complete::EchoComplete;
+use echo_reply::EchoReply;
+use echo_req::EchoReq;
+use echo_start::EchoStart;
+
+use super::*;
+
+/// Runs a client against a hand-made server loop in one thread and returns
+/// the requests it sent and the completion it reported.
+fn run(ping_count: u64) -> (Vec<EchoReq>, Box<EchoComplete>) {
+    let mut client = Client::new("client");
+    let (client_addr, client_rx) = ActorSender::channel(&client, None);
+    let (server, server_rx): (ActorSender, Receiver<Envelope>) = ActorSender::inbox("fake-server");
+    let (controller, controller_rx) = ActorSender::inbox("controller");
+    // The inbox accepts everything but speaks no protocol: hand the partner over.
+    client.partner = Some(server.clone());
+    let dir = StaticDirectory::default();
+
+    client_addr.send_from(EchoStart::new(ping_count), &controller).unwrap();
+    let mut requests = Vec::new();
+    loop {
+        if let Ok(env) = client_rx.try_recv() {
+            dispatch(&mut client, &client_addr, &dir, env);
+        } else if let Ok(env) = server_rx.try_recv() {
+            let reply_to = env.reply_to.expect("requests carry the client's address");
+            assert_eq!(reply_to, client_addr);
+            let req = env.msg.downcast::<EchoReq>().expect("only EchoReqs reach the server");
+            reply_to.send_from(EchoReply::new(req.counter, req.req_timestamp_ns, 0), &server).unwrap();
+            requests.push(*req);
+        } else {
+            break;
+        }
+    }
+    assert!(matches!(client.state(), ClientState::Idle));
+    let done = controller_rx.try_recv().expect("one EchoComplete");
+    assert!(controller_rx.try_recv().is_err(), "exactly one EchoComplete");
+    (requests, done.msg.downcast::<EchoComplete>().unwrap())
+}
+
+#[test]
+fn test_ping_count_0() {
+    let (requests, done) = run(0);
+    assert!(requests.is_empty());
+    assert_eq!((done.sent, done.received), (0, 0));
+}
+
+#[test]
+fn test_ping_counts() {
+    for n in [1, 2, 10, 1000] {
+        let (requests, done) = run(n);
+        assert_eq!(requests.len() as u64, n);
+        assert!(requests.iter().zip(1..).all(|(r, i)| r.counter == i), "counters in order");
+        assert_eq!((done.sent, done.received), (n, n));
+    }
+}
+
+#[test]
+fn an_out_of_order_reply_ends_the_run() {
+    let mut client = Client::new("client");
+    let (client_addr, client_rx) = ActorSender::channel(&client, None);
+    let (server, server_rx) = ActorSender::inbox("fake-server");
+    let (controller, controller_rx) = ActorSender::inbox("controller");
+    client.partner = Some(server.clone());
+    let dir = StaticDirectory::default();
+
+    client_addr.send_from(EchoStart::new(5), &controller).unwrap();
+    dispatch(&mut client, &client_addr, &dir, client_rx.recv().unwrap());
+    assert_eq!(server_rx.try_recv().unwrap().msg.downcast::<EchoReq>().unwrap().counter, 1);
+    client_addr.send_from(EchoReply::new(7, 0, 0), &server).unwrap();
+    dispatch(&mut client, &client_addr, &dir, client_rx.recv().unwrap());
+    let done = controller_rx.try_recv().unwrap().msg.downcast::<EchoComplete>().unwrap();
+    assert_eq!((done.sent, done.received), (1, 0));
+}

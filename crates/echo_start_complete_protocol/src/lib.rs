@@ -1,0 +1,44 @@
+//! The protocol that starts an echo run (`EchoStart`) and reports it done (`EchoComplete`).
+//!
+//! ```
+//! use msg_header::MsgType;
+//! let p = echo_start_complete_protocol::echo_start_complete_protocol();
+//! assert_eq!(p.name(), "echo_start_complete_protocol");
+//! assert!(p.contains(echo_start_complete_protocol::EchoStart::msg_id()));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+use std::sync::LazyLock;
+
+use protocol::{MsgInfo, Protocol};
+
+pub use echo_complete::EchoComplete;
+pub use echo_start::EchoStart;
+
+/// The protocol's name; its id is the hash of this.
+pub const NAME: &str = "echo_start_complete_protocol";
+
+/// The protocol, built once.
+pub fn echo_start_complete_protocol() -> &'static Protocol {
+    static PROTOCOL: LazyLock<Protocol> = LazyLock::new(|| {
+        Protocol::new(NAME, [MsgInfo::wire::<EchoStart>(), MsgInfo::wire::<EchoComplete>()])
+    });
+    &PROTOCOL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use msg_header::MsgType;
+    use protocol::ProtocolId;
+
+    #[test]
+    fn test_echo_start_complete_protocol() {
+        let p = echo_start_complete_protocol();
+        assert_eq!(p.name(), NAME);
+        assert_eq!(p.id(), ProtocolId::of_name(NAME));
+        assert_eq!(p.msg_ids().collect::<Vec<_>>(), [EchoStart::msg_id(), EchoComplete::msg_id(),]);
+        assert!(p.messages().iter().all(|m| m.is_wire()));
+    }
+}

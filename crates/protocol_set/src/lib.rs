@@ -1,0 +1,148 @@
+//! A [`ProtocolSet`]: the protocols an actor speaks.
+//!
+//! It answers what a router asks on every message: does this actor accept
+//! this message id, and how is a frame of it decoded?
+//!
+//! # Examples
+//!
+//! ```
+//! use echo_req::EchoReq;
+//! use echo_requestee_protocol::echo_requestee_protocol;
+//! use msg_header::MsgType;
+//! use protocol_set::ProtocolSet;
+//!
+//! let set = ProtocolSet::new("my_server", [echo_requestee_protocol()]);
+//! assert!(set.accepts(EchoReq::msg_id()));
+//! assert!(set.speaks(echo_requestee_protocol().id()));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+use msg_header::{BoxMsg, HashId, IdKind, MsgHeader, MsgId};
+use protocol::{DecodeError, MsgInfo, Protocol, ProtocolId};
+
+/// The kind of [`ProtocolSetId`].
+#[derive(Debug)]
+pub enum ProtocolSetKind {}
+
+impl IdKind for ProtocolSetKind {
+    const KIND: &'static str = "ProtocolSetId";
+}
+
+/// Identifies a protocol set: the first 16 bytes of SHA-256 of its name.
+pub type ProtocolSetId = HashId<ProtocolSetKind>;
+
+/// The protocols an actor speaks.
+#[derive(Debug)]
+pub struct ProtocolSet {
+    name: &'static str,
+    id: ProtocolSetId,
+    protocols: Vec<&'static Protocol>,
+    /// Every message of every protocol, sorted by id for lookups.
+    by_msg: Vec<MsgInfo>,
+}
+
+impl ProtocolSet {
+    /// A set of these protocols. Hashes the name: build each set once and
+    /// keep it in a `static`.
+    pub fn new(name: &'static str, protocols: impl IntoIterator<Item = &'static Protocol>) -> Self {
+        let mut kept: Vec<&'static Protocol> = Vec::new();
+        for p in protocols {
+            if !kept.iter().any(|k| k.id() == p.id()) {
+                kept.push(p);
+            }
+        }
+        let mut by_msg: Vec<MsgInfo> = kept.iter().flat_map(|p| p.messages().iter().copied()).collect();
+        by_msg.sort_by_key(MsgInfo::id);
+        by_msg.dedup_by_key(|m| m.id());
+        Self { name, id: ProtocolSetId::of_name(name), protocols: kept, by_msg }
+    }
+
+    /// The name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The id, the hash of the name.
+    pub fn id(&self) -> ProtocolSetId {
+        self.id
+    }
+
+    /// The protocols, in the order given.
+    pub fn protocols(&self) -> &[&'static Protocol] {
+        &self.protocols
+    }
+
+    /// The protocol with this id.
+    pub fn protocol(&self, id: ProtocolId) -> Option<&'static Protocol> {
+        self.protocols.iter().copied().find(|p| p.id() == id)
+    }
+
+    /// Whether the set includes the protocol with this id.
+    pub fn speaks(&self, id: ProtocolId) -> bool {
+        self.protocol(id).is_some()
+    }
+
+    /// The message with this id, from whichever protocol has it.
+    pub fn msg(&self, id: MsgId) -> Option<&MsgInfo> {
+        self.by_msg.binary_search_by_key(&id, MsgInfo::id).ok().map(|i| &self.by_msg[i])
+    }
+
+    /// Whether an actor speaking this set accepts messages with this id.
+    pub fn accepts(&self, id: MsgId) -> bool {
+        self.msg(id).is_some()
+    }
+
+    /// Every message id of the set, sorted.
+    pub fn msg_ids(&self) -> impl Iterator<Item = MsgId> + '_ {
+        self.by_msg.iter().map(MsgInfo::id)
+    }
+
+    /// Decodes the body of a message this set accepts, chosen by
+    /// `header.msg_id()`.
+    pub fn decode(&self, header: MsgHeader, body: &[u8]) -> Result<BoxMsg, DecodeError> {
+        self.msg(header.msg_id()).ok_or(DecodeError::UnknownMsg(header.msg_id()))?.decode(header, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use echo_req::EchoReq;
+    use echo_requestee_protocol::echo_requestee_protocol;
+    use echo_start::EchoStart;
+    use echo_start_complete_protocol::echo_start_complete_protocol;
+    use msg_header::{Msg, MsgType, WireMsg};
+    use msg1::Msg1;
+
+    #[test]
+    fn test_protocol() {
+        let set = ProtocolSet::new(
+            "set",
+            [echo_requestee_protocol(), echo_start_complete_protocol(), echo_requestee_protocol()],
+        );
+        assert_eq!(set.id(), ProtocolSetId::of_name("set"));
+        assert_eq!(set.protocols().len(), 2);
+
+        // By protocol id.
+        let p = set.protocol(echo_start_complete_protocol().id()).unwrap();
+        assert_eq!(p.name(), "echo_start_complete_protocol");
+        assert!(set.speaks(echo_requestee_protocol().id()));
+        assert!(!set.speaks(ProtocolId::of_name("other")));
+
+        // By message id.
+        assert!(set.accepts(EchoReq::msg_id()));
+        assert!(set.accepts(EchoStart::msg_id()));
+        assert!(!set.accepts(Msg1::msg_id()));
+        assert_eq!(set.msg(EchoStart::msg_id()).unwrap().name(), "echo_start::EchoStart");
+        assert_eq!(set.msg_ids().count(), 4);
+
+        let start = EchoStart::new(9);
+        let mut body = Vec::new();
+        start.encode_body(&mut body).unwrap();
+        let back = set.decode(*start.header(), &body).unwrap();
+        assert_eq!(back.downcast::<EchoStart>().unwrap().ping_count, 9);
+        let foreign = MsgHeader::new(Msg1::msg_id());
+        assert!(matches!(set.decode(foreign, b"{}"), Err(DecodeError::UnknownMsg(_))));
+    }
+}

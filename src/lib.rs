@@ -54,3 +54,8 @@ pub mod samples {
     pub use msg1::Msg1;
     pub use msg2::Msg2;
 }
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

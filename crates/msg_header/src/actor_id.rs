@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ParseIdError;
-use crate::hash_id::{Hex16Visitor, parse_hex16};
+use crate::hash_id::{Hex16Visitor, Hex32, parse_hex16};
 
 /// The high half of every id this process makes: random, so two processes
 /// (or two runs of one) practically never share it.
@@ -80,13 +80,13 @@ impl ActorId {
 
 impl fmt::Display for ActorId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
+        f.write_str(Hex32::new(&self.to_bytes()).as_str())
     }
 }
 
 impl fmt::Debug for ActorId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ActorId({:032x})", self.0)
+        write!(f, "ActorId({self})")
     }
 }
 
@@ -100,7 +100,7 @@ impl FromStr for ActorId {
 
 impl Serialize for ActorId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.serialize_str(Hex32::new(&self.to_bytes()).as_str())
     }
 }
 

@@ -75,10 +75,27 @@ impl<K: IdKind> HashId<K> {
     }
 
     fn write_hex(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.bytes {
-            write!(f, "{b:02x}")?;
+        f.write_str(Hex32::new(&self.bytes).as_str())
+    }
+}
+
+/// The 32-hex-digit text of a 16-byte id, on the stack.
+pub(crate) struct Hex32([u8; 32]);
+
+impl Hex32 {
+    pub(crate) fn new(bytes: &[u8; 16]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0; 32];
+        for (i, b) in bytes.iter().enumerate() {
+            out[2 * i] = DIGITS[usize::from(b >> 4)];
+            out[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
         }
-        Ok(())
+        Self(out)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII hex digits were written: always valid UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
@@ -157,7 +174,7 @@ pub(crate) fn parse_hex16(s: &str) -> Result<[u8; 16], ParseIdError> {
 impl<K: IdKind> Serialize for HashId<K> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
-            serializer.collect_str(self)
+            serializer.serialize_str(Hex32::new(&self.bytes).as_str())
         } else {
             serializer.serialize_bytes(&self.bytes)
         }

@@ -2,8 +2,6 @@
 //!
 //! `cargo bench --bench msg_codec`
 
-#![allow(clippy::unwrap_used)] // a benchmark: a failure should stop it loudly
-
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

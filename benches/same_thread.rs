@@ -5,8 +5,6 @@
 //! `cargo bench --bench same_thread` (pin with `taskset -c 0` for steadier
 //! figures).
 
-#![allow(clippy::unwrap_used)] // a benchmark: a failure should stop it loudly
-
 use std::any::Any;
 use std::hint::black_box;
 

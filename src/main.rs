@@ -1,5 +1,6 @@
 //! `ipchnl`: the feasibility report. For now, the in-process echo (the
 //! seed's measurement) and its latency.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::ExitCode;
 

@@ -3,7 +3,7 @@
 use msg_header::IntoBoxMsg;
 use protocol::ProtocolId;
 
-use crate::{ActorSender, SendError, System, Wait};
+use crate::{ActorSender, SendError, System, SystemError, Wait};
 
 /// A handler's view of the world: who sent the message being handled,
 /// where to reply, how to send to and find other actors, how to stop.
@@ -67,6 +67,12 @@ impl<'a> Context<'a> {
     /// The actor called `name`, if there is one.
     pub fn find_by_name(&self, name: &str) -> Option<ActorSender> {
         self.system.find_by_name(name)
+    }
+
+    /// Sends [`Terminated`](crate::Terminated) to this actor when `target`
+    /// ends (at once if it already has).
+    pub fn watch(&self, target: &ActorSender) -> Result<(), SystemError> {
+        target.watch(self.me)
     }
 
     /// What the actor runs in: its manager, or a fixed directory.

@@ -50,7 +50,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
-#![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 mod actor;
 mod channel;
@@ -58,12 +58,14 @@ mod context;
 mod error;
 mod sender;
 mod system;
+mod terminated;
 
 pub use actor::{Actor, dispatch};
 pub use context::Context;
 pub use error::{AskError, SendError};
 pub use sender::{ActorSender, Envelope, Route, Wait, mark_executor_thread, on_executor_thread};
-pub use system::{StaticDirectory, System};
+pub use system::{StaticDirectory, System, SystemError};
+pub use terminated::{Terminated, TerminationReason};
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
 //! `ActorSender`: the address an actor is sent to.
 
+use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -7,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use msg_header::{ActorId, BoxMsg, IntoBoxMsg, MsgId};
+use msg_header::{ActorId, BoxMsg, IntoBoxMsg, MsgId, MsgType};
 use protocol::ProtocolId;
 
 use crate::channel::{AskRoute, ChannelRoute};
-use crate::{Actor, AskError, SendError};
+use crate::{Actor, AskError, SendError, SystemError, Terminated};
 
 /// A message on its way to an actor, with the address to reply to.
 #[derive(Debug)]
@@ -39,7 +40,7 @@ pub enum Wait {
 ///
 /// Implemented by the `manager` crate for its mailboxes and links; this
 /// crate has one for plain channels ([`ActorSender::channel`]).
-pub trait Route: Send + Sync + 'static {
+pub trait Route: Any + Send + Sync {
     /// The destination actor.
     fn actor_id(&self) -> ActorId;
 
@@ -61,6 +62,17 @@ pub trait Route: Send + Sync + 'static {
     /// Puts an envelope, already checked and stamped, on its way. Must not
     /// wait longer than `wait` says. Every error hands the message back.
     fn deliver(&self, env: Envelope, wait: Wait) -> Result<(), SendError>;
+
+    /// Sends [`Terminated`] to `watcher` when the destination ends; at
+    /// once if it already has.
+    fn watch(&self, _watcher: ActorSender) -> Result<(), SystemError> {
+        Err(SystemError::Unsupported("watch"))
+    }
+
+    /// Stops the destination after the messages already queued for it.
+    fn stop(&self) -> Result<(), SystemError> {
+        Err(SystemError::Unsupported("stop"))
+    }
 }
 
 thread_local! {
@@ -97,7 +109,7 @@ impl Drop for ExecutorThreadGuard {
 /// The address of an actor, local or remote; cheap to clone.
 ///
 /// Every send checks that the destination accepts the message
-/// (`Err(NotAccepted)` otherwise) and that a remote destination gets only
+/// (`Err(NotAccepted)` otherwise; every actor accepts [`Terminated`]) and that a remote destination gets only
 /// messages with a wire form (`Err(NotSerializable)`), then stamps the
 /// header with the destination, the source and the correlation id. Every
 /// error hands the message back.
@@ -155,6 +167,23 @@ impl ActorSender {
         self.route.speaks(protocol)
     }
 
+    /// What is behind the address, e.g. to downcast to a known route type.
+    pub fn route(&self) -> &dyn Route {
+        &*self.route
+    }
+
+    /// Sends [`Terminated`] to `watcher` when this actor ends; at once if
+    /// it already has.
+    pub fn watch(&self, watcher: &ActorSender) -> Result<(), SystemError> {
+        self.route.watch(watcher.clone())
+    }
+
+    /// Stops this actor after the messages already queued for it; its
+    /// watchers are told `Stopped`.
+    pub fn stop(&self) -> Result<(), SystemError> {
+        self.route.stop()
+    }
+
     /// Sends without waiting: a full mailbox is `Err(Full(msg))` at once.
     pub fn try_send(&self, msg: impl IntoBoxMsg) -> Result<(), SendError> {
         self.post(msg.into_box_msg(), None, 0, Wait::No)
@@ -207,7 +236,7 @@ impl ActorSender {
         corr_id: u64,
         wait: Wait,
     ) -> Result<(), SendError> {
-        if !self.route.accepts(msg.msg_id()) {
+        if !self.route.accepts(msg.msg_id()) && msg.msg_id() != <Terminated as MsgType>::msg_id() {
             return Err(SendError::NotAccepted(msg));
         }
         if self.route.is_remote() && msg.as_wire().is_none() {

@@ -4,6 +4,21 @@ use protocol::ProtocolId;
 
 use crate::ActorSender;
 
+/// A lifecycle request (watch, stop) could not be carried out.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SystemError {
+    /// The address does not offer this service (a plain channel has no
+    /// lifecycle to watch or stop).
+    #[error("not supported by this host: {0}")]
+    Unsupported(&'static str),
+    /// The actor is not known to this host.
+    #[error("unknown actor {0}")]
+    UnknownActor(String),
+    /// The host is shutting down.
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
 /// The services a [`Context`](crate::Context) forwards to: the directory,
 /// and whatever else the host (a manager) offers.
 pub trait System: Send + Sync {

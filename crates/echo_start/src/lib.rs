@@ -6,7 +6,7 @@
 //! # Ok::<(), msg_header::MsgError>(())
 //! ```
 #![forbid(unsafe_code)]
-#![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 use msg_serde_macro::msg_serde_macro;
 

@@ -7,7 +7,7 @@
 //! assert!(p.contains(echo_start_complete_protocol::EchoStart::msg_id()));
 //! ```
 #![forbid(unsafe_code)]
-#![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::LazyLock;
 

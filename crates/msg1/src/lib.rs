@@ -3,7 +3,7 @@
 //! Its JSON has the same shape as `msg2::Msg2`'s; only the id tells them
 //! apart, which is what decoding checks first.
 #![forbid(unsafe_code)]
-#![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 

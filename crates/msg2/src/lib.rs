@@ -1,7 +1,7 @@
 //! [`Msg2`]: a sample message whose JSON is shaped exactly like
 //! `msg1::Msg1`'s, so only its id tells them apart.
 #![forbid(unsafe_code)]
-#![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 

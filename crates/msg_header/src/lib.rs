@@ -25,7 +25,7 @@
 //! # Ok::<(), msg_header::ParseIdError>(())
 //! ```
 #![forbid(unsafe_code)]
-#![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 mod actor_id;
 mod clock;

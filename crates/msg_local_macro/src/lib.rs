@@ -33,7 +33,7 @@
 //! assert_eq!(rx.recv(), Ok(42));
 //! ```
 #![forbid(unsafe_code)]
-#![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 /// Declares a local-only message. See the [crate docs](crate).
 ///

@@ -39,7 +39,7 @@
 //! # Ok::<(), MsgError>(())
 //! ```
 #![forbid(unsafe_code)]
-#![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 /// Declares a message that can cross processes. See the [crate docs](crate).
 ///

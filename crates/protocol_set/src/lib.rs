@@ -16,7 +16,7 @@
 //! assert!(set.speaks(echo_requestee_protocol().id()));
 //! ```
 #![forbid(unsafe_code)]
-#![deny(clippy::print_stdout, clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 use msg_header::{BoxMsg, HashId, IdKind, MsgHeader, MsgId};
 use protocol::{DecodeError, MsgInfo, Protocol, ProtocolId};

@@ -1,0 +1,274 @@
+//! `ActorCell`: a local actor as seen by its senders. It is the `Route`
+//! behind every local `ActorSender`.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
+
+use actor::{ActorSender, Envelope, Route, SendError, SystemError, Terminated, TerminationReason, Wait};
+use msg_header::{ActorId, BoxMsg, MsgId, MsgType};
+use protocol::ProtocolId;
+use protocol_set::ProtocolSet;
+use tracing::debug;
+
+use crate::executor::{Command, ExecutorHandle};
+
+/// The manager's state, shared with every cell so that sends can be
+/// refused once shutdown begins.
+pub(crate) struct Lifecycle(AtomicU8);
+
+impl Lifecycle {
+    const RUNNING: u8 = 0;
+    const STOPPING: u8 = 1;
+    const ABORTING: u8 = 2;
+
+    pub(crate) fn new() -> Self {
+        Self(AtomicU8::new(Self::RUNNING))
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.0.load(Ordering::Acquire) == Self::RUNNING
+    }
+
+    /// Moves to stopping, or aborting (queued messages are not handled);
+    /// `false` if it was not running.
+    pub(crate) fn begin_stop(&self, drain: bool) -> bool {
+        let next = if drain { Self::STOPPING } else { Self::ABORTING };
+        self.0.compare_exchange(Self::RUNNING, next, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Whether queued messages are to be reported rather than handled.
+    pub(crate) fn is_aborting(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == Self::ABORTING
+    }
+}
+
+/// Where a local actor lives and what its senders must know.
+pub(crate) struct ActorCell {
+    pub(crate) id: ActorId,
+    pub(crate) name: String,
+    pub(crate) set: &'static ProtocolSet,
+    pub(crate) executor: Arc<ExecutorHandle>,
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+    lifecycle: Arc<Lifecycle>,
+    alive: AtomicBool,
+    reason: OnceLock<TerminationReason>,
+    /// `None` once the actor has ended.
+    watchers: Mutex<Option<Vec<ActorSender>>>,
+    bound: Option<Bound>,
+}
+
+impl ActorCell {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: ActorId,
+        name: String,
+        set: &'static ProtocolSet,
+        executor: Arc<ExecutorHandle>,
+        (slot, generation): (u32, u32),
+        lifecycle: Arc<Lifecycle>,
+        capacity: Option<usize>,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            set,
+            executor,
+            slot,
+            generation,
+            lifecycle,
+            alive: AtomicBool::new(true),
+            reason: OnceLock::new(),
+            watchers: Mutex::new(Some(Vec::new())),
+            bound: capacity.map(Bound::new),
+        }
+    }
+
+    /// A message for this actor was taken out of the executor's mailbox.
+    pub(crate) fn release(&self) {
+        if let Some(b) = &self.bound {
+            b.release();
+        }
+    }
+
+    /// The actor ended: refuse further sends, wake blocked senders, tell
+    /// the watchers.
+    pub(crate) fn close(&self, reason: TerminationReason) {
+        self.alive.store(false, Ordering::Release);
+        let _ = self.reason.set(reason);
+        if let Some(b) = &self.bound {
+            b.wake_all();
+        }
+        let watchers = lock(&self.watchers).take().unwrap_or_default();
+        for w in watchers {
+            self.notify(&w, reason);
+        }
+    }
+
+    fn notify(&self, watcher: &ActorSender, reason: TerminationReason) {
+        if let Err(e) = watcher.try_send(Terminated::new(self.id, self.name.clone(), reason)) {
+            debug!(actor = %self.name, watcher = ?watcher, error = %e, "Terminated not delivered");
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks leaves no broken invariant behind.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Route for ActorCell {
+    fn actor_id(&self) -> ActorId {
+        self.id
+    }
+
+    fn actor_name(&self) -> &str {
+        &self.name
+    }
+
+    fn accepts(&self, msg_id: MsgId) -> bool {
+        self.set.accepts(msg_id)
+    }
+
+    fn speaks(&self, protocol: ProtocolId) -> bool {
+        self.set.speaks(protocol)
+    }
+
+    fn deliver(&self, env: Envelope, wait: Wait) -> Result<(), SendError> {
+        // During shutdown, only handlers (which are draining) may still send.
+        if !self.alive.load(Ordering::Acquire)
+            || !(self.lifecycle.is_running() || actor::on_executor_thread())
+        {
+            return Err(SendError::Disconnected(env.msg));
+        }
+        // `Terminated` is a system message: it never counts against the capacity.
+        let counted = match &self.bound {
+            Some(b) if env.msg.msg_id() != Terminated::msg_id() => {
+                if let Err(refusal) = b.reserve(wait, &self.alive) {
+                    return Err(refusal.into_error(env.msg));
+                }
+                true
+            }
+            _ => false,
+        };
+        self.executor.push(Command::Deliver { slot: self.slot, generation: self.generation, counted, env });
+        Ok(())
+    }
+
+    fn watch(&self, watcher: ActorSender) -> Result<(), SystemError> {
+        let mut watchers = lock(&self.watchers);
+        match watchers.as_mut() {
+            Some(list) => list.push(watcher),
+            None => {
+                drop(watchers);
+                let reason = self.reason.get().copied().unwrap_or(TerminationReason::Stopped);
+                self.notify(&watcher, reason);
+            }
+        }
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), SystemError> {
+        if !self.alive.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.executor.push(Command::Stop {
+            slot: self.slot,
+            generation: self.generation,
+            reason: TerminationReason::Stopped,
+        });
+        Ok(())
+    }
+}
+
+/// Why a bounded mailbox refused a message.
+enum Refusal {
+    Full,
+    Timeout,
+    Closed,
+}
+
+impl Refusal {
+    fn into_error(self, msg: BoxMsg) -> SendError {
+        match self {
+            Self::Full => SendError::Full(msg),
+            Self::Timeout => SendError::Timeout(msg),
+            Self::Closed => SendError::Disconnected(msg),
+        }
+    }
+}
+
+/// The accounting of a bounded mailbox: messages sent and not yet taken.
+struct Bound {
+    capacity: usize,
+    queued: AtomicUsize,
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    room: Condvar,
+}
+
+impl Bound {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            queued: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            room: Condvar::new(),
+        }
+    }
+
+    fn try_reserve(&self) -> bool {
+        self.queued
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| (q < self.capacity).then_some(q + 1))
+            .is_ok()
+    }
+
+    /// Takes a place, waiting as `wait` says.
+    fn reserve(&self, wait: Wait, alive: &AtomicBool) -> Result<(), Refusal> {
+        if self.try_reserve() {
+            return Ok(());
+        }
+        let deadline = match wait {
+            Wait::No => return Err(Refusal::Full),
+            Wait::Until(d) => Some(d),
+            Wait::Forever => None,
+        };
+        let mut guard = lock(&self.lock);
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let outcome = loop {
+            if self.try_reserve() {
+                break Ok(());
+            }
+            if !alive.load(Ordering::Acquire) {
+                break Err(Refusal::Closed);
+            }
+            guard = match deadline {
+                None => self.room.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break Err(Refusal::Timeout);
+                    }
+                    self.room.wait_timeout(guard, d - now).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+        };
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    }
+
+    fn release(&self) {
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = lock(&self.lock);
+            self.room.notify_one();
+        }
+    }
+
+    fn wake_all(&self) {
+        let _guard = lock(&self.lock);
+        self.room.notify_all();
+    }
+}

@@ -1,0 +1,81 @@
+//! Messages that could not be delivered after their send succeeded.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use msg_header::{ActorId, BoxMsg};
+use tracing::{debug, warn};
+
+/// Why a message became a dead letter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeadLetterReason {
+    /// The destination stopped (or panicked) after the message was sent,
+    /// before it was handled.
+    ActorStopped,
+    /// The destination's manager shut down before the message was handled:
+    /// [`Manager::shutdown_now`](crate::Manager::shutdown_now), or a message
+    /// that reached an executor after it exited.
+    Shutdown,
+}
+
+impl fmt::Display for DeadLetterReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ActorStopped => "actor stopped",
+            Self::Shutdown => "manager shut down",
+        })
+    }
+}
+
+/// A message that was sent but never handled, reported to the sender's
+/// manager.
+#[derive(Debug)]
+pub struct DeadLetter {
+    /// The message, as it was sent.
+    pub msg: BoxMsg,
+    /// The actor it was sent to.
+    pub dst: ActorId,
+    /// Why it was not handled.
+    pub reason: DeadLetterReason,
+}
+
+/// Where a manager's dead letters go: counted, logged, and kept for a
+/// reader up to a capacity.
+pub(crate) struct DeadLetters {
+    tx: Sender<DeadLetter>,
+    rx: Receiver<DeadLetter>,
+    count: AtomicU64,
+    unkept: AtomicU64,
+}
+
+impl DeadLetters {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        Self { tx, rx, count: AtomicU64::new(0), unkept: AtomicU64::new(0) }
+    }
+
+    pub(crate) fn report(&self, letter: DeadLetter) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        debug!(msg = letter.msg.name(), dst = %letter.dst, reason = %letter.reason, "dead letter");
+        if let Err(TrySendError::Full(letter) | TrySendError::Disconnected(letter)) = self.tx.try_send(letter)
+        {
+            self.unkept.fetch_add(1, Ordering::Relaxed);
+            warn!(msg = letter.msg.name(), dst = %letter.dst, reason = %letter.reason,
+                "dead letter not kept: no one reads them and the queue is full");
+        }
+    }
+
+    pub(crate) fn receiver(&self) -> Receiver<DeadLetter> {
+        self.rx.clone()
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn unkept(&self) -> u64 {
+        self.unkept.load(Ordering::Relaxed)
+    }
+}

@@ -2,7 +2,8 @@
 //!
 //! On `EchoStart { ping_count }` it sends `EchoReq`s to its partner one at
 //! a time, checks each `EchoReply` (counters in order), then sends
-//! `EchoComplete { sent, received }` to whoever started it. Its partner is
+//! `EchoComplete` to whoever started it: how many were sent and received,
+//! and the round-trip percentiles it measured. Its partner is
 //! given at construction or, by default, found by protocol: the first
 //! actor that speaks `echo_requestee_protocol`, local or remote.
 //!
@@ -37,7 +38,8 @@ use echo_requestee_protocol::echo_requestee_protocol;
 use echo_requester_protocol::echo_requester_protocol;
 use echo_start::EchoStart;
 use echo_start_complete_protocol::echo_start_complete_protocol;
-use msg_header::{ActorId, BoxMsg};
+use hdrhistogram::Histogram;
+use msg_header::{ActorId, BoxMsg, now_ns};
 use protocol_set::ProtocolSet;
 use tracing::{debug, trace, warn};
 
@@ -67,6 +69,10 @@ pub enum ClientState {
         sent: u64,
         /// Replies received in order so far.
         received: u64,
+        /// When the run started ([`now_ns`]).
+        started_ns: u64,
+        /// Round trips measured so far, in nanoseconds.
+        rtts: Box<Histogram<u64>>,
     },
 }
 
@@ -103,10 +109,13 @@ impl Client {
             .or_else(|| ctx.find_by_protocol(echo_requestee_protocol().id()).into_iter().next());
         let Some(partner) = partner else {
             warn!(client = %self.name, "no actor speaks echo_requestee_protocol; run not started");
-            return finish(ctx, controller, 0, 0);
+            return finish(ctx, controller, EchoComplete::new(0, 0, 0, 0, 0, 0));
         };
         debug!(client = %self.name, ?partner, ping_count, "run started");
-        self.state = ClientState::Running { controller, partner, ping_count, sent: 0, received: 0 };
+        let rtts = Box::new(rtt_histogram());
+        let started_ns = now_ns();
+        self.state =
+            ClientState::Running { controller, partner, ping_count, sent: 0, received: 0, started_ns, rtts };
         self.next(ctx);
     }
 
@@ -128,16 +137,25 @@ impl Client {
     }
 
     fn complete(&mut self, ctx: &mut Context<'_>) {
-        if let ClientState::Running { controller, sent, received, .. } =
+        if let ClientState::Running { controller, sent, received, started_ns, rtts, .. } =
             std::mem::replace(&mut self.state, ClientState::Idle)
         {
-            debug!(client = %self.name, sent, received, "run complete");
-            finish(ctx, controller, sent, received);
+            let elapsed_ns = now_ns().saturating_sub(started_ns);
+            debug!(client = %self.name, sent, received, elapsed_ns, "run complete");
+            let done = EchoComplete::new(
+                sent,
+                received,
+                rtts.value_at_quantile(0.5),
+                rtts.value_at_quantile(0.99),
+                rtts.max(),
+                elapsed_ns,
+            );
+            finish(ctx, controller, done);
         }
     }
 
     fn on_reply(&mut self, ctx: &mut Context<'_>, reply: &EchoReply) {
-        let ClientState::Running { sent, received, .. } = &mut self.state else {
+        let ClientState::Running { sent, received, rtts, .. } = &mut self.state else {
             return warn!(client = %self.name, counter = reply.counter, "reply while idle; ignored");
         };
         if reply.counter != *sent {
@@ -145,14 +163,22 @@ impl Client {
             return self.complete(ctx);
         }
         *received += 1;
+        rtts.saturating_record(now_ns().saturating_sub(reply.req_timestamp_ns));
         self.next(ctx);
     }
 }
 
+/// A histogram of 1 ns to 1 h, three significant figures (values past
+/// the bound are recorded as the bound).
+#[allow(clippy::expect_used)] // invariant: 1 <= 1 h in ns, and 3 significant figures, are valid
+fn rtt_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds and precision")
+}
+
 /// Tells the controller, if any, that the run is over.
-fn finish(ctx: &mut Context<'_>, controller: Option<ActorSender>, sent: u64, received: u64) {
+fn finish(ctx: &mut Context<'_>, controller: Option<ActorSender>, done: EchoComplete) {
     if let Some(controller) = controller {
-        if let Err(e) = ctx.send(&controller, EchoComplete::new(sent, received)) {
+        if let Err(e) = ctx.send(&controller, done) {
             warn!(error = %e, "EchoComplete not delivered");
         }
     }

@@ -53,6 +53,8 @@ fn test_ping_counts() {
         assert_eq!(requests.len() as u64, n);
         assert!(requests.iter().zip(1..).all(|(r, i)| r.counter == i), "counters in order");
         assert_eq!((done.sent, done.received), (n, n));
+        assert!(done.rtt_p50_ns <= done.rtt_p99_ns && done.rtt_p99_ns <= done.rtt_max_ns, "{done:?}");
+        assert!(done.rtt_max_ns > 0 && done.elapsed_ns >= done.rtt_max_ns, "{done:?}");
     }
 }
 

@@ -23,6 +23,12 @@ use crate::manager::Shared;
 
 const WAKER: Token = Token(0);
 
+/// Busy checks of the mailbox between two yields while an executor polls.
+/// Measured on a 2-vCPU VM (`cargo bench -p bench --bench cross_thread`):
+/// yielding on every check made the cross-thread echo 1.22-1.25x a bare
+/// crossbeam ping-pong, 128 checks per yield 1.10-1.13x.
+const SPINS_PER_YIELD: u32 = 128;
+
 /// What an executor is asked to do.
 pub(crate) enum Command {
     /// Hand a message to the actor in `slot`, if it is still generation `generation`.
@@ -124,6 +130,9 @@ pub(crate) struct Executor {
     poll: Poll,
     slots: Vec<Option<Slot>>,
     spin: Duration,
+    /// Busy checks of the mailbox between yields: none when this thread
+    /// may run on one CPU only, where spinning would only delay the sender.
+    spins_per_turn: u32,
 }
 
 impl Executor {
@@ -145,7 +154,9 @@ impl Executor {
             slots: Mutex::default(),
             thread: OnceLock::new(),
         });
-        Ok((Self { handle: handle.clone(), shared, poll, slots: Vec::new(), spin }, handle))
+        let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+        let spins_per_turn = if cpus > 1 { SPINS_PER_YIELD } else { 0 };
+        Ok((Self { handle: handle.clone(), shared, poll, slots: Vec::new(), spin, spins_per_turn }, handle))
     }
 
     pub(crate) fn run(mut self) {
@@ -173,6 +184,12 @@ impl Executor {
         }
         let deadline = Instant::now() + self.spin;
         loop {
+            for _ in 0..self.spins_per_turn {
+                if !self.handle.rx.is_empty() {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
             if !self.handle.rx.is_empty() {
                 return true;
             }

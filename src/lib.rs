@@ -23,9 +23,10 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 pub use actor::{
-    Actor, ActorSender, AskError, Context, Envelope, Route, SendError, StaticDirectory, System, Wait,
-    dispatch, mark_executor_thread, on_executor_thread,
+    Actor, ActorSender, AskError, Context, Envelope, Route, SendError, StaticDirectory, System, SystemError,
+    Terminated, TerminationReason, Wait, dispatch, mark_executor_thread, on_executor_thread,
 };
+pub use manager::{ActorOptions, DeadLetter, DeadLetterReason, Manager, ManagerConfig, ManagerError};
 pub use msg_header::{
     ActorId, BoxMsg, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg, MsgError,
     MsgHeader, MsgId, MsgType, ParseIdError, WireMsg, decode_body, encode_body, from_json, now_ns,

@@ -30,6 +30,18 @@ impl IdKind for MsgKind {
 /// Identifies a message type: the first 16 bytes of SHA-256 of its wire name.
 pub type MsgId = HashId<MsgKind>;
 
+/// The kind of [`NodeId`].
+#[derive(Debug)]
+pub enum NodeKind {}
+
+impl IdKind for NodeKind {
+    const KIND: &'static str = "NodeId";
+}
+
+/// Identifies a node (a manager): the first 16 bytes of SHA-256 of its
+/// node name.
+pub type NodeId = HashId<NodeKind>;
+
 /// A 16-byte id derived from a name by SHA-256.
 ///
 /// Its text form (`Display`, `FromStr`, JSON) is 32 lower-case hex digits,

@@ -39,7 +39,7 @@ mod msg;
 pub use actor_id::ActorId;
 pub use clock::now_ns;
 pub use error::{DowncastError, MsgError, ParseIdError};
-pub use hash_id::{HashId, IdKind, MsgId, MsgKind};
+pub use hash_id::{HashId, IdKind, MsgId, MsgKind, NodeId, NodeKind};
 pub use header::MsgHeader;
 pub use json::{decode_body, encode_body, from_json, peek_msg_id, to_json};
 #[doc(hidden)]

@@ -199,7 +199,12 @@ pub enum FrameError {
 }
 
 /// Appends a frame of `header` and `body` to `out`.
-pub fn encode_frame(header: &FrameHeader, body: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), FrameError> {
+pub fn encode_frame(
+    header: &FrameHeader,
+    body: &[u8],
+    max: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
     let total = FRAME_HEADER_LEN + body.len();
     if total > max {
         return Err(FrameError::TooLarge { len: total as u64, max });

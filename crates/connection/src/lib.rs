@@ -40,6 +40,6 @@ pub use frame::{
     encode_frame, encode_msg_frame, patch_seq_ack,
 };
 pub use handshake::{
-    AUTH, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, PeerHello, Role, Secret, VERSION_MAX,
-    VERSION_MIN,
+    AUTH, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, PeerHello, Role, Secret,
+    VERSION_MAX, VERSION_MIN,
 };

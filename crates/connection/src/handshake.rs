@@ -2,7 +2,9 @@
 
 use std::fmt;
 
+use hmac::{Hmac, Mac};
 use msg_header::NodeId;
+use sha2::Sha256;
 
 /// The first four bytes of every handshake message: `IPCH`.
 pub const MAGIC: [u8; 4] = *b"IPCH";
@@ -22,13 +24,46 @@ pub struct Secret(Vec<u8>);
 impl Secret {
     /// A secret of these bytes; `None` if there are none.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Option<Self> {
-        todo!()
+        let bytes = Self(bytes.into());
+        (!bytes.0.is_empty()).then_some(bytes)
     }
 
     /// The secret in a file: its bytes, without one trailing newline.
     /// An empty file is an error (`InvalidData`).
     pub fn from_file(path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
-        todo!()
+        // Wrapped at once, so the bytes are wiped on every path out.
+        let mut secret = Self(std::fs::read(path)?);
+        if secret.0.ends_with(b"\r\n") {
+            secret.0.truncate(secret.0.len() - 2);
+        } else if secret.0.ends_with(b"\n") {
+            secret.0.truncate(secret.0.len() - 1);
+        }
+        if secret.0.is_empty() {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "the secret file is empty"));
+        }
+        Ok(secret)
+    }
+
+    /// The MAC keyed with this secret over `label` then `parts`.
+    fn mac(&self, label: &[u8], parts: &[&[u8]]) -> Result<HmacSha256, HandshakeError> {
+        // HMAC takes keys of any length, so this cannot fail; if it ever
+        // did, no MAC could be checked: authentication fails.
+        let mut mac = HmacSha256::new_from_slice(&self.0).map_err(|_| HandshakeError::BadMac)?;
+        mac.update(label);
+        parts.iter().for_each(|part| mac.update(part));
+        Ok(mac)
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // Zero the whole allocation, spare capacity included (a trailing
+        // newline cut off by `from_file` is still there). `resize` up to
+        // the capacity never reallocates.
+        self.0.fill(0);
+        self.0.resize(self.0.capacity(), 0);
+        // Keeps the compiler from dropping the writes as dead stores.
+        std::hint::black_box(&mut self.0);
     }
 }
 
@@ -143,45 +178,398 @@ pub enum HandshakeError {
     SelfConnect,
 }
 
+/// Bytes of a HELLO, and of a HELLO_ACK without its MAC.
+const HELLO_LEN: usize = 76;
+/// Bytes of an HMAC-SHA256.
+const MAC_LEN: usize = 32;
+/// Bytes of a HELLO_ACK with its MAC.
+const HELLO_ACK_AUTH_LEN: usize = HELLO_LEN + MAC_LEN;
+/// Bytes of an AUTH before its MAC.
+const AUTH_HEAD_LEN: usize = 8;
+/// Bytes of an AUTH.
+const AUTH_LEN: usize = AUTH_HEAD_LEN + MAC_LEN;
+
+/// Message type of a HELLO.
+const TYPE_HELLO: u8 = 0x01;
+/// Message type of a HELLO_ACK.
+const TYPE_HELLO_ACK: u8 = 0x02;
+/// Message type of an AUTH.
+const TYPE_AUTH: u8 = 0x03;
+
+/// The role label that starts the server's MAC input.
+const SERVER_LABEL: &[u8] = b"ipchnl v1 server";
+/// The role label that starts the client's MAC input.
+const CLIENT_LABEL: &[u8] = b"ipchnl v1 client";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Where a handshake stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    /// Client: the HELLO is sent, its HELLO_ACK is awaited.
+    AwaitHelloAck,
+    /// Client: the first 76 bytes of an authenticated HELLO_ACK are in and
+    /// checked; its MAC is awaited.
+    AwaitServerMac,
+    /// Server: waiting for the client's HELLO.
+    AwaitHello,
+    /// Server: the HELLO_ACK is sent, the client's AUTH is awaited.
+    AwaitAuth,
+    /// Frames may flow.
+    Done,
+    /// The handshake failed for good.
+    Failed(HandshakeError),
+}
+
+impl State {
+    /// The bytes of the message this state waits for, and its type; `None`
+    /// if it waits for nothing.
+    fn awaits(&self) -> Option<(usize, u8)> {
+        match self {
+            Self::AwaitHelloAck => Some((HELLO_LEN, TYPE_HELLO_ACK)),
+            Self::AwaitServerMac => Some((HELLO_ACK_AUTH_LEN, TYPE_HELLO_ACK)),
+            Self::AwaitHello => Some((HELLO_LEN, TYPE_HELLO)),
+            Self::AwaitAuth => Some((AUTH_LEN, TYPE_AUTH)),
+            Self::Done | Self::Failed(_) => None,
+        }
+    }
+}
+
+/// The fields of a HELLO or HELLO_ACK (their first 76 bytes).
+struct Hello {
+    /// HELLO: lowest version; HELLO_ACK: the chosen version.
+    version_a: u8,
+    /// HELLO: highest version; HELLO_ACK: reserved.
+    version_b: u8,
+    capabilities: u32,
+    nonce: [u8; 32],
+    node_id: NodeId,
+    incarnation: Incarnation,
+}
+
+impl Hello {
+    /// The 76 bytes of a message of type `kind` with these fields.
+    fn encode(&self, kind: u8) -> [u8; HELLO_LEN] {
+        let mut b = [0; HELLO_LEN];
+        b[0..4].copy_from_slice(&MAGIC);
+        b[4] = kind;
+        b[5] = self.version_a;
+        b[6] = self.version_b;
+        // b[7] is reserved: 0.
+        b[8..12].copy_from_slice(&self.capabilities.to_be_bytes());
+        b[12..44].copy_from_slice(&self.nonce);
+        b[44..60].copy_from_slice(self.node_id.as_bytes());
+        b[60..76].copy_from_slice(&self.incarnation.0);
+        b
+    }
+
+    /// The fields of `b`, whose magic and type have been checked.
+    fn decode(b: &[u8; HELLO_LEN]) -> Self {
+        let mut capabilities = [0; 4];
+        capabilities.copy_from_slice(&b[8..12]);
+        let mut nonce = [0; 32];
+        nonce.copy_from_slice(&b[12..44]);
+        let mut node_id = [0; 16];
+        node_id.copy_from_slice(&b[44..60]);
+        let mut incarnation = [0; 16];
+        incarnation.copy_from_slice(&b[60..76]);
+        Self {
+            version_a: b[5],
+            version_b: b[6],
+            capabilities: u32::from_be_bytes(capabilities),
+            nonce,
+            node_id: NodeId::from_bytes(node_id),
+            incarnation: Incarnation(incarnation),
+        }
+    }
+}
+
 /// One side of a handshake, as an I/O-free state machine.
 ///
 /// Feed it what the peer sent with [`read`](Self::read), send what
 /// [`take_output`](Self::take_output) gives, until [`is_done`](Self::is_done).
 /// Bytes after the last handshake message belong to frames.
+///
+/// ```
+/// use connection::{Handshake, HandshakeConfig, Incarnation, Role, Secret};
+/// use msg_header::NodeId;
+///
+/// let secret = Secret::new("s3cret").expect("not empty");
+/// let config = |name: &str| {
+///     HandshakeConfig::new(NodeId::of_name(name), Incarnation::default()).with_secret(secret.clone())
+/// };
+/// let mut client = Handshake::new(Role::Client, config("alpha"), [1; 32]);
+/// let mut server = Handshake::new(Role::Server, config("beta"), [2; 32]);
+///
+/// let hello = client.take_output();
+/// assert_eq!(server.read(&hello)?, hello.len());
+/// let hello_ack = server.take_output();
+/// assert_eq!(client.read(&hello_ack)?, hello_ack.len());
+/// let auth = client.take_output();
+/// assert_eq!(server.read(&auth)?, auth.len());
+///
+/// assert!(client.is_done() && server.is_done());
+/// let peer = server.peer().expect("done");
+/// assert_eq!(peer.node_id, NodeId::of_name("alpha"));
+/// assert!(peer.authenticated);
+/// # Ok::<(), connection::HandshakeError>(())
+/// ```
 pub struct Handshake {
-    // Implementation detail: see the helper's work.
+    role: Role,
+    config: HandshakeConfig,
+    nonce: [u8; 32],
+    state: State,
+    /// The part of the awaited message received so far.
+    input: Vec<u8>,
+    /// HELLO, then HELLO_ACK once it is whole: what the MACs cover.
+    transcript: Vec<u8>,
+    /// Bytes to send.
+    output: Vec<u8>,
+    /// The peer, once the handshake succeeded.
+    peer: Option<PeerHello>,
 }
 
 impl Handshake {
     /// Starts a handshake. `nonce` must be 32 fresh random bytes. A client
     /// has its HELLO ready in [`take_output`](Self::take_output) at once.
     pub fn new(role: Role, config: HandshakeConfig, nonce: [u8; 32]) -> Self {
-        todo!()
+        let mut handshake = Self {
+            role,
+            config,
+            nonce,
+            state: State::AwaitHello,
+            input: Vec::with_capacity(HELLO_ACK_AUTH_LEN),
+            transcript: Vec::with_capacity(HELLO_LEN + HELLO_ACK_AUTH_LEN),
+            output: Vec::new(),
+            peer: None,
+        };
+        if role == Role::Client {
+            let hello = handshake
+                .own_hello(handshake.config.version_min, handshake.config.version_max)
+                .encode(TYPE_HELLO);
+            handshake.transcript.extend_from_slice(&hello);
+            handshake.output.extend_from_slice(&hello);
+            handshake.state = State::AwaitHelloAck;
+        }
+        handshake
     }
 
     /// Takes bytes from the peer: as many as belong to the handshake (the
     /// rest are frames). Returns how many it took; 0 with more needed.
+    ///
+    /// Once it has failed, the handshake stays failed: every later call
+    /// returns the same error. Once it is done, it takes nothing.
     pub fn read(&mut self, input: &[u8]) -> Result<usize, HandshakeError> {
-        todo!()
+        let mut used = 0;
+        while let Some((len, kind)) = self.state.awaits() {
+            let take = (len - self.input.len()).min(input.len() - used);
+            self.input.extend_from_slice(&input[used..used + take]);
+            used += take;
+            let whole = self.input.len() == len;
+            let step = if whole { self.step() } else { self.check_start(kind) };
+            if let Err(e) = step {
+                self.fail(e.clone());
+                return Err(e);
+            }
+            if !whole {
+                break;
+            }
+        }
+        match &self.state {
+            State::Failed(e) => Err(e.clone()),
+            _ => Ok(used),
+        }
     }
 
     /// The bytes to send to the peer now (empty if none).
     pub fn take_output(&mut self) -> Vec<u8> {
-        todo!()
+        std::mem::take(&mut self.output)
     }
 
     /// Whether the handshake has succeeded: frames may flow.
     pub fn is_done(&self) -> bool {
-        todo!()
+        self.state == State::Done
     }
 
-    /// The peer, once known.
+    /// The peer, once the handshake has succeeded.
     pub fn peer(&self) -> Option<&PeerHello> {
-        todo!()
+        self.peer.as_ref().filter(|_| self.is_done())
     }
 
     /// This side's role.
     pub fn role(&self) -> Role {
-        todo!()
+        self.role
+    }
+
+    /// This side's HELLO or HELLO_ACK, version bytes aside.
+    fn own_hello(&self, version_a: u8, version_b: u8) -> Hello {
+        Hello {
+            version_a,
+            version_b,
+            capabilities: if self.config.secret.is_some() { AUTH } else { 0 },
+            nonce: self.nonce,
+            node_id: self.config.node_id,
+            incarnation: self.config.incarnation,
+        }
+    }
+
+    fn fail(&mut self, error: HandshakeError) {
+        self.state = State::Failed(error);
+        self.output.clear();
+        self.input.clear();
+        self.peer = None;
+    }
+
+    /// Refuses a partial message as soon as its start is wrong, so that
+    /// garbage fails at once rather than after a timeout.
+    fn check_start(&self, kind: u8) -> Result<(), HandshakeError> {
+        let magic = self.input.len().min(MAGIC.len());
+        if self.input[..magic] != MAGIC[..magic] {
+            return Err(HandshakeError::BadMagic);
+        }
+        match self.input.get(4) {
+            Some(&got) if got != kind => Err(HandshakeError::UnexpectedMessage { expected: kind, got }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Handles the awaited message, now whole in `self.input`.
+    fn step(&mut self) -> Result<(), HandshakeError> {
+        match self.state {
+            State::AwaitHelloAck => self.on_hello_ack(),
+            State::AwaitServerMac => self.on_server_mac(),
+            State::AwaitHello => self.on_hello(),
+            State::AwaitAuth => self.on_auth(),
+            State::Done | State::Failed(_) => Ok(()),
+        }
+    }
+
+    /// The first 76 bytes of `self.input`, checked to be a message of `kind`.
+    fn hello_in(&self, kind: u8) -> Result<Hello, HandshakeError> {
+        self.check_start(kind)?;
+        let mut b = [0; HELLO_LEN];
+        b.copy_from_slice(&self.input[..HELLO_LEN]);
+        Ok(Hello::decode(&b))
+    }
+
+    /// Checks that authentication is all or nothing and that the peer is
+    /// another node.
+    fn check_peer(&self, peer: &Hello) -> Result<(), HandshakeError> {
+        match (self.config.secret.is_some(), peer.capabilities & AUTH != 0) {
+            (true, false) => return Err(HandshakeError::AuthRequired),
+            (false, true) => return Err(HandshakeError::NoSecret),
+            _ => {}
+        }
+        if peer.node_id == self.config.node_id {
+            return Err(HandshakeError::SelfConnect);
+        }
+        Ok(())
+    }
+
+    /// The peer, from its HELLO or HELLO_ACK.
+    fn remember_peer(&mut self, peer: &Hello, version: u8) {
+        self.peer = Some(PeerHello {
+            node_id: peer.node_id,
+            incarnation: peer.incarnation,
+            version,
+            capabilities: peer.capabilities,
+            authenticated: false,
+        });
+    }
+
+    /// Succeeds; the peer proved it has the secret if `authenticated`.
+    fn finish(&mut self, authenticated: bool) {
+        if let Some(peer) = &mut self.peer {
+            peer.authenticated = authenticated;
+        }
+        self.input.clear();
+        self.state = State::Done;
+    }
+
+    /// Client: the first 76 bytes of the HELLO_ACK.
+    fn on_hello_ack(&mut self) -> Result<(), HandshakeError> {
+        let ack = self.hello_in(TYPE_HELLO_ACK)?;
+        let ours = (self.config.version_min, self.config.version_max);
+        let version = ack.version_a;
+        if !(ours.0..=ours.1).contains(&version) {
+            return Err(HandshakeError::NoCommonVersion { ours, theirs: (version, version) });
+        }
+        self.check_peer(&ack)?;
+        self.remember_peer(&ack, version);
+        if self.config.secret.is_some() {
+            // The server MAC follows.
+            self.state = State::AwaitServerMac;
+        } else {
+            self.transcript.extend_from_slice(&self.input);
+            self.finish(false);
+        }
+        Ok(())
+    }
+
+    /// Client: the whole authenticated HELLO_ACK. Checks the server MAC,
+    /// then sends AUTH.
+    fn on_server_mac(&mut self) -> Result<(), HandshakeError> {
+        let Some(secret) = &self.config.secret else { return Err(HandshakeError::NoSecret) };
+        let (ack, server_mac) = self.input.split_at(HELLO_LEN);
+        secret
+            .mac(SERVER_LABEL, &[&self.transcript, ack])?
+            .verify_slice(server_mac)
+            .map_err(|_| HandshakeError::BadMac)?;
+        self.transcript.extend_from_slice(&self.input);
+
+        let mut auth = [0; AUTH_LEN];
+        auth[0..4].copy_from_slice(&MAGIC);
+        auth[4] = TYPE_AUTH;
+        // auth[5..8] is reserved: 0.
+        let client_mac = secret.mac(CLIENT_LABEL, &[&self.transcript, &auth[..AUTH_HEAD_LEN]])?.finalize();
+        auth[AUTH_HEAD_LEN..].copy_from_slice(&client_mac.into_bytes());
+        self.output.extend_from_slice(&auth);
+        self.finish(true);
+        Ok(())
+    }
+
+    /// Server: the client's HELLO. Answers with HELLO_ACK.
+    fn on_hello(&mut self) -> Result<(), HandshakeError> {
+        let hello = self.hello_in(TYPE_HELLO)?;
+        let ours = (self.config.version_min, self.config.version_max);
+        let theirs = (hello.version_a, hello.version_b);
+        let (low, high) = (ours.0.max(theirs.0), ours.1.min(theirs.1));
+        if low > high {
+            return Err(HandshakeError::NoCommonVersion { ours, theirs });
+        }
+        let version = high;
+        self.check_peer(&hello)?;
+        self.remember_peer(&hello, version);
+        self.transcript.extend_from_slice(&self.input);
+        self.input.clear();
+
+        let ack = self.own_hello(version, 0).encode(TYPE_HELLO_ACK);
+        self.transcript.extend_from_slice(&ack);
+        self.output.extend_from_slice(&ack);
+        if let Some(secret) = &self.config.secret {
+            let server_mac = secret.mac(SERVER_LABEL, &[&self.transcript])?.finalize().into_bytes();
+            self.transcript.extend_from_slice(&server_mac);
+            self.output.extend_from_slice(&server_mac);
+            self.state = State::AwaitAuth;
+        } else {
+            self.finish(false);
+        }
+        Ok(())
+    }
+
+    /// Server: the client's AUTH. Checks the client MAC.
+    fn on_auth(&mut self) -> Result<(), HandshakeError> {
+        self.check_start(TYPE_AUTH)?;
+        let Some(secret) = &self.config.secret else { return Err(HandshakeError::NoSecret) };
+        let (head, client_mac) = self.input.split_at(AUTH_HEAD_LEN);
+        secret
+            .mac(CLIENT_LABEL, &[&self.transcript, head])?
+            .verify_slice(client_mac)
+            .map_err(|_| HandshakeError::BadMac)?;
+        self.finish(true);
+        Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -296,3 +296,166 @@ impl FrameDecoder {
         Ok(Some((Frame { header, body: &whole[FRAME_HEADER_LEN..] }, total)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use echo_req::EchoReq;
+    use msg_header::MsgType;
+
+    fn header() -> FrameHeader {
+        FrameHeader {
+            kind: FrameKind::Msg,
+            flags: 0,
+            msg_id: EchoReq::msg_id(),
+            dst: ActorId::from_u128(0xa0a0_a0a0_a0a0_a0a0_0000_0000_0000_0001),
+            src: ActorId::from_u128(0xb0b0_b0b0_b0b0_b0b0_0000_0000_0000_0002),
+            seq: 7,
+            ack: 5,
+            corr: 3,
+        }
+    }
+
+    fn encode(header: &FrameHeader, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_frame(header, body, DEFAULT_MAX_FRAME, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn round_trip() {
+        let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
+        for (header, body) in [
+            (header(), &b"{\"counter\":1}"[..]),
+            (
+                FrameHeader { flags: NackReason::MailboxFull as u8, ..FrameHeader::new(FrameKind::Nack) },
+                b"full",
+            ),
+            (FrameHeader::new(FrameKind::Heartbeat), b""),
+        ] {
+            let wire = encode(&header, body);
+            assert_eq!(wire.len(), FRAME_HEADER_LEN + body.len());
+            assert_eq!(&wire[..4], &((76 + body.len()) as u32).to_be_bytes());
+            let (frame, used) = decoder.decode(&wire).unwrap().unwrap();
+            assert_eq!((frame.header, frame.body, used), (header, body, wire.len()));
+        }
+    }
+
+    #[test]
+    fn the_layout_is_the_documented_one() {
+        let wire = encode(&header(), b"xy");
+        assert_eq!(&wire[0..8], &[0, 0, 0, 78, 1, 0, 0, 0]);
+        assert_eq!(&wire[8..24], EchoReq::msg_id().as_bytes());
+        assert_eq!(&wire[24..40], &header().dst.to_bytes());
+        assert_eq!(&wire[40..56], &header().src.to_bytes());
+        assert_eq!(&wire[56..64], &7u64.to_be_bytes());
+        assert_eq!(&wire[64..72], &5u64.to_be_bytes());
+        assert_eq!(&wire[72..80], &3u64.to_be_bytes());
+        assert_eq!(&wire[80..], b"xy");
+    }
+
+    #[test]
+    fn reserved_bytes_are_ignored() {
+        let mut wire = encode(&header(), b"");
+        wire[6..8].copy_from_slice(&[0xff, 0xff]);
+        let (frame, _) = FrameDecoder::new(DEFAULT_MAX_FRAME).decode(&wire).unwrap().unwrap();
+        assert_eq!(frame.header, header());
+    }
+
+    #[test]
+    fn partial_input_needs_more() {
+        let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
+        let wire = encode(&header(), b"body");
+        for end in 0..wire.len() {
+            assert!(decoder.decode(&wire[..end]).unwrap().is_none(), "{end} bytes");
+        }
+        // A second frame behind the first is left alone.
+        let two = [wire.clone(), wire.clone()].concat();
+        let (_, used) = decoder.decode(&two).unwrap().unwrap();
+        assert_eq!(used, wire.len());
+    }
+
+    #[test]
+    fn too_large_is_refused_from_the_length_alone() {
+        let decoder = FrameDecoder::new(1000);
+        // 4 bytes: no more is there to allocate from, so the check comes first.
+        for len in [997u32, 1 << 20, u32::MAX] {
+            match decoder.decode(&len.to_be_bytes()) {
+                Err(FrameError::TooLarge { len: got, max: 1000 }) => assert_eq!(got, u64::from(len) + 4),
+                other => panic!("length {len}: {other:?}"),
+            }
+        }
+        // The largest allowed frame is not refused.
+        assert!(decoder.decode(&996u32.to_be_bytes()).unwrap().is_none());
+        let max = FrameDecoder::new(DEFAULT_MAX_FRAME);
+        assert!(matches!(max.decode(&u32::MAX.to_be_bytes()), Err(FrameError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn too_large_is_refused_by_the_encoder() {
+        let mut out = vec![9];
+        let err = encode_frame(&header(), &[0; 21], 100, &mut out).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { len: 101, max: 100 }));
+        assert_eq!(out, [9]);
+        encode_frame(&header(), &[0; 20], 100, &mut out).unwrap();
+        assert_eq!(out.len(), 101);
+    }
+
+    #[test]
+    fn too_short_is_refused() {
+        let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
+        for len in [0u32, 1, 75] {
+            assert!(matches!(decoder.decode(&len.to_be_bytes()), Err(FrameError::TooShort(l)) if l == len));
+        }
+        assert!(decoder.decode(&76u32.to_be_bytes()).unwrap().is_none());
+    }
+
+    #[test]
+    fn unknown_kind_is_refused() {
+        let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
+        for kind in [0, 8, 0xff] {
+            let mut wire = encode(&header(), b"{}");
+            wire[4] = kind;
+            assert!(matches!(decoder.decode(&wire), Err(FrameError::UnknownKind(k)) if k == kind));
+            // Already with 5 bytes, before the rest of the frame comes.
+            assert!(matches!(decoder.decode(&wire[..5]), Err(FrameError::UnknownKind(k)) if k == kind));
+            // With 4, the kind is not there yet.
+            assert!(decoder.decode(&wire[..4]).unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn encode_msg_frame_writes_the_json_body() {
+        let req = EchoReq::new(1, 1000);
+        let mut out = vec![0xee];
+        encode_msg_frame(&header(), &req, DEFAULT_MAX_FRAME, &mut out).unwrap();
+        let body = br#"{"counter":1,"req_timestamp_ns":1000}"#;
+        assert_eq!(out[0], 0xee);
+        assert_eq!(&out[1..], encode(&header(), body));
+        let (frame, _) = FrameDecoder::new(DEFAULT_MAX_FRAME).decode(&out[1..]).unwrap().unwrap();
+        assert_eq!(frame.body, body);
+    }
+
+    #[test]
+    fn encode_msg_frame_leaves_out_untouched_when_too_large() {
+        let req = EchoReq::new(u64::MAX, u64::MAX);
+        let mut out = b"before".to_vec();
+        let err = encode_msg_frame(&header(), &req, FRAME_HEADER_LEN + 10, &mut out).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { max: 90, .. }), "{err:?}");
+        assert_eq!(out, b"before");
+    }
+
+    #[test]
+    fn patch_seq_ack_rewrites_only_those_fields() {
+        let mut wire = encode(&header(), b"{}");
+        patch_seq_ack(&mut wire, 42, 41);
+        let (frame, _) = FrameDecoder::new(DEFAULT_MAX_FRAME).decode(&wire).unwrap().unwrap();
+        assert_eq!(frame.header, FrameHeader { seq: 42, ack: 41, ..header() });
+        assert_eq!(frame.body, b"{}");
+
+        // Too short to hold a header: left as it is.
+        let mut short = wire[..79].to_vec();
+        patch_seq_ack(&mut short, 1, 1);
+        assert_eq!(short, wire[..79]);
+    }
+}

@@ -24,8 +24,8 @@ pub struct Secret(Vec<u8>);
 impl Secret {
     /// A secret of these bytes; `None` if there are none.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Option<Self> {
-        let bytes = Self(bytes.into());
-        (!bytes.0.is_empty()).then_some(bytes)
+        let secret = Self(bytes.into());
+        (!secret.0.is_empty()).then_some(secret)
     }
 
     /// The secret in a file: its bytes, without one trailing newline.

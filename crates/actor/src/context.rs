@@ -75,6 +75,12 @@ impl<'a> Context<'a> {
         target.watch(self.me)
     }
 
+    /// The actor at `addr` (received in a message), in this process or in
+    /// any linked one; a typed error when its node is not reachable.
+    pub fn resolve(&self, addr: crate::ActorAddr) -> Result<ActorSender, SystemError> {
+        self.system.resolve(addr)
+    }
+
     /// What the actor runs in: its manager, or a fixed directory.
     pub fn system(&self) -> &'a dyn System {
         self.system

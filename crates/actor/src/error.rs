@@ -25,6 +25,10 @@ pub enum SendError {
     /// `reply` was called for a message that came with no reply address.
     #[error("no reply address, {} not sent", .0.name())]
     NoReplyTo(BoxMsg),
+    /// The message could not be encoded for the wire: larger than a frame
+    /// may be, or a field refused to serialize.
+    #[error("{} could not be encoded for the wire", .0.name())]
+    Encode(BoxMsg),
 }
 
 impl SendError {
@@ -36,7 +40,8 @@ impl SendError {
             | Self::Disconnected(m)
             | Self::NotSerializable(m)
             | Self::NotAccepted(m)
-            | Self::NoReplyTo(m) => m,
+            | Self::NoReplyTo(m)
+            | Self::Encode(m) => m,
         }
     }
 
@@ -48,7 +53,8 @@ impl SendError {
             | Self::Disconnected(m)
             | Self::NotSerializable(m)
             | Self::NotAccepted(m)
-            | Self::NoReplyTo(m) => m.as_ref(),
+            | Self::NoReplyTo(m)
+            | Self::Encode(m) => m.as_ref(),
         }
     }
 
@@ -60,6 +66,7 @@ impl SendError {
             Self::NotSerializable(_) => "NotSerializable",
             Self::NotAccepted(_) => "NotAccepted",
             Self::NoReplyTo(_) => "NoReplyTo",
+            Self::Encode(_) => "Encode",
         }
     }
 }
@@ -82,7 +89,7 @@ pub enum AskError {
     /// The request was dropped unanswered: handled without a reply, or its
     /// actor stopped, or its link went down.
     #[error("request dropped without a reply")]
-    NoReply,
+    Disconnected,
     /// `ask` was called on an executor thread, where blocking could stall
     /// the very executor that must answer; the message is handed back.
     #[error("ask refused inside a handler, {} not sent", .0.name())]
@@ -94,7 +101,7 @@ impl fmt::Debug for AskError {
         match self {
             Self::Send(e) => write!(f, "Send({e:?})"),
             Self::Timeout => f.write_str("Timeout"),
-            Self::NoReply => f.write_str("NoReply"),
+            Self::Disconnected => f.write_str("Disconnected"),
             Self::InHandler(m) => write!(f, "InHandler({})", m.name()),
         }
     }

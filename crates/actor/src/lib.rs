@@ -64,7 +64,7 @@ pub use actor::{Actor, dispatch};
 pub use context::Context;
 pub use error::{AskError, SendError};
 pub use sender::{ActorSender, Envelope, Route, Wait, mark_executor_thread, on_executor_thread};
-pub use system::{StaticDirectory, System, SystemError};
+pub use system::{ActorAddr, StaticDirectory, System, SystemError};
 pub use terminated::{Terminated, TerminationReason};
 
 #[cfg(test)]

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use msg_header::{ActorId, BoxMsg, IntoBoxMsg, MsgId, MsgType};
+use msg_header::{ActorId, BoxMsg, IntoBoxMsg, MsgId, MsgType, NodeId};
 use protocol::ProtocolId;
 
 use crate::channel::{AskRoute, ChannelRoute};
-use crate::{Actor, AskError, SendError, SystemError, Terminated};
+use crate::{Actor, ActorAddr, AskError, SendError, SystemError, Terminated};
 
 /// A message on its way to an actor, with the address to reply to.
 #[derive(Debug)]
@@ -57,6 +57,12 @@ pub trait Route: Any + Send + Sync {
     /// messages with a wire form can reach it.
     fn is_remote(&self) -> bool {
         false
+    }
+
+    /// The node the destination lives on; [`NodeId::ZERO`] when it has none
+    /// (an actor driven by hand).
+    fn node_id(&self) -> NodeId {
+        NodeId::ZERO
     }
 
     /// Puts an envelope, already checked and stamped, on its way. Must not
@@ -152,6 +158,17 @@ impl ActorSender {
         self.route.actor_name()
     }
 
+    /// The node the destination lives on.
+    pub fn node_id(&self) -> NodeId {
+        self.route.node_id()
+    }
+
+    /// The address of the destination, to put in a message: another
+    /// process resolves it with `ctx.resolve(addr)`.
+    pub fn addr(&self) -> ActorAddr {
+        ActorAddr { node: self.node_id(), actor: self.id() }
+    }
+
     /// Whether the destination is in another process.
     pub fn is_remote(&self) -> bool {
         self.route.is_remote()
@@ -211,7 +228,7 @@ impl ActorSender {
     ///
     /// Refused with `Err(InHandler)` on an executor thread: waiting there
     /// would stall the executor that may have to run the answering actor.
-    /// `Err(NoReply)` when the request was dropped unanswered (the actor
+    /// `Err(Disconnected)` when the request was dropped unanswered (the actor
     /// handled it without replying, stopped, or its link went down).
     pub fn ask(&self, msg: impl IntoBoxMsg, timeout: Duration) -> Result<BoxMsg, AskError> {
         let msg = msg.into_box_msg();
@@ -224,8 +241,22 @@ impl ActorSender {
         match rx.recv_deadline(deadline) {
             Ok(env) => Ok(env.msg),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(AskError::Timeout),
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(AskError::NoReply),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(AskError::Disconnected),
         }
+    }
+
+    /// The one send path, for routers: checks, stamps the header with the
+    /// destination, `reply_to`'s id and `corr_id`, and delivers, waiting as
+    /// `wait` says (never on an executor thread). The other send calls are
+    /// this with fixed arguments.
+    pub fn forward(
+        &self,
+        msg: BoxMsg,
+        reply_to: Option<ActorSender>,
+        corr_id: u64,
+        wait: Wait,
+    ) -> Result<(), SendError> {
+        self.post(msg, reply_to, corr_id, wait)
     }
 
     /// The one send path: check, stamp, deliver.

@@ -1,8 +1,20 @@
 //! What an actor runs in, as seen from its handlers.
 
+use msg_header::{ActorId, NodeId};
 use protocol::ProtocolId;
+use serde::{Deserialize, Serialize};
 
 use crate::ActorSender;
+
+/// Where an actor is, in a form that can travel inside a message: its node
+/// and its id. Resolve it with [`Context::resolve`](crate::Context::resolve).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ActorAddr {
+    /// The actor's node.
+    pub node: NodeId,
+    /// The actor.
+    pub actor: ActorId,
+}
 
 /// A lifecycle request (watch, stop) could not be carried out.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +29,9 @@ pub enum SystemError {
     /// The host is shutting down.
     #[error("shutting down")]
     ShuttingDown,
+    /// No link to the node of an address.
+    #[error("node {0} is not reachable")]
+    UnreachableNode(NodeId),
 }
 
 /// The services a [`Context`](crate::Context) forwards to: the directory,
@@ -27,6 +42,9 @@ pub trait System: Send + Sync {
 
     /// The actor called `name`, if there is one.
     fn find_by_name(&self, name: &str) -> Option<ActorSender>;
+
+    /// The actor at `addr`, in this process or a linked one.
+    fn resolve(&self, addr: ActorAddr) -> Result<ActorSender, SystemError>;
 }
 
 /// A fixed directory, for actors driven by hand without a manager.
@@ -56,5 +74,13 @@ impl System for StaticDirectory {
 
     fn find_by_name(&self, name: &str) -> Option<ActorSender> {
         self.actors.iter().find(|a| a.name() == name).cloned()
+    }
+
+    fn resolve(&self, addr: ActorAddr) -> Result<ActorSender, SystemError> {
+        self.actors
+            .iter()
+            .find(|a| a.id() == addr.actor)
+            .cloned()
+            .ok_or_else(|| SystemError::UnknownActor(addr.actor.to_string()))
     }
 }

@@ -146,7 +146,7 @@ fn ask_gets_the_reply_or_a_typed_error() {
     });
     let reply = addr.ask(EchoReq::new(8, 0), Duration::from_secs(60)).unwrap();
     assert_eq!(reply.downcast::<EchoReply>().unwrap().counter, 8);
-    assert!(matches!(addr.ask(Local::new(), Duration::from_secs(60)), Err(AskError::NoReply)));
+    assert!(matches!(addr.ask(Local::new(), Duration::from_secs(60)), Err(AskError::Disconnected)));
     server.join().unwrap();
     // Nobody left to answer: the mailbox is gone.
     assert!(matches!(addr.ask(EchoReq::new(9, 0), Duration::from_secs(60)), Err(AskError::Send(_))));

@@ -1,16 +1,16 @@
 //! `ActorCell`: a local actor as seen by its senders. It is the `Route`
 //! behind every local `ActorSender`.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use actor::{ActorSender, Envelope, Route, SendError, SystemError, Terminated, TerminationReason, Wait};
-use msg_header::{ActorId, BoxMsg, MsgId, MsgType};
+use msg_header::{ActorId, MsgId, MsgType};
 use protocol::ProtocolId;
 use protocol_set::ProtocolSet;
 use tracing::debug;
 
+use crate::capacity::Capacity;
 use crate::executor::{Command, ExecutorHandle};
 
 /// The manager's state, shared with every cell so that sends can be
@@ -56,7 +56,7 @@ pub(crate) struct ActorCell {
     reason: OnceLock<TerminationReason>,
     /// `None` once the actor has ended.
     watchers: Mutex<Option<Vec<ActorSender>>>,
-    bound: Option<Bound>,
+    bound: Option<Capacity>,
 }
 
 impl ActorCell {
@@ -81,14 +81,14 @@ impl ActorCell {
             alive: AtomicBool::new(true),
             reason: OnceLock::new(),
             watchers: Mutex::new(Some(Vec::new())),
-            bound: capacity.map(Bound::new),
+            bound: capacity.map(Capacity::new),
         }
     }
 
     /// A message for this actor was taken out of the executor's mailbox.
     pub(crate) fn release(&self) {
         if let Some(b) = &self.bound {
-            b.release();
+            b.release(1);
         }
     }
 
@@ -113,7 +113,7 @@ impl ActorCell {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks leaves no broken invariant behind.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -145,7 +145,7 @@ impl Route for ActorCell {
         // `Terminated` is a system message: it never counts against the capacity.
         let counted = match &self.bound {
             Some(b) if env.msg.msg_id() != Terminated::msg_id() => {
-                if let Err(refusal) = b.reserve(wait, &self.alive) {
+                if let Err(refusal) = b.take(wait, &self.alive) {
                     return Err(refusal.into_error(env.msg));
                 }
                 true
@@ -182,93 +182,3 @@ impl Route for ActorCell {
     }
 }
 
-/// Why a bounded mailbox refused a message.
-enum Refusal {
-    Full,
-    Timeout,
-    Closed,
-}
-
-impl Refusal {
-    fn into_error(self, msg: BoxMsg) -> SendError {
-        match self {
-            Self::Full => SendError::Full(msg),
-            Self::Timeout => SendError::Timeout(msg),
-            Self::Closed => SendError::Disconnected(msg),
-        }
-    }
-}
-
-/// The accounting of a bounded mailbox: messages sent and not yet taken.
-struct Bound {
-    capacity: usize,
-    queued: AtomicUsize,
-    waiters: AtomicUsize,
-    lock: Mutex<()>,
-    room: Condvar,
-}
-
-impl Bound {
-    fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
-            queued: AtomicUsize::new(0),
-            waiters: AtomicUsize::new(0),
-            lock: Mutex::new(()),
-            room: Condvar::new(),
-        }
-    }
-
-    fn try_reserve(&self) -> bool {
-        self.queued
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| (q < self.capacity).then_some(q + 1))
-            .is_ok()
-    }
-
-    /// Takes a place, waiting as `wait` says.
-    fn reserve(&self, wait: Wait, alive: &AtomicBool) -> Result<(), Refusal> {
-        if self.try_reserve() {
-            return Ok(());
-        }
-        let deadline = match wait {
-            Wait::No => return Err(Refusal::Full),
-            Wait::Until(d) => Some(d),
-            Wait::Forever => None,
-        };
-        let mut guard = lock(&self.lock);
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        let outcome = loop {
-            if self.try_reserve() {
-                break Ok(());
-            }
-            if !alive.load(Ordering::Acquire) {
-                break Err(Refusal::Closed);
-            }
-            guard = match deadline {
-                None => self.room.wait(guard).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break Err(Refusal::Timeout);
-                    }
-                    self.room.wait_timeout(guard, d - now).unwrap_or_else(|e| e.into_inner()).0
-                }
-            };
-        };
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
-        outcome
-    }
-
-    fn release(&self) {
-        self.queued.fetch_sub(1, Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            let _guard = lock(&self.lock);
-            self.room.notify_one();
-        }
-    }
-
-    fn wake_all(&self) {
-        let _guard = lock(&self.lock);
-        self.room.notify_all();
-    }
-}

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use connection::{DEFAULT_MAX_FRAME, Secret};
+
 /// How a [`Manager`](crate::Manager) runs.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -16,6 +18,53 @@ pub struct ManagerConfig {
     pub dead_letter_capacity: usize,
     /// Names threads and log lines. Default: `ipchnl`.
     pub name: String,
+    /// This node's name, unique among linked nodes (`NAME@NODE` names an
+    /// actor on it); its `NodeId` is the hash of it. Default: `HOST-PID`.
+    pub node_name: String,
+    /// The shared secret links must prove; none by default.
+    pub secret: Option<Secret>,
+    /// Allows listening on a non-loopback address without a secret.
+    pub allow_insecure: bool,
+    /// Which users may connect over a Unix socket. Default: this process's.
+    pub unix_peers: UnixPeers,
+    /// How long a handshake may take. Default: 5 s.
+    pub handshake_timeout: Duration,
+    /// A link that has sent nothing for this long sends a heartbeat. Default: 1 s.
+    pub heartbeat_interval: Duration,
+    /// A link that has received nothing for this long is down. Default: 5 s.
+    pub heartbeat_timeout: Duration,
+    /// Messages sent on a link and not yet acknowledged, at most. Default: 1,024.
+    pub window: usize,
+    /// The largest frame, header included. Default: 1 MiB.
+    pub max_frame: usize,
+    /// The first and the longest pause between attempts to redial a link
+    /// that went down. Default: 50 ms and 2 s, with ±25% jitter.
+    pub reconnect_backoff: (Duration, Duration),
+    /// The executor every link runs on; by default executors are taken in turn.
+    pub link_executor: Option<usize>,
+}
+
+/// Which users may connect to a Unix socket (checked with `SO_PEERCRED`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum UnixPeers {
+    /// Only the user this process runs as.
+    #[default]
+    SameUser,
+    /// Only these user ids.
+    Users(Vec<u32>),
+    /// Anyone who can open the socket file.
+    Anyone,
+}
+
+impl UnixPeers {
+    /// Whether a peer of `peer_uid` may connect to a process of `own_uid`.
+    pub fn allows(&self, peer_uid: u32, own_uid: u32) -> bool {
+        match self {
+            Self::SameUser => peer_uid == own_uid,
+            Self::Users(uids) => uids.contains(&peer_uid),
+            Self::Anyone => true,
+        }
+    }
 }
 
 impl Default for ManagerConfig {
@@ -25,8 +74,25 @@ impl Default for ManagerConfig {
             spin: Duration::from_micros(10),
             dead_letter_capacity: 10_000,
             name: "ipchnl".into(),
+            node_name: default_node_name(),
+            secret: None,
+            allow_insecure: false,
+            unix_peers: UnixPeers::default(),
+            handshake_timeout: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(5),
+            window: 1024,
+            max_frame: DEFAULT_MAX_FRAME,
+            reconnect_backoff: (Duration::from_millis(50), Duration::from_secs(2)),
+            link_executor: None,
         }
     }
+}
+
+/// `HOST-PID`: distinct for every process on a network of distinct hosts.
+fn default_node_name() -> String {
+    let uname = rustix::system::uname();
+    format!("{}-{}", uname.nodename().to_string_lossy(), std::process::id())
 }
 
 impl ManagerConfig {
@@ -58,6 +124,82 @@ impl ManagerConfig {
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
+    }
+
+    /// Sets this node's name.
+    pub fn node_name(mut self, name: impl Into<String>) -> Self {
+        self.node_name = name.into();
+        self
+    }
+
+    /// Requires links to prove they know `secret`.
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// Allows listening on a non-loopback address without a secret.
+    pub fn allow_insecure(mut self, allow: bool) -> Self {
+        self.allow_insecure = allow;
+        self
+    }
+
+    /// Sets which users may connect over a Unix socket.
+    pub fn unix_peers(mut self, peers: UnixPeers) -> Self {
+        self.unix_peers = peers;
+        self
+    }
+
+    /// Sets the handshake timeout.
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.handshake_timeout = d;
+        self
+    }
+
+    /// Sets the heartbeat interval and the silence after which a link is down.
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self.heartbeat_timeout = timeout;
+        self
+    }
+
+    /// Sets how many messages may be unacknowledged on a link (at least 1).
+    pub fn window(mut self, n: usize) -> Self {
+        self.window = n.max(1);
+        self
+    }
+
+    /// Sets the largest frame, header included.
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// Sets the first and longest pause between redials.
+    pub fn reconnect_backoff(mut self, first: Duration, longest: Duration) -> Self {
+        self.reconnect_backoff = (first, longest.max(first));
+        self
+    }
+
+    /// Runs every link on executor `index`.
+    pub fn link_executor(mut self, index: usize) -> Self {
+        self.link_executor = Some(index);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_peer_policy() {
+        assert!(UnixPeers::SameUser.allows(1000, 1000));
+        assert!(!UnixPeers::SameUser.allows(1001, 1000));
+        assert!(!UnixPeers::SameUser.allows(0, 1000));
+        assert!(UnixPeers::Users(vec![7, 8]).allows(8, 1000));
+        assert!(!UnixPeers::Users(vec![7, 8]).allows(1000, 1000));
+        assert!(UnixPeers::Anyone.allows(12345, 1000));
     }
 }
 

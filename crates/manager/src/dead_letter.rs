@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use connection::NackReason;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use msg_header::{ActorId, BoxMsg};
 use tracing::{debug, warn};
@@ -14,6 +15,12 @@ pub enum DeadLetterReason {
     /// The destination stopped (or panicked) after the message was sent,
     /// before it was handled.
     ActorStopped,
+    /// Sent on a link that went down before the peer acknowledged it: it
+    /// may or may not have been delivered.
+    Unacknowledged,
+    /// The peer refused it with a NACK (`None`: a reason this version does
+    /// not know).
+    Nacked(Option<NackReason>),
     /// The destination's manager shut down before the message was handled:
     /// [`Manager::shutdown_now`](crate::Manager::shutdown_now), or a message
     /// that reached an executor after it exited.
@@ -25,6 +32,9 @@ impl fmt::Display for DeadLetterReason {
         f.write_str(match self {
             Self::ActorStopped => "actor stopped",
             Self::Shutdown => "manager shut down",
+            Self::Unacknowledged => "unacknowledged when its link went down",
+            Self::Nacked(Some(r)) => return write!(f, "refused by the peer: {r}"),
+            Self::Nacked(None) => "refused by the peer",
         })
     }
 }
@@ -65,6 +75,10 @@ impl DeadLetters {
             warn!(msg = letter.msg.name(), dst = %letter.dst, reason = %letter.reason,
                 "dead letter not kept: no one reads them and the queue is full");
         }
+    }
+
+    pub(crate) fn report_msg(&self, msg: BoxMsg, dst: ActorId, reason: DeadLetterReason) {
+        self.report(DeadLetter { msg, dst, reason });
     }
 
     pub(crate) fn receiver(&self) -> Receiver<DeadLetter> {

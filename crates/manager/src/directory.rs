@@ -1,87 +1,165 @@
-//! The manager's own tables: actors by id, by name and by protocol.
+//! The manager's own tables: actors by id, by name and by protocol, local
+//! and on linked nodes.
+//!
+//! Order of lookups: this node's actors first, in the order they were
+//! added; then each linked node's, nodes in the order they were first
+//! linked, actors in the order the node announced them.
 
 use std::collections::{BTreeMap, HashMap};
 
 use actor::ActorSender;
-use msg_header::ActorId;
+use msg_header::{ActorId, NodeId};
 use protocol::ProtocolId;
 
 use crate::ManagerError;
 
-/// Every actor of a manager, by instance id, by name and by protocol.
-///
-/// Lookups by protocol answer in the order the actors were added.
+/// Where an entry sorts: (0 for local or the peer's rank, then arrival).
+type Key = (u64, u64);
+
+/// Every actor the manager knows, by instance id, by name and by protocol.
 #[derive(Default)]
 pub(crate) struct Directory {
-    by_id: HashMap<ActorId, Entry>,
-    by_name: HashMap<String, ActorId>,
-    by_protocol: HashMap<ProtocolId, BTreeMap<u64, ActorSender>>,
+    entries: HashMap<ActorId, Entry>,
+    by_name: HashMap<String, BTreeMap<Key, ActorId>>,
+    by_protocol: HashMap<ProtocolId, BTreeMap<Key, ActorId>>,
     next_seq: u64,
+    local: usize,
 }
 
-struct Entry {
-    sender: ActorSender,
-    seq: u64,
-    protocols: Vec<ProtocolId>,
+pub(crate) struct Entry {
+    pub(crate) sender: ActorSender,
+    key: Key,
+    pub(crate) protocols: Vec<ProtocolId>,
+    /// The node of a remote actor, with its name; `None` for a local one.
+    node: Option<(NodeId, String)>,
 }
 
 impl Directory {
-    /// Checks that `name` and `id` are free.
+    /// Checks that a local actor may take `name` and `id`.
     pub(crate) fn check_free(&self, name: &str, id: ActorId) -> Result<(), ManagerError> {
-        if self.by_name.contains_key(name) {
+        let local_named = self.by_name.get(name).is_some_and(|m| m.keys().next().is_some_and(|k| k.0 == 0));
+        if local_named {
             return Err(ManagerError::NameTaken(name.to_owned()));
         }
-        if self.by_id.contains_key(&id) {
+        if self.entries.contains_key(&id) {
             return Err(ManagerError::DuplicateId(id));
         }
         Ok(())
     }
 
-    /// Adds an actor speaking `protocols`; its name and id must be free.
-    pub(crate) fn insert(
+    /// Adds a local actor speaking `protocols`; its name and id must be free.
+    pub(crate) fn insert_local(
         &mut self,
         sender: ActorSender,
         protocols: impl IntoIterator<Item = ProtocolId>,
     ) -> Result<(), ManagerError> {
         self.check_free(sender.name(), sender.id())?;
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let protocols: Vec<ProtocolId> = protocols.into_iter().collect();
-        for p in &protocols {
-            self.by_protocol.entry(*p).or_default().insert(seq, sender.clone());
-        }
-        self.by_name.insert(sender.name().to_owned(), sender.id());
-        self.by_id.insert(sender.id(), Entry { sender, seq, protocols });
+        self.local += 1;
+        self.insert(sender, 0, protocols.into_iter().collect(), None);
         Ok(())
     }
 
-    /// Removes an actor; unknown ids are ignored.
-    pub(crate) fn remove(&mut self, id: ActorId) {
-        let Some(entry) = self.by_id.remove(&id) else { return };
-        self.by_name.remove(entry.sender.name());
-        for p in entry.protocols {
-            if let Some(m) = self.by_protocol.get_mut(&p) {
-                m.remove(&entry.seq);
-                if m.is_empty() {
-                    self.by_protocol.remove(&p);
-                }
-            }
+    /// Adds (or replaces) an actor of a linked node.
+    pub(crate) fn insert_remote(
+        &mut self,
+        sender: ActorSender,
+        rank: u64,
+        protocols: Vec<ProtocolId>,
+        node: (NodeId, String),
+    ) {
+        if self.entries.get(&sender.id()).is_some_and(|e| e.node.is_none()) {
+            return; // never let a peer shadow a local actor
         }
+        self.remove(sender.id());
+        self.insert(sender, rank, protocols, Some(node));
+    }
+
+    fn insert(&mut self, sender: ActorSender, rank: u64, protocols: Vec<ProtocolId>, node: Option<(NodeId, String)>) {
+        let key = (rank, self.next_seq);
+        self.next_seq += 1;
+        let id = sender.id();
+        for p in &protocols {
+            self.by_protocol.entry(*p).or_default().insert(key, id);
+        }
+        self.by_name.entry(sender.name().to_owned()).or_default().insert(key, id);
+        self.entries.insert(id, Entry { sender, key, protocols, node });
+    }
+
+    /// Removes an actor; unknown ids are ignored.
+    pub(crate) fn remove(&mut self, id: ActorId) -> Option<Entry> {
+        let entry = self.entries.remove(&id)?;
+        if entry.node.is_none() {
+            self.local -= 1;
+        }
+        unindex(&mut self.by_name, entry.sender.name(), entry.key);
+        for p in &entry.protocols {
+            unindex(&mut self.by_protocol, p, entry.key);
+        }
+        Some(entry)
+    }
+
+    /// Removes every actor of `node`; returns them.
+    pub(crate) fn remove_node(&mut self, node: NodeId) -> Vec<Entry> {
+        let ids: Vec<ActorId> =
+            self.entries.iter().filter(|(_, e)| e.node.as_ref().is_some_and(|n| n.0 == node)).map(|(id, _)| *id).collect();
+        ids.into_iter().filter_map(|id| self.remove(id)).collect()
     }
 
     pub(crate) fn find_by_protocol(&self, protocol: ProtocolId) -> Vec<ActorSender> {
-        self.by_protocol.get(&protocol).map(|m| m.values().cloned().collect()).unwrap_or_default()
+        self.by_protocol
+            .get(&protocol)
+            .map(|m| m.values().filter_map(|id| self.entries.get(id)).map(|e| e.sender.clone()).collect())
+            .unwrap_or_default()
     }
 
-    pub(crate) fn find_by_name(&self, name: &str) -> Option<ActorSender> {
-        self.by_name.get(name).and_then(|id| self.by_id.get(id)).map(|e| e.sender.clone())
+    /// The actor called `name`: local first, then linked nodes in order.
+    /// `NAME@NODE` names the actor `NAME` of node `NODE` (this node's own
+    /// name included) exactly.
+    pub(crate) fn find_by_name(&self, name: &str, own_node: &str) -> Option<ActorSender> {
+        if let Some(found) = self.first_named(name, |_| true) {
+            return Some(found);
+        }
+        let (name, node) = name.rsplit_once('@')?;
+        self.first_named(name, |e| match &e.node {
+            None => node == own_node,
+            Some((_, n)) => n == node,
+        })
+    }
+
+    fn first_named(&self, name: &str, keep: impl Fn(&Entry) -> bool) -> Option<ActorSender> {
+        self.by_name.get(name)?.values().filter_map(|id| self.entries.get(id)).find(|e| keep(e)).map(|e| e.sender.clone())
     }
 
     pub(crate) fn find_by_id(&self, id: ActorId) -> Option<ActorSender> {
-        self.by_id.get(&id).map(|e| e.sender.clone())
+        self.entries.get(&id).map(|e| e.sender.clone())
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.by_id.len()
+    /// A local actor by id.
+    pub(crate) fn local_by_id(&self, id: ActorId) -> Option<ActorSender> {
+        self.entries.get(&id).filter(|e| e.node.is_none()).map(|e| e.sender.clone())
+    }
+
+    /// Every local actor with its protocols, in the order added.
+    pub(crate) fn local_entries(&self) -> Vec<(ActorSender, Vec<ProtocolId>)> {
+        let mut local: Vec<&Entry> = self.entries.values().filter(|e| e.node.is_none()).collect();
+        local.sort_by_key(|e| e.key);
+        local.into_iter().map(|e| (e.sender.clone(), e.protocols.clone())).collect()
+    }
+
+    /// How many local actors there are.
+    pub(crate) fn local_len(&self) -> usize {
+        self.local
+    }
+}
+
+fn unindex<K: std::hash::Hash + Eq + ?Sized + ToOwned>(map: &mut HashMap<K::Owned, BTreeMap<Key, ActorId>>, k: &K, key: Key)
+where
+    K::Owned: std::hash::Hash + Eq + std::borrow::Borrow<K>,
+{
+    if let Some(m) = map.get_mut(k) {
+        m.remove(&key);
+        if m.is_empty() {
+            map.remove(k);
+        }
     }
 }

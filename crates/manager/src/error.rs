@@ -22,7 +22,24 @@ pub enum ManagerError {
     /// The manager is shutting down or shut down.
     #[error("the manager is shutting down")]
     ShuttingDown,
-    /// The operating system refused a thread or a poller.
+    /// The operating system refused a thread, a poller or a socket.
     #[error("i/o error")]
     Io(#[from] std::io::Error),
+    /// An address that does not parse or resolve.
+    #[error(transparent)]
+    Addr(#[from] crate::AddrError),
+    /// Listening on a non-loopback address without a secret, not allowed.
+    #[error("refusing to listen on {0} without a secret: frames are not encrypted; set a secret or allow insecure")]
+    Insecure(String),
+    /// Something already listens on the Unix socket path.
+    #[error("{0} is in use by a live listener")]
+    InUse(String),
+    /// A link could not be established.
+    #[error("cannot link to {addr}: {reason}")]
+    Connect {
+        /// The address dialed.
+        addr: String,
+        /// What went wrong.
+        reason: String,
+    },
 }

@@ -13,13 +13,18 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use actor::{Actor, ActorSender, Context, Envelope, TerminationReason};
+use connection::Role;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
+use msg_header::{ActorId, BoxMsg};
 use tracing::{debug, error, warn};
 
+use crate::Addr;
 use crate::cell::ActorCell;
 use crate::dead_letter::DeadLetterReason;
 use crate::manager::Shared;
+use crate::net::{Listener, Net, Stream, Waiter};
+use crate::peer::{Peer, Place};
 
 const WAKER: Token = Token(0);
 
@@ -28,6 +33,12 @@ const WAKER: Token = Token(0);
 /// yielding on every check made the cross-thread echo 1.22-1.25x a bare
 /// crossbeam ping-pong, 128 checks per yield 1.10-1.13x.
 const SPINS_PER_YIELD: u32 = 128;
+
+/// Commands handled before the sockets are looked at again.
+const BATCH: usize = 256;
+
+/// How long closing links may take to flush at shutdown.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// What an executor is asked to do.
 pub(crate) enum Command {
@@ -38,8 +49,24 @@ pub(crate) enum Command {
     /// Stop the actor in `slot`.
     Stop { slot: u32, generation: u32, reason: TerminationReason },
     /// Handle what is queued (unless the manager is aborting), stop every
-    /// actor, exit.
-    Shutdown,
+    /// actor, say so on `done`; keep serving links.
+    StopActors { done: Sender<()> },
+    /// Close every link in order and exit.
+    Exit,
+    /// Serve a listening socket.
+    AddListener(Listener),
+    /// Take over a socket, accepted or dialed.
+    AddStream { stream: Stream, role: Role, dial: Option<Addr>, waiter: Option<Waiter>, attempt: u32 },
+    /// Dial `addr`.
+    Dial { addr: Addr, waiter: Option<Waiter> },
+    /// Write a message frame (already counted in the peer's window).
+    LinkSend { peer: Arc<Peer>, frame: Vec<u8>, msg: BoxMsg, reply_to: Option<ActorSender> },
+    /// Write a control frame.
+    LinkControl { peer: Arc<Peer>, frame: Vec<u8> },
+    /// Ask the peer to tell `watcher` when `target` ends.
+    LinkWatch { peer: Arc<Peer>, target: ActorId, target_name: String, watcher: ActorSender },
+    /// Close the link at `place` if it still carries `peer`.
+    CloseLink { peer: Arc<Peer>, place: Place },
 }
 
 /// Slot numbers of an executor, reused with a new generation.
@@ -128,6 +155,8 @@ pub(crate) struct Executor {
     handle: Arc<ExecutorHandle>,
     shared: Arc<Shared>,
     poll: Poll,
+    events: Events,
+    net: Net,
     slots: Vec<Option<Slot>>,
     spin: Duration,
     /// Busy checks of the mailbox between yields: none when this thread
@@ -156,29 +185,68 @@ impl Executor {
         });
         let cpus = thread::available_parallelism().map_or(1, |n| n.get());
         let spins_per_turn = if cpus > 1 { SPINS_PER_YIELD } else { 0 };
-        Ok((Self { handle: handle.clone(), shared, poll, slots: Vec::new(), spin, spins_per_turn }, handle))
+        let executor = Self {
+            handle: handle.clone(),
+            shared,
+            poll,
+            events: Events::with_capacity(256),
+            net: Net::new(index),
+            slots: Vec::new(),
+            spin,
+            spins_per_turn,
+        };
+        Ok((executor, handle))
     }
 
     pub(crate) fn run(mut self) {
         actor::mark_executor_thread();
         let _ = self.handle.thread.set(thread::current().id());
-        let mut events = Events::with_capacity(64);
         loop {
-            while let Ok(cmd) = self.handle.rx.try_recv() {
-                if let Command::Shutdown = cmd {
-                    return self.shutdown();
+            // Commands first, a batch at a time so sockets are not starved.
+            for _ in 0..BATCH {
+                match self.handle.rx.try_recv() {
+                    Ok(Command::Exit) => return self.exit(),
+                    Ok(cmd) => self.execute(cmd),
+                    Err(_) => break,
                 }
-                self.execute(cmd);
+            }
+            let mut next = None;
+            if self.net.has_io() {
+                self.poll_io(Some(Duration::ZERO));
+                self.net.flush(&self.shared, self.poll.registry());
+                next = self.net.timers(&self.shared, self.poll.registry(), Instant::now());
+            }
+            if !self.handle.rx.is_empty() {
+                continue;
             }
             if !self.spin_for_work() {
-                self.sleep(&mut events);
+                self.sleep(next);
             }
         }
     }
 
-    /// Polls the mailbox until `spin` has passed, yielding the CPU on each
-    /// turn; whether work came.
-    fn spin_for_work(&self) -> bool {
+    /// Handles what the sockets have ready, waiting up to `timeout`;
+    /// whether anything was.
+    fn poll_io(&mut self, timeout: Option<Duration>) -> bool {
+        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                error!(executor = self.handle.index, error = %e, "poll failed");
+            }
+            return false;
+        }
+        let mut any = false;
+        for event in self.events.iter() {
+            if event.token() != WAKER {
+                any = true;
+                self.net.on_event(&self.shared, self.poll.registry(), event);
+            }
+        }
+        any
+    }
+
+    /// Polls the mailbox (and sockets) until `spin` has passed, yielding
+    /// the CPU on each turn; whether work came.
+    fn spin_for_work(&mut self) -> bool {
         if self.spin.is_zero() {
             return false;
         }
@@ -193,6 +261,9 @@ impl Executor {
             if !self.handle.rx.is_empty() {
                 return true;
             }
+            if self.net.has_io() && self.poll_io(Some(Duration::ZERO)) {
+                return true;
+            }
             if Instant::now() >= deadline {
                 return false;
             }
@@ -200,15 +271,13 @@ impl Executor {
         }
     }
 
-    fn sleep(&mut self, events: &mut Events) {
+    /// Sleeps until a command, a socket or the next timer (`until`).
+    fn sleep(&mut self, until: Option<Instant>) {
         self.handle.sleeping.store(true, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         if self.handle.rx.is_empty() {
-            if let Err(e) = self.poll.poll(events, None) {
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    error!(executor = self.handle.index, error = %e, "poll failed");
-                }
-            }
+            let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
+            self.poll_io(timeout);
         }
         self.handle.sleeping.store(false, Ordering::Relaxed);
     }
@@ -224,7 +293,31 @@ impl Executor {
                     self.stop_slot(slot, reason);
                 }
             }
-            Command::Shutdown => {}
+            Command::StopActors { done } => {
+                self.stop_actors();
+                let _ = done.send(());
+            }
+            Command::Exit => {}
+            Command::AddListener(listener) => self.net.add_listener(self.poll.registry(), listener),
+            Command::AddStream { stream, role, dial, waiter, attempt } => {
+                self.net.add_stream(&self.shared, self.poll.registry(), stream, role, dial, waiter, attempt)
+            }
+            Command::Dial { addr, waiter } => self.net.dial(&self.shared, self.poll.registry(), addr, waiter, 0),
+            Command::LinkSend { peer, frame, msg, reply_to } => {
+                if self.shared.lifecycle.is_aborting() {
+                    peer.window.release(1);
+                    let dst = msg.header().dst_id();
+                    return self.shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Shutdown);
+                }
+                self.net.link_send(&self.shared, &peer, frame, msg, reply_to)
+            }
+            Command::LinkControl { peer, frame } => self.net.link_control(&peer, frame),
+            Command::LinkWatch { peer, target, target_name, watcher } => {
+                self.net.link_watch(&self.shared, &peer, target, target_name, watcher)
+            }
+            Command::CloseLink { peer, place } => {
+                self.net.close_link(&self.shared, self.poll.registry(), &peer, place.key)
+            }
         }
     }
 
@@ -234,10 +327,12 @@ impl Executor {
 
     fn deliver(&mut self, slot: u32, generation: u32, counted: bool, env: Envelope) {
         if self.shared.lifecycle.is_aborting() {
-            return self.shared.dead_letter(env, DeadLetterReason::Shutdown);
+            let dst = dst_of(&env);
+            return self.shared.dead_letters.report_msg(env.msg, dst, DeadLetterReason::Shutdown);
         }
         if !self.is_live(slot, generation) {
-            return self.shared.dead_letter(env, DeadLetterReason::ActorStopped);
+            let dst = dst_of(&env);
+            return self.shared.dead_letters.report_msg(env.msg, dst, DeadLetterReason::ActorStopped);
         }
         let Some(Some(s)) = self.slots.get_mut(slot as usize) else { return };
         if counted {
@@ -295,22 +390,40 @@ impl Executor {
                 warn!(actor = %s.cell.name, panic = panic_message(&*panic), "stopped hook panicked");
             }
         }
-        self.shared.remove_from_directory(s.cell.id);
+        self.shared.remove_local(s.cell.id);
         self.handle.free_slot(slot);
         debug!(executor = self.handle.index, actor = %s.cell.name, ?reason, "actor stopped");
     }
 
     /// Handles (or, when aborting, reports) what is queued, then stops
-    /// every actor.
-    fn shutdown(mut self) {
+    /// every actor. Links keep running, so remote watchers hear of it.
+    fn stop_actors(&mut self) {
         while let Ok(cmd) = self.handle.rx.try_recv() {
-            self.execute(cmd);
+            match cmd {
+                Command::StopActors { done } => {
+                    let _ = done.send(());
+                }
+                cmd => self.execute(cmd),
+            }
         }
         for slot in 0..self.slots.len() {
             self.stop_slot(slot as u32, TerminationReason::Shutdown);
         }
+    }
+
+    /// Sends what is queued for the links, closes them in order, exits.
+    fn exit(mut self) {
+        while let Ok(cmd) = self.handle.rx.try_recv() {
+            self.execute(cmd);
+        }
+        self.net.flush(&self.shared, self.poll.registry());
+        self.net.close_all(&self.shared, self.poll.registry(), CLOSE_GRACE);
         debug!(executor = self.handle.index, "executor exits");
     }
+}
+
+fn dst_of(env: &Envelope) -> ActorId {
+    env.msg.header().dst_id()
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {

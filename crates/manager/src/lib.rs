@@ -39,15 +39,22 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
+mod addr;
+mod capacity;
 mod cell;
 mod config;
 mod dead_letter;
 mod directory;
 mod error;
 mod executor;
+mod listen;
 mod manager;
+mod net;
+mod peer;
 
-pub use config::{ActorOptions, ManagerConfig};
+pub use addr::{Addr, AddrError};
+pub use config::{ActorOptions, ManagerConfig, UnixPeers};
+pub use connection::{NackReason, Secret};
 pub use dead_letter::{DeadLetter, DeadLetterReason};
 pub use error::ManagerError;
-pub use manager::Manager;
+pub use manager::{Manager, PeerInfo};

@@ -1,26 +1,44 @@
 //! The manager: executors, the directory, dead letters, shutdown.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use actor::{Actor, ActorSender, Envelope, System};
+use actor::{Actor, ActorAddr, ActorSender, System, SystemError, Terminated};
+use connection::{
+    DirEntry, DirectoryUpdate, FRAME_HEADER_LEN, FrameHeader, FrameKind, Incarnation, PeerHello, encode_frame,
+};
 use crossbeam_channel::Receiver;
-use msg_header::ActorId;
-use protocol::ProtocolId;
+use msg_header::{ActorId, MsgId, NodeId};
+use protocol::{MsgInfo, Protocol, ProtocolId};
 use tracing::{debug, warn};
 
 use crate::cell::{ActorCell, Lifecycle};
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetters};
 use crate::directory::Directory;
 use crate::executor::{Command, Executor, ExecutorHandle};
-use crate::{ActorOptions, ManagerConfig, ManagerError};
+use crate::peer::{Peer, Place, RemoteRoute};
+use crate::{ActorOptions, Addr, ManagerConfig, ManagerError};
 
 /// What the executors and the manager share.
 pub(crate) struct Shared {
     pub(crate) lifecycle: Arc<Lifecycle>,
+    pub(crate) config: ManagerConfig,
+    pub(crate) node_id: NodeId,
+    pub(crate) incarnation: Incarnation,
     directory: RwLock<Directory>,
+    /// Bumped on every change of the local actors, for executors' caches.
+    dir_version: AtomicU64,
     pub(crate) dead_letters: DeadLetters,
+    executors: OnceLock<Arc<[Arc<ExecutorHandle>]>>,
+    peers: Mutex<HashMap<NodeId, Arc<Peer>>>,
+    next_rank: AtomicU64,
+    next_link_executor: AtomicUsize,
+    /// How to decode every wire message this process knows, by id.
+    decoders: RwLock<Arc<HashMap<MsgId, MsgInfo>>>,
+    decoders_version: AtomicU64,
 }
 
 impl Shared {
@@ -30,17 +48,177 @@ impl Shared {
         self.directory.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn dir_mut(&self) -> RwLockWriteGuard<'_, Directory> {
+    pub(crate) fn dir_mut(&self) -> RwLockWriteGuard<'_, Directory> {
         self.directory.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn dead_letter(&self, env: Envelope, reason: DeadLetterReason) {
-        let dst = env.msg.header().dst_id();
-        self.dead_letters.report(DeadLetter { msg: env.msg, dst, reason });
+    pub(crate) fn dir_version(&self) -> u64 {
+        self.dir_version.load(Ordering::Acquire)
     }
 
-    pub(crate) fn remove_from_directory(&self, id: ActorId) {
+    pub(crate) fn local_actor(&self, id: ActorId) -> Option<ActorSender> {
+        self.dir().local_by_id(id)
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        !self.lifecycle.is_running()
+    }
+
+    pub(crate) fn executor(&self, index: usize) -> &Arc<ExecutorHandle> {
+        let all = self.executors();
+        &all[index.min(all.len() - 1)]
+    }
+
+    fn executors(&self) -> &Arc<[Arc<ExecutorHandle>]> {
+        // Set by `Manager::new` before any executor runs a command.
+        self.executors.get_or_init(|| Arc::from(Vec::new()))
+    }
+
+    /// The executor the next link runs on.
+    pub(crate) fn next_link_executor(&self) -> usize {
+        let n = self.executors().len().max(1);
+        match self.config.link_executor {
+            Some(i) => i.min(n - 1),
+            None => self.next_link_executor.fetch_add(1, Ordering::Relaxed) % n,
+        }
+    }
+
+    pub(crate) fn decoders(&self) -> Arc<HashMap<MsgId, MsgInfo>> {
+        self.decoders.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn decoders_version(&self) -> u64 {
+        self.decoders_version.load(Ordering::Acquire)
+    }
+
+    /// Learns how to decode the wire messages of `messages`.
+    fn register_decoders<'a>(&self, messages: impl IntoIterator<Item = &'a MsgInfo>) {
+        let mut current = self.decoders.write().unwrap_or_else(|e| e.into_inner());
+        let mut added: Vec<&MsgInfo> = messages.into_iter().filter(|m| m.is_wire() && !current.contains_key(&m.id())).collect();
+        if added.is_empty() {
+            return;
+        }
+        let mut next = HashMap::clone(&current);
+        for m in added.drain(..) {
+            next.insert(m.id(), *m);
+        }
+        *current = Arc::new(next);
+        self.decoders_version.fetch_add(1, Ordering::Release);
+    }
+
+    /// A local actor is gone: from the directory, and from the peers'.
+    pub(crate) fn remove_local(&self, id: ActorId) {
         self.dir_mut().remove(id);
+        self.dir_version.fetch_add(1, Ordering::Release);
+        self.broadcast(&DirectoryUpdate { remove: vec![id], ..DirectoryUpdate::default() });
+    }
+
+    /// Tells every linked node of a change of this node's actors.
+    fn broadcast(&self, update: &DirectoryUpdate) {
+        let peers: Vec<Arc<Peer>> = self.peers_lock().values().filter(|p| p.is_up()).cloned().collect();
+        if peers.is_empty() {
+            return;
+        }
+        let Some(frame) = directory_frame(update, self.config.max_frame) else { return };
+        for peer in peers {
+            peer.send_control(frame.clone());
+        }
+    }
+
+    /// The full directory of this node, in frames that fit the maximum.
+    pub(crate) fn directory_frames(&self) -> Vec<Vec<u8>> {
+        let entries = self.dir().local_entries();
+        let mut frames = Vec::new();
+        let mut chunks = entries.chunks(DIRECTORY_CHUNK).peekable();
+        let mut first = true;
+        loop {
+            let add = chunks.next().map_or_else(Vec::new, |c| c.iter().map(|(s, p)| dir_entry(s, p)).collect());
+            let update = DirectoryUpdate {
+                node: first.then(|| self.config.node_name.clone()),
+                full: first,
+                add,
+                remove: Vec::new(),
+            };
+            first = false;
+            frames.extend(directory_frame(&update, self.config.max_frame));
+            if chunks.peek().is_none() {
+                return frames;
+            }
+        }
+    }
+
+    fn peers_lock(&self) -> MutexGuard<'_, HashMap<NodeId, Arc<Peer>>> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The peer a link that just finished its handshake belongs to, and
+    /// whether the link is kept (when two links join the same two nodes,
+    /// the one dialed by the lower `NodeId` is).
+    pub(crate) fn peer_for(&self, hello: &PeerHello, dialer: NodeId, place: Place) -> (Arc<Peer>, bool) {
+        let mut peers = self.peers_lock();
+        if let Some(peer) = peers.get(&hello.node_id) {
+            if peer.incarnation == hello.incarnation {
+                if !peer.is_up() {
+                    return (peer.clone(), true);
+                }
+                let current = *peer.dialer.read().unwrap_or_else(|e| e.into_inner());
+                let preferred = self.node_id.min(hello.node_id);
+                let keep_new = current != dialer && dialer == preferred;
+                if keep_new {
+                    let old = peer.place();
+                    self.executor(old.executor).push(Command::CloseLink { peer: peer.clone(), place: old });
+                }
+                return (peer.clone(), keep_new);
+            }
+            // A new incarnation: the node restarted; what we knew of it is gone.
+            peer.link_down();
+            for gone in self.dir_mut().remove_node(peer.node_id) {
+                drop(gone);
+            }
+        }
+        let rank = self.next_rank.fetch_add(1, Ordering::Relaxed);
+        let peer = Arc::new(Peer::new(
+            hello.node_id,
+            hello.incarnation,
+            rank,
+            dialer,
+            self.config.window,
+            self.executors().clone(),
+            self.config.max_frame,
+        ));
+        let _ = place;
+        peers.insert(hello.node_id, peer.clone());
+        (peer, true)
+    }
+
+    pub(crate) fn peer_info(&self, peer: &Peer) -> PeerInfo {
+        PeerInfo {
+            node_id: peer.node_id,
+            node_name: peer.node_name(),
+            executor: peer.place().executor,
+            up: peer.is_up(),
+        }
+    }
+}
+
+/// Directory entries per frame, so a large directory fits the maximum frame.
+const DIRECTORY_CHUNK: usize = 512;
+
+fn dir_entry(sender: &ActorSender, protocols: &[ProtocolId]) -> DirEntry {
+    let route: &dyn std::any::Any = sender.route();
+    let msgs = route.downcast_ref::<ActorCell>().map(|c| c.set.msg_ids().collect()).unwrap_or_default();
+    DirEntry { id: sender.id(), name: sender.name().to_owned(), protocols: protocols.to_vec(), msgs }
+}
+
+fn directory_frame(update: &DirectoryUpdate, max: usize) -> Option<Vec<u8>> {
+    let body = serde_json::to_vec(update).ok()?;
+    let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + body.len());
+    match encode_frame(&FrameHeader::new(FrameKind::Directory), &body, max, &mut frame) {
+        Ok(()) => Some(frame),
+        Err(e) => {
+            warn!(error = %e, "directory update too large for a frame; not sent");
+            None
+        }
     }
 }
 
@@ -51,8 +229,34 @@ impl System for Shared {
     }
 
     fn find_by_name(&self, name: &str) -> Option<ActorSender> {
-        self.dir().find_by_name(name)
+        self.dir().find_by_name(name, &self.config.node_name)
     }
+
+    fn resolve(&self, addr: ActorAddr) -> Result<ActorSender, SystemError> {
+        if addr.node == self.node_id || addr.node == NodeId::ZERO {
+            return self.dir().local_by_id(addr.actor).ok_or_else(|| SystemError::UnknownActor(addr.actor.to_string()));
+        }
+        if let Some(known) = self.dir().find_by_id(addr.actor) {
+            return Ok(known);
+        }
+        let peer = self.peers_lock().get(&addr.node).filter(|p| p.is_up()).cloned();
+        let peer = peer.ok_or(SystemError::UnreachableNode(addr.node))?;
+        Ok(RemoteRoute::sender(peer, addr.actor, addr.actor.to_string(), Vec::new(), None))
+    }
+}
+
+/// A linked node, as [`Manager::connect`] and [`Manager::peers`] report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The node.
+    pub node_id: NodeId,
+    /// Its name (`NAME@NODE` finds its actor `NAME`).
+    pub node_name: String,
+    /// The executor that runs the link: place an actor there to have its
+    /// sends written without a hand-off.
+    pub executor: usize,
+    /// Whether the link is up now.
+    pub up: bool,
 }
 
 /// Runs actors on executor threads and knows them all.
@@ -89,45 +293,65 @@ impl System for Shared {
 pub struct Manager {
     shared: Arc<Shared>,
     lifecycle: Arc<Lifecycle>,
-    executors: Vec<Arc<ExecutorHandle>>,
+    executors: Arc<[Arc<ExecutorHandle>]>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_executor: AtomicUsize,
-    config: ManagerConfig,
 }
 
 impl Manager {
     /// Starts a manager and its executor threads.
     pub fn new(config: ManagerConfig) -> Result<Self, ManagerError> {
         let lifecycle = Arc::new(Lifecycle::new());
+        let mut incarnation = [0; 16];
+        getrandom::fill(&mut incarnation).map_err(|e| ManagerError::Io(std::io::Error::other(e.to_string())))?;
         let shared = Arc::new(Shared {
             lifecycle: lifecycle.clone(),
+            node_id: NodeId::of_name(&config.node_name),
+            incarnation: Incarnation(incarnation),
             directory: RwLock::default(),
+            dir_version: AtomicU64::new(0),
             dead_letters: DeadLetters::new(config.dead_letter_capacity),
+            executors: OnceLock::new(),
+            peers: Mutex::default(),
+            next_rank: AtomicU64::new(1),
+            next_link_executor: AtomicUsize::new(0),
+            decoders: RwLock::default(),
+            decoders_version: AtomicU64::new(0),
+            config,
         });
+        shared.register_decoders(&[MsgInfo::wire::<Terminated>()]);
         let mut executors = Vec::new();
         let mut threads = Vec::new();
-        let start_threads = |executors: &mut Vec<_>, threads: &mut Vec<_>| -> Result<(), ManagerError> {
-            for index in 0..config.executors.max(1) {
-                let (executor, handle) = Executor::new(index, config.spin, shared.clone())?;
-                let thread = std::thread::Builder::new()
-                    .name(format!("{}-exec-{index}", config.name))
-                    .spawn(move || executor.run())?;
-                executors.push(handle);
-                threads.push(thread);
-            }
-            Ok(())
-        };
-        let started = start_threads(&mut executors, &mut threads);
+        let mut runners = Vec::new();
+        for index in 0..shared.config.executors.max(1) {
+            let (executor, handle) = Executor::new(index, shared.config.spin, shared.clone())?;
+            executors.push(handle);
+            runners.push(executor);
+        }
+        let executors: Arc<[Arc<ExecutorHandle>]> = Arc::from(executors);
+        let _ = shared.executors.set(executors.clone());
         let manager = Self {
             shared,
             lifecycle,
             executors,
-            threads: Mutex::new(threads),
+            threads: Mutex::new(Vec::new()),
             next_executor: AtomicUsize::new(0),
-            config,
         };
-        // On failure, dropping the manager stops the threads already started.
-        started.map(|()| manager)
+        for (index, executor) in runners.into_iter().enumerate() {
+            let thread = std::thread::Builder::new()
+                .name(format!("{}-exec-{index}", manager.shared.config.name))
+                .spawn(move || executor.run());
+            match thread {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    // Dropping the manager stops the threads already started.
+                    *manager.threads.lock().unwrap_or_else(|e| e.into_inner()) = threads;
+                    return Err(ManagerError::Io(e));
+                }
+            }
+        }
+        *manager.threads.lock().unwrap_or_else(|e| e.into_inner()) = threads;
+        Ok(manager)
     }
 
     /// Adds an actor on the next executor in turn, with an unbounded mailbox.
@@ -165,10 +389,75 @@ impl Manager {
             options.capacity,
         ));
         let sender = ActorSender::from_route(cell.clone());
-        dir.insert(sender.clone(), set.protocols().iter().map(|p| p.id()))?;
+        let protocols: Vec<ProtocolId> = set.protocols().iter().map(|p| p.id()).collect();
+        dir.insert_local(sender.clone(), protocols.iter().copied())?;
+        self.shared.dir_version.fetch_add(1, Ordering::Release);
         executor.push(Command::Spawn { actor: Box::new(actor), cell });
+        drop(dir);
+        self.shared.register_decoders(set.protocols().iter().flat_map(|p| p.messages()));
+        self.shared.broadcast(&DirectoryUpdate { add: vec![dir_entry(&sender, &protocols)], ..DirectoryUpdate::default() });
         debug!(actor = sender.name(), executor = index, "actor added");
         Ok(sender)
+    }
+
+    /// Learns how to decode the messages of `protocol`, for replies and
+    /// asks answered by actors of other nodes. The protocols of this
+    /// manager's own actors are known already.
+    pub fn register_protocol(&self, protocol: &Protocol) {
+        self.shared.register_decoders(protocol.messages());
+    }
+
+    /// Listens on `addr` (`tcp://HOST:PORT`, port 0 for any free one, or
+    /// `unix:PATH`); returns the address bound.
+    ///
+    /// A non-loopback TCP address needs a secret
+    /// ([`ManagerConfig::secret`]) unless [`ManagerConfig::allow_insecure`].
+    /// A Unix socket file is created with mode 0600; an existing one is
+    /// replaced only if nothing answers on it.
+    pub fn listen(&self, addr: &Addr) -> Result<Addr, ManagerError> {
+        if !self.lifecycle.is_running() {
+            return Err(ManagerError::ShuttingDown);
+        }
+        let config = &self.shared.config;
+        if !addr.is_loopback() && config.secret.is_none() && !config.allow_insecure {
+            return Err(ManagerError::Insecure(addr.to_string()));
+        }
+        let (listener, bound) = crate::listen::bind(addr)?;
+        let executor = self.shared.next_link_executor();
+        self.executors[executor].push(Command::AddListener(listener));
+        debug!(%bound, executor, "listening");
+        Ok(bound)
+    }
+
+    /// Links to the manager at `addr` and returns once the handshake and
+    /// the first directory exchange are done: the peer's actors are then in
+    /// [`find_by_protocol`](Self::find_by_protocol). If the link later goes
+    /// down it is dialed again, with backoff.
+    pub fn connect(&self, addr: &Addr) -> Result<PeerInfo, ManagerError> {
+        if !self.lifecycle.is_running() {
+            return Err(ManagerError::ShuttingDown);
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let executor = self.shared.next_link_executor();
+        self.executors[executor].push(Command::Dial { addr: addr.clone(), waiter: Some(tx) });
+        // The link times out on its own; this is only a guard against a bug.
+        let guard = self.shared.config.handshake_timeout * 4 + Duration::from_secs(10);
+        rx.recv_timeout(guard).map_err(|_| ManagerError::Connect {
+            addr: addr.to_string(),
+            reason: "no answer from the executor".into(),
+        })?
+    }
+
+    /// The linked nodes, in the order they were first linked.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        let mut peers: Vec<Arc<Peer>> = self.shared.peers_lock().values().cloned().collect();
+        peers.sort_by_key(|p| p.rank);
+        peers.iter().map(|p| self.shared.peer_info(p)).collect()
+    }
+
+    /// This node's id (the hash of [`ManagerConfig::node_name`]).
+    pub fn node_id(&self) -> NodeId {
+        self.shared.node_id
     }
 
     /// Every actor that speaks `protocol`, in the order they were added.
@@ -186,9 +475,9 @@ impl Manager {
         self.shared.dir().find_by_id(id)
     }
 
-    /// How many actors are running.
+    /// How many actors of this manager are running.
     pub fn actor_count(&self) -> usize {
-        self.shared.dir().len()
+        self.shared.dir().local_len()
     }
 
     /// How many executor threads there are.
@@ -215,7 +504,7 @@ impl Manager {
 
     /// The configuration the manager runs with.
     pub fn config(&self) -> &ManagerConfig {
-        &self.config
+        &self.shared.config
     }
 
     /// Shuts down in order: refuses new sends from outside the executors,
@@ -237,9 +526,22 @@ impl Manager {
         if !self.lifecycle.begin_stop(drain) {
             return;
         }
-        debug!(manager = %self.config.name, drain, "shutting down");
-        for executor in &self.executors {
-            executor.push(Command::Shutdown);
+        debug!(manager = %self.shared.config.name, drain, "shutting down");
+        // First every actor everywhere, while the links still carry what
+        // their ends tell remote watchers; then the links.
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let mut waiting = 0;
+        for executor in self.executors.iter() {
+            executor.push(Command::StopActors { done: done_tx.clone() });
+            waiting += usize::from(!executor.is_current());
+        }
+        for _ in 0..waiting {
+            if done_rx.recv().is_err() {
+                break;
+            }
+        }
+        for executor in self.executors.iter() {
+            executor.push(Command::Exit);
         }
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         for (executor, thread) in self.executors.iter().zip(threads) {
@@ -251,11 +553,18 @@ impl Manager {
                 warn!(executor = executor.index, "executor thread panicked");
             }
         }
-        for executor in &self.executors {
+        for executor in self.executors.iter() {
             for cmd in executor.drain() {
-                if let Command::Deliver { env, .. } = cmd {
-                    self.shared.dead_letter(env, DeadLetterReason::Shutdown);
+                let (msg, window) = match cmd {
+                    Command::Deliver { env, .. } => (env.msg, None),
+                    Command::LinkSend { msg, peer, .. } => (msg, Some(peer)),
+                    _ => continue,
+                };
+                if let Some(peer) = window {
+                    peer.window.release(1);
                 }
+                let dst = msg.header().dst_id();
+                self.shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Shutdown);
             }
         }
     }
@@ -269,6 +578,10 @@ impl System for Manager {
     fn find_by_name(&self, name: &str) -> Option<ActorSender> {
         self.shared.find_by_name(name)
     }
+
+    fn resolve(&self, addr: ActorAddr) -> Result<ActorSender, SystemError> {
+        self.shared.resolve(addr)
+    }
 }
 
 impl Drop for Manager {
@@ -280,7 +593,7 @@ impl Drop for Manager {
 impl std::fmt::Debug for Manager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Manager")
-            .field("name", &self.config.name)
+            .field("name", &self.shared.config.name)
             .field("executors", &self.executors.len())
             .field("actors", &self.actor_count())
             .finish()

@@ -95,7 +95,7 @@ fn ask_with_timeout() {
     assert!(matches!(p.ask(Ping::new(1), Duration::from_millis(50)), Err(AskError::Timeout)));
     drop(gate);
     // Handled without a reply: the ask learns at once.
-    assert!(matches!(p.ask(StopMe::new(), HANG_GUARD), Err(AskError::NoReply)));
+    assert!(matches!(p.ask(StopMe::new(), HANG_GUARD), Err(AskError::Disconnected)));
     // Stopped: refused at send time.
     assert!(matches!(p.ask(Ping::new(1), HANG_GUARD), Err(AskError::Send(SendError::Disconnected(_)))));
 }
@@ -248,7 +248,7 @@ fn watching_a_stopped_actor_notifies_at_once() {
     let m = manager(1);
     let (p, counts) = Probe::new("p");
     let p = m.add(p).unwrap();
-    assert!(matches!(p.ask(StopMe::new(), HANG_GUARD), Err(AskError::NoReply)));
+    assert!(matches!(p.ask(StopMe::new(), HANG_GUARD), Err(AskError::Disconnected)));
     let (w, wrx) = ActorSender::inbox("w");
     p.watch(&w).unwrap();
     let t = terminated(wrx.recv_timeout(HANG_GUARD).unwrap().msg);

@@ -1,0 +1,112 @@
+//! A counting semaphore: how many messages may be outstanding in a bounded
+//! mailbox, or unacknowledged on a link.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use actor::{SendError, Wait};
+use msg_header::BoxMsg;
+
+use crate::cell::lock;
+
+/// Why no place was taken.
+pub(crate) enum Refusal {
+    /// Full, and not waiting.
+    Full,
+    /// Still full at the deadline.
+    Timeout,
+    /// Closed while waiting.
+    Closed,
+}
+
+impl Refusal {
+    pub(crate) fn into_error(self, msg: BoxMsg) -> SendError {
+        match self {
+            Self::Full => SendError::Full(msg),
+            Self::Timeout => SendError::Timeout(msg),
+            Self::Closed => SendError::Disconnected(msg),
+        }
+    }
+}
+
+/// Places taken and not yet given back, up to a capacity; takers may wait.
+pub(crate) struct Capacity {
+    capacity: usize,
+    used: AtomicUsize,
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    room: Condvar,
+}
+
+impl Capacity {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            used: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            room: Condvar::new(),
+        }
+    }
+
+    fn try_take(&self) -> bool {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| (q < self.capacity).then_some(q + 1))
+            .is_ok()
+    }
+
+    /// Takes a place, waiting as `wait` says while `open` holds.
+    pub(crate) fn take(&self, wait: Wait, open: &AtomicBool) -> Result<(), Refusal> {
+        if self.try_take() {
+            return Ok(());
+        }
+        let deadline = match wait {
+            Wait::No => return Err(Refusal::Full),
+            Wait::Until(d) => Some(d),
+            Wait::Forever => None,
+        };
+        let mut guard = lock(&self.lock);
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let outcome = loop {
+            if self.try_take() {
+                break Ok(());
+            }
+            if !open.load(Ordering::Acquire) {
+                break Err(Refusal::Closed);
+            }
+            guard = match deadline {
+                None => self.room.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break Err(Refusal::Timeout);
+                    }
+                    self.room.wait_timeout(guard, d - now).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+        };
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    }
+
+    /// Gives `n` places back.
+    pub(crate) fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.used.fetch_sub(n, Ordering::SeqCst);
+        // Pairs with `take`: a waiter registers before its last try, so
+        // either it sees the room or we see it waiting.
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = lock(&self.lock);
+            self.room.notify_all();
+        }
+    }
+
+    /// Wakes every waiter, e.g. to see that it closed.
+    pub(crate) fn wake_all(&self) {
+        let _guard = lock(&self.lock);
+        self.room.notify_all();
+    }
+}

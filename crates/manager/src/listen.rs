@@ -1,0 +1,38 @@
+//! Binding listening sockets.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+
+use crate::net::Listener;
+use crate::{Addr, ManagerError};
+
+/// Binds `addr`; returns the listener and the address bound (port 0
+/// resolved). A Unix socket file gets mode 0600; a file left by a dead
+/// process is replaced, one with a live listener is not.
+pub(crate) fn bind(addr: &Addr) -> Result<(Listener, Addr), ManagerError> {
+    match addr {
+        Addr::Tcp(sa) => {
+            let std = std::net::TcpListener::bind(sa)?;
+            std.set_nonblocking(true)?;
+            let bound = Addr::Tcp(std.local_addr()?);
+            Ok((Listener::Tcp(mio::net::TcpListener::from_std(std)), bound))
+        }
+        Addr::Unix(path) => {
+            let std = match std::os::unix::net::UnixListener::bind(path) {
+                Ok(l) => l,
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                        return Err(ManagerError::InUse(addr.to_string()));
+                    }
+                    // Nobody answers: a stale file of a process that died.
+                    std::fs::remove_file(path)?;
+                    std::os::unix::net::UnixListener::bind(path)?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            std.set_nonblocking(true)?;
+            Ok((Listener::Unix(mio::net::UnixListener::from_std(std), path.clone()), addr.clone()))
+        }
+    }
+}

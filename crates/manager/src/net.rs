@@ -1,0 +1,1105 @@
+//! The links an executor owns: their sockets, handshakes, frames, acks,
+//! heartbeats and redials. Everything here runs on the executor's thread,
+//! driven by its readiness loop; no other thread touches a link.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actor::{ActorSender, SendError, Terminated, TerminationReason, Wait};
+use connection::{
+    CloseBody, DirectoryUpdate, FrameDecoder, FrameHeader, FrameKind, Handshake, HandshakeConfig,
+    NackReason, Role, encode_frame, patch_seq_ack,
+};
+use crossbeam_channel::Sender;
+use mio::event::{Event, Source};
+use mio::{Interest, Registry, Token};
+use msg_header::{ActorId, BoxMsg, MsgHeader, MsgId, MsgType};
+use slab::Slab;
+use tracing::{debug, info, warn};
+
+use crate::cell::ActorCell;
+use crate::dead_letter::DeadLetterReason;
+use crate::executor::Command;
+use crate::manager::Shared;
+use crate::peer::{Peer, Place, RemoteRoute};
+use crate::{Addr, ManagerError, PeerInfo};
+
+/// Why a link went down.
+#[derive(Debug)]
+pub(crate) enum Down {
+    /// The peer closed the connection without a CLOSE frame.
+    PeerClosed,
+    /// The peer sent CLOSE with this reason.
+    Closed(String),
+    /// Reading or writing failed.
+    Io(io::Error),
+    /// The stream broke the protocol: bad frame, bad handshake, bad body.
+    Protocol(String),
+    /// Nothing was received for the heartbeat timeout.
+    HeartbeatTimeout,
+    /// The handshake did not finish in time.
+    HandshakeTimeout,
+    /// Another link to the same node is kept.
+    Duplicate,
+    /// This manager is shutting down.
+    Shutdown,
+}
+
+impl Down {
+    /// Whether a dialed link that went down this way is dialed again.
+    fn redials(&self) -> bool {
+        !matches!(self, Self::Duplicate | Self::Shutdown)
+    }
+}
+
+impl std::fmt::Display for Down {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PeerClosed => f.write_str("peer closed the connection"),
+            Self::Closed(r) => write!(f, "peer closed the link: {r}"),
+            Self::Io(e) => write!(f, "i/o error: {e}"),
+            Self::Protocol(e) => write!(f, "protocol error: {e}"),
+            Self::HeartbeatTimeout => f.write_str("no heartbeat from the peer"),
+            Self::HandshakeTimeout => f.write_str("handshake timed out"),
+            Self::Duplicate => f.write_str("duplicate link"),
+            Self::Shutdown => f.write_str("shutting down"),
+        }
+    }
+}
+
+/// A connected socket.
+pub(crate) enum Stream {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+}
+
+impl Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.read(buf),
+            Self::Unix(s) => s.read(buf),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.write(buf),
+            Self::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Self::Tcp(s) => s.take_error(),
+            Self::Unix(s) => s.take_error(),
+        }
+    }
+
+    /// Whether a non-blocking connect has completed.
+    fn is_connected(&self) -> io::Result<bool> {
+        let r = match self {
+            Self::Tcp(s) => s.peer_addr().map(drop),
+            Self::Unix(s) => s.peer_addr().map(drop),
+        };
+        match r {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn shutdown(&self) {
+        let _ = match self {
+            Self::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Self::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.register(r, t, i),
+            Self::Unix(s) => s.register(r, t, i),
+        }
+    }
+
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.reregister(r, t, i),
+            Self::Unix(s) => s.reregister(r, t, i),
+        }
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.deregister(r),
+            Self::Unix(s) => s.deregister(r),
+        }
+    }
+}
+
+/// A listening socket; a Unix socket's file is removed when it is dropped.
+pub(crate) enum Listener {
+    Tcp(mio::net::TcpListener),
+    Unix(mio::net::UnixListener, PathBuf),
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Self::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Source for Listener {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.register(r, t, i),
+            Self::Unix(s, _) => s.register(r, t, i),
+        }
+    }
+
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.reregister(r, t, i),
+            Self::Unix(s, _) => s.reregister(r, t, i),
+        }
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.deregister(r),
+            Self::Unix(s, _) => s.deregister(r),
+        }
+    }
+}
+
+enum State {
+    /// A non-blocking connect under way.
+    Connecting,
+    Handshaking(Box<Handshake>),
+    Up,
+}
+
+/// Someone waiting for a dial: `Manager::connect`.
+pub(crate) type Waiter = Sender<Result<PeerInfo, ManagerError>>;
+
+/// Replies that come back over a link for addresses that are not local
+/// actors (asks, inboxes, actors of a third node): kept, the oldest
+/// forgotten first past a bound.
+#[derive(Default)]
+struct ReplyTargets {
+    map: HashMap<ActorId, ActorSender>,
+    order: VecDeque<ActorId>,
+}
+
+impl ReplyTargets {
+    const MAX: usize = 4096;
+
+    fn insert(&mut self, target: ActorSender) {
+        if self.map.insert(target.id(), target.clone()).is_none() {
+            self.order.push_back(target.id());
+            while self.order.len() > Self::MAX {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// One link, owned by its executor.
+struct Link {
+    stream: Stream,
+    state: State,
+    role: Role,
+    peer: Option<Arc<Peer>>,
+    /// The address to redial when the link was dialed; `None` if accepted.
+    dial: Option<Addr>,
+    attempt: u32,
+    waiter: Option<Waiter>,
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    writable: bool,
+    send_seq: u64,
+    recv_seq: u64,
+    ack_sent: u64,
+    unacked: VecDeque<(u64, BoxMsg)>,
+    last_recv: Instant,
+    last_send: Instant,
+    deadline: Instant,
+    /// The peer's actors, by id, for the reply address of what they send.
+    remote: HashMap<ActorId, ActorSender>,
+    replies: ReplyTargets,
+    /// (watched actor on the peer, its name, local watcher).
+    watches: Vec<(ActorId, String, ActorSender)>,
+}
+
+impl Link {
+    fn new(stream: Stream, role: Role, dial: Option<Addr>, waiter: Option<Waiter>, deadline: Instant) -> Self {
+        let now = Instant::now();
+        Self {
+            stream,
+            state: State::Connecting,
+            role,
+            peer: None,
+            dial,
+            attempt: 0,
+            waiter,
+            rbuf: vec![0; 64 * 1024],
+            rstart: 0,
+            rend: 0,
+            wbuf: Vec::with_capacity(64 * 1024),
+            wpos: 0,
+            writable: false,
+            send_seq: 0,
+            recv_seq: 0,
+            ack_sent: 0,
+            unacked: VecDeque::new(),
+            last_recv: now,
+            last_send: now,
+            deadline,
+            remote: HashMap::new(),
+            replies: ReplyTargets::default(),
+            watches: Vec::new(),
+        }
+    }
+
+    fn is_up(&self) -> bool {
+        matches!(self.state, State::Up)
+    }
+
+    /// Appends a control frame (not sequenced), acknowledging what was read.
+    fn push_control(&mut self, mut header: FrameHeader, body: &[u8], max: usize) {
+        header.ack = self.recv_seq;
+        if encode_frame(&header, body, max, &mut self.wbuf).is_ok() {
+            self.ack_sent = self.recv_seq;
+            self.last_send = Instant::now();
+        }
+    }
+
+    /// Appends an encoded control frame, stamping the acknowledgement.
+    fn push_encoded_control(&mut self, mut frame: Vec<u8>) {
+        patch_seq_ack(&mut frame, 0, self.recv_seq);
+        self.wbuf.extend_from_slice(&frame);
+        self.ack_sent = self.recv_seq;
+        self.last_send = Instant::now();
+    }
+
+    /// Room to read into: compacts, or grows up to `max` bytes.
+    fn make_room(&mut self, max: usize) {
+        if self.rend < self.rbuf.len() {
+            return;
+        }
+        if self.rstart > 0 {
+            self.rbuf.copy_within(self.rstart..self.rend, 0);
+            self.rend -= self.rstart;
+            self.rstart = 0;
+        } else if self.rbuf.len() < max {
+            let len = (self.rbuf.len() * 2).min(max);
+            self.rbuf.resize(len, 0);
+        }
+    }
+
+    /// The reply address of a frame's `src`: a known actor of the peer, or
+    /// a route to an address the peer did not announce (an ask).
+    fn route_for(&self, src: ActorId) -> Option<ActorSender> {
+        if src.is_none() {
+            return None;
+        }
+        if let Some(known) = self.remote.get(&src) {
+            return Some(known.clone());
+        }
+        let peer = self.peer.clone()?;
+        Some(RemoteRoute::sender(peer, src, format!("{src}"), Vec::new(), None))
+    }
+}
+
+enum Io {
+    Listener(Listener),
+    Link(Box<Link>),
+}
+
+/// A link to dial again at `at`.
+struct Redial {
+    at: Instant,
+    addr: Addr,
+    attempt: u32,
+}
+
+/// Caches of shared tables, refreshed when their version changes.
+#[derive(Default)]
+struct Caches {
+    dir_version: u64,
+    actors: HashMap<ActorId, ActorSender>,
+    dec_version: u64,
+    decoders: Arc<HashMap<MsgId, protocol::MsgInfo>>,
+}
+
+/// The sockets of one executor.
+pub(crate) struct Net {
+    index: usize,
+    io: Slab<Io>,
+    redials: Vec<Redial>,
+    caches: Caches,
+    /// Links with bytes to write.
+    dirty: Vec<usize>,
+    /// Links to take down once the current step is done with them.
+    downs: Vec<(usize, Down)>,
+}
+
+/// Tokens: 0 is the executor's waker; io `k` is `k + 1`.
+fn token(key: usize) -> Token {
+    Token(key + 1)
+}
+
+impl Net {
+    pub(crate) fn new(index: usize) -> Self {
+        Self {
+            index,
+            io: Slab::new(),
+            redials: Vec::new(),
+            caches: Caches::default(),
+            dirty: Vec::new(),
+            downs: Vec::new(),
+        }
+    }
+
+    pub(crate) fn has_io(&self) -> bool {
+        !self.io.is_empty() || !self.redials.is_empty()
+    }
+
+    pub(crate) fn add_listener(&mut self, registry: &Registry, mut listener: Listener) {
+        let entry = self.io.vacant_entry();
+        if let Err(e) = registry.register(&mut listener, token(entry.key()), Interest::READABLE) {
+            warn!(error = %e, "cannot watch listener");
+            return;
+        }
+        entry.insert(Io::Listener(listener));
+    }
+
+    /// Takes over a connected (or connecting) socket.
+    pub(crate) fn add_stream(
+        &mut self,
+        shared: &Shared,
+        registry: &Registry,
+        mut stream: Stream,
+        role: Role,
+        dial: Option<Addr>,
+        waiter: Option<Waiter>,
+        attempt: u32,
+    ) {
+        let entry = self.io.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = registry.register(&mut stream, token(key), Interest::READABLE | Interest::WRITABLE) {
+            warn!(error = %e, "cannot watch socket");
+            if let Some(w) = waiter {
+                let _ = w.send(Err(ManagerError::Io(e)));
+            }
+            return;
+        }
+        let deadline = Instant::now() + shared.config.handshake_timeout;
+        let mut link = Box::new(Link::new(stream, role, dial, waiter, deadline));
+        link.attempt = attempt;
+        entry.insert(Io::Link(link));
+        // An accepted socket is connected already: start at once.
+        if role == Role::Server {
+            self.start_handshake(shared, key);
+        }
+    }
+
+    /// Starts a non-blocking connect to `addr`.
+    pub(crate) fn dial(
+        &mut self,
+        shared: &Shared,
+        registry: &Registry,
+        addr: Addr,
+        waiter: Option<Waiter>,
+        attempt: u32,
+    ) {
+        let stream = match &addr {
+            Addr::Tcp(sa) => mio::net::TcpStream::connect(*sa).map(Stream::Tcp),
+            Addr::Unix(path) => mio::net::UnixStream::connect(path).map(Stream::Unix),
+        };
+        match stream {
+            Ok(stream) => self.add_stream(shared, registry, stream, Role::Client, Some(addr), waiter, attempt),
+            Err(e) => self.dial_failed(shared, addr, waiter, attempt, Down::Io(e)),
+        }
+    }
+
+    fn dial_failed(&mut self, shared: &Shared, addr: Addr, waiter: Option<Waiter>, attempt: u32, why: Down) {
+        match waiter {
+            Some(w) => {
+                let _ = w.send(Err(ManagerError::Connect { addr: addr.to_string(), reason: why.to_string() }));
+            }
+            None if !shared.is_stopping() => {
+                debug!(%addr, attempt, reason = %why, "redial failed");
+                self.schedule_redial(shared, addr, attempt + 1);
+            }
+            None => {}
+        }
+    }
+
+    fn schedule_redial(&mut self, shared: &Shared, addr: Addr, attempt: u32) {
+        let (first, longest) = shared.config.reconnect_backoff;
+        let pause = first.saturating_mul(1 << attempt.min(16)).min(longest);
+        let jitter = 0.75 + f64::from(getrandom::u32().unwrap_or(0) % 1000) / 2000.0;
+        self.redials.push(Redial { at: Instant::now() + pause.mul_f64(jitter), addr, attempt });
+    }
+
+    fn start_handshake(&mut self, shared: &Shared, key: usize) {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+        let mut nonce = [0; 32];
+        if getrandom::fill(&mut nonce).is_err() {
+            warn!("no randomness for a handshake nonce");
+            return self.pending_down(key, Down::Protocol("no randomness".into()));
+        }
+        let mut config = HandshakeConfig::new(shared.node_id, shared.incarnation);
+        config.secret.clone_from(&shared.config.secret);
+        let mut hs = Box::new(Handshake::new(link.role, config, nonce));
+        link.wbuf.extend_from_slice(&hs.take_output());
+        link.state = State::Handshaking(hs);
+        self.dirty.push(key);
+    }
+
+
+    /// Handles readiness of socket `token`.
+    pub(crate) fn on_event(&mut self, shared: &Shared, registry: &Registry, event: &Event) {
+        let Some(key) = event.token().0.checked_sub(1) else { return };
+        match self.io.get(key) {
+            Some(Io::Listener(_)) => self.accept(shared, registry, key),
+            Some(Io::Link(_)) => {
+                if event.is_writable() || event.is_error() || event.is_write_closed() {
+                    self.on_writable(shared, key);
+                }
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    self.on_readable(shared, key);
+                }
+            }
+            None => {}
+        }
+        self.apply_downs(shared, registry);
+    }
+
+    fn accept(&mut self, shared: &Shared, registry: &Registry, key: usize) {
+        loop {
+            let Some(Io::Listener(listener)) = self.io.get(key) else { return };
+            let accepted = match listener {
+                Listener::Tcp(l) => l.accept().map(|(s, _)| {
+                    let _ = s.set_nodelay(true);
+                    Stream::Tcp(s)
+                }),
+                Listener::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
+            };
+            let stream = match accepted {
+                Ok(stream) => stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    return;
+                }
+            };
+            if let Stream::Unix(s) = &stream {
+                if let Err(why) = check_unix_peer(s, shared) {
+                    warn!(reason = %why, "unix peer refused");
+                    continue;
+                }
+            }
+            let executor = shared.next_link_executor();
+            if executor == self.index {
+                self.add_stream(shared, registry, stream, Role::Server, None, None, 0);
+            } else {
+                shared.executor(executor).push(Command::AddStream {
+                    stream,
+                    role: Role::Server,
+                    dial: None,
+                    waiter: None,
+                    attempt: 0,
+                });
+            }
+        }
+    }
+
+    fn on_writable(&mut self, shared: &Shared, key: usize) {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+        link.writable = true;
+        if matches!(link.state, State::Connecting) {
+            match link.stream.take_error() {
+                Ok(Some(e)) | Err(e) => return self.pending_down(key, Down::Io(e)),
+                Ok(None) => {}
+            }
+            match link.stream.is_connected() {
+                Ok(true) => {
+                    if let Stream::Tcp(s) = &link.stream {
+                        let _ = s.set_nodelay(true);
+                    }
+                    self.start_handshake(shared, key);
+                }
+                Ok(false) => return,
+                Err(e) => return self.pending_down(key, Down::Io(e)),
+            }
+        }
+        self.write(key);
+    }
+
+    fn on_readable(&mut self, shared: &Shared, key: usize) {
+        let max = shared.config.max_frame;
+        loop {
+            let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+            if matches!(link.state, State::Connecting) {
+                return;
+            }
+            link.make_room(max);
+            let (rend, len) = (link.rend, link.rbuf.len());
+            if rend == len {
+                // Full, and the decoder has not refused the frame: it cannot
+                // be larger than the maximum, so this does not happen.
+                return self.pending_down(key, Down::Protocol("read buffer full".into()));
+            }
+            match link.stream.read(&mut link.rbuf[rend..]) {
+                Ok(0) => return self.pending_down(key, Down::PeerClosed),
+                Ok(n) => {
+                    link.rend += n;
+                    link.last_recv = Instant::now();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.pending_down(key, Down::Io(e)),
+            }
+            if let Err(why) = self.process_input(shared, key) {
+                return self.pending_down(key, why);
+            }
+        }
+    }
+
+    /// Runs what was read through the handshake, then the frame decoder.
+    fn process_input(&mut self, shared: &Shared, key: usize) -> Result<(), Down> {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
+        if let State::Handshaking(hs) = &mut link.state {
+            let used = hs.read(&link.rbuf[link.rstart..link.rend]).map_err(|e| Down::Protocol(e.to_string()))?;
+            link.rstart += used;
+            let out = hs.take_output();
+            if !out.is_empty() {
+                link.wbuf.extend_from_slice(&out);
+                self.dirty.push(key);
+            }
+            if !hs.is_done() {
+                return Ok(());
+            }
+            self.on_handshake_done(shared, key)?;
+        }
+        let decoder = FrameDecoder::new(shared.config.max_frame);
+        loop {
+            let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
+            if !link.is_up() {
+                return Ok(());
+            }
+            // Take the buffer out so frames can borrow it while `self` is used.
+            let buf = std::mem::take(&mut link.rbuf);
+            let (start, end) = (link.rstart, link.rend);
+            let decoded = decoder.decode(&buf[start..end]);
+            let outcome = match decoded {
+                Ok(Some((frame, used))) => {
+                    let r = self.on_frame(shared, key, frame.header, frame.body);
+                    if let Some(Io::Link(link)) = self.io.get_mut(key) {
+                        link.rstart += used;
+                    }
+                    r.map(|()| true)
+                }
+                Ok(None) => Ok(false),
+                Err(e) => Err(Down::Protocol(e.to_string())),
+            };
+            if let Some(Io::Link(link)) = self.io.get_mut(key) {
+                link.rbuf = buf;
+                if link.rstart == link.rend {
+                    link.rstart = 0;
+                    link.rend = 0;
+                }
+            }
+            if !outcome? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn on_handshake_done(&mut self, shared: &Shared, key: usize) -> Result<(), Down> {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
+        let State::Handshaking(hs) = &link.state else { return Ok(()) };
+        let Some(hello) = hs.peer().cloned() else { return Err(Down::Protocol("no peer after handshake".into())) };
+        let dialer = if link.role == Role::Client { shared.node_id } else { hello.node_id };
+        let place = Place { executor: self.index, key };
+        let (peer, keep) = shared.peer_for(&hello, dialer, place);
+        if !keep {
+            link.push_control(FrameHeader::new(FrameKind::Close), &close_body("duplicate"), shared.config.max_frame);
+            if let Some(w) = link.waiter.take() {
+                let _ = w.send(Ok(shared.peer_info(&peer)));
+            }
+            self.dirty.push(key);
+            return Err(Down::Duplicate);
+        }
+        info!(peer = %peer.node_id, incarnation = %hello.incarnation, authenticated = hello.authenticated,
+            executor = self.index, "link up");
+        link.state = State::Up;
+        link.peer = Some(peer.clone());
+        link.attempt = 0;
+        link.last_recv = Instant::now();
+        // Up before the snapshot: a change made meanwhile is then either in
+        // the snapshot or sent after it.
+        peer.link_up(place, dialer);
+        for frame in shared.directory_frames() {
+            link.push_encoded_control(frame);
+        }
+        self.dirty.push(key);
+        Ok(())
+    }
+
+    fn on_frame(&mut self, shared: &Shared, key: usize, header: FrameHeader, body: &[u8]) -> Result<(), Down> {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
+        let peer = link.peer.clone().ok_or_else(|| Down::Protocol("frame before handshake".into()))?;
+        // Cumulative acknowledgement, in every frame.
+        let mut acked = 0;
+        while link.unacked.front().is_some_and(|(seq, _)| *seq <= header.ack) {
+            link.unacked.pop_front();
+            acked += 1;
+        }
+        peer.window.release(acked);
+        match header.kind {
+            FrameKind::Msg => {
+                if header.seq != link.recv_seq + 1 {
+                    return Err(Down::Protocol(format!("message {} after {}", header.seq, link.recv_seq)));
+                }
+                link.recv_seq = header.seq;
+                self.on_msg(shared, key, &header, body);
+            }
+            FrameKind::Ack | FrameKind::Heartbeat => {}
+            FrameKind::Nack => {
+                let pos = link.unacked.iter().position(|(seq, _)| *seq == header.corr);
+                if let Some((_, msg)) = pos.and_then(|p| link.unacked.remove(p)) {
+                    peer.window.release(1);
+                    let reason = NackReason::from_code(header.flags);
+                    let detail = String::from_utf8_lossy(body);
+                    debug!(msg = msg.name(), ?reason, %detail, "message refused by the peer");
+                    shared.dead_letters.report_msg(msg, header.dst, DeadLetterReason::Nacked(reason));
+                }
+            }
+            FrameKind::Directory => {
+                let update: DirectoryUpdate = serde_json::from_slice(body)
+                    .map_err(|e| Down::Protocol(format!("bad directory: {e}")))?;
+                self.on_directory(shared, key, &peer, update);
+            }
+            FrameKind::Watch => self.on_watch(shared, key, &header),
+            FrameKind::Close => {
+                let reason = serde_json::from_slice::<CloseBody>(body).map_or_else(|_| "unknown".into(), |c| c.reason);
+                return Err(Down::Closed(reason));
+            }
+        }
+        Ok(())
+    }
+
+    /// A local actor by id, through the executor's cache.
+    fn local_actor(&mut self, shared: &Shared, id: ActorId) -> Option<ActorSender> {
+        let version = shared.dir_version();
+        if version != self.caches.dir_version {
+            self.caches.actors.clear();
+            self.caches.dir_version = version;
+        }
+        if let Some(a) = self.caches.actors.get(&id) {
+            return Some(a.clone());
+        }
+        let found = shared.local_actor(id)?;
+        self.caches.actors.insert(id, found.clone());
+        Some(found)
+    }
+
+    fn decoder(&mut self, shared: &Shared, id: MsgId) -> Option<protocol::MsgInfo> {
+        let version = shared.decoders_version();
+        if version != self.caches.dec_version {
+            self.caches.decoders = shared.decoders();
+            self.caches.dec_version = version;
+        }
+        self.caches.decoders.get(&id).copied()
+    }
+
+    fn on_msg(&mut self, shared: &Shared, key: usize, h: &FrameHeader, body: &[u8]) {
+        let target = match self.local_actor(shared, h.dst) {
+            Some(t) => Some(t),
+            None => match self.io.get(key) {
+                Some(Io::Link(link)) => link.replies.map.get(&h.dst).cloned(),
+                _ => None,
+            },
+        };
+        let Some(target) = target else { return self.nack(shared, key, h, NackReason::UnknownDst, "") };
+        let is_terminated = h.msg_id == Terminated::msg_id();
+        if !target.accepts(h.msg_id) && !is_terminated {
+            return self.nack(shared, key, h, NackReason::UnknownMsg, "");
+        }
+        let Some(info) = self.decoder(shared, h.msg_id) else {
+            return self.nack(shared, key, h, NackReason::UnknownMsg, "no decoder for this message here");
+        };
+        let msg = match info.decode(MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr), body) {
+            Ok(msg) => msg,
+            Err(e) => return self.nack(shared, key, h, NackReason::BadBody, &e.to_string()),
+        };
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+        if is_terminated {
+            link.watches.retain(|(t, _, w)| !(*t == h.src && w.id() == h.dst));
+        }
+        let reply_to = link.route_for(h.src);
+        if let Err(e) = target.forward(msg, reply_to, h.corr, Wait::No) {
+            let reason = match e {
+                SendError::Full(_) | SendError::Timeout(_) => NackReason::MailboxFull,
+                SendError::NotAccepted(_) => NackReason::UnknownMsg,
+                _ => NackReason::DstStopped,
+            };
+            self.nack(shared, key, h, reason, "");
+        }
+    }
+
+    fn nack(&mut self, shared: &Shared, key: usize, h: &FrameHeader, reason: NackReason, detail: &str) {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+        debug!(msg = %h.msg_id, dst = %h.dst, %reason, "refusing a message");
+        let nack = FrameHeader {
+            flags: reason as u8,
+            msg_id: h.msg_id,
+            dst: h.dst,
+            src: h.src,
+            corr: h.seq,
+            ..FrameHeader::new(FrameKind::Nack)
+        };
+        link.push_control(nack, detail.as_bytes(), shared.config.max_frame);
+        self.dirty.push(key);
+    }
+
+    fn on_directory(&mut self, shared: &Shared, key: usize, peer: &Arc<Peer>, update: DirectoryUpdate) {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+        if let Some(name) = &update.node {
+            peer.set_node_name(name.clone());
+        }
+        let node = (peer.node_id, peer.node_name());
+        let mut dir = shared.dir_mut();
+        if update.full {
+            for gone in dir.remove_node(peer.node_id) {
+                mark_removed(&gone.sender);
+            }
+            link.remote.clear();
+        }
+        for id in &update.remove {
+            if let Some(gone) = link.remote.remove(id) {
+                mark_removed(&gone);
+                dir.remove(*id);
+            }
+        }
+        for e in update.add {
+            let route = RemoteRoute::sender(peer.clone(), e.id, e.name, e.protocols.clone(), Some(e.msgs));
+            dir.insert_remote(route.clone(), peer.rank, e.protocols, node.clone());
+            link.remote.insert(e.id, route);
+        }
+        drop(dir);
+        if update.full {
+            if let Some(w) = link.waiter.take() {
+                let _ = w.send(Ok(shared.peer_info(peer)));
+            }
+        }
+    }
+
+    fn on_watch(&mut self, shared: &Shared, key: usize, h: &FrameHeader) {
+        let target = self.local_actor(shared, h.dst);
+        let Some(Io::Link(link)) = self.io.get(key) else { return };
+        let Some(watcher) = link.route_for(h.src) else { return };
+        let watched = target.as_ref().map(|t| t.watch(&watcher));
+        if !matches!(watched, Some(Ok(()))) {
+            // Unknown here: it has ended (or never was).
+            let _ = watcher.try_send(Terminated::new(h.dst, String::new(), TerminationReason::Stopped));
+        }
+    }
+
+    /// A message for the peer, encoded by the sender, counted in its window.
+    pub(crate) fn link_send(&mut self, shared: &Shared, peer: &Arc<Peer>, mut frame: Vec<u8>, msg: BoxMsg, reply_to: Option<ActorSender>) {
+        let key = peer.place().key;
+        let link = match self.io.get_mut(key) {
+            Some(Io::Link(link)) if link.is_up() && link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) => link,
+            _ => {
+                peer.window.release(1);
+                let dst = msg.header().dst_id();
+                return shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Unacknowledged);
+            }
+        };
+        link.send_seq += 1;
+        patch_seq_ack(&mut frame, link.send_seq, link.recv_seq);
+        link.wbuf.extend_from_slice(&frame);
+        link.ack_sent = link.recv_seq;
+        link.last_send = Instant::now();
+        link.unacked.push_back((link.send_seq, msg));
+        if let Some(r) = reply_to {
+            if !is_local_actor(&r) {
+                link.replies.insert(r);
+            }
+        }
+        self.dirty.push(key);
+    }
+
+    /// A control frame for the peer (directory changes).
+    pub(crate) fn link_control(&mut self, peer: &Arc<Peer>, frame: Vec<u8>) {
+        let key = peer.place().key;
+        if let Some(Io::Link(link)) = self.io.get_mut(key) {
+            if link.is_up() && link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) {
+                link.push_encoded_control(frame);
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// `watcher` (local) watches `target` on the peer.
+    pub(crate) fn link_watch(&mut self, shared: &Shared, peer: &Arc<Peer>, target: ActorId, name: String, watcher: ActorSender) {
+        let key = peer.place().key;
+        match self.io.get_mut(key) {
+            Some(Io::Link(link)) if link.is_up() && link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) => {
+                let watch = FrameHeader { dst: target, src: watcher.id(), ..FrameHeader::new(FrameKind::Watch) };
+                link.push_control(watch, &[], shared.config.max_frame);
+                if !is_local_actor(&watcher) {
+                    link.replies.insert(watcher.clone());
+                }
+                link.watches.push((target, name, watcher));
+                self.dirty.push(key);
+            }
+            _ => {
+                let _ = watcher.try_send(Terminated::new(target, name, TerminationReason::LinkDown));
+            }
+        }
+    }
+
+    /// Closes the link at `key` if it still carries `peer` (a duplicate).
+    pub(crate) fn close_link(&mut self, shared: &Shared, registry: &Registry, peer: &Arc<Peer>, key: usize) {
+        if let Some(Io::Link(link)) = self.io.get_mut(key) {
+            if link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) {
+                link.push_control(FrameHeader::new(FrameKind::Close), &close_body("duplicate"), shared.config.max_frame);
+                self.write(key);
+                self.pending_down(key, Down::Duplicate);
+            }
+        }
+        self.apply_downs(shared, registry);
+    }
+
+    /// Writes what is pending on `key`, as far as the socket takes it.
+    fn write(&mut self, key: usize) {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+        while link.writable && link.wpos < link.wbuf.len() {
+            match link.stream.write(&link.wbuf[link.wpos..]) {
+                Ok(0) => return self.pending_down(key, Down::PeerClosed),
+                Ok(n) => link.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => link.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.pending_down(key, Down::Io(e)),
+            }
+        }
+        if link.wpos == link.wbuf.len() {
+            link.wbuf.clear();
+            link.wpos = 0;
+        }
+    }
+
+    /// Acknowledges what was read and writes every link with bytes pending.
+    pub(crate) fn flush(&mut self, shared: &Shared, registry: &Registry) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for (key, io) in self.io.iter_mut() {
+            if let Io::Link(link) = io {
+                if link.is_up() && link.recv_seq > link.ack_sent {
+                    link.push_control(FrameHeader::new(FrameKind::Ack), &[], shared.config.max_frame);
+                    dirty.push(key);
+                }
+            }
+        }
+        dirty.sort_unstable();
+        dirty.dedup();
+        for key in dirty.drain(..) {
+            self.write(key);
+        }
+        self.dirty = dirty;
+        self.apply_downs(shared, registry);
+    }
+
+    /// Heartbeats, timeouts and redials due by `now`; the next deadline.
+    pub(crate) fn timers(&mut self, shared: &Shared, registry: &Registry, now: Instant) -> Option<Instant> {
+        let (interval, timeout) = (shared.config.heartbeat_interval, shared.config.heartbeat_timeout);
+        let mut next: Option<Instant> = None;
+        let mut soonest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        for (key, io) in self.io.iter_mut() {
+            let Io::Link(link) = io else { continue };
+            if link.is_up() {
+                if now.duration_since(link.last_recv) >= timeout {
+                    self.downs.push((key, Down::HeartbeatTimeout));
+                    continue;
+                }
+                if now.duration_since(link.last_send) >= interval {
+                    link.push_control(FrameHeader::new(FrameKind::Heartbeat), &[], shared.config.max_frame);
+                    self.dirty.push(key);
+                }
+                soonest(link.last_recv + timeout);
+                soonest(link.last_send + interval);
+            } else if now >= link.deadline {
+                self.downs.push((key, Down::HandshakeTimeout));
+            } else {
+                soonest(link.deadline);
+            }
+        }
+        let due: Vec<Redial> = {
+            let (due, later) = std::mem::take(&mut self.redials).into_iter().partition(|r| r.at <= now);
+            self.redials = later;
+            due
+        };
+        for r in &self.redials {
+            soonest(r.at);
+        }
+        self.apply_downs(shared, registry);
+        for r in due {
+            debug!(addr = %r.addr, attempt = r.attempt, "redialing");
+            self.dial(shared, registry, r.addr, None, r.attempt);
+        }
+        if !self.dirty.is_empty() {
+            self.flush(shared, registry);
+        }
+        next
+    }
+
+    fn pending_down(&mut self, key: usize, why: Down) {
+        self.downs.push((key, why));
+    }
+
+    /// Takes down the links marked so.
+    fn apply_downs(&mut self, shared: &Shared, registry: &Registry) {
+        while let Some((key, why)) = self.downs.pop() {
+            if let Some(Io::Link(_)) = self.io.get(key) {
+                if let Io::Link(link) = self.io.remove(key) {
+                    self.down(shared, registry, key, *link, why);
+                }
+            }
+        }
+    }
+
+    /// Reports what a link that went down leaves behind, and redials it.
+    fn down(&mut self, shared: &Shared, registry: &Registry, key: usize, mut link: Link, why: Down) {
+        let _ = registry.deregister(&mut link.stream);
+        link.stream.shutdown();
+        let place = Place { executor: self.index, key };
+        let was_up = link.is_up();
+        if let Some(peer) = &link.peer {
+            // A duplicate that lost leaves the peer to the other link.
+            if was_up && peer.place() == place {
+                peer.link_down();
+                for gone in shared.dir_mut().remove_node(peer.node_id) {
+                    mark_removed(&gone.sender);
+                }
+            }
+            let n = link.unacked.len();
+            for (_, msg) in link.unacked.drain(..) {
+                let dst = msg.header().dst_id();
+                shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Unacknowledged);
+            }
+            peer.window.release(n);
+        }
+        let reason = match &why {
+            Down::Closed(r) if r == "shutdown" => TerminationReason::Shutdown,
+            _ => TerminationReason::LinkDown,
+        };
+        for (target, name, watcher) in link.watches.drain(..) {
+            let _ = watcher.try_send(Terminated::new(target, name, reason));
+        }
+        if was_up {
+            info!(peer = ?link.peer.as_ref().map(|p| p.node_id), reason = %why, "link down");
+        } else {
+            debug!(reason = %why, "link failed before it was up");
+        }
+        if let Some(w) = link.waiter.take() {
+            let addr = link.dial.as_ref().map(ToString::to_string).unwrap_or_default();
+            let _ = w.send(Err(ManagerError::Connect { addr, reason: why.to_string() }));
+            return; // the caller of connect decides what to do next
+        }
+        if let Some(addr) = link.dial.take() {
+            if why.redials() && !shared.is_stopping() {
+                let attempt = if was_up { 0 } else { link.attempt + 1 };
+                self.schedule_redial(shared, addr, attempt);
+            }
+        }
+    }
+
+    /// Closes every link in order (CLOSE, flush, up to `grace`), then the
+    /// listeners. What is unacknowledged is reported.
+    pub(crate) fn close_all(&mut self, shared: &Shared, registry: &Registry, grace: Duration) {
+        self.redials.clear();
+        let keys: Vec<usize> = self.io.iter().map(|(k, _)| k).collect();
+        for &key in &keys {
+            if let Some(Io::Link(link)) = self.io.get_mut(key) {
+                if link.is_up() {
+                    link.push_control(FrameHeader::new(FrameKind::Close), &close_body("shutdown"), shared.config.max_frame);
+                }
+                link.writable = true;
+            }
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            for &key in &keys {
+                self.write(key);
+            }
+            let pending = keys.iter().any(|k| matches!(self.io.get(*k), Some(Io::Link(l)) if l.wpos < l.wbuf.len()));
+            if !pending || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            for &key in &keys {
+                if let Some(Io::Link(link)) = self.io.get_mut(key) {
+                    link.writable = true;
+                }
+            }
+        }
+        for key in keys {
+            self.downs.push((key, Down::Shutdown));
+        }
+        self.apply_downs(shared, registry);
+        for (_, io) in self.io.iter_mut() {
+            if let Io::Listener(l) = io {
+                let _ = registry.deregister(l);
+            }
+        }
+        self.io.clear();
+    }
+}
+
+fn close_body(reason: &str) -> Vec<u8> {
+    serde_json::to_vec(&CloseBody { reason: reason.to_owned() }).unwrap_or_default()
+}
+
+/// Whether `sender` is an actor of a manager of this process.
+fn is_local_actor(sender: &ActorSender) -> bool {
+    let route: &dyn std::any::Any = sender.route();
+    route.is::<ActorCell>()
+}
+
+/// Marks a route of an actor gone from its peer's directory.
+fn mark_removed(sender: &ActorSender) {
+    let route: &dyn std::any::Any = sender.route();
+    if let Some(r) = route.downcast_ref::<RemoteRoute>() {
+        r.removed.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Refuses a Unix peer of a user the configuration does not allow.
+fn check_unix_peer(stream: &mio::net::UnixStream, shared: &Shared) -> Result<(), String> {
+    let cred = rustix::net::sockopt::socket_peercred(stream).map_err(|e| format!("no peer credentials: {e}"))?;
+    let own = rustix::process::geteuid().as_raw();
+    let peer = cred.uid.as_raw();
+    if shared.config.unix_peers.allows(peer, own) {
+        Ok(())
+    } else {
+        Err(format!("user {peer} is not allowed (this process runs as {own})"))
+    }
+}
+

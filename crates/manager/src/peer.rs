@@ -1,0 +1,211 @@
+//! Linked nodes as senders see them, and the routes to their actors.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use actor::{ActorSender, Envelope, Route, SendError, SystemError, Wait};
+use connection::{FrameHeader, FrameKind, Incarnation, encode_msg_frame};
+use msg_header::{ActorId, MsgId, NodeId};
+use protocol::ProtocolId;
+use tracing::warn;
+
+use crate::capacity::Capacity;
+use crate::executor::{Command, ExecutorHandle};
+
+/// Where a peer's current link lives: its executor and its key there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Place {
+    pub(crate) executor: usize,
+    pub(crate) key: usize,
+}
+
+impl Place {
+    fn pack(self) -> u64 {
+        ((self.executor as u64) << 32) | (self.key as u64 & 0xffff_ffff)
+    }
+
+    fn unpack(v: u64) -> Self {
+        Self { executor: (v >> 32) as usize, key: (v & 0xffff_ffff) as usize }
+    }
+}
+
+/// A linked node (one incarnation of it): whether its link is up, the
+/// window of messages sent to it and not yet acknowledged, where its link is.
+pub(crate) struct Peer {
+    pub(crate) node_id: NodeId,
+    pub(crate) incarnation: Incarnation,
+    /// Order of first contact: the directory lists peers' actors by it.
+    pub(crate) rank: u64,
+    /// Who dialed the current link: settles which of two links is kept.
+    pub(crate) dialer: RwLock<NodeId>,
+    node_name: RwLock<String>,
+    pub(crate) up: AtomicBool,
+    pub(crate) window: Capacity,
+    place: AtomicU64,
+    executors: Arc<[Arc<ExecutorHandle>]>,
+    max_frame: usize,
+}
+
+impl Peer {
+    pub(crate) fn new(
+        node_id: NodeId,
+        incarnation: Incarnation,
+        rank: u64,
+        dialer: NodeId,
+        window: usize,
+        executors: Arc<[Arc<ExecutorHandle>]>,
+        max_frame: usize,
+    ) -> Self {
+        Self {
+            node_id,
+            incarnation,
+            rank,
+            dialer: RwLock::new(dialer),
+            node_name: RwLock::new(node_id.to_string()),
+            up: AtomicBool::new(false),
+            window: Capacity::new(window),
+            place: AtomicU64::new(0),
+            executors,
+            max_frame,
+        }
+    }
+
+    pub(crate) fn node_name(&self) -> String {
+        self.node_name.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_node_name(&self, name: String) {
+        *self.node_name.write().unwrap_or_else(|e| e.into_inner()) = name;
+    }
+
+    pub(crate) fn place(&self) -> Place {
+        Place::unpack(self.place.load(Ordering::Acquire))
+    }
+
+    /// The link at `place` carries this peer's traffic from now on.
+    pub(crate) fn link_up(&self, place: Place, dialer: NodeId) {
+        *self.dialer.write().unwrap_or_else(|e| e.into_inner()) = dialer;
+        self.place.store(place.pack(), Ordering::Release);
+        self.up.store(true, Ordering::SeqCst);
+    }
+
+    /// The link is down: refuse sends, wake those waiting for the window.
+    pub(crate) fn link_down(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.window.wake_all();
+    }
+
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
+    }
+
+    /// The executor of the current link.
+    pub(crate) fn executor(&self) -> &Arc<ExecutorHandle> {
+        let place = self.place();
+        // `place.executor` always indexes `executors`: it is set from an
+        // executor's own index.
+        &self.executors[place.executor.min(self.executors.len() - 1)]
+    }
+
+    /// Queues a control frame (not counted in the window) for the link.
+    pub(crate) fn send_control(self: &Arc<Self>, frame: Vec<u8>) {
+        if self.is_up() {
+            self.executor().push(Command::LinkControl { peer: self.clone(), frame });
+        }
+    }
+}
+
+/// The route to an actor on a linked node: sends encode the message into a
+/// frame on the calling thread and hand it to the executor of the link.
+pub(crate) struct RemoteRoute {
+    pub(crate) peer: Arc<Peer>,
+    pub(crate) id: ActorId,
+    pub(crate) name: String,
+    pub(crate) protocols: Vec<ProtocolId>,
+    /// Sorted; `None` when unknown (an address resolved from a message):
+    /// then the peer decides and refuses with a NACK.
+    pub(crate) msgs: Option<Vec<MsgId>>,
+    /// Gone from the peer's directory.
+    pub(crate) removed: AtomicBool,
+}
+
+impl RemoteRoute {
+    pub(crate) fn sender(peer: Arc<Peer>, id: ActorId, name: String, protocols: Vec<ProtocolId>, msgs: Option<Vec<MsgId>>) -> ActorSender {
+        let msgs = msgs.map(|mut m| {
+            m.sort_unstable();
+            m
+        });
+        ActorSender::from_route(Arc::new(Self { peer, id, name, protocols, msgs, removed: AtomicBool::new(false) }))
+    }
+}
+
+impl Route for RemoteRoute {
+    fn actor_id(&self) -> ActorId {
+        self.id
+    }
+
+    fn actor_name(&self) -> &str {
+        &self.name
+    }
+
+    fn accepts(&self, msg_id: MsgId) -> bool {
+        self.msgs.as_ref().is_none_or(|m| m.binary_search(&msg_id).is_ok())
+    }
+
+    fn speaks(&self, protocol: ProtocolId) -> bool {
+        self.protocols.contains(&protocol)
+    }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
+
+    fn node_id(&self) -> NodeId {
+        self.peer.node_id
+    }
+
+    fn deliver(&self, env: Envelope, wait: Wait) -> Result<(), SendError> {
+        let peer = &self.peer;
+        if self.removed.load(Ordering::Acquire) || !peer.is_up() {
+            return Err(SendError::Disconnected(env.msg));
+        }
+        let Some(wire) = env.msg.as_wire() else { return Err(SendError::NotSerializable(env.msg)) };
+        let h = *env.msg.header();
+        let header = FrameHeader {
+            msg_id: h.msg_id(),
+            dst: self.id,
+            src: h.src_id(),
+            corr: h.corr_id(),
+            ..FrameHeader::new(FrameKind::Msg)
+        };
+        let mut frame = Vec::with_capacity(128);
+        if let Err(e) = encode_msg_frame(&header, wire, peer.max_frame, &mut frame) {
+            warn!(msg = env.msg.name(), dst = %self.name, error = %e, "message not encoded");
+            return Err(SendError::Encode(env.msg));
+        }
+        if let Err(refusal) = peer.window.take(wait, &peer.up) {
+            return Err(refusal.into_error(env.msg));
+        }
+        peer.executor().push(Command::LinkSend {
+            peer: peer.clone(),
+            frame,
+            msg: env.msg,
+            reply_to: env.reply_to,
+        });
+        Ok(())
+    }
+
+    fn watch(&self, watcher: ActorSender) -> Result<(), SystemError> {
+        let peer = &self.peer;
+        if !peer.is_up() {
+            return Err(SystemError::UnreachableNode(peer.node_id));
+        }
+        peer.executor().push(Command::LinkWatch {
+            peer: peer.clone(),
+            target: self.id,
+            target_name: self.name.clone(),
+            watcher,
+        });
+        Ok(())
+    }
+}

@@ -26,7 +26,11 @@ pub use actor::{
     Actor, ActorSender, AskError, Context, Envelope, Route, SendError, StaticDirectory, System, SystemError,
     Terminated, TerminationReason, Wait, dispatch, mark_executor_thread, on_executor_thread,
 };
-pub use manager::{ActorOptions, DeadLetter, DeadLetterReason, Manager, ManagerConfig, ManagerError};
+pub use manager::{
+    ActorOptions, Addr, AddrError, DeadLetter, DeadLetterReason, Manager, ManagerConfig, ManagerError, NackReason,
+    PeerInfo, Secret, UnixPeers,
+};
+pub use actor::ActorAddr;
 pub use msg_header::{
     ActorId, BoxMsg, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg, MsgError,
     MsgHeader, MsgId, MsgType, ParseIdError, WireMsg, decode_body, encode_body, from_json, now_ns,

@@ -1,45 +1,62 @@
-//! `ipchnl`: the feasibility report. For now, the in-process echo (the
-//! seed's measurement) and its latency.
+//! `ipchnl`: the feasibility report (the default), and `serve` / `echo` to
+//! run two processes by hand.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod cmd;
 
 use std::process::ExitCode;
 
-use ipchnl::echo::{EchoReply, EchoReq, Server};
-use ipchnl::{ActorSender, StaticDirectory, dispatch, now_ns};
+use clap::{Parser, Subcommand};
 
-const ROUND_TRIPS: u64 = 200_000;
+/// Typed actor messages over channels inside a process and over TCP or
+/// Unix sockets between processes, with one send API. Without a command,
+/// runs the feasibility report (`ipchnl bench`).
+#[derive(Parser)]
+#[command(version, about, after_help = "Examples:
+  ipchnl                                   # the feasibility report
+  ipchnl serve --listen tcp://127.0.0.1:7000
+  ipchnl echo --connect tcp://127.0.0.1:7000 --count 10000 --json")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Measure each path against its bare baseline and print one table.
+    #[command(after_help = "Example:\n  ipchnl bench --quick --json")]
+    Bench(cmd::bench::BenchArgs),
+    /// Host an echo server actor and listen for links until SIGINT or SIGTERM.
+    #[command(after_help = "Examples:\n  ipchnl serve --listen tcp://127.0.0.1:7000\n  \
+        ipchnl serve --listen unix:/tmp/ipchnl.sock\n  \
+        ipchnl serve --listen tcp://0.0.0.0:7000 --secret-file ./secret")]
+    Serve(cmd::serve::ServeArgs),
+    /// Link to a server, run the echo client against it and print a summary.
+    #[command(after_help = "Example:\n  ipchnl echo --connect tcp://127.0.0.1:7000 --count 10000 --json")]
+    Echo(cmd::echo::EchoArgs),
+}
 
 fn main() -> ExitCode {
-    let mut server = Server::new("server");
-    let (server_addr, server_rx) = ActorSender::channel(&server, None);
-    let (me, my_rx) = ActorSender::inbox("main");
-    let dir = StaticDirectory::default();
-
-    let mut rtts = Vec::with_capacity(ROUND_TRIPS as usize);
-    for counter in 1..=ROUND_TRIPS {
-        let start = now_ns();
-        let reply = server_addr
-            .send_from(EchoReq::stamped(counter), &me)
-            .map_err(|e| e.to_string())
-            .and_then(|()| server_rx.recv().map_err(|e| e.to_string()))
-            .map(|env| dispatch(&mut server, &server_addr, &dir, env))
-            .and_then(|_| my_rx.recv().map_err(|e| e.to_string()))
-            .and_then(|env| env.msg.downcast::<EchoReply>().map_err(|e| e.to_string()));
-        match reply {
-            Ok(reply) if reply.counter == counter => rtts.push(now_ns() - start),
-            Ok(reply) => {
-                eprintln!("ipchnl: reply {} out of order, expected {counter}", reply.counter);
-                return ExitCode::FAILURE;
-            }
-            Err(e) => {
-                eprintln!("ipchnl: echo failed: {e}");
-                return ExitCode::FAILURE;
-            }
+    init_logging();
+    let cli = Cli::parse();
+    let outcome = match cli.cmd {
+        None => cmd::bench::run(&cmd::bench::BenchArgs::default()),
+        Some(Cmd::Bench(args)) => cmd::bench::run(&args),
+        Some(Cmd::Serve(args)) => cmd::serve::run(&args),
+        Some(Cmd::Echo(args)) => cmd::echo::run(&args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ipchnl: {}", e.message);
+            ExitCode::from(e.code)
         }
     }
-    rtts.sort_unstable();
-    let pct = |p: f64| rtts[((rtts.len() - 1) as f64 * p) as usize];
-    println!("same_thread echo, {ROUND_TRIPS} round trips (client and server in one thread):");
-    println!("  rtt p50 = {} ns, p99 = {} ns, max = {} ns", pct(0.50), pct(0.99), pct(1.0));
-    ExitCode::SUCCESS
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (errors only by default).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

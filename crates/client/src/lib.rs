@@ -30,7 +30,7 @@
 
 use std::sync::LazyLock;
 
-use actor::{Actor, ActorSender, Context};
+use actor::{Actor, ActorSender, Context, Terminated};
 use echo_complete::EchoComplete;
 use echo_reply::EchoReply;
 use echo_req::EchoReq;
@@ -112,6 +112,11 @@ impl Client {
             return finish(ctx, controller, EchoComplete::new(0, 0, 0, 0, 0, 0));
         };
         debug!(client = %self.name, ?partner, ping_count, "run started");
+        // If the partner ends (or its link goes down) mid-run, the run ends
+        // with what it has instead of waiting for a reply that will not come.
+        if let Err(e) = ctx.watch(&partner) {
+            debug!(client = %self.name, error = %e, "partner not watched");
+        }
         let rtts = Box::new(rtt_histogram());
         let started_ns = now_ns();
         self.state =
@@ -203,6 +208,13 @@ impl Actor for Client {
             Ok(reply) => return self.on_reply(ctx, &reply),
             Err(e) => e.into_inner(),
         };
+        if let Some(ended) = msg.downcast_ref::<Terminated>() {
+            if matches!(&self.state, ClientState::Running { partner, .. } if partner.id() == ended.actor) {
+                warn!(client = %self.name, reason = ?ended.reason, "partner ended mid-run; run ends");
+                self.complete(ctx);
+            }
+            return;
+        }
         match msg.downcast::<EchoStart>() {
             Ok(start) if matches!(self.state, ClientState::Idle) => self.start(ctx, start.ping_count),
             Ok(_) => warn!(client = %self.name, "EchoStart while running; ignored"),

@@ -36,6 +36,9 @@ pub(crate) struct ServeArgs {
     /// Heartbeat interval in ms (the timeout is five of them).
     #[arg(long, hide = true)]
     heartbeat_ms: Option<u64>,
+    /// Handshake timeout in ms.
+    #[arg(long, hide = true)]
+    handshake_timeout_ms: Option<u64>,
     /// Executor threads.
     #[arg(long, hide = true, default_value_t = 2)]
     executors: usize,
@@ -56,6 +59,9 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     }
     if let Some(name) = &args.node_name {
         config = config.node_name(name.clone());
+    }
+    if let Some(ms) = args.handshake_timeout_ms {
+        config = config.handshake_timeout(Duration::from_millis(ms));
     }
     if let Some(ms) = args.heartbeat_ms {
         config = config.heartbeat(Duration::from_millis(ms), Duration::from_millis(ms * 5));

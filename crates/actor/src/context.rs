@@ -76,7 +76,10 @@ impl<'a> Context<'a> {
     }
 
     /// The actor at `addr` (received in a message), in this process or in
-    /// any linked one; a typed error when its node is not reachable.
+    /// any linked one; a typed error when its node is not reachable. An
+    /// address carries no protocols: sends to a remote one are checked by
+    /// its node, which refuses what the actor does not accept with a NACK
+    /// (a dead letter here).
     pub fn resolve(&self, addr: crate::ActorAddr) -> Result<ActorSender, SystemError> {
         self.system.resolve(addr)
     }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use actor::{ActorSender, Envelope, Route, SendError, SystemError, Terminated, TerminationReason, Wait};
-use msg_header::{ActorId, MsgId, MsgType};
+use msg_header::{ActorId, MsgId, MsgType, NodeId};
 use protocol::ProtocolId;
 use protocol_set::ProtocolSet;
 use tracing::debug;
@@ -51,6 +51,7 @@ pub(crate) struct ActorCell {
     pub(crate) executor: Arc<ExecutorHandle>,
     pub(crate) slot: u32,
     pub(crate) generation: u32,
+    node: NodeId,
     lifecycle: Arc<Lifecycle>,
     alive: AtomicBool,
     reason: OnceLock<TerminationReason>,
@@ -67,6 +68,7 @@ impl ActorCell {
         set: &'static ProtocolSet,
         executor: Arc<ExecutorHandle>,
         (slot, generation): (u32, u32),
+        node: NodeId,
         lifecycle: Arc<Lifecycle>,
         capacity: Option<usize>,
     ) -> Self {
@@ -77,6 +79,7 @@ impl ActorCell {
             executor,
             slot,
             generation,
+            node,
             lifecycle,
             alive: AtomicBool::new(true),
             reason: OnceLock::new(),
@@ -133,6 +136,10 @@ impl Route for ActorCell {
 
     fn speaks(&self, protocol: ProtocolId) -> bool {
         self.set.speaks(protocol)
+    }
+
+    fn node_id(&self) -> NodeId {
+        self.node
     }
 
     fn deliver(&self, env: Envelope, wait: Wait) -> Result<(), SendError> {

@@ -236,9 +236,8 @@ impl System for Shared {
         if addr.node == self.node_id || addr.node == NodeId::ZERO {
             return self.dir().local_by_id(addr.actor).ok_or_else(|| SystemError::UnknownActor(addr.actor.to_string()));
         }
-        if let Some(known) = self.dir().find_by_id(addr.actor) {
-            return Ok(known);
-        }
+        // An address carries no protocols: the actor's node checks what it
+        // is sent and refuses (NACKs) what the actor does not accept.
         let peer = self.peers_lock().get(&addr.node).filter(|p| p.is_up()).cloned();
         let peer = peer.ok_or(SystemError::UnreachableNode(addr.node))?;
         Ok(RemoteRoute::sender(peer, addr.actor, addr.actor.to_string(), Vec::new(), None))
@@ -385,6 +384,7 @@ impl Manager {
             set,
             executor.clone(),
             executor.alloc_slot(),
+            self.shared.node_id,
             self.lifecycle.clone(),
             options.capacity,
         ));

@@ -16,7 +16,7 @@ use connection::{
 use crossbeam_channel::Sender;
 use mio::event::{Event, Source};
 use mio::{Interest, Registry, Token};
-use msg_header::{ActorId, BoxMsg, MsgHeader, MsgId, MsgType};
+use msg_header::{ActorId, BoxMsg, MsgHeader, MsgId, MsgType, RawMsg};
 use slab::Slab;
 use tracing::{debug, info, warn};
 
@@ -665,6 +665,18 @@ impl Net {
     fn on_frame(&mut self, shared: &Shared, key: usize, header: FrameHeader, body: &[u8]) -> Result<(), Down> {
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
         let peer = link.peer.clone().ok_or_else(|| Down::Protocol("frame before handshake".into()))?;
+        // A NACK's own acknowledgement covers the message it refuses: match
+        // the refusal first, or the ack would take the message away.
+        if header.kind == FrameKind::Nack {
+            let pos = link.unacked.iter().position(|(seq, _)| *seq == header.corr);
+            if let Some((_, msg)) = pos.and_then(|p| link.unacked.remove(p)) {
+                peer.window.release(1);
+                let reason = NackReason::from_code(header.flags);
+                let detail = String::from_utf8_lossy(body);
+                debug!(msg = msg.name(), ?reason, %detail, "message refused by the peer");
+                shared.dead_letters.report_msg(msg, header.dst, DeadLetterReason::Nacked(reason));
+            }
+        }
         // Cumulative acknowledgement, in every frame.
         let mut acked = 0;
         while link.unacked.front().is_some_and(|(seq, _)| *seq <= header.ack) {
@@ -680,17 +692,7 @@ impl Net {
                 link.recv_seq = header.seq;
                 self.on_msg(shared, key, &header, body);
             }
-            FrameKind::Ack | FrameKind::Heartbeat => {}
-            FrameKind::Nack => {
-                let pos = link.unacked.iter().position(|(seq, _)| *seq == header.corr);
-                if let Some((_, msg)) = pos.and_then(|p| link.unacked.remove(p)) {
-                    peer.window.release(1);
-                    let reason = NackReason::from_code(header.flags);
-                    let detail = String::from_utf8_lossy(body);
-                    debug!(msg = msg.name(), ?reason, %detail, "message refused by the peer");
-                    shared.dead_letters.report_msg(msg, header.dst, DeadLetterReason::Nacked(reason));
-                }
-            }
+            FrameKind::Ack | FrameKind::Heartbeat | FrameKind::Nack => {}
             FrameKind::Directory => {
                 let update: DirectoryUpdate = serde_json::from_slice(body)
                     .map_err(|e| Down::Protocol(format!("bad directory: {e}")))?;
@@ -742,12 +744,16 @@ impl Net {
         if !target.accepts(h.msg_id) && !is_terminated {
             return self.nack(shared, key, h, NackReason::UnknownMsg, "");
         }
-        let Some(info) = self.decoder(shared, h.msg_id) else {
-            return self.nack(shared, key, h, NackReason::UnknownMsg, "no decoder for this message here");
-        };
-        let msg = match info.decode(MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr), body) {
-            Ok(msg) => msg,
-            Err(e) => return self.nack(shared, key, h, NackReason::BadBody, &e.to_string()),
+        let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
+        let msg = match self.decoder(shared, h.msg_id) {
+            Some(info) => match info.decode(header, body) {
+                Ok(msg) => msg,
+                Err(e) => return self.nack(shared, key, h, NackReason::BadBody, &e.to_string()),
+            },
+            // An address with no protocols of its own (an ask, an inbox)
+            // takes what this process cannot decode as it came.
+            None if !is_local_actor(&target) => Box::new(RawMsg::new(header, body.to_vec())),
+            None => return self.nack(shared, key, h, NackReason::UnknownMsg, "no decoder for this message here"),
         };
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
         if is_terminated {

@@ -44,4 +44,4 @@ pub use header::MsgHeader;
 pub use json::{decode_body, encode_body, from_json, peek_msg_id, to_json};
 #[doc(hidden)]
 pub use macros::__private;
-pub use msg::{BoxMsg, DecodeFn, DecodeMsg, IntoBoxMsg, Msg, MsgType, WireMsg, decode_boxed};
+pub use msg::{BoxMsg, DecodeFn, DecodeMsg, IntoBoxMsg, Msg, MsgType, RawMsg, WireMsg, decode_boxed};

@@ -30,6 +30,8 @@ macro_rules! __msg_impl {
                     $crate::__private::LazyLock::new(|| $crate::MsgId::of_name($wire));
                 *ID
             }
+
+            $crate::__msg_impl!(@decode_raw $kind);
         }
 
         impl $crate::Msg for $name {
@@ -54,10 +56,20 @@ macro_rules! __msg_impl {
         }
     };
     (@as_wire local) => {};
+    (@decode_raw wire) => {
+        fn decode_raw(
+            header: $crate::MsgHeader,
+            body: &[u8],
+        ) -> $crate::__private::Option<$crate::__private::Result<Self, $crate::MsgError>> {
+            $crate::__private::Option::Some(<Self as $crate::DecodeMsg>::decode_body(header, body))
+        }
+    };
+    (@decode_raw local) => {};
 }
 
 #[doc(hidden)]
 pub mod __private {
     pub use std::option::Option;
+    pub use std::result::Result;
     pub use std::sync::LazyLock;
 }

@@ -82,8 +82,18 @@ impl dyn Msg {
     /// # let _ = ping;
     /// # Ok::<(), DowncastError>(())
     /// ```
+    ///
+    /// A [`RawMsg`] (a message that arrived from another process undecoded)
+    /// of `T`'s id is decoded here.
     pub fn downcast<T: MsgType>(self: Box<Self>) -> Result<Box<T>, DowncastError> {
         if !self.is::<T>() {
+            if let Some(raw) = self.downcast_ref::<RawMsg>() {
+                if raw.header.msg_id() == T::msg_id() {
+                    if let Some(Ok(decoded)) = T::decode_raw(raw.header, &raw.body) {
+                        return Ok(Box::new(decoded));
+                    }
+                }
+            }
             return Err(DowncastError { msg: self, expected: T::NAME });
         }
         let any: Box<dyn Any> = self;
@@ -99,6 +109,62 @@ pub trait MsgType: Msg + Sized {
 
     /// The id, hashed once per type and kept in a `static`.
     fn msg_id() -> MsgId;
+
+    /// Decodes a body of this type, if it has a wire form (`None` for a
+    /// local-only message). Used by [`downcast`](Msg#method.downcast) on a
+    /// [`RawMsg`].
+    #[doc(hidden)]
+    fn decode_raw(_header: MsgHeader, _body: &[u8]) -> Option<Result<Self, MsgError>> {
+        None
+    }
+}
+
+/// A message that arrived from another process for an address with no
+/// protocols of its own (an `ask`, an inbox) and that this process had no
+/// decoder for: its header and JSON body, undecoded.
+/// [`downcast`](Msg#method.downcast) decodes it into its type; sent on to
+/// another process, it goes as it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawMsg {
+    header: MsgHeader,
+    body: Vec<u8>,
+}
+
+impl RawMsg {
+    /// A message of `header.msg_id()` whose fields are the JSON `body`.
+    pub fn new(header: MsgHeader, body: Vec<u8>) -> Self {
+        Self { header, body }
+    }
+
+    /// The JSON of its fields.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+impl Msg for RawMsg {
+    fn header(&self) -> &MsgHeader {
+        &self.header
+    }
+
+    fn header_mut(&mut self) -> &mut MsgHeader {
+        &mut self.header
+    }
+
+    fn name(&self) -> &'static str {
+        "(undecoded)"
+    }
+
+    fn as_wire(&self) -> Option<&dyn WireMsg> {
+        Some(self)
+    }
+}
+
+impl WireMsg for RawMsg {
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), MsgError> {
+        out.extend_from_slice(&self.body);
+        Ok(())
+    }
 }
 
 /// A message that can cross processes: its fields encode as JSON.

@@ -245,6 +245,18 @@ mod tests {
     }
 
     #[test]
+    fn a_raw_message_downcasts_into_its_type() {
+        let msg = MsgA::new(5, "five".to_string(), vec![5]);
+        let mut body = Vec::new();
+        msg_header::WireMsg::encode_body(&msg, &mut body).unwrap();
+        let raw: BoxMsg = Box::new(msg_header::RawMsg::new(msg.header, body));
+        assert!(!raw.is::<MsgA>());
+        // Of another type: refused, handed back undecoded.
+        let raw = raw.downcast::<Empty>().unwrap_err().into_inner();
+        assert_eq!(*raw.downcast::<MsgA>().unwrap(), msg);
+    }
+
+    #[test]
     fn test_with_fields() {
         let empty = Empty::new();
         let buf = empty.to_json().unwrap();

@@ -1,0 +1,123 @@
+//! Delivery across a link: NACKs as dead letters, local-only messages,
+//! addresses handed across and resolved, remote watching.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ipchnl::echo::{EchoReply, EchoReq};
+use ipchnl::samples::Msg1;
+use ipchnl::{
+    ActorAddr, ActorId, AskError, DeadLetterReason, MsgType, NackReason, SendError, System, msg_local_macro,
+    msg_serde_macro,
+};
+use support::*;
+use testkit::{Nap, Relay};
+
+msg_serde_macro! {
+    /// `testkit::Nap` as a buggy peer might send it: same wire name, wrong field type.
+    struct BadNap("testkit::Nap") {
+        ms: String,
+    }
+}
+
+msg_local_macro! {
+    /// A local-only message: it may never leave its process.
+    struct LocalOnly("links_delivery::LocalOnly") {}
+}
+
+fn nack_reason(m: &ipchnl::Manager) -> (DeadLetterReason, ipchnl::BoxMsg) {
+    let letter = m.dead_letters().recv_timeout(HANG_GUARD).expect("a dead letter");
+    (letter.reason, letter.msg)
+}
+
+#[test]
+fn each_nack_reason_is_a_dead_letter_of_the_sender() {
+    let serve = Serve::with_test_actors(&[]);
+    let m = manager("nack");
+    let peer = m.connect(&serve.addr).unwrap();
+    let server = m.find_by_name("server").unwrap();
+    let napper = m.find_by_name("napper").unwrap();
+
+    // The destination does not accept it: an address carries no protocols,
+    // so the remote node checks, and refuses.
+    let by_addr = m.resolve(server.addr()).unwrap();
+    by_addr.send(Msg1::new(1, HashMap::new())).unwrap();
+    let (reason, msg) = nack_reason(&m);
+    assert_eq!(reason, DeadLetterReason::Nacked(Some(NackReason::UnknownMsg)));
+    assert_eq!(msg.msg_id(), Msg1::msg_id());
+
+    // The body does not decode as that message.
+    napper.send(BadNap::new("soon".into())).unwrap();
+    let (reason, msg) = nack_reason(&m);
+    assert_eq!(reason, DeadLetterReason::Nacked(Some(NackReason::BadBody)));
+    assert!(msg.is::<BadNap>());
+
+    // No such actor on that node.
+    let nobody = m.resolve(ActorAddr { node: peer.node_id, actor: ActorId::new() }).unwrap();
+    nobody.send(EchoReq::new(3, 0)).unwrap();
+    let (reason, msg) = nack_reason(&m);
+    assert_eq!(reason, DeadLetterReason::Nacked(Some(NackReason::UnknownDst)));
+    assert_eq!(msg.downcast::<EchoReq>().unwrap().counter, 3);
+
+    // A full mailbox: the napper takes one message at a time and sleeps.
+    let (me, replies) = ipchnl::ActorSender::inbox("me");
+    napper.send(Nap::new(300)).unwrap();
+    for n in 0..5 {
+        napper.send_from(EchoReq::new(n, 0), &me).unwrap();
+    }
+    let mut full = 0;
+    let mut answered = 0;
+    while full + answered < 5 {
+        if let Ok(letter) = m.dead_letters().recv_timeout(Duration::from_millis(10)) {
+            assert_eq!(letter.reason, DeadLetterReason::Nacked(Some(NackReason::MailboxFull)));
+            full += 1;
+        }
+        answered += replies.try_iter().count();
+    }
+    assert!(full >= 1, "a mailbox of one, five requests while it naps: some are refused");
+    // The link stays up through all of it.
+    assert_eq!(server.ask(EchoReq::new(9, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap().counter, 9);
+}
+
+#[test]
+fn a_local_only_message_is_not_serializable_and_nothing_is_sent() {
+    let serve = Serve::with_test_actors(&[]);
+    let m = manager("local-only");
+    m.connect(&serve.addr).unwrap();
+    let sink = m.resolve(m.find_by_name("sink").unwrap().addr()).unwrap();
+    let err = sink.send(LocalOnly::new()).unwrap_err();
+    assert!(matches!(&err, SendError::NotSerializable(msg) if msg.name() == "links_delivery::LocalOnly"));
+    assert!(err.to_string().contains("links_delivery::LocalOnly"), "{err}");
+    assert_eq!(m.dead_letter_count(), 0);
+}
+
+#[test]
+fn an_address_handed_across_is_resolved_there() {
+    let serve = Serve::with_test_actors(&[]);
+    let m = manager("addr");
+    m.connect(&serve.addr).unwrap();
+    // A server here; its address goes to the relay there, which resolves it
+    // and sends it a request whose reply comes back to us.
+    let here = m.add(ipchnl::echo::Server::new("here")).unwrap();
+    let relay = m.find_by_name("relay").unwrap();
+    let reply = relay.ask(Relay::new(here.addr(), 77), HANG_GUARD).unwrap();
+    assert_eq!(reply.downcast::<EchoReply>().unwrap().counter, 77);
+    // An address of a node we have no link to is a typed error.
+    let elsewhere = ActorAddr { node: ipchnl::HashId::of_name("nowhere"), actor: ActorId::new() };
+    assert!(matches!(m.resolve(elsewhere), Err(ipchnl::SystemError::UnreachableNode(_))));
+}
+
+#[test]
+fn an_ask_of_a_remote_actor_fails_when_the_link_dies() {
+    let mut serve = Serve::with_test_actors(&[]);
+    let m = manager("ask-dies");
+    m.connect(&serve.addr).unwrap();
+    let napper = m.find_by_name("napper").unwrap();
+    napper.send(Nap::new(60_000)).unwrap();
+    let asker = std::thread::spawn(move || napper.ask(EchoReq::new(1, 0), HANG_GUARD));
+    std::thread::sleep(Duration::from_millis(100));
+    serve.kill9();
+    assert!(matches!(asker.join().unwrap(), Err(AskError::Disconnected)));
+}

@@ -1,0 +1,56 @@
+//! The unchanged echo client runs against a server in another process,
+//! found by protocol, over TCP and over a Unix socket.
+
+mod support;
+
+use ipchnl::echo::{Client, EchoComplete, EchoReply, EchoReq, EchoStart, echo_requestee_protocol};
+use ipchnl::{ActorOptions, Manager};
+use support::*;
+
+fn echo_runs(m: &Manager, serve: &Serve) {
+    let peer = m.connect(&serve.addr).unwrap();
+    let found = m.find_by_protocol(echo_requestee_protocol().id());
+    assert_eq!(found.len(), 1, "the server of the other process, and only it");
+    assert!(found[0].is_remote());
+    assert_eq!(found[0].node_id(), peer.node_id);
+    let client = m.add_with(Client::new("client"), ActorOptions::default().executor(peer.executor)).unwrap();
+    for n in [0, 1, 10_000] {
+        let done = client.ask(EchoStart::new(n), HANG_GUARD).unwrap().downcast::<EchoComplete>().unwrap();
+        assert_eq!((done.sent, done.received), (n, n));
+    }
+    // Location transparency: ask works on the remote server as on a local one.
+    let reply = found[0].ask(EchoReq::new(42, 7), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap();
+    assert_eq!((reply.counter, reply.req_timestamp_ns), (42, 7));
+    assert_eq!(m.dead_letter_count(), 0);
+}
+
+#[test]
+fn echo_between_two_processes_over_tcp() {
+    let serve = Serve::start("tcp://127.0.0.1:0", &[]);
+    let m = manager("echo-tcp");
+    echo_runs(&m, &serve);
+}
+
+#[test]
+fn echo_between_two_processes_over_a_unix_socket() {
+    let path = socket_path("echo");
+    let serve = Serve::start(&format!("unix:{}", path.display()), &[]);
+    let m = manager("echo-unix");
+    echo_runs(&m, &serve);
+}
+
+#[test]
+fn serve_shuts_down_in_order_on_sigterm() {
+    let path = socket_path("term");
+    let mut serve = Serve::start(&format!("unix:{}", path.display()), &[]);
+    let m = manager("term");
+    m.connect(&serve.addr).unwrap();
+    let server = m.find_by_name("server").unwrap();
+    let (watcher, seen) = ipchnl::ActorSender::inbox("watcher");
+    server.watch(&watcher).unwrap();
+    assert!(serve.terminate().success());
+    // An orderly shutdown: the remote watcher hears Shutdown, not link down.
+    let t = seen.recv_timeout(HANG_GUARD).unwrap().msg.downcast::<ipchnl::Terminated>().unwrap();
+    assert_eq!(t.reason, ipchnl::TerminationReason::Shutdown);
+    assert!(!path.exists(), "the socket file is removed");
+}

@@ -1,0 +1,146 @@
+//! What the multi-process tests share: a `ipchnl serve` child process, a
+//! manager to drive it from the test process, short socket paths.
+#![allow(dead_code, unreachable_pub)] // each test binary uses a part
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ipchnl::{Addr, Manager, ManagerConfig, Secret};
+
+/// The bound on every wait in these tests: a hang guard, far above what
+/// any step needs on a busy single CPU.
+pub const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// A short, unique Unix socket path under the temp dir (paths are limited
+/// to 107 bytes).
+pub fn socket_path(tag: &str) -> std::path::PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("ipc-{}-{tag}{n}.sock", std::process::id()))
+}
+
+/// A running `ipchnl serve`; killed (SIGKILL) if still running when dropped.
+pub struct Serve {
+    pub child: Child,
+    pub addr: Addr,
+}
+
+impl Serve {
+    /// Starts `ipchnl serve --listen ADDR EXTRA..` and waits for its
+    /// `listening on` line.
+    pub fn start(listen: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+            .args(["serve", "--listen", listen])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("ipchnl serve starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(HANG_GUARD).expect("serve prints its address");
+        let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Self { addr: addr.parse().expect("a valid address"), child }
+    }
+
+    /// Starts a server with the test actors on a fresh TCP port.
+    pub fn with_test_actors(extra: &[&str]) -> Self {
+        let mut args = vec!["--test-actors"];
+        args.extend_from_slice(extra);
+        Self::start("tcp://127.0.0.1:0", &args)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]).status().expect("kill runs");
+        assert!(ok.success(), "kill -{sig} failed");
+    }
+
+    /// Kills it with SIGKILL and reaps it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops it with SIGTERM; returns its exit status (waits up to the guard).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        let deadline = Instant::now() + HANG_GUARD;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait works") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "serve did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A manager for the test process, with a node name of its own.
+pub fn manager(node: &str) -> Manager {
+    Manager::new(config(node)).expect("manager starts")
+}
+
+pub fn config(node: &str) -> ManagerConfig {
+    ManagerConfig::default().node_name(format!("{node}-{}", std::process::id()))
+}
+
+pub fn secret_file(secret: &str) -> tempfile_path::TempFile {
+    tempfile_path::TempFile::with(secret)
+}
+
+pub fn secret(s: &str) -> Secret {
+    Secret::new(s.as_bytes()).expect("non-empty")
+}
+
+/// Polls `f` until it returns `Some`, up to the hang guard.
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + HANG_GUARD;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub mod tempfile_path {
+    /// A file under the temp dir, removed when dropped.
+    pub struct TempFile(pub std::path::PathBuf);
+
+    impl TempFile {
+        pub fn with(contents: &str) -> Self {
+            let path = super::socket_path("secret").with_extension("txt");
+            std::fs::write(&path, contents).expect("temp file written");
+            Self(path)
+        }
+
+        pub fn path(&self) -> &str {
+            self.0.to_str().expect("utf-8 temp path")
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}

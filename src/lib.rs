@@ -32,7 +32,7 @@ pub use manager::{
 };
 pub use actor::ActorAddr;
 pub use msg_header::{
-    ActorId, BoxMsg, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg, MsgError,
+    ActorId, BoxMsg, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg, MsgError, NodeId, RawMsg,
     MsgHeader, MsgId, MsgType, ParseIdError, WireMsg, decode_body, encode_body, from_json, now_ns,
     peek_msg_id, to_json,
 };

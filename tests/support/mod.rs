@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ipchnl::{Addr, Manager, ManagerConfig, Secret};
 
+
 /// The bound on every wait in these tests: a hang guard, far above what
 /// any step needs on a busy single CPU.
 pub const HANG_GUARD: Duration = Duration::from_secs(60);
@@ -143,4 +144,84 @@ pub mod tempfile_path {
             let _ = std::fs::remove_file(&self.0);
         }
     }
+}
+
+/// A hand-driven wire client, for what a manager would never send.
+pub mod raw {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    use connection::{FrameDecoder, Handshake, HandshakeConfig, Incarnation, Role, Secret, DEFAULT_MAX_FRAME};
+    use ipchnl::{Addr, NodeId};
+
+    use super::HANG_GUARD;
+
+    pub fn connect(addr: &Addr) -> TcpStream {
+        let Addr::Tcp(sa) = addr else { panic!("a TCP address") };
+        let s = TcpStream::connect(sa).expect("connects");
+        s.set_read_timeout(Some(HANG_GUARD)).expect("timeout set");
+        s
+    }
+
+    /// Connects and completes the handshake; the rest of what the server
+    /// sent (its directory) is left unread.
+    pub fn handshake(addr: &Addr, secret: Option<&str>) -> TcpStream {
+        let mut s = connect(addr);
+        let mut config = HandshakeConfig::new(NodeId::of_name(&format!("raw-{}", std::process::id())), Incarnation([7; 16]));
+        if let Some(secret) = secret {
+            config = config.with_secret(Secret::new(secret.as_bytes()).expect("non-empty"));
+        }
+        let mut hs = Handshake::new(Role::Client, config, [9; 32]);
+        s.write_all(&hs.take_output()).expect("hello sent");
+        let mut buf = [0u8; 1];
+        while !hs.is_done() {
+            s.read_exact(&mut buf).expect("handshake bytes");
+            hs.read(&buf).expect("handshake proceeds");
+            let out = hs.take_output();
+            if !out.is_empty() {
+                s.write_all(&out).expect("handshake reply sent");
+            }
+        }
+        s
+    }
+
+    /// Reads until the server closes; the bytes it sent meanwhile.
+    pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return all,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return all,
+                Err(e) => panic!("the server did not close the connection: {e}"),
+            }
+        }
+    }
+
+    /// The kinds of the whole frames in `bytes`.
+    pub fn frame_kinds(bytes: &[u8]) -> Vec<connection::FrameKind> {
+        let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
+        let mut kinds = Vec::new();
+        let mut at = 0;
+        while let Ok(Some((frame, used))) = decoder.decode(&bytes[at..]) {
+            kinds.push(frame.header.kind);
+            at += used;
+        }
+        kinds
+    }
+}
+
+/// The echo client of `m` runs `n` round trips against the server of the
+/// node `m` is linked to.
+pub fn echo_completes(m: &Manager, n: u64) {
+    use ipchnl::echo::{Client, EchoComplete, EchoStart};
+    static CLIENTS: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("client{}", CLIENTS.fetch_add(1, Ordering::Relaxed));
+    let server = m.find_by_name("server").expect("a server is known");
+    let client = m.add(Client::with_partner(name, server)).expect("client added");
+    let done = client.ask(EchoStart::new(n), HANG_GUARD).expect("the run ends");
+    let done = done.downcast::<EchoComplete>().expect("an EchoComplete");
+    assert_eq!((done.sent, done.received), (n, n));
+    client.stop().expect("client stops");
 }

@@ -31,8 +31,9 @@ pub enum ManagerError {
     /// Listening on a non-loopback address without a secret, not allowed.
     #[error("refusing to listen on {0} without a secret: frames are not encrypted; set a secret or allow insecure")]
     Insecure(String),
-    /// Something already listens on the Unix socket path.
-    #[error("{0} is in use by a live listener")]
+    /// Something already listens on the Unix socket path, or the path is
+    /// not a socket.
+    #[error("{0} is in use (a live listener, or not a socket)")]
     InUse(String),
     /// A link could not be established.
     #[error("cannot link to {addr}: {reason}")]

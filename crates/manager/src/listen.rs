@@ -1,7 +1,7 @@
 //! Binding listening sockets.
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 
 use crate::net::Listener;
 use crate::{Addr, ManagerError};
@@ -21,10 +21,11 @@ pub(crate) fn bind(addr: &Addr) -> Result<(Listener, Addr), ManagerError> {
             let std = match std::os::unix::net::UnixListener::bind(path) {
                 Ok(l) => l,
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+                    if !is_socket || std::os::unix::net::UnixStream::connect(path).is_ok() {
                         return Err(ManagerError::InUse(addr.to_string()));
                     }
-                    // Nobody answers: a stale file of a process that died.
+                    // A socket nobody answers on: left by a process that died.
                     std::fs::remove_file(path)?;
                     std::os::unix::net::UnixListener::bind(path)?
                 }

@@ -1019,10 +1019,11 @@ impl Net {
         for (target, name, watcher) in link.watches.drain(..) {
             let _ = watcher.try_send(Terminated::new(target, name, reason));
         }
-        if was_up {
-            info!(peer = ?link.peer.as_ref().map(|p| p.node_id), reason = %why, "link down");
-        } else {
-            debug!(reason = %why, "link failed before it was up");
+        let peer = link.peer.as_ref().map(|p| p.node_id);
+        match &why {
+            Down::Protocol(_) => warn!(?peer, reason = %why, "link closed"),
+            _ if was_up => info!(?peer, reason = %why, "link down"),
+            _ => debug!(reason = %why, "link failed before it was up"),
         }
         if let Some(w) = link.waiter.take() {
             let addr = link.dial.as_ref().map(ToString::to_string).unwrap_or_default();

@@ -22,19 +22,19 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
+pub use actor::ActorAddr;
 pub use actor::{
     Actor, ActorSender, AskError, Context, Envelope, Route, SendError, StaticDirectory, System, SystemError,
     Terminated, TerminationReason, Wait, dispatch, mark_executor_thread, on_executor_thread,
 };
 pub use manager::{
-    ActorOptions, Addr, AddrError, DeadLetter, DeadLetterReason, Manager, ManagerConfig, ManagerError, NackReason,
-    PeerInfo, Secret, UnixPeers,
+    ActorOptions, Addr, AddrError, DeadLetter, DeadLetterReason, Manager, ManagerConfig, ManagerError,
+    NackReason, PeerInfo, Secret, UnixPeers,
 };
-pub use actor::ActorAddr;
 pub use msg_header::{
-    ActorId, BoxMsg, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg, MsgError, NodeId, RawMsg,
-    MsgHeader, MsgId, MsgType, ParseIdError, WireMsg, decode_body, encode_body, from_json, now_ns,
-    peek_msg_id, to_json,
+    ActorId, BoxMsg, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg, MsgError,
+    MsgHeader, MsgId, MsgType, NodeId, ParseIdError, RawMsg, WireMsg, decode_body, encode_body, from_json,
+    now_ns, peek_msg_id, to_json,
 };
 pub use msg_local_macro::msg_local_macro;
 pub use msg_serde_macro::msg_serde_macro;

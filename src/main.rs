@@ -12,10 +12,14 @@ use clap::{Parser, Subcommand};
 /// Unix sockets between processes, with one send API. Without a command,
 /// runs the feasibility report (`ipchnl bench`).
 #[derive(Parser)]
-#[command(version, about, after_help = "Examples:
+#[command(
+    version,
+    about,
+    after_help = "Examples:
   ipchnl                                   # the feasibility report
   ipchnl serve --listen tcp://127.0.0.1:7000
-  ipchnl echo --connect tcp://127.0.0.1:7000 --count 10000 --json")]
+  ipchnl echo --connect tcp://127.0.0.1:7000 --count 10000 --json"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,

@@ -78,7 +78,10 @@ fn each_nack_reason_is_a_dead_letter_of_the_sender() {
     }
     assert!(full >= 1, "a mailbox of one, five requests while it naps: some are refused");
     // The link stays up through all of it.
-    assert_eq!(server.ask(EchoReq::new(9, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap().counter, 9);
+    assert_eq!(
+        server.ask(EchoReq::new(9, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap().counter,
+        9
+    );
 }
 
 #[test]

@@ -48,6 +48,8 @@ fn serve_shuts_down_in_order_on_sigterm() {
     let server = m.find_by_name("server").unwrap();
     let (watcher, seen) = ipchnl::ActorSender::inbox("watcher");
     server.watch(&watcher).unwrap();
+    // Frames keep their order: once this is answered, the watch is registered.
+    server.ask(EchoReq::new(1, 0), HANG_GUARD).unwrap();
     assert!(serve.terminate().success());
     // An orderly shutdown: the remote watcher hears Shutdown, not link down.
     let t = seen.recv_timeout(HANG_GUARD).unwrap().msg.downcast::<ipchnl::Terminated>().unwrap();

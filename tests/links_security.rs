@@ -147,7 +147,8 @@ fn unix_socket_files_are_private_and_replaced_only_when_stale() {
 fn a_unix_peer_of_another_user_is_refused() {
     let own = rustix::process::geteuid().as_raw();
     // Pretend only another user may connect: this process is then refused.
-    let strict = Manager::new(config("strict").unix_peers(UnixPeers::Users(vec![own.wrapping_add(1)]))).unwrap();
+    let strict =
+        Manager::new(config("strict").unix_peers(UnixPeers::Users(vec![own.wrapping_add(1)]))).unwrap();
     let path = socket_path("uid");
     let bound = strict.listen(&Addr::Unix(path)).unwrap();
     let refused = manager("refused");

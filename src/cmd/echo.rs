@@ -63,7 +63,9 @@ pub(crate) fn run(args: &EchoArgs) -> Outcome {
     let start = Instant::now();
     // A hang guard only: a server that dies ends the run through its link.
     let guard = Duration::from_secs(60).max(Duration::from_millis(args.count));
-    let done = client.ask(EchoStart::new(args.count), guard).map_err(|e| Failure::run(format!("echo failed: {e}")))?;
+    let done = client
+        .ask(EchoStart::new(args.count), guard)
+        .map_err(|e| Failure::run(format!("echo failed: {e}")))?;
     let wall = start.elapsed();
     let done = done.downcast::<EchoComplete>().map_err(|e| Failure::run(e.to_string()))?;
     let per_sec = done.received as f64 / wall.as_secs_f64().max(f64::MIN_POSITIVE);

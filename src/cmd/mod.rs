@@ -33,6 +33,9 @@ pub(crate) fn parse_addr(s: &str) -> Result<Addr, Failure> {
 }
 
 pub(crate) fn read_secret(path: Option<&Path>) -> Result<Option<Secret>, Failure> {
-    path.map(|p| Secret::from_file(p).map_err(|e| Failure::usage(format!("cannot read secret file {}: {e}", p.display()))))
-        .transpose()
+    path.map(|p| {
+        Secret::from_file(p)
+            .map_err(|e| Failure::usage(format!("cannot read secret file {}: {e}", p.display())))
+    })
+    .transpose()
 }

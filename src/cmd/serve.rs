@@ -53,7 +53,8 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
              (use --insecure to allow it anyway)"
         )));
     }
-    let mut config = ManagerConfig::default().executors(args.executors).allow_insecure(args.insecure).link_executor(0);
+    let mut config =
+        ManagerConfig::default().executors(args.executors).allow_insecure(args.insecure).link_executor(0);
     if let Some(secret) = secret {
         config = config.secret(secret);
     }
@@ -67,9 +68,12 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
         config = config.heartbeat(Duration::from_millis(ms), Duration::from_millis(ms * 5));
     }
     // Signals first, so that one arriving as soon as we print is not lost.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| Failure::run(format!("cannot watch signals: {e}")))?;
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM]).map_err(|e| Failure::run(format!("cannot watch signals: {e}")))?;
     let manager = Manager::new(config).map_err(|e| Failure::run(format!("cannot start: {e}")))?;
-    manager.add_with(Server::new("server"), ipchnl::ActorOptions::default().executor(0)).map_err(start_failed)?;
+    manager
+        .add_with(Server::new("server"), ipchnl::ActorOptions::default().executor(0))
+        .map_err(start_failed)?;
     if args.test_actors {
         testkit::add_test_actors(&manager, args.sink_log.as_deref()).map_err(start_failed)?;
     }
@@ -78,7 +82,9 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
         e => Failure::run(format!("cannot listen on {addr}: {e}")),
     })?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {bound}").and_then(|()| out.flush()).map_err(|e| Failure::run(e.to_string()))?;
+    writeln!(out, "listening on {bound}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::run(e.to_string()))?;
     drop(out);
     let _ = signals.forever().next();
     manager.shutdown();

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use ipchnl::{Addr, Manager, ManagerConfig, Secret};
 
-
 /// The bound on every wait in these tests: a hang guard, far above what
 /// any step needs on a busy single CPU.
 pub const HANG_GUARD: Duration = Duration::from_secs(60);
@@ -47,7 +46,10 @@ impl Serve {
             let _ = tx.send(line);
         });
         let line = rx.recv_timeout(HANG_GUARD).expect("serve prints its address");
-        let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         Self { addr: addr.parse().expect("a valid address"), child }
     }
 
@@ -63,7 +65,10 @@ impl Serve {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]).status().expect("kill runs");
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
         assert!(ok.success(), "kill -{sig} failed");
     }
 
@@ -151,7 +156,9 @@ pub mod raw {
     use std::io::{Read, Write};
     use std::net::TcpStream;
 
-    use connection::{FrameDecoder, Handshake, HandshakeConfig, Incarnation, Role, Secret, DEFAULT_MAX_FRAME};
+    use connection::{
+        DEFAULT_MAX_FRAME, FrameDecoder, Handshake, HandshakeConfig, Incarnation, Role, Secret,
+    };
     use ipchnl::{Addr, NodeId};
 
     use super::HANG_GUARD;
@@ -167,7 +174,10 @@ pub mod raw {
     /// sent (its directory) is left unread.
     pub fn handshake(addr: &Addr, secret: Option<&str>) -> TcpStream {
         let mut s = connect(addr);
-        let mut config = HandshakeConfig::new(NodeId::of_name(&format!("raw-{}", std::process::id())), Incarnation([7; 16]));
+        let mut config = HandshakeConfig::new(
+            NodeId::of_name(&format!("raw-{}", std::process::id())),
+            Incarnation([7; 16]),
+        );
         if let Some(secret) = secret {
             config = config.with_secret(Secret::new(secret.as_bytes()).expect("non-empty"));
         }
@@ -215,10 +225,14 @@ pub mod raw {
 /// The echo client of `m` runs `n` round trips against the server of the
 /// node `m` is linked to.
 pub fn echo_completes(m: &Manager, n: u64) {
+    echo_against(m, m.find_by_name("server").expect("a server is known"), n);
+}
+
+/// The echo client of `m` runs `n` round trips against `server`.
+pub fn echo_against(m: &Manager, server: ipchnl::ActorSender, n: u64) {
     use ipchnl::echo::{Client, EchoComplete, EchoStart};
     static CLIENTS: AtomicUsize = AtomicUsize::new(0);
     let name = format!("client{}", CLIENTS.fetch_add(1, Ordering::Relaxed));
-    let server = m.find_by_name("server").expect("a server is known");
     let client = m.add(Client::with_partner(name, server)).expect("client added");
     let done = client.ask(EchoStart::new(n), HANG_GUARD).expect("the run ends");
     let done = done.downcast::<EchoComplete>().expect("an EchoComplete");

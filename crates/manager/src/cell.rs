@@ -188,4 +188,3 @@ impl Route for ActorCell {
         Ok(())
     }
 }
-

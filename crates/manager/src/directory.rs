@@ -74,7 +74,13 @@ impl Directory {
         self.insert(sender, rank, protocols, Some(node));
     }
 
-    fn insert(&mut self, sender: ActorSender, rank: u64, protocols: Vec<ProtocolId>, node: Option<(NodeId, String)>) {
+    fn insert(
+        &mut self,
+        sender: ActorSender,
+        rank: u64,
+        protocols: Vec<ProtocolId>,
+        node: Option<(NodeId, String)>,
+    ) {
         let key = (rank, self.next_seq);
         self.next_seq += 1;
         let id = sender.id();
@@ -100,8 +106,12 @@ impl Directory {
 
     /// Removes every actor of `node`; returns them.
     pub(crate) fn remove_node(&mut self, node: NodeId) -> Vec<Entry> {
-        let ids: Vec<ActorId> =
-            self.entries.iter().filter(|(_, e)| e.node.as_ref().is_some_and(|n| n.0 == node)).map(|(id, _)| *id).collect();
+        let ids: Vec<ActorId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.node.as_ref().is_some_and(|n| n.0 == node))
+            .map(|(id, _)| *id)
+            .collect();
         ids.into_iter().filter_map(|id| self.remove(id)).collect()
     }
 
@@ -127,7 +137,12 @@ impl Directory {
     }
 
     fn first_named(&self, name: &str, keep: impl Fn(&Entry) -> bool) -> Option<ActorSender> {
-        self.by_name.get(name)?.values().filter_map(|id| self.entries.get(id)).find(|e| keep(e)).map(|e| e.sender.clone())
+        self.by_name
+            .get(name)?
+            .values()
+            .filter_map(|id| self.entries.get(id))
+            .find(|e| keep(e))
+            .map(|e| e.sender.clone())
     }
 
     pub(crate) fn find_by_id(&self, id: ActorId) -> Option<ActorSender> {
@@ -152,8 +167,11 @@ impl Directory {
     }
 }
 
-fn unindex<K: std::hash::Hash + Eq + ?Sized + ToOwned>(map: &mut HashMap<K::Owned, BTreeMap<Key, ActorId>>, k: &K, key: Key)
-where
+fn unindex<K: std::hash::Hash + Eq + ?Sized + ToOwned>(
+    map: &mut HashMap<K::Owned, BTreeMap<Key, ActorId>>,
+    k: &K,
+    key: Key,
+) where
     K::Owned: std::hash::Hash + Eq + std::borrow::Borrow<K>,
 {
     if let Some(m) = map.get_mut(k) {

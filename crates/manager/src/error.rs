@@ -29,7 +29,9 @@ pub enum ManagerError {
     #[error(transparent)]
     Addr(#[from] crate::AddrError),
     /// Listening on a non-loopback address without a secret, not allowed.
-    #[error("refusing to listen on {0} without a secret: frames are not encrypted; set a secret or allow insecure")]
+    #[error(
+        "refusing to listen on {0} without a secret: frames are not encrypted; set a secret or allow insecure"
+    )]
     Insecure(String),
     /// Something already listens on the Unix socket path, or the path is
     /// not a socket.

@@ -13,7 +13,6 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use actor::{Actor, ActorSender, Context, Envelope, TerminationReason};
-use connection::Role;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 use msg_header::{ActorId, BoxMsg};
@@ -23,7 +22,7 @@ use crate::Addr;
 use crate::cell::ActorCell;
 use crate::dead_letter::DeadLetterReason;
 use crate::manager::Shared;
-use crate::net::{Listener, Net, Stream, Waiter};
+use crate::net::{Listener, Net, Origin, Stream, Waiter};
 use crate::peer::{Peer, Place};
 
 const WAKER: Token = Token(0);
@@ -56,7 +55,7 @@ pub(crate) enum Command {
     /// Serve a listening socket.
     AddListener(Listener),
     /// Take over a socket, accepted or dialed.
-    AddStream { stream: Stream, role: Role, dial: Option<Addr>, waiter: Option<Waiter>, attempt: u32 },
+    AddStream { stream: Stream, origin: Origin },
     /// Dial `addr`.
     Dial { addr: Addr, waiter: Option<Waiter> },
     /// Write a message frame (already counted in the peer's window).
@@ -299,10 +298,12 @@ impl Executor {
             }
             Command::Exit => {}
             Command::AddListener(listener) => self.net.add_listener(self.poll.registry(), listener),
-            Command::AddStream { stream, role, dial, waiter, attempt } => {
-                self.net.add_stream(&self.shared, self.poll.registry(), stream, role, dial, waiter, attempt)
+            Command::AddStream { stream, origin } => {
+                self.net.add_stream(&self.shared, self.poll.registry(), stream, origin)
             }
-            Command::Dial { addr, waiter } => self.net.dial(&self.shared, self.poll.registry(), addr, waiter, 0),
+            Command::Dial { addr, waiter } => {
+                self.net.dial(&self.shared, self.poll.registry(), addr, waiter, 0)
+            }
             Command::LinkSend { peer, frame, msg, reply_to } => {
                 if self.shared.lifecycle.is_aborting() {
                     peer.window.release(1);

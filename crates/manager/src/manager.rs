@@ -94,7 +94,8 @@ impl Shared {
     /// Learns how to decode the wire messages of `messages`.
     fn register_decoders<'a>(&self, messages: impl IntoIterator<Item = &'a MsgInfo>) {
         let mut current = self.decoders.write().unwrap_or_else(|e| e.into_inner());
-        let mut added: Vec<&MsgInfo> = messages.into_iter().filter(|m| m.is_wire() && !current.contains_key(&m.id())).collect();
+        let mut added: Vec<&MsgInfo> =
+            messages.into_iter().filter(|m| m.is_wire() && !current.contains_key(&m.id())).collect();
         if added.is_empty() {
             return;
         }
@@ -132,7 +133,8 @@ impl Shared {
         let mut chunks = entries.chunks(DIRECTORY_CHUNK).peekable();
         let mut first = true;
         loop {
-            let add = chunks.next().map_or_else(Vec::new, |c| c.iter().map(|(s, p)| dir_entry(s, p)).collect());
+            let add =
+                chunks.next().map_or_else(Vec::new, |c| c.iter().map(|(s, p)| dir_entry(s, p)).collect());
             let update = DirectoryUpdate {
                 node: first.then(|| self.config.node_name.clone()),
                 full: first,
@@ -234,7 +236,10 @@ impl System for Shared {
 
     fn resolve(&self, addr: ActorAddr) -> Result<ActorSender, SystemError> {
         if addr.node == self.node_id || addr.node == NodeId::ZERO {
-            return self.dir().local_by_id(addr.actor).ok_or_else(|| SystemError::UnknownActor(addr.actor.to_string()));
+            return self
+                .dir()
+                .local_by_id(addr.actor)
+                .ok_or_else(|| SystemError::UnknownActor(addr.actor.to_string()));
         }
         // An address carries no protocols: the actor's node checks what it
         // is sent and refuses (NACKs) what the actor does not accept.
@@ -302,7 +307,8 @@ impl Manager {
     pub fn new(config: ManagerConfig) -> Result<Self, ManagerError> {
         let lifecycle = Arc::new(Lifecycle::new());
         let mut incarnation = [0; 16];
-        getrandom::fill(&mut incarnation).map_err(|e| ManagerError::Io(std::io::Error::other(e.to_string())))?;
+        getrandom::fill(&mut incarnation)
+            .map_err(|e| ManagerError::Io(std::io::Error::other(e.to_string())))?;
         let shared = Arc::new(Shared {
             lifecycle: lifecycle.clone(),
             node_id: NodeId::of_name(&config.node_name),
@@ -395,7 +401,10 @@ impl Manager {
         executor.push(Command::Spawn { actor: Box::new(actor), cell });
         drop(dir);
         self.shared.register_decoders(set.protocols().iter().flat_map(|p| p.messages()));
-        self.shared.broadcast(&DirectoryUpdate { add: vec![dir_entry(&sender, &protocols)], ..DirectoryUpdate::default() });
+        self.shared.broadcast(&DirectoryUpdate {
+            add: vec![dir_entry(&sender, &protocols)],
+            ..DirectoryUpdate::default()
+        });
         debug!(actor = sender.name(), executor = index, "actor added");
         Ok(sender)
     }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use actor::{ActorSender, SendError, Terminated, TerminationReason, Wait};
 use connection::{
-    CloseBody, DirectoryUpdate, FrameDecoder, FrameHeader, FrameKind, Handshake, HandshakeConfig,
-    NackReason, Role, encode_frame, patch_seq_ack,
+    CloseBody, DirectoryUpdate, FrameDecoder, FrameHeader, FrameKind, Handshake, HandshakeConfig, NackReason,
+    Role, encode_frame, patch_seq_ack,
 };
 use crossbeam_channel::Sender;
 use mio::event::{Event, Source};
@@ -111,6 +111,13 @@ impl Stream {
         }
     }
 
+    fn shutdown_write(&self) {
+        let _ = match self {
+            Self::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Self::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+
     fn shutdown(&self) {
         let _ = match self {
             Self::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
@@ -189,6 +196,25 @@ enum State {
 /// Someone waiting for a dial: `Manager::connect`.
 pub(crate) type Waiter = Sender<Result<PeerInfo, ManagerError>>;
 
+/// How a socket came to be: accepted, or dialed (and redialed).
+pub(crate) struct Origin {
+    role: Role,
+    /// The address to redial when the link was dialed; `None` if accepted.
+    dial: Option<Addr>,
+    waiter: Option<Waiter>,
+    attempt: u32,
+}
+
+impl Origin {
+    pub(crate) fn accepted() -> Self {
+        Self { role: Role::Server, dial: None, waiter: None, attempt: 0 }
+    }
+
+    fn dialed(addr: Addr, waiter: Option<Waiter>, attempt: u32) -> Self {
+        Self { role: Role::Client, dial: Some(addr), waiter, attempt }
+    }
+}
+
 /// Replies that come back over a link for addresses that are not local
 /// actors (asks, inboxes, actors of a third node): kept, the oldest
 /// forgotten first past a bound.
@@ -244,16 +270,16 @@ struct Link {
 }
 
 impl Link {
-    fn new(stream: Stream, role: Role, dial: Option<Addr>, waiter: Option<Waiter>, deadline: Instant) -> Self {
+    fn new(stream: Stream, origin: Origin, deadline: Instant) -> Self {
         let now = Instant::now();
         Self {
             stream,
             state: State::Connecting,
-            role,
+            role: origin.role,
             peer: None,
-            dial,
-            attempt: 0,
-            waiter,
+            dial: origin.dial,
+            attempt: origin.attempt,
+            waiter: origin.waiter,
             rbuf: vec![0; 64 * 1024],
             rstart: 0,
             rend: 0,
@@ -392,24 +418,20 @@ impl Net {
         shared: &Shared,
         registry: &Registry,
         mut stream: Stream,
-        role: Role,
-        dial: Option<Addr>,
-        waiter: Option<Waiter>,
-        attempt: u32,
+        origin: Origin,
     ) {
         let entry = self.io.vacant_entry();
         let key = entry.key();
         if let Err(e) = registry.register(&mut stream, token(key), Interest::READABLE | Interest::WRITABLE) {
             warn!(error = %e, "cannot watch socket");
-            if let Some(w) = waiter {
+            if let Some(w) = origin.waiter {
                 let _ = w.send(Err(ManagerError::Io(e)));
             }
             return;
         }
+        let role = origin.role;
         let deadline = Instant::now() + shared.config.handshake_timeout;
-        let mut link = Box::new(Link::new(stream, role, dial, waiter, deadline));
-        link.attempt = attempt;
-        entry.insert(Io::Link(link));
+        entry.insert(Io::Link(Box::new(Link::new(stream, origin, deadline))));
         // An accepted socket is connected already: start at once.
         if role == Role::Server {
             self.start_handshake(shared, key);
@@ -430,7 +452,7 @@ impl Net {
             Addr::Unix(path) => mio::net::UnixStream::connect(path).map(Stream::Unix),
         };
         match stream {
-            Ok(stream) => self.add_stream(shared, registry, stream, Role::Client, Some(addr), waiter, attempt),
+            Ok(stream) => self.add_stream(shared, registry, stream, Origin::dialed(addr, waiter, attempt)),
             Err(e) => self.dial_failed(shared, addr, waiter, attempt, Down::Io(e)),
         }
     }
@@ -438,7 +460,8 @@ impl Net {
     fn dial_failed(&mut self, shared: &Shared, addr: Addr, waiter: Option<Waiter>, attempt: u32, why: Down) {
         match waiter {
             Some(w) => {
-                let _ = w.send(Err(ManagerError::Connect { addr: addr.to_string(), reason: why.to_string() }));
+                let _ =
+                    w.send(Err(ManagerError::Connect { addr: addr.to_string(), reason: why.to_string() }));
             }
             None if !shared.is_stopping() => {
                 debug!(%addr, attempt, reason = %why, "redial failed");
@@ -469,7 +492,6 @@ impl Net {
         link.state = State::Handshaking(hs);
         self.dirty.push(key);
     }
-
 
     /// Handles readiness of socket `token`.
     pub(crate) fn on_event(&mut self, shared: &Shared, registry: &Registry, event: &Event) {
@@ -516,15 +538,9 @@ impl Net {
             }
             let executor = shared.next_link_executor();
             if executor == self.index {
-                self.add_stream(shared, registry, stream, Role::Server, None, None, 0);
+                self.add_stream(shared, registry, stream, Origin::accepted());
             } else {
-                shared.executor(executor).push(Command::AddStream {
-                    stream,
-                    role: Role::Server,
-                    dial: None,
-                    waiter: None,
-                    attempt: 0,
-                });
+                shared.executor(executor).push(Command::AddStream { stream, origin: Origin::accepted() });
             }
         }
     }
@@ -585,7 +601,8 @@ impl Net {
     fn process_input(&mut self, shared: &Shared, key: usize) -> Result<(), Down> {
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
         if let State::Handshaking(hs) = &mut link.state {
-            let used = hs.read(&link.rbuf[link.rstart..link.rend]).map_err(|e| Down::Protocol(e.to_string()))?;
+            let used =
+                hs.read(&link.rbuf[link.rstart..link.rend]).map_err(|e| Down::Protocol(e.to_string()))?;
             link.rstart += used;
             let out = hs.take_output();
             if !out.is_empty() {
@@ -634,12 +651,18 @@ impl Net {
     fn on_handshake_done(&mut self, shared: &Shared, key: usize) -> Result<(), Down> {
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
         let State::Handshaking(hs) = &link.state else { return Ok(()) };
-        let Some(hello) = hs.peer().cloned() else { return Err(Down::Protocol("no peer after handshake".into())) };
+        let Some(hello) = hs.peer().cloned() else {
+            return Err(Down::Protocol("no peer after handshake".into()));
+        };
         let dialer = if link.role == Role::Client { shared.node_id } else { hello.node_id };
         let place = Place { executor: self.index, key };
         let (peer, keep) = shared.peer_for(&hello, dialer, place);
         if !keep {
-            link.push_control(FrameHeader::new(FrameKind::Close), &close_body("duplicate"), shared.config.max_frame);
+            link.push_control(
+                FrameHeader::new(FrameKind::Close),
+                &close_body("duplicate"),
+                shared.config.max_frame,
+            );
             if let Some(w) = link.waiter.take() {
                 let _ = w.send(Ok(shared.peer_info(&peer)));
             }
@@ -662,7 +685,13 @@ impl Net {
         Ok(())
     }
 
-    fn on_frame(&mut self, shared: &Shared, key: usize, header: FrameHeader, body: &[u8]) -> Result<(), Down> {
+    fn on_frame(
+        &mut self,
+        shared: &Shared,
+        key: usize,
+        header: FrameHeader,
+        body: &[u8],
+    ) -> Result<(), Down> {
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
         let peer = link.peer.clone().ok_or_else(|| Down::Protocol("frame before handshake".into()))?;
         // A NACK's own acknowledgement covers the message it refuses: match
@@ -700,7 +729,8 @@ impl Net {
             }
             FrameKind::Watch => self.on_watch(shared, key, &header),
             FrameKind::Close => {
-                let reason = serde_json::from_slice::<CloseBody>(body).map_or_else(|_| "unknown".into(), |c| c.reason);
+                let reason =
+                    serde_json::from_slice::<CloseBody>(body).map_or_else(|_| "unknown".into(), |c| c.reason);
                 return Err(Down::Closed(reason));
             }
         }
@@ -753,7 +783,9 @@ impl Net {
             // An address with no protocols of its own (an ask, an inbox)
             // takes what this process cannot decode as it came.
             None if !is_local_actor(&target) => Box::new(RawMsg::new(header, body.to_vec())),
-            None => return self.nack(shared, key, h, NackReason::UnknownMsg, "no decoder for this message here"),
+            None => {
+                return self.nack(shared, key, h, NackReason::UnknownMsg, "no decoder for this message here");
+            }
         };
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
         if is_terminated {
@@ -829,10 +861,21 @@ impl Net {
     }
 
     /// A message for the peer, encoded by the sender, counted in its window.
-    pub(crate) fn link_send(&mut self, shared: &Shared, peer: &Arc<Peer>, mut frame: Vec<u8>, msg: BoxMsg, reply_to: Option<ActorSender>) {
+    pub(crate) fn link_send(
+        &mut self,
+        shared: &Shared,
+        peer: &Arc<Peer>,
+        mut frame: Vec<u8>,
+        msg: BoxMsg,
+        reply_to: Option<ActorSender>,
+    ) {
         let key = peer.place().key;
         let link = match self.io.get_mut(key) {
-            Some(Io::Link(link)) if link.is_up() && link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) => link,
+            Some(Io::Link(link))
+                if link.is_up() && link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) =>
+            {
+                link
+            }
             _ => {
                 peer.window.release(1);
                 let dst = msg.header().dst_id();
@@ -865,11 +908,21 @@ impl Net {
     }
 
     /// `watcher` (local) watches `target` on the peer.
-    pub(crate) fn link_watch(&mut self, shared: &Shared, peer: &Arc<Peer>, target: ActorId, name: String, watcher: ActorSender) {
+    pub(crate) fn link_watch(
+        &mut self,
+        shared: &Shared,
+        peer: &Arc<Peer>,
+        target: ActorId,
+        name: String,
+        watcher: ActorSender,
+    ) {
         let key = peer.place().key;
         match self.io.get_mut(key) {
-            Some(Io::Link(link)) if link.is_up() && link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) => {
-                let watch = FrameHeader { dst: target, src: watcher.id(), ..FrameHeader::new(FrameKind::Watch) };
+            Some(Io::Link(link))
+                if link.is_up() && link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) =>
+            {
+                let watch =
+                    FrameHeader { dst: target, src: watcher.id(), ..FrameHeader::new(FrameKind::Watch) };
                 link.push_control(watch, &[], shared.config.max_frame);
                 if !is_local_actor(&watcher) {
                     link.replies.insert(watcher.clone());
@@ -887,7 +940,11 @@ impl Net {
     pub(crate) fn close_link(&mut self, shared: &Shared, registry: &Registry, peer: &Arc<Peer>, key: usize) {
         if let Some(Io::Link(link)) = self.io.get_mut(key) {
             if link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) {
-                link.push_control(FrameHeader::new(FrameKind::Close), &close_body("duplicate"), shared.config.max_frame);
+                link.push_control(
+                    FrameHeader::new(FrameKind::Close),
+                    &close_body("duplicate"),
+                    shared.config.max_frame,
+                );
                 self.write(key);
                 self.pending_down(key, Down::Duplicate);
             }
@@ -1046,7 +1103,11 @@ impl Net {
         for &key in &keys {
             if let Some(Io::Link(link)) = self.io.get_mut(key) {
                 if link.is_up() {
-                    link.push_control(FrameHeader::new(FrameKind::Close), &close_body("shutdown"), shared.config.max_frame);
+                    link.push_control(
+                        FrameHeader::new(FrameKind::Close),
+                        &close_body("shutdown"),
+                        shared.config.max_frame,
+                    );
                 }
                 link.writable = true;
             }
@@ -1056,7 +1117,8 @@ impl Net {
             for &key in &keys {
                 self.write(key);
             }
-            let pending = keys.iter().any(|k| matches!(self.io.get(*k), Some(Io::Link(l)) if l.wpos < l.wbuf.len()));
+            let pending =
+                keys.iter().any(|k| matches!(self.io.get(*k), Some(Io::Link(l)) if l.wpos < l.wbuf.len()));
             if !pending || Instant::now() >= deadline {
                 break;
             }
@@ -1068,6 +1130,14 @@ impl Net {
             }
         }
         for key in keys {
+            if let Some(Io::Link(link)) = self.io.get_mut(key) {
+                // Read what the peer sent meanwhile: closing a socket with
+                // unread input resets it, and the peer might then lose our
+                // CLOSE frame. End our side first.
+                let mut sink = [0u8; 4096];
+                while matches!(link.stream.read(&mut sink), Ok(n) if n > 0) {}
+                link.stream.shutdown_write();
+            }
             self.downs.push((key, Down::Shutdown));
         }
         self.apply_downs(shared, registry);
@@ -1100,7 +1170,8 @@ fn mark_removed(sender: &ActorSender) {
 
 /// Refuses a Unix peer of a user the configuration does not allow.
 fn check_unix_peer(stream: &mio::net::UnixStream, shared: &Shared) -> Result<(), String> {
-    let cred = rustix::net::sockopt::socket_peercred(stream).map_err(|e| format!("no peer credentials: {e}"))?;
+    let cred =
+        rustix::net::sockopt::socket_peercred(stream).map_err(|e| format!("no peer credentials: {e}"))?;
     let own = rustix::process::geteuid().as_raw();
     let peer = cred.uid.as_raw();
     if shared.config.unix_peers.allows(peer, own) {
@@ -1109,4 +1180,3 @@ fn check_unix_peer(stream: &mio::net::UnixStream, shared: &Shared) -> Result<(),
         Err(format!("user {peer} is not allowed (this process runs as {own})"))
     }
 }
-

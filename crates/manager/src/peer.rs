@@ -130,12 +130,25 @@ pub(crate) struct RemoteRoute {
 }
 
 impl RemoteRoute {
-    pub(crate) fn sender(peer: Arc<Peer>, id: ActorId, name: String, protocols: Vec<ProtocolId>, msgs: Option<Vec<MsgId>>) -> ActorSender {
+    pub(crate) fn sender(
+        peer: Arc<Peer>,
+        id: ActorId,
+        name: String,
+        protocols: Vec<ProtocolId>,
+        msgs: Option<Vec<MsgId>>,
+    ) -> ActorSender {
         let msgs = msgs.map(|mut m| {
             m.sort_unstable();
             m
         });
-        ActorSender::from_route(Arc::new(Self { peer, id, name, protocols, msgs, removed: AtomicBool::new(false) }))
+        ActorSender::from_route(Arc::new(Self {
+            peer,
+            id,
+            name,
+            protocols,
+            msgs,
+            removed: AtomicBool::new(false),
+        }))
     }
 }
 

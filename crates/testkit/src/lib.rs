@@ -62,14 +62,18 @@ msg_serde_macro! {
 /// The protocol of the test actors: `Relay`, `Nap`, `Seq`.
 pub fn testkit_protocol() -> &'static Protocol {
     static P: LazyLock<Protocol> = LazyLock::new(|| {
-        Protocol::new("testkit_protocol", [MsgInfo::wire::<Relay>(), MsgInfo::wire::<Nap>(), MsgInfo::wire::<Seq>()])
+        Protocol::new(
+            "testkit_protocol",
+            [MsgInfo::wire::<Relay>(), MsgInfo::wire::<Nap>(), MsgInfo::wire::<Seq>()],
+        )
     });
     &P
 }
 
 fn testkit_set() -> &'static ProtocolSet {
-    static S: LazyLock<ProtocolSet> =
-        LazyLock::new(|| ProtocolSet::new("testkit::Actors", [testkit_protocol(), echo_requestee_protocol()]));
+    static S: LazyLock<ProtocolSet> = LazyLock::new(|| {
+        ProtocolSet::new("testkit::Actors", [testkit_protocol(), echo_requestee_protocol()])
+    });
     &S
 }
 

@@ -1,0 +1,107 @@
+//! When the other process dies, stops or restarts.
+
+mod support;
+
+use std::time::Duration;
+
+use ipchnl::echo::{Client, EchoComplete, EchoReply, EchoReq, EchoStart};
+use ipchnl::{ActorOptions, ActorSender, DeadLetterReason, Manager, Terminated, TerminationReason};
+use support::*;
+
+#[test]
+fn kill_9_mid_echo_reports_the_unacknowledged_and_ends_the_run() {
+    let mut serve = Serve::start("tcp://127.0.0.1:0", &[]);
+    let m = manager("kill9");
+    let peer = m.connect(&serve.addr).unwrap();
+    let server = m.find_by_name("server").unwrap();
+    let client = m
+        .add_with(Client::with_partner("client", server), ActorOptions::default().executor(peer.executor))
+        .unwrap();
+    let run = std::thread::spawn(move || client.ask(EchoStart::new(u64::MAX), HANG_GUARD));
+    // Some round trips happen, then the server dies under the client.
+    std::thread::sleep(Duration::from_millis(200));
+    serve.kill9();
+    let done = run.join().unwrap().unwrap().downcast::<EchoComplete>().unwrap();
+    // Requests go one at a time: at most the last one is unanswered.
+    assert!(done.received > 0, "{done:?}");
+    assert!(done.sent - done.received <= 1, "{done:?}");
+    // The request in flight when the link died is reported, not lost.
+    if done.received < done.sent {
+        let letter = m.dead_letters().recv_timeout(HANG_GUARD).unwrap();
+        assert_eq!(letter.reason, DeadLetterReason::Unacknowledged);
+        assert_eq!(letter.msg.downcast::<EchoReq>().unwrap().counter, done.sent);
+    }
+    // Later sends fail at once.
+    assert!(m.find_by_name("server").is_none());
+}
+
+#[test]
+fn a_stopped_peer_is_declared_down_by_heartbeat() {
+    let serve = Serve::start("tcp://127.0.0.1:0", &[]);
+    let m = Manager::new(config("sigstop").heartbeat(Duration::from_millis(100), Duration::from_millis(500)))
+        .unwrap();
+    m.connect(&serve.addr).unwrap();
+    let server = m.find_by_name("server").unwrap();
+    let (watcher, seen) = ActorSender::inbox("watcher");
+    server.watch(&watcher).unwrap();
+    // Still up while the peer lives (heartbeats flow both ways).
+    assert_eq!(
+        server.ask(EchoReq::new(1, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap().counter,
+        1
+    );
+    serve.signal("STOP");
+    let t = seen.recv_timeout(HANG_GUARD).unwrap().msg.downcast::<Terminated>().unwrap();
+    serve.signal("CONT");
+    assert_eq!((t.actor, t.reason), (server.id(), TerminationReason::LinkDown));
+    assert!(!m.peers()[0].up);
+}
+
+#[test]
+fn a_dialed_link_reconnects_to_a_restarted_peer() {
+    let path = socket_path("restart");
+    let listen = format!("unix:{}", path.display());
+    let node = format!("restarted-{}", std::process::id());
+    let mut first = Serve::start(&listen, &["--node-name", &node]);
+    let m = Manager::new(
+        config("redial").reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200)),
+    )
+    .unwrap();
+    let before = m.connect(&first.addr).unwrap();
+    echo_completes(&m, 10);
+    let old = m.find_by_name("server").unwrap();
+    first.kill9();
+    // The stale socket file is replaced by the restarted server.
+    let _second = Serve::start(&listen, &["--node-name", &node]);
+    let new = eventually("the restarted server in the directory", || {
+        m.find_by_name("server").filter(|s| s.id() != old.id() && s.is_remote())
+    });
+    let after = m.peers().into_iter().find(|p| p.up).unwrap();
+    // The same node, known by its new incarnation.
+    assert_eq!((after.node_id, after.node_name.as_str()), (before.node_id, node.as_str()));
+    assert_eq!(new.ask(EchoReq::new(2, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap().counter, 2);
+    // The old address stays dead: it named an actor of the old incarnation.
+    assert!(old.send(EchoReq::new(3, 0)).is_err());
+}
+
+#[test]
+fn two_nodes_dialing_each_other_keep_one_link() {
+    let a = manager("dial-a");
+    let b = manager("dial-b");
+    a.add(ipchnl::echo::Server::new("server-a")).unwrap();
+    b.add(ipchnl::echo::Server::new("server-b")).unwrap();
+    let at_a = a.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let at_b = b.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let (ra, rb) = std::thread::scope(|s| {
+        let ra = s.spawn(|| a.connect(&at_b));
+        let rb = s.spawn(|| b.connect(&at_a));
+        (ra.join().unwrap(), rb.join().unwrap())
+    });
+    assert!(ra.is_ok() && rb.is_ok(), "{ra:?} {rb:?}");
+    eventually("one link each way agreed", || {
+        let (pa, pb) = (a.peers(), b.peers());
+        (pa.len() == 1 && pb.len() == 1 && pa[0].up && pb[0].up).then_some(())
+    });
+    // Both sides work through the link that was kept.
+    echo_against(&a, a.find_by_name("server-b").unwrap(), 100);
+    echo_against(&b, b.find_by_name("server-a").unwrap(), 100);
+}

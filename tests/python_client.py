@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""A foreign ipchnl client, written from docs/WIRE.md with the standard library only.
+
+It links to an `ipchnl serve` over TCP, does the authenticated handshake,
+reads the server's DIRECTORY, finds the actor that speaks
+`echo_requestee_protocol`, makes one EchoReq/EchoReply round trip, then
+sends a frame whose length is over the maximum and checks that the server
+closes the link.
+
+Exit status 0 and a line starting with "python client: ok" on success;
+exit status 1 and a line starting with "python client: FAIL" on stderr
+otherwise. Every wait is bounded (--timeout), so it never hangs.
+"""
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import socket
+import struct
+import sys
+import time
+
+# ---- §1 identities -------------------------------------------------------
+
+
+def hash_id(name):
+    """MsgId, ProtocolId, NodeId: the first 16 bytes of SHA-256 of a name."""
+    return hashlib.sha256(name.encode("utf-8")).digest()[:16]
+
+
+ECHO_REQ = hash_id("echo_req::EchoReq")
+ECHO_REPLY = hash_id("echo_reply::EchoReply")
+ECHO_REQUESTEE = hash_id("echo_requestee_protocol")
+
+# ---- §2 handshake --------------------------------------------------------
+
+MAGIC = b"IPCH"
+T_HELLO, T_HELLO_ACK, T_AUTH = 1, 2, 3
+VERSION_MIN = VERSION_MAX = 1
+CAP_AUTH = 0x0000_0001
+HELLO_LEN, HELLO_ACK_LEN, MAC_LEN, AUTH_LEN = 76, 76, 32, 40
+SERVER_LABEL = b"ipchnl v1 server"
+CLIENT_LABEL = b"ipchnl v1 client"
+
+# ---- §3 frames -----------------------------------------------------------
+
+# length, kind, flags, reserved, msg_id, dst_id, src_id, seq, ack, corr
+HEADER = struct.Struct(">IBBH16s16s16sQQQ")
+HEADER_LEN = HEADER.size  # 80
+assert HEADER_LEN == 80
+MAX_FRAME = 1 << 20
+MSG, ACK, NACK, HEARTBEAT, DIRECTORY, WATCH, CLOSE = 1, 2, 3, 4, 5, 6, 7
+KIND_NAMES = {1: "MSG", 2: "ACK", 3: "NACK", 4: "HEARTBEAT", 5: "DIRECTORY", 6: "WATCH", 7: "CLOSE"}
+NACK_REASONS = {1: "unknown_msg", 2: "bad_body", 3: "unknown_dst", 4: "mailbox_full", 5: "dst_stopped"}
+ZERO_ID = bytes(16)
+HEARTBEAT_INTERVAL = 1.0  # the default of §3; the server's timeout is 5 s
+
+
+class Fail(Exception):
+    """A check failed: the message says which."""
+
+
+def check(cond, what):
+    if not cond:
+        raise Fail(what)
+
+
+def hello(nonce, node_id, incarnation, caps):
+    return MAGIC + struct.pack(">BBBBI", T_HELLO, VERSION_MIN, VERSION_MAX, 0, caps) + nonce + node_id + incarnation
+
+
+def server_mac(secret, hello_bytes, hello_ack_76):
+    return hmac.new(secret, SERVER_LABEL + hello_bytes + hello_ack_76, hashlib.sha256).digest()
+
+
+def auth(secret, hello_bytes, hello_ack_108):
+    head = MAGIC + bytes([T_AUTH, 0, 0, 0])
+    mac = hmac.new(secret, CLIENT_LABEL + hello_bytes + hello_ack_108 + head, hashlib.sha256).digest()
+    return head + mac
+
+
+def frame(kind, body=b"", flags=0, msg_id=ZERO_ID, dst=ZERO_ID, src=ZERO_ID, seq=0, ack=0, corr=0, length=None):
+    if length is None:
+        length = HEADER_LEN - 4 + len(body)
+    return HEADER.pack(length, kind, flags, 0, msg_id, dst, src, seq, ack, corr) + body
+
+
+class Frame:
+    def __init__(self, raw_header, body):
+        (self.length, self.kind, self.flags, _reserved, self.msg_id, self.dst, self.src, self.seq, self.ack,
+         self.corr) = HEADER.unpack(raw_header)
+        self.body = body
+
+    def describe(self):
+        name = KIND_NAMES.get(self.kind, "kind %#04x" % self.kind)
+        s = "%s seq=%d ack=%d corr=%d len=%d" % (name, self.seq, self.ack, self.corr, self.length)
+        if self.kind in (MSG, NACK):
+            s += " msg_id=%s dst=%s src=%s" % (self.msg_id.hex(), self.dst.hex(), self.src.hex())
+        if self.kind == NACK:
+            s += " reason=%s" % NACK_REASONS.get(self.flags, self.flags)
+        if self.body:
+            s += " body=%r" % self.body[:300]
+        return s
+
+
+# ---- the documented examples (§1, §5), checked before going on the wire --
+
+
+def self_test():
+    """The dumps of WIRE.md §5, rebuilt from their inputs with this file's code."""
+    check(ECHO_REQ.hex() == "49772469a3a94e48fb73da57469c677d", "MsgId of echo_req::EchoReq differs from §1")
+    alpha, beta = hash_id("alpha"), hash_id("beta")
+    check(alpha.hex() == "8ed3f6ad685b959ead7022518e1af76c", "NodeId of alpha differs from §5")
+    check(beta.hex() == "f44e64e75f3948e9f73f8dfa94721c4c", "NodeId of beta differs from §5")
+    h = hello(b"\xaa" * 32, alpha, b"\x11" * 16, CAP_AUTH)
+    check(len(h) == HELLO_LEN, "HELLO is not 76 bytes")
+    check(h[:12].hex() == "495043480101010000000001", "HELLO bytes 0..12 differ from §5")
+    ack76 = MAGIC + bytes([T_HELLO_ACK, 1, 0, 0]) + struct.pack(">I", CAP_AUTH) + b"\xbb" * 32 + beta + b"\x22" * 16
+    mac = server_mac(b"s3cret", h, ack76)
+    check(mac.hex() == "ffeb3c0e011bea11ff8e08d8f13749252e82b7677e4b3a32148d3b25572f1b7c",
+          "server MAC differs from the HELLO_ACK dump of §5")
+    a = auth(b"s3cret", h, ack76 + mac)
+    check(a.hex() == "4950434803000000382298" "76a2ffa4680b99ef6ea8e77745bf0f6c93e56988c07ab0426cdbd76e39",
+          "AUTH differs from the dump of §5")
+    body = json.dumps({"counter": 1, "req_timestamp_ns": 1000}, separators=(",", ":")).encode()
+    f = frame(MSG, body, msg_id=ECHO_REQ, dst=bytes.fromhex("a0a0a0a0a0a0a0a00000000000000001"),
+              src=bytes.fromhex("b0b0b0b0b0b0b0b00000000000000002"), seq=1)
+    check(len(f) == 117 and f[:4].hex() == "00000071", "MSG frame length differs from §5")
+    check(f.hex().startswith("000000710100000049772469a3a94e48fb73da57469c677da0a0a0a0a0a0a0a0"),
+          "MSG frame bytes differ from §5")
+
+
+# ---- the link --------------------------------------------------------------
+
+
+class Link:
+    def __init__(self, sock, deadline, verbose):
+        self.sock = sock
+        self.deadline = deadline
+        self.verbose = verbose
+        self.buf = b""
+        self.last_send = time.monotonic()
+        self.send_seq = 0  # our MSG seq
+        self.recv_seq = 0  # the server's last MSG seq
+        self.max_ack = 0  # the highest ack the server sent
+        self.server_name = None
+
+    def log(self, s):
+        if self.verbose:
+            print("python client: " + s, file=sys.stderr)
+
+    def remaining(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise Fail("timed out (the --timeout hang guard) waiting for the server")
+        return left
+
+    def send(self, data, what):
+        self.sock.settimeout(self.remaining())
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            raise Fail("sending %s failed: %s" % (what, e))
+        self.last_send = time.monotonic()
+
+    def send_frame(self, kind, **kw):
+        kw.setdefault("ack", self.recv_seq)
+        data = frame(kind, **kw)
+        self.log("-> " + Frame(data[:HEADER_LEN], data[HEADER_LEN:]).describe())
+        self.send(data, KIND_NAMES[kind])
+
+    def fill(self, what, heartbeat):
+        """Reads more bytes; b'' at end of stream. Sends heartbeats while idle."""
+        while True:
+            wait = self.remaining()
+            if heartbeat:
+                wait = min(wait, max(0.05, self.last_send + HEARTBEAT_INTERVAL - time.monotonic()))
+            self.sock.settimeout(wait)
+            try:
+                return self.sock.recv(65536)
+            except socket.timeout:
+                if heartbeat and time.monotonic() >= self.last_send + HEARTBEAT_INTERVAL:
+                    self.send_frame(HEARTBEAT)
+                continue
+            except ConnectionResetError:
+                return b""
+            except OSError as e:
+                raise Fail("reading %s failed: %s" % (what, e))
+
+    def read_exact(self, n, what, heartbeat=False):
+        while len(self.buf) < n:
+            got = self.fill(what, heartbeat)
+            if not got:
+                raise Fail("the server closed the connection while %s was expected (%d of %d bytes read)"
+                           % (what, len(self.buf), n))
+            self.buf += got
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_frame(self):
+        raw = self.read_exact(HEADER_LEN, "a frame header", heartbeat=True)
+        length = struct.unpack(">I", raw[:4])[0]
+        check(76 <= length <= MAX_FRAME - 4, "the server sent a frame length of %d" % length)
+        body = self.read_exact(length - 76, "a frame body", heartbeat=True)
+        f = Frame(raw, body)
+        self.log("<- " + f.describe())
+        check(f.kind in KIND_NAMES, "the server sent an unknown frame kind %#04x" % f.kind)
+        check(f.ack >= self.max_ack, "the server's ack went down from %d to %d" % (self.max_ack, f.ack))
+        check(f.ack <= self.send_seq, "the server acked seq %d, but only %d MSG frames were sent"
+              % (f.ack, self.send_seq))
+        self.max_ack = f.ack
+        if f.kind == MSG:
+            check(f.seq == self.recv_seq + 1, "the server sent MSG seq %d after %d" % (f.seq, self.recv_seq))
+            self.recv_seq = f.seq
+        else:
+            check(f.seq == 0, "a %s frame with seq %d" % (KIND_NAMES[f.kind], f.seq))
+        if f.kind == CLOSE:
+            raise Fail("the server closed the link: %r" % f.body)
+        if f.kind == NACK:
+            raise Fail("the server refused MSG seq %d: %s %r"
+                       % (f.corr, NACK_REASONS.get(f.flags, f.flags), f.body))
+        return f
+
+
+def parse_json(f, what):
+    try:
+        return json.loads(f.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise Fail("the body of %s is not JSON (%s): %r" % (what, e, f.body[:200]))
+
+
+def read_secret(path):
+    """The secret file's bytes; one trailing newline (LF or CRLF) is not part of it, as for `ipchnl`."""
+    try:
+        with open(path, "rb") as fh:
+            secret = fh.read()
+    except OSError as e:
+        raise Fail("cannot read secret file %s: %s" % (path, e))
+    if secret.endswith(b"\r\n"):
+        secret = secret[:-2]
+    elif secret.endswith(b"\n"):
+        secret = secret[:-1]
+    check(secret, "the secret file %s is empty" % path)
+    return secret
+
+
+def handshake(link, secret, node_id):
+    nonce, incarnation = os.urandom(32), os.urandom(16)
+    h = hello(nonce, node_id, incarnation, CAP_AUTH)
+    check(len(h) == HELLO_LEN, "HELLO is not 76 bytes")
+    link.send(h, "HELLO")
+    ack = link.read_exact(HELLO_ACK_LEN, "HELLO_ACK")
+    check(ack[:4] == MAGIC, "HELLO_ACK magic is %r, not IPCH" % ack[:4])
+    check(ack[4] == T_HELLO_ACK, "HELLO_ACK type is %d, not 2" % ack[4])
+    check(VERSION_MIN <= ack[5] <= VERSION_MAX, "the server chose version %d" % ack[5])
+    caps = struct.unpack(">I", ack[8:12])[0]
+    check(caps & CAP_AUTH, "the server does not set AUTH (caps %#010x) though we have a secret" % caps)
+    check(ack[44:60] != node_id, "the server has our NodeId")
+    ack += link.read_exact(MAC_LEN, "the server MAC")
+    check(len(ack) == 108, "HELLO_ACK is not 108 bytes")
+    expected = server_mac(secret, h, ack[:76])
+    check(hmac.compare_digest(expected, ack[76:108]), "the server MAC is wrong (a different secret?)")
+    link.send(auth(secret, h, ack), "AUTH")
+    link.log("handshake done with node %s (version %d)" % (ack[44:60].hex(), ack[5]))
+
+
+def find_echo_server(link):
+    """Reads the full DIRECTORY (the server's first frame); the echo server's ActorId."""
+    f = link.read_frame()
+    check(f.kind == DIRECTORY, "the server's first frame is %s, not DIRECTORY" % KIND_NAMES[f.kind])
+    d = parse_json(f, "the first DIRECTORY")
+    check(isinstance(d, dict) and d.get("full") is True, "the first DIRECTORY is not full: %r" % d)
+    link.server_name = d.get("node")
+    for entry in d.get("add", []):
+        if ECHO_REQUESTEE.hex() in entry.get("protocols", []):
+            check(entry.get("name") == "server", "the echo actor is named %r, not server" % entry.get("name"))
+            check(ECHO_REQ.hex() in entry.get("msgs", []), "the echo actor does not list EchoReq in msgs")
+            actor = bytes.fromhex(entry["id"])
+            check(len(actor) == 16, "a 16-byte ActorId")
+            return actor
+    raise Fail("no actor speaks echo_requestee_protocol (%s) in %r" % (ECHO_REQUESTEE.hex(), d))
+
+
+def echo(link, server, src, corr):
+    body = json.dumps({"counter": 1, "req_timestamp_ns": 123}, separators=(",", ":")).encode()
+    link.send_seq = 1
+    link.send_frame(MSG, body=body, msg_id=ECHO_REQ, dst=server, src=src, seq=1, corr=corr)
+    while True:
+        f = link.read_frame()
+        if f.kind == MSG:
+            if f.msg_id == ECHO_REPLY and f.dst == src:
+                break
+            raise Fail("an unexpected MSG: " + f.describe())
+        if f.kind == DIRECTORY:
+            parse_json(f, "a DIRECTORY update")
+        elif f.kind == WATCH:
+            raise Fail("an unexpected WATCH: " + f.describe())
+        # ACK, HEARTBEAT: their ack was checked by read_frame.
+    reply = parse_json(f, "EchoReply")
+    check(isinstance(reply, dict), "EchoReply is not an object: %r" % reply)
+    check(reply.get("counter") == 1, "EchoReply counter is %r, not 1" % reply.get("counter"))
+    check(reply.get("req_timestamp_ns") == 123, "EchoReply req_timestamp_ns is %r, not 123"
+          % reply.get("req_timestamp_ns"))
+    check(isinstance(reply.get("reply_timestamp_ns"), int), "EchoReply has no reply_timestamp_ns")
+    check(f.corr == corr, "EchoReply corr is %#x, not ours %#x" % (f.corr, corr))
+    check(f.src == server, "EchoReply src_id is %s, not the server %s" % (f.src.hex(), server.hex()))
+    # Be a good citizen: acknowledge the reply (cumulative, up to its seq).
+    link.send_frame(ACK)
+    # The reply's own ack covers our request, or a frame before it did; if
+    # not yet, the acknowledgement is still due: wait for it.
+    while link.max_ack < 1:
+        g = link.read_frame()
+        check(g.kind != MSG, "an unexpected MSG: " + g.describe())
+    return reply
+
+
+def oversized(link):
+    """A header claiming 2**24 bytes: the server must close without reading on."""
+    link.send(frame(MSG, msg_id=ECHO_REQ, seq=link.send_seq + 1, ack=link.recv_seq, length=1 << 24),
+              "the oversized header")
+    link.log("-> a header with length %d" % (1 << 24))
+    # Frames already in flight may still come; nothing else, then the end.
+    kinds = []
+    while True:
+        got = link.fill("the end of the link", heartbeat=False)
+        if not got:
+            break
+        link.buf += got
+        while len(link.buf) >= HEADER_LEN:
+            length = struct.unpack(">I", link.buf[:4])[0]
+            if len(link.buf) < 4 + length:
+                break
+            f = Frame(link.buf[:HEADER_LEN], link.buf[HEADER_LEN:4 + length])
+            link.buf = link.buf[4 + length:]
+            link.log("<- (in flight) " + f.describe())
+            check(f.kind in (ACK, HEARTBEAT, DIRECTORY), "after the oversized header the server sent " +
+                  f.describe())
+            kinds.append(KIND_NAMES[f.kind])
+    check(not link.buf, "the server closed in the middle of a frame (%d stray bytes)" % len(link.buf))
+    return kinds
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--addr", required=True, help="the server, HOST:PORT")
+    p.add_argument("--secret-file", required=True, help="a file holding the shared secret")
+    p.add_argument("--node-name", default="python-client-%d" % os.getpid(), help="this client's node name")
+    p.add_argument("--timeout", type=float, default=30.0, help="hang guard for the whole run, seconds")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every frame on stderr")
+    args = p.parse_args()
+    try:
+        self_test()
+        host, sep, port = args.addr.rpartition(":")
+        check(sep and host and port.isdigit(), "--addr must be HOST:PORT, not %r" % args.addr)
+        secret = read_secret(args.secret_file)
+        deadline = time.monotonic() + args.timeout
+        try:
+            sock = socket.create_connection((host.strip("[]"), int(port)), timeout=args.timeout)
+        except OSError as e:
+            raise Fail("cannot connect to %s: %s" % (args.addr, e))
+        with sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            link = Link(sock, deadline, args.verbose)
+            handshake(link, secret, hash_id(args.node_name))
+            # Our first frame: a full DIRECTORY (we announce no actors; the
+            # reply goes to our src_id all the same).
+            link.send_frame(DIRECTORY, body=json.dumps(
+                {"node": args.node_name, "full": True, "add": [], "remove": []}).encode())
+            server = find_echo_server(link)
+            src = os.urandom(16)
+            corr = int.from_bytes(os.urandom(8), "big") | 1
+            echo(link, server, src, corr)
+            in_flight = oversized(link)
+    except Fail as e:
+        print("python client: FAIL: %s" % e, file=sys.stderr)
+        return 1
+    print("python client: ok: echo round trip with %s on node %r (counter 1, corr %#x, ack %d), "
+          "oversized frame closed the link (then %d frame(s) in flight: %s)"
+          % (server.hex(), link.server_name, corr, link.max_ack, len(in_flight), ",".join(in_flight) or "none"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -380,6 +380,8 @@ pub(crate) struct Net {
     dirty: Vec<usize>,
     /// Links to take down once the current step is done with them.
     downs: Vec<(usize, Down)>,
+    /// Something changed that moves the next timer (a link, a redial).
+    timers_changed: bool,
 }
 
 /// Tokens: 0 is the executor's waker; io `k` is `k + 1`.
@@ -396,7 +398,13 @@ impl Net {
             caches: Caches::default(),
             dirty: Vec::new(),
             downs: Vec::new(),
+            timers_changed: false,
         }
+    }
+
+    /// Whether the next timer may have moved since [`timers`](Self::timers) ran.
+    pub(crate) fn timers_changed(&self) -> bool {
+        self.timers_changed
     }
 
     pub(crate) fn has_io(&self) -> bool {
@@ -430,6 +438,7 @@ impl Net {
             return;
         }
         let role = origin.role;
+        self.timers_changed = true;
         let deadline = Instant::now() + shared.config.handshake_timeout;
         entry.insert(Io::Link(Box::new(Link::new(stream, origin, deadline))));
         // An accepted socket is connected already: start at once.
@@ -476,6 +485,7 @@ impl Net {
         let pause = first.saturating_mul(1 << attempt.min(16)).min(longest);
         let jitter = 0.75 + f64::from(getrandom::u32().unwrap_or(0) % 1000) / 2000.0;
         self.redials.push(Redial { at: Instant::now() + pause.mul_f64(jitter), addr, attempt });
+        self.timers_changed = true;
     }
 
     fn start_handshake(&mut self, shared: &Shared, key: usize) {
@@ -581,18 +591,24 @@ impl Net {
                 // be larger than the maximum, so this does not happen.
                 return self.pending_down(key, Down::Protocol("read buffer full".into()));
             }
-            match link.stream.read(&mut link.rbuf[rend..]) {
+            let drained = match link.stream.read(&mut link.rbuf[rend..]) {
                 Ok(0) => return self.pending_down(key, Down::PeerClosed),
                 Ok(n) => {
                     link.rend += n;
                     link.last_recv = Instant::now();
+                    // A short read emptied the socket: no need for another
+                    // read to see `WouldBlock`, new bytes raise a new event.
+                    n < len - rend
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return self.pending_down(key, Down::Io(e)),
-            }
+            };
             if let Err(why) = self.process_input(shared, key) {
                 return self.pending_down(key, why);
+            }
+            if drained {
+                return;
             }
         }
     }
@@ -672,6 +688,7 @@ impl Net {
         info!(peer = %peer.node_id, incarnation = %hello.incarnation, authenticated = hello.authenticated,
             executor = self.index, "link up");
         link.state = State::Up;
+        self.timers_changed = true;
         link.peer = Some(peer.clone());
         link.attempt = 0;
         link.last_recv = Instant::now();
@@ -992,6 +1009,7 @@ impl Net {
 
     /// Heartbeats, timeouts and redials due by `now`; the next deadline.
     pub(crate) fn timers(&mut self, shared: &Shared, registry: &Registry, now: Instant) -> Option<Instant> {
+        self.timers_changed = false;
         let (interval, timeout) = (shared.config.heartbeat_interval, shared.config.heartbeat_timeout);
         let mut next: Option<Instant> = None;
         let mut soonest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
@@ -1014,10 +1032,12 @@ impl Net {
                 soonest(link.deadline);
             }
         }
-        let due: Vec<Redial> = {
+        let due: Vec<Redial> = if self.redials.iter().any(|r| r.at <= now) {
             let (due, later) = std::mem::take(&mut self.redials).into_iter().partition(|r| r.at <= now);
             self.redials = later;
             due
+        } else {
+            Vec::new()
         };
         for r in &self.redials {
             soonest(r.at);

@@ -79,6 +79,13 @@ pub trait Route: Any + Send + Sync {
     fn stop(&self) -> Result<(), SystemError> {
         Err(SystemError::Unsupported("stop"))
     }
+
+    /// Sends `note.msg` to `to` once the destination has room (see
+    /// [`ActorSender::when_room`]); at once when it has room now or is not
+    /// bounded.
+    fn when_room(&self, note: Envelope, to: ActorSender) -> Result<(), SendError> {
+        to.forward(note.msg, None, 0, Wait::No)
+    }
 }
 
 thread_local! {
@@ -199,6 +206,15 @@ impl ActorSender {
     /// watchers are told `Stopped`.
     pub fn stop(&self) -> Result<(), SystemError> {
         self.route.stop()
+    }
+
+    /// Sends `note` to `notify` once this destination has room again: a
+    /// bounded mailbox with a free place, or a link whose window has one.
+    /// At once if it has room now. This is how a handler, which must not
+    /// wait, goes on after `Err(Full)`.
+    pub fn when_room(&self, notify: &ActorSender, note: impl IntoBoxMsg) -> Result<(), SendError> {
+        let env = Envelope { msg: note.into_box_msg(), reply_to: None };
+        self.route.when_room(env, notify.clone())
     }
 
     /// Sends without waiting: a full mailbox is `Err(Full(msg))` at once.

@@ -447,7 +447,8 @@ msg_local_macro::msg_local_macro! {
 }
 
 /// Streams `EchoReq`s to a sink from an actor: sends until the link's
-/// window is full, then sends itself a note to go on once acks free it.
+/// window is full, then has the window send it a note to go on once
+/// acknowledgements free a place.
 struct Streamer {
     id: ActorId,
     sent: u64,
@@ -487,9 +488,9 @@ impl Actor for Streamer {
             }
         }
         if self.sent < s.n {
-            // The window is full: go on after the acks the executor reads next.
-            let me = ctx.me().clone();
-            let _ = me.try_send(*s);
+            // The window is full: go on when acknowledgements free it.
+            let to = s.to.clone();
+            let _ = to.when_room(ctx.me(), *s);
             return;
         }
         // All sent: ask the sink for its count (frames keep their order).

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-use actor::{SendError, Wait};
+use actor::{ActorSender, SendError, Wait};
 use msg_header::BoxMsg;
 
 use crate::cell::lock;
@@ -30,13 +30,17 @@ impl Refusal {
     }
 }
 
-/// Places taken and not yet given back, up to a capacity; takers may wait.
+/// Places taken and not yet given back, up to a capacity; takers may wait,
+/// and actors (which must not wait) may ask to be told when there is room.
 pub(crate) struct Capacity {
     capacity: usize,
     used: AtomicUsize,
     waiters: AtomicUsize,
     lock: Mutex<()>,
     room: Condvar,
+    /// Notes to send when a place frees: `(to, note)`.
+    notes: Mutex<Vec<(ActorSender, BoxMsg)>>,
+    has_notes: AtomicBool,
 }
 
 impl Capacity {
@@ -47,6 +51,33 @@ impl Capacity {
             waiters: AtomicUsize::new(0),
             lock: Mutex::new(()),
             room: Condvar::new(),
+            notes: Mutex::new(Vec::new()),
+            has_notes: AtomicBool::new(false),
+        }
+    }
+
+    /// Sends `note` to `to` when a place frees; at once if one is free now.
+    pub(crate) fn when_room(&self, to: ActorSender, note: BoxMsg) -> Result<(), SendError> {
+        {
+            let mut notes = lock(&self.notes);
+            notes.push((to, note));
+            self.has_notes.store(true, Ordering::SeqCst);
+        }
+        // Pairs with `release`: it frees a place, then looks for notes.
+        if self.used.load(Ordering::SeqCst) < self.capacity {
+            self.send_notes();
+        }
+        Ok(())
+    }
+
+    fn send_notes(&self) {
+        if !self.has_notes.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let notes = std::mem::take(&mut *lock(&self.notes));
+        for (to, note) in notes {
+            // The note goes to an actor's own mailbox: without waiting.
+            let _ = to.forward(note, None, 0, Wait::No);
         }
     }
 
@@ -101,6 +132,9 @@ impl Capacity {
         if self.waiters.load(Ordering::SeqCst) > 0 {
             let _guard = lock(&self.lock);
             self.room.notify_all();
+        }
+        if self.has_notes.load(Ordering::SeqCst) {
+            self.send_notes();
         }
     }
 

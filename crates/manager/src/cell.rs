@@ -176,6 +176,13 @@ impl Route for ActorCell {
         Ok(())
     }
 
+    fn when_room(&self, note: Envelope, to: ActorSender) -> Result<(), SendError> {
+        match &self.bound {
+            Some(b) => b.when_room(to, note.msg),
+            None => to.forward(note.msg, None, 0, Wait::No),
+        }
+    }
+
     fn stop(&self) -> Result<(), SystemError> {
         if !self.alive.load(Ordering::Acquire) {
             return Ok(());

@@ -23,6 +23,7 @@ use crate::cell::ActorCell;
 use crate::dead_letter::DeadLetterReason;
 use crate::manager::Shared;
 use crate::net::{Listener, Net, Origin, Stream, Waiter};
+use crate::outbox;
 use crate::peer::{Peer, Place};
 
 const WAKER: Token = Token(0);
@@ -202,6 +203,7 @@ impl Executor {
 
     pub(crate) fn run(mut self) {
         actor::mark_executor_thread();
+        outbox::enter(&self.handle);
         let _ = self.handle.thread.set(thread::current().id());
         let mut next_timer: Option<Instant> = None;
         loop {
@@ -210,7 +212,10 @@ impl Executor {
             while handled < BATCH {
                 match self.handle.rx.try_recv() {
                     Ok(Command::Exit) => return self.exit(),
-                    Ok(cmd) => self.execute(cmd),
+                    Ok(cmd) => {
+                        self.execute(cmd);
+                        self.net.drain_outbox(&self.shared);
+                    }
                     Err(_) => break,
                 }
                 handled += 1;
@@ -254,6 +259,8 @@ impl Executor {
                 self.net.on_event(&self.shared, self.poll.registry(), event);
             }
         }
+        // A link that went down told its watchers, perhaps over another link.
+        self.net.drain_outbox(&self.shared);
         any
     }
 
@@ -328,7 +335,7 @@ impl Executor {
                     let dst = msg.header().dst_id();
                     return self.shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Shutdown);
                 }
-                self.net.link_send(&self.shared, &peer, frame, msg, reply_to)
+                self.net.link_send(&self.shared, &peer, &frame, msg, reply_to)
             }
             Command::LinkControl { peer, frame } => self.net.link_control(&peer, frame),
             Command::LinkWatch { peer, target, target_name, watcher } => {
@@ -428,6 +435,7 @@ impl Executor {
         for slot in 0..self.slots.len() {
             self.stop_slot(slot as u32, TerminationReason::Shutdown);
         }
+        self.net.drain_outbox(&self.shared);
     }
 
     /// Sends what is queued for the links, closes them in order, exits.
@@ -435,6 +443,7 @@ impl Executor {
         while let Ok(cmd) = self.handle.rx.try_recv() {
             self.execute(cmd);
         }
+        self.net.drain_outbox(&self.shared);
         self.net.flush(&self.shared, self.poll.registry());
         self.net.close_all(&self.shared, self.poll.registry(), CLOSE_GRACE);
         debug!(executor = self.handle.index, "executor exits");

@@ -50,6 +50,7 @@ mod executor;
 mod listen;
 mod manager;
 mod net;
+mod outbox;
 mod peer;
 
 pub use addr::{Addr, AddrError};

@@ -13,6 +13,7 @@ use connection::{
 use crossbeam_channel::Receiver;
 use msg_header::{ActorId, MsgId, NodeId};
 use protocol::{MsgInfo, Protocol, ProtocolId};
+use rustc_hash::FxHashMap;
 use tracing::{debug, warn};
 
 use crate::cell::{ActorCell, Lifecycle};
@@ -37,7 +38,7 @@ pub(crate) struct Shared {
     next_rank: AtomicU64,
     next_link_executor: AtomicUsize,
     /// How to decode every wire message this process knows, by id.
-    decoders: RwLock<Arc<HashMap<MsgId, MsgInfo>>>,
+    decoders: RwLock<Arc<FxHashMap<MsgId, MsgInfo>>>,
     decoders_version: AtomicU64,
 }
 
@@ -83,7 +84,7 @@ impl Shared {
         }
     }
 
-    pub(crate) fn decoders(&self) -> Arc<HashMap<MsgId, MsgInfo>> {
+    pub(crate) fn decoders(&self) -> Arc<FxHashMap<MsgId, MsgInfo>> {
         self.decoders.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -99,7 +100,7 @@ impl Shared {
         if added.is_empty() {
             return;
         }
-        let mut next = HashMap::clone(&current);
+        let mut next = FxHashMap::clone(&current);
         for m in added.drain(..) {
             next.insert(m.id(), *m);
         }

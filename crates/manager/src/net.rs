@@ -2,13 +2,13 @@
 //! heartbeats and redials. Everything here runs on the executor's thread,
 //! driven by its readiness loop; no other thread touches a link.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actor::{ActorSender, SendError, Terminated, TerminationReason, Wait};
+use actor::{ActorSender, Envelope, SendError, Terminated, TerminationReason, Wait};
 use connection::{
     CloseBody, DirectoryUpdate, FrameDecoder, FrameHeader, FrameKind, Handshake, HandshakeConfig, NackReason,
     Role, encode_frame, patch_seq_ack,
@@ -17,6 +17,7 @@ use crossbeam_channel::Sender;
 use mio::event::{Event, Source};
 use mio::{Interest, Registry, Token};
 use msg_header::{ActorId, BoxMsg, MsgHeader, MsgId, MsgType, RawMsg};
+use rustc_hash::FxHashMap as HashMap;
 use slab::Slab;
 use tracing::{debug, info, warn};
 
@@ -24,6 +25,7 @@ use crate::cell::ActorCell;
 use crate::dead_letter::DeadLetterReason;
 use crate::executor::Command;
 use crate::manager::Shared;
+use crate::outbox;
 use crate::peer::{Peer, Place, RemoteRoute};
 use crate::{Addr, ManagerError, PeerInfo};
 
@@ -293,7 +295,7 @@ impl Link {
             last_recv: now,
             last_send: now,
             deadline,
-            remote: HashMap::new(),
+            remote: HashMap::default(),
             replies: ReplyTargets::default(),
             watches: Vec::new(),
         }
@@ -809,7 +811,8 @@ impl Net {
             link.watches.retain(|(t, _, w)| !(*t == h.src && w.id() == h.dst));
         }
         let reply_to = link.route_for(h.src);
-        if let Err(e) = target.forward(msg, reply_to, h.corr, Wait::No) {
+        // Checked and stamped already (the header came from the frame).
+        if let Err(e) = target.route().deliver(Envelope { msg, reply_to }, Wait::No) {
             let reason = match e {
                 SendError::Full(_) | SendError::Timeout(_) => NackReason::MailboxFull,
                 SendError::NotAccepted(_) => NackReason::UnknownMsg,
@@ -882,7 +885,7 @@ impl Net {
         &mut self,
         shared: &Shared,
         peer: &Arc<Peer>,
-        mut frame: Vec<u8>,
+        frame: &[u8],
         msg: BoxMsg,
         reply_to: Option<ActorSender>,
     ) {
@@ -900,8 +903,9 @@ impl Net {
             }
         };
         link.send_seq += 1;
-        patch_seq_ack(&mut frame, link.send_seq, link.recv_seq);
-        link.wbuf.extend_from_slice(&frame);
+        let at = link.wbuf.len();
+        link.wbuf.extend_from_slice(frame);
+        patch_seq_ack(&mut link.wbuf[at..], link.send_seq, link.recv_seq);
         link.ack_sent = link.recv_seq;
         link.last_send = Instant::now();
         link.unacked.push_back((link.send_seq, msg));
@@ -911,6 +915,18 @@ impl Net {
             }
         }
         self.dirty.push(key);
+    }
+
+    /// Moves what handlers of this executor wrote to the outbox to their links.
+    pub(crate) fn drain_outbox(&mut self, shared: &Shared) {
+        if outbox::is_empty() {
+            return;
+        }
+        let mut out = outbox::take();
+        for item in out.items.drain(..) {
+            self.link_send(shared, &item.peer, &out.bytes[item.start..item.end], item.msg, item.reply_to);
+        }
+        outbox::give_back(out);
     }
 
     /// A control frame for the peer (directory changes).

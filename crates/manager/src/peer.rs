@@ -4,13 +4,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use actor::{ActorSender, Envelope, Route, SendError, SystemError, Wait};
-use connection::{FrameHeader, FrameKind, Incarnation, encode_msg_frame};
-use msg_header::{ActorId, MsgId, NodeId};
+use connection::{FrameError, FrameHeader, FrameKind, Incarnation, encode_msg_frame};
+use msg_header::{ActorId, BoxMsg, MsgId, NodeId};
 use protocol::ProtocolId;
 use tracing::warn;
 
 use crate::capacity::Capacity;
 use crate::executor::{Command, ExecutorHandle};
+use crate::outbox;
 
 /// Where a peer's current link lives: its executor and its key there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +153,14 @@ impl RemoteRoute {
     }
 }
 
+impl RemoteRoute {
+    fn not_encoded(&self, msg: BoxMsg, e: FrameError) -> Result<(), SendError> {
+        self.peer.window.release(1);
+        warn!(msg = msg.name(), dst = %self.name, error = %e, "message not encoded");
+        Err(SendError::Encode(msg))
+    }
+}
+
 impl Route for RemoteRoute {
     fn actor_id(&self) -> ActorId {
         self.id
@@ -191,21 +200,33 @@ impl Route for RemoteRoute {
             corr: h.corr_id(),
             ..FrameHeader::new(FrameKind::Msg)
         };
-        let mut frame = Vec::with_capacity(128);
-        if let Err(e) = encode_msg_frame(&header, wire, peer.max_frame, &mut frame) {
-            warn!(msg = env.msg.name(), dst = %self.name, error = %e, "message not encoded");
-            return Err(SendError::Encode(env.msg));
-        }
         if let Err(refusal) = peer.window.take(wait, &peer.up) {
             return Err(refusal.into_error(env.msg));
         }
-        peer.executor().push(Command::LinkSend {
-            peer: peer.clone(),
-            frame,
-            msg: env.msg,
-            reply_to: env.reply_to,
-        });
+        let encode = |out: &mut Vec<u8>| encode_msg_frame(&header, wire, peer.max_frame, out);
+        let executor = peer.executor();
+        // On the link's own executor: straight into the outbox, no hand-off.
+        if outbox::is_current(executor) {
+            match outbox::write(encode) {
+                Some(Ok(span)) => {
+                    outbox::commit(peer, span, env.msg, env.reply_to);
+                    return Ok(());
+                }
+                Some(Err(e)) => return self.not_encoded(env.msg, e),
+                None => {}
+            }
+        }
+        let mut frame = Vec::with_capacity(128);
+        if let Err(e) = encode(&mut frame) {
+            return self.not_encoded(env.msg, e);
+        }
+        let (msg, reply_to) = (env.msg, env.reply_to);
+        executor.push(Command::LinkSend { peer: peer.clone(), frame, msg, reply_to });
         Ok(())
+    }
+
+    fn when_room(&self, note: Envelope, to: ActorSender) -> Result<(), SendError> {
+        self.peer.window.when_room(to, note.msg)
     }
 
     fn watch(&self, watcher: ActorSender) -> Result<(), SystemError> {

@@ -334,3 +334,23 @@ fn public_handles_are_send_and_sync() {
     fn send<T: Send>() {}
     send::<manager::DeadLetter>();
 }
+
+#[test]
+fn when_room_tells_an_actor_that_a_full_mailbox_has_room_again() {
+    let m = manager(1);
+    let (full, _) = Probe::new("full");
+    let full = m.add_with(full, on(0).capacity(1)).unwrap();
+    let (me, notes) = ActorSender::inbox("me");
+    // Room now: the note comes at once.
+    full.when_room(&me, Pong::new(1)).unwrap();
+    assert_eq!(notes.recv_timeout(HANG_GUARD).unwrap().msg.downcast::<Pong>().unwrap().n, 1);
+    // Full: the note waits for the actor to take a message.
+    let gate = block(&full);
+    full.try_send(Ping::new(1)).unwrap();
+    assert!(matches!(full.try_send(Ping::new(2)), Err(SendError::Full(_))));
+    full.when_room(&me, Pong::new(2)).unwrap();
+    assert!(notes.try_recv().is_err(), "no room yet");
+    drop(gate);
+    assert_eq!(notes.recv_timeout(HANG_GUARD).unwrap().msg.downcast::<Pong>().unwrap().n, 2);
+    full.try_send(Ping::new(3)).unwrap();
+}

@@ -97,11 +97,13 @@ fn two_nodes_dialing_each_other_keep_one_link() {
         (ra.join().unwrap(), rb.join().unwrap())
     });
     assert!(ra.is_ok() && rb.is_ok(), "{ra:?} {rb:?}");
-    eventually("one link each way agreed", || {
+    // Both agree on one link, and its directory exchange is done.
+    let (to_b, to_a) = eventually("one link kept, with each other's actors", || {
         let (pa, pb) = (a.peers(), b.peers());
-        (pa.len() == 1 && pb.len() == 1 && pa[0].up && pb[0].up).then_some(())
+        let agreed = pa.len() == 1 && pb.len() == 1 && pa[0].up && pb[0].up;
+        agreed.then(|| a.find_by_name("server-b").zip(b.find_by_name("server-a"))).flatten()
     });
     // Both sides work through the link that was kept.
-    echo_against(&a, a.find_by_name("server-b").unwrap(), 100);
-    echo_against(&b, b.find_by_name("server-a").unwrap(), 100);
+    echo_against(&a, to_b, 100);
+    echo_against(&b, to_a, 100);
 }

@@ -37,6 +37,9 @@ const SPINS_PER_YIELD: u32 = 128;
 /// Busy checks of the mailbox between two socket polls while polling.
 const SPINS_WITH_SOCKETS: u32 = 16;
 
+/// While spinning with few links, poll for readiness every this many turns.
+const POLL_EVERY: u32 = 8;
+
 /// Commands handled before the sockets are looked at again.
 const BATCH: usize = 256;
 
@@ -273,10 +276,26 @@ impl Executor {
             return false;
         }
         let deadline = Instant::now() + self.spin;
+        let mut turn = 0u32;
         loop {
             let io = self.net.has_io();
-            if io && self.poll_io(Some(Duration::ZERO)) {
-                return true;
+            if io {
+                // Few links: read them, and poll (listeners, writability)
+                // only now and then. Many: poll.
+                turn = turn.wrapping_add(1);
+                let read = if turn % POLL_EVERY == 0 {
+                    None
+                } else {
+                    self.net.read_links(&self.shared, self.poll.registry())
+                };
+                let found = match read {
+                    Some(found) => found,
+                    None => self.poll_io(Some(Duration::ZERO)),
+                };
+                if found {
+                    self.net.drain_outbox(&self.shared);
+                    return true;
+                }
             }
             let checks = if io { self.spins_per_turn.min(SPINS_WITH_SOCKETS) } else { self.spins_per_turn };
             for _ in 0..checks {

@@ -194,6 +194,23 @@ impl Shared {
         (peer, true)
     }
 
+    /// Answers `waiter` once `peer`'s current link has its directory (at
+    /// once if it has).
+    pub(crate) fn await_directory(&self, peer: &Peer, waiter: crate::net::Waiter) {
+        peer.waiters.lock().unwrap_or_else(|e| e.into_inner()).push(waiter);
+        if peer.is_up() && peer.has_directory.load(Ordering::SeqCst) {
+            self.answer_waiters(peer);
+        }
+    }
+
+    /// Answers the `connect` calls waiting for `peer`.
+    pub(crate) fn answer_waiters(&self, peer: &Peer) {
+        let waiters = std::mem::take(&mut *peer.waiters.lock().unwrap_or_else(|e| e.into_inner()));
+        for w in waiters {
+            let _ = w.send(Ok(self.peer_info(peer)));
+        }
+    }
+
     pub(crate) fn peer_info(&self, peer: &Peer) -> PeerInfo {
         PeerInfo {
             node_id: peer.node_id,

@@ -386,6 +386,10 @@ pub(crate) struct Net {
     timers_changed: bool,
 }
 
+/// With at most this many sockets, a spinning executor reads its links
+/// directly instead of polling for their readiness.
+const SPECULATIVE_LINKS: usize = 4;
+
 /// Tokens: 0 is the executor's waker; io `k` is `k + 1`.
 fn token(key: usize) -> Token {
     Token(key + 1)
@@ -515,7 +519,7 @@ impl Net {
                     self.on_writable(shared, key);
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    self.on_readable(shared, key);
+                    let _ = self.on_readable(shared, key);
                 }
             }
             None => {}
@@ -579,38 +583,75 @@ impl Net {
         self.write(key);
     }
 
-    fn on_readable(&mut self, shared: &Shared, key: usize) {
+    /// Reads the links of this executor without waiting for readiness
+    /// (while spinning, a read that finds bytes saves the poll); whether
+    /// any had bytes. Only worth it with few links.
+    pub(crate) fn read_links(&mut self, shared: &Shared, registry: &Registry) -> Option<bool> {
+        if self.io.len() > SPECULATIVE_LINKS {
+            return None;
+        }
+        let keys: [Option<usize>; SPECULATIVE_LINKS] = {
+            let mut keys = [None; SPECULATIVE_LINKS];
+            for (slot, (key, io)) in keys.iter_mut().zip(self.io.iter()) {
+                if let Io::Link(link) = io {
+                    if matches!(link.state, State::Up) {
+                        *slot = Some(key);
+                    }
+                }
+            }
+            keys
+        };
+        let mut any = false;
+        for key in keys.into_iter().flatten() {
+            any |= self.on_readable(shared, key);
+        }
+        self.apply_downs(shared, registry);
+        Some(any)
+    }
+
+    /// Reads what `key` has; whether there was anything.
+    fn on_readable(&mut self, shared: &Shared, key: usize) -> bool {
         let max = shared.config.max_frame;
+        let mut any = false;
         loop {
-            let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+            let Some(Io::Link(link)) = self.io.get_mut(key) else { return any };
             if matches!(link.state, State::Connecting) {
-                return;
+                return any;
             }
             link.make_room(max);
             let (rend, len) = (link.rend, link.rbuf.len());
             if rend == len {
                 // Full, and the decoder has not refused the frame: it cannot
                 // be larger than the maximum, so this does not happen.
-                return self.pending_down(key, Down::Protocol("read buffer full".into()));
+                self.pending_down(key, Down::Protocol("read buffer full".into()));
+                return any;
             }
             let drained = match link.stream.read(&mut link.rbuf[rend..]) {
-                Ok(0) => return self.pending_down(key, Down::PeerClosed),
+                Ok(0) => {
+                    self.pending_down(key, Down::PeerClosed);
+                    return true;
+                }
                 Ok(n) => {
+                    any = true;
                     link.rend += n;
                     link.last_recv = Instant::now();
                     // A short read emptied the socket: no need for another
                     // read to see `WouldBlock`, new bytes raise a new event.
                     n < len - rend
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return any,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return self.pending_down(key, Down::Io(e)),
+                Err(e) => {
+                    self.pending_down(key, Down::Io(e));
+                    return true;
+                }
             };
             if let Err(why) = self.process_input(shared, key) {
-                return self.pending_down(key, why);
+                self.pending_down(key, why);
+                return true;
             }
             if drained {
-                return;
+                return any;
             }
         }
     }
@@ -682,7 +723,7 @@ impl Net {
                 shared.config.max_frame,
             );
             if let Some(w) = link.waiter.take() {
-                let _ = w.send(Ok(shared.peer_info(&peer)));
+                shared.await_directory(&peer, w);
             }
             self.dirty.push(key);
             return Err(Down::Duplicate);
@@ -866,6 +907,8 @@ impl Net {
             if let Some(w) = link.waiter.take() {
                 let _ = w.send(Ok(shared.peer_info(peer)));
             }
+            peer.has_directory.store(true, std::sync::atomic::Ordering::SeqCst);
+            shared.answer_waiters(peer);
         }
     }
 
@@ -1077,6 +1120,8 @@ impl Net {
     fn apply_downs(&mut self, shared: &Shared, registry: &Registry) {
         while let Some((key, why)) = self.downs.pop() {
             if let Some(Io::Link(_)) = self.io.get(key) {
+                // What is pending (a CLOSE frame, a NACK) goes out first.
+                self.write(key);
                 if let Io::Link(link) = self.io.remove(key) {
                     self.down(shared, registry, key, *link, why);
                 }
@@ -1109,8 +1154,23 @@ impl Net {
             Down::Closed(r) if r == "shutdown" => TerminationReason::Shutdown,
             _ => TerminationReason::LinkDown,
         };
-        for (target, name, watcher) in link.watches.drain(..) {
-            let _ = watcher.try_send(Terminated::new(target, name, reason));
+        match link.peer.as_ref().filter(|p| p.is_up() && p.place() != place) {
+            // The node is still linked (this was a duplicate): watch on.
+            Some(peer) => {
+                for (target, target_name, watcher) in link.watches.drain(..) {
+                    peer.executor().push(Command::LinkWatch {
+                        peer: peer.clone(),
+                        target,
+                        target_name,
+                        watcher,
+                    });
+                }
+            }
+            None => {
+                for (target, name, watcher) in link.watches.drain(..) {
+                    let _ = watcher.try_send(Terminated::new(target, name, reason));
+                }
+            }
         }
         let peer = link.peer.as_ref().map(|p| p.node_id);
         match &why {
@@ -1119,6 +1179,11 @@ impl Net {
             _ => debug!(reason = %why, "link failed before it was up"),
         }
         if let Some(w) = link.waiter.take() {
+            // Our link lost to the node's own dial: the kept one answers.
+            let lost = matches!(&why, Down::Duplicate) || matches!(&why, Down::Closed(r) if r == "duplicate");
+            if let (Some(peer), true) = (&link.peer, lost) {
+                return shared.await_directory(peer, w);
+            }
             let addr = link.dial.as_ref().map(ToString::to_string).unwrap_or_default();
             let _ = w.send(Err(ManagerError::Connect { addr, reason: why.to_string() }));
             return; // the caller of connect decides what to do next

@@ -40,6 +40,11 @@ pub(crate) struct Peer {
     /// Who dialed the current link: settles which of two links is kept.
     pub(crate) dialer: RwLock<NodeId>,
     node_name: RwLock<String>,
+    /// `connect` calls whose own link lost to another one to this node:
+    /// answered when the kept link has its directory.
+    pub(crate) waiters: std::sync::Mutex<Vec<crate::net::Waiter>>,
+    /// Whether the current link has had the node's full directory.
+    pub(crate) has_directory: AtomicBool,
     pub(crate) up: AtomicBool,
     pub(crate) window: Capacity,
     place: AtomicU64,
@@ -63,6 +68,8 @@ impl Peer {
             rank,
             dialer: RwLock::new(dialer),
             node_name: RwLock::new(node_id.to_string()),
+            waiters: std::sync::Mutex::new(Vec::new()),
+            has_directory: AtomicBool::new(false),
             up: AtomicBool::new(false),
             window: Capacity::new(window),
             place: AtomicU64::new(0),
@@ -85,6 +92,7 @@ impl Peer {
 
     /// The link at `place` carries this peer's traffic from now on.
     pub(crate) fn link_up(&self, place: Place, dialer: NodeId) {
+        self.has_directory.store(false, Ordering::SeqCst);
         *self.dialer.write().unwrap_or_else(|e| e.into_inner()) = dialer;
         self.place.store(place.pack(), Ordering::Release);
         self.up.store(true, Ordering::SeqCst);

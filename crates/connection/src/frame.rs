@@ -209,9 +209,10 @@ pub fn encode_frame(
     if total > max {
         return Err(FrameError::TooLarge { len: total as u64, max });
     }
+    let len = u32::try_from(total - 4).map_err(|_| FrameError::TooLarge { len: total as u64, max })?;
     let start = out.len();
     out.resize(start + FRAME_HEADER_LEN, 0);
-    header.write((total - 4) as u32, &mut out[start..]);
+    header.write(len, &mut out[start..]);
     out.extend_from_slice(body);
     Ok(())
 }
@@ -231,11 +232,12 @@ pub fn encode_msg_frame(
         return Err(FrameError::Body(e));
     }
     let total = out.len() - start;
-    if total > max {
+    let len = u32::try_from(total - 4).ok().filter(|_| total <= max);
+    let Some(len) = len else {
         out.truncate(start);
         return Err(FrameError::TooLarge { len: total as u64, max });
-    }
-    header.write((total - 4) as u32, &mut out[start..]);
+    };
+    header.write(len, &mut out[start..]);
     Ok(())
 }
 

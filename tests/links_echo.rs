@@ -9,6 +9,10 @@ use support::*;
 
 fn echo_runs(m: &Manager, serve: &Serve) {
     let peer = m.connect(&serve.addr).unwrap();
+    // NAME@NODE names the actor of one node exactly.
+    let exact = m.find_by_name(&format!("server@{}", peer.node_name)).unwrap();
+    assert_eq!(exact.node_id(), peer.node_id);
+    assert!(m.find_by_name("server@no-such-node").is_none());
     let found = m.find_by_protocol(echo_requestee_protocol().id());
     assert_eq!(found.len(), 1, "the server of the other process, and only it");
     assert!(found[0].is_remote());

@@ -107,3 +107,27 @@ fn two_nodes_dialing_each_other_keep_one_link() {
     echo_against(&a, to_b, 100);
     echo_against(&b, to_a, 100);
 }
+
+#[test]
+fn a_full_window_is_full_for_try_send_and_waits_for_send() {
+    let serve = Serve::start("tcp://127.0.0.1:0", &[]);
+    let m = Manager::new(config("window").window(2)).unwrap();
+    m.connect(&serve.addr).unwrap();
+    let server = m.find_by_name("server").unwrap();
+    // A stopped peer acknowledges nothing: the window fills.
+    serve.signal("STOP");
+    server.try_send(EchoReq::new(1, 0)).unwrap();
+    server.try_send(EchoReq::new(2, 0)).unwrap();
+    let err = server.try_send(EchoReq::new(3, 0)).unwrap_err();
+    assert!(
+        matches!(&err, ipchnl::SendError::Full(msg) if msg.downcast_ref::<EchoReq>().unwrap().counter == 3)
+    );
+    let late = server.send_timeout(EchoReq::new(4, 0), Duration::from_millis(50)).unwrap_err();
+    assert!(matches!(late, ipchnl::SendError::Timeout(_)));
+    // `send` waits, and gets its place once the peer runs and acknowledges.
+    let waiting = std::thread::spawn(move || server.send(EchoReq::new(5, 0)));
+    std::thread::sleep(Duration::from_millis(50));
+    serve.signal("CONT");
+    waiting.join().unwrap().unwrap();
+    assert_eq!(m.dead_letter_count(), 0);
+}

@@ -13,6 +13,26 @@
 //! * A panic in a handler stops that actor only; its watchers get
 //!   `Terminated { reason: Panicked }`.
 //!
+//! # Links to other processes
+//!
+//! [`Manager::listen`] and [`Manager::connect`] link managers over TCP or
+//! Unix sockets (`docs/WIRE.md`). Once linked, each manager's directory
+//! holds the other's actors, and their [`ActorSender`]s take the same
+//! calls as local ones: the message is encoded into a frame on the calling
+//! thread and written by the executor that owns the link.
+//!
+//! * **Links and executors.** Each link is owned by one executor, which
+//!   reads and writes its socket in the same loop that runs actors (no
+//!   reader or writer thread). Links go to executors in turn, or all to
+//!   [`ManagerConfig::link_executor`]; [`PeerInfo::executor`] says which.
+//!   An actor on that executor has its sends written without a hand-off.
+//! * **Lookups.** [`find_by_protocol`](Manager::find_by_protocol) and
+//!   [`find_by_name`](Manager::find_by_name) answer with this node's actors
+//!   first, in the order added, then each linked node's, nodes in the order
+//!   first linked. `NAME@NODE` names the actor `NAME` of node `NODE`.
+//! * **Failures.** A link that goes down reports what it carried (see
+//!   `docs/GUARANTEES.md`); a dialed link is dialed again with backoff.
+//!
 //! # Examples
 //!
 //! The echo through the manager: client and server on different
@@ -32,6 +52,27 @@
 //! let done = client.ask(EchoStart::new(100), Duration::from_secs(30))?;
 //! let done = done.downcast::<EchoComplete>()?;
 //! assert_eq!((done.sent, done.received), (100, 100));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Two managers linked in one process, for the example's sake:
+//!
+//! ```
+//! use std::time::Duration;
+//! use echo_reply::EchoReply;
+//! use echo_req::EchoReq;
+//! use manager::{Manager, ManagerConfig};
+//! use server::Server;
+//!
+//! let here = Manager::new(ManagerConfig::default().node_name("here"))?;
+//! let there = Manager::new(ManagerConfig::default().node_name("there"))?;
+//! there.add(Server::new("server"))?;
+//! let addr = there.listen(&"tcp://127.0.0.1:0".parse()?)?;
+//! here.connect(&addr)?;
+//! let server = here.find_by_name("server@there").expect("in the directory");
+//! assert!(server.is_remote());
+//! let reply = server.ask(EchoReq::new(7, 0), Duration::from_secs(10))?;
+//! assert_eq!(reply.downcast::<EchoReply>()?.counter, 7);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -38,6 +38,9 @@ enum Cmd {
     /// Link to a server, run the echo client against it and print a summary.
     #[command(after_help = "Example:\n  ipchnl echo --connect tcp://127.0.0.1:7000 --count 10000 --json")]
     Echo(cmd::echo::EchoArgs),
+    /// The report's own second process.
+    #[command(hide = true)]
+    BenchChild(cmd::bench::ChildArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Some(Cmd::Bench(args)) => cmd::bench::run(&args),
         Some(Cmd::Serve(args)) => cmd::serve::run(&args),
         Some(Cmd::Echo(args)) => cmd::echo::run(&args),
+        Some(Cmd::BenchChild(args)) => cmd::bench::run_child(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,42 +1,121 @@
-//! `ipchnl bench`: the feasibility report. For now, the in-process echo.
+//! `ipchnl bench`: the feasibility report, and its hidden child process.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use bench::child::{self, Mode};
+use bench::report::{self, Options, PathResult};
 use clap::Args;
-use ipchnl::echo::{EchoReply, EchoReq, Server};
-use ipchnl::{ActorSender, StaticDirectory, dispatch, now_ns};
+use indicatif::{ProgressBar, ProgressStyle};
+use ipchnl::Addr;
 
 use super::{Failure, Outcome};
 
 /// Options of `ipchnl bench`.
 #[derive(Args, Default)]
 pub(crate) struct BenchArgs {
-    /// Round trips per measurement.
-    #[arg(long, default_value_t = 200_000)]
+    /// At most N round trips per sample (samples are bounded by time).
+    #[arg(long, value_name = "N", default_value_t = u64::MAX, hide_default_value = true)]
     count: u64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// A short run (about 10 seconds) with fewer, shorter samples.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// Options of the hidden `ipchnl bench-child`.
+#[derive(Args)]
+pub(crate) struct ChildArgs {
+    /// What to serve: ours, ours-low-latency or bare.
+    #[arg(long)]
+    mode: String,
+    /// Where to listen.
+    addrs: Vec<String>,
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Outcome {
-    let count = args.count.max(1);
-    let mut server = Server::new("server");
-    let (server_addr, server_rx) = ActorSender::channel(&server, None);
-    let (me, my_rx) = ActorSender::inbox("main");
-    let dir = StaticDirectory::default();
-
-    let mut rtts = Vec::with_capacity(count as usize);
-    for counter in 1..=count {
-        let start = now_ns();
-        server_addr.send_from(EchoReq::stamped(counter), &me).map_err(|e| Failure::run(e.to_string()))?;
-        let env = server_rx.recv().map_err(|e| Failure::run(e.to_string()))?;
-        dispatch(&mut server, &server_addr, &dir, env);
-        let env = my_rx.recv().map_err(|e| Failure::run(e.to_string()))?;
-        let reply = env.msg.downcast::<EchoReply>().map_err(|e| Failure::run(e.to_string()))?;
-        if reply.counter != counter {
-            return Err(Failure::run(format!("reply {} out of order, expected {counter}", reply.counter)));
-        }
-        rtts.push(now_ns() - start);
+    let interrupted = Arc::new(AtomicBool::new(false));
+    // A Ctrl-C stops the report between samples; the children, which
+    // ignore it, are then stopped in order and clean up after themselves.
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, interrupted.clone()).map_err(|e| Failure::run(e.to_string()))?;
     }
-    rtts.sort_unstable();
-    let pct = |p: f64| rtts[((rtts.len() - 1) as f64 * p) as usize];
-    println!("same_thread echo, {count} round trips (client and server in one thread):");
-    println!("  rtt p50 = {} ns, p99 = {} ns, max = {} ns", pct(0.50), pct(0.99), pct(1.0));
+    let program = std::env::current_exe().map_err(|e| Failure::run(format!("cannot find myself: {e}")))?;
+    let (rounds, sample) =
+        if args.quick { (3, Duration::from_millis(100)) } else { (5, Duration::from_millis(400)) };
+    let opts = Options {
+        rounds,
+        sample,
+        max: args.count.max(1),
+        child: (program, vec!["bench-child".into()]),
+        interrupted: interrupted.clone(),
+    };
+    let machine = bench::machine();
+    if !args.json {
+        println!("ipchnl {}: {machine}", env!("CARGO_PKG_VERSION"));
+    }
+    let progress = ProgressBar::new(report::samples(rounds));
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {msg:12} [{bar:30}] {pos}/{len} samples")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let results = report::run(&opts, |path| {
+        progress.set_message(path.to_owned());
+        progress.inc(1);
+    });
+    progress.finish_and_clear();
+    let results = results.map_err(|e| match e.as_str() {
+        "interrupted" => Failure { message: "interrupted".into(), code: 130 },
+        _ => Failure::run(format!("bench failed: {e}")),
+    })?;
+    if args.json {
+        let out = Report { paths: &results, machine: &machine };
+        let line = serde_json::to_string(&out).map_err(|e| Failure::run(e.to_string()))?;
+        println!("{line}");
+    } else {
+        print_table(&results, rounds, sample);
+    }
     Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    paths: &'a [PathResult],
+    machine: &'a str,
+}
+
+fn print_table(results: &[PathResult], rounds: usize, sample: Duration) {
+    println!(
+        "{rounds} alternating rounds of {} ms per sample; round trips in ns, streams in messages/s\n",
+        sample.as_millis()
+    );
+    println!(
+        "{:<13} {:>9} {:>9} {:>9} {:>9} {:>8} | {:>11} {:>11} {:>6}",
+        "path", "rtt p50", "p99", "bare p50", "bare p99", "ratio", "stream", "bare", "ratio"
+    );
+    for r in results {
+        println!(
+            "{:<13} {:>9} {:>9} {:>9} {:>9} {:>7.2}x | {:>11.0} {:>11.0} {:>5.2}x",
+            r.name,
+            r.rtt_ns.p50,
+            r.rtt_ns.p99,
+            r.baseline_rtt_ns.p50,
+            r.baseline_rtt_ns.p99,
+            r.ratio_p50,
+            r.msgs_per_sec,
+            r.baseline_msgs_per_sec,
+            r.msgs_per_sec / r.baseline_msgs_per_sec.max(1.0),
+        );
+    }
+    println!("\nratio: median over rounds of ipchnl p50 / bare p50 (1.00x = as fast as the bare path).");
+}
+
+pub(crate) fn run_child(args: &ChildArgs) -> Outcome {
+    let mode =
+        Mode::parse(&args.mode).ok_or_else(|| Failure::usage(format!("unknown mode {:?}", args.mode)))?;
+    let addrs: Vec<Addr> = args.addrs.iter().map(|a| super::parse_addr(a)).collect::<Result<_, _>>()?;
+    child::run(mode, &addrs).map_err(Failure::run)
 }

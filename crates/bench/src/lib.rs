@@ -1,12 +1,18 @@
-//! What the benchmarks share: alternating rounds, percentiles, ratios and
-//! the machine they ran on.
+//! The measurements of `ipchnl bench` and of the cargo benchmarks: the
+//! paths a message takes, their bare baselines, the second process, and
+//! alternating rounds, percentiles, ratios and the machine they ran on.
 //!
 //! The benchmarks compare a subject with a baseline measured in the same
 //! run, alternating them (A B A B ...) so that a noisy neighbour hurts both
 //! alike, and report the median over rounds of the per-round ratio with
 //! its min–max.
 #![forbid(unsafe_code)]
-#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod actors;
+pub mod bare;
+pub mod child;
+pub mod report;
 
 use std::fmt::Write as _;
 

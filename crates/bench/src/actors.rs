@@ -1,0 +1,212 @@
+//! Actors that measure: a pinger that records every round trip until a
+//! deadline, a sink that counts, a streamer that floods a sink.
+
+use std::sync::LazyLock;
+
+use actor::{Actor, ActorSender, Context};
+use crossbeam_channel::Sender;
+use echo_reply::EchoReply;
+use echo_req::EchoReq;
+use echo_requestee_protocol::echo_requestee_protocol;
+use hdrhistogram::Histogram;
+use msg_header::{ActorId, BoxMsg, now_ns};
+use msg_local_macro::msg_local_macro;
+use protocol::{MsgInfo, Protocol};
+use protocol_set::ProtocolSet;
+
+use crate::histogram;
+
+msg_local_macro! {
+    /// Starts a pinger: round trips with `partner` until `until_ns` (by
+    /// `now_ns`) or `max` of them; the round trips go to `done`.
+    pub struct PingFor("bench::PingFor") {
+        /// The echo server.
+        pub partner: ActorSender,
+        /// When to stop, by `now_ns`.
+        pub until_ns: u64,
+        /// At most this many round trips.
+        pub max: u64,
+        /// Where the round trips go.
+        pub done: Sender<Histogram<u64>>,
+    }
+}
+
+msg_local_macro! {
+    /// Starts (or continues) a streamer: `EchoReq`s to `sink` until
+    /// `until_ns`; then the number the sink counted goes to `done`.
+    pub struct StreamFor("bench::StreamFor") {
+        /// The sink.
+        pub sink: ActorSender,
+        /// When to stop, by `now_ns`.
+        pub until_ns: u64,
+        /// Where the count goes.
+        pub done: Sender<u64>,
+    }
+}
+
+fn bench_set() -> &'static ProtocolSet {
+    static P: LazyLock<Protocol> = LazyLock::new(|| {
+        Protocol::new("bench_protocol", [MsgInfo::local::<PingFor>(), MsgInfo::local::<StreamFor>()])
+    });
+    static S: LazyLock<ProtocolSet> =
+        LazyLock::new(|| ProtocolSet::new("bench::Actors", [&*P, echo_requestee_protocol()]));
+    &S
+}
+
+/// Measures round trips with an echo server until a deadline.
+pub struct Pinger {
+    id: ActorId,
+    name: String,
+    run: Option<(PingFor, Histogram<u64>)>,
+}
+
+impl Pinger {
+    /// A pinger called `name`.
+    pub fn new(name: &str) -> Self {
+        Self { id: ActorId::new(), name: name.to_owned(), run: None }
+    }
+}
+
+impl Actor for Pinger {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn id(&self) -> ActorId {
+        self.id
+    }
+    fn protocol_set(&self) -> &'static ProtocolSet {
+        bench_set()
+    }
+    fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
+        let msg = match msg.downcast::<PingFor>() {
+            Ok(start) => {
+                self.run = Some((*start, histogram()));
+                return self.ping(ctx, 0);
+            }
+            Err(e) => e.into_inner(),
+        };
+        if let Some(reply) = msg.downcast_ref::<EchoReply>() {
+            if let Some((_, h)) = &mut self.run {
+                h.saturating_record(now_ns().saturating_sub(reply.req_timestamp_ns));
+                let n = h.len();
+                self.ping(ctx, n);
+            }
+        }
+    }
+}
+
+impl Pinger {
+    fn ping(&mut self, ctx: &mut Context<'_>, done_so_far: u64) {
+        let Some((run, _)) = &self.run else { return };
+        if done_so_far < run.max
+            && now_ns() < run.until_ns
+            && ctx.send(&run.partner, EchoReq::stamped(done_so_far + 1)).is_ok()
+        {
+            return;
+        }
+        if let Some((run, h)) = self.run.take() {
+            let _ = run.done.send(h);
+        }
+    }
+}
+
+/// Counts the `EchoReq`s it gets; to an `EchoReq` of counter 0 it replies
+/// with the count so far (in an `EchoReply`'s counter).
+pub struct Sink {
+    id: ActorId,
+    count: u64,
+}
+
+impl Sink {
+    /// A sink named `sink`.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self { id: ActorId::new(), count: 0 }
+    }
+}
+
+impl Actor for Sink {
+    fn name(&self) -> &str {
+        "sink"
+    }
+    fn id(&self) -> ActorId {
+        self.id
+    }
+    fn protocol_set(&self) -> &'static ProtocolSet {
+        bench_set()
+    }
+    fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
+        if let Some(req) = msg.downcast_ref::<EchoReq>() {
+            if req.counter == 0 {
+                let _ = ctx.reply(EchoReply::new(self.count, 0, 0));
+            } else {
+                self.count += 1;
+            }
+        }
+    }
+}
+
+/// Floods a sink with `EchoReq`s until a deadline, from an actor: sends
+/// until the mailbox or window is full, then has it say when there is room.
+pub struct Streamer {
+    id: ActorId,
+    name: String,
+    sent: u64,
+    started_count: Option<u64>,
+    done: Option<Sender<u64>>,
+}
+
+impl Streamer {
+    /// A streamer called `name`.
+    pub fn new(name: &str) -> Self {
+        Self { id: ActorId::new(), name: name.to_owned(), sent: 0, started_count: None, done: None }
+    }
+}
+
+impl Actor for Streamer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn id(&self) -> ActorId {
+        self.id
+    }
+    fn protocol_set(&self) -> &'static ProtocolSet {
+        bench_set()
+    }
+    fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
+        if let Some(reply) = msg.downcast_ref::<EchoReply>() {
+            // The sink's count: first the one before the stream, then after.
+            match self.started_count.take() {
+                None => self.started_count = Some(reply.counter),
+                Some(before) => {
+                    if let Some(done) = self.done.take() {
+                        let _ = done.send(reply.counter - before);
+                    }
+                }
+            }
+            return;
+        }
+        let Ok(run) = msg.downcast::<StreamFor>() else { return };
+        if self.done.is_none() {
+            // A new run: ask the count first (frames keep their order).
+            self.done = Some(run.done.clone());
+            let _ = ctx.send(&run.sink, EchoReq::new(0, 0));
+        }
+        loop {
+            if now_ns() >= run.until_ns {
+                // Ask the count again: it comes after every request sent.
+                let _ = ctx.send(&run.sink, EchoReq::new(0, 0));
+                return;
+            }
+            // A few at a time between clock reads.
+            for _ in 0..64 {
+                if ctx.send(&run.sink, EchoReq::new(self.sent + 1, 0)).is_err() {
+                    let sink = run.sink.clone();
+                    let _ = sink.when_room(ctx.me(), *run);
+                    return;
+                }
+                self.sent += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The second process of the cross-process measurements: started by the
+//! report (or a benchmark) and stopped by closing its stdin, so that it
+//! never outlives its parent and always removes its socket files.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixListener;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use manager::{ActorOptions, Addr, Manager, ManagerConfig};
+use server::Server;
+
+use crate::actors::Sink;
+use crate::bare::{self, Conn};
+
+/// What a child process serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// An ipchnl manager with an echo `server` and a `sink`.
+    Ours,
+    /// The same, with executors that poll 100 µs before sleeping.
+    OursLowLatency,
+    /// Bare sockets (see [`bare::serve`]).
+    Bare,
+    /// Bare sockets whose echo spins on non-blocking reads.
+    BareSpinning,
+}
+
+impl Mode {
+    /// Its name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ours => "ours",
+            Self::OursLowLatency => "ours-low-latency",
+            Self::Bare => "bare",
+            Self::BareSpinning => "bare-spinning",
+        }
+    }
+
+    /// The mode of a name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Ours, Self::OursLowLatency, Self::Bare, Self::BareSpinning]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// Runs a child: serves `addrs`, prints `listening on ADDR` for each, and
+/// returns (cleaning up) when stdin closes. SIGINT is ignored: a Ctrl-C
+/// reaches the whole process group, and the parent decides when to stop.
+pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    let mut unix_files = Vec::new();
+    let manager = match mode {
+        Mode::Ours | Mode::OursLowLatency => {
+            let mut config = ManagerConfig::default()
+                .node_name(format!("bench-child-{}", std::process::id()))
+                .link_executor(0);
+            if mode == Mode::OursLowLatency {
+                config = config.low_latency();
+            }
+            let m = Manager::new(config).map_err(|e| e.to_string())?;
+            let on0 = ActorOptions::default().executor(0);
+            m.add_with(Server::new("server"), on0).map_err(|e| e.to_string())?;
+            m.add_with(Sink::new(), on0).map_err(|e| e.to_string())?;
+            for a in addrs {
+                let bound = m.listen(a).map_err(|e| e.to_string())?;
+                writeln!(out, "listening on {bound}").map_err(|e| e.to_string())?;
+            }
+            Some(m)
+        }
+        Mode::Bare | Mode::BareSpinning => {
+            for a in addrs {
+                let bound = bare_listen(a, mode == Mode::BareSpinning, &mut unix_files)?;
+                writeln!(out, "listening on {bound}").map_err(|e| e.to_string())?;
+            }
+            None
+        }
+    };
+    out.flush().map_err(|e| e.to_string())?;
+    drop(out);
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(manager);
+    for f in unix_files {
+        let _ = std::fs::remove_file(f);
+    }
+    Ok(())
+}
+
+fn bare_listen(addr: &Addr, spin: bool, unix_files: &mut Vec<std::path::PathBuf>) -> Result<Addr, String> {
+    match addr {
+        Addr::Tcp(sa) => {
+            let l = std::net::TcpListener::bind(sa).map_err(|e| e.to_string())?;
+            let bound = Addr::Tcp(l.local_addr().map_err(|e| e.to_string())?);
+            std::thread::spawn(move || {
+                for s in l.incoming().flatten() {
+                    let _ = s.set_nodelay(true);
+                    std::thread::spawn(move || bare::serve(Conn::Tcp(s), spin));
+                }
+            });
+            Ok(bound)
+        }
+        Addr::Unix(path) => {
+            let _ = std::fs::remove_file(path);
+            let l = UnixListener::bind(path).map_err(|e| e.to_string())?;
+            unix_files.push(path.clone());
+            std::thread::spawn(move || {
+                for s in l.incoming().flatten() {
+                    std::thread::spawn(move || bare::serve(Conn::Unix(s), spin));
+                }
+            });
+            Ok(addr.clone())
+        }
+    }
+}
+
+/// A running child; stopped (stdin closed, then waited for) when dropped.
+pub struct ChildProc {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// The addresses it listens on, in the order asked.
+    pub addrs: Vec<Addr>,
+}
+
+impl ChildProc {
+    /// Starts `program args.. --mode MODE ADDR..` and reads its addresses.
+    pub fn start(
+        program: &std::path::Path,
+        args: &[&str],
+        mode: Mode,
+        listen: &[Addr],
+    ) -> Result<Self, String> {
+        let mut child = Command::new(program)
+            .args(args)
+            .args(["--mode", mode.as_str()])
+            .args(listen.iter().map(ToString::to_string))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().ok_or("no child stdout")?;
+        let mut proc = Self { child, stdin, addrs: Vec::new() };
+        let mut lines = BufReader::new(stdout).lines();
+        for _ in listen {
+            let line = lines.next().and_then(Result::ok).ok_or("the child did not say where it listens")?;
+            let addr = line
+                .strip_prefix("listening on ")
+                .ok_or_else(|| format!("unexpected child line {line:?}"))?;
+            proc.addrs.push(addr.parse().map_err(|e| format!("{e}"))?);
+        }
+        Ok(proc)
+    }
+}
+
+impl Drop for ChildProc {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        // It exits on its own once stdin closes; wait so no zombie is left.
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,364 @@
+//! The feasibility report: four paths a message can take, each measured
+//! against its bare baseline in the same run, alternating.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use actor::{ActorSender, StaticDirectory, dispatch};
+use echo_reply::EchoReply;
+use echo_req::EchoReq;
+use hdrhistogram::Histogram;
+use manager::{ActorOptions, Addr, Manager, ManagerConfig};
+use msg_header::now_ns;
+use serde::Serialize;
+use server::Server;
+
+use crate::actors::{PingFor, Pinger, Sink, StreamFor, Streamer};
+use crate::bare::{self, SocketEcho, ThreadEcho};
+use crate::child::{ChildProc, Mode};
+use crate::{histogram, median};
+
+/// How the report runs.
+pub struct Options {
+    /// Alternating rounds per measurement.
+    pub rounds: usize,
+    /// How long one sample (one side of one round) runs.
+    pub sample: Duration,
+    /// At most this many round trips per sample.
+    pub max: u64,
+    /// The program to start as the other process, and its arguments
+    /// before `--mode` (e.g. `ipchnl bench-child`).
+    pub child: (PathBuf, Vec<String>),
+    /// Set (by a signal handler) to stop early.
+    pub interrupted: Arc<AtomicBool>,
+}
+
+/// Round-trip percentiles, in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Rtt {
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+}
+
+/// One path's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct PathResult {
+    /// `same_thread`, `cross_thread`, `tcp` or `unix`.
+    pub name: &'static str,
+    /// Through ipchnl.
+    pub rtt_ns: Rtt,
+    /// One-way messages per second through ipchnl.
+    pub msgs_per_sec: f64,
+    /// The bare baseline of the same path.
+    pub baseline_rtt_ns: Rtt,
+    /// One-way messages per second, bare.
+    pub baseline_msgs_per_sec: f64,
+    /// The median over rounds of ours p50 / bare p50.
+    pub ratio_p50: f64,
+}
+
+/// What a path can do: a round-trip sample and a stream sample, ours and bare.
+trait Path {
+    fn name(&self) -> &'static str;
+    fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String>;
+    fn bare_rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String>;
+    fn stream(&mut self, until: Instant) -> Result<f64, String>;
+    fn bare_stream(&mut self, until: Instant) -> Result<f64, String>;
+}
+
+/// Runs the report; `tick` is called after every sample with the path's
+/// name (for a progress bar). The number of samples is [`samples`].
+pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>, String> {
+    let mut paths: Vec<Box<dyn Path>> = vec![Box::new(SameThread::new()), Box::new(CrossThread::new()?)];
+    let dir = std::env::temp_dir();
+    let sock = |tag: &str| Addr::Unix(dir.join(format!("ipchnl-bench-{}-{tag}.sock", std::process::id())));
+    let tcp: Addr = Addr::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let (program, args) = &opts.child;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let ours = ChildProc::start(program, &args, Mode::Ours, &[tcp.clone(), sock("ours")])?;
+    let bare = ChildProc::start(program, &args, Mode::Bare, &[tcp, sock("bare")])?;
+    paths.push(Box::new(Linked::new("tcp", &ours.addrs[0], &bare.addrs[0])?));
+    paths.push(Box::new(Linked::new("unix", &ours.addrs[1], &bare.addrs[1])?));
+
+    let mut results = Vec::new();
+    for path in &mut paths {
+        let name = path.name();
+        let (mut ours_h, mut bare_h, mut ratios) = (histogram(), histogram(), Vec::new());
+        // Warm up both sides, so that no first-time cost lands in a round.
+        path.rtt(Instant::now() + opts.sample / 4, opts.max)?;
+        path.bare_rtt(Instant::now() + opts.sample / 4, opts.max)?;
+        for _ in 0..opts.rounds {
+            let a = sample(opts, || path.rtt(Instant::now() + opts.sample, opts.max))?;
+            tick(name);
+            let b = sample(opts, || path.bare_rtt(Instant::now() + opts.sample, opts.max))?;
+            tick(name);
+            if !a.is_empty() && !b.is_empty() {
+                ratios.push(a.value_at_quantile(0.5) as f64 / b.value_at_quantile(0.5).max(1) as f64);
+            }
+            let _ = ours_h.add(&a);
+            let _ = bare_h.add(&b);
+        }
+        let (mut ours_rates, mut bare_rates) = (Vec::new(), Vec::new());
+        for _ in 0..opts.rounds {
+            ours_rates.push(sample(opts, || path.stream(Instant::now() + opts.sample))?);
+            tick(name);
+            bare_rates.push(sample(opts, || path.bare_stream(Instant::now() + opts.sample))?);
+            tick(name);
+        }
+        results.push(PathResult {
+            name,
+            rtt_ns: rtt_of(&ours_h),
+            msgs_per_sec: median(&ours_rates),
+            baseline_rtt_ns: rtt_of(&bare_h),
+            baseline_msgs_per_sec: median(&bare_rates),
+            ratio_p50: median(&ratios),
+        });
+    }
+    Ok(results)
+}
+
+/// How many times [`run`] calls its `tick` for `rounds`.
+pub fn samples(rounds: usize) -> u64 {
+    (4 * 4 * rounds) as u64
+}
+
+fn sample<T>(opts: &Options, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    if opts.interrupted.load(Ordering::Relaxed) {
+        return Err("interrupted".into());
+    }
+    f()
+}
+
+fn rtt_of(h: &Histogram<u64>) -> Rtt {
+    Rtt { p50: h.value_at_quantile(0.5), p99: h.value_at_quantile(0.99) }
+}
+
+/// The seed's measurement: client and server in one thread.
+struct SameThread {
+    server: Server,
+    addr: ActorSender,
+    rx: crossbeam_channel::Receiver<actor::Envelope>,
+    me: ActorSender,
+    replies: crossbeam_channel::Receiver<actor::Envelope>,
+    dir: StaticDirectory,
+}
+
+impl SameThread {
+    fn new() -> Self {
+        let server = Server::new("server");
+        let (addr, rx) = ActorSender::channel(&server, None);
+        let (me, replies) = ActorSender::inbox("report");
+        Self { server, addr, rx, me, replies, dir: StaticDirectory::default() }
+    }
+}
+
+impl Path for SameThread {
+    fn name(&self) -> &'static str {
+        "same_thread"
+    }
+
+    fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+        let mut h = histogram();
+        while h.len() < max && Instant::now() < until {
+            let start = now_ns();
+            self.addr.send_from(EchoReq::stamped(h.len() + 1), &self.me).map_err(|e| e.to_string())?;
+            let env = self.rx.try_recv().map_err(|e| e.to_string())?;
+            dispatch(&mut self.server, &self.addr, &self.dir, env);
+            let reply = self.replies.try_recv().map_err(|e| e.to_string())?;
+            reply.msg.downcast::<EchoReply>().map_err(|e| e.to_string())?;
+            h.saturating_record(now_ns() - start);
+        }
+        Ok(h)
+    }
+
+    fn bare_rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+        Ok(bare::same_thread_echo(until, max))
+    }
+
+    fn stream(&mut self, until: Instant) -> Result<f64, String> {
+        let mut sink = Sink::new();
+        let (to, rx) = ActorSender::channel(&sink, None);
+        let start = Instant::now();
+        let mut n = 0u64;
+        while Instant::now() < until {
+            for i in 0..256 {
+                to.send(EchoReq::new(i + 1, 0)).map_err(|e| e.to_string())?;
+            }
+            for env in rx.try_iter() {
+                dispatch(&mut sink, &to, &self.dir, env);
+                n += 1;
+            }
+        }
+        Ok(n as f64 / start.elapsed().as_secs_f64())
+    }
+
+    fn bare_stream(&mut self, until: Instant) -> Result<f64, String> {
+        Ok(bare::same_thread_stream(until))
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Through a manager: client and server on different executors.
+struct CrossThread {
+    manager: Manager,
+    pinger: ActorSender,
+    server: ActorSender,
+    bare: ThreadEcho,
+}
+
+impl CrossThread {
+    fn new() -> Result<Self, String> {
+        let manager = Manager::new(ManagerConfig::default().executors(2)).map_err(failed)?;
+        let server =
+            manager.add_with(Server::new("server"), ActorOptions::default().executor(0)).map_err(failed)?;
+        let pinger =
+            manager.add_with(Pinger::new("pinger"), ActorOptions::default().executor(1)).map_err(failed)?;
+        manager.add_with(Sink::new(), ActorOptions::default().executor(1)).map_err(failed)?;
+        Ok(Self { manager, pinger, server, bare: ThreadEcho::new() })
+    }
+}
+
+/// Runs a pinger against `partner` until `until`.
+fn ping(
+    pinger: &ActorSender,
+    partner: &ActorSender,
+    until: Instant,
+    max: u64,
+) -> Result<Histogram<u64>, String> {
+    let (done, got) = crossbeam_channel::bounded(1);
+    let until_ns = now_ns() + until.saturating_duration_since(Instant::now()).as_nanos() as u64;
+    pinger.send(PingFor::new(partner.clone(), until_ns, max, done)).map_err(failed)?;
+    got.recv_timeout(GUARD).map_err(|_| "the round trips did not end".to_string())
+}
+
+/// A guard on every wait of the report: far beyond any sample.
+const GUARD: Duration = Duration::from_secs(60);
+
+impl Path for CrossThread {
+    fn name(&self) -> &'static str {
+        "cross_thread"
+    }
+
+    fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+        ping(&self.pinger, &self.server, until, max)
+    }
+
+    fn bare_rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+        Ok(self.bare.run(until, max))
+    }
+
+    fn stream(&mut self, until: Instant) -> Result<f64, String> {
+        let sink = self.manager.find_by_name("sink").ok_or("no sink")?;
+        let before = count_of(&sink)?;
+        let start = Instant::now();
+        while Instant::now() < until {
+            for i in 0..256 {
+                sink.send(EchoReq::new(i + 1, 0)).map_err(failed)?;
+            }
+        }
+        // The count comes after every request sent: one sender, in order.
+        let n = count_of(&sink)? - before;
+        Ok(n as f64 / start.elapsed().as_secs_f64())
+    }
+
+    fn bare_stream(&mut self, until: Instant) -> Result<f64, String> {
+        Ok(bare::thread_stream(until))
+    }
+}
+
+fn count_of(sink: &ActorSender) -> Result<u64, String> {
+    let reply = sink.ask(EchoReq::new(0, 0), GUARD).map_err(failed)?;
+    Ok(reply.downcast::<EchoReply>().map_err(failed)?.counter)
+}
+
+/// Our side of a link to a child's manager: a pinger and a streamer on
+/// the executor that owns the link, the child's server and sink.
+pub struct Remote {
+    _manager: Manager,
+    pinger: ActorSender,
+    streamer: ActorSender,
+    server: ActorSender,
+    sink: ActorSender,
+}
+
+impl Remote {
+    /// Links to the child's manager at `addr`.
+    pub fn connect(name: &str, addr: &Addr, low_latency: bool) -> Result<Self, String> {
+        let mut config = ManagerConfig::default()
+            .node_name(format!("bench-{name}-{}", std::process::id()))
+            .link_executor(0);
+        if low_latency {
+            config = config.low_latency();
+        }
+        let manager = Manager::new(config).map_err(failed)?;
+        let peer = manager.connect(addr).map_err(failed)?;
+        let server = manager.find_by_name("server").ok_or("no server in the child")?;
+        let sink = manager.find_by_name("sink").ok_or("no sink in the child")?;
+        // On the link's executor: their sends are written without a hand-off.
+        let on_link = ActorOptions::default().executor(peer.executor);
+        let pinger = manager.add_with(Pinger::new("pinger"), on_link).map_err(failed)?;
+        let streamer = manager.add_with(Streamer::new("streamer"), on_link).map_err(failed)?;
+        Ok(Self { _manager: manager, pinger, streamer, server, sink })
+    }
+
+    /// Round trips with the child's server until `until` (or `max`).
+    pub fn rtt(&self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+        ping(&self.pinger, &self.server, until, max)
+    }
+
+    /// A stream to the child's sink until `until`; messages per second.
+    pub fn stream(&self, until: Instant) -> Result<f64, String> {
+        let (done, got) = crossbeam_channel::bounded(1);
+        let start = Instant::now();
+        let until_ns = now_ns() + until.saturating_duration_since(start).as_nanos() as u64;
+        self.streamer.send(StreamFor::new(self.sink.clone(), until_ns, done)).map_err(failed)?;
+        let n = got.recv_timeout(GUARD).map_err(|_| "the stream did not end".to_string())?;
+        Ok(n as f64 / start.elapsed().as_secs_f64())
+    }
+}
+
+/// Across processes: our manager linked to a child's, against bare sockets
+/// to another child.
+struct Linked {
+    name: &'static str,
+    ours: Remote,
+    bare_addr: Addr,
+    bare: SocketEcho,
+}
+
+impl Linked {
+    fn new(name: &'static str, ours: &Addr, bare: &Addr) -> Result<Self, String> {
+        let ours = Remote::connect(name, ours, false)?;
+        let bare_echo = SocketEcho::connect(bare, false).map_err(failed)?;
+        Ok(Self { name, ours, bare_addr: bare.clone(), bare: bare_echo })
+    }
+}
+
+impl Path for Linked {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+        self.ours.rtt(until, max)
+    }
+
+    fn bare_rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+        self.bare.run(until, max).map_err(failed)
+    }
+
+    fn stream(&mut self, until: Instant) -> Result<f64, String> {
+        self.ours.stream(until)
+    }
+
+    fn bare_stream(&mut self, until: Instant) -> Result<f64, String> {
+        bare::socket_stream(&self.bare_addr, until).map_err(failed)
+    }
+}

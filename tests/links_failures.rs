@@ -49,9 +49,9 @@ fn a_stopped_peer_is_declared_down_by_heartbeat() {
         server.ask(EchoReq::new(1, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap().counter,
         1
     );
-    serve.signal("STOP");
+    serve.signal(rustix::process::Signal::STOP);
     let t = seen.recv_timeout(HANG_GUARD).unwrap().msg.downcast::<Terminated>().unwrap();
-    serve.signal("CONT");
+    serve.signal(rustix::process::Signal::CONT);
     assert_eq!((t.actor, t.reason), (server.id(), TerminationReason::LinkDown));
     assert!(!m.peers()[0].up);
 }
@@ -115,7 +115,7 @@ fn a_full_window_is_full_for_try_send_and_waits_for_send() {
     m.connect(&serve.addr).unwrap();
     let server = m.find_by_name("server").unwrap();
     // A stopped peer acknowledges nothing: the window fills.
-    serve.signal("STOP");
+    serve.signal(rustix::process::Signal::STOP);
     server.try_send(EchoReq::new(1, 0)).unwrap();
     server.try_send(EchoReq::new(2, 0)).unwrap();
     let err = server.try_send(EchoReq::new(3, 0)).unwrap_err();
@@ -127,7 +127,7 @@ fn a_full_window_is_full_for_try_send_and_waits_for_send() {
     // `send` waits, and gets its place once the peer runs and acknowledges.
     let waiting = std::thread::spawn(move || server.send(EchoReq::new(5, 0)));
     std::thread::sleep(Duration::from_millis(50));
-    serve.signal("CONT");
+    serve.signal(rustix::process::Signal::CONT);
     waiting.join().unwrap().unwrap();
     assert_eq!(m.dead_letter_count(), 0);
 }

@@ -64,12 +64,9 @@ impl Serve {
         self.child.id() as i32
     }
 
-    pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.pid().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(ok.success(), "kill -{sig} failed");
+    pub fn signal(&self, sig: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.pid()).expect("a real pid");
+        rustix::process::kill_process(pid, sig).expect("the signal is sent");
     }
 
     /// Kills it with SIGKILL and reaps it.
@@ -80,7 +77,7 @@ impl Serve {
 
     /// Stops it with SIGTERM; returns its exit status (waits up to the guard).
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        self.signal("TERM");
+        self.signal(rustix::process::Signal::TERM);
         let deadline = Instant::now() + HANG_GUARD;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait works") {

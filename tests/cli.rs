@@ -1,0 +1,158 @@
+//! The `ipchnl` tool, as scripts use it: `serve`, `echo`, `bench`.
+
+mod support;
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn ipchnl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ipchnl")).args(args).output().expect("ipchnl runs")
+}
+
+fn echo_json(addr: &str, count: u64) -> serde_json::Value {
+    let out = ipchnl(&["echo", "--connect", addr, "--count", &count.to_string(), "--json"]);
+    assert!(out.status.success(), "echo failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "exactly one JSON object: {stdout}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[test]
+fn serve_and_echo_over_tcp_and_unix() {
+    let path = socket_path("cli");
+    for listen in ["tcp://127.0.0.1:0".to_string(), format!("unix:{}", path.display())] {
+        let serve = Serve::start(&listen, &[]);
+        let v = echo_json(&serve.addr.to_string(), 1000);
+        assert_eq!((v["sent"].as_u64(), v["received"].as_u64()), (Some(1000), Some(1000)), "{v}");
+        let (p50, p99, max) = (
+            v["rtt_ns"]["p50"].as_u64().unwrap(),
+            v["rtt_ns"]["p99"].as_u64().unwrap(),
+            v["rtt_ns"]["max"].as_u64().unwrap(),
+        );
+        assert!(0 < p50 && p50 <= p99 && p99 <= max, "{v}");
+        assert!(v["msgs_per_sec"].as_f64().unwrap() > 0.0, "{v}");
+    }
+}
+
+#[test]
+fn echo_fails_in_one_line_when_the_server_dies() {
+    let mut serve = Serve::start("tcp://127.0.0.1:0", &[]);
+    let addr = serve.addr.to_string();
+    let echo = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+        .args(["echo", "--connect", &addr, "--count", "100000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    serve.kill9();
+    let out = echo.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    assert!(err.starts_with("ipchnl: echo incomplete"), "{err}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_failure_never_a_panic() {
+    let serve = Serve::start("tcp://127.0.0.1:0", &["--secret-file", secret_file("s3cret").path()]);
+    let wrong = secret_file("wrong");
+    for (args, code) in [
+        (vec!["echo", "--connect", "localhost:80"], 2),
+        (vec!["echo", "--connect", "tcp://127.0.0.1:1"], 1),
+        (vec!["echo", "--connect", &serve.addr.to_string(), "--secret-file", wrong.path()], 1),
+        (vec!["echo", "--connect", &serve.addr.to_string(), "--secret-file", "/nonexistent/secret"], 2),
+        (vec!["serve", "--listen", "unix:"], 2),
+    ] {
+        let out = ipchnl(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("ipchnl: ") && !err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn help_shows_examples_and_version_prints() {
+    for cmd in [&["--help"][..], &["serve", "--help"], &["echo", "--help"], &["bench", "--help"]] {
+        let out = ipchnl(cmd);
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Example"), "{cmd:?}");
+    }
+    let out = ipchnl(&["--version"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("ipchnl {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn bench_quick_json_lists_four_paths_with_positive_figures() {
+    let start = Instant::now();
+    let out = ipchnl(&["bench", "--quick", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(start.elapsed() < Duration::from_secs(100), "a hang guard only");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> =
+        v["paths"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["same_thread", "cross_thread", "tcp", "unix"]);
+    for p in v["paths"].as_array().unwrap() {
+        for key in ["msgs_per_sec", "baseline_msgs_per_sec", "ratio_p50"] {
+            assert!(p[key].as_f64().unwrap() > 0.0, "{key} of {p}");
+        }
+        for key in ["rtt_ns", "baseline_rtt_ns"] {
+            assert!(
+                p[key]["p50"].as_u64().unwrap() > 0
+                    && p[key]["p99"].as_u64().unwrap() >= p[key]["p50"].as_u64().unwrap(),
+                "{key} of {p}"
+            );
+        }
+    }
+}
+
+/// The pids whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).ok().and_then(|s| {
+                let rest = s.rsplit_once(')')?.1;
+                rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+            }) == Some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn ctrl_c_mid_bench_leaves_no_child_and_no_socket_file() {
+    // In a process group of its own, as a terminal's Ctrl-C would see it.
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+        .args(["bench", "--quick"])
+        .process_group(0)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = bench.id();
+    let children = eventually("the report's child processes", || {
+        let c = children_of(pid);
+        (c.len() >= 2).then_some(c)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let group = rustix::process::Pid::from_raw(pid as i32).expect("a real pid");
+    rustix::process::kill_process_group(group, rustix::process::Signal::INT).expect("the group gets SIGINT");
+    let status = bench.wait().unwrap();
+    assert!(!status.success(), "interrupted");
+    for child in children {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{child}")).exists(),
+            "child {child} outlived the report"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&format!("ipchnl-bench-{pid}-")))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -24,6 +24,9 @@ pub(crate) struct BenchArgs {
     /// A short run (about 10 seconds) with fewer, shorter samples.
     #[arg(long)]
     quick: bool,
+    /// How long one sample runs, in milliseconds (default 400, quick 100).
+    #[arg(long, hide = true)]
+    sample_ms: Option<u64>,
 }
 
 /// Options of the hidden `ipchnl bench-child`.

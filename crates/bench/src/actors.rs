@@ -152,6 +152,7 @@ pub struct Streamer {
     id: ActorId,
     name: String,
     sent: u64,
+    asked: Ask,
     started_count: Option<u64>,
     done: Option<Sender<u64>>,
 }
@@ -159,7 +160,14 @@ pub struct Streamer {
 impl Streamer {
     /// A streamer called `name`.
     pub fn new(name: &str) -> Self {
-        Self { id: ActorId::new(), name: name.to_owned(), sent: 0, started_count: None, done: None }
+        Self {
+            id: ActorId::new(),
+            name: name.to_owned(),
+            sent: 0,
+            asked: Ask::Done,
+            started_count: None,
+            done: None,
+        }
     }
 }
 
@@ -188,25 +196,73 @@ impl Actor for Streamer {
         }
         let Ok(run) = msg.downcast::<StreamFor>() else { return };
         if self.done.is_none() {
-            // A new run: ask the count first (frames keep their order).
             self.done = Some(run.done.clone());
-            let _ = ctx.send(&run.sink, EchoReq::new(0, 0));
+            self.asked = Ask::Before;
+        }
+        // The counts asked of the sink before and after: frames keep their
+        // order, so the second comes after every request sent. A full
+        // window refuses them too: then they wait for room like the rest.
+        if self.asked == Ask::Before && !self.ask_count(ctx, &run) {
+            return self.wait_for_room(ctx, run);
+        }
+        if self.asked == Ask::After {
+            if !self.ask_count(ctx, &run) {
+                self.wait_for_room(ctx, run);
+            }
+            return;
+        }
+        if self.asked == Ask::Done {
+            return; // a late note of a run whose counts are asked
         }
         loop {
             if now_ns() >= run.until_ns {
-                // Ask the count again: it comes after every request sent.
-                let _ = ctx.send(&run.sink, EchoReq::new(0, 0));
+                self.asked = Ask::After;
+                if !self.ask_count(ctx, &run) {
+                    self.wait_for_room(ctx, run);
+                }
                 return;
             }
             // A few at a time between clock reads.
             for _ in 0..64 {
                 if ctx.send(&run.sink, EchoReq::new(self.sent + 1, 0)).is_err() {
-                    let sink = run.sink.clone();
-                    let _ = sink.when_room(ctx.me(), *run);
-                    return;
+                    return self.wait_for_room(ctx, run);
                 }
                 self.sent += 1;
             }
         }
     }
+}
+
+impl Streamer {
+    /// Asks the sink for its count; whether the request went.
+    fn ask_count(&mut self, ctx: &mut Context<'_>, run: &StreamFor) -> bool {
+        let sent = ctx.send(&run.sink, EchoReq::new(0, 0)).is_ok();
+        if sent && self.asked == Ask::Before {
+            self.asked = Ask::None;
+        }
+        if sent && self.asked == Ask::After {
+            self.asked = Ask::Done;
+        }
+        sent
+    }
+
+    /// Goes on with `run` once the sink's mailbox or window has room.
+    fn wait_for_room(&mut self, ctx: &mut Context<'_>, run: Box<StreamFor>) {
+        let sink = run.sink.clone();
+        let note: BoxMsg = run;
+        let _ = sink.when_room(ctx.me(), note);
+    }
+}
+
+/// Where a streamer is with the counts it asks of the sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ask {
+    /// Not yet asked the count before the stream.
+    Before,
+    /// Streaming.
+    None,
+    /// Not yet asked the count after the stream.
+    After,
+    /// Both asked; waiting for the answers.
+    Done,
 }

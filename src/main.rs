@@ -30,7 +30,8 @@ enum Cmd {
     /// Measure each path against its bare baseline and print one table.
     #[command(after_help = "Example:\n  ipchnl bench --quick --json")]
     Bench(cmd::bench::BenchArgs),
-    /// Host an echo server actor and listen for links until SIGINT or SIGTERM.
+    /// Host an echo server actor and listen for links until SIGINT or SIGTERM
+    /// (SIGUSR1 prints the link counters).
     #[command(after_help = "Examples:\n  ipchnl serve --listen tcp://127.0.0.1:7000\n  \
         ipchnl serve --listen unix:/tmp/ipchnl.sock\n  \
         ipchnl serve --listen tcp://0.0.0.0:7000 --secret-file ./secret")]

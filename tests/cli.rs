@@ -156,3 +156,33 @@ fn ctrl_c_mid_bench_leaves_no_child_and_no_socket_file() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn serve_prints_its_counters_on_sigusr1_and_at_exit() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+        .args(["serve", "--listen", "tcp://127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines.next().unwrap().unwrap().strip_prefix("listening on ").unwrap().to_owned();
+    let v = echo_json(&addr, 50);
+    assert_eq!(v["received"], 50);
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    let stats_line = |lines: &mut std::io::Lines<_>| -> serde_json::Value {
+        let line: String = lines.next().unwrap().unwrap();
+        serde_json::from_str(line.strip_prefix("stats ").unwrap()).unwrap()
+    };
+    rustix::process::kill_process(pid, rustix::process::Signal::USR1).unwrap();
+    let stats = stats_line(&mut lines);
+    let link = &stats["links"][0];
+    assert!(link["msgs_in"].as_u64().unwrap() >= 50 && link["msgs_out"].as_u64().unwrap() >= 50, "{stats}");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let at_exit = stats_line(&mut lines);
+    assert!(
+        at_exit["closes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>() >= 1,
+        "{at_exit}"
+    );
+    assert!(child.wait().unwrap().success());
+}

@@ -54,6 +54,10 @@ fn a_stopped_peer_is_declared_down_by_heartbeat() {
     serve.signal(rustix::process::Signal::CONT);
     assert_eq!((t.actor, t.reason), (server.id(), TerminationReason::LinkDown));
     assert!(!m.peers()[0].up);
+    let stats = m.stats();
+    assert_eq!(stats.links[0].heartbeats_missed, 1);
+    assert_eq!(stats.closes.get("heartbeat_timeout"), Some(&1));
+    assert!(stats.links[0].heartbeats_in > 0, "the peer was heard before it stopped");
 }
 
 #[test]

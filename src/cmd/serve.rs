@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use ipchnl::echo::Server;
 use ipchnl::{Manager, ManagerConfig, ManagerError};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
 use super::{Failure, Outcome, parse_addr, read_secret};
@@ -68,8 +68,8 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
         config = config.heartbeat(Duration::from_millis(ms), Duration::from_millis(ms * 5));
     }
     // Signals first, so that one arriving as soon as we print is not lost.
-    let mut signals =
-        Signals::new([SIGINT, SIGTERM]).map_err(|e| Failure::run(format!("cannot watch signals: {e}")))?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1])
+        .map_err(|e| Failure::run(format!("cannot watch signals: {e}")))?;
     let manager = Manager::new(config).map_err(|e| Failure::run(format!("cannot start: {e}")))?;
     manager
         .add_with(Server::new("server"), ipchnl::ActorOptions::default().executor(0))
@@ -86,9 +86,23 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
         .and_then(|()| out.flush())
         .map_err(|e| Failure::run(e.to_string()))?;
     drop(out);
-    let _ = signals.forever().next();
+    for signal in signals.forever() {
+        if signal != SIGUSR1 {
+            break;
+        }
+        print_stats(&manager);
+    }
     manager.shutdown();
+    print_stats(&manager);
     Ok(())
+}
+
+/// The counters, as one line on stdout: `stats {json}`.
+fn print_stats(manager: &Manager) {
+    if let Ok(json) = serde_json::to_string(&manager.stats()) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "stats {json}").and_then(|()| out.flush());
+    }
 }
 
 fn start_failed(e: ManagerError) -> Failure {

@@ -35,6 +35,9 @@ pub struct ManagerConfig {
     pub heartbeat_timeout: Duration,
     /// Messages sent on a link and not yet acknowledged, at most. Default: 1,024.
     pub window: usize,
+    /// A link whose peer takes nothing we write for this long is cut
+    /// (`slow_consumer`), so a stuck reader cannot hold our memory. Default: 10 s.
+    pub write_deadline: Duration,
     /// The largest frame, header included. Default: 1 MiB.
     pub max_frame: usize,
     /// The first and the longest pause between attempts to redial a link
@@ -82,6 +85,7 @@ impl Default for ManagerConfig {
             heartbeat_interval: Duration::from_secs(1),
             heartbeat_timeout: Duration::from_secs(5),
             window: 1024,
+            write_deadline: Duration::from_secs(10),
             max_frame: DEFAULT_MAX_FRAME,
             reconnect_backoff: (Duration::from_millis(50), Duration::from_secs(2)),
             link_executor: None,
@@ -166,6 +170,12 @@ impl ManagerConfig {
     /// Sets how many messages may be unacknowledged on a link (at least 1).
     pub fn window(mut self, n: usize) -> Self {
         self.window = n.max(1);
+        self
+    }
+
+    /// Sets how long a peer may take nothing we write before its link is cut.
+    pub fn write_deadline(mut self, d: Duration) -> Self {
+        self.write_deadline = d;
         self
     }
 

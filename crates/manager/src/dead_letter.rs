@@ -8,6 +8,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use msg_header::{ActorId, BoxMsg};
 use tracing::{debug, warn};
 
+use crate::stats::Tally;
+
 /// Why a message became a dead letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -25,6 +27,19 @@ pub enum DeadLetterReason {
     /// [`Manager::shutdown_now`](crate::Manager::shutdown_now), or a message
     /// that reached an executor after it exited.
     Shutdown,
+}
+
+impl DeadLetterReason {
+    /// A short name for counters, e.g. `nacked_mailbox_full`.
+    pub fn key(&self) -> String {
+        match self {
+            Self::ActorStopped => "actor_stopped".into(),
+            Self::Shutdown => "shutdown".into(),
+            Self::Unacknowledged => "unacknowledged".into(),
+            Self::Nacked(Some(r)) => format!("nacked_{r}"),
+            Self::Nacked(None) => "nacked".into(),
+        }
+    }
 }
 
 impl fmt::Display for DeadLetterReason {
@@ -58,16 +73,18 @@ pub(crate) struct DeadLetters {
     rx: Receiver<DeadLetter>,
     count: AtomicU64,
     unkept: AtomicU64,
+    pub(crate) by_reason: Tally,
 }
 
 impl DeadLetters {
     pub(crate) fn new(capacity: usize) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
-        Self { tx, rx, count: AtomicU64::new(0), unkept: AtomicU64::new(0) }
+        Self { tx, rx, count: AtomicU64::new(0), unkept: AtomicU64::new(0), by_reason: Tally::default() }
     }
 
     pub(crate) fn report(&self, letter: DeadLetter) {
         self.count.fetch_add(1, Ordering::Relaxed);
+        self.by_reason.add(&letter.reason.key());
         debug!(msg = letter.msg.name(), dst = %letter.dst, reason = %letter.reason, "dead letter");
         if let Err(TrySendError::Full(letter) | TrySendError::Disconnected(letter)) = self.tx.try_send(letter)
         {

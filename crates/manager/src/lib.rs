@@ -93,6 +93,7 @@ mod manager;
 mod net;
 mod outbox;
 mod peer;
+mod stats;
 
 pub use addr::{Addr, AddrError};
 pub use config::{ActorOptions, ManagerConfig, UnixPeers};
@@ -100,3 +101,4 @@ pub use connection::{NackReason, Secret};
 pub use dead_letter::{DeadLetter, DeadLetterReason};
 pub use error::ManagerError;
 pub use manager::{Manager, PeerInfo};
+pub use stats::{LinkStats, Stats};

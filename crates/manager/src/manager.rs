@@ -21,6 +21,7 @@ use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetters};
 use crate::directory::Directory;
 use crate::executor::{Command, Executor, ExecutorHandle};
 use crate::peer::{Peer, Place, RemoteRoute};
+use crate::stats::{Stats, Tally};
 use crate::{ActorOptions, Addr, ManagerConfig, ManagerError};
 
 /// What the executors and the manager share.
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     /// How to decode every wire message this process knows, by id.
     decoders: RwLock<Arc<FxHashMap<MsgId, MsgInfo>>>,
     decoders_version: AtomicU64,
+    /// Links closed, by reason.
+    pub(crate) closes: Tally,
 }
 
 impl Shared {
@@ -340,6 +343,7 @@ impl Manager {
             next_link_executor: AtomicUsize::new(0),
             decoders: RwLock::default(),
             decoders_version: AtomicU64::new(0),
+            closes: Tally::default(),
             config,
         });
         shared.register_decoders(&[MsgInfo::wire::<Terminated>()]);
@@ -480,6 +484,17 @@ impl Manager {
         let mut peers: Vec<Arc<Peer>> = self.shared.peers_lock().values().cloned().collect();
         peers.sort_by_key(|p| p.rank);
         peers.iter().map(|p| self.shared.peer_info(p)).collect()
+    }
+
+    /// The counters: per linked node, closes by reason, dead letters by reason.
+    pub fn stats(&self) -> Stats {
+        let mut peers: Vec<Arc<Peer>> = self.shared.peers_lock().values().cloned().collect();
+        peers.sort_by_key(|p| p.rank);
+        Stats {
+            links: peers.iter().map(|p| p.counters.snapshot(p.node_id, p.node_name(), p.is_up())).collect(),
+            closes: self.shared.closes.snapshot(),
+            dead_letters: self.shared.dead_letters.by_reason.snapshot(),
+        }
     }
 
     /// This node's id (the hash of [`ManagerConfig::node_name`]).

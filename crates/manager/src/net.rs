@@ -27,6 +27,7 @@ use crate::executor::Command;
 use crate::manager::Shared;
 use crate::outbox;
 use crate::peer::{Peer, Place, RemoteRoute};
+use crate::stats::bump;
 use crate::{Addr, ManagerError, PeerInfo};
 
 /// Why a link went down.
@@ -48,9 +49,26 @@ pub(crate) enum Down {
     Duplicate,
     /// This manager is shutting down.
     Shutdown,
+    /// The peer took nothing we wrote for the write deadline.
+    SlowConsumer,
 }
 
 impl Down {
+    /// A short name for counters.
+    fn key(&self) -> String {
+        match self {
+            Self::PeerClosed => "peer_closed".into(),
+            Self::Closed(r) => format!("closed_{r}"),
+            Self::Io(_) => "io".into(),
+            Self::Protocol(_) => "protocol".into(),
+            Self::HeartbeatTimeout => "heartbeat_timeout".into(),
+            Self::HandshakeTimeout => "handshake_timeout".into(),
+            Self::Duplicate => "duplicate".into(),
+            Self::Shutdown => "shutdown".into(),
+            Self::SlowConsumer => "slow_consumer".into(),
+        }
+    }
+
     /// Whether a dialed link that went down this way is dialed again.
     fn redials(&self) -> bool {
         !matches!(self, Self::Duplicate | Self::Shutdown)
@@ -68,6 +86,7 @@ impl std::fmt::Display for Down {
             Self::HandshakeTimeout => f.write_str("handshake timed out"),
             Self::Duplicate => f.write_str("duplicate link"),
             Self::Shutdown => f.write_str("shutting down"),
+            Self::SlowConsumer => f.write_str("the peer took nothing we wrote for the write deadline"),
         }
     }
 }
@@ -257,6 +276,8 @@ struct Link {
     wbuf: Vec<u8>,
     wpos: usize,
     writable: bool,
+    /// Since when bytes have waited that the socket would not take.
+    blocked_since: Option<Instant>,
     send_seq: u64,
     recv_seq: u64,
     ack_sent: u64,
@@ -282,12 +303,13 @@ impl Link {
             dial: origin.dial,
             attempt: origin.attempt,
             waiter: origin.waiter,
-            rbuf: vec![0; 64 * 1024],
+            rbuf: vec![0; 16 * 1024],
             rstart: 0,
             rend: 0,
-            wbuf: Vec::with_capacity(64 * 1024),
+            wbuf: Vec::new(),
             wpos: 0,
             writable: false,
+            blocked_since: None,
             send_seq: 0,
             recv_seq: 0,
             ack_sent: 0,
@@ -311,6 +333,14 @@ impl Link {
         if encode_frame(&header, body, max, &mut self.wbuf).is_ok() {
             self.ack_sent = self.recv_seq;
             self.last_send = Instant::now();
+            if let Some(peer) = &self.peer {
+                bump(&peer.counters.frames_out, 1);
+                match header.kind {
+                    FrameKind::Heartbeat => bump(&peer.counters.heartbeats_out, 1),
+                    FrameKind::Nack => bump(&peer.counters.nacks_out[usize::from(header.flags.min(5))], 1),
+                    _ => {}
+                }
+            }
         }
     }
 
@@ -320,6 +350,9 @@ impl Link {
         self.wbuf.extend_from_slice(&frame);
         self.ack_sent = self.recv_seq;
         self.last_send = Instant::now();
+        if let Some(peer) = &self.peer {
+            bump(&peer.counters.frames_out, 1);
+        }
     }
 
     /// Room to read into: compacts, or grows up to `max` bytes.
@@ -635,6 +668,9 @@ impl Net {
                     any = true;
                     link.rend += n;
                     link.last_recv = Instant::now();
+                    if let Some(peer) = &link.peer {
+                        bump(&peer.counters.bytes_in, n as u64);
+                    }
                     // A short read emptied the socket: no need for another
                     // read to see `WouldBlock`, new bytes raise a new event.
                     n < len - rend
@@ -738,6 +774,7 @@ impl Net {
         // Up before the snapshot: a change made meanwhile is then either in
         // the snapshot or sent after it.
         peer.link_up(place, dialer);
+        bump(&peer.counters.links_up, 1);
         for frame in shared.directory_frames() {
             link.push_encoded_control(frame);
         }
@@ -754,6 +791,14 @@ impl Net {
     ) -> Result<(), Down> {
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
         let peer = link.peer.clone().ok_or_else(|| Down::Protocol("frame before handshake".into()))?;
+        let counters = &peer.counters;
+        bump(&counters.frames_in, 1);
+        match header.kind {
+            FrameKind::Msg => bump(&counters.msgs_in, 1),
+            FrameKind::Heartbeat => bump(&counters.heartbeats_in, 1),
+            FrameKind::Nack => bump(&counters.nacks_in[usize::from(header.flags.min(5))], 1),
+            _ => {}
+        }
         // A NACK's own acknowledgement covers the message it refuses: match
         // the refusal first, or the ack would take the message away.
         if header.kind == FrameKind::Nack {
@@ -952,6 +997,8 @@ impl Net {
         link.ack_sent = link.recv_seq;
         link.last_send = Instant::now();
         link.unacked.push_back((link.send_seq, msg));
+        bump(&peer.counters.frames_out, 1);
+        bump(&peer.counters.msgs_out, 1);
         if let Some(r) = reply_to {
             if !is_local_actor(&r) {
                 link.replies.insert(r);
@@ -1034,7 +1081,12 @@ impl Net {
         while link.writable && link.wpos < link.wbuf.len() {
             match link.stream.write(&link.wbuf[link.wpos..]) {
                 Ok(0) => return self.pending_down(key, Down::PeerClosed),
-                Ok(n) => link.wpos += n,
+                Ok(n) => {
+                    link.wpos += n;
+                    if let Some(peer) = &link.peer {
+                        bump(&peer.counters.bytes_out, n as u64);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => link.writable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return self.pending_down(key, Down::Io(e)),
@@ -1043,6 +1095,9 @@ impl Net {
         if link.wpos == link.wbuf.len() {
             link.wbuf.clear();
             link.wpos = 0;
+            link.blocked_since = None;
+        } else if link.blocked_since.is_none() {
+            link.blocked_since = Some(Instant::now());
         }
     }
 
@@ -1078,6 +1133,13 @@ impl Net {
                 if now.duration_since(link.last_recv) >= timeout {
                     self.downs.push((key, Down::HeartbeatTimeout));
                     continue;
+                }
+                if let Some(since) = link.blocked_since {
+                    if now.duration_since(since) >= shared.config.write_deadline {
+                        self.downs.push((key, Down::SlowConsumer));
+                        continue;
+                    }
+                    soonest(since + shared.config.write_deadline);
                 }
                 if now.duration_since(link.last_send) >= interval {
                     link.push_control(FrameHeader::new(FrameKind::Heartbeat), &[], shared.config.max_frame);
@@ -1131,6 +1193,10 @@ impl Net {
 
     /// Reports what a link that went down leaves behind, and redials it.
     fn down(&mut self, shared: &Shared, registry: &Registry, key: usize, mut link: Link, why: Down) {
+        shared.closes.add(&why.key());
+        if let (Some(peer), Down::HeartbeatTimeout) = (&link.peer, &why) {
+            bump(&peer.counters.heartbeats_missed, 1);
+        }
         let _ = registry.deregister(&mut link.stream);
         link.stream.shutdown();
         let place = Place { executor: self.index, key };

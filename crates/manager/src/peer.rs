@@ -12,6 +12,7 @@ use tracing::warn;
 use crate::capacity::Capacity;
 use crate::executor::{Command, ExecutorHandle};
 use crate::outbox;
+use crate::stats::LinkCounters;
 
 /// Where a peer's current link lives: its executor and its key there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +48,7 @@ pub(crate) struct Peer {
     pub(crate) has_directory: AtomicBool,
     pub(crate) up: AtomicBool,
     pub(crate) window: Capacity,
+    pub(crate) counters: LinkCounters,
     place: AtomicU64,
     executors: Arc<[Arc<ExecutorHandle>]>,
     max_frame: usize,
@@ -72,6 +74,7 @@ impl Peer {
             has_directory: AtomicBool::new(false),
             up: AtomicBool::new(false),
             window: Capacity::new(window),
+            counters: LinkCounters::default(),
             place: AtomicU64::new(0),
             executors,
             max_frame,

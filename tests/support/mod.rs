@@ -148,6 +148,46 @@ pub mod tempfile_path {
     }
 }
 
+pub mod proxy;
+
+/// Every message sent is in the receiver's log or was reported to the
+/// sender, and both only for messages reported `Unacknowledged`; the log
+/// has nothing twice and nothing out of order.
+pub fn check_accounting(
+    sent: &[u64],
+    send_errors: &[u64],
+    dead: &[(u64, ipchnl::DeadLetterReason)],
+    log: &[u64],
+) {
+    use std::collections::{HashMap, HashSet};
+    assert!(log.windows(2).all(|w| w[0] < w[1]), "the log is in order, without repeats: {log:?}");
+    let logged: HashSet<u64> = log.iter().copied().collect();
+    let mut reported: HashMap<u64, String> =
+        send_errors.iter().map(|n| (*n, "send error".to_string())).collect();
+    for (n, reason) in dead {
+        assert!(reported.insert(*n, reason.key()).is_none(), "{n} reported twice");
+    }
+    for n in sent {
+        match (logged.contains(n), reported.get(n)) {
+            (false, None) => panic!("message {n} was neither delivered nor reported"),
+            (true, Some(r)) => assert_eq!(r, "unacknowledged", "message {n} delivered and reported {r}"),
+            _ => {}
+        }
+    }
+    for n in &logged {
+        assert!(sent.contains(n), "message {n} logged but never sent");
+    }
+}
+
+/// The numbers a sink logged, one per line.
+pub fn read_log(path: &std::path::Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.parse().expect("a number per line"))
+        .collect()
+}
+
 /// A hand-driven wire client, for what a manager would never send.
 pub mod raw {
     use std::io::{Read, Write};

@@ -241,6 +241,9 @@ impl Executor {
                 continue;
             }
             if !self.spin_for_work() {
+                if self.net.timers_changed() {
+                    next_timer = self.net.timers(&self.shared, self.poll.registry(), Instant::now());
+                }
                 self.sleep(next_timer);
             }
         }

@@ -169,7 +169,10 @@ impl Shared {
                 }
                 let current = *peer.dialer.read().unwrap_or_else(|e| e.into_inner());
                 let preferred = self.node_id.min(hello.node_id);
-                let keep_new = current != dialer && dialer == preferred;
+                // The same dialer dials again only after giving up on its
+                // link: the new one replaces it. Two dialers: the lower
+                // `NodeId`'s link is kept (WIRE.md §3).
+                let keep_new = current == dialer || dialer == preferred;
                 if keep_new {
                     let old = peer.place();
                     self.executor(old.executor).push(Command::CloseLink { peer: peer.clone(), place: old });

@@ -1125,53 +1125,55 @@ impl Net {
     pub(crate) fn timers(&mut self, shared: &Shared, registry: &Registry, now: Instant) -> Option<Instant> {
         self.timers_changed = false;
         let (interval, timeout) = (shared.config.heartbeat_interval, shared.config.heartbeat_timeout);
-        let mut next: Option<Instant> = None;
-        let mut soonest = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         for (key, io) in self.io.iter_mut() {
             let Io::Link(link) = io else { continue };
             if link.is_up() {
                 if now.duration_since(link.last_recv) >= timeout {
                     self.downs.push((key, Down::HeartbeatTimeout));
-                    continue;
-                }
-                if let Some(since) = link.blocked_since {
-                    if now.duration_since(since) >= shared.config.write_deadline {
-                        self.downs.push((key, Down::SlowConsumer));
-                        continue;
-                    }
-                    soonest(since + shared.config.write_deadline);
-                }
-                if now.duration_since(link.last_send) >= interval {
+                } else if link
+                    .blocked_since
+                    .is_some_and(|t| now.duration_since(t) >= shared.config.write_deadline)
+                {
+                    self.downs.push((key, Down::SlowConsumer));
+                } else if now.duration_since(link.last_send) >= interval {
                     link.push_control(FrameHeader::new(FrameKind::Heartbeat), &[], shared.config.max_frame);
                     self.dirty.push(key);
                 }
-                soonest(link.last_recv + timeout);
-                soonest(link.last_send + interval);
             } else if now >= link.deadline {
                 self.downs.push((key, Down::HandshakeTimeout));
-            } else {
-                soonest(link.deadline);
             }
         }
-        let due: Vec<Redial> = if self.redials.iter().any(|r| r.at <= now) {
-            let (due, later) = std::mem::take(&mut self.redials).into_iter().partition(|r| r.at <= now);
-            self.redials = later;
-            due
-        } else {
-            Vec::new()
-        };
-        for r in &self.redials {
-            soonest(r.at);
-        }
+        // Links that went down may schedule redials: apply them first.
         self.apply_downs(shared, registry);
-        for r in due {
-            debug!(addr = %r.addr, attempt = r.attempt, "redialing");
-            self.dial(shared, registry, r.addr, None, r.attempt);
+        if self.redials.iter().any(|r| r.at <= now) {
+            let (due, later): (Vec<Redial>, Vec<Redial>) =
+                std::mem::take(&mut self.redials).into_iter().partition(|r| r.at <= now);
+            self.redials = later;
+            for r in due {
+                debug!(addr = %r.addr, attempt = r.attempt, "redialing");
+                self.dial(shared, registry, r.addr, None, r.attempt);
+            }
         }
         if !self.dirty.is_empty() {
             self.flush(shared, registry);
         }
-        next
+        self.timers_changed = false;
+        self.next_deadline(shared)
+    }
+
+    /// The soonest of every link's and redial's next deadline.
+    fn next_deadline(&self, shared: &Shared) -> Option<Instant> {
+        let (interval, timeout) = (shared.config.heartbeat_interval, shared.config.heartbeat_timeout);
+        let links = self.io.iter().filter_map(|(_, io)| match io {
+            Io::Link(link) if link.is_up() => {
+                let blocked = link.blocked_since.map(|t| t + shared.config.write_deadline);
+                let next = (link.last_recv + timeout).min(link.last_send + interval);
+                Some(blocked.map_or(next, |b| b.min(next)))
+            }
+            Io::Link(link) => Some(link.deadline),
+            Io::Listener(_) => None,
+        });
+        links.chain(self.redials.iter().map(|r| r.at)).min()
     }
 
     fn pending_down(&mut self, key: usize, why: Down) {

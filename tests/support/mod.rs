@@ -179,12 +179,20 @@ pub fn check_accounting(
     }
 }
 
-/// The numbers a sink logged, one per line.
+/// The numbers a sink logged, one per line (`PID N`).
 pub fn read_log(path: &std::path::Path) -> Vec<u64> {
+    read_log_by_process(path).into_iter().map(|(_, n)| n).collect()
+}
+
+/// What a sink logged: `(pid, n)` per line, in order.
+pub fn read_log_by_process(path: &std::path::Path) -> Vec<(u32, u64)> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .map(|l| l.parse().expect("a number per line"))
+        .map(|l| {
+            let (pid, n) = l.split_once(' ').expect("PID N per line");
+            (pid.parse().expect("a pid"), n.parse().expect("a number"))
+        })
         .collect()
 }
 

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +22,9 @@ pub enum Mode {
     Delay(Duration),
     /// Forwards in slices of 1 to 7 bytes.
     Slice,
+    /// Stops reading what the client sends (the server side never sees
+    /// it), while still forwarding what the server sends.
+    StallUpstream,
 }
 
 struct Conn {
@@ -35,6 +38,9 @@ pub struct Proxy {
     mode: Arc<Mutex<Mode>>,
     conns: Arc<Mutex<Vec<Conn>>>,
     stop: Arc<AtomicBool>,
+    /// Bumped on every change of mode; each pump says which it has seen.
+    generation: Arc<AtomicU64>,
+    seen: Arc<Mutex<Vec<Arc<AtomicU64>>>>,
 }
 
 impl Proxy {
@@ -47,13 +53,28 @@ impl Proxy {
         let mode = Arc::new(Mutex::new(Mode::Pass));
         let conns = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (m, c, s) = (mode.clone(), conns.clone(), stop.clone());
-        std::thread::spawn(move || accept_loop(listener, upstream, m, c, s));
-        Self { addr, mode, conns, stop }
+        let generation = Arc::new(AtomicU64::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let pumps = Pumps {
+            mode: mode.clone(),
+            stop: stop.clone(),
+            generation: generation.clone(),
+            seen: seen.clone(),
+        };
+        let c = conns.clone();
+        std::thread::spawn(move || accept_loop(listener, upstream, pumps, c));
+        Self { addr, mode, conns, stop, generation, seen }
     }
 
+    /// Sets the mode, and returns once every pump works by it.
     pub fn set(&self, mode: Mode) {
         *self.mode.lock().unwrap() = mode;
+        let target = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let deadline = std::time::Instant::now() + super::HANG_GUARD;
+        while self.seen.lock().unwrap().iter().any(|s| s.load(Ordering::SeqCst) < target) {
+            assert!(std::time::Instant::now() < deadline, "the proxy's pumps did not take the new mode");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         if mode == Mode::Reset {
             for c in self.conns.lock().unwrap().drain(..) {
                 reset(&c.down);
@@ -89,13 +110,17 @@ fn reset(s: &TcpStream) {
     let _ = s.shutdown(Shutdown::Both);
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    upstream: SocketAddr,
+/// What every pump shares.
+#[derive(Clone)]
+struct Pumps {
     mode: Arc<Mutex<Mode>>,
-    conns: Arc<Mutex<Vec<Conn>>>,
     stop: Arc<AtomicBool>,
-) {
+    generation: Arc<AtomicU64>,
+    seen: Arc<Mutex<Vec<Arc<AtomicU64>>>>,
+}
+
+fn accept_loop(listener: TcpListener, upstream: SocketAddr, pumps: Pumps, conns: Arc<Mutex<Vec<Conn>>>) {
+    let (mode, stop) = (pumps.mode.clone(), pumps.stop.clone());
     while !stop.load(Ordering::SeqCst) {
         let Ok((down, _)) = listener.accept() else {
             std::thread::sleep(Duration::from_millis(5));
@@ -109,25 +134,33 @@ fn accept_loop(
         let Ok(up) = TcpStream::connect(upstream) else { continue };
         let _ = down.set_nodelay(true);
         let _ = up.set_nodelay(true);
-        for (from, to) in [
-            (down.try_clone().unwrap(), up.try_clone().unwrap()),
-            (up.try_clone().unwrap(), down.try_clone().unwrap()),
-        ] {
-            let (m, s) = (mode.clone(), stop.clone());
-            std::thread::spawn(move || pump(from, to, m, s));
+        let pairs = [
+            (down.try_clone().unwrap(), up.try_clone().unwrap(), true),
+            (up.try_clone().unwrap(), down.try_clone().unwrap(), false),
+        ];
+        for (from, to, towards_server) in pairs {
+            let seen = Arc::new(AtomicU64::new(pumps.generation.load(Ordering::SeqCst)));
+            pumps.seen.lock().unwrap().push(seen.clone());
+            let p = pumps.clone();
+            std::thread::spawn(move || pump(from, to, towards_server, &p, &seen));
         }
         conns.lock().unwrap().push(Conn { down, up });
     }
 }
 
-/// Moves bytes one way, as the mode says, until either side closes.
-fn pump(mut from: TcpStream, mut to: TcpStream, mode: Arc<Mutex<Mode>>, stop: Arc<AtomicBool>) {
-    from.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+/// Moves bytes one way (towards the server if `upstream`), as the mode
+/// says, until either side closes.
+fn pump(mut from: TcpStream, mut to: TcpStream, upstream: bool, pumps: &Pumps, seen: &AtomicU64) {
+    from.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
     let mut buf = [0u8; 16 * 1024];
     let mut slice_len = 1;
-    while !stop.load(Ordering::SeqCst) {
-        let current = *mode.lock().unwrap();
-        if current == Mode::Blackhole {
+    while !pumps.stop.load(Ordering::SeqCst) {
+        // Read the generation before the mode: what we say we have seen,
+        // we work by.
+        let generation = pumps.generation.load(Ordering::SeqCst);
+        let current = *pumps.mode.lock().unwrap();
+        seen.store(generation, Ordering::SeqCst);
+        if current == Mode::Blackhole || (current == Mode::StallUpstream && upstream) {
             std::thread::sleep(Duration::from_millis(10));
             continue;
         }
@@ -140,7 +173,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream, mode: Arc<Mutex<Mode>>, stop: Ar
             Err(_) => break,
         };
         let ok = match current {
-            Mode::Pass | Mode::Blackhole | Mode::Reset => to.write_all(&buf[..n]).is_ok(),
+            Mode::Pass | Mode::Blackhole | Mode::Reset | Mode::StallUpstream => {
+                to.write_all(&buf[..n]).is_ok()
+            }
             Mode::Delay(d) => {
                 std::thread::sleep(d);
                 to.write_all(&buf[..n]).is_ok()
@@ -158,5 +193,6 @@ fn pump(mut from: TcpStream, mut to: TcpStream, mode: Arc<Mutex<Mode>>, stop: Ar
             break;
         }
     }
+    seen.store(u64::MAX, Ordering::SeqCst); // ended: never holds `set` up
     let _ = to.shutdown(Shutdown::Write);
 }

@@ -7,8 +7,9 @@
 //!   from one process to another and resolved.
 //! * `napper`: a mailbox of one; on [`Nap`] it sleeps, so that messages
 //!   arriving meanwhile find its mailbox full. Answers `EchoReq`s.
-//! * `sink`: counts [`Seq`]s and, if given a file, appends each number to
-//!   it with one unbuffered write as it handles it.
+//! * `sink`: counts [`Seq`]s and, if given a file, appends `PID N` (its
+//!   process and the number) to it with one unbuffered write as it handles
+//!   each.
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
@@ -59,12 +60,29 @@ msg_serde_macro! {
     }
 }
 
-/// The protocol of the test actors: `Relay`, `Nap`, `Seq`.
+msg_serde_macro! {
+    /// A numbered message with padding, for volume: the sink treats it as
+    /// a [`Seq`].
+    #[derive(Clone, PartialEq)]
+    pub struct Bulk("testkit::Bulk") {
+        /// Its number.
+        pub n: u64,
+        /// Bytes of nothing in particular.
+        pub pad: String,
+    }
+}
+
+/// The protocol of the test actors: `Relay`, `Nap`, `Seq`, `Bulk`.
 pub fn testkit_protocol() -> &'static Protocol {
     static P: LazyLock<Protocol> = LazyLock::new(|| {
         Protocol::new(
             "testkit_protocol",
-            [MsgInfo::wire::<Relay>(), MsgInfo::wire::<Nap>(), MsgInfo::wire::<Seq>()],
+            [
+                MsgInfo::wire::<Relay>(),
+                MsgInfo::wire::<Nap>(),
+                MsgInfo::wire::<Seq>(),
+                MsgInfo::wire::<Bulk>(),
+            ],
         )
     });
     &P
@@ -101,11 +119,11 @@ impl TestActor {
         }
     }
 
-    fn sink(&mut self, seq: &Seq) {
+    fn sink(&mut self, n: u64) {
         self.handled += 1;
         if let Some(log) = &mut self.sink_log {
             // One write per message, unbuffered: what is in the file was handled.
-            if let Err(e) = log.write_all(format!("{}\n", seq.n).as_bytes()) {
+            if let Err(e) = log.write_all(format!("{} {n}\n", std::process::id()).as_bytes()) {
                 warn!(error = %e, "sink: log write failed");
             }
         }
@@ -131,7 +149,9 @@ impl Actor for TestActor {
         } else if let Some(nap) = msg.downcast_ref::<Nap>() {
             std::thread::sleep(Duration::from_millis(nap.ms));
         } else if let Some(seq) = msg.downcast_ref::<Seq>() {
-            self.sink(seq);
+            self.sink(seq.n);
+        } else if let Some(bulk) = msg.downcast_ref::<Bulk>() {
+            self.sink(bulk.n);
         } else if let Some(req) = msg.downcast_ref::<EchoReq>() {
             let _ = ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, now_ns()));
         }

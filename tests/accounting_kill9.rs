@@ -1,0 +1,166 @@
+//! Every message accounted for: numbered messages stream to a sink in
+//! another process while that process is killed (`kill -9`) at random
+//! points and restarted, 20 times. A test binary of its own.
+//!
+//! At the end every message sent is in the sink's log or was reported to
+//! the sender (a send error or a dead letter), and both only for messages
+//! reported `Unacknowledged`. Acknowledged messages missing from the log
+//! are allowed only as lost with the mailbox of the process that died:
+//! within each incarnation, a contiguous run right after its last logged
+//! message. Nothing out of order, nothing twice.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ipchnl::echo::EchoReq;
+use ipchnl::{DeadLetterReason, Manager};
+use support::*;
+use testkit::Seq;
+
+const CYCLES: usize = 20;
+
+/// A small deterministic generator, seeded per run (printed on failure).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn every_message_is_accounted_for_across_kill_9() {
+    let seed = std::env::var("IPCHNL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+            | 1
+    });
+    println!("seed = {seed} (rerun with IPCHNL_SEED={seed})");
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+
+    let log = tempfile_path::TempFile::with("");
+    let path = socket_path("kill9");
+    let listen = format!("unix:{}", path.display());
+    let node = format!("accounted-{}", std::process::id());
+    let start = || Serve::start(&listen, &["--test-actors", "--sink-log", log.path(), "--node-name", &node]);
+    let mut receiver = start();
+
+    let m = Arc::new(
+        Manager::new(
+            config("kill9-sender")
+                .reconnect_backoff(Duration::from_millis(5), Duration::from_millis(50))
+                .dead_letter_capacity(10_000_000),
+        )
+        .unwrap(),
+    );
+    m.connect(&receiver.addr).unwrap();
+
+    // The sender: numbered messages, as fast as the link takes them.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = std::thread::spawn({
+        let (m, stop) = (m.clone(), stop.clone());
+        move || {
+            let (mut next, mut errors) = (1u64, Vec::new());
+            while !stop.load(Ordering::SeqCst) {
+                let Some(sink) = m.find_by_name("sink") else {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                };
+                for _ in 0..64 {
+                    if sink.send_timeout(Seq::new(next), Duration::from_millis(100)).is_err() {
+                        errors.push(next);
+                    }
+                    next += 1;
+                }
+            }
+            (next - 1, errors)
+        }
+    });
+
+    // The killer.
+    for _ in 0..CYCLES {
+        std::thread::sleep(Duration::from_millis(30 + rng.below(120)));
+        receiver.kill9();
+        std::thread::sleep(Duration::from_millis(rng.below(30)));
+        receiver = start();
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (last, send_errors) = sender.join().unwrap();
+
+    // Settle: the last incarnation has handled all it took.
+    let sink = eventually("the sink of the last incarnation", || m.find_by_name("sink"));
+    sink.ask(EchoReq::new(1, 0), HANG_GUARD).unwrap();
+    let dead: Vec<(u64, DeadLetterReason)> = m
+        .dead_letters()
+        .try_iter()
+        .filter_map(|l| Some((l.msg.downcast_ref::<Seq>()?.n, l.reason)))
+        .collect();
+    let logged = read_log_by_process(&log.0);
+
+    // Nothing twice, nothing out of order.
+    let numbers: Vec<u64> = logged.iter().map(|(_, n)| *n).collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "seed {seed}: log out of order or repeated");
+    let in_log: HashSet<u64> = numbers.iter().copied().collect();
+    let mut reported: HashMap<u64, DeadLetterReason> = HashMap::new();
+    for (n, reason) in &dead {
+        assert!(reported.insert(*n, *reason).is_none(), "seed {seed}: {n} reported twice");
+    }
+    for n in &send_errors {
+        assert!(!reported.contains_key(n), "seed {seed}: {n} both refused and reported");
+    }
+    let refused: HashSet<u64> = send_errors.iter().copied().collect();
+
+    // Delivered and reported: only if reported Unacknowledged.
+    for n in &in_log {
+        assert!(!refused.contains(n), "seed {seed}: {n} refused at send time yet delivered");
+        if let Some(r) = reported.get(n) {
+            assert_eq!(*r, DeadLetterReason::Unacknowledged, "seed {seed}: {n} delivered and reported {r:?}");
+        }
+    }
+
+    // Neither logged nor reported: lost with a mailbox. Per incarnation, a
+    // contiguous run right after its last logged message.
+    let mut last_of: BTreeMap<u64, u32> = BTreeMap::new(); // last logged n -> pid
+    let mut seen_pids = Vec::new();
+    for (pid, n) in &logged {
+        if seen_pids.last() != Some(pid) {
+            seen_pids.push(*pid);
+        }
+        last_of.retain(|_, p| p != pid);
+        last_of.insert(*n, *pid);
+    }
+    let lost: Vec<u64> = (1..=last)
+        .filter(|n| !in_log.contains(n) && !reported.contains_key(n) && !refused.contains(n))
+        .collect();
+    let mut runs: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for n in &lost {
+        let after = last_of.range(..n).next_back().map(|(l, _)| *l);
+        let after = after.unwrap_or_else(|| panic!("seed {seed}: {n} lost before anything was logged"));
+        runs.entry(after).or_default().push(*n);
+    }
+    for (after, run) in &runs {
+        let expected: Vec<u64> = (after + 1..after + 1 + run.len() as u64).collect();
+        assert_eq!(run, &expected, "seed {seed}: what was lost after {after} is not a run right after it");
+    }
+    assert!(
+        seen_pids.len() >= CYCLES / 2,
+        "seed {seed}: the receiver should have logged in most incarnations"
+    );
+    println!(
+        "{last} sent in {:.1} s over {} incarnations: {} logged, {} reported ({} also logged), {} refused, {} lost with a mailbox",
+        started.elapsed().as_secs_f64(),
+        seen_pids.len(),
+        in_log.len(),
+        reported.len(),
+        reported.keys().filter(|n| in_log.contains(n)).count(),
+        refused.len(),
+        lost.len()
+    );
+}

@@ -240,6 +240,122 @@ pub mod raw {
         s
     }
 
+    /// A wire-level client: handshake, directory, echo round trips.
+    pub struct Client<S: Read + Write> {
+        s: S,
+        buf: Vec<u8>,
+        seq: u64,
+        peer_seq: u64,
+        me: ipchnl::ActorId,
+        pub server: ipchnl::ActorId,
+    }
+
+    impl<S: Read + Write> Client<S> {
+        /// Handshakes on `s` (no secret), exchanges directories and finds
+        /// the actor called `server`.
+        pub fn start(mut s: S, node: &str) -> std::io::Result<Self> {
+            let config = HandshakeConfig::new(NodeId::of_name(node), Incarnation([1; 16]));
+            let mut nonce = [0; 32];
+            nonce[..node.len().min(32)].copy_from_slice(&node.as_bytes()[..node.len().min(32)]);
+            let mut hs = Handshake::new(Role::Client, config, nonce);
+            s.write_all(&hs.take_output())?;
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !hs.is_done() {
+                let n = s.read(&mut chunk)?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let used = hs.read(&buf).map_err(std::io::Error::other)?;
+                buf.drain(..used);
+                let out = hs.take_output();
+                if !out.is_empty() {
+                    s.write_all(&out)?;
+                }
+            }
+            let mut client = Self {
+                s,
+                buf,
+                seq: 0,
+                peer_seq: 0,
+                me: ipchnl::ActorId::new(),
+                server: ipchnl::ActorId::NONE,
+            };
+            let dir = br#"{"full":true,"add":[]}"#;
+            client.send(connection::FrameHeader::new(connection::FrameKind::Directory), dir)?;
+            loop {
+                let (h, body) = client.next_frame()?;
+                if h.kind == connection::FrameKind::Directory {
+                    let update: connection::DirectoryUpdate =
+                        serde_json::from_slice(&body).map_err(std::io::Error::other)?;
+                    if let Some(e) = update.add.iter().find(|e| e.name == "server") {
+                        client.server = e.id;
+                        return Ok(client);
+                    }
+                }
+            }
+        }
+
+        fn send(&mut self, mut h: connection::FrameHeader, body: &[u8]) -> std::io::Result<()> {
+            h.ack = self.peer_seq;
+            let mut frame = Vec::new();
+            connection::encode_frame(&h, body, DEFAULT_MAX_FRAME, &mut frame)
+                .map_err(std::io::Error::other)?;
+            self.s.write_all(&frame)
+        }
+
+        fn next_frame(&mut self) -> std::io::Result<(connection::FrameHeader, Vec<u8>)> {
+            let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
+            let mut chunk = [0u8; 4096];
+            loop {
+                if let Some((frame, used)) = decoder.decode(&self.buf).map_err(std::io::Error::other)? {
+                    let out = (frame.header, frame.body.to_vec());
+                    self.buf.drain(..used);
+                    if out.0.kind == connection::FrameKind::Msg {
+                        self.peer_seq = out.0.seq;
+                    }
+                    return Ok(out);
+                }
+                let n = self.s.read(&mut chunk)?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                self.buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+
+        /// Sends an `EchoReq` to the server.
+        pub fn request(&mut self, counter: u64) -> std::io::Result<()> {
+            use ipchnl::MsgType;
+            self.seq += 1;
+            let h = connection::FrameHeader {
+                msg_id: ipchnl::echo::EchoReq::msg_id(),
+                dst: self.server,
+                src: self.me,
+                seq: self.seq,
+                corr: counter,
+                ..connection::FrameHeader::new(connection::FrameKind::Msg)
+            };
+            let body = format!(r#"{{"counter":{counter},"req_timestamp_ns":0}}"#);
+            self.send(h, body.as_bytes())
+        }
+
+        /// Reads until the `EchoReply` to `counter`.
+        pub fn reply(&mut self, counter: u64) -> std::io::Result<()> {
+            use ipchnl::MsgType;
+            loop {
+                let (h, body) = self.next_frame()?;
+                if h.kind == connection::FrameKind::Msg && h.msg_id == ipchnl::echo::EchoReply::msg_id() {
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&body).map_err(std::io::Error::other)?;
+                    assert_eq!((v["counter"].as_u64(), h.corr, h.dst), (Some(counter), counter, self.me));
+                    return Ok(());
+                }
+            }
+        }
+    }
+
     /// Reads until the server closes; the bytes it sent meanwhile.
     pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
         let mut all = Vec::new();

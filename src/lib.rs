@@ -64,3 +64,6 @@ pub mod samples {
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+#[doc(hidden)]
+pub mod fuzzing;

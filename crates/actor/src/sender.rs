@@ -246,6 +246,11 @@ impl ActorSender {
     /// would stall the executor that may have to run the answering actor.
     /// `Err(Disconnected)` when the request was dropped unanswered (the actor
     /// handled it without replying, stopped, or its link went down).
+    ///
+    /// A reply from another process whose type no actor of this process
+    /// declares arrives undecoded (a `RawMsg`): take it with
+    /// [`downcast`](msg_header::Msg#method.downcast), which decodes it;
+    /// `downcast_ref` only sees what is already decoded.
     pub fn ask(&self, msg: impl IntoBoxMsg, timeout: Duration) -> Result<BoxMsg, AskError> {
         let msg = msg.into_box_msg();
         if on_executor_thread() {

@@ -260,6 +260,10 @@ impl ReplyTargets {
     }
 }
 
+/// The write buffer a link keeps once it has written everything: one that
+/// grew past this in a burst gives the rest back.
+const WBUF_KEEP: usize = 256 * 1024;
+
 /// One link, owned by its executor.
 struct Link {
     stream: Stream,
@@ -892,11 +896,11 @@ impl Net {
                 return self.nack(shared, key, h, NackReason::UnknownMsg, "no decoder for this message here");
             }
         };
+        let reply_to = self.reply_route(shared, key, h.src);
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
         if is_terminated {
             link.watches.retain(|(t, _, w)| !(*t == h.src && w.id() == h.dst));
         }
-        let reply_to = link.route_for(h.src);
         // Checked and stamped already (the header came from the frame).
         if let Err(e) = target.route().deliver(Envelope { msg, reply_to }, Wait::No) {
             let reason = match e {
@@ -906,6 +910,25 @@ impl Net {
             };
             self.nack(shared, key, h, reason, "");
         }
+    }
+
+    /// Where replies to a message from `src` go. Usually an actor of the
+    /// peer; but a peer may pass on an address of ours (an ask's, an
+    /// actor's), and then the reply stays here rather than crossing the
+    /// link twice (and finding its window full on the way).
+    fn reply_route(&mut self, shared: &Shared, key: usize, src: ActorId) -> Option<ActorSender> {
+        let Some(Io::Link(link)) = self.io.get(key) else { return None };
+        if src.is_none() || link.remote.contains_key(&src) {
+            return link.route_for(src);
+        }
+        if let Some(ours) = link.replies.map.get(&src) {
+            return Some(ours.clone());
+        }
+        if let Some(ours) = self.local_actor(shared, src) {
+            return Some(ours);
+        }
+        let Some(Io::Link(link)) = self.io.get(key) else { return None };
+        link.route_for(src)
     }
 
     fn nack(&mut self, shared: &Shared, key: usize, h: &FrameHeader, reason: NackReason, detail: &str) {
@@ -1094,10 +1117,21 @@ impl Net {
         }
         if link.wpos == link.wbuf.len() {
             link.wbuf.clear();
+            // A burst may have grown it to a window of large frames; keep
+            // no more than a busy link reuses.
+            link.wbuf.shrink_to(WBUF_KEEP);
             link.wpos = 0;
             link.blocked_since = None;
-        } else if link.blocked_since.is_none() {
-            link.blocked_since = Some(Instant::now());
+        } else {
+            if link.wpos >= link.wbuf.len() - link.wpos {
+                // What was written goes, or a link that never quite catches
+                // up would keep every byte it ever sent.
+                link.wbuf.drain(..link.wpos);
+                link.wpos = 0;
+            }
+            if link.blocked_since.is_none() {
+                link.blocked_since = Some(Instant::now());
+            }
         }
     }
 

@@ -35,15 +35,6 @@ fn raise_nofile(need: u64) {
     }
 }
 
-fn count(dir: String) -> usize {
-    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
-}
-
-/// The server's threads and descriptors.
-fn counts(pid: i32) -> (usize, usize) {
-    (count(format!("/proc/{pid}/task")), count(format!("/proc/{pid}/fd")))
-}
-
 fn connect(addr: &Addr) -> std::io::Result<Box<dyn ReadWrite>> {
     Ok(match addr {
         Addr::Tcp(sa) => {

@@ -31,11 +31,21 @@ impl Serve {
     /// Starts `ipchnl serve --listen ADDR EXTRA..` and waits for its
     /// `listening on` line.
     pub fn start(listen: &str, extra: &[&str]) -> Self {
+        Self::start_with(listen, extra, Stdio::inherit())
+    }
+
+    /// As [`start`](Self::start), its standard error appended to `path`.
+    pub fn start_logging(listen: &str, extra: &[&str], path: &std::path::Path) -> Self {
+        let file = std::fs::File::options().create(true).append(true).open(path).expect("log opens");
+        Self::start_with(listen, extra, Stdio::from(file))
+    }
+
+    fn start_with(listen: &str, extra: &[&str], stderr: Stdio) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
             .args(["serve", "--listen", listen])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("ipchnl serve starts");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -143,12 +153,34 @@ pub mod tempfile_path {
 
     impl Drop for TempFile {
         fn drop(&mut self) {
+            if std::env::var("SOAK_KEEP").is_ok() {
+                return;
+            }
             let _ = std::fs::remove_file(&self.0);
         }
     }
 }
 
 pub mod proxy;
+
+fn count_entries(dir: String) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+/// A process's threads and open descriptors, from `/proc/PID`.
+pub fn counts(pid: i32) -> (usize, usize) {
+    (count_entries(format!("/proc/{pid}/task")), count_entries(format!("/proc/{pid}/fd")))
+}
+
+/// A process's resident memory in bytes (`VmRSS` in `/proc/PID/status`).
+pub fn rss_bytes(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
 
 /// Every message sent is in the receiver's log or was reported to the
 /// sender, and both only for messages reported `Unacknowledged`; the log

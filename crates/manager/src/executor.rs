@@ -43,6 +43,10 @@ const POLL_EVERY: u32 = 8;
 /// Commands handled before the sockets are looked at again.
 const BATCH: usize = 256;
 
+/// While commands keep coming, the sockets are looked at at least this
+/// often, however small the batches.
+const IO_EVERY: Duration = Duration::from_micros(100);
+
 /// How long closing links may take to flush at shutdown.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -168,6 +172,8 @@ pub(crate) struct Executor {
     /// Busy checks of the mailbox between yields: none when this thread
     /// may run on one CPU only, where spinning would only delay the sender.
     spins_per_turn: u32,
+    /// When the sockets were last polled.
+    last_io: Instant,
 }
 
 impl Executor {
@@ -200,6 +206,7 @@ impl Executor {
             slots: Vec::new(),
             spin,
             spins_per_turn,
+            last_io: Instant::now(),
         };
         Ok((executor, handle))
     }
@@ -224,9 +231,12 @@ impl Executor {
                 handled += 1;
             }
             if self.net.has_io() {
-                // After a full batch, look at the sockets before the next;
-                // otherwise the spin below looks at them first anyway.
-                if handled == BATCH {
+                // After a full batch, or once commands have kept coming for
+                // a while, look at the sockets before the next; otherwise the
+                // spin below looks at them first anyway. (A steady trickle of
+                // commands in small batches once starved them for seconds:
+                // handshakes timed out while timers still ran.)
+                if handled == BATCH || (handled > 0 && self.last_io.elapsed() >= IO_EVERY) {
                     self.poll_io(Some(Duration::ZERO));
                 }
                 self.net.flush(&self.shared, self.poll.registry());
@@ -252,7 +262,9 @@ impl Executor {
     /// Handles what the sockets have ready, waiting up to `timeout`;
     /// whether anything was.
     fn poll_io(&mut self, timeout: Option<Duration>) -> bool {
-        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+        let polled = self.poll.poll(&mut self.events, timeout);
+        self.last_io = Instant::now();
+        if let Err(e) = polled {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 error!(executor = self.handle.index, error = %e, "poll failed");
             }

@@ -112,14 +112,11 @@ fn write_seeds() {
 }
 
 /// Inputs that break an invariant and are not fixed yet, kept in
-/// `fuzz/regressions/<target>/open/`; once fixed, move them up a level.
-///
-/// Ignored while `bodies/open/fe82479e…` fails: `from_json::<EchoReq>`
-/// accepts a full form whose header is a JSON array of two ids (serde's
-/// sequence form of `MsgHeader`), and `peek_msg_id` refuses the same
-/// buffer ("trailing characters"): the two disagree on what a full form is.
+/// `fuzz/regressions/<target>/open/` (none now); once fixed, move them up a
+/// level. The first, `bodies/fe82479e…`: `from_json` took a header in
+/// serde's sequence form and `peek_msg_id` refused it; both now read the
+/// header the same way.
 #[test]
-#[ignore = "open finding: peek_msg_id refuses a full form from_json accepts"]
 fn open_findings() {
     for (target, run) in TARGETS {
         replay(&files(&fuzz_dir().join("regressions").join(target).join("open")), run);

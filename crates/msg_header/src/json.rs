@@ -65,16 +65,14 @@ pub fn from_json<T: MsgType + DeserializeOwned>(buf: &[u8]) -> Result<T, MsgErro
 /// # Ok::<(), msg_header::MsgError>(())
 /// ```
 pub fn peek_msg_id(buf: &[u8]) -> Result<MsgId, MsgError> {
+    // The header as `from_json` reads it (in any form serde takes), so
+    // that the two agree on what a message is.
     #[derive(Deserialize)]
     struct Peek {
-        header: PeekHeader,
-    }
-    #[derive(Deserialize)]
-    struct PeekHeader {
-        msg_id: MsgId,
+        header: MsgHeader,
     }
     let peek: Peek = serde_json::from_slice(buf)?;
-    Ok(peek.header.msg_id)
+    Ok(peek.header.msg_id())
 }
 
 #[cfg(test)]

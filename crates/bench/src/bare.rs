@@ -49,6 +49,9 @@ impl Conn {
                 Self::Tcp(s)
             }
             Addr::Unix(path) => Self::Unix(UnixStream::connect(path)?),
+            Addr::Nats(_) => {
+                return Err(io::Error::new(io::ErrorKind::Unsupported, "no bare socket to a NATS server"));
+            }
         })
     }
 

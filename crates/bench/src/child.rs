@@ -112,6 +112,7 @@ fn bare_listen(addr: &Addr, spin: bool, unix_files: &mut Vec<std::path::PathBuf>
             });
             Ok(addr.clone())
         }
+        Addr::Nats(_) => Err("a bare socket server cannot listen on NATS".into()),
     }
 }
 

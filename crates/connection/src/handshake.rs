@@ -284,6 +284,20 @@ impl Hello {
     }
 }
 
+/// Whether `bytes` start with a HELLO: the first bytes of a link, from the
+/// side that dialed.
+///
+/// ```
+/// use connection::{Handshake, HandshakeConfig, Incarnation, Role, starts_hello};
+/// use msg_header::NodeId;
+/// let mut client = Handshake::new(Role::Client, HandshakeConfig::new(NodeId::of_name("a"), Incarnation::default()), [1; 32]);
+/// assert!(starts_hello(&client.take_output()));
+/// assert!(!starts_hello(b"IPCH"));
+/// ```
+pub fn starts_hello(bytes: &[u8]) -> bool {
+    bytes.len() >= 5 && bytes[..4] == MAGIC && bytes[4] == TYPE_HELLO
+}
+
 /// One side of a handshake, as an I/O-free state machine.
 ///
 /// Feed it what the peer sent with [`read`](Self::read), send what

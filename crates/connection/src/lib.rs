@@ -41,5 +41,5 @@ pub use frame::{
 };
 pub use handshake::{
     AUTH, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, PeerHello, Role, Secret,
-    VERSION_MAX, VERSION_MIN,
+    VERSION_MAX, VERSION_MIN, starts_hello,
 };

@@ -1,4 +1,5 @@
-//! Where a manager listens or connects: `tcp://HOST:PORT` or `unix:PATH`.
+//! Where a manager listens or connects: `tcp://HOST:PORT`, `unix:PATH`, or
+//! `nats://[CREDENTIALS@]HOST:PORT` (a NATS server, with the `nats` feature).
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -21,13 +22,89 @@ pub enum Addr {
     Tcp(SocketAddr),
     /// A Unix-domain socket path.
     Unix(PathBuf),
+    /// A NATS server, through which managers meet (needs the `nats`
+    /// feature to connect).
+    Nats(NatsAddr),
+}
+
+/// A NATS server's address and the credentials its URL carries:
+/// `nats://HOST:PORT` (port 4222 if left out), `nats://TOKEN@HOST:PORT` or
+/// `nats://USER:PASSWORD@HOST:PORT`. Displayed (and logged) without them.
+///
+/// ```
+/// use manager::Addr;
+/// let Addr::Nats(nats) = "nats://s3cret@127.0.0.1:4222".parse()? else { unreachable!() };
+/// assert_eq!(nats.host_port, "127.0.0.1:4222");
+/// assert_eq!(nats.token.as_deref(), Some("s3cret"));
+/// assert_eq!(nats.to_string(), "nats://127.0.0.1:4222");
+/// # Ok::<(), manager::AddrError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct NatsAddr {
+    /// `HOST:PORT`.
+    pub host_port: String,
+    /// The token the URL carries, if any.
+    pub token: Option<String>,
+    /// The user and password the URL carries, if any.
+    pub user: Option<(String, String)>,
+}
+
+impl fmt::Debug for NatsAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the credentials.
+        write!(f, "NatsAddr({self})")
+    }
+}
+
+impl fmt::Display for NatsAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "nats://{}", self.host_port)
+    }
+}
+
+impl NatsAddr {
+    fn parse(s: &str, rest: &str) -> Result<Self, AddrError> {
+        let (credentials, host_port) = match rest.rsplit_once('@') {
+            Some((c, h)) => (Some(c), h),
+            None => (None, rest),
+        };
+        let host_port = host_port.trim_end_matches('/');
+        if host_port.is_empty() || host_port.contains('/') || credentials.is_some_and(str::is_empty) {
+            return Err(AddrError::Syntax(redact(s)));
+        }
+        let host_port = match host_port.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => host_port.to_owned(),
+            Some(_) if !host_port.ends_with(']') => return Err(AddrError::Syntax(redact(s))),
+            _ => format!("{host_port}:4222"),
+        };
+        let (token, user) = match credentials.map(|c| c.split_once(':')) {
+            None => (None, None),
+            Some(Some((user, password))) => (None, Some((user.to_owned(), password.to_owned()))),
+            Some(None) => (credentials.map(str::to_owned), None),
+        };
+        Ok(Self { host_port, token, user })
+    }
+
+    fn is_loopback(&self) -> bool {
+        let host = self.host_port.rsplit_once(':').map_or(self.host_port.as_str(), |(h, _)| h);
+        matches!(host, "localhost" | "[::1]")
+            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// An address as text for an error: no credentials.
+fn redact(s: &str) -> String {
+    match s.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.rsplit_once('@')?.1))) {
+        Some((scheme, host)) => format!("{scheme}://…@{host}"),
+        None => s.to_owned(),
+    }
 }
 
 /// An address that does not parse or resolve.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AddrError {
-    /// Neither `tcp://HOST:PORT` nor `unix:PATH`.
-    #[error("{0:?} is not an address: expected tcp://HOST:PORT or unix:PATH")]
+    /// Not `tcp://HOST:PORT`, `unix:PATH` or `nats://HOST:PORT`.
+    #[error("{0:?} is not an address: expected tcp://HOST:PORT, unix:PATH or nats://HOST:PORT")]
     Syntax(String),
     /// The host does not resolve.
     #[error("{0:?} does not resolve to an address")]
@@ -43,6 +120,7 @@ impl Addr {
         match self {
             Self::Tcp(a) => a.ip().is_loopback(),
             Self::Unix(_) => true,
+            Self::Nats(n) => n.is_loopback(),
         }
     }
 }
@@ -64,7 +142,10 @@ impl FromStr for Addr {
             }
             return Ok(Self::Unix(PathBuf::from(path)));
         }
-        Err(AddrError::Syntax(s.to_owned()))
+        if let Some(rest) = s.strip_prefix("nats://") {
+            return NatsAddr::parse(s, rest).map(Self::Nats);
+        }
+        Err(AddrError::Syntax(redact(s)))
     }
 }
 
@@ -73,6 +154,7 @@ impl fmt::Display for Addr {
         match self {
             Self::Tcp(a) => write!(f, "tcp://{a}"),
             Self::Unix(p) => write!(f, "unix:{}", p.display()),
+            Self::Nats(n) => n.fmt(f),
         }
     }
 }
@@ -92,5 +174,28 @@ mod tests {
         }
         let long = format!("unix:/{}", "x".repeat(200));
         assert_eq!(long.parse::<Addr>(), Err(AddrError::PathTooLong(201)));
+    }
+
+    #[test]
+    fn nats_addresses_keep_their_credentials_to_themselves() {
+        let nats = |s: &str| match s.parse::<Addr>() {
+            Ok(Addr::Nats(n)) => n,
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(nats("nats://127.0.0.1").host_port, "127.0.0.1:4222");
+        assert_eq!(nats("nats://[::1]:4223").host_port, "[::1]:4223");
+        assert!(nats("nats://[::1]:4223").is_loopback() && nats("nats://localhost:1").is_loopback());
+        assert!(!nats("nats://10.0.0.1:4222").is_loopback());
+        let with_user = nats("nats://ann:pa:ss@127.0.0.1:4222");
+        assert_eq!(with_user.user, Some(("ann".into(), "pa:ss".into())));
+        assert_eq!(with_user.to_string(), "nats://127.0.0.1:4222");
+        assert!(!format!("{with_user:?}").contains("pa:ss"));
+        let with_token = nats("nats://t0k@h:1");
+        assert_eq!((with_token.token.as_deref(), with_token.user), (Some("t0k"), None));
+        for bad in ["nats://", "nats://@h:1", "nats://h:x", "nats://h:1/path"] {
+            assert!(bad.parse::<Addr>().is_err(), "{bad}");
+        }
+        let Err(e) = "nats://secret@h:1/x".parse::<Addr>() else { panic!("a path is refused") };
+        assert!(!e.to_string().contains("secret"), "{e}");
     }
 }

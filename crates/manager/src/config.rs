@@ -45,6 +45,12 @@ pub struct ManagerConfig {
     pub reconnect_backoff: (Duration, Duration),
     /// The executor every link runs on; by default executors are taken in turn.
     pub link_executor: Option<usize>,
+    /// A NATS credentials file (`.creds`), for servers that want one; a
+    /// token or a user and password go in the `nats://` URL.
+    pub nats_credentials: Option<std::path::PathBuf>,
+    /// A manager not heard of on NATS for this long is gone; each announces
+    /// itself every third of it. Default: 5 s.
+    pub nats_expiry: Duration,
 }
 
 /// Which users may connect to a Unix socket (checked with `SO_PEERCRED`).
@@ -89,6 +95,8 @@ impl Default for ManagerConfig {
             max_frame: DEFAULT_MAX_FRAME,
             reconnect_backoff: (Duration::from_millis(50), Duration::from_secs(2)),
             link_executor: None,
+            nats_credentials: None,
+            nats_expiry: Duration::from_secs(5),
         }
     }
 }
@@ -194,6 +202,18 @@ impl ManagerConfig {
     /// Runs every link on executor `index`.
     pub fn link_executor(mut self, index: usize) -> Self {
         self.link_executor = Some(index);
+        self
+    }
+
+    /// Sets [`nats_credentials`](Self::nats_credentials).
+    pub fn nats_credentials(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.nats_credentials = Some(path.into());
+        self
+    }
+
+    /// Sets [`nats_expiry`](Self::nats_expiry).
+    pub fn nats_expiry(mut self, expiry: Duration) -> Self {
+        self.nats_expiry = expiry;
         self
     }
 }

@@ -90,12 +90,14 @@ mod error;
 mod executor;
 mod listen;
 mod manager;
+#[cfg(feature = "nats")]
+mod nats;
 mod net;
 mod outbox;
 mod peer;
 mod stats;
 
-pub use addr::{Addr, AddrError};
+pub use addr::{Addr, AddrError, NatsAddr};
 pub use config::{ActorOptions, ManagerConfig, UnixPeers};
 pub use connection::{NackReason, Secret};
 pub use dead_letter::{DeadLetter, DeadLetterReason};

@@ -35,5 +35,9 @@ pub(crate) fn bind(addr: &Addr) -> Result<(Listener, Addr), ManagerError> {
             std.set_nonblocking(true)?;
             Ok((Listener::Unix(mio::net::UnixListener::from_std(std), path.clone()), addr.clone()))
         }
+        // `Manager::listen` joins a NATS server instead of binding.
+        Addr::Nats(_) => {
+            Err(io::Error::new(io::ErrorKind::Unsupported, "a NATS server is joined, not bound").into())
+        }
     }
 }

@@ -324,6 +324,9 @@ pub struct Manager {
     executors: Arc<[Arc<ExecutorHandle>]>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_executor: AtomicUsize,
+    /// The NATS bridge, once a `nats://` address was connected to.
+    #[cfg(feature = "nats")]
+    nats: Mutex<Option<crate::nats::Bridge>>,
 }
 
 impl Manager {
@@ -366,6 +369,8 @@ impl Manager {
             executors,
             threads: Mutex::new(Vec::new()),
             next_executor: AtomicUsize::new(0),
+            #[cfg(feature = "nats")]
+            nats: Mutex::new(None),
         };
         for (index, executor) in runners.into_iter().enumerate() {
             let thread = std::thread::Builder::new()
@@ -452,6 +457,11 @@ impl Manager {
         if !self.lifecycle.is_running() {
             return Err(ManagerError::ShuttingDown);
         }
+        if let Addr::Nats(nats) = addr {
+            // Listening on NATS is joining it: others find us there.
+            self.join_nats(nats)?;
+            return Ok(addr.clone());
+        }
         let config = &self.shared.config;
         if !addr.is_loopback() && config.secret.is_none() && !config.allow_insecure {
             return Err(ManagerError::Insecure(addr.to_string()));
@@ -467,9 +477,24 @@ impl Manager {
     /// the first directory exchange are done: the peer's actors are then in
     /// [`find_by_protocol`](Self::find_by_protocol). If the link later goes
     /// down it is dialed again, with backoff.
+    ///
+    /// A `nats://` address joins the NATS server instead (needs the `nats`
+    /// feature): every manager that joined it is linked to this one, found
+    /// through announcements, as long as both are there. It returns once
+    /// connected to the server; the others' actors appear in the directory
+    /// as their links come up. The [`PeerInfo`] then names the server.
     pub fn connect(&self, addr: &Addr) -> Result<PeerInfo, ManagerError> {
         if !self.lifecycle.is_running() {
             return Err(ManagerError::ShuttingDown);
+        }
+        if let Addr::Nats(nats) = addr {
+            self.join_nats(nats)?;
+            return Ok(PeerInfo {
+                node_id: NodeId::of_name(&nats.to_string()),
+                node_name: nats.to_string(),
+                executor: 0,
+                up: true,
+            });
         }
         let (tx, rx) = crossbeam_channel::bounded(1);
         let executor = self.shared.next_link_executor();
@@ -480,6 +505,23 @@ impl Manager {
             addr: addr.to_string(),
             reason: "no answer from the executor".into(),
         })?
+    }
+
+    #[cfg(feature = "nats")]
+    fn join_nats(&self, addr: &crate::NatsAddr) -> Result<(), ManagerError> {
+        let mut bridge = self.nats.lock().unwrap_or_else(|e| e.into_inner());
+        if bridge.is_none() {
+            *bridge = Some(crate::nats::Bridge::start(self.shared.clone(), addr)?);
+        }
+        Ok(())
+    }
+
+    #[cfg(not(feature = "nats"))]
+    fn join_nats(&self, addr: &crate::NatsAddr) -> Result<(), ManagerError> {
+        Err(ManagerError::Connect {
+            addr: addr.to_string(),
+            reason: "this build has no NATS support (cargo feature `nats`)".into(),
+        })
     }
 
     /// The linked nodes, in the order they were first linked.
@@ -611,6 +653,12 @@ impl Manager {
                 let dst = msg.header().dst_id();
                 self.shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Shutdown);
             }
+        }
+        // The links through NATS are closed: publish their last bytes, say
+        // goodbye, disconnect.
+        #[cfg(feature = "nats")]
+        if let Some(mut bridge) = self.nats.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bridge.leave();
         }
     }
 }

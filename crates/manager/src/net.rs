@@ -231,6 +231,13 @@ impl Origin {
         Self { role: Role::Server, dial: None, waiter: None, attempt: 0 }
     }
 
+    /// One end of a socket pair a NATS bridge carries: never redialed here
+    /// (the bridge makes a new pair when the peer is heard of again).
+    #[cfg(feature = "nats")]
+    pub(crate) fn bridged(role: Role) -> Self {
+        Self { role, dial: None, waiter: None, attempt: 0 }
+    }
+
     fn dialed(addr: Addr, waiter: Option<Waiter>, attempt: u32) -> Self {
         Self { role: Role::Client, dial: Some(addr), waiter, attempt }
     }
@@ -502,6 +509,10 @@ impl Net {
         let stream = match &addr {
             Addr::Tcp(sa) => mio::net::TcpStream::connect(*sa).map(Stream::Tcp),
             Addr::Unix(path) => mio::net::UnixStream::connect(path).map(Stream::Unix),
+            // The manager hands these to its NATS bridge, never here.
+            Addr::Nats(_) => {
+                Err(io::Error::new(io::ErrorKind::Unsupported, "a NATS server is not dialed as a link"))
+            }
         };
         match stream {
             Ok(stream) => self.add_stream(shared, registry, stream, Origin::dialed(addr, waiter, attempt)),

@@ -159,12 +159,16 @@ impl Shared {
 
     /// The peer a link that just finished its handshake belongs to, and
     /// whether the link is kept (when two links join the same two nodes,
-    /// the one dialed by the lower `NodeId` is).
+    /// the one dialed by the lower `NodeId` is). A kept link is the peer's
+    /// current link on return: the switch happens under the peers lock, so
+    /// the link it replaces, going down meanwhile, cannot take the peer
+    /// down with it (see [`Shared::link_lost`]).
     pub(crate) fn peer_for(&self, hello: &PeerHello, dialer: NodeId, place: Place) -> (Arc<Peer>, bool) {
         let mut peers = self.peers_lock();
         if let Some(peer) = peers.get(&hello.node_id) {
             if peer.incarnation == hello.incarnation {
                 if !peer.is_up() {
+                    peer.link_up(place, dialer);
                     return (peer.clone(), true);
                 }
                 let current = *peer.dialer.read().unwrap_or_else(|e| e.into_inner());
@@ -175,6 +179,7 @@ impl Shared {
                 let keep_new = current == dialer || dialer == preferred;
                 if keep_new {
                     let old = peer.place();
+                    peer.link_up(place, dialer);
                     self.executor(old.executor).push(Command::CloseLink { peer: peer.clone(), place: old });
                 }
                 return (peer.clone(), keep_new);
@@ -195,9 +200,21 @@ impl Shared {
             self.executors().clone(),
             self.config.max_frame,
         ));
-        let _ = place;
+        peer.link_up(place, dialer);
         peers.insert(hello.node_id, peer.clone());
         (peer, true)
+    }
+
+    /// The link at `place` went down: if it was `peer`'s current link, the
+    /// peer is down and its actors leave the directory (their routes are
+    /// returned); if another link had replaced it, nothing changes.
+    pub(crate) fn link_lost(&self, peer: &Peer, place: Place) -> Option<Vec<ActorSender>> {
+        let _peers = self.peers_lock();
+        if !peer.is_up() || peer.place() != place {
+            return None;
+        }
+        peer.link_down();
+        Some(self.dir_mut().remove_node(peer.node_id).into_iter().map(|e| e.sender).collect())
     }
 
     /// Answers `waiter` once `peer`'s current link has its directory (at

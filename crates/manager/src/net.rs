@@ -786,9 +786,9 @@ impl Net {
         link.peer = Some(peer.clone());
         link.attempt = 0;
         link.last_recv = Instant::now();
-        // Up before the snapshot: a change made meanwhile is then either in
-        // the snapshot or sent after it.
-        peer.link_up(place, dialer);
+        // `peer_for` made the link the peer's current one, up, before the
+        // snapshot: a change made meanwhile is then either in the snapshot
+        // or sent after it.
         bump(&peer.counters.links_up, 1);
         for frame in shared.directory_frames() {
             link.push_encoded_control(frame);
@@ -964,9 +964,13 @@ impl Net {
         }
         let node = (peer.node_id, peer.node_name());
         let mut dir = shared.dir_mut();
+        // A full directory replaces what we knew of the node. An actor it
+        // still lists keeps its route: senders handed out from an earlier
+        // link to this incarnation (one that lost to a duplicate) stay good.
+        let mut before: HashMap<ActorId, ActorSender> = HashMap::default();
         if update.full {
             for gone in dir.remove_node(peer.node_id) {
-                mark_removed(&gone.sender);
+                before.insert(gone.sender.id(), gone.sender);
             }
             link.remote.clear();
         }
@@ -977,9 +981,15 @@ impl Net {
             }
         }
         for e in update.add {
-            let route = RemoteRoute::sender(peer.clone(), e.id, e.name, e.protocols.clone(), Some(e.msgs));
+            let kept = before.remove(&e.id).filter(|s| routes_to(s, peer));
+            let route = kept.unwrap_or_else(|| {
+                RemoteRoute::sender(peer.clone(), e.id, e.name, e.protocols.clone(), Some(e.msgs))
+            });
             dir.insert_remote(route.clone(), peer.rank, e.protocols, node.clone());
             link.remote.insert(e.id, route);
+        }
+        for gone in before.values() {
+            mark_removed(gone);
         }
         drop(dir);
         if update.full {
@@ -1250,10 +1260,9 @@ impl Net {
         let was_up = link.is_up();
         if let Some(peer) = &link.peer {
             // A duplicate that lost leaves the peer to the other link.
-            if was_up && peer.place() == place {
-                peer.link_down();
-                for gone in shared.dir_mut().remove_node(peer.node_id) {
-                    mark_removed(&gone.sender);
+            if was_up {
+                for gone in shared.link_lost(peer, place).unwrap_or_default() {
+                    mark_removed(&gone);
                 }
             }
             let n = link.unacked.len();
@@ -1301,8 +1310,12 @@ impl Net {
             let _ = w.send(Err(ManagerError::Connect { addr, reason: why.to_string() }));
             return; // the caller of connect decides what to do next
         }
+        // A link that lost to another one to the same node is not redialed:
+        // the kept link's dialer redials that one if it goes down.
+        let lost_to_duplicate = matches!(&why, Down::Closed(r) if r == "duplicate")
+            && link.peer.as_ref().is_some_and(|p| p.is_up() && p.place() != place);
         if let Some(addr) = link.dial.take() {
-            if why.redials() && !shared.is_stopping() {
+            if why.redials() && !lost_to_duplicate && !shared.is_stopping() {
                 let attempt = if was_up { 0 } else { link.attempt + 1 };
                 self.schedule_redial(shared, addr, attempt);
             }
@@ -1372,6 +1385,12 @@ fn close_body(reason: &str) -> Vec<u8> {
 fn is_local_actor(sender: &ActorSender) -> bool {
     let route: &dyn std::any::Any = sender.route();
     route.is::<ActorCell>()
+}
+
+/// Whether `sender` is a route to an actor of `peer` (this incarnation).
+fn routes_to(sender: &ActorSender, peer: &Arc<Peer>) -> bool {
+    let route: &dyn std::any::Any = sender.route();
+    route.downcast_ref::<RemoteRoute>().is_some_and(|r| Arc::ptr_eq(&r.peer, peer))
 }
 
 /// Marks a route of an actor gone from its peer's directory.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use ipchnl::echo::{Client, EchoComplete, EchoStart, echo_requestee_protocol};
-use ipchnl::{ActorOptions, Manager, ManagerConfig};
+use ipchnl::{ActorOptions, Addr, Manager, ManagerConfig};
 
 use super::{Failure, Outcome, parse_addr, read_secret};
 
@@ -25,10 +25,14 @@ struct Rtt {
     max: u64,
 }
 
+/// How long `echo` waits for an echo server to announce itself on NATS.
+const DISCOVERY: Duration = Duration::from_secs(10);
+
 /// Options of `ipchnl echo`.
 #[derive(Args)]
 pub(crate) struct EchoArgs {
-    /// The server: tcp://HOST:PORT or unix:PATH.
+    /// The server: tcp://HOST:PORT, unix:PATH, or nats://HOST:PORT (any
+    /// echo server that joined that NATS server; needs the `nats` feature).
     #[arg(long, value_name = "ADDR")]
     connect: String,
     /// Round trips to make.
@@ -51,11 +55,19 @@ pub(crate) fn run(args: &EchoArgs) -> Outcome {
     }
     let manager = Manager::new(config).map_err(|e| Failure::run(format!("cannot start: {e}")))?;
     let peer = manager.connect(&addr).map_err(|e| Failure::run(e.to_string()))?;
-    let server = manager
-        .find_by_protocol(echo_requestee_protocol().id())
-        .into_iter()
-        .next()
-        .ok_or_else(|| Failure::run(format!("no echo server at {addr}")))?;
+    // A direct link brings the server's directory with it; through NATS,
+    // servers are found as their announcements come in.
+    let patience = if matches!(addr, Addr::Nats(_)) { DISCOVERY } else { Duration::ZERO };
+    let deadline = Instant::now() + patience;
+    let server = loop {
+        if let Some(server) = manager.find_by_protocol(echo_requestee_protocol().id()).into_iter().next() {
+            break server;
+        }
+        if Instant::now() >= deadline {
+            return Err(Failure::run(format!("no echo server at {addr}")));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     // On the link's executor, the client's requests are written without a hand-off.
     let client = manager
         .add_with(Client::with_partner("client", server), ActorOptions::default().executor(peer.executor))

@@ -15,7 +15,8 @@ use super::{Failure, Outcome, parse_addr, read_secret};
 /// Options of `ipchnl serve`.
 #[derive(Args)]
 pub(crate) struct ServeArgs {
-    /// Where to listen: tcp://HOST:PORT (port 0 for any) or unix:PATH.
+    /// Where to listen: tcp://HOST:PORT (port 0 for any), unix:PATH, or
+    /// nats://HOST:PORT (join that NATS server; needs the `nats` feature).
     #[arg(long, value_name = "ADDR")]
     listen: String,
     /// A file holding the shared secret peers must prove they know.

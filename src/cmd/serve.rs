@@ -43,6 +43,10 @@ pub(crate) struct ServeArgs {
     /// Executor threads.
     #[arg(long, hide = true, default_value_t = 2)]
     executors: usize,
+    /// Over NATS: how long (ms) others wait after this node's last
+    /// announcement before they forget it.
+    #[arg(long, hide = true)]
+    nats_expiry_ms: Option<u64>,
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Outcome {
@@ -64,6 +68,9 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     }
     if let Some(ms) = args.handshake_timeout_ms {
         config = config.handshake_timeout(Duration::from_millis(ms));
+    }
+    if let Some(ms) = args.nats_expiry_ms {
+        config = config.nats_expiry(Duration::from_millis(ms));
     }
     if let Some(ms) = args.heartbeat_ms {
         config = config.heartbeat(Duration::from_millis(ms), Duration::from_millis(ms * 5));

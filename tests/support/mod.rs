@@ -432,3 +432,62 @@ pub fn echo_against(m: &Manager, server: ipchnl::ActorSender, n: u64) {
     assert_eq!((done.sent, done.received), (n, n));
     client.stop().expect("client stops");
 }
+
+/// A `nats-server` on a free loopback port; killed when dropped.
+pub struct Nats {
+    child: Child,
+    pub port: u16,
+}
+
+impl Nats {
+    /// Starts one on a free port.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Self::on(port)
+    }
+
+    /// Starts one on `port` and waits until it takes connections.
+    pub fn on(port: u16) -> Self {
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server runs (apt-get install nats-server)");
+        let mut nats = Self { child, port };
+        let deadline = Instant::now() + HANG_GUARD;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(nats.child.try_wait().expect("wait works").is_none(), "nats-server exited");
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        nats
+    }
+
+    /// Its address, `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The state letter of process `pid` (`R`, `S`, `T` for stopped, ...).
+pub fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold spaces: the state follows its end.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}

@@ -48,8 +48,10 @@ pub struct ManagerConfig {
     /// A NATS credentials file (`.creds`), for servers that want one; a
     /// token or a user and password go in the `nats://` URL.
     pub nats_credentials: Option<std::path::PathBuf>,
-    /// A manager not heard of on NATS for this long is gone; each announces
-    /// itself every third of it. Default: 5 s.
+    /// Others forget this manager when it has not announced itself on NATS
+    /// for this long; it announces itself every third of it (the expiry
+    /// travels in the announcement, so each manager may choose its own).
+    /// Default: 5 s.
     pub nats_expiry: Duration,
 }
 

@@ -13,9 +13,12 @@
 //! * `ipchnl.announce`: each manager's [`Announce`], on connect, every
 //!   third of the expiry, and when it leaves (`bye`). A manager not heard
 //!   of for the expiry is gone: its link is closed.
-//! * `ipchnl.link.<TO>.<FROM>`: the byte stream of the link from node
-//!   `FROM` to node `TO` (ids in hex), in the order written: the handshake,
-//!   then frames. An empty payload closes the link.
+//! * `ipchnl.link.<TO>.<FROM>.<LINK>`: the byte stream of link `LINK` (a
+//!   random number the dialer picks, in hex) from node `FROM` to node `TO`
+//!   (ids in hex), in the order written: the handshake, then frames. An
+//!   empty payload closes the link. Bytes of a link the receiver does not
+//!   have open a new one if they start with a HELLO, and are answered with
+//!   an empty payload (close) otherwise.
 
 use std::collections::HashMap;
 use std::io;
@@ -57,14 +60,26 @@ struct Announce {
     name: String,
     /// This start of the node, in hex: a new one means a new link.
     incarnation: String,
+    /// Not heard of for this long (ms), the node is gone. It announces
+    /// itself three times as often. Absent: the receiver's own expiry.
+    #[serde(default)]
+    expiry_ms: Option<u64>,
     /// It is leaving.
     #[serde(default)]
     bye: bool,
 }
 
-/// The link subject that carries bytes from `from` to `to`.
-fn link_subject(to: NodeId, from: NodeId) -> String {
-    format!("ipchnl.link.{to}.{from}")
+/// The subject that carries link `link`'s bytes from `from` to `to`.
+fn link_subject(to: NodeId, from: NodeId, link: u64) -> String {
+    format!("ipchnl.link.{to}.{from}.{link:016x}")
+}
+
+/// The sending node and link of a link subject addressed to us.
+fn parse_link_subject(subject: &str) -> Option<(NodeId, u64)> {
+    let mut parts = subject.rsplitn(3, '.');
+    let link = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let from = parts.next()?.parse().ok()?;
+    Some((from, link))
 }
 
 fn hex(incarnation: Incarnation) -> String {
@@ -82,7 +97,7 @@ enum Note {
     /// The pair to this node ended (its link closed or its socket failed).
     PairEnded {
         node: NodeId,
-        pair: u64,
+        link: u64,
     },
 }
 
@@ -177,15 +192,19 @@ async fn connect(
 }
 
 /// One socket pair: our end's bytes go to NATS, NATS's come to it.
+/// Dropping it closes the pair, and so the link.
 struct Pair {
-    id: u64,
+    link: u64,
     to_socket: mpsc::UnboundedSender<Bytes>,
 }
 
 /// What the bridge knows of another manager.
 struct Known {
+    /// Empty until its first announce (when it dialed us first).
     incarnation: String,
     seen: Instant,
+    /// Gone when not heard of for this long (its own announced expiry).
+    expiry: Duration,
     pair: Option<Pair>,
 }
 
@@ -193,10 +212,11 @@ struct Bridging {
     shared: Arc<Shared>,
     client: Client,
     me: NodeId,
+    /// Ours, and that of a node until it announces its own.
+    expiry: Duration,
     announce: Bytes,
     known: HashMap<NodeId, Known>,
     notes: mpsc::UnboundedSender<Note>,
-    next_pair: u64,
     pumps: tokio::task::JoinSet<()>,
 }
 
@@ -217,7 +237,7 @@ async fn run(
     let me = shared.node_id;
     let subscribed = async {
         let announces = client.subscribe(ANNOUNCE).await?;
-        let links = client.subscribe(format!("ipchnl.link.{me}.*")).await?;
+        let links = client.subscribe(format!("ipchnl.link.{me}.*.*")).await?;
         Ok::<_, async_nats::SubscribeError>((announces, links))
     };
     let (mut announces, mut links) = match subscribed.await {
@@ -232,6 +252,7 @@ async fn run(
             node: me,
             name: shared.config.node_name.clone(),
             incarnation: hex(shared.incarnation),
+            expiry_ms: Some(u64::try_from(shared.config.nats_expiry.as_millis()).unwrap_or(u64::MAX)),
             bye,
         };
         Bytes::from(serde_json::to_vec(&a).unwrap_or_default())
@@ -240,10 +261,10 @@ async fn run(
         shared: shared.clone(),
         client,
         me,
+        expiry: shared.config.nats_expiry,
         announce: announce(false),
         known: HashMap::new(),
         notes,
-        next_pair: 0,
         pumps: tokio::task::JoinSet::new(),
     };
     b.say_hello().await;
@@ -261,7 +282,7 @@ async fn run(
             Some(note) = notes_rx.recv() => b.on_note(note).await,
             Some(msg) = announces.next() => b.on_announce(&msg.payload).await,
             Some(msg) = links.next() => b.on_link_bytes(msg.subject.as_str(), msg.payload).await,
-            _ = tick.tick() => b.on_tick(expiry).await,
+            _ = tick.tick() => b.on_tick().await,
             Some(_) = b.pumps.join_next(), if !b.pumps.is_empty() => {}
         }
     }
@@ -269,9 +290,16 @@ async fn run(
     // (CLOSE frames) is still on its way through the pumps.
     let drained = async { while b.pumps.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(DRAIN, drained).await;
-    let _ = b.client.publish(ANNOUNCE, announce(true)).await;
-    let _ = b.client.flush().await;
-    debug!(node = %me, "left NATS");
+    // Goodbye, unless NATS is away (then the others' expiry does it).
+    let bye = async {
+        b.client.publish(ANNOUNCE, announce(true)).await.map_err(|e| e.to_string())?;
+        b.client.flush().await.map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(DRAIN, bye).await {
+        Ok(Ok(())) => debug!(node = %me, "left NATS"),
+        Ok(Err(e)) => debug!(node = %me, error = %e, "left NATS without a goodbye"),
+        Err(_) => debug!(node = %me, "left NATS without a goodbye (no connection)"),
+    }
 }
 
 impl Bridging {
@@ -297,14 +325,14 @@ impl Bridging {
                 self.say_hello().await;
             }
             Note::Nats(event) => debug!(%event, "NATS event"),
-            Note::PairEnded { node, pair } => {
+            Note::PairEnded { node, link } => {
                 if let Some(known) = self.known.get_mut(&node) {
-                    if known.pair.as_ref().is_some_and(|p| p.id == pair) {
+                    if known.pair.as_ref().is_some_and(|p| p.link == link) {
                         known.pair = None;
-                        // Tell the other side, whose link is still up.
-                        let _ = self.client.publish(link_subject(node, self.me), Bytes::new()).await;
                     }
                 }
+                // Tell the other side, whose link may still be up.
+                let _ = self.client.publish(link_subject(node, self.me, link), Bytes::new()).await;
             }
         }
     }
@@ -314,6 +342,10 @@ impl Bridging {
             return debug!("an announce that does not parse");
         };
         if a.node == self.me {
+            if a.incarnation != hex(self.shared.incarnation) {
+                warn!(name = %a.name, "another manager on NATS has this node's name (and so its id): \
+                    neither can reach the other");
+            }
             return;
         }
         if a.bye {
@@ -323,31 +355,45 @@ impl Bridging {
             return;
         }
         let now = Instant::now();
-        let fresh = match self.known.get_mut(&a.node) {
-            Some(k) if k.incarnation == a.incarnation => {
-                k.seen = now;
-                false
-            }
-            _ => {
-                // New, or started again: a new link (the old one closes).
-                self.known.insert(a.node, Known { incarnation: a.incarnation, seen: now, pair: None });
-                true
-            }
-        };
+        let dialer = self.me < a.node;
+        let expiry = a.expiry_ms.map_or(self.expiry, Duration::from_millis);
+        let known = self.known.entry(a.node).or_insert_with(|| Known {
+            incarnation: String::new(),
+            seen: now,
+            expiry,
+            pair: None,
+        });
+        known.seen = now;
+        known.expiry = expiry;
+        let fresh = known.incarnation != a.incarnation;
         if fresh {
+            debug!(node = %a.node, name = %a.name, "met on NATS");
+            let restarted = !known.incarnation.is_empty();
+            known.incarnation = a.incarnation;
+            if restarted && dialer {
+                // Our link went to its previous start: dial the new one.
+                // (Were we the acceptor, its new dial replaces the link.)
+                known.pair = None;
+            }
             // Let it know of us at once rather than at our next tick.
             self.say_hello().await;
         }
-        if self.me < a.node && self.known.get(&a.node).is_some_and(|k| k.pair.is_none()) {
-            self.open_pair(a.node, Role::Client);
+        if dialer && self.known.get(&a.node).is_some_and(|k| k.pair.is_none()) {
+            let link = getrandom::u64().unwrap_or_else(|_| rand_fallback());
+            self.open_pair(a.node, link, Role::Client);
         }
     }
 
     async fn on_link_bytes(&mut self, subject: &str, payload: Bytes) {
-        let Some(from) = subject.rsplit('.').next().and_then(|s| s.parse::<NodeId>().ok()) else {
-            return;
+        let Some((from, link)) = parse_link_subject(subject) else {
+            return debug!(subject, "link bytes on a subject that does not parse");
         };
-        let open = self.known.get(&from).and_then(|k| k.pair.as_ref()).map(|p| p.to_socket.clone());
+        let open = self
+            .known
+            .get(&from)
+            .and_then(|k| k.pair.as_ref())
+            .filter(|p| p.link == link)
+            .map(|p| p.to_socket.clone());
         match (open, payload.is_empty()) {
             (Some(_), true) => {
                 // The other side closed: so do we (the link reports it).
@@ -359,30 +405,34 @@ impl Bridging {
                 let _ = to_socket.send(payload);
             }
             (None, true) => {}
-            (None, false) if connection::starts_hello(&payload) => {
-                // A lower node dials us: accept.
+            (None, false) if from < self.me && connection::starts_hello(&payload) => {
+                // A lower node dials us: accept; a link we had with it
+                // before is replaced (it has given up on it, or restarted).
+                let expiry = self.expiry;
                 let known = self.known.entry(from).or_insert_with(|| Known {
                     incarnation: String::new(),
                     seen: Instant::now(),
+                    expiry,
                     pair: None,
                 });
                 known.seen = Instant::now();
-                if let Some(pair) = self.open_pair(from, Role::Server) {
+                known.pair = None;
+                if let Some(pair) = self.open_pair(from, link, Role::Server) {
                     let _ = pair.send(payload);
                 }
             }
             (None, false) => {
-                // The rest of a link we no longer have: tell it to close.
-                let _ = self.client.publish(link_subject(from, self.me), Bytes::new()).await;
+                // Bytes of a link we do not have: tell it to close.
+                let _ = self.client.publish(link_subject(from, self.me, link), Bytes::new()).await;
             }
         }
     }
 
-    async fn on_tick(&mut self, expiry: Duration) {
+    async fn on_tick(&mut self) {
         self.say_hello().await;
         let now = Instant::now();
         self.known.retain(|node, k| {
-            let alive = now.duration_since(k.seen) < expiry;
+            let alive = now.duration_since(k.seen) < k.expiry;
             if !alive {
                 info!(%node, "not heard of on NATS: gone");
             }
@@ -390,9 +440,10 @@ impl Bridging {
         });
     }
 
-    /// Makes a socket pair for `node`, hands one end to an executor as a
-    /// link in `role`, and pumps the other; the sender into the socket.
-    fn open_pair(&mut self, node: NodeId, role: Role) -> Option<mpsc::UnboundedSender<Bytes>> {
+    /// Makes a socket pair for link `link` with `node`, hands one end to an
+    /// executor as a link in `role`, and pumps the other; the sender into
+    /// the socket.
+    fn open_pair(&mut self, node: NodeId, link: u64, role: Role) -> Option<mpsc::UnboundedSender<Bytes>> {
         let pair = match socket_pair() {
             Ok(p) => p,
             Err(e) => {
@@ -409,25 +460,29 @@ impl Bridging {
                 return None;
             }
         };
-        self.next_pair += 1;
-        let id = self.next_pair;
         let (to_socket, from_nats) = mpsc::unbounded_channel();
         let executor = self.shared.next_link_executor();
         self.shared
             .executor(executor)
             .push(Command::AddStream { stream: theirs, origin: Origin::bridged(role) });
-        self.pumps.spawn(pump(ours, from_nats, self.client.clone(), link_subject(node, self.me), {
+        self.pumps.spawn(pump(ours, from_nats, self.client.clone(), link_subject(node, self.me, link), {
             let notes = self.notes.clone();
             move || {
-                let _ = notes.send(Note::PairEnded { node, pair: id });
+                let _ = notes.send(Note::PairEnded { node, link });
             }
         }));
-        debug!(%node, ?role, "NATS link opened");
+        debug!(%node, link = format_args!("{link:016x}"), ?role, "NATS link opened");
         if let Some(k) = self.known.get_mut(&node) {
-            k.pair = Some(Pair { id, to_socket: to_socket.clone() });
+            k.pair = Some(Pair { link, to_socket: to_socket.clone() });
         }
         Some(to_socket)
     }
+}
+
+/// A link number when the system's randomness fails: the clock's
+/// nanoseconds (unique enough: a node opens a link per peer at a time).
+fn rand_fallback() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 fn socket_pair() -> io::Result<(StdUnixStream, StdUnixStream)> {

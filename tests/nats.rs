@@ -142,3 +142,34 @@ fn a_manager_that_leaves_is_forgotten_at_once() {
     assert!(serve.terminate().success());
     eventually("the server gone", || m.find_by_name(&format!("server@{node}")).is_none().then_some(()));
 }
+
+#[test]
+fn the_report_measures_a_nats_path_against_bare_async_nats() {
+    let nats = Nats::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+        .args(["bench", "--quick", "--json", "--sample-ms", "20", "--nats", &nats.url()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "bench failed: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let paths = report["paths"].as_array().unwrap();
+    let names: Vec<&str> = paths.iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(names, ["same_thread", "cross_thread", "tcp", "unix", "nats"]);
+    let nats_path = &paths[4];
+    for figure in
+        ["/rtt_ns/p50", "/baseline_rtt_ns/p50", "/msgs_per_sec", "/baseline_msgs_per_sec", "/ratio_p50"]
+    {
+        let v = nats_path.pointer(figure).and_then(serde_json::Value::as_f64).unwrap();
+        assert!(v > 0.0, "{figure} is {v}");
+    }
+}
+
+#[test]
+fn the_report_refuses_a_nats_option_that_is_not_nats() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+        .args(["bench", "--quick", "--nats", "tcp://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nats://"));
+}

@@ -27,6 +27,11 @@ pub(crate) struct BenchArgs {
     /// How long one sample runs, in milliseconds (default 400, quick 100).
     #[arg(long, hide = true)]
     sample_ms: Option<u64>,
+    /// Also measure a `nats` path through this NATS server
+    /// (nats://HOST:PORT; needs the `nats` feature), against a bare
+    /// async-nats request/reply.
+    #[arg(long, value_name = "ADDR")]
+    nats: Option<String>,
 }
 
 /// Options of the hidden `ipchnl bench-child`.
@@ -46,21 +51,27 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, interrupted.clone()).map_err(|e| Failure::run(e.to_string()))?;
     }
+    let nats = args.nats.as_deref().map(super::parse_addr).transpose()?;
+    if nats.as_ref().is_some_and(|a| !matches!(a, Addr::Nats(_))) {
+        return Err(Failure::usage("--nats takes a nats://HOST:PORT address"));
+    }
     let program = std::env::current_exe().map_err(|e| Failure::run(format!("cannot find myself: {e}")))?;
     let (rounds, sample) =
         if args.quick { (3, Duration::from_millis(100)) } else { (5, Duration::from_millis(400)) };
+    let sample = args.sample_ms.map_or(sample, Duration::from_millis);
     let opts = Options {
         rounds,
         sample,
         max: args.count.max(1),
         child: (program, vec!["bench-child".into()]),
         interrupted: interrupted.clone(),
+        nats,
     };
     let machine = bench::machine();
     if !args.json {
         println!("ipchnl {}: {machine}", env!("CARGO_PKG_VERSION"));
     }
-    let progress = ProgressBar::new(report::samples(rounds));
+    let progress = ProgressBar::new(report::samples(rounds, opts.nats.is_some()));
     progress.set_style(
         ProgressStyle::with_template("{spinner} {msg:12} [{bar:30}] {pos}/{len} samples")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),

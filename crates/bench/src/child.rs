@@ -15,7 +15,8 @@ use crate::bare::{self, Conn};
 /// What a child process serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// An ipchnl manager with an echo `server` and a `sink`.
+    /// An ipchnl manager with an echo `server` and a `sink`, its node
+    /// named `bench-child-PID`.
     Ours,
     /// The same, with executors that poll 100 µs before sleeping.
     OursLowLatency,
@@ -112,7 +113,13 @@ fn bare_listen(addr: &Addr, spin: bool, unix_files: &mut Vec<std::path::PathBuf>
             });
             Ok(addr.clone())
         }
-        Addr::Nats(_) => Err("a bare socket server cannot listen on NATS".into()),
+        #[cfg(feature = "nats")]
+        Addr::Nats(nats) => {
+            crate::nats::serve(nats)?;
+            Ok(addr.clone())
+        }
+        #[cfg(not(feature = "nats"))]
+        Addr::Nats(_) => Err("this build has no NATS support (cargo feature `nats`)".into()),
     }
 }
 
@@ -125,6 +132,11 @@ pub struct ChildProc {
 }
 
 impl ChildProc {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `program args.. --mode MODE ADDR..` and reads its addresses.
     pub fn start(
         program: &std::path::Path,

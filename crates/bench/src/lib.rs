@@ -12,6 +12,8 @@
 pub mod actors;
 pub mod bare;
 pub mod child;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod report;
 
 use std::fmt::Write as _;

@@ -33,6 +33,9 @@ pub struct Options {
     pub child: (PathBuf, Vec<String>),
     /// Set (by a signal handler) to stop early.
     pub interrupted: Arc<AtomicBool>,
+    /// A NATS server for the `nats` path (the `nats` feature); none: no
+    /// such path.
+    pub nats: Option<Addr>,
 }
 
 /// Round-trip percentiles, in nanoseconds.
@@ -79,10 +82,16 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
     let tcp: Addr = Addr::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     let (program, args) = &opts.child;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let ours = ChildProc::start(program, &args, Mode::Ours, &[tcp.clone(), sock("ours")])?;
-    let bare = ChildProc::start(program, &args, Mode::Bare, &[tcp, sock("bare")])?;
+    let mut listen = vec![tcp, sock("ours")];
+    listen.extend(opts.nats.clone());
+    let ours = ChildProc::start(program, &args, Mode::Ours, &listen)?;
+    listen[1] = sock("bare");
+    let bare = ChildProc::start(program, &args, Mode::Bare, &listen)?;
     paths.push(Box::new(Linked::new("tcp", &ours.addrs[0], &bare.addrs[0])?));
     paths.push(Box::new(Linked::new("unix", &ours.addrs[1], &bare.addrs[1])?));
+    if let Some(nats) = &opts.nats {
+        paths.push(over_nats(nats, &ours, &bare)?);
+    }
 
     let mut results = Vec::new();
     for path in &mut paths {
@@ -121,9 +130,11 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
     Ok(results)
 }
 
-/// How many times [`run`] calls its `tick` for `rounds`.
-pub fn samples(rounds: usize) -> u64 {
-    (4 * 4 * rounds) as u64
+/// How many times [`run`] calls its `tick` for `rounds` (and a `nats` path
+/// or not).
+pub fn samples(rounds: usize, nats: bool) -> u64 {
+    let paths = if nats { 5 } else { 4 };
+    (paths * 4 * rounds) as u64
 }
 
 fn sample<T>(opts: &Options, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
@@ -291,6 +302,17 @@ pub struct Remote {
 impl Remote {
     /// Links to the child's manager at `addr`.
     pub fn connect(name: &str, addr: &Addr, low_latency: bool) -> Result<Self, String> {
+        Self::connect_to(name, addr, low_latency, None)
+    }
+
+    /// Links to the manager of node `node` (`None`: the only one) through
+    /// `addr`; waits for it to be announced when `addr` is a NATS server.
+    pub fn connect_to(
+        name: &str,
+        addr: &Addr,
+        low_latency: bool,
+        node: Option<&str>,
+    ) -> Result<Self, String> {
         let mut config = ManagerConfig::default()
             .node_name(format!("bench-{name}-{}", std::process::id()))
             .link_executor(0);
@@ -298,11 +320,21 @@ impl Remote {
             config = config.low_latency();
         }
         let manager = Manager::new(config).map_err(failed)?;
-        let peer = manager.connect(addr).map_err(failed)?;
-        let server = manager.find_by_name("server").ok_or("no server in the child")?;
-        let sink = manager.find_by_name("sink").ok_or("no sink in the child")?;
-        // On the link's executor: their sends are written without a hand-off.
-        let on_link = ActorOptions::default().executor(peer.executor);
+        manager.connect(addr).map_err(failed)?;
+        let named = |actor: &str| node.map_or_else(|| actor.to_owned(), |n| format!("{actor}@{n}"));
+        let deadline = Instant::now() + GUARD;
+        let (server, sink) = loop {
+            match (manager.find_by_name(&named("server")), manager.find_by_name(&named("sink"))) {
+                (Some(server), Some(sink)) => break (server, sink),
+                _ if Instant::now() < deadline && matches!(addr, Addr::Nats(_)) => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                _ => return Err(format!("no server and sink at {}", named("").trim_start_matches('@'))),
+            }
+        };
+        // On the link's executor (every link is on executor 0): their
+        // sends are written without a hand-off.
+        let on_link = ActorOptions::default().executor(0);
         let pinger = manager.add_with(Pinger::new("pinger"), on_link).map_err(failed)?;
         let streamer = manager.add_with(Streamer::new("streamer"), on_link).map_err(failed)?;
         Ok(Self { _manager: manager, pinger, streamer, server, sink })
@@ -361,4 +393,42 @@ impl Path for Linked {
     fn bare_stream(&mut self, until: Instant) -> Result<f64, String> {
         bare::socket_stream(&self.bare_addr, until).map_err(failed)
     }
+}
+
+/// The `nats` path: our manager and the child's meet through a NATS
+/// server; the baseline is a bare `async-nats` request/reply of the same
+/// frames with the bare child.
+#[cfg(feature = "nats")]
+fn over_nats(nats: &Addr, ours: &ChildProc, bare: &ChildProc) -> Result<Box<dyn Path>, String> {
+    struct OverNats {
+        ours: Remote,
+        bare: crate::nats::BareNats,
+    }
+    impl Path for OverNats {
+        fn name(&self) -> &'static str {
+            "nats"
+        }
+        fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+            self.ours.rtt(until, max)
+        }
+        fn bare_rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+            self.bare.rtt(until, max)
+        }
+        fn stream(&mut self, until: Instant) -> Result<f64, String> {
+            self.ours.stream(until)
+        }
+        fn bare_stream(&mut self, until: Instant) -> Result<f64, String> {
+            self.bare.stream(until)
+        }
+    }
+    let Addr::Nats(addr) = nats else { return Err(format!("{nats} is not a NATS server")) };
+    let node = format!("bench-child-{}", ours.pid());
+    let ours = Remote::connect_to("nats", nats, false, Some(&node))?;
+    let bare = crate::nats::BareNats::connect(addr, crate::nats::subject(bare.pid()))?;
+    Ok(Box::new(OverNats { ours, bare }))
+}
+
+#[cfg(not(feature = "nats"))]
+fn over_nats(nats: &Addr, _: &ChildProc, _: &ChildProc) -> Result<Box<dyn Path>, String> {
+    Err(format!("{nats}: this build has no NATS support (cargo feature `nats`)"))
 }

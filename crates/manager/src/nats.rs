@@ -53,6 +53,75 @@ const CHUNK: usize = 64 * 1024;
 /// CLOSE frames) to be published.
 const DRAIN: Duration = Duration::from_secs(1);
 
+/// How long the bridge keeps polling after link bytes (other than a lone
+/// heartbeat) last went through it, before it sleeps (see [`Busy`]).
+const BUSY_POLL: Duration = Duration::from_millis(1);
+
+/// Keeps the bridge's thread polling (its sockets and NATS's, without
+/// sleeping) for [`BUSY_POLL`] after link bytes last went through it.
+///
+/// A thread asleep in `epoll_wait` takes tens of microseconds to wake on
+/// a VM whose CPU went idle, and a message over NATS passes through the
+/// bridges of both ends twice per round trip: four such wake-ups doubled
+/// the round trip. Polling for longer than a round trip keeps a
+/// conversation awake (a round trip through NATS takes 100–200 µs on
+/// loopback); an idle bridge still sleeps.
+struct Busy {
+    started: Instant,
+    /// When bytes last went through, in ns since `started`.
+    last: std::sync::atomic::AtomicU64,
+    wake: tokio::sync::Notify,
+}
+
+impl Busy {
+    fn new() -> Self {
+        Self { started: Instant::now(), last: Default::default(), wake: tokio::sync::Notify::new() }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// `bytes` went through: a conversation, unless they are one lone
+    /// heartbeat (idle links exchange one a second; no reason to poll).
+    fn saw(&self, bytes: &[u8]) {
+        if !is_lone_heartbeat(bytes) {
+            self.mark();
+        }
+    }
+
+    /// Bytes went through.
+    fn mark(&self) {
+        self.last.store(self.now(), std::sync::atomic::Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// Runs for ever: yields (so the runtime polls its sockets without
+    /// blocking) while bytes went through in the last [`BUSY_POLL`],
+    /// waits for the next bytes otherwise.
+    async fn poll(self: Arc<Self>) {
+        let window = u64::try_from(BUSY_POLL.as_nanos()).unwrap_or(u64::MAX);
+        loop {
+            let last = self.last.load(std::sync::atomic::Ordering::Relaxed);
+            if self.now().saturating_sub(last) < window {
+                // Let other threads of this CPU run, too.
+                std::thread::yield_now();
+                tokio::task::yield_now().await;
+            } else {
+                self.wake.notified().await;
+            }
+        }
+    }
+}
+
+/// Whether `bytes` are exactly one HEARTBEAT frame.
+fn is_lone_heartbeat(bytes: &[u8]) -> bool {
+    matches!(
+        connection::FrameDecoder::new(connection::DEFAULT_MAX_FRAME).decode(bytes),
+        Ok(Some((frame, used))) if used == bytes.len() && frame.header.kind == connection::FrameKind::Heartbeat
+    )
+}
+
 /// What a manager says of itself on `ipchnl.announce`.
 #[derive(Debug, Serialize, Deserialize)]
 struct Announce {
@@ -217,6 +286,7 @@ struct Bridging {
     announce: Bytes,
     known: HashMap<NodeId, Known>,
     notes: mpsc::UnboundedSender<Note>,
+    busy: Arc<Busy>,
     pumps: tokio::task::JoinSet<()>,
 }
 
@@ -265,8 +335,10 @@ async fn run(
         announce: announce(false),
         known: HashMap::new(),
         notes,
+        busy: Arc::new(Busy::new()),
         pumps: tokio::task::JoinSet::new(),
     };
+    let busy = tokio::spawn(b.busy.clone().poll());
     b.say_hello().await;
     info!(%addr, node = %me, "linked through NATS");
     let _ = ready.send(Ok(()));
@@ -286,6 +358,7 @@ async fn run(
             Some(_) = b.pumps.join_next(), if !b.pumps.is_empty() => {}
         }
     }
+    busy.abort();
     // Leaving: the executors have closed their links; what they wrote last
     // (CLOSE frames) is still on its way through the pumps.
     let drained = async { while b.pumps.join_next().await.is_some() {} };
@@ -402,6 +475,7 @@ impl Bridging {
                 }
             }
             (Some(to_socket), false) => {
+                self.busy.saw(&payload);
                 let _ = to_socket.send(payload);
             }
             (None, true) => {}
@@ -465,12 +539,20 @@ impl Bridging {
         self.shared
             .executor(executor)
             .push(Command::AddStream { stream: theirs, origin: Origin::bridged(role) });
-        self.pumps.spawn(pump(ours, from_nats, self.client.clone(), link_subject(node, self.me, link), {
-            let notes = self.notes.clone();
-            move || {
-                let _ = notes.send(Note::PairEnded { node, link });
-            }
-        }));
+        let busy = self.busy.clone();
+        self.pumps.spawn(pump(
+            ours,
+            from_nats,
+            self.client.clone(),
+            link_subject(node, self.me, link),
+            busy,
+            {
+                let notes = self.notes.clone();
+                move || {
+                    let _ = notes.send(Note::PairEnded { node, link });
+                }
+            },
+        ));
         debug!(%node, link = format_args!("{link:016x}"), ?role, "NATS link opened");
         if let Some(k) = self.known.get_mut(&node) {
             k.pair = Some(Pair { link, to_socket: to_socket.clone() });
@@ -499,6 +581,7 @@ async fn pump(
     mut from_nats: mpsc::UnboundedReceiver<Bytes>,
     client: Client,
     subject: String,
+    busy: Arc<Busy>,
     ended: impl FnOnce(),
 ) {
     let (mut read, mut write) = socket.into_split();
@@ -508,6 +591,7 @@ async fn pump(
             match read.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
+                    busy.saw(&buf[..n]);
                     if let Err(e) = client.publish(subject.clone(), Bytes::copy_from_slice(&buf[..n])).await {
                         debug!(error = %e, "cannot publish link bytes");
                         return;

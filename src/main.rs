@@ -63,9 +63,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (errors only by default).
+/// Logs go to stderr, filtered by `RUST_LOG` (errors only by default, and
+/// none of the NATS client's: what it reports as an error, such as a
+/// refused token, reaches the user as our own one-line error).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,async_nats=off"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -173,3 +173,41 @@ fn the_report_refuses_a_nats_option_that_is_not_nats() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nats://"));
 }
+
+#[test]
+fn the_server_s_own_auth_is_used_and_a_wrong_token_is_a_clear_error() {
+    let nats = Nats::start_with(&["--auth", "s3cret-token"]);
+    let good = format!("nats://s3cret-token@127.0.0.1:{}", nats.port);
+    let node = format!("auth-{}", pid());
+    let _serve = Serve::start(&good, &["--node-name", &node]);
+    let m = Manager::new(config("auth-tester")).unwrap();
+    m.connect(&good.parse().unwrap()).unwrap();
+    let server = eventually("the server", || m.find_by_name(&format!("server@{node}")));
+    let reply = server.ask(EchoReq::new(3, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap();
+    assert_eq!(reply.counter, 3);
+    // A wrong token: a typed error that names the server, not the token.
+    let bad = format!("nats://wrong-token@127.0.0.1:{}", nats.port);
+    let other = Manager::new(config("auth-wrong")).unwrap();
+    let err = other.connect(&bad.parse().unwrap()).unwrap_err();
+    assert!(matches!(err, ipchnl::ManagerError::Connect { .. }), "{err:?}");
+    assert!(!err.to_string().contains("wrong-token"), "{err}");
+    // The same through the tool: one line, a non-zero exit.
+    let out = Command::new(env!("CARGO_BIN_EXE_ipchnl")).args(["echo", "--connect", &bad]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("ipchnl: ") && !stderr.contains("wrong-token"), "{stderr}");
+}
+
+#[test]
+fn a_user_and_password_are_used() {
+    let nats = Nats::start_with(&["--user", "ann", "--pass", "pa55"]);
+    let url = format!("nats://ann:pa55@127.0.0.1:{}", nats.port);
+    let node = format!("userpass-{}", pid());
+    let _serve = Serve::start(&url, &["--node-name", &node]);
+    let out = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+        .args(["echo", "--connect", &url, "--count", "50", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "echo failed: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -442,17 +442,27 @@ pub struct Nats {
 impl Nats {
     /// Starts one on a free port.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts one on a free port with `extra` options (`--auth TOKEN`, ...).
+    pub fn start_with(extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        Self::on(port)
+        Self::on_with(port, extra)
     }
 
     /// Starts one on `port` and waits until it takes connections.
     pub fn on(port: u16) -> Self {
+        Self::on_with(port, &[])
+    }
+
+    fn on_with(port: u16, extra: &[&str]) -> Self {
         let child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -9,7 +9,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use ipchnl::echo::{EchoReply, EchoReq, echo_requestee_protocol};
-use ipchnl::{AskError, DeadLetterReason, Manager, Terminated, TerminationReason};
+use ipchnl::samples::Msg1;
+use ipchnl::{
+    ActorAddr, ActorId, AskError, DeadLetterReason, Manager, MsgType, NackReason, SendError, System,
+    Terminated, TerminationReason, msg_local_macro,
+};
 use support::{HANG_GUARD, Nats, Serve, config, eventually, process_state, read_log};
 use testkit::Seq;
 
@@ -210,4 +214,38 @@ fn a_user_and_password_are_used() {
         .output()
         .unwrap();
     assert!(out.status.success(), "echo failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+msg_local_macro! {
+    /// A local-only message: it may never leave its process.
+    struct LocalOnly("nats_tests::LocalOnly") {}
+}
+
+#[test]
+fn refusals_over_nats_are_the_same_typed_errors_and_dead_letters() {
+    let nats = Nats::start();
+    let url = nats.url();
+    let node = format!("refuse-{}", pid());
+    let _serve = Serve::start(&url, &["--node-name", &node]);
+    let m = Manager::new(config("refuse-tester")).unwrap();
+    m.connect(&url.parse().unwrap()).unwrap();
+    let server = eventually("the server", || m.find_by_name(&format!("server@{node}")));
+    // Not a message the server accepts (an address carries no protocols,
+    // so the other node checks): NACKed back as a dead letter.
+    let by_addr = m.resolve(server.addr()).unwrap();
+    by_addr.send(Msg1::new(1, Default::default())).unwrap();
+    let letter = m.dead_letters().recv_timeout(HANG_GUARD).unwrap();
+    assert_eq!(letter.reason, DeadLetterReason::Nacked(Some(NackReason::UnknownMsg)));
+    assert_eq!(letter.msg.msg_id(), Msg1::msg_id());
+    // No such actor there.
+    let nobody = m.resolve(ActorAddr { node: server.node_id(), actor: ActorId::new() }).unwrap();
+    nobody.send(EchoReq::new(3, 0)).unwrap();
+    let letter = m.dead_letters().recv_timeout(HANG_GUARD).unwrap();
+    assert_eq!(letter.reason, DeadLetterReason::Nacked(Some(NackReason::UnknownDst)));
+    // A local-only message never leaves: refused at once, nothing sent.
+    let err = by_addr.send(LocalOnly::new()).unwrap_err();
+    assert!(matches!(&err, SendError::NotSerializable(msg) if msg.name() == "nats_tests::LocalOnly"));
+    // And the link still works.
+    let reply = server.ask(EchoReq::new(4, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap();
+    assert_eq!(reply.counter, 4);
 }

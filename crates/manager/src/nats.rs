@@ -114,6 +114,13 @@ impl Busy {
     }
 }
 
+/// The shortest period of the announcement tick.
+const MIN_TICK: Duration = Duration::from_millis(10);
+
+/// The bounds of another manager's announced expiry.
+const MIN_EXPIRY: Duration = Duration::from_millis(100);
+const MAX_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+
 /// Whether `bytes` are exactly one HEARTBEAT frame.
 fn is_lone_heartbeat(bytes: &[u8]) -> bool {
     matches!(
@@ -344,7 +351,8 @@ async fn run(
     let _ = ready.send(Ok(()));
 
     let expiry = shared.config.nats_expiry;
-    let mut tick = tokio::time::interval(expiry / 3);
+    // (A zero period would panic: an expiry below 30 ms ticks every 10.)
+    let mut tick = tokio::time::interval((expiry / 3).max(MIN_TICK));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -429,7 +437,9 @@ impl Bridging {
         }
         let now = Instant::now();
         let dialer = self.me < a.node;
-        let expiry = a.expiry_ms.map_or(self.expiry, Duration::from_millis);
+        // Within bounds: a forged or mistaken announcement must not make us
+        // drop a link on every tick.
+        let expiry = a.expiry_ms.map_or(self.expiry, Duration::from_millis).clamp(MIN_EXPIRY, MAX_EXPIRY);
         let known = self.known.entry(a.node).or_insert_with(|| Known {
             incarnation: String::new(),
             seen: now,
@@ -614,4 +624,41 @@ async fn pump(
         () = inbound => {}
     }
     ended();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_subject_names_the_sender_and_the_link() {
+        let (to, from) = (NodeId::of_name("to"), NodeId::of_name("from"));
+        let subject = link_subject(to, from, 0xfeed);
+        assert_eq!(subject, format!("ipchnl.link.{to}.{from}.000000000000feed"));
+        assert_eq!(parse_link_subject(&subject), Some((from, 0xfeed)));
+        for bad in ["", "ipchnl.link", "ipchnl.link.x.y.z", &format!("ipchnl.link.{to}.{from}.nothex")] {
+            assert_eq!(parse_link_subject(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_a_lone_heartbeat_lets_the_bridge_sleep() {
+        let mut heartbeat = Vec::new();
+        let header = connection::FrameHeader::new(connection::FrameKind::Heartbeat);
+        connection::encode_frame(&header, &[], connection::DEFAULT_MAX_FRAME, &mut heartbeat).unwrap();
+        assert!(is_lone_heartbeat(&heartbeat));
+        let two: Vec<u8> = heartbeat.iter().chain(&heartbeat).copied().collect();
+        assert!(!is_lone_heartbeat(&two));
+        assert!(!is_lone_heartbeat(&heartbeat[..heartbeat.len() - 1]));
+        assert!(!is_lone_heartbeat(b"not a frame at all"));
+    }
+
+    #[test]
+    fn an_announcement_reads_without_its_optional_fields() {
+        let node = NodeId::of_name("n");
+        let a: Announce =
+            serde_json::from_str(&format!(r#"{{"node":"{node}","name":"n","incarnation":"00"}}"#)).unwrap();
+        assert_eq!((a.node, a.expiry_ms, a.bye), (node, None, false));
+        assert!(serde_json::from_str::<Announce>(r#"{"node":"zz"}"#).is_err());
+    }
 }

@@ -385,6 +385,12 @@ async fn run(
 
 impl Bridging {
     async fn say_hello(&self) {
+        // Not while NATS is away: the client would queue every tick's
+        // announcement, and once its queue was full, wait, and this loop
+        // with it. The announcement on reconnection does instead.
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return;
+        }
         if let Err(e) = self.client.publish(ANNOUNCE, self.announce.clone()).await {
             warn!(error = %e, "cannot announce on NATS");
         }

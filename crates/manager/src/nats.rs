@@ -294,6 +294,8 @@ struct Bridging {
     known: HashMap<NodeId, Known>,
     notes: mpsc::UnboundedSender<Note>,
     busy: Arc<Busy>,
+    /// The connection was lost and has not come back yet.
+    away: bool,
     pumps: tokio::task::JoinSet<()>,
 }
 
@@ -343,6 +345,7 @@ async fn run(
         known: HashMap::new(),
         notes,
         busy: Arc::new(Busy::new()),
+        away: false,
         pumps: tokio::task::JoinSet::new(),
     };
     let busy = tokio::spawn(b.busy.clone().poll());
@@ -401,14 +404,15 @@ impl Bridging {
             Note::Nats(Event::Disconnected) => {
                 // As for a link that goes down: every pair closes, with the
                 // reports that brings; they come back with the server.
+                // (Forgetting a manager drops its pair, which closes the link.)
                 warn!("NATS connection lost; closing the links through it");
-                for known in self.known.values_mut() {
-                    known.pair = None;
-                }
                 self.known.clear();
+                self.away = true;
             }
             Note::Nats(Event::Connected) => {
-                info!("NATS connection back");
+                if std::mem::take(&mut self.away) {
+                    info!("NATS connection back");
+                }
                 self.say_hello().await;
             }
             Note::Nats(event) => debug!(%event, "NATS event"),
@@ -418,8 +422,11 @@ impl Bridging {
                         known.pair = None;
                     }
                 }
-                // Tell the other side, whose link may still be up.
-                let _ = self.client.publish(link_subject(node, self.me, link), Bytes::new()).await;
+                // Tell the other side, whose link may still be up (unless
+                // NATS is away, and the other side's links with it).
+                if self.client.connection_state() == async_nats::connection::State::Connected {
+                    let _ = self.client.publish(link_subject(node, self.me, link), Bytes::new()).await;
+                }
             }
         }
     }

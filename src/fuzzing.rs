@@ -35,8 +35,8 @@ use crate::echo::{EchoComplete, EchoReply, EchoReq, EchoStart};
 use crate::samples::{Msg1, Msg2};
 use crate::{
     ActorAddr, ActorId, BoxMsg, DecodeError, DecodeMsg, MsgError, MsgHeader, MsgId, MsgInfo, MsgType, NodeId,
-    RawMsg, Terminated, TerminationReason, WireMsg, decode_body, encode_body, from_json, peek_msg_id,
-    to_json,
+    ProtocolId, RawMsg, Terminated, TerminationReason, WireMsg, decode_body, encode_body, from_json,
+    peek_msg_id, to_json,
 };
 
 // ---------------------------------------------------------------------------
@@ -706,6 +706,22 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     seeds
 }
 
+/// A full directory of node `beta`: its echo server, speaking
+/// `protocols`, and the actors in `remove` gone.
+fn beta_directory(protocols: Vec<ProtocolId>, remove: Vec<ActorId>) -> DirectoryUpdate {
+    DirectoryUpdate {
+        node: Some("beta".into()),
+        full: true,
+        add: vec![DirEntry {
+            id: ActorId::from_u128(1),
+            name: "server".into(),
+            protocols,
+            msgs: vec![EchoReq::msg_id(), EchoReply::msg_id()],
+        }],
+        remove,
+    }
+}
+
 /// A seed: its target, its name and its bytes.
 type Seed = (&'static str, String, Vec<u8>);
 
@@ -725,17 +741,7 @@ fn frame_seeds(seeds: &mut Vec<Seed>) {
     let _ = encode_msg_frame(&msg, &EchoReq::new(1, 1000), 4096, &mut wire_doc);
 
     let mut stream = wire_doc.clone();
-    let directory = DirectoryUpdate {
-        node: Some("beta".into()),
-        full: true,
-        add: vec![DirEntry {
-            id: ActorId::from_u128(1),
-            name: "server".into(),
-            protocols: vec![],
-            msgs: vec![EchoReq::msg_id(), EchoReply::msg_id()],
-        }],
-        remove: vec![],
-    };
+    let directory = beta_directory(vec![], vec![]);
     let control = [
         (FrameHeader { ack: 1, ..FrameHeader::new(FrameKind::Ack) }, Vec::new()),
         (
@@ -839,17 +845,8 @@ fn body_seeds(seeds: &mut Vec<Seed>) {
     push(seeds, 9, testkit::Seq::new(1));
     push(seeds, 12, testkit::Bulk::new(2, "padding".repeat(8)));
 
-    let directory = DirectoryUpdate {
-        node: Some("beta".into()),
-        full: true,
-        add: vec![DirEntry {
-            id: ActorId::from_u128(1),
-            name: "server".into(),
-            protocols: vec![crate::echo::echo_requestee_protocol().id()],
-            msgs: vec![EchoReq::msg_id(), EchoReply::msg_id()],
-        }],
-        remove: vec![ActorId::from_u128(2)],
-    };
+    let directory =
+        beta_directory(vec![crate::echo::echo_requestee_protocol().id()], vec![ActorId::from_u128(2)]);
     let directory = serde_json::to_vec(&directory).unwrap_or_default();
     seeds.push(("bodies", "directory".into(), [&[10], &directory[..]].concat()));
     seeds.push(("bodies", "directory-minimal".into(), [&[10], &b"{}"[..]].concat()));

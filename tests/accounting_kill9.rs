@@ -23,24 +23,9 @@ use testkit::Seq;
 
 const CYCLES: usize = 20;
 
-/// A small deterministic generator, seeded per run (printed on failure).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 #[test]
 fn every_message_is_accounted_for_across_kill_9() {
-    let seed = std::env::var("IPCHNL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
-            | 1
-    });
+    let seed = seed();
     println!("seed = {seed} (rerun with IPCHNL_SEED={seed})");
     let mut rng = Rng(seed);
     let started = Instant::now();

@@ -61,22 +61,6 @@ const REPORT_EVERY: Duration = Duration::from_secs(5);
 /// The bound on one round trip; a child frozen or dead fails it sooner.
 const ASK: Duration = Duration::from_secs(3);
 
-/// A small deterministic generator, seeded per run (printed first).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-
-    fn millis(&mut self, from: u64, to: u64) -> Duration {
-        Duration::from_millis(from + self.below(to - from))
-    }
-}
-
 /// One `ipchnl serve` child, restarted on the same address.
 struct Peer {
     node: String,
@@ -253,10 +237,7 @@ fn settled_counts(pid: i32) -> (usize, usize) {
 #[test]
 fn soak() {
     let secs = std::env::var("IPCHNL_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SECS);
-    let seed = std::env::var("IPCHNL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
-            | 1
-    });
+    let seed = seed();
     println!("soak for {secs} s, seed = {seed} (rerun with IPCHNL_SEED={seed})");
     let rng = Rng(seed);
     if let Ok(f) = std::env::var("SOAK_DEBUG_LOG") {

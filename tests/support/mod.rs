@@ -433,6 +433,33 @@ pub fn echo_against(m: &Manager, server: ipchnl::ActorSender, n: u64) {
     client.stop().expect("client stops");
 }
 
+/// The seed of a randomized test: `IPCHNL_SEED`, or else (odd, never 0)
+/// the clock's nanoseconds. Tests print it so that a run can be replayed.
+pub fn seed() -> u64 {
+    std::env::var("IPCHNL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
+            | 1
+    })
+}
+
+/// A small deterministic generator (xorshift), seeded per run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+
+    /// A duration from `from` to `to` milliseconds.
+    pub fn millis(&mut self, from: u64, to: u64) -> Duration {
+        Duration::from_millis(from + self.below(to - from))
+    }
+}
+
 /// A `nats-server` on a free loopback port; killed when dropped.
 pub struct Nats {
     child: Child,

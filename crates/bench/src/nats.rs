@@ -36,14 +36,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 async fn connect(addr: &NatsAddr) -> Result<Client, String> {
-    let mut options = async_nats::ConnectOptions::new();
-    if let Some(token) = &addr.token {
-        options = options.token(token.clone());
-    }
-    if let Some((user, password)) = &addr.user {
-        options = options.user_and_password(user.clone(), password.clone());
-    }
-    options.connect(addr.host_port.as_str()).await.map_err(|e| format!("{addr}: {e}"))
+    addr.connect_options().connect(addr.host_port.as_str()).await.map_err(|e| format!("{addr}: {e}"))
 }
 
 /// Serves the bare side on `addr` from a thread of its own; returns once

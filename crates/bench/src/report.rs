@@ -329,7 +329,7 @@ impl Remote {
                 _ if Instant::now() < deadline && matches!(addr, Addr::Nats(_)) => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                _ => return Err(format!("no server and sink at {}", named("").trim_start_matches('@'))),
+                _ => return Err(format!("no server and sink at {}", node.unwrap_or("the linked node"))),
             }
         };
         // On the link's executor (every link is on executor 0): their

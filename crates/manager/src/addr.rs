@@ -62,6 +62,22 @@ impl fmt::Display for NatsAddr {
     }
 }
 
+#[cfg(feature = "nats")]
+impl NatsAddr {
+    /// `async-nats` connect options with the credentials this address
+    /// carries (a token, or a user and password), for a client of one's own.
+    pub fn connect_options(&self) -> async_nats::ConnectOptions {
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(token) = &self.token {
+            options = options.token(token.clone());
+        }
+        if let Some((user, password)) = &self.user {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        options
+    }
+}
+
 impl NatsAddr {
     fn parse(s: &str, rest: &str) -> Result<Self, AddrError> {
         let (credentials, host_port) = match rest.rsplit_once('@') {

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use async_nats::{Client, ConnectOptions, Event};
+use async_nats::{Client, Event};
 use bytes::Bytes;
 use connection::{Incarnation, Role};
 use futures_util::StreamExt;
@@ -240,7 +240,8 @@ async fn connect(
     addr: &NatsAddr,
     notes: mpsc::UnboundedSender<Note>,
 ) -> Result<Client, ManagerError> {
-    let mut options = ConnectOptions::new()
+    let mut options = addr
+        .connect_options()
         .name(format!("ipchnl {}", shared.config.node_name))
         .connection_timeout(shared.config.handshake_timeout)
         .event_callback(move |event| {
@@ -249,12 +250,6 @@ async fn connect(
                 let _ = notes.send(Note::Nats(event));
             }
         });
-    if let Some(token) = &addr.token {
-        options = options.token(token.clone());
-    }
-    if let Some((user, password)) = &addr.user {
-        options = options.user_and_password(user.clone(), password.clone());
-    }
     if let Some(path) = &shared.config.nats_credentials {
         options = options.credentials_file(path).await.map_err(|e| ManagerError::Connect {
             addr: addr.to_string(),
@@ -282,6 +277,13 @@ struct Known {
     /// Gone when not heard of for this long (its own announced expiry).
     expiry: Duration,
     pair: Option<Pair>,
+}
+
+impl Known {
+    /// Heard of just now, its incarnation not yet announced.
+    fn new(expiry: Duration) -> Self {
+        Self { incarnation: String::new(), seen: Instant::now(), expiry, pair: None }
+    }
 }
 
 struct Bridging {
@@ -387,11 +389,15 @@ async fn run(
 }
 
 impl Bridging {
+    fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     async fn say_hello(&self) {
         // Not while NATS is away: the client would queue every tick's
         // announcement, and once its queue was full, wait, and this loop
         // with it. The announcement on reconnection does instead.
-        if self.client.connection_state() != async_nats::connection::State::Connected {
+        if !self.connected() {
             return;
         }
         if let Err(e) = self.client.publish(ANNOUNCE, self.announce.clone()).await {
@@ -424,7 +430,7 @@ impl Bridging {
                 }
                 // Tell the other side, whose link may still be up (unless
                 // NATS is away, and the other side's links with it).
-                if self.client.connection_state() == async_nats::connection::State::Connected {
+                if self.connected() {
                     let _ = self.client.publish(link_subject(node, self.me, link), Bytes::new()).await;
                 }
             }
@@ -453,12 +459,7 @@ impl Bridging {
         // Within bounds: a forged or mistaken announcement must not make us
         // drop a link on every tick.
         let expiry = a.expiry_ms.map_or(self.expiry, Duration::from_millis).clamp(MIN_EXPIRY, MAX_EXPIRY);
-        let known = self.known.entry(a.node).or_insert_with(|| Known {
-            incarnation: String::new(),
-            seen: now,
-            expiry,
-            pair: None,
-        });
+        let known = self.known.entry(a.node).or_insert_with(|| Known::new(expiry));
         known.seen = now;
         known.expiry = expiry;
         let fresh = known.incarnation != a.incarnation;
@@ -506,12 +507,7 @@ impl Bridging {
                 // A lower node dials us: accept; a link we had with it
                 // before is replaced (it has given up on it, or restarted).
                 let expiry = self.expiry;
-                let known = self.known.entry(from).or_insert_with(|| Known {
-                    incarnation: String::new(),
-                    seen: Instant::now(),
-                    expiry,
-                    pair: None,
-                });
+                let known = self.known.entry(from).or_insert_with(|| Known::new(expiry));
                 known.seen = Instant::now();
                 known.pair = None;
                 if let Some(pair) = self.open_pair(from, link, Role::Server) {

@@ -73,6 +73,12 @@ impl Down {
     fn redials(&self) -> bool {
         !matches!(self, Self::Duplicate | Self::Shutdown)
     }
+
+    /// Whether the link lost to another one between the same two nodes
+    /// (closed as a duplicate here or by the peer).
+    fn is_duplicate(&self) -> bool {
+        matches!(self, Self::Duplicate) || matches!(self, Self::Closed(r) if r == "duplicate")
+    }
 }
 
 impl std::fmt::Display for Down {
@@ -1276,8 +1282,10 @@ impl Net {
             Down::Closed(r) if r == "shutdown" => TerminationReason::Shutdown,
             _ => TerminationReason::LinkDown,
         };
-        match link.peer.as_ref().filter(|p| p.is_up() && p.place() != place) {
-            // The node is still linked (this was a duplicate): watch on.
+        // The node is still linked through another link (this was a duplicate).
+        let still_linked = link.peer.as_ref().is_some_and(|p| p.is_up() && p.place() != place);
+        match link.peer.as_ref().filter(|_| still_linked) {
+            // Watches move to the other link.
             Some(peer) => {
                 for (target, target_name, watcher) in link.watches.drain(..) {
                     peer.executor().push(Command::LinkWatch {
@@ -1302,8 +1310,7 @@ impl Net {
         }
         if let Some(w) = link.waiter.take() {
             // Our link lost to the node's own dial: the kept one answers.
-            let lost = matches!(&why, Down::Duplicate) || matches!(&why, Down::Closed(r) if r == "duplicate");
-            if let (Some(peer), true) = (&link.peer, lost) {
+            if let (Some(peer), true) = (&link.peer, why.is_duplicate()) {
                 return shared.await_directory(peer, w);
             }
             let addr = link.dial.as_ref().map(ToString::to_string).unwrap_or_default();
@@ -1312,10 +1319,8 @@ impl Net {
         }
         // A link that lost to another one to the same node is not redialed:
         // the kept link's dialer redials that one if it goes down.
-        let lost_to_duplicate = matches!(&why, Down::Closed(r) if r == "duplicate")
-            && link.peer.as_ref().is_some_and(|p| p.is_up() && p.place() != place);
         if let Some(addr) = link.dial.take() {
-            if why.redials() && !lost_to_duplicate && !shared.is_stopping() {
+            if why.redials() && !(why.is_duplicate() && still_linked) && !shared.is_stopping() {
                 let attempt = if was_up { 0 } else { link.attempt + 1 };
                 self.schedule_redial(shared, addr, attempt);
             }

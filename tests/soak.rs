@@ -240,7 +240,7 @@ fn soak() {
     let seed = seed();
     println!("soak for {secs} s, seed = {seed} (rerun with IPCHNL_SEED={seed})");
     let rng = Rng(seed);
-    if let Ok(f) = std::env::var("SOAK_DEBUG_LOG") {
+    if let Ok(f) = std::env::var("IPCHNL_SOAK_LOG") {
         let file = std::fs::File::create(f).unwrap();
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())

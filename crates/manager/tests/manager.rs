@@ -354,3 +354,25 @@ fn when_room_tells_an_actor_that_a_full_mailbox_has_room_again() {
     assert_eq!(notes.recv_timeout(HANG_GUARD).unwrap().msg.downcast::<Pong>().unwrap().n, 2);
     full.try_send(Ping::new(3)).unwrap();
 }
+
+#[test]
+fn a_send_from_the_executor_thread_never_overtakes_the_spawn_of_its_target() {
+    // The executor runs what its own thread queued before its mailbox. A
+    // handler that finds an actor another thread has just added, and whose
+    // start is still in the mailbox, must still reach it.
+    let m = manager(1);
+    let (finder, _) = Probe::new("finder");
+    let finder = m.add_with(finder, on(0)).unwrap();
+    let gate = block(&finder);
+    let (report, outcome) = crossbeam_channel::unbounded();
+    finder.send(PingByName::new("late".into(), report)).unwrap();
+    // Queued behind the request above, while the executor is blocked.
+    let (late, late_counts) = Probe::new("late");
+    let late = m.add_with(late, on(0)).unwrap();
+    drop(gate);
+    assert_eq!(outcome.recv_timeout(HANG_GUARD).unwrap(), Ok(()));
+    // The ping arrived: the next one is answered after it, in order.
+    assert_eq!(ping(&late, 1), 1);
+    assert_eq!(late_counts.handled(), 2);
+    assert_eq!(m.dead_letter_count(), 0);
+}

@@ -52,6 +52,15 @@ msg_local_macro! {
     }
 }
 
+msg_local_macro! {
+    /// Asks the actor to find `name` in the directory, send it a ping and
+    /// report the outcome.
+    pub struct PingByName("manager::tests::PingByName") {
+        pub name: String,
+        pub report: Sender<Result<(), String>>,
+    }
+}
+
 pub fn probe_set() -> &'static ProtocolSet {
     static P: LazyLock<Protocol> = LazyLock::new(|| {
         Protocol::new(
@@ -64,6 +73,7 @@ pub fn probe_set() -> &'static ProtocolSet {
                 MsgInfo::local::<StopMe>(),
                 MsgInfo::local::<AskInside>(),
                 MsgInfo::local::<SendPings>(),
+                MsgInfo::local::<PingByName>(),
             ],
         )
     });
@@ -150,6 +160,12 @@ impl Actor for Probe {
                 let outcome = send.to.send(Ping::new(n)).map_err(|e: SendError| format!("{e:?}"));
                 let _ = send.report.send(outcome);
             }
+        } else if let Some(by_name) = msg.downcast_ref::<PingByName>() {
+            let outcome = match ctx.find_by_name(&by_name.name) {
+                Some(to) => ctx.send(&to, Ping::new(0)).map_err(|e| format!("{e:?}")),
+                None => Err(format!("{} not found", by_name.name)),
+            };
+            let _ = by_name.report.send(outcome);
         } else if let Some(seen) = &self.seen {
             let _ = seen.send(msg);
         }

@@ -85,6 +85,34 @@ fn each_nack_reason_is_a_dead_letter_of_the_sender() {
 }
 
 #[test]
+fn a_remote_ask_refused_with_a_nack_fails_at_once_and_is_a_dead_letter() {
+    let serve = Serve::with_test_actors(&[]);
+    let m = manager("nack-ask");
+    let peer = m.connect(&serve.addr).unwrap();
+    let server = m.find_by_name("server").unwrap();
+
+    // HANG_GUARD is the ask's timeout: a refusal must end it long before.
+    let by_addr = m.resolve(server.addr()).unwrap();
+    let err = by_addr.ask(Msg1::new(1, HashMap::new()), HANG_GUARD).unwrap_err();
+    assert!(matches!(err, AskError::Nacked(Some(NackReason::UnknownMsg))), "{err:?}");
+    assert_eq!(err.to_string(), "request refused by the remote node: unknown_msg");
+    let (reason, msg) = nack_reason(&m);
+    assert_eq!(reason, DeadLetterReason::Nacked(Some(NackReason::UnknownMsg)));
+    assert_eq!(msg.msg_id(), Msg1::msg_id());
+
+    let nobody = m.resolve(ActorAddr { node: peer.node_id, actor: ActorId::new() }).unwrap();
+    let err = nobody.ask(EchoReq::new(3, 0), HANG_GUARD).unwrap_err();
+    assert!(matches!(err, AskError::Nacked(Some(NackReason::UnknownDst))), "{err:?}");
+    let (reason, msg) = nack_reason(&m);
+    assert_eq!(reason, DeadLetterReason::Nacked(Some(NackReason::UnknownDst)));
+    assert_eq!(msg.downcast::<EchoReq>().unwrap().counter, 3);
+
+    // The link stays up, and a good ask is answered.
+    let reply = server.ask(EchoReq::new(9, 0), HANG_GUARD).unwrap();
+    assert_eq!(reply.downcast::<EchoReply>().unwrap().counter, 9);
+}
+
+#[test]
 fn a_local_only_message_is_not_serializable_and_nothing_is_sent() {
     let serve = Serve::with_test_actors(&[]);
     let m = manager("local-only");
@@ -119,8 +147,22 @@ fn an_ask_of_a_remote_actor_fails_when_the_link_dies() {
     m.connect(&serve.addr).unwrap();
     let napper = m.find_by_name("napper").unwrap();
     napper.send(Nap::new(60_000)).unwrap();
-    let asker = std::thread::spawn(move || napper.ask(EchoReq::new(1, 0), HANG_GUARD));
-    std::thread::sleep(Duration::from_millis(100));
+    // Until the napper takes the nap off its mailbox of one, an ask is
+    // refused at once (`mailbox_full`): ask again then.
+    let (attempts, attempted) = crossbeam_channel::unbounded();
+    let asker = std::thread::spawn(move || {
+        loop {
+            attempts.send(()).unwrap();
+            match napper.ask(EchoReq::new(1, 0), HANG_GUARD) {
+                Err(AskError::Nacked(Some(NackReason::MailboxFull))) => continue,
+                other => return other,
+            }
+        }
+    });
+    // The last attempt was not refused at once: it waits in the mailbox.
+    attempted.recv_timeout(HANG_GUARD).unwrap();
+    while attempted.recv_timeout(Duration::from_millis(100)).is_ok() {}
     serve.kill9();
-    assert!(matches!(asker.join().unwrap(), Err(AskError::Disconnected)));
+    let r = asker.join().unwrap();
+    assert!(matches!(r, Err(AskError::Disconnected)), "{r:?}");
 }

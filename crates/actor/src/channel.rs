@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use connection::NackReason;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use msg_header::{ActorId, MsgId};
 use protocol::ProtocolId;
@@ -73,15 +74,23 @@ pub(crate) fn send_on(tx: &Sender<Envelope>, env: Envelope, wait: Wait) -> Resul
     }
 }
 
+/// What an `ask` is answered with.
+pub(crate) enum Answer {
+    /// The reply.
+    Reply(Envelope),
+    /// The remote node refused the request (a NACK).
+    Refused(Option<NackReason>),
+}
+
 /// Where the answer to one `ask` goes: a channel of one.
 pub(crate) struct AskRoute {
     id: ActorId,
     name: String,
-    tx: Sender<Envelope>,
+    tx: Sender<Answer>,
 }
 
 impl AskRoute {
-    pub(crate) fn address(asked: &str) -> (ActorSender, Receiver<Envelope>) {
+    pub(crate) fn address(asked: &str) -> (ActorSender, Receiver<Answer>) {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let route = Self { id: ActorId::new(), name: format!("ask:{asked}"), tx };
         (ActorSender::from_route(Arc::new(route)), rx)
@@ -107,6 +116,19 @@ impl Route for AskRoute {
 
     fn deliver(&self, env: Envelope, _wait: Wait) -> Result<(), SendError> {
         // The first answer is the one; a second finds the slot taken.
-        send_on(&self.tx, env, Wait::No)
+        self.tx.try_send(Answer::Reply(env)).or_else(|e| {
+            let full = e.is_full();
+            match e.into_inner() {
+                Answer::Reply(env) if full => Err(SendError::Full(env.msg)),
+                Answer::Reply(env) => Err(SendError::Disconnected(env.msg)),
+                // Not what was sent: nothing to hand back.
+                Answer::Refused(_) => Ok(()),
+            }
+        })
+    }
+
+    fn refused(&self, reason: Option<NackReason>) {
+        // Like a reply, only the first answer counts.
+        let _ = self.tx.try_send(Answer::Refused(reason));
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use connection::NackReason;
 use msg_header::{BoxMsg, Msg};
 
 /// A send failed; the message is handed back.
@@ -90,6 +91,11 @@ pub enum AskError {
     /// actor stopped, or its link went down.
     #[error("request dropped without a reply")]
     Disconnected,
+    /// The node of a remote destination refused the request with a NACK
+    /// (`None`: a reason this version does not know). The request is also
+    /// a dead letter of the sender's manager.
+    #[error("request refused by the remote node: {}", .0.map_or("unknown reason", NackReason::as_str))]
+    Nacked(Option<NackReason>),
     /// `ask` was called on an executor thread, where blocking could stall
     /// the very executor that must answer; the message is handed back.
     #[error("ask refused inside a handler, {} not sent", .0.name())]
@@ -102,6 +108,7 @@ impl fmt::Debug for AskError {
             Self::Send(e) => write!(f, "Send({e:?})"),
             Self::Timeout => f.write_str("Timeout"),
             Self::Disconnected => f.write_str("Disconnected"),
+            Self::Nacked(r) => write!(f, "Nacked({r:?})"),
             Self::InHandler(m) => write!(f, "InHandler({})", m.name()),
         }
     }

@@ -7,11 +7,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use connection::NackReason;
 use crossbeam_channel::Receiver;
 use msg_header::{ActorId, BoxMsg, IntoBoxMsg, MsgId, MsgType, NodeId};
 use protocol::ProtocolId;
 
-use crate::channel::{AskRoute, ChannelRoute};
+use crate::channel::{Answer, AskRoute, ChannelRoute};
 use crate::{Actor, ActorAddr, AskError, SendError, SystemError, Terminated};
 
 /// A message on its way to an actor, with the address to reply to.
@@ -86,6 +87,13 @@ pub trait Route: Any + Send + Sync {
     fn when_room(&self, note: Envelope, to: ActorSender) -> Result<(), SendError> {
         to.forward(note.msg, None, 0, Wait::No)
     }
+
+    /// Told, as the reply address of a message, that the message's remote
+    /// node refused it with a NACK (`None`: a reason this version does not
+    /// know). An `ask` waiting on this address fails at once with
+    /// [`AskError::Nacked`]; other addresses ignore it (the refusal is a
+    /// dead letter of the sender's manager either way).
+    fn refused(&self, _reason: Option<NackReason>) {}
 }
 
 thread_local! {
@@ -245,7 +253,9 @@ impl ActorSender {
     /// Refused with `Err(InHandler)` on an executor thread: waiting there
     /// would stall the executor that may have to run the answering actor.
     /// `Err(Disconnected)` when the request was dropped unanswered (the actor
-    /// handled it without replying, stopped, or its link went down).
+    /// handled it without replying, stopped, or its link went down);
+    /// `Err(Nacked(reason))` when the destination's node refused it. Both
+    /// come at once, not at the timeout.
     ///
     /// A reply from another process whose type no actor of this process
     /// declares arrives undecoded (a `RawMsg`): take it with
@@ -260,7 +270,8 @@ impl ActorSender {
         let (reply_to, rx) = AskRoute::address(self.name());
         self.post(msg, Some(reply_to), 0, Wait::Until(deadline)).map_err(AskError::Send)?;
         match rx.recv_deadline(deadline) {
-            Ok(env) => Ok(env.msg),
+            Ok(Answer::Reply(env)) => Ok(env.msg),
+            Ok(Answer::Refused(reason)) => Err(AskError::Nacked(reason)),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(AskError::Timeout),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(AskError::Disconnected),
         }

@@ -199,6 +199,39 @@ fn a_local_only_message_to_a_remote_actor_is_not_serializable() {
     assert_eq!(*route.sent.lock().unwrap(), [EchoReq::msg_id()]);
 }
 
+/// A remote node that refuses everything, then answers anyway: the
+/// refusal is the ask's one answer.
+struct Refuser;
+
+impl Route for Refuser {
+    fn actor_id(&self) -> ActorId {
+        ActorId::NONE
+    }
+    fn actor_name(&self) -> &str {
+        "refuser"
+    }
+    fn accepts(&self, _: MsgId) -> bool {
+        true
+    }
+    fn speaks(&self, _: ProtocolId) -> bool {
+        false
+    }
+    fn deliver(&self, env: Envelope, _wait: Wait) -> Result<(), SendError> {
+        let reply_to = env.reply_to.expect("an ask has a reply address");
+        reply_to.route().refused(Some(connection::NackReason::MailboxFull));
+        assert!(matches!(reply_to.send(EchoReply::new(1, 0, 0)), Err(SendError::Full(_))));
+        Ok(())
+    }
+}
+
+#[test]
+fn an_ask_refused_by_the_remote_node_fails_at_once() {
+    let refuser = ActorSender::from_route(Arc::new(Refuser));
+    let err = refuser.ask(EchoReq::new(1, 0), Duration::from_secs(60)).unwrap_err();
+    assert!(matches!(err, AskError::Nacked(Some(connection::NackReason::MailboxFull))), "{err:?}");
+    assert_eq!(err.to_string(), "request refused by the remote node: mailbox_full");
+}
+
 #[test]
 fn public_handles_are_send_and_sync() {
     fn send_sync<T: Send + Sync>() {}

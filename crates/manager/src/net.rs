@@ -829,7 +829,12 @@ impl Net {
                 let reason = NackReason::from_code(header.flags);
                 let detail = String::from_utf8_lossy(body);
                 debug!(msg = msg.name(), ?reason, %detail, "message refused by the peer");
+                let asker = link.replies.map.get(&msg.header().src_id()).cloned();
                 shared.dead_letters.report_msg(msg, header.dst, DeadLetterReason::Nacked(reason));
+                // An ask waiting for the answer fails now, not at its timeout.
+                if let Some(asker) = asker {
+                    asker.route().refused(reason);
+                }
             }
         }
         // Cumulative acknowledgement, in every frame.

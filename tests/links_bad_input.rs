@@ -19,16 +19,16 @@ enum Bad {
     WrongMagic,
 }
 
-fn send_bad(serve: &Serve, bad: Bad) -> Vec<u8> {
+fn send_bad(addr: &ipchnl::Addr, bad: Bad) -> Vec<u8> {
     let mut s = match bad {
         Bad::WrongMagic => {
-            let mut s = raw::connect(&serve.addr);
+            let mut s = raw::connect(addr);
             let mut hello = vec![0u8; 76];
             hello[..4].copy_from_slice(b"HTTP");
             s.write_all(&hello).unwrap();
             return raw::read_to_close(&mut s);
         }
-        _ => raw::handshake(&serve.addr, None),
+        _ => raw::handshake(addr, None),
     };
     match bad {
         Bad::Garbage => s.write_all(b"\x00\x00\x00\x05GET / HTTP/1.1\r\n\r\n").unwrap(),
@@ -51,13 +51,26 @@ fn each_kind_of_bad_input_closes_only_its_link() {
     let m = manager("bad-input");
     m.connect(&serve.addr).unwrap();
     for bad in [Bad::Garbage, Bad::HugeLength, Bad::Truncated, Bad::WrongMagic] {
-        let sent = send_bad(&serve, bad);
+        let sent = send_bad(&serve.addr, bad);
         // Whatever the server sent (its directory after a good handshake),
         // it was never a message: then the connection closed.
         assert!(!raw::frame_kinds(&sent).contains(&connection::FrameKind::Msg));
         echo_completes(&m, 100);
     }
     assert_eq!(m.dead_letter_count(), 0);
+}
+
+#[test]
+fn a_truncated_frame_is_its_own_close_reason() {
+    let m = manager("truncated");
+    let addr = m.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+    send_bad(&addr, Bad::Truncated);
+    // 60 of the 200 bytes the frame's length announced.
+    let closes = eventually("the link closed", || {
+        let closes = m.stats().closes;
+        (!closes.is_empty()).then_some(closes)
+    });
+    assert_eq!(closes.into_iter().collect::<Vec<_>>(), [("truncated_frame".to_string(), 1)]);
 }
 
 #[test]

@@ -35,6 +35,9 @@ use crate::{Addr, ManagerError, PeerInfo};
 pub(crate) enum Down {
     /// The peer closed the connection without a CLOSE frame.
     PeerClosed,
+    /// The peer closed the connection in the middle of a frame: this many
+    /// bytes of it had come.
+    Truncated(usize),
     /// The peer sent CLOSE with this reason.
     Closed(String),
     /// Reading or writing failed.
@@ -58,6 +61,7 @@ impl Down {
     fn key(&self) -> String {
         match self {
             Self::PeerClosed => "peer_closed".into(),
+            Self::Truncated(_) => "truncated_frame".into(),
             Self::Closed(r) => format!("closed_{r}"),
             Self::Io(_) => "io".into(),
             Self::Protocol(_) => "protocol".into(),
@@ -85,6 +89,9 @@ impl std::fmt::Display for Down {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::PeerClosed => f.write_str("peer closed the connection"),
+            Self::Truncated(n) => {
+                write!(f, "truncated frame: {n} bytes of an incomplete frame at end of stream")
+            }
             Self::Closed(r) => write!(f, "peer closed the link: {r}"),
             Self::Io(e) => write!(f, "i/o error: {e}"),
             Self::Protocol(e) => write!(f, "protocol error: {e}"),
@@ -682,7 +689,12 @@ impl Net {
             }
             let drained = match link.stream.read(&mut link.rbuf[rend..]) {
                 Ok(0) => {
-                    self.pending_down(key, Down::PeerClosed);
+                    // Bytes of a frame still wait for the rest of it.
+                    let why = match link.rend - link.rstart {
+                        0 => Down::PeerClosed,
+                        n => Down::Truncated(n),
+                    };
+                    self.pending_down(key, why);
                     return true;
                 }
                 Ok(n) => {
@@ -1309,7 +1321,7 @@ impl Net {
         }
         let peer = link.peer.as_ref().map(|p| p.node_id);
         match &why {
-            Down::Protocol(_) => warn!(?peer, reason = %why, "link closed"),
+            Down::Protocol(_) | Down::Truncated(_) => warn!(?peer, reason = %why, "link closed"),
             _ if was_up => info!(?peer, reason = %why, "link down"),
             _ => debug!(reason = %why, "link failed before it was up"),
         }

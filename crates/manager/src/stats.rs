@@ -103,7 +103,8 @@ pub struct LinkStats {
 pub struct Stats {
     /// Per linked node, in the order first linked.
     pub links: Vec<LinkStats>,
-    /// Links closed, by reason (`peer_closed`, `heartbeat_timeout`,
+    /// Links closed, by reason (`peer_closed`, `truncated_frame` (the
+    /// peer closed in the middle of a frame), `heartbeat_timeout`,
     /// `slow_consumer`, `protocol`, ...).
     pub closes: BTreeMap<String, u64>,
     /// Dead letters, by reason.

@@ -88,6 +88,11 @@ impl ActorCell {
         }
     }
 
+    /// Whether this actor belongs to the manager with this lifecycle.
+    pub(crate) fn belongs_to(&self, lifecycle: &Arc<Lifecycle>) -> bool {
+        Arc::ptr_eq(&self.lifecycle, lifecycle)
+    }
+
     /// A message for this actor was taken out of the executor's mailbox.
     pub(crate) fn release(&self) {
         if let Some(b) = &self.bound {

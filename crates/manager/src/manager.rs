@@ -456,6 +456,42 @@ impl Manager {
         Ok(sender)
     }
 
+    /// Stops `actor`, one of this manager's actors, after the messages
+    /// already queued for it, as [`ActorSender::stop`] does: its `stopped`
+    /// hook runs, its watchers are told `Stopped`, and it leaves the
+    /// directory. An actor that has already ended is left as it is.
+    ///
+    /// `Err(UnknownActor)` when `actor` is not an actor of this manager (one
+    /// of another manager or node, an inbox).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actor::{ActorSender, SystemError, Terminated, TerminationReason};
+    /// use manager::{Manager, ManagerConfig};
+    /// use server::Server;
+    ///
+    /// let manager = Manager::new(ManagerConfig::default())?;
+    /// let server = manager.add(Server::new("server"))?;
+    /// let (watcher, told) = ActorSender::inbox("watcher");
+    /// server.watch(&watcher)?;
+    ///
+    /// manager.stop(&server)?;
+    /// let end = told.recv_timeout(Duration::from_secs(30))?.msg.downcast::<Terminated>()?;
+    /// assert_eq!(end.reason, TerminationReason::Stopped);
+    /// // Not an actor of the manager:
+    /// assert!(matches!(manager.stop(&watcher), Err(SystemError::UnknownActor(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stop(&self, actor: &ActorSender) -> Result<(), SystemError> {
+        let route: &dyn std::any::Any = actor.route();
+        match route.downcast_ref::<ActorCell>() {
+            Some(cell) if cell.belongs_to(&self.lifecycle) => actor.stop(),
+            _ => Err(SystemError::UnknownActor(actor.name().to_owned())),
+        }
+    }
+
     /// Learns how to decode the messages of `protocol`, for replies and
     /// asks answered by actors of other nodes. The protocols of this
     /// manager's own actors are known already.

@@ -257,6 +257,32 @@ fn watching_a_stopped_actor_notifies_at_once() {
 }
 
 #[test]
+fn the_manager_stops_its_own_actors_after_what_is_queued() {
+    let m = manager(1);
+    let (probe, counts) = Probe::new("p");
+    let p = m.add(probe).unwrap();
+    let (w, wrx) = ActorSender::inbox("w");
+    p.watch(&w).unwrap();
+    let gate = block(&p);
+    p.send(Ping::new(1)).unwrap();
+    m.stop(&p).unwrap();
+    drop(gate);
+    let t = terminated(wrx.recv_timeout(HANG_GUARD).unwrap().msg);
+    assert_eq!((t.actor, t.reason), (p.id(), TerminationReason::Stopped));
+    assert_eq!((counts.handled(), counts.stopped()), (2, 1), "the block and the ping, then the hook");
+    assert_eq!(m.dead_letter_count(), 0);
+    // Stopping it again changes nothing.
+    m.stop(&p).unwrap();
+    // Not an actor of this manager: another manager's, an inbox.
+    let other = manager(1);
+    let (q, _) = Probe::new("q");
+    let q = other.add(q).unwrap();
+    assert!(matches!(m.stop(&q), Err(actor::SystemError::UnknownActor(name)) if name == "q"));
+    assert!(matches!(m.stop(&w), Err(actor::SystemError::UnknownActor(_))));
+    assert_eq!(ping(&q, 3), 3);
+}
+
+#[test]
 fn shutdown_drains_what_was_queued() {
     let m = manager(2);
     let (p, counts) = Probe::new("p");

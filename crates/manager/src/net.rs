@@ -284,6 +284,11 @@ impl ReplyTargets {
 /// grew past this in a burst gives the rest back.
 const WBUF_KEEP: usize = 256 * 1024;
 
+/// Messages read and not yet acknowledged after which a link acknowledges
+/// at once rather than when its executor next flushes: a quarter of the
+/// default window.
+const ACK_EVERY: u64 = 256;
+
 /// One link, owned by its executor.
 struct Link {
     stream: Stream,
@@ -719,9 +724,21 @@ impl Net {
                 self.pending_down(key, why);
                 return true;
             }
+            self.ack_early(shared, key);
             if drained {
                 return any;
             }
+        }
+    }
+
+    /// Acknowledges at once once [`ACK_EVERY`] messages wait for it, so a
+    /// sender streaming into a full window hears of room while this side
+    /// still works through what it read.
+    fn ack_early(&mut self, shared: &Shared, key: usize) {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+        if link.is_up() && link.recv_seq - link.ack_sent >= ACK_EVERY {
+            link.push_control(FrameHeader::new(FrameKind::Ack), &[], shared.config.max_frame);
+            self.write(key);
         }
     }
 
@@ -1062,7 +1079,6 @@ impl Net {
         link.wbuf.extend_from_slice(frame);
         patch_seq_ack(&mut link.wbuf[at..], link.send_seq, link.recv_seq);
         link.ack_sent = link.recv_seq;
-        link.last_send = Instant::now();
         link.unacked.push_back((link.send_seq, msg));
         bump(&peer.counters.frames_out, 1);
         bump(&peer.counters.msgs_out, 1);
@@ -1150,6 +1166,7 @@ impl Net {
                 Ok(0) => return self.pending_down(key, Down::PeerClosed),
                 Ok(n) => {
                     link.wpos += n;
+                    link.last_send = Instant::now();
                     if let Some(peer) = &link.peer {
                         bump(&peer.counters.bytes_out, n as u64);
                     }

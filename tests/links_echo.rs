@@ -44,6 +44,23 @@ fn echo_between_two_processes_over_a_unix_socket() {
 }
 
 #[test]
+fn lookups_find_local_actors_first_then_linked_nodes() {
+    let serve = Serve::start("tcp://127.0.0.1:0", &[]);
+    let m = manager("lookup");
+    let peer = m.connect(&serve.addr).unwrap();
+    // Added after the remote one was known: local still comes first.
+    let local = m.add(ipchnl::echo::Server::new("server")).unwrap();
+    let remote = m.find_by_name(&format!("server@{}", peer.node_name)).unwrap();
+    assert!(remote.is_remote() && remote.node_id() == peer.node_id);
+
+    assert_eq!(m.find_by_name("server"), Some(local.clone()));
+    assert_eq!(m.find_by_name(&format!("server@{}", m.config().node_name)), Some(local.clone()));
+    assert_eq!(m.find_by_protocol(echo_requestee_protocol().id()), [local, remote.clone()]);
+    let reply = remote.ask(EchoReq::new(5, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap();
+    assert_eq!(reply.counter, 5);
+}
+
+#[test]
 fn serve_shuts_down_in_order_on_sigterm() {
     let path = socket_path("term");
     let mut serve = Serve::start(&format!("unix:{}", path.display()), &[]);

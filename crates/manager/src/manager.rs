@@ -600,12 +600,19 @@ impl Manager {
         self.shared.node_id
     }
 
-    /// Every actor that speaks `protocol`, in the order they were added.
+    /// Every actor that speaks `protocol`: this manager's own first, in
+    /// the order they were added; then each linked node's, nodes in the
+    /// order they were first linked (a node that restarted counts as newly
+    /// linked), each node's actors in the order it announced them.
     pub fn find_by_protocol(&self, protocol: ProtocolId) -> Vec<ActorSender> {
         self.shared.find_by_protocol(protocol)
     }
 
-    /// The actor called `name`, if any.
+    /// The actor called `name`, if any: this manager's own if it has one,
+    /// else the first of the linked nodes' in the order of
+    /// [`find_by_protocol`](Self::find_by_protocol). `NAME@NODE` names the
+    /// actor `NAME` of node `NODE` exactly (this node's own name included),
+    /// unless an actor is called `NAME@NODE` itself.
     pub fn find_by_name(&self, name: &str) -> Option<ActorSender> {
         self.shared.find_by_name(name)
     }

@@ -2,14 +2,57 @@
 
 mod support;
 
+use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
 
 fn ipchnl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ipchnl")).args(args).output().expect("ipchnl runs")
+    let child = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ipchnl runs");
+    wait_guarded(child, TOOL_GUARD)
+}
+
+/// The hang guard of one run of the tool: `bench --quick` included.
+const TOOL_GUARD: Duration = Duration::from_secs(100);
+
+/// `wait_with_output`, bounded by a hang guard: a child still running
+/// after `guard` is killed, and the test fails.
+fn wait_guarded(mut child: Child, guard: Duration) -> Output {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    }
+    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let deadline = Instant::now() + guard;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait works") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ipchnl (pid {}) still running after {guard:?}: killed", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout read"),
+        stderr: stderr.join().expect("stderr read"),
+    }
 }
 
 fn echo_json(addr: &str, count: u64) -> serde_json::Value {
@@ -49,7 +92,7 @@ fn echo_fails_in_one_line_when_the_server_dies() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     serve.kill9();
-    let out = echo.wait_with_output().unwrap();
+    let out = wait_guarded(echo, HANG_GUARD);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "one clear line: {err}");
@@ -88,10 +131,8 @@ fn help_shows_examples_and_version_prints() {
 
 #[test]
 fn bench_quick_json_lists_four_paths_with_positive_figures() {
-    let start = Instant::now();
     let out = ipchnl(&["bench", "--quick", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(start.elapsed() < Duration::from_secs(100), "a hang guard only");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> =
         v["paths"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
@@ -127,7 +168,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 #[test]
 fn ctrl_c_mid_bench_leaves_no_child_and_no_socket_file() {
     // In a process group of its own, as a terminal's Ctrl-C would see it.
-    let mut bench = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+    let bench = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
         .args(["bench", "--quick"])
         .process_group(0)
         .stdout(Stdio::null())
@@ -141,7 +182,7 @@ fn ctrl_c_mid_bench_leaves_no_child_and_no_socket_file() {
     std::thread::sleep(Duration::from_millis(200));
     let group = rustix::process::Pid::from_raw(pid as i32).expect("a real pid");
     rustix::process::kill_process_group(group, rustix::process::Signal::INT).expect("the group gets SIGINT");
-    let status = bench.wait().unwrap();
+    let status = wait_guarded(bench, TOOL_GUARD).status;
     assert!(!status.success(), "interrupted");
     for child in children {
         assert!(

@@ -4,7 +4,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipchnl::echo::{EchoReply, EchoReq};
 use ipchnl::samples::Msg1;
@@ -69,7 +69,9 @@ fn each_nack_reason_is_a_dead_letter_of_the_sender() {
     }
     let mut full = 0;
     let mut answered = 0;
+    let deadline = Instant::now() + HANG_GUARD;
     while full + answered < 5 {
+        assert!(Instant::now() < deadline, "of 5 requests, {full} refused and {answered} answered");
         if let Ok(letter) = m.dead_letters().recv_timeout(Duration::from_millis(10)) {
             assert_eq!(letter.reason, DeadLetterReason::Nacked(Some(NackReason::MailboxFull)));
             full += 1;

@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
+use std::fmt;
 use std::sync::LazyLock;
 
 use actor::{Actor, ActorSender, Context, Terminated};
@@ -52,8 +53,9 @@ pub fn client_protocol_set() -> &'static ProtocolSet {
     &SET
 }
 
-/// Where a [`Client`] is in its run.
-#[derive(Debug)]
+/// Where a [`Client`] is in its run. Its `Debug` shows the histogram of
+/// round trips as its sample count only (its contents are tens of
+/// thousands of counters).
 pub enum ClientState {
     /// Waiting for an `EchoStart`.
     Idle,
@@ -74,6 +76,24 @@ pub enum ClientState {
         /// Round trips measured so far, in nanoseconds.
         rtts: Box<Histogram<u64>>,
     },
+}
+
+impl fmt::Debug for ClientState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Idle => f.write_str("Idle"),
+            Self::Running { controller, partner, ping_count, sent, received, started_ns, rtts } => f
+                .debug_struct("Running")
+                .field("controller", controller)
+                .field("partner", partner)
+                .field("ping_count", ping_count)
+                .field("sent", sent)
+                .field("received", received)
+                .field("started_ns", started_ns)
+                .field("rtts", &format_args!("{} samples", rtts.len()))
+                .finish(),
+        }
+    }
 }
 
 /// The echo requester actor.

@@ -75,3 +75,25 @@ fn an_out_of_order_reply_ends_the_run() {
     let done = controller_rx.try_recv().unwrap().msg.downcast::<EchoComplete>().unwrap();
     assert_eq!((done.sent, done.received), (1, 0));
 }
+
+#[test]
+fn debug_of_a_running_state_shows_the_counters_not_the_histogram() {
+    let (partner, _rx) = ActorSender::inbox("partner");
+    let mut rtts = Box::new(rtt_histogram());
+    rtts.saturating_record(1_000);
+    rtts.saturating_record(2_000);
+    let state = ClientState::Running {
+        controller: None,
+        partner,
+        ping_count: 10,
+        sent: 3,
+        received: 2,
+        started_ns: 5,
+        rtts,
+    };
+    let text = format!("{state:?}");
+    assert!(text.starts_with("Running {") && text.contains("sent: 3, received: 2"), "{text}");
+    assert!(text.contains("rtts: 2 samples"), "{text}");
+    assert!(text.len() < 300, "{} bytes: {text}", text.len());
+    assert_eq!(format!("{:?}", ClientState::Idle), "Idle");
+}

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use connection::NackReason;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+use msg_header::NackReason;
 use msg_header::{ActorId, MsgId};
 use protocol::ProtocolId;
 use protocol_set::ProtocolSet;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use connection::NackReason;
+use msg_header::NackReason;
 use msg_header::{BoxMsg, Msg};
 
 /// A send failed; the message is handed back.

@@ -7,8 +7,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use connection::NackReason;
 use crossbeam_channel::Receiver;
+use msg_header::NackReason;
 use msg_header::{ActorId, BoxMsg, IntoBoxMsg, MsgId, MsgType, NodeId};
 use protocol::ProtocolId;
 

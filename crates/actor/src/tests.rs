@@ -218,7 +218,7 @@ impl Route for Refuser {
     }
     fn deliver(&self, env: Envelope, _wait: Wait) -> Result<(), SendError> {
         let reply_to = env.reply_to.expect("an ask has a reply address");
-        reply_to.route().refused(Some(connection::NackReason::MailboxFull));
+        reply_to.route().refused(Some(msg_header::NackReason::MailboxFull));
         assert!(matches!(reply_to.send(EchoReply::new(1, 0, 0)), Err(SendError::Full(_))));
         Ok(())
     }
@@ -228,7 +228,7 @@ impl Route for Refuser {
 fn an_ask_refused_by_the_remote_node_fails_at_once() {
     let refuser = ActorSender::from_route(Arc::new(Refuser));
     let err = refuser.ask(EchoReq::new(1, 0), Duration::from_secs(60)).unwrap_err();
-    assert!(matches!(err, AskError::Nacked(Some(connection::NackReason::MailboxFull))), "{err:?}");
+    assert!(matches!(err, AskError::Nacked(Some(msg_header::NackReason::MailboxFull))), "{err:?}");
     assert_eq!(err.to_string(), "request refused by the remote node: mailbox_full");
 }
 

@@ -45,53 +45,6 @@ impl TryFrom<u8> for FrameKind {
     }
 }
 
-/// Why a well-framed message was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum NackReason {
-    /// The destination does not accept this message id.
-    UnknownMsg = 1,
-    /// The body does not decode as that message.
-    BadBody = 2,
-    /// No actor with this destination id.
-    UnknownDst = 3,
-    /// The destination's mailbox is full.
-    MailboxFull = 4,
-    /// The destination stopped.
-    DstStopped = 5,
-}
-
-impl NackReason {
-    /// The reason of a NACK's `flags`; `None` for a code this version does not know.
-    pub fn from_code(code: u8) -> Option<Self> {
-        Some(match code {
-            1 => Self::UnknownMsg,
-            2 => Self::BadBody,
-            3 => Self::UnknownDst,
-            4 => Self::MailboxFull,
-            5 => Self::DstStopped,
-            _ => return None,
-        })
-    }
-
-    /// The name used in documents and logs, e.g. `mailbox_full`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UnknownMsg => "unknown_msg",
-            Self::BadBody => "bad_body",
-            Self::UnknownDst => "unknown_dst",
-            Self::MailboxFull => "mailbox_full",
-            Self::DstStopped => "dst_stopped",
-        }
-    }
-}
-
-impl std::fmt::Display for NackReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A frame's header, its length aside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FrameHeader {
@@ -303,7 +256,7 @@ impl FrameDecoder {
 mod tests {
     use super::*;
     use echo_req::EchoReq;
-    use msg_header::MsgType;
+    use msg_header::{MsgType, NackReason};
 
     fn header() -> FrameHeader {
         FrameHeader {

@@ -36,10 +36,13 @@ mod handshake;
 
 pub use bodies::{CloseBody, DirEntry, DirectoryUpdate};
 pub use frame::{
-    DEFAULT_MAX_FRAME, FRAME_HEADER_LEN, Frame, FrameDecoder, FrameError, FrameHeader, FrameKind, NackReason,
+    DEFAULT_MAX_FRAME, FRAME_HEADER_LEN, Frame, FrameDecoder, FrameError, FrameHeader, FrameKind,
     encode_frame, encode_msg_frame, patch_seq_ack,
 };
 pub use handshake::{
     AUTH, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, PeerHello, Role, Secret,
     VERSION_MAX, VERSION_MIN, starts_hello,
 };
+/// Why a NACK refused a message (defined beside the message header, so
+/// that actors and their errors can name it without the wire).
+pub use msg_header::NackReason;

@@ -35,6 +35,7 @@ mod header;
 mod json;
 mod macros;
 mod msg;
+mod nack;
 
 pub use actor_id::ActorId;
 pub use clock::now_ns;
@@ -45,3 +46,4 @@ pub use json::{decode_body, encode_body, from_json, peek_msg_id, to_json};
 #[doc(hidden)]
 pub use macros::__private;
 pub use msg::{BoxMsg, DecodeFn, DecodeMsg, IntoBoxMsg, Msg, MsgType, RawMsg, WireMsg, decode_boxed};
+pub use nack::NackReason;

@@ -100,12 +100,14 @@ macro_rules! __msg_serde_macro {
             }
         };
 
-        $($meta)*
+        // The derive first: serde's container attributes among `$meta`
+        // are helpers of this derive and must come after it.
         #[derive(
             $crate::__private::Debug,
             $crate::__private::Serialize,
             $crate::__private::Deserialize,
         )]
+        $($meta)*
         $vis struct $name {
             #[serde(skip)]
             header: $crate::__private::MsgHeader,
@@ -225,6 +227,30 @@ mod tests {
 
     msg_serde_macro! {
         struct Trailing("msg_serde_macro::tests::Trailing") { x: u8, }
+    }
+
+    msg_serde_macro! {
+        /// Serde's container attributes reach the derive.
+        #[serde(rename_all = "camelCase")]
+        #[derive(PartialEq)]
+        struct Renamed("msg_serde_macro::tests::Renamed") {
+            req_count: u32,
+            #[serde(default)]
+            added_later: bool,
+        }
+    }
+
+    #[test]
+    fn struct_and_field_attributes_reach_serde() {
+        let msg = Renamed::new(2, true);
+        let mut body = Vec::new();
+        msg_header::WireMsg::encode_body(&msg, &mut body).unwrap();
+        assert_eq!(body, br#"{"reqCount":2,"addedLater":true}"#);
+        // An old sender's body, without the added field, still decodes.
+        let old: BoxMsg = msg_header::decode_boxed::<Renamed>(msg.header, br#"{"reqCount":5}"#).unwrap();
+        let old = old.downcast::<Renamed>().unwrap();
+        assert_eq!((old.req_count, old.added_later), (5, false));
+        assert_eq!(Renamed::from_json(&msg.to_json().unwrap()).unwrap(), msg);
     }
 
     #[test]

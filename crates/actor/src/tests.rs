@@ -199,6 +199,161 @@ fn a_local_only_message_to_a_remote_actor_is_not_serializable() {
     assert_eq!(*route.sent.lock().unwrap(), [EchoReq::msg_id()]);
 }
 
+/// A stand-in for a link with a window: `room` more messages fit until
+/// [`grant`](Self::grant) makes more; [`down`](Self::down) cuts it. It
+/// keeps the counters of the `EchoReq`s it took and the `Wait` of every
+/// delivery.
+struct FakeLink {
+    id: ActorId,
+    state: Mutex<LinkState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct LinkState {
+    room: usize,
+    down: bool,
+    taken: Vec<u64>,
+    waits: Vec<Wait>,
+}
+
+impl FakeLink {
+    fn new(room: usize) -> Arc<Self> {
+        let state = LinkState { room, ..LinkState::default() };
+        Arc::new(Self { id: ActorId::new(), state: Mutex::new(state), changed: std::sync::Condvar::new() })
+    }
+
+    fn grant(&self, n: usize) {
+        self.state.lock().unwrap().room += n;
+        self.changed.notify_all();
+    }
+
+    fn down(&self) {
+        self.state.lock().unwrap().down = true;
+        self.changed.notify_all();
+    }
+}
+
+impl Route for FakeLink {
+    fn actor_id(&self) -> ActorId {
+        self.id
+    }
+    fn actor_name(&self) -> &str {
+        "linked"
+    }
+    fn accepts(&self, _: MsgId) -> bool {
+        true
+    }
+    fn speaks(&self, _: ProtocolId) -> bool {
+        false
+    }
+    fn is_remote(&self) -> bool {
+        true
+    }
+    /// As a link does: down is `Disconnected`, a full window is `Full` or
+    /// waits as `wait` says, and every error hands the message back.
+    fn deliver(&self, env: Envelope, wait: Wait) -> Result<(), SendError> {
+        let mut state = self.state.lock().unwrap();
+        state.waits.push(wait);
+        loop {
+            if state.down {
+                return Err(SendError::Disconnected(env.msg));
+            }
+            if state.room > 0 {
+                state.room -= 1;
+                let counter = env.msg.downcast_ref::<EchoReq>().map_or(u64::MAX, |r| r.counter);
+                state.taken.push(counter);
+                return Ok(());
+            }
+            state = match wait {
+                Wait::No => return Err(SendError::Full(env.msg)),
+                Wait::Until(deadline) => {
+                    let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+                        return Err(SendError::Timeout(env.msg));
+                    };
+                    self.changed.wait_timeout(state, left).unwrap().0
+                }
+                Wait::Forever => self.changed.wait(state).unwrap(),
+            };
+        }
+    }
+}
+
+/// The counter of the `EchoReq` a send error handed back, and that its
+/// header was stamped for `to`.
+fn handed_back(err: SendError, to: &ActorSender) -> u64 {
+    let msg = err.into_inner();
+    assert_eq!(msg.header().dst_id(), to.id());
+    msg.downcast::<EchoReq>().unwrap().counter
+}
+
+#[test]
+fn a_remote_route_that_is_down_hands_every_send_back_as_disconnected() {
+    let link = FakeLink::new(8);
+    let remote = ActorSender::from_route(link.clone());
+    remote.send(EchoReq::new(1, 0)).unwrap();
+    link.down();
+    let (me, _replies) = ActorSender::inbox("me");
+    let errors = [
+        remote.try_send(EchoReq::new(2, 0)).unwrap_err(),
+        remote.send(EchoReq::new(3, 0)).unwrap_err(),
+        remote.send_timeout(EchoReq::new(4, 0), Duration::from_secs(60)).unwrap_err(),
+        remote.send_from(EchoReq::new(5, 0), &me).unwrap_err(),
+    ];
+    for (err, counter) in errors.into_iter().zip(2..) {
+        assert!(matches!(err, SendError::Disconnected(_)), "{err:?}");
+        assert!(err.to_string().contains("echo_req::EchoReq"), "{err}");
+        assert_eq!(handed_back(err, &remote), counter);
+    }
+    // An ask fails at once with the send's error, the request inside it.
+    let err = remote.ask(EchoReq::new(6, 0), Duration::from_secs(60)).unwrap_err();
+    let AskError::Send(send) = err else { panic!("{err:?}") };
+    assert!(matches!(send, SendError::Disconnected(_)), "{send:?}");
+    assert_eq!(handed_back(send, &remote), 6);
+    assert_eq!(link.state.lock().unwrap().taken, [1]);
+}
+
+#[test]
+fn a_full_remote_route_is_full_for_try_send_times_out_for_send_timeout_and_waits_for_send() {
+    let link = FakeLink::new(1);
+    let remote = ActorSender::from_route(link.clone());
+    remote.try_send(EchoReq::new(1, 0)).unwrap();
+
+    let full = remote.try_send(EchoReq::new(2, 0)).unwrap_err();
+    assert!(matches!(full, SendError::Full(_)), "{full:?}");
+    assert_eq!(handed_back(full, &remote), 2);
+
+    // The route gets the deadline and gives the message back when it passes
+    // (1 ms: nothing will make room, so the outcome does not depend on it).
+    let late = remote.send_timeout(EchoReq::new(3, 0), Duration::from_millis(1)).unwrap_err();
+    assert!(matches!(late, SendError::Timeout(_)), "{late:?}");
+    assert_eq!(handed_back(late, &remote), 3);
+
+    // On an executor thread no send waits: send_timeout is try_send there.
+    {
+        let _on_executor = crate::sender::ExecutorThreadGuard::enter();
+        let full = remote.send_timeout(EchoReq::new(4, 0), Duration::from_secs(60)).unwrap_err();
+        assert!(matches!(full, SendError::Full(_)), "{full:?}");
+        assert_eq!(handed_back(full, &remote), 4);
+    }
+
+    // `send` waits for room, however the grant and the send interleave.
+    let sending = {
+        let remote = remote.clone();
+        std::thread::spawn(move || remote.send(EchoReq::new(5, 0)))
+    };
+    link.grant(1);
+    sending.join().unwrap().unwrap();
+
+    let state = link.state.lock().unwrap();
+    assert_eq!(state.taken, [1, 5]);
+    assert!(
+        matches!(state.waits[..], [Wait::No, Wait::No, Wait::Until(_), Wait::No, Wait::Forever]),
+        "{:?}",
+        state.waits
+    );
+}
+
 /// A remote node that refuses everything, then answers anyway: the
 /// refusal is the ask's one answer.
 struct Refuser;

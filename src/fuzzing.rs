@@ -839,7 +839,7 @@ fn body_seeds(seeds: &mut Vec<Seed>) {
     push(seeds, 4, Msg1::new(42, map.clone()));
     push(seeds, 5, Msg2::new(7, map));
     push(seeds, 6, Terminated::new(ActorId::from_u128(1), "server".into(), TerminationReason::Panicked));
-    let to = ActorAddr { node: NodeId::of_name("beta"), actor: ActorId::from_u128(1) };
+    let to = ActorAddr { node_id: NodeId::of_name("beta"), actor_id: ActorId::from_u128(1) };
     push(seeds, 7, testkit::Relay::new(to, 3));
     push(seeds, 8, testkit::Nap::new(5));
     push(seeds, 9, testkit::Seq::new(1));

@@ -55,7 +55,7 @@ fn each_nack_reason_is_a_dead_letter_of_the_sender() {
     assert!(msg.is::<BadNap>());
 
     // No such actor on that node.
-    let nobody = m.resolve(ActorAddr { node: peer.node_id, actor: ActorId::new() }).unwrap();
+    let nobody = m.resolve(ActorAddr { node_id: peer.node_id, actor_id: ActorId::new() }).unwrap();
     nobody.send(EchoReq::new(3, 0)).unwrap();
     let (reason, msg) = nack_reason(&m);
     assert_eq!(reason, DeadLetterReason::Nacked(Some(NackReason::UnknownDst)));
@@ -102,7 +102,7 @@ fn a_remote_ask_refused_with_a_nack_fails_at_once_and_is_a_dead_letter() {
     assert_eq!(reason, DeadLetterReason::Nacked(Some(NackReason::UnknownMsg)));
     assert_eq!(msg.msg_id(), Msg1::msg_id());
 
-    let nobody = m.resolve(ActorAddr { node: peer.node_id, actor: ActorId::new() }).unwrap();
+    let nobody = m.resolve(ActorAddr { node_id: peer.node_id, actor_id: ActorId::new() }).unwrap();
     let err = nobody.ask(EchoReq::new(3, 0), HANG_GUARD).unwrap_err();
     assert!(matches!(err, AskError::Nacked(Some(NackReason::UnknownDst))), "{err:?}");
     let (reason, msg) = nack_reason(&m);
@@ -138,7 +138,7 @@ fn an_address_handed_across_is_resolved_there() {
     let reply = relay.ask(Relay::new(here.addr(), 77), HANG_GUARD).unwrap();
     assert_eq!(reply.downcast::<EchoReply>().unwrap().counter, 77);
     // An address of a node we have no link to is a typed error.
-    let elsewhere = ActorAddr { node: ipchnl::HashId::of_name("nowhere"), actor: ActorId::new() };
+    let elsewhere = ActorAddr { node_id: ipchnl::HashId::of_name("nowhere"), actor_id: ActorId::new() };
     assert!(matches!(m.resolve(elsewhere), Err(ipchnl::SystemError::UnreachableNode(_))));
 }
 

@@ -238,7 +238,7 @@ fn refusals_over_nats_are_the_same_typed_errors_and_dead_letters() {
     assert_eq!(letter.reason, DeadLetterReason::Nacked(Some(NackReason::UnknownMsg)));
     assert_eq!(letter.msg.msg_id(), Msg1::msg_id());
     // No such actor there.
-    let nobody = m.resolve(ActorAddr { node: server.node_id(), actor: ActorId::new() }).unwrap();
+    let nobody = m.resolve(ActorAddr { node_id: server.node_id(), actor_id: ActorId::new() }).unwrap();
     nobody.send(EchoReq::new(3, 0)).unwrap();
     let letter = m.dead_letters().recv_timeout(HANG_GUARD).unwrap();
     assert_eq!(letter.reason, DeadLetterReason::Nacked(Some(NackReason::UnknownDst)));

@@ -181,7 +181,7 @@ impl ActorSender {
     /// The address of the destination, to put in a message: another
     /// process resolves it with `ctx.resolve(addr)`.
     pub fn addr(&self) -> ActorAddr {
-        ActorAddr { node: self.node_id(), actor: self.id() }
+        ActorAddr { node_id: self.node_id(), actor_id: self.id() }
     }
 
     /// Whether the destination is in another process.

@@ -11,9 +11,9 @@ use crate::ActorSender;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ActorAddr {
     /// The actor's node.
-    pub node: NodeId,
-    /// The actor.
-    pub actor: ActorId,
+    pub node_id: NodeId,
+    /// The actor, on that node.
+    pub actor_id: ActorId,
 }
 
 /// A lifecycle request (watch, stop) could not be carried out.
@@ -79,8 +79,8 @@ impl System for StaticDirectory {
     fn resolve(&self, addr: ActorAddr) -> Result<ActorSender, SystemError> {
         self.actors
             .iter()
-            .find(|a| a.id() == addr.actor)
+            .find(|a| a.id() == addr.actor_id)
             .cloned()
-            .ok_or_else(|| SystemError::UnknownActor(addr.actor.to_string()))
+            .ok_or_else(|| SystemError::UnknownActor(addr.actor_id.to_string()))
     }
 }

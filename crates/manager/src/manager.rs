@@ -276,17 +276,17 @@ impl System for Shared {
     }
 
     fn resolve(&self, addr: ActorAddr) -> Result<ActorSender, SystemError> {
-        if addr.node == self.node_id || addr.node == NodeId::ZERO {
+        if addr.node_id == self.node_id || addr.node_id == NodeId::ZERO {
             return self
                 .dir()
-                .local_by_id(addr.actor)
-                .ok_or_else(|| SystemError::UnknownActor(addr.actor.to_string()));
+                .local_by_id(addr.actor_id)
+                .ok_or_else(|| SystemError::UnknownActor(addr.actor_id.to_string()));
         }
         // An address carries no protocols: the actor's node checks what it
         // is sent and refuses (NACKs) what the actor does not accept.
-        let peer = self.peers_lock().get(&addr.node).filter(|p| p.is_up()).cloned();
-        let peer = peer.ok_or(SystemError::UnreachableNode(addr.node))?;
-        Ok(RemoteRoute::sender(peer, addr.actor, addr.actor.to_string(), Vec::new(), None))
+        let peer = self.peers_lock().get(&addr.node_id).filter(|p| p.is_up()).cloned();
+        let peer = peer.ok_or(SystemError::UnreachableNode(addr.node_id))?;
+        Ok(RemoteRoute::sender(peer, addr.actor_id, addr.actor_id.to_string(), Vec::new(), None))
     }
 }
 

@@ -949,8 +949,9 @@ impl Net {
         };
         let reply_to = self.reply_route(shared, key, h.src);
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
-        if is_terminated {
-            link.watches.retain(|(t, _, w)| !(*t == h.src && w.id() == h.dst));
+        // The watched actor is named in the body: a `Terminated` is sent by nobody.
+        if let Some(end) = msg.downcast_ref::<Terminated>() {
+            link.watches.retain(|(t, _, w)| !(*t == end.actor && w.id() == h.dst));
         }
         // Checked and stamped already (the header came from the frame).
         if let Err(e) = target.route().deliver(Envelope { msg, reply_to }, Wait::No) {

@@ -206,24 +206,27 @@ fn serve_prints_its_counters_on_sigusr1_and_at_exit() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = lines.next().unwrap().unwrap().strip_prefix("listening on ").unwrap().to_owned();
+    // Lines arrive through a channel, so that each wait has a hang guard.
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || stdout.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
+    let next_line = || lines.recv_timeout(HANG_GUARD).expect("serve prints a line");
+    let addr = next_line().strip_prefix("listening on ").unwrap().to_owned();
     let v = echo_json(&addr, 50);
     assert_eq!(v["received"], 50);
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
-    let stats_line = |lines: &mut std::io::Lines<_>| -> serde_json::Value {
-        let line: String = lines.next().unwrap().unwrap();
-        serde_json::from_str(line.strip_prefix("stats ").unwrap()).unwrap()
+    let stats_line = || -> serde_json::Value {
+        serde_json::from_str(next_line().strip_prefix("stats ").unwrap()).unwrap()
     };
     rustix::process::kill_process(pid, rustix::process::Signal::USR1).unwrap();
-    let stats = stats_line(&mut lines);
+    let stats = stats_line();
     let link = &stats["links"][0];
     assert!(link["msgs_in"].as_u64().unwrap() >= 50 && link["msgs_out"].as_u64().unwrap() >= 50, "{stats}");
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let at_exit = stats_line(&mut lines);
+    let at_exit = stats_line();
     assert!(
         at_exit["closes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>() >= 1,
         "{at_exit}"
     );
-    assert!(child.wait().unwrap().success());
+    assert!(wait_guarded(child, HANG_GUARD).status.success());
 }

@@ -159,46 +159,6 @@ fn ask_times_out() {
     assert!(matches!(addr.ask(EchoReq::new(1, 0), Duration::from_millis(1)), Err(AskError::Timeout)));
 }
 
-/// A stand-in for a link to another process: records what it is given.
-struct FakeRemote {
-    id: ActorId,
-    sent: Mutex<Vec<MsgId>>,
-}
-
-impl Route for FakeRemote {
-    fn actor_id(&self) -> ActorId {
-        self.id
-    }
-    fn actor_name(&self) -> &str {
-        "remote"
-    }
-    fn accepts(&self, _: MsgId) -> bool {
-        true
-    }
-    fn speaks(&self, _: ProtocolId) -> bool {
-        false
-    }
-    fn is_remote(&self) -> bool {
-        true
-    }
-    fn deliver(&self, env: Envelope, _wait: Wait) -> Result<(), SendError> {
-        self.sent.lock().unwrap().push(env.msg.msg_id());
-        Ok(())
-    }
-}
-
-#[test]
-fn a_local_only_message_to_a_remote_actor_is_not_serializable() {
-    let route = Arc::new(FakeRemote { id: ActorId::new(), sent: Mutex::default() });
-    let remote = ActorSender::from_route(route.clone());
-    assert!(remote.is_remote());
-    let err = remote.send(Local::new()).unwrap_err();
-    assert!(matches!(&err, SendError::NotSerializable(m) if m.name() == "actor::tests::Local"));
-    assert!(err.to_string().contains("actor::tests::Local"));
-    remote.send(EchoReq::new(1, 0)).unwrap();
-    assert_eq!(*route.sent.lock().unwrap(), [EchoReq::msg_id()]);
-}
-
 /// A stand-in for a link with a window: `room` more messages fit until
 /// [`grant`](Self::grant) makes more; [`down`](Self::down) cuts it. It
 /// keeps the counters of the `EchoReq`s it took and the `Wait` of every
@@ -277,6 +237,19 @@ impl Route for FakeLink {
             };
         }
     }
+}
+
+#[test]
+fn a_local_only_message_to_a_remote_actor_is_not_serializable() {
+    let link = FakeLink::new(8);
+    let remote = ActorSender::from_route(link.clone());
+    assert!(remote.is_remote());
+    let err = remote.send(Local::new()).unwrap_err();
+    assert!(matches!(&err, SendError::NotSerializable(m) if m.name() == "actor::tests::Local"));
+    assert!(err.to_string().contains("actor::tests::Local"));
+    remote.send(EchoReq::new(1, 0)).unwrap();
+    // Only the serde message reached the link.
+    assert_eq!(link.state.lock().unwrap().taken, [1]);
 }
 
 /// The counter of the `EchoReq` a send error handed back, and that its

@@ -10,8 +10,10 @@ use connection::{DEFAULT_MAX_FRAME, Secret};
 pub struct ManagerConfig {
     /// Executor threads; each hosts many actors. Default: 2.
     pub executors: usize,
-    /// How long an executor polls for new work, yielding the CPU on each
-    /// turn, before it sleeps. Default: 10 µs (see [`low_latency`](Self::low_latency)).
+    /// How long an executor polls for new work, yielding the CPU as it
+    /// goes (each turn on one CPU; every fourth turn, which reads its links
+    /// each time, when it has links and more than one CPU), before it
+    /// sleeps. Default: 10 µs (see [`low_latency`](Self::low_latency)).
     pub spin: Duration,
     /// Dead letters kept for [`Manager::dead_letters`](crate::Manager::dead_letters)
     /// until read; past that they are counted and logged only. Default: 10,000.

@@ -46,6 +46,11 @@ fn kill_9_mid_echo_reports_the_unacknowledged_and_ends_the_run() {
         Err(SendError::Disconnected(msg)) => assert_eq!(msg.downcast::<EchoReq>().unwrap().counter, 1),
         other => panic!("expected Disconnected, got {other:?}"),
     }
+    // Watching it now tells at once, as watching an ended local actor does.
+    let (watcher, seen) = ActorSender::inbox("late watcher");
+    server.watch(&watcher).unwrap();
+    let t = seen.recv_timeout(HANG_GUARD).unwrap().msg.downcast::<Terminated>().unwrap();
+    assert_eq!((t.actor, t.reason), (server.id(), TerminationReason::LinkDown));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use actor::{ActorSender, Envelope, Route, SendError, SystemError, Wait};
+use actor::{ActorSender, Envelope, Route, SendError, SystemError, Terminated, TerminationReason, Wait};
 use connection::{FrameError, FrameHeader, FrameKind, Incarnation, encode_msg_frame};
 use msg_header::{ActorId, BoxMsg, MsgId, NodeId};
 use protocol::ProtocolId;
@@ -240,10 +240,15 @@ impl Route for RemoteRoute {
         self.peer.window.when_room(to, note.msg)
     }
 
+    /// As for a local actor that has ended: on a link that is down, the
+    /// watcher is told `LinkDown` at once (as it is when the link goes
+    /// down while the watch is on its way).
     fn watch(&self, watcher: ActorSender) -> Result<(), SystemError> {
         let peer = &self.peer;
         if !peer.is_up() {
-            return Err(SystemError::UnreachableNode(peer.node_id));
+            let ended = Terminated::new(self.id, self.name.clone(), TerminationReason::LinkDown);
+            let _ = watcher.try_send(ended);
+            return Ok(());
         }
         peer.executor().push(Command::LinkWatch {
             peer: peer.clone(),

@@ -2,9 +2,9 @@
 //!
 //! An executor waits at one point, a `mio` poll, woken by its mailbox's
 //! waker (written only while it sleeps). When woken it drains its mailbox,
-//! calling handlers inline. Before it sleeps it polls the mailbox for a
-//! few microseconds, yielding the CPU on each turn, so a reply that comes
-//! back quickly does not cost a wake-up.
+//! calling handlers inline. Before it sleeps it polls the mailbox (and
+//! its links) for a few microseconds, yielding the CPU as it goes, so a
+//! reply that comes back quickly does not cost a wake-up.
 //!
 //! What an executor's own thread queues for itself (a handler's send to a
 //! neighbour, a frame read for one of its actors) goes into a queue of the
@@ -175,10 +175,11 @@ impl ExecutorHandle {
         self.slots.lock().unwrap_or_else(|e| e.into_inner()).free(slot);
     }
 
-    /// Whether `slot` of `generation` was given out and not freed since.
+    /// Whether `slot` of `generation` was given out and not freed since
+    /// (freeing a slot moves it to the next generation).
     fn is_allocated(&self, slot: u32, generation: u32) -> bool {
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.gens.get(slot as usize) == Some(&generation) && !slots.free.contains(&slot)
+        slots.gens.get(slot as usize) == Some(&generation)
     }
 
     /// Whether the calling thread is this executor's.

@@ -289,6 +289,9 @@ const WBUF_KEEP: usize = 256 * 1024;
 /// default window.
 const ACK_EVERY: u64 = 256;
 
+/// Early acknowledgements per read of a link at most (see `on_readable`).
+const EARLY_ACKS: u32 = 4;
+
 /// One link, owned by its executor.
 struct Link {
     stream: Stream,
@@ -679,6 +682,11 @@ impl Net {
     fn on_readable(&mut self, shared: &Shared, key: usize) -> bool {
         let max = shared.config.max_frame;
         let mut any = false;
+        // A few early acknowledgements per call at most: after the last the
+        // peer can send no more than a window, so this loop ends, and the
+        // executor gets to handle what was read (the rest is acknowledged
+        // when it flushes).
+        let mut early_acks = 0;
         loop {
             let Some(Io::Link(link)) = self.io.get_mut(key) else { return any };
             if matches!(link.state, State::Connecting) {
@@ -724,7 +732,9 @@ impl Net {
                 self.pending_down(key, why);
                 return true;
             }
-            self.ack_early(shared, key);
+            if early_acks < EARLY_ACKS && self.ack_early(shared, key) {
+                early_acks += 1;
+            }
             if drained {
                 return any;
             }
@@ -733,13 +743,15 @@ impl Net {
 
     /// Acknowledges at once once [`ACK_EVERY`] messages wait for it, so a
     /// sender streaming into a full window hears of room while this side
-    /// still works through what it read.
-    fn ack_early(&mut self, shared: &Shared, key: usize) {
-        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
-        if link.is_up() && link.recv_seq - link.ack_sent >= ACK_EVERY {
-            link.push_control(FrameHeader::new(FrameKind::Ack), &[], shared.config.max_frame);
-            self.write(key);
+    /// still works through what it read; whether it did.
+    fn ack_early(&mut self, shared: &Shared, key: usize) -> bool {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return false };
+        if !(link.is_up() && link.recv_seq - link.ack_sent >= ACK_EVERY) {
+            return false;
         }
+        link.push_control(FrameHeader::new(FrameKind::Ack), &[], shared.config.max_frame);
+        self.write(key);
+        true
     }
 
     /// Runs what was read through the handshake, then the frame decoder.

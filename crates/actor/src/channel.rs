@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
-use msg_header::NackReason;
-use msg_header::{ActorId, MsgId};
+use msg_header::{ActorId, MsgId, NackReason};
 use protocol::ProtocolId;
 use protocol_set::ProtocolSet;
 

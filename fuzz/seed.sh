@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Files the hand-made seeds (`ipchnl::fuzzing::seeds`) into
+# Files the hand-made seeds (`connection::fuzzing::seeds` and
+# `testkit::fuzzing::seeds`) into
 # fuzz/corpus/<target>/, each named by the SHA-1 of its bytes, as libFuzzer
 # names what it finds. Seeds already there are left as they are.
 set -euo pipefail

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 /// runs the feasibility report (`ipchnl bench`).
 #[derive(Parser)]
 #[command(
+    name = "ipchnl",
     version,
     about,
     after_help = "Examples:

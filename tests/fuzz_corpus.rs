@@ -1,5 +1,6 @@
 //! Every committed fuzz input, replayed on stable through the same
-//! functions the `cargo fuzz` targets call (`ipchnl::fuzzing`): the corpus
+//! functions the `cargo fuzz` targets call (`connection::fuzzing`,
+//! `testkit::fuzzing`): the corpus
 //! in `fuzz/corpus/<target>/`, and each crash ever found, kept in
 //! `fuzz/regressions/<target>/`. So what the fuzzer learnt stays a test
 //! without nightly or libFuzzer; `fuzz/run.sh` does the fuzzing.
@@ -8,14 +9,22 @@ use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use ipchnl::fuzzing;
-
 /// What a fuzz target calls with each input.
 type Property = fn(&[u8]);
 
 /// The fuzz targets and the function each one calls.
-const TARGETS: [(&str, Property); 3] =
-    [("frames", fuzzing::frames), ("handshake", fuzzing::handshake), ("bodies", fuzzing::bodies)];
+const TARGETS: [(&str, Property); 3] = [
+    ("frames", connection::fuzzing::frames),
+    ("handshake", connection::fuzzing::handshake),
+    ("bodies", testkit::fuzzing::bodies),
+];
+
+/// The hand-made seeds of every target.
+fn seeds() -> Vec<connection::fuzzing::Seed> {
+    let mut seeds = connection::fuzzing::seeds();
+    seeds.extend(testkit::fuzzing::seeds());
+    seeds
+}
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -88,7 +97,7 @@ fn bodies_regressions() {
 
 #[test]
 fn seeds_pass() {
-    let seeds = fuzzing::seeds();
+    let seeds = seeds();
     for (target, _) in TARGETS {
         assert!(seeds.iter().any(|(t, _, _)| *t == target), "no seed for {target}");
     }
@@ -104,7 +113,7 @@ fn seeds_pass() {
 #[ignore = "writes files; run by fuzz/seed.sh"]
 fn write_seeds() {
     let out = PathBuf::from(std::env::var_os("FUZZ_SEED_DIR").expect("FUZZ_SEED_DIR is set"));
-    for (target, name, data) in fuzzing::seeds() {
+    for (target, name, data) in seeds() {
         let dir = out.join(target);
         fs::create_dir_all(&dir).expect("the seed directory");
         fs::write(dir.join(name), data).expect("a seed written");

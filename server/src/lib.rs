@@ -1,0 +1,103 @@
+//! [`Server`], the echo requestee: answers every `EchoReq` with an
+//! `EchoReply` carrying the request's counter and timestamp and its own.
+//!
+//! # Examples
+//!
+//! ```
+//! use actor::{ActorSender, StaticDirectory, dispatch};
+//! use echo_reply::EchoReply;
+//! use echo_req::EchoReq;
+//! use server::Server;
+//!
+//! let mut server = Server::new("server");
+//! let (addr, rx) = ActorSender::channel(&server, None);
+//! let (me, my_rx) = ActorSender::inbox("me");
+//! addr.send_from(EchoReq::new(1, 100), &me)?;
+//! dispatch(&mut server, &addr, &StaticDirectory::default(), rx.recv()?);
+//! let reply = my_rx.recv()?.msg.downcast::<EchoReply>()?;
+//! assert_eq!((reply.counter, reply.req_timestamp_ns), (1, 100));
+//! assert!(reply.reply_timestamp_ns >= 100);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::LazyLock;
+
+use actor::{Actor, Context};
+use echo_reply::EchoReply;
+use echo_req::EchoReq;
+use echo_requestee_protocol::echo_requestee_protocol;
+use msg_header::{ActorId, BoxMsg, now_ns};
+use protocol_set::ProtocolSet;
+use tracing::{trace, warn};
+
+/// The protocols a [`Server`] speaks: `echo_requestee_protocol`.
+pub fn server_protocol_set() -> &'static ProtocolSet {
+    static SET: LazyLock<ProtocolSet> =
+        LazyLock::new(|| ProtocolSet::new("server::Server", [echo_requestee_protocol()]));
+    &SET
+}
+
+/// The state of a [`Server`]: it has only one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerState {
+    /// Answering requests; `replies` sent so far.
+    Serving {
+        /// Replies sent so far.
+        replies: u64,
+    },
+}
+
+/// The echo requestee actor.
+#[derive(Debug)]
+pub struct Server {
+    name: String,
+    id: ActorId,
+    state: ServerState,
+}
+
+impl Server {
+    /// A server called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), id: ActorId::new(), state: ServerState::Serving { replies: 0 } }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> ServerState {
+        self.state
+    }
+}
+
+impl Actor for Server {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn id(&self) -> ActorId {
+        self.id
+    }
+
+    fn protocol_set(&self) -> &'static ProtocolSet {
+        server_protocol_set()
+    }
+
+    fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
+        trace!(server = %self.name, state = ?self.state, msg = msg.name(), "handle");
+        let ServerState::Serving { replies } = &mut self.state;
+        match msg.downcast_ref::<EchoReq>() {
+            Some(req) => match ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, now_ns())) {
+                Ok(()) => *replies += 1,
+                Err(e) => warn!(server = %self.name, error = %e, "reply not sent"),
+            },
+            None => warn!(server = %self.name, msg = msg.name(), "unexpected message; ignored"),
+        }
+    }
+}
+
+mod same_thread;
+
+pub use same_thread::{EchoLoop, SameThreadError, SameThreadReport, same_thread_echo};
+
+#[cfg(test)]
+mod tests;

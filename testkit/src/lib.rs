@@ -1,0 +1,176 @@
+//! Actors and messages for exercising links between processes, hosted by
+//! `ipchnl serve --test-actors` and driven from the integration tests.
+//!
+//! * `relay`: on [`Relay`], resolves the address it carries and sends an
+//!   `EchoReq` there, with the relay's sender as the reply address: the
+//!   answer goes straight back to whoever asked. Shows an address handed
+//!   from one process to another and resolved.
+//! * `napper`: a mailbox of one; on [`Nap`] it sleeps, so that messages
+//!   arriving meanwhile find its mailbox full. Answers `EchoReq`s.
+//! * `sink`: counts [`Seq`]s and, if given a file, appends `PID N` (its
+//!   process and the number) to it with one unbuffered write as it handles
+//!   each.
+#![forbid(unsafe_code)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
+
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use actor::{Actor, ActorAddr, Context, Wait};
+use echo_reply::EchoReply;
+use echo_req::EchoReq;
+use echo_requestee_protocol::echo_requestee_protocol;
+use manager::{ActorOptions, Manager, ManagerError};
+use msg_header::{ActorId, BoxMsg, now_ns};
+use msg_serde_macro::msg_serde_macro;
+use protocol::{MsgInfo, Protocol};
+use protocol_set::ProtocolSet;
+use tracing::warn;
+
+msg_serde_macro! {
+    /// Asks the relay to send `EchoReq { counter }` to the actor at `to`,
+    /// with the asker as the reply address.
+    #[derive(Clone, PartialEq)]
+    pub struct Relay("testkit::Relay") {
+        /// Where to send the request.
+        pub to: ActorAddr,
+        /// The request's counter.
+        pub counter: u64,
+    }
+}
+
+msg_serde_macro! {
+    /// Makes the napper sleep `ms` milliseconds.
+    #[derive(Clone, PartialEq)]
+    pub struct Nap("testkit::Nap") {
+        /// How long.
+        pub ms: u64,
+    }
+}
+
+msg_serde_macro! {
+    /// One numbered message of a stream, for the sink.
+    #[derive(Clone, PartialEq)]
+    pub struct Seq("testkit::Seq") {
+        /// Its number.
+        pub n: u64,
+    }
+}
+
+msg_serde_macro! {
+    /// A numbered message with padding, for volume: the sink treats it as
+    /// a [`Seq`].
+    #[derive(Clone, PartialEq)]
+    pub struct Bulk("testkit::Bulk") {
+        /// Its number.
+        pub n: u64,
+        /// Bytes of nothing in particular.
+        pub pad: String,
+    }
+}
+
+/// The protocol of the test actors: `Relay`, `Nap`, `Seq`, `Bulk`.
+pub fn testkit_protocol() -> &'static Protocol {
+    static P: LazyLock<Protocol> = LazyLock::new(|| {
+        Protocol::new(
+            "testkit_protocol",
+            [
+                MsgInfo::wire::<Relay>(),
+                MsgInfo::wire::<Nap>(),
+                MsgInfo::wire::<Seq>(),
+                MsgInfo::wire::<Bulk>(),
+            ],
+        )
+    });
+    &P
+}
+
+fn testkit_set() -> &'static ProtocolSet {
+    static S: LazyLock<ProtocolSet> = LazyLock::new(|| {
+        ProtocolSet::new("testkit::Actors", [testkit_protocol(), echo_requestee_protocol()])
+    });
+    &S
+}
+
+/// One of the test actors; which, its name says.
+pub struct TestActor {
+    name: &'static str,
+    id: ActorId,
+    sink_log: Option<File>,
+    handled: u64,
+}
+
+impl TestActor {
+    fn new(name: &'static str) -> Self {
+        Self { name, id: ActorId::new(), sink_log: None, handled: 0 }
+    }
+
+    fn relay(&mut self, ctx: &mut Context<'_>, relay: &Relay) {
+        let to = match ctx.resolve(relay.to) {
+            Ok(to) => to,
+            Err(e) => return warn!(error = %e, "relay: address not resolved"),
+        };
+        let req: BoxMsg = Box::new(EchoReq::new(relay.counter, now_ns()));
+        if let Err(e) = to.forward(req, ctx.sender().cloned(), 0, Wait::No) {
+            warn!(error = %e, "relay: request not sent");
+        }
+    }
+
+    fn sink(&mut self, n: u64) {
+        self.handled += 1;
+        if let Some(log) = &mut self.sink_log {
+            // One write per message, unbuffered: what is in the file was handled.
+            if let Err(e) = log.write_all(format!("{} {n}\n", std::process::id()).as_bytes()) {
+                warn!(error = %e, "sink: log write failed");
+            }
+        }
+    }
+}
+
+impl Actor for TestActor {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn id(&self) -> ActorId {
+        self.id
+    }
+
+    fn protocol_set(&self) -> &'static ProtocolSet {
+        testkit_set()
+    }
+
+    fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
+        if let Some(relay) = msg.downcast_ref::<Relay>() {
+            self.relay(ctx, relay);
+        } else if let Some(nap) = msg.downcast_ref::<Nap>() {
+            std::thread::sleep(Duration::from_millis(nap.ms));
+        } else if let Some(seq) = msg.downcast_ref::<Seq>() {
+            self.sink(seq.n);
+        } else if let Some(bulk) = msg.downcast_ref::<Bulk>() {
+            self.sink(bulk.n);
+        } else if let Some(req) = msg.downcast_ref::<EchoReq>() {
+            let _ = ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, now_ns()));
+        }
+    }
+}
+
+/// Adds `relay`, `napper` (a mailbox of one, on the last executor) and
+/// `sink` (logging to `sink_log` if given) to `manager`.
+pub fn add_test_actors(manager: &Manager, sink_log: Option<&Path>) -> Result<(), ManagerError> {
+    manager.add(TestActor::new("relay"))?;
+    let last = manager.executor_count() - 1;
+    manager.add_with(TestActor::new("napper"), ActorOptions::default().executor(last).capacity(1))?;
+    let mut sink = TestActor::new("sink");
+    if let Some(path) = sink_log {
+        sink.sink_log = Some(File::options().create(true).append(true).open(path)?);
+    }
+    manager.add(sink)?;
+    Ok(())
+}

@@ -2,7 +2,7 @@
 # Fuzzes each target for SECONDS (default 60) on nightly with libFuzzer and
 # AddressSanitizer, growing the committed corpus fuzz/corpus/<target>/.
 #
-#   fuzz/run.sh SECONDS [TARGET...]     (targets: frames handshake bodies)
+#   fuzz/run.sh SECONDS [TARGET...]     (targets: frames handshake session bodies)
 #
 # Installs cargo-fuzz if it is missing. A crash, leak, timeout (10 s for one
 # input) or out-of-memory (-rss_limit_mb=1024, or one allocation over 64 MB)
@@ -17,7 +17,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(frames handshake bodies)
+    targets=(frames handshake session bodies)
 fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 type Property = fn(&[u8]);
 
 /// The fuzz targets and the function each one calls.
-const TARGETS: [(&str, Property); 3] = [
+const TARGETS: [(&str, Property); 4] = [
     ("frames", connection::fuzzing::frames),
     ("handshake", connection::fuzzing::handshake),
+    ("session", connection::fuzzing::session),
     ("bodies", testkit::fuzzing::bodies),
 ];
 
@@ -73,6 +74,16 @@ fn frames_corpus() {
 #[test]
 fn handshake_corpus() {
     corpus("handshake");
+}
+
+#[test]
+fn session_corpus() {
+    corpus("session");
+}
+
+#[test]
+fn session_regressions() {
+    regressions("session");
 }
 
 #[test]

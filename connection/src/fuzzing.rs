@@ -15,6 +15,8 @@
 //!   any size.
 //! * [`handshake`]: one handshake fed anything, or a real client and server
 //!   with their messages tampered with on the way.
+//! * [`session`]: a link session (a server, its handshake done by a real
+//!   HELLO) fed any frames in reads of any size, with its limits small.
 //!
 //! [`seeds`] gives the hand-made inputs the corpus started from. The
 //! bodies of messages are fuzzed where every message type is known
@@ -27,8 +29,9 @@ use msg_header::{ActorId, MsgId, NodeId};
 use protocol::ProtocolId;
 
 use crate::{
-    AUTH, DirEntry, DirectoryUpdate, FRAME_HEADER_LEN, FrameDecoder, FrameHeader, FrameKind, Handshake,
-    HandshakeConfig, HandshakeError, Incarnation, MAGIC, NackReason, Role, Secret, encode_frame,
+    AUTH, CloseReason, DirEntry, DirectoryUpdate, Event, FRAME_HEADER_LEN, FrameDecoder, FrameHeader,
+    FrameKind, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, NackReason, Role, Secret,
+    Session, SessionConfig, encode_frame,
 };
 
 // ---------------------------------------------------------------------------
@@ -532,6 +535,110 @@ fn handshake_in_transit(first: u8, data: &[u8], rest: &[u8]) {
 }
 
 // ---------------------------------------------------------------------------
+// Session
+// ---------------------------------------------------------------------------
+
+/// The limits [`session`] runs with: small, so that input reaches them.
+fn small_limits() -> SessionConfig {
+    SessionConfig {
+        max_frame: 4096,
+        recv_window: 8,
+        max_inbound_bytes: 2048,
+        max_write_buffer: 4096,
+        ack_every: 4,
+        max_watches: 4,
+        max_remote_actors: 4,
+        max_name_len: 16,
+        max_actor_ids: 4,
+        ..SessionConfig::default()
+    }
+}
+
+/// A server session fed anything after a real client's HELLO.
+///
+/// Input: one byte whose low 4 bits say how the session's caller behaves
+/// (bit 0: refuse every message; bit 1: hold inbound bytes as messages
+/// come, so the receive bound is reached; bit 2: send a message of its own
+/// before each read; bit 3: run the timers a second later on each read),
+/// then reads: a length byte and that many bytes. The HELLO of client
+/// `alpha` of `docs/WIRE.md` §5 comes first, so frames reach the session.
+/// Invariants, after every read:
+///
+/// * events stop after [`Event::Closed`], which comes at most once, and a
+///   closed session wants no more input and has no timer;
+/// * every [`Event::Msg`] has the next sequence number, within the
+///   receive window of the acknowledgements sent;
+/// * the peer's actors and watches never exceed their caps;
+/// * every message sent is acknowledged, refused or left unacknowledged,
+///   exactly once;
+/// * unless the session is closed, it wants input exactly when its output
+///   and the inbound bytes held are under their caps.
+pub fn session(data: &[u8]) {
+    let Some((&first, mut rest)) = data.split_first() else { return };
+    let config = small_limits();
+    let mut now = std::time::Instant::now();
+    let hs = HandshakeConfig::new(NodeId::of_name(BETA.name), Incarnation(BETA.incarnation));
+    let mut s: Session<u64> = Session::new(Role::Server, hs, BETA.nonce, config.clone(), now);
+    let hello = Side::new(ALPHA, None, (1, 1)).sent;
+    s.handle_input(now, &hello);
+    let (mut sent, mut returned, mut held) = (0u64, 0u64, 0usize);
+    let mut last_seq = 0u64;
+    let mut closed = false;
+    let mut msg = Vec::new();
+    let header = FrameHeader { dst: ActorId::from_u128(1), ..FrameHeader::new(FrameKind::Msg) };
+    let _ = encode_frame(&header, b"{}", config.max_frame, &mut msg);
+    loop {
+        while let Some(event) = s.poll_event() {
+            assert!(!closed, "an event after Closed");
+            match event {
+                Event::Msg { header, .. } => {
+                    assert_eq!(header.seq, last_seq + 1, "messages come in sequence");
+                    last_seq = header.seq;
+                    if first & 1 != 0 {
+                        s.refuse(&header, NackReason::UnknownDst, "fuzzing");
+                    }
+                    if first & 2 != 0 {
+                        held += 100;
+                        s.set_inbound_held(held);
+                    }
+                }
+                Event::Acked(_) | Event::Nacked { .. } => returned += 1,
+                Event::Closed(_) => closed = true,
+                Event::Up(_) | Event::Directory(_) | Event::Watch { .. } => {}
+            }
+            assert!(s.remote_actors().len() <= config.max_remote_actors, "actors over the cap");
+            assert!(s.peer_watches().len() <= config.max_watches, "watches over the cap");
+        }
+        if closed {
+            assert!(!s.wants_read() && s.poll_timeout().is_none(), "a closed session is done");
+        } else {
+            let room = s.pending_output() < config.max_write_buffer && held < config.max_inbound_bytes;
+            assert_eq!(s.wants_read(), room, "wants input exactly under the caps");
+        }
+        let Some((&len, tail)) = rest.split_first() else { break };
+        let (piece, tail) = tail.split_at(usize::from(len).min(tail.len()));
+        rest = tail;
+        if first & 4 != 0 && s.is_up() && s.unacked_len() < 8 {
+            s.send_msg(&msg, sent);
+            sent += 1;
+        }
+        if first & 8 != 0 {
+            now += std::time::Duration::from_secs(1);
+            s.handle_timeout(now);
+        }
+        // Everything written is taken: the output cap is for peers that do not read.
+        let n = s.pending_output();
+        s.transmitted(now, n);
+        s.handle_input(now, piece);
+    }
+    if !closed {
+        s.close(CloseReason::Shutdown);
+    }
+    let left = s.take_unacked().count() as u64;
+    assert_eq!(returned + left, sent, "every message sent is accounted for once");
+}
+
+// ---------------------------------------------------------------------------
 // Seeds
 // ---------------------------------------------------------------------------
 
@@ -552,6 +659,7 @@ pub fn seeds() -> Vec<Seed> {
     let mut seeds = Vec::new();
     frame_seeds(&mut seeds);
     handshake_seeds(&mut seeds);
+    session_seeds(&mut seeds);
     seeds
 }
 
@@ -665,4 +773,52 @@ fn handshake_seeds(seeds: &mut Vec<Seed>) {
     ] {
         seeds.push(("handshake", name.into(), [&[first], tamper].concat()));
     }
+}
+
+fn session_seeds(seeds: &mut Vec<Seed>) {
+    let msg = |seq: u64, ack: u64| {
+        let header = FrameHeader { seq, ack, dst: ActorId::from_u128(1), ..FrameHeader::new(FrameKind::Msg) };
+        let mut f = Vec::new();
+        let _ = encode_frame(&header, b"{}", 4096, &mut f);
+        f
+    };
+    let control = |header: FrameHeader, body: &[u8]| {
+        let mut f = Vec::new();
+        let _ = encode_frame(&header, body, 4096, &mut f);
+        f
+    };
+    let directory = serde_json::to_vec(&beta_directory(vec![], vec![])).unwrap_or_default();
+    let frames: Vec<Vec<u8>> = vec![
+        control(FrameHeader::new(FrameKind::Directory), &directory),
+        msg(1, 0),
+        msg(2, 0),
+        control(
+            FrameHeader {
+                dst: ActorId::from_u128(1),
+                src: ActorId::from_u128(2),
+                ..FrameHeader::new(FrameKind::Watch)
+            },
+            &[],
+        ),
+        control(FrameHeader::new(FrameKind::Heartbeat), &[]),
+        msg(3, 1),
+        control(FrameHeader::new(FrameKind::Close), br#"{"reason":"shutdown"}"#),
+    ];
+    // One read per frame (a length byte, then the bytes), in pieces of at most 255.
+    let reads = |first: u8, frames: &[Vec<u8>]| {
+        let mut input = vec![first];
+        for f in frames {
+            for piece in f.chunks(255) {
+                input.push(piece.len() as u8);
+                input.extend_from_slice(piece);
+            }
+        }
+        input
+    };
+    for first in [0u8, 1, 2, 4, 8, 15] {
+        seeds.push(("session", format!("frames-{first}"), reads(first, &frames)));
+    }
+    let overrun: Vec<Vec<u8>> = (1..=10).map(|seq| msg(seq, 0)).collect();
+    seeds.push(("session", "window-overrun".into(), reads(0, &overrun)));
+    seeds.push(("session", "out-of-sequence".into(), reads(0, &[msg(2, 0)])));
 }

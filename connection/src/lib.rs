@@ -36,6 +36,7 @@ mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;
+mod session;
 
 pub use bodies::{CloseBody, DirEntry, DirectoryUpdate};
 pub use frame::{
@@ -49,3 +50,4 @@ pub use handshake::{
 /// Why a NACK refused a message (defined beside the message header, so
 /// that actors and their errors can name it without the wire).
 pub use msg_header::NackReason;
+pub use session::{CloseReason, Event, LimitKind, PeerCloseReason, ProtocolError, Session, SessionConfig};

@@ -1,0 +1,1078 @@
+//! The link session: one link's protocol, free of I/O.
+//!
+//! A [`Session`] owns everything one link keeps once its socket is open:
+//! the handshake, the read and write buffers, sequence numbers and
+//! acknowledgements, the send window's unacknowledged messages and the
+//! receive window, NACK matching, the heartbeat, handshake and write
+//! deadlines, the peer's actors as its directories announced them, the
+//! peer's watches of this node's actors, and every per-link limit
+//! ([`SessionConfig`]). It never touches a socket and never reads the
+//! clock: the caller passes `now`, moves bytes in ([`input_buf`] then
+//! [`input_filled`], or [`handle_input`]) and out ([`transmit`] then
+//! [`transmitted`]), takes [`Event`]s with [`poll_event`], and calls
+//! [`handle_timeout`] at [`poll_timeout`].
+//!
+//! `T` is what the caller keeps for each message it sends, until the peer
+//! acknowledges it ([`Event::Acked`]) or refuses it ([`Event::Nacked`]), or
+//! the link ends ([`Session::take_unacked`]).
+//!
+//! [`input_buf`]: Session::input_buf
+//! [`input_filled`]: Session::input_filled
+//! [`handle_input`]: Session::handle_input
+//! [`transmit`]: Session::transmit
+//! [`transmitted`]: Session::transmitted
+//! [`poll_event`]: Session::poll_event
+//! [`handle_timeout`]: Session::handle_timeout
+//! [`poll_timeout`]: Session::poll_timeout
+//!
+//! # Examples
+//!
+//! Two sessions wired together in memory: a handshake, a message, its
+//! acknowledgement.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use connection::{
+//!     Event, FrameHeader, FrameKind, HandshakeConfig, Incarnation, Role, Session, SessionConfig,
+//!     encode_frame,
+//! };
+//! use msg_header::{ActorId, NodeId};
+//!
+//! let now = Instant::now();
+//! let config = SessionConfig::default();
+//! let hs = |name: &str| HandshakeConfig::new(NodeId::of_name(name), Incarnation([1; 16]));
+//! let mut a: Session<&str> = Session::new(Role::Client, hs("a"), [1; 32], config.clone(), now);
+//! let mut b: Session<&str> = Session::new(Role::Server, hs("b"), [2; 32], config, now);
+//! // Moves what one side has to send to the other.
+//! fn pass(from: &mut Session<&str>, to: &mut Session<&str>, now: Instant) {
+//!     let bytes = from.transmit().to_vec();
+//!     from.transmitted(now, bytes.len());
+//!     to.handle_input(now, &bytes);
+//! }
+//! pass(&mut a, &mut b, now); // HELLO
+//! assert!(matches!(b.poll_event(), Some(Event::Up(_))));
+//! pass(&mut b, &mut a, now); // HELLO_ACK
+//! assert!(matches!(a.poll_event(), Some(Event::Up(_))));
+//!
+//! let mut frame = Vec::new();
+//! let header = FrameHeader { dst: ActorId::from_u128(7), ..FrameHeader::new(FrameKind::Msg) };
+//! encode_frame(&header, br#"{"n":1}"#, config_max(), &mut frame)?;
+//! # fn config_max() -> usize { connection::DEFAULT_MAX_FRAME }
+//! a.send_msg(&frame, "kept until acknowledged");
+//! pass(&mut a, &mut b, now);
+//! match b.poll_event() {
+//!     Some(Event::Msg { header, body }) => assert_eq!((header.seq, body), (1, &br#"{"n":1}"#[..])),
+//!     other => panic!("{other:?}"),
+//! }
+//! b.flush_acks();
+//! pass(&mut b, &mut a, now);
+//! assert!(matches!(a.poll_event(), Some(Event::Acked("kept until acknowledged"))));
+//! # Ok::<(), connection::FrameError>(())
+//! ```
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use msg_header::{ActorId, NackReason};
+
+use crate::{
+    CloseBody, DEFAULT_MAX_FRAME, DirectoryUpdate, FRAME_HEADER_LEN, FrameDecoder, FrameError, FrameHeader,
+    FrameKind, Handshake, HandshakeConfig, HandshakeError, PeerHello, Role, encode_frame, patch_seq_ack,
+};
+
+/// A link's limits and timers. Every field bounds what one peer can make
+/// this side hold or do; the defaults are in `docs/GUARANTEES.md`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// The largest frame, header included. Default: 1 MiB.
+    pub max_frame: usize,
+    /// How many messages the peer may send beyond the last acknowledgement
+    /// this side sent: one more is a protocol error
+    /// ([`ProtocolError::WindowOverrun`]). Default: 1,024, the default
+    /// send window, which both ends should use.
+    pub recv_window: usize,
+    /// While the caller holds this many bytes of the link's inbound
+    /// messages (see [`Session::set_inbound_held`]), nothing more is
+    /// acknowledged and nothing more is read. Default: 8 MiB.
+    pub max_inbound_bytes: usize,
+    /// While this many bytes wait to be written, nothing more is read (so
+    /// a peer that does not read cannot make this side write more, NACKs
+    /// or replies). Default: 8 MiB.
+    pub max_write_buffer: usize,
+    /// Unacknowledged messages read after which an ACK is sent at once,
+    /// not at the next [`flush_acks`](Session::flush_acks). Default: 256.
+    pub ack_every: u64,
+    /// How long the handshake may take. Default: 5 s.
+    pub handshake_timeout: Duration,
+    /// A heartbeat is sent after this long without sending. Default: 1 s.
+    pub heartbeat_interval: Duration,
+    /// The link is down after this long without receiving (not counting
+    /// time this side chose not to read). Default: 5 s.
+    pub heartbeat_timeout: Duration,
+    /// The link is cut once bytes have waited this long for the peer to
+    /// take them. Default: 10 s.
+    pub write_deadline: Duration,
+    /// Watches of this node's actors the peer may hold at once. Default: 4,096.
+    pub max_watches: usize,
+    /// Actors the peer may announce. Default: 4,096.
+    pub max_remote_actors: usize,
+    /// The longest actor or node name a directory may carry, in bytes. Default: 255.
+    pub max_name_len: usize,
+    /// Protocols, and message ids, one announced actor may list. Default: 128.
+    pub max_actor_ids: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            max_frame: DEFAULT_MAX_FRAME,
+            recv_window: 1024,
+            max_inbound_bytes: 8 << 20,
+            max_write_buffer: 8 << 20,
+            ack_every: 256,
+            handshake_timeout: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(5),
+            write_deadline: Duration::from_secs(10),
+            max_watches: 4096,
+            max_remote_actors: 4096,
+            max_name_len: 255,
+            max_actor_ids: 128,
+        }
+    }
+}
+
+/// How the peer broke the protocol.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A frame could not be read.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The handshake failed.
+    #[error("handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// A MSG out of sequence.
+    #[error("message {got} after {last}")]
+    OutOfSequence {
+        /// The last MSG's sequence number.
+        last: u64,
+        /// This one's.
+        got: u64,
+    },
+    /// A MSG more than the receive window beyond the last acknowledgement sent.
+    #[error("message {seq} beyond the receive window ({window} after acknowledgement {acked})")]
+    WindowOverrun {
+        /// Its sequence number.
+        seq: u64,
+        /// The last acknowledgement this side sent.
+        acked: u64,
+        /// The receive window.
+        window: usize,
+    },
+    /// An acknowledgement of a message never sent.
+    #[error("acknowledgement {ack} of a message never sent (last sent {sent})")]
+    AckBeyondSent {
+        /// The acknowledgement.
+        ack: u64,
+        /// The last sequence number sent.
+        sent: u64,
+    },
+    /// A DIRECTORY body that is not JSON of the right shape.
+    #[error("bad directory: {0}")]
+    BadDirectory(String),
+    /// A second full DIRECTORY on one link.
+    #[error("a second full directory on one link")]
+    DirectoryRepeated,
+    /// More actors than [`SessionConfig::max_remote_actors`].
+    #[error("more than {0} actors announced")]
+    TooManyActors(usize),
+    /// A name longer than [`SessionConfig::max_name_len`].
+    #[error("a name of {len} bytes (at most {max})")]
+    NameTooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An actor listing more ids than [`SessionConfig::max_actor_ids`].
+    #[error("an actor listing {len} ids (at most {max})")]
+    TooManyIds {
+        /// How many.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// More watches than [`SessionConfig::max_watches`].
+    #[error("more than {0} watches")]
+    TooManyWatches(usize),
+}
+
+impl ProtocolError {
+    /// A short name for counters: `frame`, `handshake`, `out_of_sequence`,
+    /// `window_overrun`, `bad_ack`, `bad_directory`, `directory_repeated`,
+    /// `too_many_actors`, `name_too_long`, `too_many_ids`, `too_many_watches`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::Frame(_) => "frame",
+            Self::Handshake(_) => "handshake",
+            Self::OutOfSequence { .. } => "out_of_sequence",
+            Self::WindowOverrun { .. } => "window_overrun",
+            Self::AckBeyondSent { .. } => "bad_ack",
+            Self::BadDirectory(_) => "bad_directory",
+            Self::DirectoryRepeated => "directory_repeated",
+            Self::TooManyActors(_) => "too_many_actors",
+            Self::NameTooLong { .. } => "name_too_long",
+            Self::TooManyIds { .. } => "too_many_ids",
+            Self::TooManyWatches(_) => "too_many_watches",
+        }
+    }
+}
+
+/// Why a link ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer closed the connection without a CLOSE frame.
+    PeerClosed,
+    /// The peer closed the connection in the middle of a frame: this many
+    /// bytes of it had come.
+    Truncated(usize),
+    /// The peer sent CLOSE with this reason.
+    Peer(PeerCloseReason),
+    /// Reading or writing failed (the caller's I/O: its text).
+    Io(String),
+    /// The peer broke the protocol.
+    Protocol(ProtocolError),
+    /// Nothing was received for the heartbeat timeout.
+    HeartbeatTimeout,
+    /// The handshake did not finish in time.
+    HandshakeTimeout,
+    /// The peer took nothing written for the write deadline.
+    SlowConsumer,
+    /// Another link between the same two nodes is kept.
+    Duplicate,
+    /// A newer link from the same node (a new incarnation, or a redial)
+    /// replaced this one.
+    Replaced,
+    /// This node is shutting down.
+    Shutdown,
+    /// Refused at once: too many links, or too many pending handshakes.
+    Limit(LimitKind),
+}
+
+/// Which manager-wide limit refused a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    /// `max_links`.
+    Links,
+    /// `max_pending_handshakes` (the oldest pending handshake is cut).
+    PendingHandshakes,
+}
+
+/// The reason a peer gave in its CLOSE frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerCloseReason {
+    /// `shutdown`.
+    Shutdown,
+    /// `duplicate`.
+    Duplicate,
+    /// `replaced`.
+    Replaced,
+    /// Any other reason, as given (at most 64 bytes kept).
+    Other(String),
+}
+
+impl PeerCloseReason {
+    fn parse(reason: &str) -> Self {
+        match reason {
+            "shutdown" => Self::Shutdown,
+            "duplicate" => Self::Duplicate,
+            "replaced" => Self::Replaced,
+            other => Self::Other(other.chars().take(64).collect()),
+        }
+    }
+
+    /// The reason as the CLOSE frame says it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Shutdown => "shutdown",
+            Self::Duplicate => "duplicate",
+            Self::Replaced => "replaced",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl CloseReason {
+    /// A short name for counters (`Manager::stats().closes`).
+    pub fn key(&self) -> String {
+        match self {
+            Self::PeerClosed => "peer_closed".into(),
+            Self::Truncated(_) => "truncated_frame".into(),
+            Self::Peer(r) => format!("closed_{}", r.as_str()),
+            Self::Io(_) => "io".into(),
+            Self::Protocol(e) => format!("protocol_{}", e.key()),
+            Self::HeartbeatTimeout => "heartbeat_timeout".into(),
+            Self::HandshakeTimeout => "handshake_timeout".into(),
+            Self::SlowConsumer => "slow_consumer".into(),
+            Self::Duplicate => "duplicate".into(),
+            Self::Replaced => "replaced".into(),
+            Self::Shutdown => "shutdown".into(),
+            Self::Limit(LimitKind::Links) => "link_limit".into(),
+            Self::Limit(LimitKind::PendingHandshakes) => "handshake_limit".into(),
+        }
+    }
+
+    /// The reason a CLOSE frame gives the peer, for the closes that send one.
+    fn wire(&self) -> Option<&'static str> {
+        match self {
+            Self::Shutdown => Some("shutdown"),
+            Self::Duplicate => Some("duplicate"),
+            Self::Replaced => Some("replaced"),
+            Self::Protocol(_) => Some("protocol_error"),
+            Self::SlowConsumer => Some("slow_consumer"),
+            Self::Limit(_) => Some("limit"),
+            _ => None,
+        }
+    }
+
+    /// Whether the link ended because of another link between the same
+    /// two nodes (closed so here, or by the peer).
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Self::Duplicate | Self::Peer(PeerCloseReason::Duplicate))
+    }
+
+    /// Whether the peer's node is shutting down.
+    pub fn is_peer_shutdown(&self) -> bool {
+        matches!(self, Self::Peer(PeerCloseReason::Shutdown))
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PeerClosed => f.write_str("peer closed the connection"),
+            Self::Truncated(n) => {
+                write!(f, "truncated frame: {n} bytes of an incomplete frame at end of stream")
+            }
+            Self::Peer(r) => write!(f, "peer closed the link: {}", r.as_str()),
+            Self::Io(e) => write!(f, "i/o error: {e}"),
+            Self::Protocol(e) => write!(f, "protocol error: {e}"),
+            Self::HeartbeatTimeout => f.write_str("no heartbeat from the peer"),
+            Self::HandshakeTimeout => f.write_str("handshake timed out"),
+            Self::SlowConsumer => f.write_str("the peer took nothing we wrote for the write deadline"),
+            Self::Duplicate => f.write_str("duplicate link"),
+            Self::Replaced => f.write_str("replaced by a newer link from the same node"),
+            Self::Shutdown => f.write_str("shutting down"),
+            Self::Limit(LimitKind::Links) => f.write_str("too many links"),
+            Self::Limit(LimitKind::PendingHandshakes) => f.write_str("too many pending handshakes"),
+        }
+    }
+}
+
+/// What a session tells its caller.
+#[derive(Debug)]
+pub enum Event<'a, T> {
+    /// The handshake finished: the link is up. Send the full directory now.
+    Up(PeerHello),
+    /// A message for an actor of this node. The caller delivers it, or
+    /// refuses it with [`Session::refuse`]; either way it is acknowledged.
+    /// `body` borrows the session's buffer until the next call.
+    Msg {
+        /// The frame's header (`seq` already checked).
+        header: FrameHeader,
+        /// The message's fields as JSON.
+        body: &'a [u8],
+    },
+    /// The peer acknowledged a message sent with [`Session::send_msg`].
+    Acked(T),
+    /// The peer refused a message sent with [`Session::send_msg`].
+    Nacked {
+        /// What the caller kept for it.
+        msg: T,
+        /// The actor it was for.
+        dst: ActorId,
+        /// Why (`None`: a code this version does not know).
+        reason: Option<NackReason>,
+        /// The peer's detail text (at most 256 bytes kept).
+        detail: String,
+    },
+    /// The peer's actors changed. Checked against the limits and applied
+    /// to [`Session::remote_actors`] already.
+    Directory(DirectoryUpdate),
+    /// The peer's actor `watcher` watches this node's actor `target`: tell
+    /// it, with a `Terminated` MSG, when `target` ends. Each pair comes
+    /// once; [`Session::forget_watch`] ends it.
+    Watch {
+        /// This node's actor.
+        target: ActorId,
+        /// The peer's watcher.
+        watcher: ActorId,
+    },
+    /// The link ended. Nothing more comes; what is unacknowledged is in
+    /// [`Session::take_unacked`].
+    Closed(CloseReason),
+}
+
+enum State {
+    Handshaking(Box<Handshake>),
+    Up(PeerHello),
+    /// Ended; the CLOSE frame (if any) may still wait to be written.
+    Closed,
+}
+
+/// One link's protocol. See the [module docs](self).
+pub struct Session<T> {
+    config: SessionConfig,
+    decoder: FrameDecoder,
+    role: Role,
+    state: State,
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+    /// Bytes of `rbuf` the last [`Event::Msg`] borrowed, consumed on the next call.
+    consume: usize,
+    eof: bool,
+    out: Vec<u8>,
+    out_pos: usize,
+    send_seq: u64,
+    recv_seq: u64,
+    ack_sent: u64,
+    unacked: VecDeque<(u64, T)>,
+    inbound_held: usize,
+    events: VecDeque<OwnedEvent<T>>,
+    closed_reported: bool,
+    created: Instant,
+    last_recv: Instant,
+    last_send: Instant,
+    blocked_since: Option<Instant>,
+    full_directory_seen: bool,
+    remote: HashSet<ActorId>,
+    peer_watches: HashSet<(ActorId, ActorId)>,
+}
+
+/// The events that do not borrow the buffer.
+enum OwnedEvent<T> {
+    Up(PeerHello),
+    Acked(T),
+    Nacked { msg: T, dst: ActorId, reason: Option<NackReason>, detail: String },
+    Directory(DirectoryUpdate),
+    Watch { target: ActorId, watcher: ActorId },
+    Closed(CloseReason),
+}
+
+impl<T> OwnedEvent<T> {
+    fn into_event<'a>(self) -> Event<'a, T> {
+        match self {
+            Self::Up(p) => Event::Up(p),
+            Self::Acked(t) => Event::Acked(t),
+            Self::Nacked { msg, dst, reason, detail } => Event::Nacked { msg, dst, reason, detail },
+            Self::Directory(d) => Event::Directory(d),
+            Self::Watch { target, watcher } => Event::Watch { target, watcher },
+            Self::Closed(r) => Event::Closed(r),
+        }
+    }
+}
+
+/// The read buffer's first size; it grows to the largest frame.
+const RBUF_INITIAL: usize = 16 * 1024;
+
+/// The write buffer a session keeps once it has written everything: one
+/// that grew past this in a burst gives the rest back.
+const OUT_KEEP: usize = 256 * 1024;
+
+impl<T> Session<T> {
+    /// A session for a link just opened (a client speaks first: its HELLO
+    /// is ready in [`transmit`](Self::transmit)). `nonce` must be random.
+    pub fn new(
+        role: Role,
+        handshake: HandshakeConfig,
+        nonce: [u8; 32],
+        config: SessionConfig,
+        now: Instant,
+    ) -> Self {
+        let mut hs = Box::new(Handshake::new(role, handshake, nonce));
+        let out = hs.take_output();
+        Self {
+            decoder: FrameDecoder::new(config.max_frame),
+            config,
+            role,
+            state: State::Handshaking(hs),
+            rbuf: vec![0; RBUF_INITIAL],
+            rstart: 0,
+            rend: 0,
+            consume: 0,
+            eof: false,
+            out,
+            out_pos: 0,
+            send_seq: 0,
+            recv_seq: 0,
+            ack_sent: 0,
+            unacked: VecDeque::new(),
+            inbound_held: 0,
+            events: VecDeque::new(),
+            closed_reported: false,
+            created: now,
+            last_recv: now,
+            last_send: now,
+            blocked_since: None,
+            full_directory_seen: false,
+            remote: HashSet::new(),
+            peer_watches: HashSet::new(),
+        }
+    }
+
+    /// The side that dialed is the client.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The peer, once the handshake is done (and until the link ends).
+    pub fn peer(&self) -> Option<&PeerHello> {
+        match &self.state {
+            State::Up(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Whether the handshake is done and the link has not ended.
+    pub fn is_up(&self) -> bool {
+        matches!(self.state, State::Up(_))
+    }
+
+    /// Whether the link has ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// The limits this session enforces.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    // -- Input ---------------------------------------------------------------
+
+    /// Whether the caller should read more now: the link is open, the
+    /// output waiting is under [`SessionConfig::max_write_buffer`] and the
+    /// inbound bytes held under [`SessionConfig::max_inbound_bytes`].
+    /// When this turns true again after being false, read at once (new
+    /// bytes may have come while not reading, and raised no new event).
+    pub fn wants_read(&self) -> bool {
+        !self.eof
+            && !self.is_closed()
+            && self.pending_output() < self.config.max_write_buffer
+            && self.inbound_held < self.config.max_inbound_bytes
+    }
+
+    /// Where to read bytes into (at least one byte of room); then call
+    /// [`input_filled`](Self::input_filled) with how many came.
+    pub fn input_buf(&mut self) -> &mut [u8] {
+        self.apply_consume();
+        if self.rend == self.rbuf.len() {
+            if self.rstart > 0 {
+                self.rbuf.copy_within(self.rstart..self.rend, 0);
+                self.rend -= self.rstart;
+                self.rstart = 0;
+            } else {
+                // Full of one incomplete frame: the decoder refused anything
+                // larger than the maximum, so it fits once grown to it.
+                let len = (self.rbuf.len() * 2).clamp(RBUF_INITIAL, self.config.max_frame.max(RBUF_INITIAL));
+                let len = if len == self.rbuf.len() { len + RBUF_INITIAL } else { len };
+                self.rbuf.resize(len, 0);
+            }
+        }
+        &mut self.rbuf[self.rend..]
+    }
+
+    /// `n` bytes were read into [`input_buf`](Self::input_buf) at `now`;
+    /// `0` means the peer closed the connection.
+    pub fn input_filled(&mut self, now: Instant, n: usize) {
+        if n == 0 {
+            self.eof = true;
+            return;
+        }
+        self.rend = (self.rend + n).min(self.rbuf.len());
+        self.last_recv = now;
+    }
+
+    /// Copies `bytes` in, as if read from the connection (an empty slice
+    /// is the end of the stream).
+    pub fn handle_input(&mut self, now: Instant, mut bytes: &[u8]) {
+        if bytes.is_empty() {
+            return self.input_filled(now, 0);
+        }
+        while !bytes.is_empty() {
+            let buf = self.input_buf();
+            let n = buf.len().min(bytes.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            self.input_filled(now, n);
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// The bytes read and not yet taken by [`poll_event`](Self::poll_event).
+    pub fn buffered_input(&self) -> usize {
+        self.rend - self.rstart
+    }
+
+    /// How many bytes of this link's inbound messages the caller holds
+    /// (delivered, not yet handled). At [`SessionConfig::max_inbound_bytes`]
+    /// the session stops acknowledging and [`wants_read`](Self::wants_read)
+    /// turns false, until it drains.
+    pub fn set_inbound_held(&mut self, bytes: usize) {
+        self.inbound_held = bytes;
+    }
+
+    fn apply_consume(&mut self) {
+        self.rstart += std::mem::take(&mut self.consume);
+        if self.rstart == self.rend {
+            self.rstart = 0;
+            self.rend = 0;
+        }
+    }
+
+    // -- Events --------------------------------------------------------------
+
+    /// The next event, if any: what the handshake, the frames read so far
+    /// and the timers produced.
+    pub fn poll_event(&mut self) -> Option<Event<'_, T>> {
+        self.apply_consume();
+        loop {
+            if let Some(e) = self.events.pop_front() {
+                if matches!(e, OwnedEvent::Closed(_)) {
+                    self.closed_reported = true;
+                }
+                return Some(e.into_event());
+            }
+            match &mut self.state {
+                State::Closed => return None,
+                State::Handshaking(hs) => {
+                    let input = &self.rbuf[self.rstart..self.rend];
+                    match hs.read(input) {
+                        Ok(used) => {
+                            self.rstart += used;
+                            let out = hs.take_output();
+                            self.out.extend_from_slice(&out);
+                            match hs.peer().cloned() {
+                                Some(peer) => {
+                                    self.state = State::Up(peer.clone());
+                                    self.events.push_back(OwnedEvent::Up(peer));
+                                    continue;
+                                }
+                                None => return self.at_end_of_input(),
+                            }
+                        }
+                        Err(e) => {
+                            self.end(CloseReason::Protocol(ProtocolError::Handshake(e)));
+                            continue;
+                        }
+                    }
+                }
+                State::Up(_) => {}
+            }
+            let decoded = self.decoder.decode(&self.rbuf[self.rstart..self.rend]);
+            match decoded {
+                Ok(None) => return self.at_end_of_input(),
+                Err(e) => {
+                    self.end(CloseReason::Protocol(e.into()));
+                    continue;
+                }
+                Ok(Some((frame, used))) => {
+                    let header = frame.header;
+                    if header.kind == FrameKind::Msg {
+                        // What its acknowledgement returns comes first; the
+                        // frame is read again on the next turn of the loop.
+                        if let Err(e) = self.on_ack(header.ack) {
+                            self.end(CloseReason::Protocol(e));
+                            continue;
+                        }
+                        if !self.events.is_empty() {
+                            continue;
+                        }
+                        if let Err(e) = self.on_msg_header(&header) {
+                            self.end(CloseReason::Protocol(e));
+                            continue;
+                        }
+                        self.consume = used;
+                        let body = &self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rstart + used];
+                        return Some(Event::Msg { header, body });
+                    }
+                    let body = self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rstart + used].to_vec();
+                    self.rstart += used;
+                    if let Err(e) = self.on_control(&header, &body) {
+                        self.end(CloseReason::Protocol(e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// No whole frame is left: at the end of the stream the link ends.
+    fn at_end_of_input(&mut self) -> Option<Event<'_, T>> {
+        if !self.eof {
+            return None;
+        }
+        let reason = match self.rend - self.rstart {
+            0 => CloseReason::PeerClosed,
+            n => CloseReason::Truncated(n),
+        };
+        self.end(reason);
+        self.events.pop_front().map(|e| {
+            self.closed_reported = true;
+            e.into_event()
+        })
+    }
+
+    /// Checks a MSG's sequence number and the receive window (its
+    /// acknowledgement is taken already); then it is the caller's.
+    fn on_msg_header(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        if h.seq != self.recv_seq + 1 {
+            return Err(ProtocolError::OutOfSequence { last: self.recv_seq, got: h.seq });
+        }
+        if h.seq > self.ack_sent + self.config.recv_window as u64 {
+            return Err(ProtocolError::WindowOverrun {
+                seq: h.seq,
+                acked: self.ack_sent,
+                window: self.config.recv_window,
+            });
+        }
+        self.recv_seq = h.seq;
+        if self.recv_seq - self.ack_sent >= self.config.ack_every {
+            self.flush_acks();
+        }
+        Ok(())
+    }
+
+    /// The peer's cumulative acknowledgement: what it covers is the caller's again.
+    fn on_ack(&mut self, ack: u64) -> Result<(), ProtocolError> {
+        if ack > self.send_seq {
+            return Err(ProtocolError::AckBeyondSent { ack, sent: self.send_seq });
+        }
+        while self.unacked.front().is_some_and(|(seq, _)| *seq <= ack) {
+            if let Some((_, msg)) = self.unacked.pop_front() {
+                self.events.push_back(OwnedEvent::Acked(msg));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_control(&mut self, h: &FrameHeader, body: &[u8]) -> Result<(), ProtocolError> {
+        // A NACK's own acknowledgement covers the message it refuses: match
+        // the refusal first, or the ack would take the message away.
+        if h.kind == FrameKind::Nack {
+            if let Some(pos) = self.unacked.iter().position(|(seq, _)| *seq == h.corr) {
+                if let Some((_, msg)) = self.unacked.remove(pos) {
+                    let detail = String::from_utf8_lossy(&body[..body.len().min(256)]).into_owned();
+                    let reason = NackReason::from_code(h.flags);
+                    self.events.push_back(OwnedEvent::Nacked { msg, dst: h.dst, reason, detail });
+                }
+            }
+        }
+        self.on_ack(h.ack)?;
+        match h.kind {
+            FrameKind::Msg | FrameKind::Ack | FrameKind::Nack | FrameKind::Heartbeat => {}
+            FrameKind::Directory => {
+                let update: DirectoryUpdate =
+                    serde_json::from_slice(body).map_err(|e| ProtocolError::BadDirectory(e.to_string()))?;
+                self.on_directory(&update)?;
+                self.events.push_back(OwnedEvent::Directory(update));
+            }
+            FrameKind::Watch => {
+                let pair = (h.dst, h.src);
+                if !self.peer_watches.contains(&pair) {
+                    if self.peer_watches.len() >= self.config.max_watches {
+                        return Err(ProtocolError::TooManyWatches(self.config.max_watches));
+                    }
+                    self.peer_watches.insert(pair);
+                    self.events.push_back(OwnedEvent::Watch { target: h.dst, watcher: h.src });
+                }
+            }
+            FrameKind::Close => {
+                let reason = serde_json::from_slice::<CloseBody>(body)
+                    .map_or(PeerCloseReason::Other("unknown".into()), |c| PeerCloseReason::parse(&c.reason));
+                self.end(CloseReason::Peer(reason));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a directory against the limits and applies it to the table of
+    /// the peer's actors.
+    fn on_directory(&mut self, update: &DirectoryUpdate) -> Result<(), ProtocolError> {
+        let c = &self.config;
+        let long = |len: usize| {
+            (len > c.max_name_len).then_some(ProtocolError::NameTooLong { len, max: c.max_name_len })
+        };
+        if let Some(e) = update.node.as_ref().and_then(|n| long(n.len())) {
+            return Err(e);
+        }
+        for e in &update.add {
+            if let Some(err) = long(e.name.len()) {
+                return Err(err);
+            }
+            let ids = e.protocols.len().max(e.msgs.len());
+            if ids > c.max_actor_ids {
+                return Err(ProtocolError::TooManyIds { len: ids, max: c.max_actor_ids });
+            }
+        }
+        if update.full {
+            if self.full_directory_seen {
+                return Err(ProtocolError::DirectoryRepeated);
+            }
+            self.full_directory_seen = true;
+            self.remote.clear();
+        }
+        for id in &update.remove {
+            self.remote.remove(id);
+        }
+        for e in &update.add {
+            self.remote.insert(e.id);
+        }
+        if self.remote.len() > c.max_remote_actors {
+            return Err(ProtocolError::TooManyActors(c.max_remote_actors));
+        }
+        Ok(())
+    }
+
+    /// The peer's actors, as its directories announced them.
+    pub fn remote_actors(&self) -> &HashSet<ActorId> {
+        &self.remote
+    }
+
+    /// The peer's watches of this node's actors: `(target, watcher)`.
+    pub fn peer_watches(&self) -> &HashSet<(ActorId, ActorId)> {
+        &self.peer_watches
+    }
+
+    /// Ends a watch of the peer's (its `Terminated` was sent).
+    pub fn forget_watch(&mut self, target: ActorId, watcher: ActorId) {
+        self.peer_watches.remove(&(target, watcher));
+    }
+
+    // -- Output --------------------------------------------------------------
+
+    /// The acknowledgement frames carry: what was read, unless the caller
+    /// holds too much of this link's inbound messages.
+    fn ack_value(&self) -> u64 {
+        if self.inbound_held < self.config.max_inbound_bytes { self.recv_seq } else { self.ack_sent }
+    }
+
+    /// Sends a MSG: `frame` is its encoding (`encode_msg_frame`), whose
+    /// `seq` and `ack` are filled in here. `msg` is kept until the peer
+    /// acknowledges or refuses it. The caller keeps within its send window.
+    pub fn send_msg(&mut self, frame: &[u8], msg: T) {
+        if !self.is_up() {
+            // Reported as unacknowledged with the rest.
+            self.unacked.push_back((0, msg));
+            return;
+        }
+        self.send_seq += 1;
+        let ack = self.ack_value();
+        let at = self.out.len();
+        self.out.extend_from_slice(frame);
+        patch_seq_ack(&mut self.out[at..], self.send_seq, ack);
+        self.ack_sent = ack;
+        self.unacked.push_back((self.send_seq, msg));
+    }
+
+    /// Sends a control frame already encoded (a directory change), stamping
+    /// its acknowledgement.
+    pub fn send_encoded_control(&mut self, frame: &[u8]) {
+        if !self.is_up() {
+            return;
+        }
+        let ack = self.ack_value();
+        let at = self.out.len();
+        self.out.extend_from_slice(frame);
+        patch_seq_ack(&mut self.out[at..], 0, ack);
+        self.ack_sent = ack;
+    }
+
+    /// Sends a control frame of `header` and `body` (its `ack` filled in).
+    fn send_control(&mut self, mut header: FrameHeader, body: &[u8]) {
+        header.ack = self.ack_value();
+        if encode_frame(&header, body, self.config.max_frame, &mut self.out).is_ok() {
+            self.ack_sent = header.ack;
+        }
+    }
+
+    /// Refuses the MSG of `header` (from an [`Event::Msg`]) with a NACK.
+    pub fn refuse(&mut self, header: &FrameHeader, reason: NackReason, detail: &str) {
+        if !self.is_up() {
+            return;
+        }
+        let nack = FrameHeader {
+            flags: reason as u8,
+            msg_id: header.msg_id,
+            dst: header.dst,
+            src: header.src,
+            corr: header.seq,
+            ..FrameHeader::new(FrameKind::Nack)
+        };
+        let detail = &detail.as_bytes()[..detail.len().min(256)];
+        self.send_control(nack, detail);
+    }
+
+    /// Asks the peer to tell this node's `watcher` when its actor `target` ends.
+    pub fn watch(&mut self, target: ActorId, watcher: ActorId) {
+        if self.is_up() {
+            self.send_control(
+                FrameHeader { dst: target, src: watcher, ..FrameHeader::new(FrameKind::Watch) },
+                &[],
+            );
+        }
+    }
+
+    /// Acknowledges what was read and not yet acknowledged (call once per
+    /// batch of input handled); whether an ACK was queued.
+    pub fn flush_acks(&mut self) -> bool {
+        if !self.is_up() || self.ack_value() <= self.ack_sent {
+            return false;
+        }
+        self.send_control(FrameHeader::new(FrameKind::Ack), &[]);
+        true
+    }
+
+    /// Ends the link for `reason`: a CLOSE frame is queued where the
+    /// protocol sends one, and [`Event::Closed`] follows.
+    pub fn close(&mut self, reason: CloseReason) {
+        self.end(reason);
+    }
+
+    fn end(&mut self, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        if let (State::Up(_), Some(wire)) = (&self.state, reason.wire()) {
+            let body = serde_json::to_vec(&CloseBody { reason: wire.to_owned() }).unwrap_or_default();
+            self.send_control(FrameHeader::new(FrameKind::Close), &body);
+        }
+        self.state = State::Closed;
+        self.events.push_back(OwnedEvent::Closed(reason));
+    }
+
+    /// The bytes waiting to be written.
+    pub fn transmit(&self) -> &[u8] {
+        &self.out[self.out_pos..]
+    }
+
+    /// How many bytes wait to be written.
+    pub fn pending_output(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// `n` bytes of [`transmit`](Self::transmit) were written at `now`.
+    pub fn transmitted(&mut self, now: Instant, n: usize) {
+        if n > 0 {
+            self.last_send = now;
+        }
+        self.out_pos = (self.out_pos + n).min(self.out.len());
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out.shrink_to(OUT_KEEP);
+            self.out_pos = 0;
+            self.blocked_since = None;
+        } else if self.out_pos >= self.out.len() - self.out_pos {
+            // What was written goes, or a link that never quite catches up
+            // would keep every byte it ever sent.
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+    }
+
+    /// The connection takes no more for now, with bytes still waiting: the
+    /// write deadline runs from the first such `now`.
+    pub fn write_blocked(&mut self, now: Instant) {
+        if self.pending_output() > 0 && self.blocked_since.is_none() {
+            self.blocked_since = Some(now);
+        }
+    }
+
+    /// How many messages sent wait for the peer's acknowledgement.
+    pub fn unacked_len(&self) -> usize {
+        self.unacked.len()
+    }
+
+    /// What was sent and is neither acknowledged nor refused, oldest first:
+    /// once the link has ended, the caller reports it (`Unacknowledged`).
+    pub fn take_unacked(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.unacked.drain(..).map(|(_, msg)| msg)
+    }
+
+    // -- Timers --------------------------------------------------------------
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let c = &self.config;
+        match &self.state {
+            State::Closed => None,
+            State::Handshaking(_) => Some(self.created + c.handshake_timeout),
+            State::Up(_) => {
+                let mut next =
+                    (self.last_recv + c.heartbeat_timeout).min(self.last_send + c.heartbeat_interval);
+                if let Some(b) = self.blocked_since {
+                    next = next.min(b + c.write_deadline);
+                }
+                Some(next)
+            }
+        }
+    }
+
+    /// Runs the timers due at `now`: the handshake timeout, the heartbeat
+    /// (sent after the interval without sending; the link ends after the
+    /// timeout without receiving, except while this side chose not to
+    /// read), and the write deadline.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let c = &self.config;
+        match &self.state {
+            State::Closed => {}
+            State::Handshaking(_) => {
+                if now >= self.created + c.handshake_timeout {
+                    self.end(CloseReason::HandshakeTimeout);
+                }
+            }
+            State::Up(_) => {
+                if !self.wants_read() && !self.eof {
+                    // Silence while not reading is this side's doing.
+                    self.last_recv = now;
+                }
+                if now >= self.last_recv + c.heartbeat_timeout {
+                    self.end(CloseReason::HeartbeatTimeout);
+                } else if self.blocked_since.is_some_and(|b| now >= b + c.write_deadline) {
+                    self.end(CloseReason::SlowConsumer);
+                } else if now >= self.last_send + c.heartbeat_interval {
+                    self.send_control(FrameHeader::new(FrameKind::Heartbeat), &[]);
+                    // Stamped as sent now, so that a link whose socket takes
+                    // nothing does not queue a heartbeat on every call.
+                    self.last_send = now;
+                }
+            }
+        }
+    }
+
+    /// Whether the session's [`Event::Closed`] has been taken.
+    pub fn is_finished(&self) -> bool {
+        self.closed_reported && self.events.is_empty()
+    }
+}
+
+impl<T> fmt::Debug for Session<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("role", &self.role)
+            .field("up", &self.is_up())
+            .field("closed", &self.is_closed())
+            .field("send_seq", &self.send_seq)
+            .field("recv_seq", &self.recv_seq)
+            .field("ack_sent", &self.ack_sent)
+            .field("unacked", &self.unacked.len())
+            .field("pending_output", &self.pending_output())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

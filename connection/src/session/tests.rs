@@ -1,0 +1,467 @@
+//! Two sessions wired together in memory: every rule of the link and
+//! every limit, with no socket and no clock.
+
+use std::time::{Duration, Instant};
+
+use msg_header::NodeId;
+
+use super::*;
+use crate::{DirEntry, Incarnation, encode_frame};
+
+type S = Session<u64>;
+
+fn handshake(name: &str) -> HandshakeConfig {
+    HandshakeConfig::new(NodeId::of_name(name), Incarnation([7; 16]))
+}
+
+/// A client `a` and a server `b`, linked, with their events so far.
+struct Pair {
+    a: S,
+    b: S,
+    now: Instant,
+}
+
+impl Pair {
+    fn new(config: SessionConfig) -> Self {
+        Self::with(config.clone(), config)
+    }
+
+    fn with(a: SessionConfig, b: SessionConfig) -> Self {
+        let now = Instant::now();
+        let mut p = Self {
+            a: Session::new(Role::Client, handshake("a"), [1; 32], a, now),
+            b: Session::new(Role::Server, handshake("b"), [2; 32], b, now),
+            now,
+        };
+        p.a_to_b();
+        assert!(matches!(p.b.poll_event(), Some(Event::Up(peer)) if peer.node_id == NodeId::of_name("a")));
+        p.b_to_a();
+        assert!(matches!(p.a.poll_event(), Some(Event::Up(peer)) if peer.node_id == NodeId::of_name("b")));
+        assert!(p.a.is_up() && p.b.is_up());
+        p
+    }
+
+    fn a_to_b(&mut self) {
+        pass(&mut self.a, &mut self.b, self.now);
+    }
+
+    fn b_to_a(&mut self) {
+        pass(&mut self.b, &mut self.a, self.now);
+    }
+}
+
+fn pass(from: &mut S, to: &mut S, now: Instant) {
+    let bytes = from.transmit().to_vec();
+    from.transmitted(now, bytes.len());
+    if !bytes.is_empty() {
+        to.handle_input(now, &bytes);
+    }
+}
+
+/// A MSG frame for actor `dst` with body `{"n":N}`.
+fn msg_frame(n: u64) -> Vec<u8> {
+    let header = FrameHeader {
+        dst: ActorId::from_u128(9),
+        src: ActorId::from_u128(8),
+        ..FrameHeader::new(FrameKind::Msg)
+    };
+    let mut frame = Vec::new();
+    encode_frame(&header, format!("{{\"n\":{n}}}").as_bytes(), DEFAULT_MAX_FRAME, &mut frame).unwrap();
+    frame
+}
+
+fn control_frame(header: FrameHeader, body: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    encode_frame(&header, body, DEFAULT_MAX_FRAME, &mut frame).unwrap();
+    frame
+}
+
+/// Every event, the bodies of messages as text.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Msg(u64, String),
+    Acked(u64),
+    Nacked(u64, Option<NackReason>),
+    Directory(usize),
+    Watch(ActorId, ActorId),
+    Closed(String),
+    Up,
+}
+
+fn events(s: &mut S) -> Vec<Seen> {
+    let mut out = Vec::new();
+    while let Some(e) = s.poll_event() {
+        out.push(match e {
+            Event::Msg { header, body } => Seen::Msg(header.seq, String::from_utf8_lossy(body).into_owned()),
+            Event::Acked(t) => Seen::Acked(t),
+            Event::Nacked { msg, reason, .. } => Seen::Nacked(msg, reason),
+            Event::Directory(d) => Seen::Directory(d.add.len()),
+            Event::Watch { target, watcher } => Seen::Watch(target, watcher),
+            Event::Closed(r) => Seen::Closed(r.key()),
+            Event::Up(_) => Seen::Up,
+        });
+    }
+    out
+}
+
+#[test]
+fn messages_arrive_in_order_and_acknowledgements_return_them() {
+    let mut p = Pair::new(SessionConfig::default());
+    for n in 1..=3 {
+        p.a.send_msg(&msg_frame(n), n);
+    }
+    p.a_to_b();
+    assert_eq!(
+        events(&mut p.b),
+        [1, 2, 3].map(|n| Seen::Msg(n, format!("{{\"n\":{n}}}"))),
+        "sequence numbers 1, 2, 3"
+    );
+    assert_eq!(p.a.unacked_len(), 3);
+    assert!(p.b.flush_acks());
+    assert!(!p.b.flush_acks(), "nothing new to acknowledge");
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Acked(1), Seen::Acked(2), Seen::Acked(3)]);
+    assert_eq!(p.a.unacked_len(), 0);
+}
+
+#[test]
+fn a_reply_carries_the_acknowledgement() {
+    let mut p = Pair::new(SessionConfig::default());
+    p.a.send_msg(&msg_frame(1), 1);
+    p.a_to_b();
+    assert_eq!(events(&mut p.b).len(), 1);
+    p.b.send_msg(&msg_frame(10), 10);
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Acked(1), Seen::Msg(1, "{\"n\":10}".into())]);
+}
+
+#[test]
+fn a_refused_message_is_nacked_not_acknowledged() {
+    let mut p = Pair::new(SessionConfig::default());
+    p.a.send_msg(&msg_frame(1), 1);
+    p.a.send_msg(&msg_frame(2), 2);
+    p.a_to_b();
+    let mut refused = None;
+    while let Some(e) = p.b.poll_event() {
+        if let Event::Msg { header, .. } = e {
+            if header.seq == 1 {
+                refused = Some(header);
+            }
+        }
+    }
+    p.b.refuse(&refused.unwrap(), NackReason::MailboxFull, "full");
+    p.b.flush_acks();
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Nacked(1, Some(NackReason::MailboxFull)), Seen::Acked(2)]);
+}
+
+#[test]
+fn a_message_out_of_sequence_closes_the_link() {
+    let mut p = Pair::new(SessionConfig::default());
+    let mut frame = msg_frame(1);
+    patch_seq_ack(&mut frame, 2, 0);
+    p.b.handle_input(p.now, &frame);
+    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_out_of_sequence".into())]);
+    assert!(p.b.is_closed() && !p.b.wants_read());
+    // A protocol error says so to the peer.
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Closed("closed_protocol_error".into())]);
+}
+
+#[test]
+fn a_peer_that_sends_beyond_the_receive_window_is_cut() {
+    let config = SessionConfig { recv_window: 4, ack_every: 1000, ..SessionConfig::default() };
+    let mut p = Pair::new(config);
+    for n in 1..=4 {
+        p.a.send_msg(&msg_frame(n), n);
+    }
+    p.a_to_b();
+    assert_eq!(events(&mut p.b).len(), 4, "a window's worth is fine");
+    p.a.send_msg(&msg_frame(5), 5);
+    p.a_to_b();
+    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_window_overrun".into())]);
+}
+
+#[test]
+fn within_the_window_after_acknowledgements_is_fine() {
+    let config = SessionConfig { recv_window: 4, ack_every: 1000, ..SessionConfig::default() };
+    let mut p = Pair::new(config);
+    for round in 0..5 {
+        for n in 1..=4 {
+            p.a.send_msg(&msg_frame(round * 4 + n), round * 4 + n);
+        }
+        p.a_to_b();
+        assert_eq!(events(&mut p.b).len(), 4);
+        p.b.flush_acks();
+        p.b_to_a();
+        assert_eq!(events(&mut p.a).len(), 4);
+    }
+}
+
+#[test]
+fn acknowledgements_wait_while_inbound_messages_hold_too_much() {
+    let config = SessionConfig { max_inbound_bytes: 100, ..SessionConfig::default() };
+    let mut p = Pair::new(config);
+    p.a.send_msg(&msg_frame(1), 1);
+    p.a_to_b();
+    assert_eq!(events(&mut p.b).len(), 1);
+    p.b.set_inbound_held(100);
+    assert!(!p.b.wants_read(), "reading stops at the bound");
+    assert!(!p.b.flush_acks(), "nothing is acknowledged");
+    // Nor in a frame it sends anyway.
+    p.b.send_msg(&msg_frame(10), 10);
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Msg(1, "{\"n\":10}".into())]);
+    assert_eq!(p.a.unacked_len(), 1);
+    p.b.set_inbound_held(99);
+    assert!(p.b.wants_read());
+    assert!(p.b.flush_acks());
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Acked(1)]);
+}
+
+#[test]
+fn reading_stops_while_the_output_is_over_its_cap() {
+    let config = SessionConfig { max_write_buffer: 200, ..SessionConfig::default() };
+    let mut p = Pair::new(config);
+    p.b.send_msg(&msg_frame(1), 1);
+    p.b.send_msg(&msg_frame(2), 2);
+    p.b.send_msg(&msg_frame(3), 3);
+    assert!(p.b.pending_output() >= 200);
+    assert!(!p.b.wants_read());
+    let n = p.b.pending_output();
+    p.b.transmitted(p.now, n);
+    assert!(p.b.wants_read());
+}
+
+#[test]
+fn heartbeats_are_sent_when_idle_and_silence_ends_the_link() {
+    let config = SessionConfig::default();
+    let mut p = Pair::new(config.clone());
+    let t0 = p.now;
+    assert_eq!(p.a.poll_timeout(), Some(t0 + config.heartbeat_interval));
+    p.a.handle_timeout(t0 + config.heartbeat_interval);
+    assert!(p.a.pending_output() > 0, "a heartbeat is queued");
+    p.a_to_b();
+    assert!(events(&mut p.b).is_empty(), "a heartbeat is no event");
+    p.a.handle_timeout(t0 + config.heartbeat_timeout);
+    assert_eq!(events(&mut p.a), [Seen::Closed("heartbeat_timeout".into())]);
+    // Nothing from a closed session, ever again.
+    assert_eq!(p.a.poll_timeout(), None);
+    assert!(p.a.is_finished());
+}
+
+#[test]
+fn silence_while_this_side_does_not_read_is_not_the_peers() {
+    let config = SessionConfig { max_inbound_bytes: 10, ..SessionConfig::default() };
+    let mut p = Pair::new(config.clone());
+    p.b.set_inbound_held(10);
+    let later = p.now + config.heartbeat_timeout * 3;
+    p.b.handle_timeout(later);
+    assert!(p.b.is_up());
+    p.b.set_inbound_held(0);
+    p.b.handle_timeout(later + config.heartbeat_timeout - Duration::from_millis(1));
+    assert!(p.b.is_up(), "silence counts from when reading resumed");
+    p.b.handle_timeout(later + config.heartbeat_timeout);
+    assert_eq!(events(&mut p.b), [Seen::Closed("heartbeat_timeout".into())]);
+}
+
+#[test]
+fn a_stalled_handshake_times_out() {
+    let now = Instant::now();
+    let config = SessionConfig::default();
+    let mut s: S = Session::new(Role::Server, handshake("b"), [2; 32], config.clone(), now);
+    assert_eq!(s.poll_timeout(), Some(now + config.handshake_timeout));
+    s.handle_timeout(now + config.handshake_timeout - Duration::from_millis(1));
+    assert!(s.poll_event().is_none());
+    s.handle_timeout(now + config.handshake_timeout);
+    assert_eq!(events(&mut s), [Seen::Closed("handshake_timeout".into())]);
+}
+
+#[test]
+fn a_peer_that_takes_nothing_is_cut_at_the_write_deadline() {
+    let config = SessionConfig { heartbeat_timeout: Duration::from_secs(60), ..SessionConfig::default() };
+    let mut p = Pair::new(config.clone());
+    p.b.send_msg(&msg_frame(1), 1);
+    p.b.write_blocked(p.now);
+    p.b.handle_timeout(p.now + config.write_deadline - Duration::from_millis(1));
+    assert!(p.b.is_up());
+    p.b.handle_timeout(p.now + config.write_deadline);
+    assert_eq!(events(&mut p.b), [Seen::Closed("slow_consumer".into())]);
+    assert_eq!(p.b.take_unacked().collect::<Vec<_>>(), [1], "what was sent is the caller's to report");
+}
+
+#[test]
+fn the_end_of_the_stream_is_peer_closed_or_a_truncated_frame() {
+    let mut p = Pair::new(SessionConfig::default());
+    p.b.handle_input(p.now, &[]);
+    assert_eq!(events(&mut p.b), [Seen::Closed("peer_closed".into())]);
+
+    let mut p = Pair::new(SessionConfig::default());
+    let frame = msg_frame(1);
+    p.b.handle_input(p.now, &frame[..30]);
+    assert!(events(&mut p.b).is_empty(), "half a frame waits for the rest");
+    p.b.handle_input(p.now, &[]);
+    match p.b.poll_event() {
+        Some(Event::Closed(CloseReason::Truncated(30))) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn garbage_and_oversized_frames_close_the_link() {
+    let mut p = Pair::new(SessionConfig::default());
+    p.b.handle_input(p.now, b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_frame".into())]);
+
+    let mut p = Pair::new(SessionConfig::default());
+    p.b.handle_input(p.now, &u32::MAX.to_be_bytes());
+    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_frame".into())]);
+}
+
+#[test]
+fn a_wrong_magic_fails_the_handshake() {
+    let now = Instant::now();
+    let mut s: S = Session::new(Role::Server, handshake("b"), [2; 32], SessionConfig::default(), now);
+    s.handle_input(now, &[0; 76]);
+    assert_eq!(events(&mut s), [Seen::Closed("protocol_handshake".into())]);
+    assert_eq!(s.pending_output(), 0, "an unauthenticated peer gets nothing");
+}
+
+#[test]
+fn an_acknowledgement_of_what_was_never_sent_closes_the_link() {
+    let mut p = Pair::new(SessionConfig::default());
+    p.b.handle_input(p.now, &control_frame(FrameHeader { ack: 5, ..FrameHeader::new(FrameKind::Ack) }, &[]));
+    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_bad_ack".into())]);
+}
+
+#[test]
+fn an_orderly_close_says_why_and_the_peer_hears_it() {
+    let mut p = Pair::new(SessionConfig::default());
+    p.a.send_msg(&msg_frame(1), 1);
+    p.a.close(CloseReason::Shutdown);
+    assert_eq!(events(&mut p.a), [Seen::Closed("shutdown".into())]);
+    p.a_to_b();
+    let seen = events(&mut p.b);
+    assert_eq!(seen, [Seen::Msg(1, "{\"n\":1}".into()), Seen::Closed("closed_shutdown".into())]);
+    assert_eq!(p.a.take_unacked().collect::<Vec<_>>(), [1]);
+}
+
+fn watch(target: u128, watcher: u128) -> Vec<u8> {
+    control_frame(
+        FrameHeader {
+            dst: ActorId::from_u128(target),
+            src: ActorId::from_u128(watcher),
+            ..FrameHeader::new(FrameKind::Watch)
+        },
+        &[],
+    )
+}
+
+#[test]
+fn a_watch_comes_once_per_pair_and_is_capped() {
+    let config = SessionConfig { max_watches: 2, ..SessionConfig::default() };
+    let mut p = Pair::new(config);
+    p.b.handle_input(p.now, &[watch(1, 10), watch(1, 10), watch(2, 10)].concat());
+    let id = ActorId::from_u128;
+    assert_eq!(events(&mut p.b), [Seen::Watch(id(1), id(10)), Seen::Watch(id(2), id(10))]);
+    p.b.forget_watch(id(1), id(10));
+    p.b.handle_input(p.now, &watch(1, 11));
+    assert_eq!(events(&mut p.b), [Seen::Watch(id(1), id(11))]);
+    p.b.handle_input(p.now, &watch(3, 11));
+    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_too_many_watches".into())]);
+    assert_eq!(p.b.peer_watches().len(), 2, "the table never grew past its cap");
+}
+
+fn directory(update: &DirectoryUpdate) -> Vec<u8> {
+    control_frame(FrameHeader::new(FrameKind::Directory), &serde_json::to_vec(update).unwrap())
+}
+
+fn entries(range: std::ops::Range<u128>) -> Vec<DirEntry> {
+    range
+        .map(|i| DirEntry {
+            id: ActorId::from_u128(i),
+            name: format!("a{i}"),
+            protocols: vec![],
+            msgs: vec![],
+        })
+        .collect()
+}
+
+#[test]
+fn directories_are_applied_and_capped() {
+    let config =
+        SessionConfig { max_remote_actors: 3, max_name_len: 8, max_actor_ids: 2, ..SessionConfig::default() };
+    let mut p = Pair::new(config.clone());
+    let full = DirectoryUpdate { node: Some("b".into()), full: true, add: entries(0..2), remove: vec![] };
+    p.b.handle_input(p.now, &directory(&full));
+    let change = DirectoryUpdate {
+        add: entries(2..3),
+        remove: vec![ActorId::from_u128(0)],
+        ..DirectoryUpdate::default()
+    };
+    p.b.handle_input(p.now, &directory(&change));
+    assert_eq!(events(&mut p.b), [Seen::Directory(2), Seen::Directory(1)]);
+    assert_eq!(p.b.remote_actors().len(), 2);
+    p.b.handle_input(
+        p.now,
+        &directory(&DirectoryUpdate { add: entries(3..5), ..DirectoryUpdate::default() }),
+    );
+    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_too_many_actors".into())]);
+
+    for (bad, key) in [
+        (DirectoryUpdate { full: true, ..full.clone() }, "protocol_directory_repeated"),
+        (
+            DirectoryUpdate {
+                add: vec![DirEntry { name: "x".repeat(9), ..entries(7..8).remove(0) }],
+                ..DirectoryUpdate::default()
+            },
+            "protocol_name_too_long",
+        ),
+        (
+            DirectoryUpdate {
+                add: vec![DirEntry { msgs: vec![MsgId_of("m"); 3], ..entries(7..8).remove(0) }],
+                ..DirectoryUpdate::default()
+            },
+            "protocol_too_many_ids",
+        ),
+    ] {
+        let mut p = Pair::new(config.clone());
+        p.b.handle_input(p.now, &directory(&full));
+        p.b.handle_input(p.now, &directory(&bad));
+        assert_eq!(events(&mut p.b).pop(), Some(Seen::Closed(key.into())), "{bad:?}");
+    }
+    let mut p = Pair::new(config);
+    p.b.handle_input(p.now, &control_frame(FrameHeader::new(FrameKind::Directory), b"[1,2"));
+    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_bad_directory".into())]);
+}
+
+#[allow(non_snake_case)]
+fn MsgId_of(name: &str) -> msg_header::MsgId {
+    msg_header::MsgId::of_name(name)
+}
+
+#[test]
+fn a_large_frame_is_read_in_pieces_of_any_size() {
+    let mut p = Pair::new(SessionConfig::default());
+    let big = "x".repeat(200_000);
+    let header = FrameHeader { seq: 1, ..FrameHeader::new(FrameKind::Msg) };
+    let mut frame = Vec::new();
+    encode_frame(&header, big.as_bytes(), DEFAULT_MAX_FRAME, &mut frame).unwrap();
+    for mut piece in frame.chunks(7777) {
+        while !piece.is_empty() {
+            let buf = p.b.input_buf();
+            let n = buf.len().min(piece.len());
+            buf[..n].copy_from_slice(&piece[..n]);
+            p.b.input_filled(p.now, n);
+            piece = &piece[n..];
+        }
+    }
+    match p.b.poll_event() {
+        Some(Event::Msg { header, body }) => assert_eq!((header.seq, body.len()), (1, 200_000)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.b.buffered_input(), 200_080, "consumed on the next call");
+    assert!(p.b.poll_event().is_none());
+    assert_eq!(p.b.buffered_input(), 0);
+}

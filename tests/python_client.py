@@ -317,12 +317,14 @@ def echo(link, server, src, corr):
 
 
 def oversized(link):
-    """A header claiming 2**24 bytes: the server must close without reading on."""
+    """A header claiming 2**24 bytes: the server must close without reading on
+    (its last frame a CLOSE with reason "protocol_error", WIRE.md §3)."""
     link.send(frame(MSG, msg_id=ECHO_REQ, seq=link.send_seq + 1, ack=link.recv_seq, length=1 << 24),
               "the oversized header")
     link.log("-> a header with length %d" % (1 << 24))
-    # Frames already in flight may still come; nothing else, then the end.
+    # Frames already in flight may still come, then CLOSE; nothing else, then the end.
     kinds = []
+    closed = False
     while True:
         got = link.fill("the end of the link", heartbeat=False)
         if not got:
@@ -335,10 +337,17 @@ def oversized(link):
             f = Frame(link.buf[:HEADER_LEN], link.buf[HEADER_LEN:4 + length])
             link.buf = link.buf[4 + length:]
             link.log("<- (in flight) " + f.describe())
+            check(not closed, "a frame after CLOSE: " + f.describe())
+            if f.kind == CLOSE:
+                reason = json.loads(f.body.decode()).get("reason")
+                check(reason == "protocol_error", "CLOSE with reason %r, not protocol_error" % reason)
+                closed = True
+                continue
             check(f.kind in (ACK, HEARTBEAT, DIRECTORY), "after the oversized header the server sent " +
                   f.describe())
             kinds.append(KIND_NAMES[f.kind])
     check(not link.buf, "the server closed in the middle of a frame (%d stray bytes)" % len(link.buf))
+    check(closed, "the server closed without a CLOSE frame")
     return kinds
 
 

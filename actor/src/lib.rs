@@ -63,7 +63,9 @@ mod terminated;
 pub use actor::{Actor, dispatch};
 pub use context::Context;
 pub use error::{AskError, SendError};
-pub use sender::{ActorSender, Envelope, Route, Wait, mark_executor_thread, on_executor_thread};
+pub use sender::{
+    ActorSender, Envelope, Hold, HoldPool, Route, Wait, mark_executor_thread, on_executor_thread,
+};
 pub use system::{ActorAddr, StaticDirectory, System, SystemError};
 pub use terminated::{Terminated, TerminationReason};
 

@@ -23,6 +23,50 @@ pub struct Envelope {
     /// Where replies go: the sending actor, an `ask` waiting for its answer,
     /// or nobody.
     pub reply_to: Option<ActorSender>,
+    /// For a message read from a link: the link's memory it holds until
+    /// it is handled (given back when the envelope is dropped).
+    pub hold: Option<Hold>,
+}
+
+impl Envelope {
+    /// An envelope holding nothing of a link's.
+    pub fn new(msg: BoxMsg, reply_to: Option<ActorSender>) -> Self {
+        Self { msg, reply_to, hold: None }
+    }
+}
+
+/// Where the bytes of a [`Hold`] go back to: a link's count of the memory
+/// its inbound messages hold, which bounds how much it reads.
+pub trait HoldPool: Send + Sync {
+    /// `bytes` are no longer held.
+    fn release(&self, bytes: usize);
+}
+
+/// Bytes of a link's inbound memory held by one message until it is
+/// handled: given back to its pool when dropped, wherever that happens (a
+/// handler ran, an `ask` took the reply, the message became a dead letter).
+pub struct Hold {
+    pool: Arc<dyn HoldPool>,
+    bytes: usize,
+}
+
+impl Hold {
+    /// Holds `bytes` of `pool` (which the caller has counted already).
+    pub fn new(pool: Arc<dyn HoldPool>, bytes: usize) -> Self {
+        Self { pool, bytes }
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.pool.release(self.bytes);
+    }
+}
+
+impl fmt::Debug for Hold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hold({} bytes)", self.bytes)
+    }
 }
 
 /// How long a send may wait for room in a bounded mailbox or window.
@@ -75,6 +119,10 @@ pub trait Route: Any + Send + Sync {
     fn watch(&self, _watcher: ActorSender) -> Result<(), SystemError> {
         Err(SystemError::Unsupported("watch"))
     }
+
+    /// Forgets the watch of the watcher with this id (its link went down):
+    /// it is told nothing more.
+    fn unwatch(&self, _watcher: ActorId) {}
 
     /// Stops the destination after the messages already queued for it.
     fn stop(&self) -> Result<(), SystemError> {
@@ -221,7 +269,7 @@ impl ActorSender {
     /// At once if it has room now. This is how a handler, which must not
     /// wait, goes on after `Err(Full)`.
     pub fn when_room(&self, notify: &ActorSender, note: impl IntoBoxMsg) -> Result<(), SendError> {
-        let env = Envelope { msg: note.into_box_msg(), reply_to: None };
+        let env = Envelope::new(note.into_box_msg(), None);
         self.route.when_room(env, notify.clone())
     }
 
@@ -310,7 +358,7 @@ impl ActorSender {
         header.set_src_id(reply_to.as_ref().map_or(ActorId::NONE, ActorSender::id));
         header.set_corr_id(corr_id);
         let wait = if on_executor_thread() { Wait::No } else { wait };
-        self.route.deliver(Envelope { msg, reply_to }, wait)
+        self.route.deliver(Envelope::new(msg, reply_to), wait)
     }
 }
 

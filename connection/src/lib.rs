@@ -50,4 +50,6 @@ pub use handshake::{
 /// Why a NACK refused a message (defined beside the message header, so
 /// that actors and their errors can name it without the wire).
 pub use msg_header::NackReason;
-pub use session::{CloseReason, Event, LimitKind, PeerCloseReason, ProtocolError, Session, SessionConfig};
+pub use session::{
+    CloseReason, Event, LimitKind, PeerCloseReason, ProtocolError, Session, SessionConfig, SessionCounters,
+};

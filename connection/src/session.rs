@@ -417,6 +417,32 @@ pub enum Event<'a, T> {
     Closed(CloseReason),
 }
 
+/// What a session has carried since the caller last took the counts
+/// ([`Session::take_counters`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionCounters {
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames sent.
+    pub frames_out: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+    /// MSG frames received.
+    pub msgs_in: u64,
+    /// MSG frames sent.
+    pub msgs_out: u64,
+    /// HEARTBEATs received.
+    pub heartbeats_in: u64,
+    /// HEARTBEATs sent.
+    pub heartbeats_out: u64,
+    /// NACKs received, by reason code (0 for a code this version does not know).
+    pub nacks_in: [u64; 6],
+    /// NACKs sent, by reason code.
+    pub nacks_out: [u64; 6],
+}
+
 enum State {
     Handshaking(Box<Handshake>),
     Up(PeerHello),
@@ -452,6 +478,7 @@ pub struct Session<T> {
     full_directory_seen: bool,
     remote: HashSet<ActorId>,
     peer_watches: HashSet<(ActorId, ActorId)>,
+    counters: SessionCounters,
 }
 
 /// The events that do not borrow the buffer.
@@ -522,6 +549,7 @@ impl<T> Session<T> {
             full_directory_seen: false,
             remote: HashSet::new(),
             peer_watches: HashSet::new(),
+            counters: SessionCounters::default(),
         }
     }
 
@@ -596,6 +624,7 @@ impl<T> Session<T> {
         }
         self.rend = (self.rend + n).min(self.rbuf.len());
         self.last_recv = now;
+        self.counters.bytes_in += n as u64;
     }
 
     /// Copies `bytes` in, as if read from the connection (an empty slice
@@ -697,11 +726,19 @@ impl<T> Session<T> {
                             continue;
                         }
                         self.consume = used;
+                        self.counters.frames_in += 1;
+                        self.counters.msgs_in += 1;
                         let body = &self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rstart + used];
                         return Some(Event::Msg { header, body });
                     }
                     let body = self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rstart + used].to_vec();
                     self.rstart += used;
+                    self.counters.frames_in += 1;
+                    match header.kind {
+                        FrameKind::Heartbeat => self.counters.heartbeats_in += 1,
+                        FrameKind::Nack => self.counters.nacks_in[usize::from(header.flags.min(5))] += 1,
+                        _ => {}
+                    }
                     if let Err(e) = self.on_control(&header, &body) {
                         self.end(CloseReason::Protocol(e));
                     }
@@ -876,6 +913,8 @@ impl<T> Session<T> {
         patch_seq_ack(&mut self.out[at..], self.send_seq, ack);
         self.ack_sent = ack;
         self.unacked.push_back((self.send_seq, msg));
+        self.counters.frames_out += 1;
+        self.counters.msgs_out += 1;
     }
 
     /// Sends a control frame already encoded (a directory change), stamping
@@ -889,6 +928,7 @@ impl<T> Session<T> {
         self.out.extend_from_slice(frame);
         patch_seq_ack(&mut self.out[at..], 0, ack);
         self.ack_sent = ack;
+        self.counters.frames_out += 1;
     }
 
     /// Sends a control frame of `header` and `body` (its `ack` filled in).
@@ -896,6 +936,12 @@ impl<T> Session<T> {
         header.ack = self.ack_value();
         if encode_frame(&header, body, self.config.max_frame, &mut self.out).is_ok() {
             self.ack_sent = header.ack;
+            self.counters.frames_out += 1;
+            match header.kind {
+                FrameKind::Heartbeat => self.counters.heartbeats_out += 1,
+                FrameKind::Nack => self.counters.nacks_out[usize::from(header.flags.min(5))] += 1,
+                _ => {}
+            }
         }
     }
 
@@ -968,6 +1014,7 @@ impl<T> Session<T> {
     pub fn transmitted(&mut self, now: Instant, n: usize) {
         if n > 0 {
             self.last_send = now;
+            self.counters.bytes_out += n as u64;
         }
         self.out_pos = (self.out_pos + n).min(self.out.len());
         if self.out_pos == self.out.len() {
@@ -989,6 +1036,16 @@ impl<T> Session<T> {
         if self.pending_output() > 0 && self.blocked_since.is_none() {
             self.blocked_since = Some(now);
         }
+    }
+
+    /// What was carried since the last call (the counts start again at zero).
+    pub fn take_counters(&mut self) -> SessionCounters {
+        std::mem::take(&mut self.counters)
+    }
+
+    /// The last acknowledgement sent (a MSG's `seq`).
+    pub fn ack_sent(&self) -> u64 {
+        self.ack_sent
     }
 
     /// How many messages sent wait for the peer's acknowledgement.

@@ -181,6 +181,12 @@ impl Route for ActorCell {
         Ok(())
     }
 
+    fn unwatch(&self, watcher: ActorId) {
+        if let Some(list) = lock(&self.watchers).as_mut() {
+            list.retain(|w| w.id() != watcher);
+        }
+    }
+
     fn when_room(&self, note: Envelope, to: ActorSender) -> Result<(), SendError> {
         match &self.bound {
             Some(b) => b.when_room(to, note.msg),

@@ -50,6 +50,35 @@ pub struct ManagerConfig {
     /// A NATS credentials file (`.creds`), for servers that want one; a
     /// token or a user and password go in the `nats://` URL.
     pub nats_credentials: Option<std::path::PathBuf>,
+    /// Links at most (accepted ones; dialed ones are this node's own doing):
+    /// past it a connection is closed at once and counted (`link_limit`).
+    /// Default: 1,024.
+    pub max_links: usize,
+    /// Accepted connections still in their handshake, at most, per
+    /// executor: past it the oldest is cut (`handshake_limit`), so a flood
+    /// of stalled connections cannot lock out a real client. Default: 128.
+    pub max_pending_handshakes: usize,
+    /// Bytes of a link's inbound messages delivered and not yet handled,
+    /// at most: past it the link acknowledges nothing and reads nothing
+    /// (the peer's window fills, TCP pushes back) until they drain.
+    /// Default: 8 MiB (never less than `max_frame`).
+    pub max_inbound_bytes: usize,
+    /// Bytes waiting to be written to a link, at most: past it the link
+    /// reads nothing from its peer (a peer that does not read cannot make
+    /// this side write more), and past `write_deadline` it is cut.
+    /// Default: 8 MiB (never less than `max_frame`).
+    pub max_write_buffer: usize,
+    /// Bytes read from one link per executor turn, at most, before the
+    /// others have theirs: one busy link cannot starve the rest. Default: 64 KiB.
+    pub read_budget: usize,
+    /// Watches of this node's actors one peer may hold. Default: 4,096.
+    pub max_watches: usize,
+    /// Actors one peer may announce. Default: 4,096.
+    pub max_remote_actors: usize,
+    /// The longest actor or node name a peer may announce, in bytes. Default: 255.
+    pub max_name_len: usize,
+    /// Protocols, and message ids, one announced actor may list. Default: 128.
+    pub max_actor_ids: usize,
     /// Others forget this manager when it has not announced itself on NATS
     /// for this long; it announces itself every third of it (the expiry
     /// travels in the announcement, so each manager may choose its own).
@@ -101,6 +130,15 @@ impl Default for ManagerConfig {
             link_executor: None,
             nats_credentials: None,
             nats_expiry: Duration::from_secs(5),
+            max_links: 1024,
+            max_pending_handshakes: 128,
+            max_inbound_bytes: 8 << 20,
+            max_write_buffer: 8 << 20,
+            read_budget: 64 * 1024,
+            max_watches: 4096,
+            max_remote_actors: 4096,
+            max_name_len: 255,
+            max_actor_ids: 128,
         }
     }
 }
@@ -206,6 +244,48 @@ impl ManagerConfig {
     /// Runs every link on executor `index`.
     pub fn link_executor(mut self, index: usize) -> Self {
         self.link_executor = Some(index);
+        self
+    }
+
+    /// Sets [`max_links`](Self::max_links).
+    pub fn max_links(mut self, n: usize) -> Self {
+        self.max_links = n;
+        self
+    }
+
+    /// Sets [`max_pending_handshakes`](Self::max_pending_handshakes) (at least 1).
+    pub fn max_pending_handshakes(mut self, n: usize) -> Self {
+        self.max_pending_handshakes = n.max(1);
+        self
+    }
+
+    /// Sets [`max_inbound_bytes`](Self::max_inbound_bytes).
+    pub fn max_inbound_bytes(mut self, bytes: usize) -> Self {
+        self.max_inbound_bytes = bytes;
+        self
+    }
+
+    /// Sets [`max_write_buffer`](Self::max_write_buffer).
+    pub fn max_write_buffer(mut self, bytes: usize) -> Self {
+        self.max_write_buffer = bytes;
+        self
+    }
+
+    /// Sets [`read_budget`](Self::read_budget) (at least 1).
+    pub fn read_budget(mut self, bytes: usize) -> Self {
+        self.read_budget = bytes.max(1);
+        self
+    }
+
+    /// Sets [`max_watches`](Self::max_watches).
+    pub fn max_watches(mut self, n: usize) -> Self {
+        self.max_watches = n;
+        self
+    }
+
+    /// Sets [`max_remote_actors`](Self::max_remote_actors).
+    pub fn max_remote_actors(mut self, n: usize) -> Self {
+        self.max_remote_actors = n;
         self
     }
 

@@ -106,6 +106,9 @@ pub(crate) enum Command {
     LinkWatch { peer: Arc<Peer>, target: ActorId, target_name: String, watcher: ActorSender },
     /// Close the link at `place` if it still carries `peer`.
     CloseLink { peer: Arc<Peer>, place: Place },
+    /// Read the link at `key` again, if it is still link `id`: what its
+    /// inbound messages held has drained.
+    ResumeLink { key: usize, id: u64 },
 }
 
 /// Slot numbers of an executor, reused with a new generation.
@@ -242,7 +245,7 @@ impl Executor {
             shared,
             poll,
             events: Events::with_capacity(256),
-            net: Net::new(index),
+            net: Net::new(index, handle.clone()),
             slots: Vec::new(),
             spin,
             spins_per_turn,
@@ -270,6 +273,11 @@ impl Executor {
                 }
                 handled += 1;
             }
+            if self.net.has_ready() {
+                // Links whose read budget ran out last turn, or that resumed.
+                self.net.read_ready(&self.shared, self.poll.registry());
+                self.net.drain_outbox(&self.shared);
+            }
             if self.net.has_io() {
                 // After a full batch, or once commands have kept coming for
                 // a while, look at the sockets before the next; otherwise the
@@ -287,7 +295,7 @@ impl Executor {
             } else {
                 next_timer = None;
             }
-            if self.has_commands() {
+            if self.has_commands() || self.net.has_ready() {
                 continue;
             }
             if !self.spin_for_work() {
@@ -430,8 +438,9 @@ impl Executor {
             }
             Command::LinkControl { peer, frame } => self.net.link_control(&peer, frame),
             Command::LinkWatch { peer, target, target_name, watcher } => {
-                self.net.link_watch(&self.shared, &peer, target, target_name, watcher)
+                self.net.link_watch(&peer, target, target_name, watcher)
             }
+            Command::ResumeLink { key, id } => self.net.resume(key, id),
             Command::CloseLink { peer, place } => {
                 self.net.close_link(&self.shared, self.poll.registry(), &peer, place.key)
             }

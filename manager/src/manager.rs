@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     decoders_version: AtomicU64,
     /// Links closed, by reason.
     pub(crate) closes: Tally,
+    /// Accepted links open now, every executor's (`max_links`).
+    pub(crate) links: AtomicUsize,
 }
 
 impl Shared {
@@ -367,6 +369,7 @@ impl Manager {
             decoders: RwLock::default(),
             decoders_version: AtomicU64::new(0),
             closes: Tally::default(),
+            links: AtomicUsize::new(0),
             config,
         });
         shared.register_decoders(&[MsgInfo::wire::<Terminated>()]);

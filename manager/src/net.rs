@@ -1,20 +1,26 @@
-//! The links an executor owns: their sockets, handshakes, frames, acks,
-//! heartbeats and redials. Everything here runs on the executor's thread,
-//! driven by its readiness loop; no other thread touches a link.
+//! The links an executor owns: a thin driver around each link's
+//! [`Session`] (`connection`), which holds the protocol. This moves bytes
+//! between sockets and sessions, turns the sessions' events into
+//! deliveries, dead letters and directory changes, runs their timers, and
+//! enforces what needs the sockets: the read budget per turn, pausing
+//! reads, the caps on links and pending handshakes, and the listener's
+//! backoff. Everything here runs on the executor's thread; no other thread
+//! touches a link.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use actor::{ActorSender, Envelope, SendError, Terminated, TerminationReason, Wait};
+use actor::{ActorSender, Envelope, Hold, HoldPool, SendError, Terminated, TerminationReason, Wait};
 use connection::{
-    CloseBody, DirectoryUpdate, FrameDecoder, FrameHeader, FrameKind, Handshake, HandshakeConfig, NackReason,
-    Role, encode_frame, patch_seq_ack,
+    CloseReason, Event, FRAME_HEADER_LEN, FrameHeader, HandshakeConfig, LimitKind, NackReason, Role, Session,
+    SessionConfig,
 };
 use crossbeam_channel::Sender;
-use mio::event::{Event, Source};
+use mio::event::{Event as Readiness, Source};
 use mio::{Interest, Registry, Token};
 use msg_header::{ActorId, BoxMsg, MsgHeader, MsgId, MsgType, RawMsg};
 use rustc_hash::FxHashMap as HashMap;
@@ -23,86 +29,12 @@ use tracing::{debug, info, warn};
 
 use crate::cell::ActorCell;
 use crate::dead_letter::DeadLetterReason;
-use crate::executor::Command;
+use crate::executor::{Command, ExecutorHandle};
 use crate::manager::Shared;
 use crate::outbox;
 use crate::peer::{Peer, Place, RemoteRoute};
 use crate::stats::bump;
-use crate::{Addr, ManagerError, PeerInfo};
-
-/// Why a link went down.
-#[derive(Debug)]
-pub(crate) enum Down {
-    /// The peer closed the connection without a CLOSE frame.
-    PeerClosed,
-    /// The peer closed the connection in the middle of a frame: this many
-    /// bytes of it had come.
-    Truncated(usize),
-    /// The peer sent CLOSE with this reason.
-    Closed(String),
-    /// Reading or writing failed.
-    Io(io::Error),
-    /// The stream broke the protocol: bad frame, bad handshake, bad body.
-    Protocol(String),
-    /// Nothing was received for the heartbeat timeout.
-    HeartbeatTimeout,
-    /// The handshake did not finish in time.
-    HandshakeTimeout,
-    /// Another link to the same node is kept.
-    Duplicate,
-    /// This manager is shutting down.
-    Shutdown,
-    /// The peer took nothing we wrote for the write deadline.
-    SlowConsumer,
-}
-
-impl Down {
-    /// A short name for counters.
-    fn key(&self) -> String {
-        match self {
-            Self::PeerClosed => "peer_closed".into(),
-            Self::Truncated(_) => "truncated_frame".into(),
-            Self::Closed(r) => format!("closed_{r}"),
-            Self::Io(_) => "io".into(),
-            Self::Protocol(_) => "protocol".into(),
-            Self::HeartbeatTimeout => "heartbeat_timeout".into(),
-            Self::HandshakeTimeout => "handshake_timeout".into(),
-            Self::Duplicate => "duplicate".into(),
-            Self::Shutdown => "shutdown".into(),
-            Self::SlowConsumer => "slow_consumer".into(),
-        }
-    }
-
-    /// Whether a dialed link that went down this way is dialed again.
-    fn redials(&self) -> bool {
-        !matches!(self, Self::Duplicate | Self::Shutdown)
-    }
-
-    /// Whether the link lost to another one between the same two nodes
-    /// (closed as a duplicate here or by the peer).
-    fn is_duplicate(&self) -> bool {
-        matches!(self, Self::Duplicate) || matches!(self, Self::Closed(r) if r == "duplicate")
-    }
-}
-
-impl std::fmt::Display for Down {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::PeerClosed => f.write_str("peer closed the connection"),
-            Self::Truncated(n) => {
-                write!(f, "truncated frame: {n} bytes of an incomplete frame at end of stream")
-            }
-            Self::Closed(r) => write!(f, "peer closed the link: {r}"),
-            Self::Io(e) => write!(f, "i/o error: {e}"),
-            Self::Protocol(e) => write!(f, "protocol error: {e}"),
-            Self::HeartbeatTimeout => f.write_str("no heartbeat from the peer"),
-            Self::HandshakeTimeout => f.write_str("handshake timed out"),
-            Self::Duplicate => f.write_str("duplicate link"),
-            Self::Shutdown => f.write_str("shutting down"),
-            Self::SlowConsumer => f.write_str("the peer took nothing we wrote for the write deadline"),
-        }
-    }
-}
+use crate::{Addr, ManagerConfig, ManagerError, PeerInfo};
 
 /// A connected socket.
 pub(crate) enum Stream {
@@ -220,13 +152,6 @@ impl Source for Listener {
     }
 }
 
-enum State {
-    /// A non-blocking connect under way.
-    Connecting,
-    Handshaking(Box<Handshake>),
-    Up,
-}
-
 /// Someone waiting for a dial: `Manager::connect`.
 pub(crate) type Waiter = Sender<Result<PeerInfo, ManagerError>>;
 
@@ -280,144 +205,116 @@ impl ReplyTargets {
     }
 }
 
-/// The write buffer a link keeps once it has written everything: one that
-/// grew past this in a burst gives the rest back.
-const WBUF_KEEP: usize = 256 * 1024;
+/// The session configuration of a manager's links.
+pub(crate) fn session_config(c: &ManagerConfig) -> SessionConfig {
+    let mut s = SessionConfig::default();
+    s.max_frame = c.max_frame;
+    s.recv_window = c.window;
+    s.max_inbound_bytes = c.max_inbound_bytes.max(c.max_frame);
+    s.max_write_buffer = c.max_write_buffer.max(c.max_frame);
+    s.handshake_timeout = c.handshake_timeout;
+    s.heartbeat_interval = c.heartbeat_interval;
+    s.heartbeat_timeout = c.heartbeat_timeout;
+    s.write_deadline = c.write_deadline;
+    s.max_watches = c.max_watches;
+    s.max_remote_actors = c.max_remote_actors;
+    s.max_name_len = c.max_name_len;
+    s.max_actor_ids = c.max_actor_ids;
+    s
+}
 
-/// Messages read and not yet acknowledged after which a link acknowledges
-/// at once rather than when its executor next flushes: a quarter of the
-/// default window.
-const ACK_EVERY: u64 = 256;
+/// What a message read from a link is charged, besides its body: its
+/// header and the envelope around it.
+const HOLD_OVERHEAD: usize = 128;
 
-/// Early acknowledgements per read of a link at most (see `on_readable`).
-const EARLY_ACKS: u32 = 4;
+/// The memory a link's inbound messages hold until handled: while it is
+/// over the bound the link reads nothing and acknowledges nothing; the
+/// release that brings it back under wakes the link's executor.
+pub(crate) struct Inbound {
+    held: AtomicUsize,
+    limit: usize,
+    /// The link stopped reading for this, and waits to be woken.
+    paused: AtomicBool,
+    executor: Arc<ExecutorHandle>,
+    key: usize,
+    id: u64,
+}
+
+impl Inbound {
+    fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    fn hold(self: &Arc<Self>, bytes: usize) -> Hold {
+        self.held.fetch_add(bytes, Ordering::SeqCst);
+        Hold::new(self.clone(), bytes)
+    }
+}
+
+impl HoldPool for Inbound {
+    fn release(&self, bytes: usize) {
+        let before = self.held.fetch_sub(bytes, Ordering::SeqCst);
+        // Pairs with `Net::pause`: it sets `paused`, then looks at `held`.
+        if before.saturating_sub(bytes) < self.limit && self.paused.swap(false, Ordering::SeqCst) {
+            self.executor.push(Command::ResumeLink { key: self.key, id: self.id });
+        }
+    }
+}
 
 /// One link, owned by its executor.
 struct Link {
+    /// Unique on this executor (slab keys are reused).
+    id: u64,
     stream: Stream,
-    state: State,
+    /// `None` while a non-blocking connect is under way.
+    session: Option<Session<BoxMsg>>,
+    /// The connect and handshake must be done by then.
+    deadline: Instant,
     role: Role,
+    /// Accepted (counted against the caps), not dialed.
+    accepted: bool,
     peer: Option<Arc<Peer>>,
     /// The address to redial when the link was dialed; `None` if accepted.
     dial: Option<Addr>,
     attempt: u32,
     waiter: Option<Waiter>,
-    rbuf: Vec<u8>,
-    rstart: usize,
-    rend: usize,
-    wbuf: Vec<u8>,
-    wpos: usize,
     writable: bool,
-    /// Since when bytes have waited that the socket would not take.
-    blocked_since: Option<Instant>,
-    send_seq: u64,
-    recv_seq: u64,
-    ack_sent: u64,
-    unacked: VecDeque<(u64, BoxMsg)>,
-    last_recv: Instant,
-    last_send: Instant,
-    deadline: Instant,
+    /// Not reading by choice (a cap), until it clears.
+    paused: bool,
     /// The peer's actors, by id, for the reply address of what they send.
     remote: HashMap<ActorId, ActorSender>,
     replies: ReplyTargets,
-    /// (watched actor on the peer, its name, local watcher).
+    /// This node's watches of the peer's actors: (watched, its name, watcher).
     watches: Vec<(ActorId, String, ActorSender)>,
+    inbound: Arc<Inbound>,
 }
 
 impl Link {
-    fn new(stream: Stream, origin: Origin, deadline: Instant) -> Self {
-        let now = Instant::now();
-        Self {
-            stream,
-            state: State::Connecting,
-            role: origin.role,
-            peer: None,
-            dial: origin.dial,
-            attempt: origin.attempt,
-            waiter: origin.waiter,
-            rbuf: vec![0; 16 * 1024],
-            rstart: 0,
-            rend: 0,
-            wbuf: Vec::new(),
-            wpos: 0,
-            writable: false,
-            blocked_since: None,
-            send_seq: 0,
-            recv_seq: 0,
-            ack_sent: 0,
-            unacked: VecDeque::new(),
-            last_recv: now,
-            last_send: now,
-            deadline,
-            remote: HashMap::default(),
-            replies: ReplyTargets::default(),
-            watches: Vec::new(),
-        }
-    }
-
     fn is_up(&self) -> bool {
-        matches!(self.state, State::Up)
+        self.session.as_ref().is_some_and(Session::is_up)
     }
 
-    /// Appends a control frame (not sequenced), acknowledging what was read.
-    fn push_control(&mut self, mut header: FrameHeader, body: &[u8], max: usize) {
-        header.ack = self.recv_seq;
-        if encode_frame(&header, body, max, &mut self.wbuf).is_ok() {
-            self.ack_sent = self.recv_seq;
-            self.last_send = Instant::now();
-            if let Some(peer) = &self.peer {
-                bump(&peer.counters.frames_out, 1);
-                match header.kind {
-                    FrameKind::Heartbeat => bump(&peer.counters.heartbeats_out, 1),
-                    FrameKind::Nack => bump(&peer.counters.nacks_out[usize::from(header.flags.min(5))], 1),
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    /// Appends an encoded control frame, stamping the acknowledgement.
-    fn push_encoded_control(&mut self, mut frame: Vec<u8>) {
-        patch_seq_ack(&mut frame, 0, self.recv_seq);
-        self.wbuf.extend_from_slice(&frame);
-        self.ack_sent = self.recv_seq;
-        self.last_send = Instant::now();
-        if let Some(peer) = &self.peer {
-            bump(&peer.counters.frames_out, 1);
-        }
-    }
-
-    /// Room to read into: compacts, or grows up to `max` bytes.
-    fn make_room(&mut self, max: usize) {
-        if self.rend < self.rbuf.len() {
-            return;
-        }
-        if self.rstart > 0 {
-            self.rbuf.copy_within(self.rstart..self.rend, 0);
-            self.rend -= self.rstart;
-            self.rstart = 0;
-        } else if self.rbuf.len() < max {
-            let len = (self.rbuf.len() * 2).min(max);
-            self.rbuf.resize(len, 0);
-        }
-    }
-
-    /// The reply address of a frame's `src`: a known actor of the peer, or
-    /// a route to an address the peer did not announce (an ask).
-    fn route_for(&self, src: ActorId) -> Option<ActorSender> {
-        if src.is_none() {
-            return None;
-        }
-        if let Some(known) = self.remote.get(&src) {
-            return Some(known.clone());
-        }
-        let peer = self.peer.clone()?;
-        Some(RemoteRoute::sender(peer, src, format!("{src}"), Vec::new(), None))
+    fn carries(&self, peer: &Arc<Peer>) -> bool {
+        self.is_up() && self.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer))
     }
 }
 
+/// A listening socket and its backoff after the process ran out of
+/// descriptors (or memory).
+struct ListenerState {
+    listener: Listener,
+    backoff: Duration,
+    retry_at: Option<Instant>,
+}
+
+/// The first pause of a listener that could not accept for lack of
+/// descriptors or memory; it doubles on each failure, up to
+/// [`ACCEPT_BACKOFF_MAX`] (as Go's `net/http` does).
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
 enum Io {
-    Listener(Listener),
+    Listener(ListenerState),
     Link(Box<Link>),
 }
 
@@ -437,16 +334,51 @@ struct Caches {
     decoders: Arc<HashMap<MsgId, protocol::MsgInfo>>,
 }
 
+impl Caches {
+    /// A local actor by id.
+    fn local_actor(&mut self, shared: &Shared, id: ActorId) -> Option<ActorSender> {
+        let version = shared.dir_version();
+        if version != self.dir_version {
+            self.actors.clear();
+            self.dir_version = version;
+        }
+        if let Some(a) = self.actors.get(&id) {
+            return Some(a.clone());
+        }
+        let found = shared.local_actor(id)?;
+        self.actors.insert(id, found.clone());
+        Some(found)
+    }
+
+    fn decoder(&mut self, shared: &Shared, id: MsgId) -> Option<protocol::MsgInfo> {
+        let version = shared.decoders_version();
+        if version != self.dec_version {
+            self.decoders = shared.decoders();
+            self.dec_version = version;
+        }
+        self.decoders.get(&id).copied()
+    }
+}
+
 /// The sockets of one executor.
 pub(crate) struct Net {
     index: usize,
+    handle: Arc<ExecutorHandle>,
     io: Slab<Io>,
     redials: Vec<Redial>,
     caches: Caches,
     /// Links with bytes to write.
     dirty: Vec<usize>,
+    /// Links that may have more to read (their budget ran out, or they
+    /// resumed): read on the next turn, as if readiness said so.
+    ready: Vec<usize>,
     /// Links to take down once the current step is done with them.
-    downs: Vec<(usize, Down)>,
+    downs: Vec<(usize, CloseReason)>,
+    /// Accepted links still in their handshake, oldest first: (key, id).
+    pending: VecDeque<(usize, u64)>,
+    /// Links whose session ended while writing: driven, then taken down.
+    closing: Vec<usize>,
+    next_id: u64,
     /// Something changed that moves the next timer (a link, a redial).
     timers_changed: bool,
 }
@@ -461,14 +393,19 @@ fn token(key: usize) -> Token {
 }
 
 impl Net {
-    pub(crate) fn new(index: usize) -> Self {
+    pub(crate) fn new(index: usize, handle: Arc<ExecutorHandle>) -> Self {
         Self {
             index,
+            handle,
             io: Slab::new(),
             redials: Vec::new(),
             caches: Caches::default(),
             dirty: Vec::new(),
+            ready: Vec::new(),
             downs: Vec::new(),
+            pending: VecDeque::new(),
+            closing: Vec::new(),
+            next_id: 0,
             timers_changed: false,
         }
     }
@@ -482,16 +419,23 @@ impl Net {
         !self.io.is_empty() || !self.redials.is_empty()
     }
 
+    /// Whether links wait to be read again without a readiness event.
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     pub(crate) fn add_listener(&mut self, registry: &Registry, mut listener: Listener) {
         let entry = self.io.vacant_entry();
         if let Err(e) = registry.register(&mut listener, token(entry.key()), Interest::READABLE) {
             warn!(error = %e, "cannot watch listener");
             return;
         }
-        entry.insert(Io::Listener(listener));
+        entry.insert(Io::Listener(ListenerState { listener, backoff: ACCEPT_BACKOFF_MIN, retry_at: None }));
     }
 
-    /// Takes over a connected (or connecting) socket.
+    /// Takes over a connected (or connecting) socket. An accepted one is
+    /// refused at once past `max_links`; past `max_pending_handshakes` on
+    /// this executor, the oldest pending handshake is cut to make room.
     pub(crate) fn add_stream(
         &mut self,
         shared: &Shared,
@@ -499,6 +443,23 @@ impl Net {
         mut stream: Stream,
         origin: Origin,
     ) {
+        let accepted = origin.dial.is_none();
+        if accepted {
+            if shared.links.load(Ordering::SeqCst) >= shared.config.max_links {
+                stream.shutdown();
+                shared.closes.add(&CloseReason::Limit(LimitKind::Links).key());
+                debug!(max = shared.config.max_links, "link refused: too many links");
+                return;
+            }
+            while self.pending.len() >= shared.config.max_pending_handshakes.max(1) {
+                let Some((key, id)) = self.pending.pop_front() else { break };
+                if matches!(self.io.get(key), Some(Io::Link(l)) if l.id == id) {
+                    debug!("oldest pending handshake cut: too many pending handshakes");
+                    self.fail(shared, key, CloseReason::Limit(LimitKind::PendingHandshakes));
+                    self.apply_downs(shared, registry);
+                }
+            }
+        }
         let entry = self.io.vacant_entry();
         let key = entry.key();
         if let Err(e) = registry.register(&mut stream, token(key), Interest::READABLE | Interest::WRITABLE) {
@@ -508,13 +469,46 @@ impl Net {
             }
             return;
         }
-        let role = origin.role;
-        self.timers_changed = true;
-        let deadline = Instant::now() + shared.config.handshake_timeout;
-        entry.insert(Io::Link(Box::new(Link::new(stream, origin, deadline))));
+        self.next_id += 1;
+        let id = self.next_id;
+        let inbound = Arc::new(Inbound {
+            held: AtomicUsize::new(0),
+            limit: shared.config.max_inbound_bytes.max(shared.config.max_frame),
+            paused: AtomicBool::new(false),
+            executor: self.handle.clone(),
+            key,
+            id,
+        });
+        let now = Instant::now();
+        let mut link = Link {
+            id,
+            stream,
+            session: None,
+            deadline: now + shared.config.handshake_timeout,
+            role: origin.role,
+            accepted,
+            peer: None,
+            dial: origin.dial,
+            attempt: origin.attempt,
+            waiter: origin.waiter,
+            writable: false,
+            paused: false,
+            remote: HashMap::default(),
+            replies: ReplyTargets::default(),
+            watches: Vec::new(),
+            inbound,
+        };
         // An accepted socket is connected already: start at once.
-        if role == Role::Server {
-            self.start_handshake(shared, key);
+        if accepted {
+            shared.links.fetch_add(1, Ordering::SeqCst);
+            self.pending.push_back((key, id));
+            start_session(shared, &mut link, now);
+            self.dirty.push(key);
+        }
+        entry.insert(Io::Link(Box::new(link)));
+        self.timers_changed = true;
+        if accepted {
+            self.apply_downs(shared, registry);
         }
     }
 
@@ -537,11 +531,18 @@ impl Net {
         };
         match stream {
             Ok(stream) => self.add_stream(shared, registry, stream, Origin::dialed(addr, waiter, attempt)),
-            Err(e) => self.dial_failed(shared, addr, waiter, attempt, Down::Io(e)),
+            Err(e) => self.dial_failed(shared, addr, waiter, attempt, &CloseReason::Io(e.to_string())),
         }
     }
 
-    fn dial_failed(&mut self, shared: &Shared, addr: Addr, waiter: Option<Waiter>, attempt: u32, why: Down) {
+    fn dial_failed(
+        &mut self,
+        shared: &Shared,
+        addr: Addr,
+        waiter: Option<Waiter>,
+        attempt: u32,
+        why: &CloseReason,
+    ) {
         match waiter {
             Some(w) => {
                 let _ =
@@ -563,23 +564,8 @@ impl Net {
         self.timers_changed = true;
     }
 
-    fn start_handshake(&mut self, shared: &Shared, key: usize) {
-        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
-        let mut nonce = [0; 32];
-        if getrandom::fill(&mut nonce).is_err() {
-            warn!("no randomness for a handshake nonce");
-            return self.pending_down(key, Down::Protocol("no randomness".into()));
-        }
-        let mut config = HandshakeConfig::new(shared.node_id, shared.incarnation);
-        config.secret.clone_from(&shared.config.secret);
-        let mut hs = Box::new(Handshake::new(link.role, config, nonce));
-        link.wbuf.extend_from_slice(&hs.take_output());
-        link.state = State::Handshaking(hs);
-        self.dirty.push(key);
-    }
-
     /// Handles readiness of socket `token`.
-    pub(crate) fn on_event(&mut self, shared: &Shared, registry: &Registry, event: &Event) {
+    pub(crate) fn on_event(&mut self, shared: &Shared, registry: &Registry, event: &Readiness) {
         let Some(key) = event.token().0.checked_sub(1) else { return };
         match self.io.get(key) {
             Some(Io::Listener(_)) => self.accept(shared, registry, key),
@@ -588,7 +574,9 @@ impl Net {
                     self.on_writable(shared, key);
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    let _ = self.on_readable(shared, key);
+                    // With the end of the stream already there, a short read
+                    // is no sign that the socket is empty: read on to it.
+                    self.read_link(shared, key, event.is_read_closed() || event.is_error());
                 }
             }
             None => {}
@@ -596,10 +584,16 @@ impl Net {
         self.apply_downs(shared, registry);
     }
 
+    /// Accepts until the listener has nothing more. Out of descriptors or
+    /// memory, it backs off on a timer and tries again (the listener is
+    /// edge-triggered: without the timer it would never be polled again).
     fn accept(&mut self, shared: &Shared, registry: &Registry, key: usize) {
         loop {
-            let Some(Io::Listener(listener)) = self.io.get(key) else { return };
-            let accepted = match listener {
+            let Some(Io::Listener(state)) = self.io.get_mut(key) else { return };
+            if state.retry_at.is_some() {
+                return;
+            }
+            let accepted = match &state.listener {
                 Listener::Tcp(l) => l.accept().map(|(s, _)| {
                     let _ = s.set_nodelay(true);
                     Stream::Tcp(s)
@@ -607,17 +601,32 @@ impl Net {
                 Listener::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
             };
             let stream = match accepted {
-                Ok(stream) => stream,
+                Ok(stream) => {
+                    state.backoff = ACCEPT_BACKOFF_MIN;
+                    stream
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
+                Err(e) if is_resource_shortage(&e) => {
+                    let pause = state.backoff;
+                    state.retry_at = Some(Instant::now() + pause);
+                    state.backoff = (pause * 2).min(ACCEPT_BACKOFF_MAX);
+                    self.timers_changed = true;
+                    shared.closes.add("accept_backoff");
+                    warn!(error = %e, pause_ms = pause.as_millis() as u64, "cannot accept; trying again later");
                     return;
+                }
+                Err(e) => {
+                    // The connection went away before it was taken (ECONNABORTED
+                    // and the like): the listener is fine.
+                    debug!(error = %e, "accept failed");
+                    continue;
                 }
             };
             if let Stream::Unix(s) = &stream {
                 if let Err(why) = check_unix_peer(s, shared) {
                     warn!(reason = %why, "unix peer refused");
+                    shared.closes.add("unix_peer_refused");
                     continue;
                 }
             }
@@ -633,9 +642,9 @@ impl Net {
     fn on_writable(&mut self, shared: &Shared, key: usize) {
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
         link.writable = true;
-        if matches!(link.state, State::Connecting) {
+        if link.session.is_none() {
             match link.stream.take_error() {
-                Ok(Some(e)) | Err(e) => return self.pending_down(key, Down::Io(e)),
+                Ok(Some(e)) | Err(e) => return self.fail(shared, key, CloseReason::Io(e.to_string())),
                 Ok(None) => {}
             }
             match link.stream.is_connected() {
@@ -643,10 +652,10 @@ impl Net {
                     if let Stream::Tcp(s) = &link.stream {
                         let _ = s.set_nodelay(true);
                     }
-                    self.start_handshake(shared, key);
+                    start_session(shared, link, Instant::now());
                 }
                 Ok(false) => return,
-                Err(e) => return self.pending_down(key, Down::Io(e)),
+                Err(e) => return self.fail(shared, key, CloseReason::Io(e.to_string())),
             }
         }
         self.write(key);
@@ -659,409 +668,208 @@ impl Net {
         if self.io.len() > SPECULATIVE_LINKS {
             return None;
         }
-        let keys: [Option<usize>; SPECULATIVE_LINKS] = {
-            let mut keys = [None; SPECULATIVE_LINKS];
-            for (slot, (key, io)) in keys.iter_mut().zip(self.io.iter()) {
-                if let Io::Link(link) = io {
-                    if matches!(link.state, State::Up) {
-                        *slot = Some(key);
-                    }
-                }
+        let mut keys = [None; SPECULATIVE_LINKS];
+        for (slot, (key, io)) in keys.iter_mut().zip(self.io.iter()) {
+            if matches!(io, Io::Link(link) if link.is_up() && !link.paused) {
+                *slot = Some(key);
             }
-            keys
-        };
+        }
         let mut any = false;
         for key in keys.into_iter().flatten() {
-            any |= self.on_readable(shared, key);
+            any |= self.read_link(shared, key, false);
         }
         self.apply_downs(shared, registry);
         Some(any)
     }
 
-    /// Reads what `key` has; whether there was anything.
-    fn on_readable(&mut self, shared: &Shared, key: usize) -> bool {
-        let max = shared.config.max_frame;
+    /// Reads again the links whose budget ran out or that resumed.
+    pub(crate) fn read_ready(&mut self, shared: &Shared, registry: &Registry) {
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.sort_unstable();
+        ready.dedup();
+        for key in ready {
+            // No event says what is there: read until the socket says.
+            self.read_link(shared, key, true);
+        }
+        self.apply_downs(shared, registry);
+    }
+
+    /// A paused link's inbound messages drained: read it again.
+    pub(crate) fn resume(&mut self, key: usize, id: u64) {
+        if let Some(Io::Link(link)) = self.io.get_mut(key) {
+            if link.id == id && link.paused {
+                link.paused = false;
+                self.ready.push(key);
+            }
+        }
+    }
+
+    /// Reads what `key` has, up to the read budget, handling it as it
+    /// comes; whether there was anything. A link over its caps is paused
+    /// instead (resumed when its output drains or its inbound messages
+    /// are handled); one whose budget ran out is read again next turn. A
+    /// short read ends the turn (new bytes raise a new event), unless
+    /// `to_the_end`: the stream has ended, and the end must be read.
+    fn read_link(&mut self, shared: &Shared, key: usize, to_the_end: bool) -> bool {
+        let mut budget = shared.config.read_budget.max(1);
         let mut any = false;
-        // A few early acknowledgements per call at most: after the last the
-        // peer can send no more than a window, so this loop ends, and the
-        // executor gets to handle what was read (the rest is acknowledged
-        // when it flushes).
-        let mut early_acks = 0;
         loop {
             let Some(Io::Link(link)) = self.io.get_mut(key) else { return any };
-            if matches!(link.state, State::Connecting) {
+            let Some(session) = link.session.as_mut() else { return any };
+            session.set_inbound_held(link.inbound.held());
+            if !session.wants_read() {
+                if !session.is_closed() {
+                    self.pause(key);
+                }
                 return any;
             }
-            link.make_room(max);
-            let (rend, len) = (link.rend, link.rbuf.len());
-            if rend == len {
-                // Full, and the decoder has not refused the frame: it cannot
-                // be larger than the maximum, so this does not happen.
-                self.pending_down(key, Down::Protocol("read buffer full".into()));
-                return any;
-            }
-            let drained = match link.stream.read(&mut link.rbuf[rend..]) {
+            let buf = session.input_buf();
+            let want = buf.len().min(budget);
+            match link.stream.read(&mut buf[..want]) {
                 Ok(0) => {
-                    // Bytes of a frame still wait for the rest of it.
-                    let why = match link.rend - link.rstart {
-                        0 => Down::PeerClosed,
-                        n => Down::Truncated(n),
-                    };
-                    self.pending_down(key, why);
+                    session.input_filled(Instant::now(), 0);
+                    self.drive(shared, key);
                     return true;
                 }
                 Ok(n) => {
+                    session.input_filled(Instant::now(), n);
                     any = true;
-                    link.rend += n;
-                    link.last_recv = Instant::now();
-                    if let Some(peer) = &link.peer {
-                        bump(&peer.counters.bytes_in, n as u64);
+                    budget -= n;
+                    let acked = session.ack_sent();
+                    self.drive(shared, key);
+                    if let Some(Io::Link(link)) = self.io.get(key) {
+                        // An early acknowledgement goes out at once, so a
+                        // sender streaming into a full window hears of room
+                        // while this side still works.
+                        if link.session.as_ref().is_some_and(|s| s.ack_sent() > acked && s.is_up()) {
+                            self.write(key);
+                        }
                     }
-                    // A short read emptied the socket: no need for another
-                    // read to see `WouldBlock`, new bytes raise a new event.
-                    n < len - rend
+                    if budget == 0 {
+                        self.ready.push(key);
+                        return any;
+                    }
+                    // A short read emptied the socket: new bytes raise a new event.
+                    if n < want && !to_the_end {
+                        return any;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return any,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.pending_down(key, Down::Io(e));
+                    self.fail(shared, key, CloseReason::Io(e.to_string()));
                     return true;
                 }
-            };
-            if let Err(why) = self.process_input(shared, key) {
-                self.pending_down(key, why);
-                return true;
-            }
-            if early_acks < EARLY_ACKS && self.ack_early(shared, key) {
-                early_acks += 1;
-            }
-            if drained {
-                return any;
             }
         }
     }
 
-    /// Acknowledges at once once [`ACK_EVERY`] messages wait for it, so a
-    /// sender streaming into a full window hears of room while this side
-    /// still works through what it read; whether it did.
-    fn ack_early(&mut self, shared: &Shared, key: usize) -> bool {
-        let Some(Io::Link(link)) = self.io.get_mut(key) else { return false };
-        if !(link.is_up() && link.recv_seq - link.ack_sent >= ACK_EVERY) {
-            return false;
+    /// Stops reading `key` until its caps clear.
+    fn pause(&mut self, key: usize) {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+        if link.paused {
+            return;
         }
-        link.push_control(FrameHeader::new(FrameKind::Ack), &[], shared.config.max_frame);
-        self.write(key);
-        true
+        link.paused = true;
+        let inbound = &link.inbound;
+        inbound.paused.store(true, Ordering::SeqCst);
+        // Pairs with `Inbound::release`: it lowers `held`, then looks at `paused`.
+        let over_output =
+            link.session.as_ref().is_some_and(|s| s.pending_output() >= s.config().max_write_buffer);
+        if inbound.held() < inbound.limit && !over_output && inbound.paused.swap(false, Ordering::SeqCst) {
+            link.paused = false;
+            self.ready.push(key);
+        }
     }
 
-    /// Runs what was read through the handshake, then the frame decoder.
-    fn process_input(&mut self, shared: &Shared, key: usize) -> Result<(), Down> {
-        let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
-        if let State::Handshaking(hs) = &mut link.state {
-            let used =
-                hs.read(&link.rbuf[link.rstart..link.rend]).map_err(|e| Down::Protocol(e.to_string()))?;
-            link.rstart += used;
-            let out = hs.take_output();
-            if !out.is_empty() {
-                link.wbuf.extend_from_slice(&out);
-                self.dirty.push(key);
+    /// Ends `key` for `reason` (a CLOSE frame is queued where one is sent).
+    fn fail(&mut self, shared: &Shared, key: usize, reason: CloseReason) {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+        match link.session.as_mut() {
+            Some(session) => {
+                session.close(reason);
+                self.drive(shared, key);
             }
-            if !hs.is_done() {
-                return Ok(());
-            }
-            self.on_handshake_done(shared, key)?;
+            None => self.downs.push((key, reason)),
         }
-        let decoder = FrameDecoder::new(shared.config.max_frame);
+    }
+
+    /// Handles every event `key`'s session has.
+    fn drive(&mut self, shared: &Shared, key: usize) {
+        let Self { index, io, caches, dirty, downs, pending, timers_changed, .. } = self;
+        let Some(Io::Link(link)) = io.get_mut(key) else { return };
+        let link = &mut **link;
+        let mut wrote = false;
         loop {
-            let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
-            if !link.is_up() {
-                return Ok(());
-            }
-            // Take the buffer out so frames can borrow it while `self` is used.
-            let buf = std::mem::take(&mut link.rbuf);
-            let (start, end) = (link.rstart, link.rend);
-            let decoded = decoder.decode(&buf[start..end]);
-            let outcome = match decoded {
-                Ok(Some((frame, used))) => {
-                    let r = self.on_frame(shared, key, frame.header, frame.body);
-                    if let Some(Io::Link(link)) = self.io.get_mut(key) {
-                        link.rstart += used;
+            let Some(session) = link.session.as_mut() else { return };
+            let Some(event) = session.poll_event() else { break };
+            match event {
+                Event::Msg { header, body } => {
+                    let mut parts = LinkParts {
+                        peer: &link.peer,
+                        remote: &link.remote,
+                        replies: &link.replies,
+                        inbound: &link.inbound,
+                        watches: &mut link.watches,
+                    };
+                    let outcome = on_msg(shared, caches, &mut parts, &header, body);
+                    if let Err((reason, detail)) = outcome {
+                        debug!(msg = %header.msg_id, dst = %header.dst, %reason, "refusing a message");
+                        if let Some(session) = link.session.as_mut() {
+                            session.refuse(&header, reason, &detail);
+                        }
+                        wrote = true;
                     }
-                    r.map(|()| true)
                 }
-                Ok(None) => Ok(false),
-                Err(e) => Err(Down::Protocol(e.to_string())),
-            };
-            if let Some(Io::Link(link)) = self.io.get_mut(key) {
-                link.rbuf = buf;
-                if link.rstart == link.rend {
-                    link.rstart = 0;
-                    link.rend = 0;
+                Event::Acked(msg) => {
+                    drop(msg);
+                    if let Some(peer) = &link.peer {
+                        peer.window.release(1);
+                    }
                 }
-            }
-            if !outcome? {
-                return Ok(());
-            }
-        }
-    }
-
-    fn on_handshake_done(&mut self, shared: &Shared, key: usize) -> Result<(), Down> {
-        let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
-        let State::Handshaking(hs) = &link.state else { return Ok(()) };
-        let Some(hello) = hs.peer().cloned() else {
-            return Err(Down::Protocol("no peer after handshake".into()));
-        };
-        let dialer = if link.role == Role::Client { shared.node_id } else { hello.node_id };
-        let place = Place { executor: self.index, key };
-        let (peer, keep) = shared.peer_for(&hello, dialer, place);
-        if !keep {
-            link.push_control(
-                FrameHeader::new(FrameKind::Close),
-                &close_body("duplicate"),
-                shared.config.max_frame,
-            );
-            if let Some(w) = link.waiter.take() {
-                shared.await_directory(&peer, w);
-            }
-            self.dirty.push(key);
-            return Err(Down::Duplicate);
-        }
-        info!(peer = %peer.node_id, incarnation = %hello.incarnation, authenticated = hello.authenticated,
-            executor = self.index, "link up");
-        link.state = State::Up;
-        self.timers_changed = true;
-        link.peer = Some(peer.clone());
-        link.attempt = 0;
-        link.last_recv = Instant::now();
-        // `peer_for` made the link the peer's current one, up, before the
-        // snapshot: a change made meanwhile is then either in the snapshot
-        // or sent after it.
-        bump(&peer.counters.links_up, 1);
-        for frame in shared.directory_frames() {
-            link.push_encoded_control(frame);
-        }
-        self.dirty.push(key);
-        Ok(())
-    }
-
-    fn on_frame(
-        &mut self,
-        shared: &Shared,
-        key: usize,
-        header: FrameHeader,
-        body: &[u8],
-    ) -> Result<(), Down> {
-        let Some(Io::Link(link)) = self.io.get_mut(key) else { return Ok(()) };
-        let peer = link.peer.clone().ok_or_else(|| Down::Protocol("frame before handshake".into()))?;
-        let counters = &peer.counters;
-        bump(&counters.frames_in, 1);
-        match header.kind {
-            FrameKind::Msg => bump(&counters.msgs_in, 1),
-            FrameKind::Heartbeat => bump(&counters.heartbeats_in, 1),
-            FrameKind::Nack => bump(&counters.nacks_in[usize::from(header.flags.min(5))], 1),
-            _ => {}
-        }
-        // A NACK's own acknowledgement covers the message it refuses: match
-        // the refusal first, or the ack would take the message away.
-        if header.kind == FrameKind::Nack {
-            let pos = link.unacked.iter().position(|(seq, _)| *seq == header.corr);
-            if let Some((_, msg)) = pos.and_then(|p| link.unacked.remove(p)) {
-                peer.window.release(1);
-                let reason = NackReason::from_code(header.flags);
-                let detail = String::from_utf8_lossy(body);
-                debug!(msg = msg.name(), ?reason, %detail, "message refused by the peer");
-                let asker = link.replies.map.get(&msg.header().src_id()).cloned();
-                shared.dead_letters.report_msg(msg, header.dst, DeadLetterReason::Nacked(reason));
-                // An ask waiting for the answer fails now, not at its timeout.
-                if let Some(asker) = asker {
-                    asker.route().refused(reason);
+                Event::Nacked { msg, dst, reason, detail } => {
+                    if let Some(peer) = &link.peer {
+                        peer.window.release(1);
+                    }
+                    debug!(msg = msg.name(), ?reason, %detail, "message refused by the peer");
+                    let asker = link.replies.map.get(&msg.header().src_id()).cloned();
+                    shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Nacked(reason));
+                    // An ask waiting for the answer fails now, not at its timeout.
+                    if let Some(asker) = asker {
+                        asker.route().refused(reason);
+                    }
+                }
+                Event::Up(hello) => {
+                    pending.retain(|(_, id)| *id != link.id);
+                    *timers_changed = true;
+                    on_up(shared, *index, key, link, hello);
+                    wrote = true;
+                }
+                Event::Directory(update) => on_directory(shared, link, update),
+                Event::Watch { target, watcher } => {
+                    let Some(watcher_route) = link.route_for(watcher) else { continue };
+                    let watched = caches.local_actor(shared, target).map(|t| t.watch(&watcher_route));
+                    if !matches!(watched, Some(Ok(()))) {
+                        // Unknown here: it has ended (or never was).
+                        if let Some(session) = link.session.as_mut() {
+                            session.forget_watch(target, watcher);
+                        }
+                        let _ = watcher_route.try_send(Terminated::new(
+                            target,
+                            String::new(),
+                            TerminationReason::Stopped,
+                        ));
+                    }
+                }
+                Event::Closed(reason) => {
+                    downs.push((key, reason));
+                    wrote = true;
                 }
             }
         }
-        // Cumulative acknowledgement, in every frame.
-        let mut acked = 0;
-        while link.unacked.front().is_some_and(|(seq, _)| *seq <= header.ack) {
-            link.unacked.pop_front();
-            acked += 1;
-        }
-        peer.window.release(acked);
-        match header.kind {
-            FrameKind::Msg => {
-                if header.seq != link.recv_seq + 1 {
-                    return Err(Down::Protocol(format!("message {} after {}", header.seq, link.recv_seq)));
-                }
-                link.recv_seq = header.seq;
-                self.on_msg(shared, key, &header, body);
-            }
-            FrameKind::Ack | FrameKind::Heartbeat | FrameKind::Nack => {}
-            FrameKind::Directory => {
-                let update: DirectoryUpdate = serde_json::from_slice(body)
-                    .map_err(|e| Down::Protocol(format!("bad directory: {e}")))?;
-                self.on_directory(shared, key, &peer, update);
-            }
-            FrameKind::Watch => self.on_watch(shared, key, &header),
-            FrameKind::Close => {
-                let reason =
-                    serde_json::from_slice::<CloseBody>(body).map_or_else(|_| "unknown".into(), |c| c.reason);
-                return Err(Down::Closed(reason));
-            }
-        }
-        Ok(())
-    }
-
-    /// A local actor by id, through the executor's cache.
-    fn local_actor(&mut self, shared: &Shared, id: ActorId) -> Option<ActorSender> {
-        let version = shared.dir_version();
-        if version != self.caches.dir_version {
-            self.caches.actors.clear();
-            self.caches.dir_version = version;
-        }
-        if let Some(a) = self.caches.actors.get(&id) {
-            return Some(a.clone());
-        }
-        let found = shared.local_actor(id)?;
-        self.caches.actors.insert(id, found.clone());
-        Some(found)
-    }
-
-    fn decoder(&mut self, shared: &Shared, id: MsgId) -> Option<protocol::MsgInfo> {
-        let version = shared.decoders_version();
-        if version != self.caches.dec_version {
-            self.caches.decoders = shared.decoders();
-            self.caches.dec_version = version;
-        }
-        self.caches.decoders.get(&id).copied()
-    }
-
-    fn on_msg(&mut self, shared: &Shared, key: usize, h: &FrameHeader, body: &[u8]) {
-        let target = match self.local_actor(shared, h.dst) {
-            Some(t) => Some(t),
-            None => match self.io.get(key) {
-                Some(Io::Link(link)) => link.replies.map.get(&h.dst).cloned(),
-                _ => None,
-            },
-        };
-        let Some(target) = target else { return self.nack(shared, key, h, NackReason::UnknownDst, "") };
-        let is_terminated = h.msg_id == Terminated::msg_id();
-        if !target.accepts(h.msg_id) && !is_terminated {
-            return self.nack(shared, key, h, NackReason::UnknownMsg, "");
-        }
-        let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
-        let msg = match self.decoder(shared, h.msg_id) {
-            Some(info) => match info.decode(header, body) {
-                Ok(msg) => msg,
-                Err(e) => return self.nack(shared, key, h, NackReason::BadBody, &e.to_string()),
-            },
-            // An address with no protocols of its own (an ask, an inbox)
-            // takes what this process cannot decode as it came.
-            None if !is_local_actor(&target) => Box::new(RawMsg::new(header, body.to_vec())),
-            None => {
-                return self.nack(shared, key, h, NackReason::UnknownMsg, "no decoder for this message here");
-            }
-        };
-        let reply_to = self.reply_route(shared, key, h.src);
-        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
-        // The watched actor is named in the body: a `Terminated` is sent by nobody.
-        if let Some(end) = msg.downcast_ref::<Terminated>() {
-            link.watches.retain(|(t, _, w)| !(*t == end.actor && w.id() == h.dst));
-        }
-        // Checked and stamped already (the header came from the frame).
-        if let Err(e) = target.route().deliver(Envelope { msg, reply_to }, Wait::No) {
-            let reason = match e {
-                SendError::Full(_) | SendError::Timeout(_) => NackReason::MailboxFull,
-                SendError::NotAccepted(_) => NackReason::UnknownMsg,
-                _ => NackReason::DstStopped,
-            };
-            self.nack(shared, key, h, reason, "");
-        }
-    }
-
-    /// Where replies to a message from `src` go. Usually an actor of the
-    /// peer; but a peer may pass on an address of ours (an ask's, an
-    /// actor's), and then the reply stays here rather than crossing the
-    /// link twice (and finding its window full on the way).
-    fn reply_route(&mut self, shared: &Shared, key: usize, src: ActorId) -> Option<ActorSender> {
-        let Some(Io::Link(link)) = self.io.get(key) else { return None };
-        if src.is_none() || link.remote.contains_key(&src) {
-            return link.route_for(src);
-        }
-        if let Some(ours) = link.replies.map.get(&src) {
-            return Some(ours.clone());
-        }
-        if let Some(ours) = self.local_actor(shared, src) {
-            return Some(ours);
-        }
-        let Some(Io::Link(link)) = self.io.get(key) else { return None };
-        link.route_for(src)
-    }
-
-    fn nack(&mut self, shared: &Shared, key: usize, h: &FrameHeader, reason: NackReason, detail: &str) {
-        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
-        debug!(msg = %h.msg_id, dst = %h.dst, %reason, "refusing a message");
-        let nack = FrameHeader {
-            flags: reason as u8,
-            msg_id: h.msg_id,
-            dst: h.dst,
-            src: h.src,
-            corr: h.seq,
-            ..FrameHeader::new(FrameKind::Nack)
-        };
-        link.push_control(nack, detail.as_bytes(), shared.config.max_frame);
-        self.dirty.push(key);
-    }
-
-    fn on_directory(&mut self, shared: &Shared, key: usize, peer: &Arc<Peer>, update: DirectoryUpdate) {
-        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
-        if let Some(name) = &update.node {
-            peer.set_node_name(name.clone());
-        }
-        let node = (peer.node_id, peer.node_name());
-        let mut dir = shared.dir_mut();
-        // A full directory replaces what we knew of the node. An actor it
-        // still lists keeps its route: senders handed out from an earlier
-        // link to this incarnation (one that lost to a duplicate) stay good.
-        let mut before: HashMap<ActorId, ActorSender> = HashMap::default();
-        if update.full {
-            for gone in dir.remove_node(peer.node_id) {
-                before.insert(gone.sender.id(), gone.sender);
-            }
-            link.remote.clear();
-        }
-        for id in &update.remove {
-            if let Some(gone) = link.remote.remove(id) {
-                mark_removed(&gone);
-                dir.remove(*id);
-            }
-        }
-        for e in update.add {
-            let kept = before.remove(&e.id).filter(|s| routes_to(s, peer));
-            let route = kept.unwrap_or_else(|| {
-                RemoteRoute::sender(peer.clone(), e.id, e.name, e.protocols.clone(), Some(e.msgs))
-            });
-            dir.insert_remote(route.clone(), peer.rank, e.protocols, node.clone());
-            link.remote.insert(e.id, route);
-        }
-        for gone in before.values() {
-            mark_removed(gone);
-        }
-        drop(dir);
-        if update.full {
-            if let Some(w) = link.waiter.take() {
-                let _ = w.send(Ok(shared.peer_info(peer)));
-            }
-            peer.has_directory.store(true, std::sync::atomic::Ordering::SeqCst);
-            shared.answer_waiters(peer);
-        }
-    }
-
-    fn on_watch(&mut self, shared: &Shared, key: usize, h: &FrameHeader) {
-        let target = self.local_actor(shared, h.dst);
-        let Some(Io::Link(link)) = self.io.get(key) else { return };
-        let Some(watcher) = link.route_for(h.src) else { return };
-        let watched = target.as_ref().map(|t| t.watch(&watcher));
-        if !matches!(watched, Some(Ok(()))) {
-            // Unknown here: it has ended (or never was).
-            let _ = watcher.try_send(Terminated::new(h.dst, String::new(), TerminationReason::Stopped));
+        publish_counters(link);
+        if wrote || link.session.as_ref().is_some_and(|s| s.pending_output() > 0) {
+            dirty.push(key);
         }
     }
 
@@ -1076,25 +884,21 @@ impl Net {
     ) {
         let key = peer.place().key;
         let link = match self.io.get_mut(key) {
-            Some(Io::Link(link))
-                if link.is_up() && link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) =>
-            {
-                link
-            }
+            Some(Io::Link(link)) if link.carries(peer) => link,
             _ => {
                 peer.window.release(1);
                 let dst = msg.header().dst_id();
                 return shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Unacknowledged);
             }
         };
-        link.send_seq += 1;
-        let at = link.wbuf.len();
-        link.wbuf.extend_from_slice(frame);
-        patch_seq_ack(&mut link.wbuf[at..], link.send_seq, link.recv_seq);
-        link.ack_sent = link.recv_seq;
-        link.unacked.push_back((link.send_seq, msg));
-        bump(&peer.counters.frames_out, 1);
-        bump(&peer.counters.msgs_out, 1);
+        let Some(session) = link.session.as_mut() else { return };
+        if msg.msg_id() == Terminated::msg_id() {
+            // The peer's watch of one of ours has ended.
+            if let Some(end) = msg.downcast_ref::<Terminated>() {
+                session.forget_watch(end.actor, msg.header().dst_id());
+            }
+        }
+        session.send_msg(frame, msg);
         if let Some(r) = reply_to {
             if !is_local_actor(&r) {
                 link.replies.insert(r);
@@ -1119,17 +923,18 @@ impl Net {
     pub(crate) fn link_control(&mut self, peer: &Arc<Peer>, frame: Vec<u8>) {
         let key = peer.place().key;
         if let Some(Io::Link(link)) = self.io.get_mut(key) {
-            if link.is_up() && link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) {
-                link.push_encoded_control(frame);
+            if link.carries(peer) {
+                if let Some(session) = link.session.as_mut() {
+                    session.send_encoded_control(&frame);
+                }
                 self.dirty.push(key);
             }
         }
     }
 
-    /// `watcher` (local) watches `target` on the peer.
+    /// `watcher` (local) watches `target` on the peer (once per pair).
     pub(crate) fn link_watch(
         &mut self,
-        shared: &Shared,
         peer: &Arc<Peer>,
         target: ActorId,
         name: String,
@@ -1137,12 +942,13 @@ impl Net {
     ) {
         let key = peer.place().key;
         match self.io.get_mut(key) {
-            Some(Io::Link(link))
-                if link.is_up() && link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) =>
-            {
-                let watch =
-                    FrameHeader { dst: target, src: watcher.id(), ..FrameHeader::new(FrameKind::Watch) };
-                link.push_control(watch, &[], shared.config.max_frame);
+            Some(Io::Link(link)) if link.carries(peer) => {
+                if link.watches.iter().any(|(t, _, w)| *t == target && w.id() == watcher.id()) {
+                    return;
+                }
+                if let Some(session) = link.session.as_mut() {
+                    session.watch(target, watcher.id());
+                }
                 if !is_local_actor(&watcher) {
                     link.replies.insert(watcher.clone());
                 }
@@ -1157,56 +963,49 @@ impl Net {
 
     /// Closes the link at `key` if it still carries `peer` (a duplicate).
     pub(crate) fn close_link(&mut self, shared: &Shared, registry: &Registry, peer: &Arc<Peer>, key: usize) {
-        if let Some(Io::Link(link)) = self.io.get_mut(key) {
+        if let Some(Io::Link(link)) = self.io.get(key) {
             if link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) {
-                link.push_control(
-                    FrameHeader::new(FrameKind::Close),
-                    &close_body("duplicate"),
-                    shared.config.max_frame,
-                );
-                self.write(key);
-                self.pending_down(key, Down::Duplicate);
+                self.fail(shared, key, CloseReason::Duplicate);
             }
         }
         self.apply_downs(shared, registry);
     }
 
-    /// Writes what is pending on `key`, as far as the socket takes it.
+    /// Writes what is pending on `key`, as far as the socket takes it. A
+    /// link paused for its output reads again once the output is under
+    /// its cap.
     fn write(&mut self, key: usize) {
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
-        while link.writable && link.wpos < link.wbuf.len() {
-            match link.stream.write(&link.wbuf[link.wpos..]) {
-                Ok(0) => return self.pending_down(key, Down::PeerClosed),
-                Ok(n) => {
-                    link.wpos += n;
-                    link.last_send = Instant::now();
-                    if let Some(peer) = &link.peer {
-                        bump(&peer.counters.bytes_out, n as u64);
-                    }
+        let Some(session) = link.session.as_mut() else { return };
+        while link.writable && session.pending_output() > 0 {
+            match link.stream.write(session.transmit()) {
+                Ok(0) => {
+                    session.close(CloseReason::PeerClosed);
+                    break;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => link.writable = false,
+                Ok(n) => session.transmitted(Instant::now(), n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    link.writable = false;
+                    session.write_blocked(Instant::now());
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.pending_down(key, Down::Io(e)),
+                Err(e) => {
+                    session.close(CloseReason::Io(e.to_string()));
+                    break;
+                }
             }
         }
-        if link.wpos == link.wbuf.len() {
-            link.wbuf.clear();
-            // A burst may have grown it to a window of large frames; keep
-            // no more than a busy link reuses.
-            link.wbuf.shrink_to(WBUF_KEEP);
-            link.wpos = 0;
-            link.blocked_since = None;
-        } else {
-            if link.wpos >= link.wbuf.len() - link.wpos {
-                // What was written goes, or a link that never quite catches
-                // up would keep every byte it ever sent.
-                link.wbuf.drain(..link.wpos);
-                link.wpos = 0;
-            }
-            if link.blocked_since.is_none() {
-                link.blocked_since = Some(Instant::now());
-            }
+        let resumes = link.paused && session.wants_read() && link.inbound.held() < link.inbound.limit;
+        if resumes {
+            link.paused = false;
+            link.inbound.paused.store(false, Ordering::SeqCst);
+            self.ready.push(key);
         }
+        if session.is_closed() && !session.is_finished() {
+            // A write failure: its event takes the link down.
+            self.closing.push(key);
+        }
+        publish_counters(link);
     }
 
     /// Acknowledges what was read and writes every link with bytes pending.
@@ -1214,9 +1013,11 @@ impl Net {
         let mut dirty = std::mem::take(&mut self.dirty);
         for (key, io) in self.io.iter_mut() {
             if let Io::Link(link) = io {
-                if link.is_up() && link.recv_seq > link.ack_sent {
-                    link.push_control(FrameHeader::new(FrameKind::Ack), &[], shared.config.max_frame);
-                    dirty.push(key);
+                if let Some(session) = link.session.as_mut() {
+                    session.set_inbound_held(link.inbound.held());
+                    if session.flush_acks() {
+                        dirty.push(key);
+                    }
                 }
             }
         }
@@ -1229,27 +1030,37 @@ impl Net {
         self.apply_downs(shared, registry);
     }
 
-    /// Heartbeats, timeouts and redials due by `now`; the next deadline.
+    /// Heartbeats, timeouts, listener retries and redials due by `now`;
+    /// the next deadline.
     pub(crate) fn timers(&mut self, shared: &Shared, registry: &Registry, now: Instant) -> Option<Instant> {
         self.timers_changed = false;
-        let (interval, timeout) = (shared.config.heartbeat_interval, shared.config.heartbeat_timeout);
+        let mut due = Vec::new();
+        let mut retries = Vec::new();
         for (key, io) in self.io.iter_mut() {
-            let Io::Link(link) = io else { continue };
-            if link.is_up() {
-                if now.duration_since(link.last_recv) >= timeout {
-                    self.downs.push((key, Down::HeartbeatTimeout));
-                } else if link
-                    .blocked_since
-                    .is_some_and(|t| now.duration_since(t) >= shared.config.write_deadline)
-                {
-                    self.downs.push((key, Down::SlowConsumer));
-                } else if now.duration_since(link.last_send) >= interval {
-                    link.push_control(FrameHeader::new(FrameKind::Heartbeat), &[], shared.config.max_frame);
-                    self.dirty.push(key);
+            match io {
+                Io::Link(link) => match link.session.as_mut() {
+                    Some(session) if session.poll_timeout().is_some_and(|t| t <= now) => {
+                        session.set_inbound_held(link.inbound.held());
+                        session.handle_timeout(now);
+                        due.push(key);
+                    }
+                    Some(_) => {}
+                    None if now >= link.deadline => self.downs.push((key, CloseReason::HandshakeTimeout)),
+                    None => {}
+                },
+                Io::Listener(state) => {
+                    if state.retry_at.is_some_and(|t| t <= now) {
+                        state.retry_at = None;
+                        retries.push(key);
+                    }
                 }
-            } else if now >= link.deadline {
-                self.downs.push((key, Down::HandshakeTimeout));
             }
+        }
+        for key in due {
+            self.drive(shared, key);
+        }
+        for key in retries {
+            self.accept(shared, registry, key);
         }
         // Links that went down may schedule redials: apply them first.
         self.apply_downs(shared, registry);
@@ -1266,30 +1077,26 @@ impl Net {
             self.flush(shared, registry);
         }
         self.timers_changed = false;
-        self.next_deadline(shared)
+        self.next_deadline()
     }
 
-    /// The soonest of every link's and redial's next deadline.
-    fn next_deadline(&self, shared: &Shared) -> Option<Instant> {
-        let (interval, timeout) = (shared.config.heartbeat_interval, shared.config.heartbeat_timeout);
-        let links = self.io.iter().filter_map(|(_, io)| match io {
-            Io::Link(link) if link.is_up() => {
-                let blocked = link.blocked_since.map(|t| t + shared.config.write_deadline);
-                let next = (link.last_recv + timeout).min(link.last_send + interval);
-                Some(blocked.map_or(next, |b| b.min(next)))
-            }
-            Io::Link(link) => Some(link.deadline),
-            Io::Listener(_) => None,
+    /// The soonest of every link's, listener's and redial's next deadline.
+    fn next_deadline(&self) -> Option<Instant> {
+        let io = self.io.iter().filter_map(|(_, io)| match io {
+            Io::Link(link) => match &link.session {
+                Some(session) => session.poll_timeout(),
+                None => Some(link.deadline),
+            },
+            Io::Listener(state) => state.retry_at,
         });
-        links.chain(self.redials.iter().map(|r| r.at)).min()
-    }
-
-    fn pending_down(&mut self, key: usize, why: Down) {
-        self.downs.push((key, why));
+        io.chain(self.redials.iter().map(|r| r.at)).min()
     }
 
     /// Takes down the links marked so.
     fn apply_downs(&mut self, shared: &Shared, registry: &Registry) {
+        for key in std::mem::take(&mut self.closing) {
+            self.drive(shared, key);
+        }
         while let Some((key, why)) = self.downs.pop() {
             if let Some(Io::Link(_)) = self.io.get(key) {
                 // What is pending (a CLOSE frame, a NACK) goes out first.
@@ -1302,33 +1109,62 @@ impl Net {
     }
 
     /// Reports what a link that went down leaves behind, and redials it.
-    fn down(&mut self, shared: &Shared, registry: &Registry, key: usize, mut link: Link, why: Down) {
+    fn down(&mut self, shared: &Shared, registry: &Registry, key: usize, mut link: Link, why: CloseReason) {
         shared.closes.add(&why.key());
-        if let (Some(peer), Down::HeartbeatTimeout) = (&link.peer, &why) {
+        if link.accepted {
+            shared.links.fetch_sub(1, Ordering::SeqCst);
+            self.pending.retain(|(_, id)| *id != link.id);
+        }
+        if let (Some(peer), CloseReason::HeartbeatTimeout) = (&link.peer, &why) {
             bump(&peer.counters.heartbeats_missed, 1);
         }
         let _ = registry.deregister(&mut link.stream);
         link.stream.shutdown();
         let place = Place { executor: self.index, key };
-        let was_up = link.is_up();
-        if let Some(peer) = &link.peer {
-            // A duplicate that lost leaves the peer to the other link.
-            if was_up {
-                for gone in shared.link_lost(peer, place).unwrap_or_default() {
-                    mark_removed(&gone);
+        let was_up = link.peer.is_some();
+        if let Some(session) = link.session.as_mut() {
+            // What the session returned before it ended.
+            while let Some(event) = session.poll_event() {
+                match event {
+                    Event::Acked(_) => {
+                        if let Some(peer) = &link.peer {
+                            peer.window.release(1);
+                        }
+                    }
+                    Event::Nacked { msg, dst, reason, .. } => {
+                        if let Some(peer) = &link.peer {
+                            peer.window.release(1);
+                        }
+                        shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Nacked(reason));
+                    }
+                    _ => {}
                 }
             }
-            let n = link.unacked.len();
-            for (_, msg) in link.unacked.drain(..) {
+            // The peer's watches of our actors end with the link.
+            for (target, watcher) in session.peer_watches().iter().copied().collect::<Vec<_>>() {
+                if let Some(t) = self.caches.local_actor(shared, target) {
+                    t.route().unwatch(watcher);
+                }
+            }
+            let mut n = 0;
+            for msg in session.take_unacked() {
+                n += 1;
                 let dst = msg.header().dst_id();
                 shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Unacknowledged);
             }
-            peer.window.release(n);
+            if let Some(peer) = &link.peer {
+                peer.window.release(n);
+            }
         }
-        let reason = match &why {
-            Down::Closed(r) if r == "shutdown" => TerminationReason::Shutdown,
-            _ => TerminationReason::LinkDown,
-        };
+        publish_counters(&mut link);
+        if let Some(peer) = &link.peer {
+            // A duplicate that lost leaves the peer to the other link.
+            for gone in shared.link_lost(peer, place).unwrap_or_default() {
+                mark_removed(&gone);
+            }
+        }
+        let reason =
+            if why.is_peer_shutdown() { TerminationReason::Shutdown } else { TerminationReason::LinkDown };
         // The node is still linked through another link (this was a duplicate).
         let still_linked = link.peer.as_ref().is_some_and(|p| p.is_up() && p.place() != place);
         match link.peer.as_ref().filter(|_| still_linked) {
@@ -1351,7 +1187,9 @@ impl Net {
         }
         let peer = link.peer.as_ref().map(|p| p.node_id);
         match &why {
-            Down::Protocol(_) | Down::Truncated(_) => warn!(?peer, reason = %why, "link closed"),
+            CloseReason::Protocol(_) | CloseReason::Truncated(_) => {
+                warn!(?peer, reason = %why, "link closed")
+            }
             _ if was_up => info!(?peer, reason = %why, "link down"),
             _ => debug!(reason = %why, "link failed before it was up"),
         }
@@ -1367,7 +1205,9 @@ impl Net {
         // A link that lost to another one to the same node is not redialed:
         // the kept link's dialer redials that one if it goes down.
         if let Some(addr) = link.dial.take() {
-            if why.redials() && !(why.is_duplicate() && still_linked) && !shared.is_stopping() {
+            let redials =
+                !matches!(why, CloseReason::Duplicate | CloseReason::Shutdown | CloseReason::Replaced);
+            if redials && !(why.is_duplicate() && still_linked) && !shared.is_stopping() {
                 let attempt = if was_up { 0 } else { link.attempt + 1 };
                 self.schedule_redial(shared, addr, attempt);
             }
@@ -1381,12 +1221,8 @@ impl Net {
         let keys: Vec<usize> = self.io.iter().map(|(k, _)| k).collect();
         for &key in &keys {
             if let Some(Io::Link(link)) = self.io.get_mut(key) {
-                if link.is_up() {
-                    link.push_control(
-                        FrameHeader::new(FrameKind::Close),
-                        &close_body("shutdown"),
-                        shared.config.max_frame,
-                    );
+                if let Some(session) = link.session.as_mut() {
+                    session.close(CloseReason::Shutdown);
                 }
                 link.writable = true;
             }
@@ -1396,8 +1232,9 @@ impl Net {
             for &key in &keys {
                 self.write(key);
             }
-            let pending =
-                keys.iter().any(|k| matches!(self.io.get(*k), Some(Io::Link(l)) if l.wpos < l.wbuf.len()));
+            let pending = keys.iter().any(|k| {
+                matches!(self.io.get(*k), Some(Io::Link(l)) if l.session.as_ref().is_some_and(|s| s.pending_output() > 0))
+            });
             if !pending || Instant::now() >= deadline {
                 break;
             }
@@ -1408,7 +1245,7 @@ impl Net {
                 }
             }
         }
-        for key in keys {
+        for &key in &keys {
             if let Some(Io::Link(link)) = self.io.get_mut(key) {
                 // Read what the peer sent meanwhile: closing a socket with
                 // unread input resets it, and the peer might then lose our
@@ -1416,21 +1253,238 @@ impl Net {
                 let mut sink = [0u8; 4096];
                 while matches!(link.stream.read(&mut sink), Ok(n) if n > 0) {}
                 link.stream.shutdown_write();
+                if link.session.is_some() {
+                    self.drive(shared, key);
+                } else {
+                    self.downs.push((key, CloseReason::Shutdown));
+                }
             }
-            self.downs.push((key, Down::Shutdown));
         }
         self.apply_downs(shared, registry);
         for (_, io) in self.io.iter_mut() {
-            if let Io::Listener(l) = io {
-                let _ = registry.deregister(l);
+            if let Io::Listener(state) = io {
+                let _ = registry.deregister(&mut state.listener);
             }
         }
         self.io.clear();
     }
 }
 
-fn close_body(reason: &str) -> Vec<u8> {
-    serde_json::to_vec(&CloseBody { reason: reason.to_owned() }).unwrap_or_default()
+/// Starts the session of a connected socket (its handshake).
+fn start_session(shared: &Shared, link: &mut Link, now: Instant) {
+    let mut nonce = [0; 32];
+    if getrandom::fill(&mut nonce).is_err() {
+        // Without randomness the handshake cannot be safe: the link times out.
+        warn!("no randomness for a handshake nonce");
+        return;
+    }
+    let mut hs = HandshakeConfig::new(shared.node_id, shared.incarnation);
+    hs.secret.clone_from(&shared.config.secret);
+    link.session = Some(Session::new(link.role, hs, nonce, session_config(&shared.config), now));
+    link.writable = true;
+}
+
+/// Adds what a session counted to its peer's counters.
+fn publish_counters(link: &mut Link) {
+    let (Some(session), Some(peer)) = (link.session.as_mut(), &link.peer) else { return };
+    let c = session.take_counters();
+    let p = &peer.counters;
+    for (counter, n) in [
+        (&p.frames_in, c.frames_in),
+        (&p.frames_out, c.frames_out),
+        (&p.bytes_in, c.bytes_in),
+        (&p.bytes_out, c.bytes_out),
+        (&p.msgs_in, c.msgs_in),
+        (&p.msgs_out, c.msgs_out),
+        (&p.heartbeats_in, c.heartbeats_in),
+        (&p.heartbeats_out, c.heartbeats_out),
+    ] {
+        if n > 0 {
+            bump(counter, n);
+        }
+    }
+    for i in 0..6 {
+        if c.nacks_in[i] > 0 {
+            bump(&p.nacks_in[i], c.nacks_in[i]);
+        }
+        if c.nacks_out[i] > 0 {
+            bump(&p.nacks_out[i], c.nacks_out[i]);
+        }
+    }
+}
+
+/// The handshake finished: the link becomes its peer's, or loses to
+/// another link between the same two nodes.
+fn on_up(shared: &Shared, index: usize, key: usize, link: &mut Link, hello: connection::PeerHello) {
+    let dialer = if link.role == Role::Client { shared.node_id } else { hello.node_id };
+    let place = Place { executor: index, key };
+    let (peer, keep) = shared.peer_for(&hello, dialer, place);
+    let Some(session) = link.session.as_mut() else { return };
+    if !keep {
+        if let Some(w) = link.waiter.take() {
+            shared.await_directory(&peer, w);
+        }
+        link.peer = Some(peer);
+        session.close(CloseReason::Duplicate);
+        return;
+    }
+    info!(peer = %peer.node_id, incarnation = %hello.incarnation, authenticated = hello.authenticated,
+        executor = index, "link up");
+    link.peer = Some(peer.clone());
+    link.attempt = 0;
+    // `peer_for` made the link the peer's current one, up, before the
+    // snapshot: a change made meanwhile is then either in the snapshot
+    // or sent after it.
+    bump(&peer.counters.links_up, 1);
+    for frame in shared.directory_frames() {
+        session.send_encoded_control(&frame);
+    }
+}
+
+/// What delivering a message needs of its link (all but its session,
+/// which the message's body borrows).
+struct LinkParts<'a> {
+    peer: &'a Option<Arc<Peer>>,
+    remote: &'a HashMap<ActorId, ActorSender>,
+    replies: &'a ReplyTargets,
+    inbound: &'a Arc<Inbound>,
+    watches: &'a mut Vec<(ActorId, String, ActorSender)>,
+}
+
+/// Delivers a message read from a link, or says why it is refused.
+fn on_msg(
+    shared: &Shared,
+    caches: &mut Caches,
+    link: &mut LinkParts<'_>,
+    h: &FrameHeader,
+    body: &[u8],
+) -> Result<(), (NackReason, String)> {
+    let LinkParts { peer, remote, replies, inbound, watches } = link;
+    let target = match caches.local_actor(shared, h.dst) {
+        Some(t) => t,
+        None => replies.map.get(&h.dst).cloned().ok_or((NackReason::UnknownDst, String::new()))?,
+    };
+    let is_terminated = h.msg_id == Terminated::msg_id();
+    if !target.accepts(h.msg_id) && !is_terminated {
+        return Err((NackReason::UnknownMsg, String::new()));
+    }
+    let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
+    let msg = match caches.decoder(shared, h.msg_id) {
+        Some(info) => info.decode(header, body).map_err(|e| (NackReason::BadBody, e.to_string()))?,
+        // An address with no protocols of its own (an ask, an inbox)
+        // takes what this process cannot decode as it came.
+        None if !is_local_actor(&target) => Box::new(RawMsg::new(header, body.to_vec())),
+        None => return Err((NackReason::UnknownMsg, "no decoder for this message here".into())),
+    };
+    // The watched actor is named in the body: a `Terminated` is sent by nobody.
+    if let Some(end) = msg.downcast_ref::<Terminated>() {
+        watches.retain(|(t, _, w)| !(*t == end.actor && w.id() == h.dst));
+    }
+    let reply_to = reply_route(shared, caches, peer.as_ref(), remote, replies, h.src);
+    let hold = Some(inbound.hold(body.len() + FRAME_HEADER_LEN + HOLD_OVERHEAD));
+    // Checked and stamped already (the header came from the frame).
+    target.route().deliver(Envelope { msg, reply_to, hold }, Wait::No).map_err(|e| {
+        let reason = match e {
+            SendError::Full(_) | SendError::Timeout(_) => NackReason::MailboxFull,
+            SendError::NotAccepted(_) => NackReason::UnknownMsg,
+            _ => NackReason::DstStopped,
+        };
+        (reason, String::new())
+    })
+}
+
+/// Where replies to a message from `src` go. Usually an actor of the
+/// peer; but a peer may pass on an address of ours (an ask's, an
+/// actor's), and then the reply stays here rather than crossing the link
+/// twice (and finding its window full on the way).
+fn reply_route(
+    shared: &Shared,
+    caches: &mut Caches,
+    peer: Option<&Arc<Peer>>,
+    remote: &HashMap<ActorId, ActorSender>,
+    replies: &ReplyTargets,
+    src: ActorId,
+) -> Option<ActorSender> {
+    if src.is_none() {
+        return None;
+    }
+    if let Some(known) = remote.get(&src) {
+        return Some(known.clone());
+    }
+    if let Some(ours) = replies.map.get(&src) {
+        return Some(ours.clone());
+    }
+    if let Some(ours) = caches.local_actor(shared, src) {
+        return Some(ours);
+    }
+    Some(RemoteRoute::sender(peer?.clone(), src, format!("{src}"), Vec::new(), None))
+}
+
+impl Link {
+    /// The reply address of a frame's `src`: a known actor of the peer, or
+    /// a route to an address the peer did not announce (an ask).
+    fn route_for(&self, src: ActorId) -> Option<ActorSender> {
+        if src.is_none() {
+            return None;
+        }
+        if let Some(known) = self.remote.get(&src) {
+            return Some(known.clone());
+        }
+        let peer = self.peer.clone()?;
+        Some(RemoteRoute::sender(peer, src, format!("{src}"), Vec::new(), None))
+    }
+}
+
+/// Applies a peer's directory (already checked by its session).
+fn on_directory(shared: &Shared, link: &mut Link, update: connection::DirectoryUpdate) {
+    let Some(peer) = link.peer.clone() else { return };
+    if let Some(name) = &update.node {
+        peer.set_node_name(name.clone());
+    }
+    let node = (peer.node_id, peer.node_name());
+    let mut dir = shared.dir_mut();
+    // A full directory replaces what we knew of the node. An actor it
+    // still lists keeps its route: senders handed out from an earlier
+    // link to this incarnation (one that lost to a duplicate) stay good.
+    let mut before: HashMap<ActorId, ActorSender> = HashMap::default();
+    if update.full {
+        for gone in dir.remove_node(peer.node_id) {
+            before.insert(gone.sender.id(), gone.sender);
+        }
+        link.remote.clear();
+    }
+    for id in &update.remove {
+        if let Some(gone) = link.remote.remove(id) {
+            mark_removed(&gone);
+            dir.remove(*id);
+        }
+    }
+    for e in update.add {
+        let kept = before.remove(&e.id).filter(|s| routes_to(s, &peer));
+        let route = kept.unwrap_or_else(|| {
+            RemoteRoute::sender(peer.clone(), e.id, e.name, e.protocols.clone(), Some(e.msgs))
+        });
+        dir.insert_remote(route.clone(), peer.rank, e.protocols, node.clone());
+        link.remote.insert(e.id, route);
+    }
+    for gone in before.values() {
+        mark_removed(gone);
+    }
+    drop(dir);
+    if update.full {
+        if let Some(w) = link.waiter.take() {
+            let _ = w.send(Ok(shared.peer_info(&peer)));
+        }
+        peer.has_directory.store(true, Ordering::SeqCst);
+        shared.answer_waiters(&peer);
+    }
+}
+
+/// Whether accepting failed for want of descriptors or memory, which a
+/// pause may cure.
+fn is_resource_shortage(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    matches!(Errno::from_io_error(e), Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM))
 }
 
 /// Whether `sender` is an actor of a manager of this process.

@@ -32,7 +32,7 @@ impl Serve {
         let node = format!("bench-{tag}-{}", std::process::id());
         let path = std::env::temp_dir().join(format!("ipc-bench-{}-{tag}.sock", std::process::id()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
-            .args(["serve", "--test-actors", "--node-name", &node, "--listen"])
+            .args(["serve", "--insecure", "--test-actors", "--node-name", &node, "--listen"])
             .arg(format!("unix:{}", path.display()))
             .stdout(Stdio::piped())
             .spawn()

@@ -40,6 +40,13 @@ enum Cmd {
     /// Link to a server, run the echo client against it and print a summary.
     #[command(after_help = "Example:\n  ipchnl echo --connect tcp://127.0.0.1:7000 --count 10000 --json")]
     Echo(cmd::echo::EchoArgs),
+    /// Write a fresh secret (32 random bytes, mode 0600): share the file
+    /// with the hosts that should link, pass it with --secret-file.
+    #[command(
+        after_help = "Examples:\n  ipchnl secret                 # this user's, ~/.config/ipchnl/secret\n  \
+        ipchnl secret ./fleet.secret"
+    )]
+    Secret(cmd::secret::SecretArgs),
     /// The report's own second process.
     #[command(hide = true)]
     BenchChild(cmd::bench::ChildArgs),
@@ -53,6 +60,7 @@ fn main() -> ExitCode {
         Some(Cmd::Bench(args)) => cmd::bench::run(&args),
         Some(Cmd::Serve(args)) => cmd::serve::run(&args),
         Some(Cmd::Echo(args)) => cmd::echo::run(&args),
+        Some(Cmd::Secret(args)) => cmd::secret::run(&args),
         Some(Cmd::BenchChild(args)) => cmd::bench::run_child(&args),
     };
     match outcome {

@@ -2,10 +2,9 @@
 
 mod support;
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use support::*;
 
@@ -23,40 +22,8 @@ fn ipchnl(args: &[&str]) -> Output {
 /// The hang guard of one run of the tool: `bench --quick` included.
 const TOOL_GUARD: Duration = Duration::from_secs(100);
 
-/// `wait_with_output`, bounded by a hang guard: a child still running
-/// after `guard` is killed, and the test fails.
-fn wait_guarded(mut child: Child, guard: Duration) -> Output {
-    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    }
-    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
-    let deadline = Instant::now() + guard;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait works") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ipchnl (pid {}) still running after {guard:?}: killed", child.id());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: stdout.join().expect("stdout read"),
-        stderr: stderr.join().expect("stderr read"),
-    }
-}
-
 fn echo_json(addr: &str, count: u64) -> serde_json::Value {
-    let out = ipchnl(&["echo", "--connect", addr, "--count", &count.to_string(), "--json"]);
+    let out = ipchnl(&["echo", "--connect", addr, "--insecure", "--count", &count.to_string(), "--json"]);
     assert!(out.status.success(), "echo failed: {}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "exactly one JSON object: {stdout}");
@@ -85,7 +52,7 @@ fn echo_fails_in_one_line_when_the_server_dies() {
     let mut serve = Serve::start("tcp://127.0.0.1:0", &[]);
     let addr = serve.addr.to_string();
     let echo = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
-        .args(["echo", "--connect", &addr, "--count", "100000000"])
+        .args(["echo", "--connect", &addr, "--insecure", "--count", "100000000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -101,13 +68,19 @@ fn echo_fails_in_one_line_when_the_server_dies() {
 
 #[test]
 fn bad_input_is_one_line_and_a_failure_never_a_panic() {
-    let serve = Serve::start("tcp://127.0.0.1:0", &["--secret-file", secret_file("s3cret").path()]);
-    let wrong = secret_file("wrong");
+    let serve = Serve::start(
+        "tcp://127.0.0.1:0",
+        &["--secret-file", secret_file("the right secret, long enough").path()],
+    );
+    let wrong = secret_file("a wrong secret, long enough too");
+    let short = secret_file("s3cret");
     for (args, code) in [
         (vec!["echo", "--connect", "localhost:80"], 2),
-        (vec!["echo", "--connect", "tcp://127.0.0.1:1"], 1),
+        (vec!["echo", "--connect", "tcp://127.0.0.1:1", "--insecure"], 1),
         (vec!["echo", "--connect", &serve.addr.to_string(), "--secret-file", wrong.path()], 1),
         (vec!["echo", "--connect", &serve.addr.to_string(), "--secret-file", "/nonexistent/secret"], 2),
+        (vec!["echo", "--connect", &serve.addr.to_string(), "--secret-file", short.path()], 2),
+        (vec!["echo", "--connect", &serve.addr.to_string(), "--secret-file", wrong.path(), "--insecure"], 2),
         (vec!["serve", "--listen", "unix:"], 2),
     ] {
         let out = ipchnl(&args);
@@ -202,7 +175,7 @@ fn ctrl_c_mid_bench_leaves_no_child_and_no_socket_file() {
 fn serve_prints_its_counters_on_sigusr1_and_at_exit() {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
-        .args(["serve", "--listen", "tcp://127.0.0.1:0"])
+        .args(["serve", "--listen", "tcp://127.0.0.1:0", "--insecure"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -17,7 +17,7 @@ fn a_wrong_secret_is_rejected_on_both_sides_and_nothing_is_delivered() {
     let serve = Serve::start("tcp://127.0.0.1:0", &["--secret-file", file.path()]);
 
     // Client side: the server's MAC does not check out with the wrong secret.
-    let wrong = Manager::new(config("wrong").secret(secret("not the secret"))).unwrap();
+    let wrong = Manager::new(config("wrong").secret(secret("not the secret, but as long"))).unwrap();
     let err = wrong.connect(&serve.addr).unwrap_err();
     assert!(err.to_string().contains("authentication failed"), "{err}");
     // No secret at all: the server requires one and closes.
@@ -105,9 +105,10 @@ fn listening_beyond_loopback_needs_a_secret_or_consent() {
     assert!(secured.listen(&any).is_ok());
     assert!(plain.listen(&"tcp://127.0.0.1:0".parse().unwrap()).is_ok());
 
-    // The tool says the same, and exits 2.
+    // The tool has a secret unless told otherwise (this user's, or a
+    // file): without one it must be asked for explicitly.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ipchnl"))
-        .args(["serve", "--listen", "tcp://0.0.0.0:0"])
+        .args(["serve", "--listen", "tcp://0.0.0.0:0", "--insecure", "--secret-file", "/dev/null"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -161,4 +162,114 @@ fn a_unix_peer_of_another_user_is_refused() {
     let me = manager("me");
     me.connect(&bound).unwrap();
     echo_completes(&me, 10);
+}
+
+/// `ipchnl serve` with no secret option and this `XDG_CONFIG_HOME`: this
+/// user's secret there (created on first use).
+fn serve_with_user_secret(config_home: &std::path::Path) -> (KillOnDrop, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+        .args(["serve", "--listen", "tcp://127.0.0.1:0"])
+        .env("XDG_CONFIG_HOME", config_home)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(HANG_GUARD).expect("serve prints its address");
+    let addr = line.trim().strip_prefix("listening on ").expect("the first line").to_owned();
+    (KillOnDrop(child), addr)
+}
+
+/// A child killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `ipchnl echo --count 20` to `addr` with this `XDG_CONFIG_HOME`, run
+/// by `as_user` (through `setpriv`) if given; its exit code and stderr.
+fn echo_with_user_secret(addr: &str, config_home: &std::path::Path, as_user: Option<u32>) -> (i32, String) {
+    let exe = env!("CARGO_BIN_EXE_ipchnl");
+    let mut cmd = match as_user {
+        Some(uid) => {
+            let mut c = std::process::Command::new("setpriv");
+            c.args([format!("--reuid={uid}"), format!("--regid={uid}"), "--clear-groups".into(), exe.into()]);
+            c
+        }
+        None => std::process::Command::new(exe),
+    };
+    let child = cmd
+        .args(["echo", "--connect", addr, "--count", "20"])
+        .env("XDG_CONFIG_HOME", config_home)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_guarded(child, HANG_GUARD);
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Secure by default, as Erlang's cookie is: with no secret option,
+/// `serve` and `echo` use this user's secret (a 0600 file created on first
+/// use), so the same user links with no setup, and a process without that
+/// secret is refused, over loopback TCP too. As root (CI), a real other
+/// user (`nobody`, through `setpriv`) is refused; the same user connects.
+#[test]
+fn the_per_user_secret_links_this_user_and_refuses_others() {
+    use std::os::unix::fs::MetadataExt;
+    let mine = socket_path("xdg-mine");
+    let theirs = socket_path("xdg-theirs");
+    let nobodys = socket_path("xdg-nobody");
+    let _cleanup = RemoveDirs(vec![mine.clone(), theirs.clone(), nobodys.clone()]);
+    let (_serve, addr) = serve_with_user_secret(&mine);
+    let file = mine.join("ipchnl").join("secret");
+    let meta = std::fs::metadata(&file).expect("serve created this user's secret");
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(file.parent().unwrap()).unwrap().mode() & 0o777, 0o700);
+
+    // The same user (the same secret file): links, 20 round trips.
+    let (code, err) = echo_with_user_secret(&addr, &mine, None);
+    assert_eq!(code, 0, "{err}");
+
+    // Without it (another user's secret, or none): refused.
+    let (code, err) = echo_with_user_secret(&addr, &theirs, None);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("authentication failed"), "{err}");
+    let none = manager("no-secret");
+    assert!(matches!(none.connect(&addr.parse().unwrap()), Err(ManagerError::Connect { .. })));
+
+    // A real other user, where the test may switch users.
+    if rustix::process::geteuid().is_root() {
+        const NOBODY: u32 = 65534;
+        std::fs::create_dir_all(&nobodys).unwrap();
+        std::os::unix::fs::chown(&nobodys, Some(NOBODY), Some(NOBODY)).unwrap();
+        let (code, err) = echo_with_user_secret(&addr, &nobodys, Some(NOBODY));
+        assert_eq!(code, 1, "nobody is refused: {err}");
+        assert!(err.contains("authentication failed"), "{err}");
+        let (code, err) = echo_with_user_secret(&addr, &mine, None);
+        assert_eq!(code, 0, "and this user still links: {err}");
+    } else {
+        eprintln!("not root: the other-uid half of this test runs in CI (as root)");
+    }
+}
+
+/// Directories removed when the test ends.
+struct RemoveDirs(Vec<std::path::PathBuf>);
+
+impl Drop for RemoveDirs {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }

@@ -41,7 +41,7 @@ fn two_servers_and_a_client_find_each_other_and_echo() {
     assert_eq!(m.find_by_protocol(echo_protocol).len(), 2);
     // A third process, the `ipchnl echo` client, finds one and completes.
     let out = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
-        .args(["echo", "--connect", &url, "--count", "500", "--json"])
+        .args(["echo", "--connect", &url, "--insecure", "--count", "500", "--json"])
         .output()
         .unwrap();
     assert!(out.status.success(), "echo failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -196,7 +196,10 @@ fn the_server_s_own_auth_is_used_and_a_wrong_token_is_a_clear_error() {
     assert!(matches!(err, ipchnl::ManagerError::Connect { .. }), "{err:?}");
     assert!(!err.to_string().contains("wrong-token"), "{err}");
     // The same through the tool: one line, a non-zero exit.
-    let out = Command::new(env!("CARGO_BIN_EXE_ipchnl")).args(["echo", "--connect", &bad]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+        .args(["echo", "--connect", &bad, "--insecure"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -210,7 +213,7 @@ fn a_user_and_password_are_used() {
     let node = format!("userpass-{}", pid());
     let _serve = Serve::start(&url, &["--node-name", &node]);
     let out = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
-        .args(["echo", "--connect", &url, "--count", "50", "--json"])
+        .args(["echo", "--connect", &url, "--insecure", "--count", "50", "--json"])
         .output()
         .unwrap();
     assert!(out.status.success(), "echo failed: {}", String::from_utf8_lossy(&out.stderr));

@@ -24,6 +24,9 @@ impl TempFile {
         let path =
             std::env::temp_dir().join(format!("ipchnl-pyclient-{}-{nanos}.secret", std::process::id()));
         std::fs::write(&path, contents).expect("secret file written");
+        // A secret file is its owner's alone, or the tool refuses it.
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("secret file made private");
         Self(path)
     }
 

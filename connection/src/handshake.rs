@@ -28,6 +28,17 @@ impl Secret {
         (!secret.0.is_empty()).then_some(secret)
     }
 
+    /// How many bytes the secret has.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the secret has no bytes (never: [`new`](Self::new) and
+    /// [`from_file`](Self::from_file) refuse that).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The secret in a file: its bytes, without one trailing newline.
     /// An empty file is an error (`InvalidData`).
     pub fn from_file(path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {

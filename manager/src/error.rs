@@ -37,6 +37,9 @@ pub enum ManagerError {
     /// not a socket.
     #[error("{0} is in use (a live listener, or not a socket)")]
     InUse(String),
+    /// The configured secret is too short to resist a dictionary.
+    #[error("the secret is {0} bytes: at least {min} are needed", min = crate::MIN_SECRET_LEN)]
+    WeakSecret(usize),
     /// A link could not be established.
     #[error("cannot link to {addr}: {reason}")]
     Connect {

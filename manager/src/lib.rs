@@ -95,6 +95,7 @@ mod nats;
 mod net;
 mod outbox;
 mod peer;
+mod secret;
 mod stats;
 
 pub use addr::{Addr, AddrError, NatsAddr};
@@ -103,4 +104,5 @@ pub use connection::{NackReason, Secret};
 pub use dead_letter::{DeadLetter, DeadLetterReason};
 pub use error::ManagerError;
 pub use manager::{Manager, PeerInfo};
+pub use secret::{MIN_SECRET_LEN, SecretError, read_secret, user_secret, user_secret_path, write_secret};
 pub use stats::{LinkStats, Stats};

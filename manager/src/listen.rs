@@ -3,8 +3,22 @@
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 
+use socket2::{Domain, SockAddr, Socket, Type};
+
 use crate::net::Listener;
 use crate::{Addr, ManagerError};
+
+/// The listen backlog asked for: the kernel cuts it to
+/// `net.core.somaxconn` (4,096 on current Linux), so this is SOMAXCONN.
+/// std's own is 128, which a burst of connects overflows.
+const BACKLOG: i32 = i32::MAX;
+
+fn bind_unix(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixListener> {
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.bind(&SockAddr::unix(path)?)?;
+    socket.listen(BACKLOG)?;
+    Ok(std::os::unix::net::UnixListener::from(std::os::fd::OwnedFd::from(socket)))
+}
 
 /// Binds `addr`; returns the listener and the address bound (port 0
 /// resolved). A Unix socket file gets mode 0600; a file left by a dead
@@ -12,13 +26,17 @@ use crate::{Addr, ManagerError};
 pub(crate) fn bind(addr: &Addr) -> Result<(Listener, Addr), ManagerError> {
     match addr {
         Addr::Tcp(sa) => {
-            let std = std::net::TcpListener::bind(sa)?;
+            let socket = Socket::new(Domain::for_address(*sa), Type::STREAM, None)?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&(*sa).into())?;
+            socket.listen(BACKLOG)?;
+            let std: std::net::TcpListener = socket.into();
             std.set_nonblocking(true)?;
             let bound = Addr::Tcp(std.local_addr()?);
             Ok((Listener::Tcp(mio::net::TcpListener::from_std(std)), bound))
         }
         Addr::Unix(path) => {
-            let std = match std::os::unix::net::UnixListener::bind(path) {
+            let std = match bind_unix(path) {
                 Ok(l) => l,
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                     let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
@@ -27,7 +45,7 @@ pub(crate) fn bind(addr: &Addr) -> Result<(Listener, Addr), ManagerError> {
                     }
                     // A socket nobody answers on: left by a process that died.
                     std::fs::remove_file(path)?;
-                    std::os::unix::net::UnixListener::bind(path)?
+                    bind_unix(path)?
                 }
                 Err(e) => return Err(e.into()),
             };

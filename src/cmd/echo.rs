@@ -7,7 +7,7 @@ use clap::Args;
 use ipchnl::echo::{Client, EchoComplete, EchoStart, echo_requestee_protocol};
 use ipchnl::{ActorOptions, Addr, Manager, ManagerConfig};
 
-use super::{Failure, Outcome, parse_addr, read_secret};
+use super::{Failure, Outcome, link_secret, parse_addr};
 
 /// `--json` output; fields in the documented order.
 #[derive(serde::Serialize)]
@@ -38,9 +38,13 @@ pub(crate) struct EchoArgs {
     /// Round trips to make.
     #[arg(long, default_value_t = 10_000)]
     count: u64,
-    /// A file holding the shared secret.
+    /// A file holding the shared secret (default: this user's secret,
+    /// `~/.config/ipchnl/secret`, created on first use).
     #[arg(long, value_name = "PATH")]
     secret_file: Option<PathBuf>,
+    /// Link without a secret (to a server started with --insecure).
+    #[arg(long)]
+    insecure: bool,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -48,7 +52,7 @@ pub(crate) struct EchoArgs {
 
 pub(crate) fn run(args: &EchoArgs) -> Outcome {
     let addr = parse_addr(&args.connect)?;
-    let secret = read_secret(args.secret_file.as_deref())?;
+    let secret = link_secret(args.secret_file.as_deref(), args.insecure)?;
     let mut config = ManagerConfig::default().link_executor(0);
     if let Some(secret) = secret {
         config = config.secret(secret);

@@ -2,6 +2,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod echo;
+pub(crate) mod secret;
 pub(crate) mod serve;
 
 use std::path::Path;
@@ -32,10 +33,19 @@ pub(crate) fn parse_addr(s: &str) -> Result<Addr, Failure> {
     s.parse().map_err(|e| Failure::usage(format!("{e}")))
 }
 
-pub(crate) fn read_secret(path: Option<&Path>) -> Result<Option<Secret>, Failure> {
-    path.map(|p| {
-        Secret::from_file(p)
-            .map_err(|e| Failure::usage(format!("cannot read secret file {}: {e}", p.display())))
-    })
-    .transpose()
+/// The secret links use: the one in `file`, none with `insecure`, else
+/// this user's (created on first use; see `ipchnl secret`).
+pub(crate) fn link_secret(file: Option<&Path>, insecure: bool) -> Result<Option<Secret>, Failure> {
+    match (file, insecure) {
+        (Some(_), true) => Err(Failure::usage("--secret-file and --insecure contradict each other")),
+        (Some(path), false) => ipchnl::read_secret(path)
+            .map(Some)
+            .map_err(|e| Failure::usage(format!("cannot use the secret file: {e}"))),
+        (None, true) => Ok(None),
+        (None, false) => ipchnl::user_secret().map(Some).map_err(|e| {
+            Failure::usage(format!(
+                "cannot use this user's secret: {e} (or pass --secret-file or --insecure)"
+            ))
+        }),
+    }
 }

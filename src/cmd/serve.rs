@@ -10,7 +10,7 @@ use ipchnl::{Manager, ManagerConfig, ManagerError};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
-use super::{Failure, Outcome, parse_addr, read_secret};
+use super::{Failure, Outcome, link_secret, parse_addr};
 
 /// Options of `ipchnl serve`.
 #[derive(Args)]
@@ -19,10 +19,13 @@ pub(crate) struct ServeArgs {
     /// nats://HOST:PORT (join that NATS server; needs the `nats` feature).
     #[arg(long, value_name = "ADDR")]
     listen: String,
-    /// A file holding the shared secret peers must prove they know.
+    /// A file holding the shared secret peers must prove they know
+    /// (default: this user's secret, `~/.config/ipchnl/secret`, created on
+    /// first use: every process of this user links, no other user does).
     #[arg(long, value_name = "PATH")]
     secret_file: Option<PathBuf>,
-    /// Allow a non-loopback address without a secret (frames are not encrypted).
+    /// No secret at all: anyone who can reach the address links (on a
+    /// non-loopback address too; frames are not encrypted).
     #[arg(long)]
     insecure: bool,
     /// This node's name (default HOST-PID).
@@ -51,13 +54,8 @@ pub(crate) struct ServeArgs {
 
 pub(crate) fn run(args: &ServeArgs) -> Outcome {
     let addr = parse_addr(&args.listen)?;
-    let secret = read_secret(args.secret_file.as_deref())?;
-    if !addr.is_loopback() && secret.is_none() && !args.insecure {
-        return Err(Failure::usage(format!(
-            "refusing to listen on {addr} without --secret-file: frames are not encrypted \
-             (use --insecure to allow it anyway)"
-        )));
-    }
+    let secret = link_secret(args.secret_file.as_deref(), args.insecure)?;
+    raise_nofile_limit();
     let mut config =
         ManagerConfig::default().executors(args.executors).allow_insecure(args.insecure).link_executor(0);
     if let Some(secret) = secret {
@@ -110,6 +108,21 @@ fn print_stats(manager: &Manager) {
     if let Ok(json) = serde_json::to_string(&manager.stats()) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "stats {json}").and_then(|()| out.flush());
+    }
+}
+
+/// Raises the soft limit on open descriptors to the hard one, as
+/// nats-server does: each link is a descriptor, and the common soft limit
+/// (1,024) is far below what a server may be asked to hold. Failing to is
+/// no reason not to serve.
+fn raise_nofile_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::debug!(error = %e, "cannot raise the descriptor limit");
+        }
     }
 }
 

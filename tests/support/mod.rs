@@ -41,8 +41,12 @@ impl Serve {
     }
 
     fn start_with(listen: &str, extra: &[&str], stderr: Stdio) -> Self {
+        // Without a secret file of its own, the server takes none: the
+        // tests' clients (managers, wire-level clients) have none either.
+        let insecure: &[&str] = if extra.contains(&"--secret-file") { &[] } else { &["--insecure"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
             .args(["serve", "--listen", listen])
+            .args(insecure)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -140,9 +144,20 @@ pub mod tempfile_path {
     pub struct TempFile(pub std::path::PathBuf);
 
     impl TempFile {
+        /// A file of `contents`, readable by its owner only (as a secret
+        /// file must be).
         pub fn with(contents: &str) -> Self {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
             let path = super::socket_path("secret").with_extension("txt");
-            std::fs::write(&path, contents).expect("temp file written");
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)
+                .expect("temp file created");
+            f.write_all(contents.as_bytes()).expect("temp file written");
             Self(path)
         }
 
@@ -527,4 +542,36 @@ pub fn process_state(pid: i32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name, in parentheses, may hold spaces: the state follows its end.
     stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// `wait_with_output`, bounded by a hang guard: a child still running
+/// after `guard` is killed, and the test fails.
+pub fn wait_guarded(mut child: std::process::Child, guard: std::time::Duration) -> std::process::Output {
+    fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    }
+    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let deadline = std::time::Instant::now() + guard;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait works") {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ipchnl (pid {}) still running after {guard:?}: killed", child.id());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().expect("stdout read"),
+        stderr: stderr.join().expect("stderr read"),
+    }
 }

@@ -283,8 +283,11 @@ impl Executor {
                 // a while, look at the sockets before the next; otherwise the
                 // spin below looks at them first anyway. (A steady trickle of
                 // commands in small batches once starved them for seconds:
-                // handshakes timed out while timers still ran.)
-                if handled == BATCH || (handled > 0 && self.last_io.elapsed() >= IO_EVERY) {
+                // handshakes timed out while timers still ran.) Links read
+                // again without an event (their budget ran out) loop here
+                // without the spin: the other sockets get their turn too.
+                let busy = handled > 0 || self.net.has_ready();
+                if handled == BATCH || (busy && self.last_io.elapsed() >= IO_EVERY) {
                     self.poll_io(Some(Duration::ZERO));
                 }
                 self.net.flush(&self.shared, self.poll.registry());

@@ -211,11 +211,12 @@ impl Shared {
     /// peer is down and its actors leave the directory (their routes are
     /// returned); if another link had replaced it, nothing changes.
     pub(crate) fn link_lost(&self, peer: &Peer, place: Place) -> Option<Vec<ActorSender>> {
-        let _peers = self.peers_lock();
+        let mut peers = self.peers_lock();
         if !peer.is_up() || peer.place() != place {
             return None;
         }
         peer.link_down();
+        forget_old_peers(&mut peers);
         Some(self.dir_mut().remove_node(peer.node_id).into_iter().map(|e| e.sender).collect())
     }
 
@@ -244,6 +245,23 @@ impl Shared {
             up: peer.is_up(),
         }
     }
+}
+
+/// Nodes whose link is down that are remembered (for their counters and
+/// their next incarnation) at most: past it the longest known are
+/// forgotten, so peers that come and go under new names cannot grow the
+/// table without bound.
+const DOWN_PEERS_KEPT: usize = 1024;
+
+fn forget_old_peers(peers: &mut HashMap<NodeId, Arc<Peer>>) {
+    let down = peers.values().filter(|p| !p.is_up()).count();
+    if down <= DOWN_PEERS_KEPT {
+        return;
+    }
+    let mut ranks: Vec<u64> = peers.values().filter(|p| !p.is_up()).map(|p| p.rank).collect();
+    ranks.sort_unstable();
+    let cutoff = ranks[down - DOWN_PEERS_KEPT - 1];
+    peers.retain(|_, p| p.is_up() || p.rank > cutoff);
 }
 
 /// Directory entries per frame, so a large directory fits the maximum frame.

@@ -313,6 +313,12 @@ struct ListenerState {
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// Connections a listener accepts per executor turn at most: a flood of
+/// connects cannot keep the executor from the handshakes under way (the
+/// pending handshakes' cap cuts the oldest, so a real client's handshake
+/// must get its turn before that many newer ones arrive).
+const ACCEPTS_PER_TURN: usize = 32;
+
 enum Io {
     Listener(ListenerState),
     Link(Box<Link>),
@@ -370,7 +376,8 @@ pub(crate) struct Net {
     /// Links with bytes to write.
     dirty: Vec<usize>,
     /// Links that may have more to read (their budget ran out, or they
-    /// resumed): read on the next turn, as if readiness said so.
+    /// resumed), and listeners that may have more to accept: served on the
+    /// next turn, as if readiness said so.
     ready: Vec<usize>,
     /// Links to take down once the current step is done with them.
     downs: Vec<(usize, CloseReason)>,
@@ -584,11 +591,14 @@ impl Net {
         self.apply_downs(shared, registry);
     }
 
-    /// Accepts until the listener has nothing more. Out of descriptors or
-    /// memory, it backs off on a timer and tries again (the listener is
-    /// edge-triggered: without the timer it would never be polled again).
+    /// Accepts until the listener has nothing more, at most
+    /// [`ACCEPTS_PER_TURN`] a turn (then it is accepted from again next
+    /// turn, after the handshakes already under way have read their
+    /// bytes). Out of descriptors or memory, it backs off on a timer and
+    /// tries again (the listener is edge-triggered: without the timer it
+    /// would never be polled again).
     fn accept(&mut self, shared: &Shared, registry: &Registry, key: usize) {
-        loop {
+        for _ in 0..ACCEPTS_PER_TURN {
             let Some(Io::Listener(state)) = self.io.get_mut(key) else { return };
             if state.retry_at.is_some() {
                 return;
@@ -637,6 +647,8 @@ impl Net {
                 shared.executor(executor).push(Command::AddStream { stream, origin: Origin::accepted() });
             }
         }
+        // More may wait: next turn.
+        self.ready.push(key);
     }
 
     fn on_writable(&mut self, shared: &Shared, key: usize) {
@@ -688,8 +700,14 @@ impl Net {
         ready.sort_unstable();
         ready.dedup();
         for key in ready {
-            // No event says what is there: read until the socket says.
-            self.read_link(shared, key, true);
+            match self.io.get(key) {
+                Some(Io::Listener(_)) => self.accept(shared, registry, key),
+                // No event says what is there: read until the socket says.
+                Some(Io::Link(_)) => {
+                    self.read_link(shared, key, true);
+                }
+                None => {}
+            }
         }
         self.apply_downs(shared, registry);
     }

@@ -46,6 +46,15 @@ pub(crate) struct ServeArgs {
     /// Executor threads.
     #[arg(long, hide = true, default_value_t = 2)]
     executors: usize,
+    /// Links at most (ManagerConfig::max_links).
+    #[arg(long, hide = true)]
+    max_links: Option<usize>,
+    /// Pending handshakes at most per executor (ManagerConfig::max_pending_handshakes).
+    #[arg(long, hide = true)]
+    max_pending_handshakes: Option<usize>,
+    /// How long (ms) a peer may take nothing written (ManagerConfig::write_deadline).
+    #[arg(long, hide = true)]
+    write_deadline_ms: Option<u64>,
     /// Over NATS: how long (ms) others wait after this node's last
     /// announcement before they forget it.
     #[arg(long, hide = true)]
@@ -69,6 +78,15 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     }
     if let Some(ms) = args.nats_expiry_ms {
         config = config.nats_expiry(Duration::from_millis(ms));
+    }
+    if let Some(n) = args.max_links {
+        config = config.max_links(n);
+    }
+    if let Some(n) = args.max_pending_handshakes {
+        config = config.max_pending_handshakes(n);
+    }
+    if let Some(ms) = args.write_deadline_ms {
+        config = config.write_deadline(Duration::from_millis(ms));
     }
     if let Some(ms) = args.heartbeat_ms {
         config = config.heartbeat(Duration::from_millis(ms), Duration::from_millis(ms * 5));

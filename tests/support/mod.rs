@@ -344,6 +344,36 @@ pub mod raw {
             }
         }
 
+        /// The connection, to write (or not read) as an attacker would.
+        pub fn stream(&mut self) -> &mut S {
+            &mut self.s
+        }
+
+        /// The next `EchoReq` frame, numbered as sent (for writing in bulk).
+        pub fn encode_request(&mut self, counter: u64) -> Vec<u8> {
+            use ipchnl::MsgType;
+            self.seq += 1;
+            let h = connection::FrameHeader {
+                msg_id: ipchnl::echo::EchoReq::msg_id(),
+                dst: self.server,
+                src: self.me,
+                seq: self.seq,
+                corr: counter,
+                ack: self.peer_seq,
+                ..connection::FrameHeader::new(connection::FrameKind::Msg)
+            };
+            let body = format!(r#"{{"counter":{counter},"req_timestamp_ns":0}}"#);
+            let mut frame = Vec::new();
+            connection::encode_frame(&h, body.as_bytes(), DEFAULT_MAX_FRAME, &mut frame)
+                .expect("a small frame");
+            frame
+        }
+
+        /// Sends a frame of `h` and `body`, its `ack` filled in.
+        pub fn send_frame(&mut self, h: connection::FrameHeader, body: &[u8]) -> std::io::Result<()> {
+            self.send(h, body)
+        }
+
         fn send(&mut self, mut h: connection::FrameHeader, body: &[u8]) -> std::io::Result<()> {
             h.ack = self.peer_seq;
             let mut frame = Vec::new();

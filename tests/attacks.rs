@@ -1,0 +1,447 @@
+//! One peer cannot hurt the others: each attack a hostile process on the
+//! same host could make, against a real `ipchnl serve`, with a real
+//! `ipchnl echo` that must complete during and after it, and the server's
+//! memory bounded by its configured limits.
+//!
+//! The memory bound, for the defaults: what one peer can make the server
+//! hold is its read buffer (at most a frame, 1 MiB), its output (reading
+//! stops at 8 MiB, and one turn's reading adds at most what it read, 64
+//! KiB), its inbound messages not yet handled (8 MiB, plus one turn's
+//! read), its unacknowledged messages (a window of 1,024 small replies),
+//! its directory (4,096 actors, each a name of at most 255 bytes and at
+//! most 128 protocol and 128 message ids, 16 bytes each: about 17 MiB,
+//! held twice, in the directory and in the routes: 35 MiB) and its watches
+//! (4,096 pairs, well under 1 MiB): 52 MiB in all, under the 64 MiB above
+//! idle that the tests allow. A test binary of its own.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use connection::{DirEntry, DirectoryUpdate, FrameHeader, FrameKind};
+use ipchnl::ActorId;
+use support::raw::Client;
+use support::*;
+
+/// What one peer's flood may add to the server's memory (see the module docs).
+const RSS_BOUND: u64 = 64 << 20;
+
+/// A real `ipchnl serve --insecure`, its counters on demand.
+struct Server {
+    child: Child,
+    addr: String,
+    lines: Receiver<String>,
+}
+
+impl Server {
+    /// Starts it with `extra` arguments, its descriptors limited to
+    /// `nofile` if given (through `prlimit`).
+    fn start(extra: &[&str], nofile: Option<u64>) -> Self {
+        let exe = env!("CARGO_BIN_EXE_ipchnl");
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.args([format!("--nofile={n}:{n}"), "--".into(), exe.into()]);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let mut child = cmd
+            .args(["serve", "--listen", "tcp://127.0.0.1:0", "--insecure"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ipchnl serve starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let first = lines.recv_timeout(HANG_GUARD).expect("serve prints its address");
+        let addr = first.strip_prefix("listening on tcp://").expect("the first line").to_owned();
+        Self { child, addr, lines }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn url(&self) -> String {
+        format!("tcp://{}", self.addr)
+    }
+
+    /// Its counters (SIGUSR1 prints them).
+    fn stats(&self) -> serde_json::Value {
+        let pid = rustix::process::Pid::from_raw(self.pid()).expect("a real pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::USR1).expect("signalled");
+        loop {
+            let line = self.lines.recv_timeout(HANG_GUARD).expect("serve prints its counters");
+            if let Some(json) = line.strip_prefix("stats ") {
+                return serde_json::from_str(json).expect("JSON counters");
+            }
+        }
+    }
+
+    /// How many links closed for `reason`.
+    fn closes(&self, reason: &str) -> u64 {
+        self.stats()["closes"][reason].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real `ipchnl echo` of `count` round trips: it must succeed.
+fn echo(server: &Server, count: u64) {
+    let child = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+        .args(["echo", "--insecure", "--connect", &server.url(), "--count", &count.to_string(), "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ipchnl echo starts");
+    let out = wait_guarded(child, HANG_GUARD);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "echo failed: {err}; server: {}", server.stats());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("echo's JSON");
+    assert_eq!(v["received"].as_u64(), Some(count), "{v}");
+}
+
+/// Samples the server's resident memory until `stop`; the highest seen.
+fn watch_rss(pid: i32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut max = 0;
+        while !stop.load(Ordering::Relaxed) {
+            max = max.max(rss_bytes(pid));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        max.max(rss_bytes(pid))
+    })
+}
+
+/// Runs `attack` in a thread (it ends when told to stop, or on its own)
+/// while an echo runs, twice over; checks the server's memory stayed
+/// within [`RSS_BOUND`] of what it used idle, and that an echo completes
+/// after it too.
+fn during(server: &Server, attack: impl FnOnce(Arc<AtomicBool>) + Send + 'static) {
+    echo(server, 50); // warm: what the server holds idle, after one client
+    let idle = rss_bytes(server.pid());
+    let stop = Arc::new(AtomicBool::new(false));
+    let rss = watch_rss(server.pid(), stop.clone());
+    let attacker = {
+        let stop = stop.clone();
+        std::thread::spawn(move || attack(stop))
+    };
+    // Give it time to get going, then a client must still be served.
+    std::thread::sleep(Duration::from_millis(300));
+    echo(server, 200);
+    echo(server, 200);
+    stop.store(true, Ordering::Relaxed);
+    attacker.join().expect("the attacker ends");
+    let max = rss.join().expect("rss sampled");
+    assert!(max <= idle + RSS_BOUND, "the server grew from {idle} to {max} bytes");
+    echo(server, 200);
+}
+
+fn connect(server: &Server) -> TcpStream {
+    let s = TcpStream::connect(&server.addr).expect("connects");
+    s.set_read_timeout(Some(HANG_GUARD)).expect("timeout set");
+    s.set_write_timeout(Some(Duration::from_millis(500))).expect("timeout set");
+    s
+}
+
+/// A linked wire-level client (handshake and directories done).
+fn linked(server: &Server, tag: &str) -> Client<TcpStream> {
+    Client::start(connect(server), &node(&format!("{tag}-{}", std::process::id()))).expect("links")
+}
+
+static NODES: AtomicU64 = AtomicU64::new(0);
+
+fn node(tag: &str) -> String {
+    format!("{tag}-{}", NODES.fetch_add(1, Ordering::Relaxed))
+}
+
+#[test]
+fn a_flood_of_stalled_handshakes_cuts_the_oldest_and_clients_still_link() {
+    raise_nofile(8192);
+    let server = Server::start(&[], Some(512));
+    let addr: std::net::SocketAddr = server.addr.parse().expect("an address");
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let attacker_held = held.clone();
+    during(&server, move |stop| {
+        // Connections that never say a word: 1,150 at once, then more as
+        // long as the echoes run. The server cuts the oldest past 128
+        // pending; without that, its 512 descriptors would run out.
+        let mut n = 0;
+        while n < 1150 || (!stop.load(Ordering::Relaxed) && n < 4000) {
+            if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+                attacker_held.lock().unwrap().push(s);
+            }
+            n += 1;
+        }
+    });
+    assert!(server.closes("handshake_limit") >= 500, "{}", server.stats());
+    let fds = counts(server.pid()).1;
+    assert!(fds < 300, "the server holds {fds} descriptors");
+    drop(held);
+}
+
+#[test]
+fn out_of_descriptors_the_listener_backs_off_and_accepts_again() {
+    raise_nofile(8192);
+    // 64 descriptors and no cap on pending handshakes: the flood takes
+    // them all, and accepting fails with EMFILE.
+    let server = Server::start(&["--max-pending-handshakes", "100000"], Some(64));
+    echo(&server, 20);
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        if let Ok(s) =
+            TcpStream::connect_timeout(&server.addr.parse().expect("an address"), Duration::from_secs(5))
+        {
+            held.push(s);
+        }
+    }
+    eventually("accepting failed for want of descriptors", || {
+        (server.closes("accept_backoff") >= 1).then_some(())
+    });
+    drop(held);
+    // The listener was not given up: once the descriptors are back (the
+    // attacker's connections closed, or cut at the handshake timeout), a
+    // client links.
+    echo(&server, 200);
+}
+
+#[test]
+fn a_peer_that_sends_and_never_reads_is_bounded_then_cut() {
+    let server = Server::start(&["--write-deadline-ms", "3000"], None);
+    let mut attacker = linked(&server, "no-reader");
+    let mut counter = 0;
+    // The attacker hands its connection back, still open and unread.
+    let (keep, kept) = channel();
+    during(&server, move |stop| {
+        while !stop.load(Ordering::Relaxed) {
+            let mut frames = Vec::new();
+            for _ in 0..2000 {
+                counter += 1;
+                let mut f = attacker.encode_request(counter);
+                f[24..40].copy_from_slice(&ActorId::from_u128(0xdead).to_bytes());
+                frames.extend_from_slice(&f);
+            }
+            if attacker.stream().write_all(&frames).is_err() {
+                // Pushed back: the write timed out (the rest of this batch
+                // is lost, so the stream is broken from here: stop writing).
+                break;
+            }
+        }
+        let _ = keep.send(attacker);
+    });
+    let _attacker = kept.recv_timeout(HANG_GUARD).expect("the attacker's connection");
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    while server.closes("slow_consumer") == 0 {
+        assert!(std::time::Instant::now() < deadline, "not cut: {}", server.stats());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_peer_that_pipelines_requests_and_never_reads_is_bounded() {
+    let server = Server::start(&["--write-deadline-ms", "3000"], None);
+    let mut attacker = linked(&server, "pipeliner");
+    let mut frames = Vec::new();
+    let mut counter = 0;
+    let mut next_batch = move |attacker: &mut Client<TcpStream>| {
+        frames.clear();
+        for _ in 0..1000 {
+            counter += 1;
+            frames.extend_from_slice(&attacker.encode_request(counter));
+        }
+        frames.clone()
+    };
+    let batches: Vec<Vec<u8>> = (0..50).map(|_| next_batch(&mut attacker)).collect();
+    let mut s = attacker.stream().try_clone().expect("a second handle");
+    during(&server, move |stop| {
+        for batch in &batches {
+            if stop.load(Ordering::Relaxed) || s.write_all(batch).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+fn watch(target: ActorId, watcher: u128) -> Vec<u8> {
+    let h =
+        FrameHeader { dst: target, src: ActorId::from_u128(watcher), ..FrameHeader::new(FrameKind::Watch) };
+    let mut f = Vec::new();
+    connection::encode_frame(&h, &[], connection::DEFAULT_MAX_FRAME, &mut f).expect("a small frame");
+    f
+}
+
+#[test]
+fn watches_are_one_per_pair_capped_and_gone_with_their_link() {
+    let server = Server::start(&[], None);
+    let addr = server.addr.clone();
+    during(&server, move |stop| {
+        while !stop.load(Ordering::Relaxed) {
+            let mut a = Client::start(
+                TcpStream::connect(&addr).expect("connects"),
+                &node(&format!("watcher-{}", std::process::id())),
+            )
+            .expect("links");
+            let target = a.server;
+            // The same watch over and over: one entry.
+            let same: Vec<u8> = (0..2000).flat_map(|_| watch(target, 7)).collect();
+            // Then distinct watchers, past the cap of 4,096: the link is closed.
+            let many: Vec<u8> = (0..5000).flat_map(|w| watch(target, 100 + w)).collect();
+            let s = a.stream();
+            let _ = s.write_all(&same);
+            let _ = s.write_all(&many);
+            let _ = read_until_closed(s);
+        }
+    });
+    assert!(server.closes("protocol_too_many_watches") >= 1, "{}", server.stats());
+}
+
+/// Reads until the server closes the connection (or the hang guard).
+fn read_until_closed(s: &mut TcpStream) -> usize {
+    let mut buf = [0u8; 65536];
+    let mut total = 0;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return total,
+            Ok(n) => total += n,
+        }
+    }
+}
+
+fn directory(update: &DirectoryUpdate) -> Vec<u8> {
+    let body = serde_json::to_vec(update).expect("JSON");
+    let mut f = Vec::new();
+    connection::encode_frame(
+        &FrameHeader::new(FrameKind::Directory),
+        &body,
+        connection::DEFAULT_MAX_FRAME,
+        &mut f,
+    )
+    .expect("under the maximum");
+    f
+}
+
+/// `n` actors with long names and a few ids each.
+fn actors(from: u128, n: u128) -> Vec<DirEntry> {
+    (from..from + n)
+        .map(|i| DirEntry {
+            id: ActorId::from_u128(i),
+            name: format!("{i:0>100}"),
+            protocols: vec![],
+            msgs: vec![],
+        })
+        .collect()
+}
+
+#[test]
+fn directories_are_capped_and_a_full_one_comes_once_per_link() {
+    let server = Server::start(&[], None);
+    let addr = server.addr.clone();
+    during(&server, move |stop| {
+        let mut round = 0u128;
+        while !stop.load(Ordering::Relaxed) {
+            round += 1;
+            // 685 KiB of directory (4,000 actors), again and again on new
+            // links: each costs its parse, none can starve the echo.
+            let mut a = Client::start(TcpStream::connect(&addr).expect("connects"), &node("dir"))
+                .expect("links (its full directory sent)");
+            let adds = DirectoryUpdate { add: actors(round << 32, 4000), ..DirectoryUpdate::default() };
+            let s = a.stream();
+            let _ = s.write_all(&directory(&adds));
+            match round % 3 {
+                // A second full directory on the same link: closed.
+                0 => {
+                    let _ = s.write_all(&directory(&DirectoryUpdate { full: true, ..adds }));
+                    let _ = read_until_closed(s);
+                }
+                // Additions past 4,096 actors: closed.
+                1 => {
+                    let more = DirectoryUpdate {
+                        add: actors((round << 32) + 5000, 200),
+                        ..DirectoryUpdate::default()
+                    };
+                    let _ = s.write_all(&directory(&more));
+                    let _ = read_until_closed(s);
+                }
+                _ => {}
+            }
+        }
+    });
+    let stats = server.stats();
+    assert!(stats["closes"]["protocol_directory_repeated"].as_u64() >= Some(1), "{stats}");
+    assert!(stats["closes"]["protocol_too_many_actors"].as_u64() >= Some(1), "{stats}");
+}
+
+#[test]
+fn a_busy_link_does_not_starve_the_others() {
+    let server = Server::start(&[], None);
+    let mut attacker = linked(&server, "busy");
+    // Heartbeats as fast as the socket takes them: each is read and
+    // handled, within the link's budget per turn.
+    let mut beats = Vec::new();
+    for _ in 0..10_000 {
+        let mut f = Vec::new();
+        connection::encode_frame(
+            &FrameHeader::new(FrameKind::Heartbeat),
+            &[],
+            connection::DEFAULT_MAX_FRAME,
+            &mut f,
+        )
+        .expect("a small frame");
+        beats.extend_from_slice(&f);
+    }
+    let mut s = attacker.stream().try_clone().expect("a second handle");
+    let flooding = Arc::new(AtomicBool::new(true));
+    let still = flooding.clone();
+    let flood = std::thread::spawn(move || {
+        while still.load(Ordering::Relaxed) {
+            if s.write_all(&beats).is_err() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    });
+    // While it goes on, other clients link and are served.
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..5 {
+        let mut other = linked(&server, "other");
+        other.request(1).expect("sent");
+        if let Err(e) = other.reply(1) {
+            panic!("not answered: {e}: {}", server.stats());
+        }
+    }
+    during(&server, |_| {});
+    flooding.store(false, Ordering::Relaxed);
+    flood.join().expect("the flood ends");
+}
+
+/// Raises this process's open-file limit (children inherit it).
+fn raise_nofile(need: u64) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let max = limit.maximum.unwrap_or(u64::MAX);
+    let current = limit.current.unwrap_or(u64::MAX);
+    if current < need {
+        let raised = rustix::process::Rlimit { current: Some(max.min(need)), maximum: limit.maximum };
+        setrlimit(Resource::Nofile, raised).expect("the open-file limit can be raised");
+    }
+}

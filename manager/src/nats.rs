@@ -266,7 +266,7 @@ async fn connect(
 /// Dropping it closes the pair, and so the link.
 struct Pair {
     link: u64,
-    to_socket: mpsc::UnboundedSender<Bytes>,
+    to_socket: mpsc::Sender<Bytes>,
 }
 
 /// What the bridge knows of another manager.
@@ -500,7 +500,15 @@ impl Bridging {
             }
             (Some(to_socket), false) => {
                 self.busy.saw(&payload);
-                let _ = to_socket.send(payload);
+                if to_socket.try_send(payload).is_err() {
+                    // The link's executor reads none of it (its caps) while
+                    // the peer sends far past its window: bounded, so the
+                    // link is closed (it reports what it carried).
+                    warn!(%from, "a NATS link's queue is full; closing it");
+                    if let Some(k) = self.known.get_mut(&from) {
+                        k.pair = None;
+                    }
+                }
             }
             (None, true) => {}
             (None, false) if from < self.me && connection::starts_hello(&payload) => {
@@ -511,7 +519,7 @@ impl Bridging {
                 known.seen = Instant::now();
                 known.pair = None;
                 if let Some(pair) = self.open_pair(from, link, Role::Server) {
-                    let _ = pair.send(payload);
+                    let _ = pair.try_send(payload);
                 }
             }
             (None, false) => {
@@ -536,7 +544,7 @@ impl Bridging {
     /// Makes a socket pair for link `link` with `node`, hands one end to an
     /// executor as a link in `role`, and pumps the other; the sender into
     /// the socket.
-    fn open_pair(&mut self, node: NodeId, link: u64, role: Role) -> Option<mpsc::UnboundedSender<Bytes>> {
+    fn open_pair(&mut self, node: NodeId, link: u64, role: Role) -> Option<mpsc::Sender<Bytes>> {
         let pair = match socket_pair() {
             Ok(p) => p,
             Err(e) => {
@@ -553,7 +561,7 @@ impl Bridging {
                 return None;
             }
         };
-        let (to_socket, from_nats) = mpsc::unbounded_channel();
+        let (to_socket, from_nats) = mpsc::channel(LINK_QUEUE);
         let executor = self.shared.next_link_executor();
         self.shared
             .executor(executor)
@@ -580,6 +588,12 @@ impl Bridging {
     }
 }
 
+/// NATS messages of one link waiting to be written to its socket, at
+/// most. A peer within its window never has more in flight (each message
+/// carries at least one frame, and a window is 1,024 messages); one that
+/// sends past it has its link closed rather than grow this queue.
+const LINK_QUEUE: usize = 4096;
+
 /// A link number when the system's randomness fails: the clock's
 /// nanoseconds (unique enough: a node opens a link per peer at a time).
 fn rand_fallback() -> u64 {
@@ -597,7 +611,7 @@ fn socket_pair() -> io::Result<(StdUnixStream, StdUnixStream)> {
 /// (`from_nats`) into the socket, until either ends; then `ended`.
 async fn pump(
     socket: tokio::net::UnixStream,
-    mut from_nats: mpsc::UnboundedReceiver<Bytes>,
+    mut from_nats: mpsc::Receiver<Bytes>,
     client: Client,
     subject: String,
     busy: Arc<Busy>,

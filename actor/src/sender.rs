@@ -23,15 +23,12 @@ pub struct Envelope {
     /// Where replies go: the sending actor, an `ask` waiting for its answer,
     /// or nobody.
     pub reply_to: Option<ActorSender>,
-    /// For a message read from a link: the link's memory it holds until
-    /// it is handled (given back when the envelope is dropped).
-    pub hold: Option<Hold>,
 }
 
 impl Envelope {
-    /// An envelope holding nothing of a link's.
+    /// An envelope of `msg`, replies going to `reply_to`.
     pub fn new(msg: BoxMsg, reply_to: Option<ActorSender>) -> Self {
-        Self { msg, reply_to, hold: None }
+        Self { msg, reply_to }
     }
 }
 
@@ -44,7 +41,8 @@ pub trait HoldPool: Send + Sync {
 
 /// Bytes of a link's inbound memory held by one message until it is
 /// handled: given back to its pool when dropped, wherever that happens (a
-/// handler ran, an `ask` took the reply, the message became a dead letter).
+/// handler ran, the message became a dead letter). See
+/// [`Route::deliver_held`].
 pub struct Hold {
     pool: Arc<dyn HoldPool>,
     bytes: usize,
@@ -113,6 +111,23 @@ pub trait Route: Any + Send + Sync {
     /// Puts an envelope, already checked and stamped, on its way. Must not
     /// wait longer than `wait` says. Every error hands the message back.
     fn deliver(&self, env: Envelope, wait: Wait) -> Result<(), SendError>;
+
+    /// As [`deliver`](Self::deliver), for a message read from a link: a
+    /// route that queues it keeps `hold` until the message is handled, so
+    /// that the link reads no more than its bound while messages wait.
+    /// By default the hold is given back at once (the route keeps nothing
+    /// of the link's waiting: an `ask`'s answer, an inbox).
+    fn deliver_held(&self, env: Envelope, wait: Wait, hold: Hold) -> Result<(), SendError> {
+        drop(hold);
+        self.deliver(env, wait)
+    }
+
+    /// Whether [`deliver_held`](Self::deliver_held) keeps its hold (the
+    /// message waits on another thread); when not, a caller need not make
+    /// one and calls [`deliver`](Self::deliver).
+    fn keeps_hold(&self) -> bool {
+        false
+    }
 
     /// Sends [`Terminated`] to `watcher` when the destination ends; at
     /// once if it already has.

@@ -602,7 +602,8 @@ pub fn session(data: &[u8]) {
                         s.set_inbound_held(held);
                     }
                 }
-                Event::Acked(_) | Event::Nacked { .. } => returned += 1,
+                Event::Acked(msgs) => returned += msgs.len() as u64,
+                Event::Nacked { .. } => returned += 1,
                 Event::Closed(_) => closed = true,
                 Event::Up(_) | Event::Directory(_) | Event::Watch { .. } => {}
             }

@@ -66,7 +66,7 @@
 //! }
 //! b.flush_acks();
 //! pass(&mut b, &mut a, now);
-//! assert!(matches!(a.poll_event(), Some(Event::Acked("kept until acknowledged"))));
+//! assert!(matches!(a.poll_event(), Some(Event::Acked(msgs)) if msgs == ["kept until acknowledged"]));
 //! # Ok::<(), connection::FrameError>(())
 //! ```
 
@@ -387,8 +387,9 @@ pub enum Event<'a, T> {
         /// The message's fields as JSON.
         body: &'a [u8],
     },
-    /// The peer acknowledged a message sent with [`Session::send_msg`].
-    Acked(T),
+    /// The peer acknowledged these messages sent with
+    /// [`Session::send_msg`] (oldest first; one acknowledgement covers many).
+    Acked(Vec<T>),
     /// The peer refused a message sent with [`Session::send_msg`].
     Nacked {
         /// What the caller kept for it.
@@ -484,7 +485,7 @@ pub struct Session<T> {
 /// The events that do not borrow the buffer.
 enum OwnedEvent<T> {
     Up(PeerHello),
-    Acked(T),
+    Acked(Vec<T>),
     Nacked { msg: T, dst: ActorId, reason: Option<NackReason>, detail: String },
     Directory(DirectoryUpdate),
     Watch { target: ActorId, watcher: ActorId },
@@ -788,10 +789,10 @@ impl<T> Session<T> {
         if ack > self.send_seq {
             return Err(ProtocolError::AckBeyondSent { ack, sent: self.send_seq });
         }
-        while self.unacked.front().is_some_and(|(seq, _)| *seq <= ack) {
-            if let Some((_, msg)) = self.unacked.pop_front() {
-                self.events.push_back(OwnedEvent::Acked(msg));
-            }
+        let covered = self.unacked.iter().take_while(|(seq, _)| *seq <= ack).count();
+        if covered > 0 {
+            let acked = self.unacked.drain(..covered).map(|(_, msg)| msg).collect();
+            self.events.push_back(OwnedEvent::Acked(acked));
         }
         Ok(())
     }

@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use actor::{ActorSender, Envelope, Route, SendError, SystemError, Terminated, TerminationReason, Wait};
+use actor::{
+    ActorSender, Envelope, Hold, Route, SendError, SystemError, Terminated, TerminationReason, Wait,
+};
 use msg_header::{ActorId, MsgId, MsgType, NodeId};
 use protocol::ProtocolId;
 use protocol_set::ProtocolSet;
@@ -121,6 +123,36 @@ impl ActorCell {
     }
 }
 
+impl ActorCell {
+    /// Queues `env` for the executor, `hold` kept until it is handled.
+    fn enqueue(&self, env: Envelope, wait: Wait, hold: Option<Hold>) -> Result<(), SendError> {
+        // During shutdown, only handlers (which are draining) may still send.
+        if !self.alive.load(Ordering::Acquire)
+            || !(self.lifecycle.is_running() || actor::on_executor_thread())
+        {
+            return Err(SendError::Disconnected(env.msg));
+        }
+        // `Terminated` is a system message: it never counts against the capacity.
+        let counted = match &self.bound {
+            Some(b) if env.msg.msg_id() != Terminated::msg_id() => {
+                if let Err(refusal) = b.take(wait, &self.alive) {
+                    return Err(refusal.into_error(env.msg));
+                }
+                true
+            }
+            _ => false,
+        };
+        self.executor.push(Command::Deliver {
+            slot: self.slot,
+            generation: self.generation,
+            counted,
+            env,
+            hold,
+        });
+        Ok(())
+    }
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks leaves no broken invariant behind.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -148,24 +180,17 @@ impl Route for ActorCell {
     }
 
     fn deliver(&self, env: Envelope, wait: Wait) -> Result<(), SendError> {
-        // During shutdown, only handlers (which are draining) may still send.
-        if !self.alive.load(Ordering::Acquire)
-            || !(self.lifecycle.is_running() || actor::on_executor_thread())
-        {
-            return Err(SendError::Disconnected(env.msg));
-        }
-        // `Terminated` is a system message: it never counts against the capacity.
-        let counted = match &self.bound {
-            Some(b) if env.msg.msg_id() != Terminated::msg_id() => {
-                if let Err(refusal) = b.take(wait, &self.alive) {
-                    return Err(refusal.into_error(env.msg));
-                }
-                true
-            }
-            _ => false,
-        };
-        self.executor.push(Command::Deliver { slot: self.slot, generation: self.generation, counted, env });
-        Ok(())
+        self.enqueue(env, wait, None)
+    }
+
+    fn deliver_held(&self, env: Envelope, wait: Wait, hold: Hold) -> Result<(), SendError> {
+        self.enqueue(env, wait, Some(hold))
+    }
+
+    /// A message for an actor of the calling executor (a link's own) is
+    /// handled before that link reads again: it needs no hold.
+    fn keeps_hold(&self) -> bool {
+        !crate::outbox::is_current(&self.executor)
     }
 
     fn watch(&self, watcher: ActorSender) -> Result<(), SystemError> {

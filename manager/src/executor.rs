@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use actor::{Actor, ActorSender, Context, Envelope, TerminationReason};
+use actor::{Actor, ActorSender, Context, Envelope, Hold, TerminationReason};
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 use msg_header::{ActorId, BoxMsg};
@@ -79,10 +79,16 @@ fn own_is_empty() -> bool {
     OWN.with(|q| q.borrow().is_empty())
 }
 
+/// How many commands this thread has given itself and not yet run.
+pub(crate) fn own_len() -> usize {
+    OWN.with(|q| q.borrow().len())
+}
+
 /// What an executor is asked to do.
 pub(crate) enum Command {
-    /// Hand a message to the actor in `slot`, if it is still generation `generation`.
-    Deliver { slot: u32, generation: u32, counted: bool, env: Envelope },
+    /// Hand a message to the actor in `slot`, if it is still generation
+    /// `generation`; `hold` (a message from a link) is kept until then.
+    Deliver { slot: u32, generation: u32, counted: bool, env: Envelope, hold: Option<Hold> },
     /// Start hosting an actor.
     Spawn { actor: Box<dyn Actor>, cell: Arc<ActorCell> },
     /// Stop the actor in `slot`.
@@ -273,8 +279,10 @@ impl Executor {
                 }
                 handled += 1;
             }
-            if self.net.has_ready() {
-                // Links whose read budget ran out last turn, or that resumed.
+            if self.net.has_ready() && own_is_empty() {
+                // Links whose read budget ran out last turn, or that resumed:
+                // read once what was read before is handled, so that reading
+                // never outruns the handlers on this thread.
                 self.net.read_ready(&self.shared, self.poll.registry());
                 self.net.drain_outbox(&self.shared);
             }
@@ -409,8 +417,9 @@ impl Executor {
 
     fn execute(&mut self, cmd: Command) {
         match cmd {
-            Command::Deliver { slot, generation, counted, env } => {
-                self.deliver(slot, generation, counted, env)
+            Command::Deliver { slot, generation, counted, env, hold } => {
+                self.deliver(slot, generation, counted, env);
+                drop(hold);
             }
             Command::Spawn { actor, cell } => self.spawn(actor, cell),
             Command::Stop { slot, generation, reason } => {

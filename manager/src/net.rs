@@ -223,6 +223,12 @@ pub(crate) fn session_config(c: &ManagerConfig) -> SessionConfig {
     s
 }
 
+/// Commands this executor gave itself (messages read for its actors
+/// among them) past which its links read no more until they are handled:
+/// what links read for this thread's actors is bounded by this and one
+/// read budget per link.
+const OWN_QUEUE_READ_LIMIT: usize = 1024;
+
 /// What a message read from a link is charged, besides its body: its
 /// header and the envelope around it.
 const HOLD_OVERHEAD: usize = 128;
@@ -732,6 +738,12 @@ impl Net {
         let mut budget = shared.config.read_budget.max(1);
         let mut any = false;
         loop {
+            if crate::executor::own_len() >= OWN_QUEUE_READ_LIMIT {
+                // What was read already waits for this thread's handlers:
+                // read on once they have run.
+                self.ready.push(key);
+                return any;
+            }
             let Some(Io::Link(link)) = self.io.get_mut(key) else { return any };
             let Some(session) = link.session.as_mut() else { return any };
             session.set_inbound_held(link.inbound.held());
@@ -818,9 +830,8 @@ impl Net {
         let Some(Io::Link(link)) = io.get_mut(key) else { return };
         let link = &mut **link;
         let mut wrote = false;
-        loop {
-            let Some(session) = link.session.as_mut() else { return };
-            let Some(event) = session.poll_event() else { break };
+        let mut acked = 0;
+        while let Some(event) = link.session.as_mut().and_then(Session::poll_event) {
             match event {
                 Event::Msg { header, body } => {
                     let mut parts = LinkParts {
@@ -839,12 +850,9 @@ impl Net {
                         wrote = true;
                     }
                 }
-                Event::Acked(msg) => {
-                    drop(msg);
-                    if let Some(peer) = &link.peer {
-                        peer.window.release(1);
-                    }
-                }
+                // Given back to the window once per batch: the window is
+                // shared with the senders' threads.
+                Event::Acked(msgs) => acked += msgs.len(),
                 Event::Nacked { msg, dst, reason, detail } => {
                     if let Some(peer) = &link.peer {
                         peer.window.release(1);
@@ -884,6 +892,9 @@ impl Net {
                     wrote = true;
                 }
             }
+        }
+        if let (Some(peer), true) = (&link.peer, acked > 0) {
+            peer.window.release(acked);
         }
         publish_counters(link);
         if wrote || link.session.as_ref().is_some_and(|s| s.pending_output() > 0) {
@@ -1144,9 +1155,9 @@ impl Net {
             // What the session returned before it ended.
             while let Some(event) = session.poll_event() {
                 match event {
-                    Event::Acked(_) => {
+                    Event::Acked(msgs) => {
                         if let Some(peer) = &link.peer {
-                            peer.window.release(1);
+                            peer.window.release(msgs.len());
                         }
                     }
                     Event::Nacked { msg, dst, reason, .. } => {
@@ -1399,9 +1410,17 @@ fn on_msg(
         watches.retain(|(t, _, w)| !(*t == end.actor && w.id() == h.dst));
     }
     let reply_to = reply_route(shared, caches, peer.as_ref(), remote, replies, h.src);
-    let hold = Some(inbound.hold(body.len() + FRAME_HEADER_LEN + HOLD_OVERHEAD));
-    // Checked and stamped already (the header came from the frame).
-    target.route().deliver(Envelope { msg, reply_to, hold }, Wait::No).map_err(|e| {
+    let env = Envelope::new(msg, reply_to);
+    let route = target.route();
+    // Checked and stamped already (the header came from the frame). A
+    // message that waits on another thread holds the link's memory until
+    // handled; one for this thread is handled before the link reads again.
+    let delivered = if route.keeps_hold() {
+        route.deliver_held(env, Wait::No, inbound.hold(body.len() + FRAME_HEADER_LEN + HOLD_OVERHEAD))
+    } else {
+        route.deliver(env, Wait::No)
+    };
+    delivered.map_err(|e| {
         let reason = match e {
             SendError::Full(_) | SendError::Timeout(_) => NackReason::MailboxFull,
             SendError::NotAccepted(_) => NackReason::UnknownMsg,

@@ -12,6 +12,7 @@
 pub mod actors;
 pub mod bare;
 pub mod child;
+pub mod flood;
 #[cfg(feature = "nats")]
 pub mod nats;
 pub mod report;
@@ -61,6 +62,15 @@ pub fn machine() -> String {
     let mut out = String::new();
     let _ = write!(out, "{model}, {cpus} CPUs allowed, load average {}", load.join(" "));
     out
+}
+
+/// Pins the calling thread (and the threads it starts afterwards) to CPU
+/// `cpu`, if this machine has it; whether it did.
+pub fn pin_to_cpu(cpu: usize) -> bool {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    cpu < std::thread::available_parallelism().map_or(1, |n| n.get())
+        && rustix::thread::sched_setaffinity(None, &set).is_ok()
 }
 
 /// How many alternating rounds to run: `IPCHNL_BENCH_ROUNDS`, at least 5.

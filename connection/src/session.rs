@@ -479,6 +479,8 @@ pub struct Session<T> {
     full_directory_seen: bool,
     remote: HashSet<ActorId>,
     peer_watches: HashSet<(ActorId, ActorId)>,
+    /// The last watch the peer asked for (in `peer_watches`).
+    last_watch: Option<(ActorId, ActorId)>,
     counters: SessionCounters,
 }
 
@@ -550,6 +552,7 @@ impl<T> Session<T> {
             full_directory_seen: false,
             remote: HashSet::new(),
             peer_watches: HashSet::new(),
+            last_watch: None,
             counters: SessionCounters::default(),
         }
     }
@@ -820,13 +823,15 @@ impl<T> Session<T> {
             }
             FrameKind::Watch => {
                 let pair = (h.dst, h.src);
-                if !self.peer_watches.contains(&pair) {
+                // The same watch again (a flood of one): no hashing.
+                if self.last_watch != Some(pair) && !self.peer_watches.contains(&pair) {
                     if self.peer_watches.len() >= self.config.max_watches {
                         return Err(ProtocolError::TooManyWatches(self.config.max_watches));
                     }
                     self.peer_watches.insert(pair);
                     self.events.push_back(OwnedEvent::Watch { target: h.dst, watcher: h.src });
                 }
+                self.last_watch = Some(pair);
             }
             FrameKind::Close => {
                 let reason = serde_json::from_slice::<CloseBody>(body)
@@ -888,6 +893,9 @@ impl<T> Session<T> {
     /// Ends a watch of the peer's (its `Terminated` was sent).
     pub fn forget_watch(&mut self, target: ActorId, watcher: ActorId) {
         self.peer_watches.remove(&(target, watcher));
+        if self.last_watch == Some((target, watcher)) {
+            self.last_watch = None;
+        }
     }
 
     // -- Output --------------------------------------------------------------

@@ -69,7 +69,7 @@ pub struct ManagerConfig {
     /// Default: 8 MiB (never less than `max_frame`).
     pub max_write_buffer: usize,
     /// Bytes read from one link per executor turn, at most, before the
-    /// others have theirs: one busy link cannot starve the rest. Default: 64 KiB.
+    /// others have theirs: one busy link cannot starve the rest. Default: 16 KiB.
     pub read_budget: usize,
     /// Watches of this node's actors one peer may hold. Default: 4,096.
     pub max_watches: usize,
@@ -134,7 +134,7 @@ impl Default for ManagerConfig {
             max_pending_handshakes: 128,
             max_inbound_bytes: 8 << 20,
             max_write_buffer: 8 << 20,
-            read_budget: 64 * 1024,
+            read_budget: 16 * 1024,
             max_watches: 4096,
             max_remote_actors: 4096,
             max_name_len: 255,

@@ -294,8 +294,10 @@ impl Executor {
                 // handshakes timed out while timers still ran.) Links read
                 // again without an event (their budget ran out) loop here
                 // without the spin: the other sockets get their turn too.
-                let busy = handled > 0 || self.net.has_ready();
-                if handled == BATCH || (busy && self.last_io.elapsed() >= IO_EVERY) {
+                // Each turn that reads links without an event polls too,
+                // so a busy link delays the others by one turn at most.
+                let reading = self.net.has_ready();
+                if handled == BATCH || reading || (handled > 0 && self.last_io.elapsed() >= IO_EVERY) {
                     self.poll_io(Some(Duration::ZERO));
                 }
                 self.net.flush(&self.shared, self.poll.registry());

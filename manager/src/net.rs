@@ -223,11 +223,16 @@ pub(crate) fn session_config(c: &ManagerConfig) -> SessionConfig {
     s
 }
 
+/// Messages one link delivers per executor turn at most: a message of
+/// another link on the same executor waits behind no more than this many
+/// of a busy one's (and [`OWN_QUEUE_READ_LIMIT`] in all).
+const MSGS_PER_TURN: usize = 64;
+
 /// Commands this executor gave itself (messages read for its actors
 /// among them) past which its links read no more until they are handled:
 /// what links read for this thread's actors is bounded by this and one
 /// read budget per link.
-const OWN_QUEUE_READ_LIMIT: usize = 1024;
+const OWN_QUEUE_READ_LIMIT: usize = 64;
 
 /// What a message read from a link is charged, besides its body: its
 /// header and the envelope around it.
@@ -287,12 +292,17 @@ struct Link {
     writable: bool,
     /// Not reading by choice (a cap), until it clears.
     paused: bool,
+    /// Messages read and not yet delivered: the turn's budget ran out.
+    backlog: bool,
     /// The peer's actors, by id, for the reply address of what they send.
     remote: HashMap<ActorId, ActorSender>,
     replies: ReplyTargets,
     /// This node's watches of the peer's actors: (watched, its name, watcher).
     watches: Vec<(ActorId, String, ActorSender)>,
     inbound: Arc<Inbound>,
+    /// The last reply address made for a `src` the peer did not announce
+    /// (an ask of its): the next message from it reuses it.
+    last_src: Option<ActorSender>,
 }
 
 impl Link {
@@ -323,7 +333,7 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// connects cannot keep the executor from the handshakes under way (the
 /// pending handshakes' cap cuts the oldest, so a real client's handshake
 /// must get its turn before that many newer ones arrive).
-const ACCEPTS_PER_TURN: usize = 32;
+const ACCEPTS_PER_TURN: usize = 8;
 
 enum Io {
     Listener(ListenerState),
@@ -506,6 +516,8 @@ impl Net {
             waiter: origin.waiter,
             writable: false,
             paused: false,
+            backlog: false,
+            last_src: None,
             remote: HashMap::default(),
             replies: ReplyTargets::default(),
             watches: Vec::new(),
@@ -744,6 +756,14 @@ impl Net {
                 self.ready.push(key);
                 return any;
             }
+            if matches!(self.io.get(key), Some(Io::Link(link)) if link.backlog) {
+                // Messages read last turn wait first.
+                self.drive_some(shared, key, MSGS_PER_TURN);
+                if matches!(self.io.get(key), Some(Io::Link(link)) if link.backlog) {
+                    self.ready.push(key);
+                    return any;
+                }
+            }
             let Some(Io::Link(link)) = self.io.get_mut(key) else { return any };
             let Some(session) = link.session.as_mut() else { return any };
             session.set_inbound_held(link.inbound.held());
@@ -766,8 +786,10 @@ impl Net {
                     any = true;
                     budget -= n;
                     let acked = session.ack_sent();
-                    self.drive(shared, key);
+                    self.drive_some(shared, key, MSGS_PER_TURN);
+                    let mut backlog = false;
                     if let Some(Io::Link(link)) = self.io.get(key) {
+                        backlog = link.backlog;
                         // An early acknowledgement goes out at once, so a
                         // sender streaming into a full window hears of room
                         // while this side still works.
@@ -775,7 +797,7 @@ impl Net {
                             self.write(key);
                         }
                     }
-                    if budget == 0 {
+                    if budget == 0 || backlog {
                         self.ready.push(key);
                         return any;
                     }
@@ -826,20 +848,35 @@ impl Net {
 
     /// Handles every event `key`'s session has.
     fn drive(&mut self, shared: &Shared, key: usize) {
+        self.drive_some(shared, key, usize::MAX);
+    }
+
+    /// Handles `key`'s session's events, delivering at most `budget`
+    /// messages; more waiting is its backlog, for the next turn.
+    fn drive_some(&mut self, shared: &Shared, key: usize, budget: usize) {
         let Self { index, io, caches, dirty, downs, pending, timers_changed, .. } = self;
         let Some(Io::Link(link)) = io.get_mut(key) else { return };
         let link = &mut **link;
         let mut wrote = false;
         let mut acked = 0;
-        while let Some(event) = link.session.as_mut().and_then(Session::poll_event) {
+        let mut delivered = 0;
+        link.backlog = false;
+        loop {
+            if delivered >= budget {
+                link.backlog = true;
+                break;
+            }
+            let Some(event) = link.session.as_mut().and_then(Session::poll_event) else { break };
             match event {
                 Event::Msg { header, body } => {
+                    delivered += 1;
                     let mut parts = LinkParts {
                         peer: &link.peer,
                         remote: &link.remote,
                         replies: &link.replies,
                         inbound: &link.inbound,
                         watches: &mut link.watches,
+                        last_src: &mut link.last_src,
                     };
                     let outcome = on_msg(shared, caches, &mut parts, &header, body);
                     if let Err((reason, detail)) = outcome {
@@ -1378,6 +1415,7 @@ struct LinkParts<'a> {
     replies: &'a ReplyTargets,
     inbound: &'a Arc<Inbound>,
     watches: &'a mut Vec<(ActorId, String, ActorSender)>,
+    last_src: &'a mut Option<ActorSender>,
 }
 
 /// Delivers a message read from a link, or says why it is refused.
@@ -1388,7 +1426,7 @@ fn on_msg(
     h: &FrameHeader,
     body: &[u8],
 ) -> Result<(), (NackReason, String)> {
-    let LinkParts { peer, remote, replies, inbound, watches } = link;
+    let LinkParts { peer, remote, replies, inbound, watches, last_src } = link;
     let target = match caches.local_actor(shared, h.dst) {
         Some(t) => t,
         None => replies.map.get(&h.dst).cloned().ok_or((NackReason::UnknownDst, String::new()))?,
@@ -1409,7 +1447,14 @@ fn on_msg(
     if let Some(end) = msg.downcast_ref::<Terminated>() {
         watches.retain(|(t, _, w)| !(*t == end.actor && w.id() == h.dst));
     }
-    let reply_to = reply_route(shared, caches, peer.as_ref(), remote, replies, h.src);
+    let reply_to = match last_src {
+        Some(last) if last.id() == h.src => Some(last.clone()),
+        _ => {
+            let route = reply_route(shared, caches, peer.as_ref(), remote, replies, h.src);
+            last_src.clone_from(&route);
+            route
+        }
+    };
     let env = Envelope::new(msg, reply_to);
     let route = target.route();
     // Checked and stamped already (the header came from the frame). A

@@ -365,6 +365,9 @@ fn a_watch_comes_once_per_pair_and_is_capped() {
     p.b.handle_input(p.now, &[watch(1, 10), watch(1, 10), watch(2, 10)].concat());
     let id = ActorId::from_u128;
     assert_eq!(events(&mut p.b), [Seen::Watch(id(1), id(10)), Seen::Watch(id(2), id(10))]);
+    p.b.forget_watch(id(2), id(10));
+    p.b.handle_input(p.now, &watch(2, 10));
+    assert_eq!(events(&mut p.b), [Seen::Watch(id(2), id(10))], "a watch that ended can be asked for again");
     p.b.forget_watch(id(1), id(10));
     p.b.handle_input(p.now, &watch(1, 11));
     assert_eq!(events(&mut p.b), [Seen::Watch(id(1), id(11))]);

@@ -7,11 +7,25 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::sync::Arc;
+
 use actor::ActorSender;
 use msg_header::{ActorId, NodeId};
 use protocol::ProtocolId;
 
 use crate::ManagerError;
+use crate::cell::ActorCell;
+use crate::peer::RemoteRoute;
+
+/// What is behind a directory entry: a closed set, so that the manager
+/// never downcasts an `ActorSender`'s route to learn it.
+#[derive(Clone)]
+pub(crate) enum Managed {
+    /// One of this manager's actors.
+    Local(Arc<ActorCell>),
+    /// An actor of a linked node.
+    Remote(Arc<RemoteRoute>),
+}
 
 /// Where an entry sorts: (0 for local or the peer's rank, then arrival).
 type Key = (u64, u64);
@@ -28,6 +42,7 @@ pub(crate) struct Directory {
 
 pub(crate) struct Entry {
     pub(crate) sender: ActorSender,
+    pub(crate) route: Managed,
     key: Key,
     pub(crate) protocols: Vec<ProtocolId>,
     /// The node of a remote actor, with its name; `None` for a local one.
@@ -51,11 +66,12 @@ impl Directory {
     pub(crate) fn insert_local(
         &mut self,
         sender: ActorSender,
+        cell: Arc<ActorCell>,
         protocols: impl IntoIterator<Item = ProtocolId>,
     ) -> Result<(), ManagerError> {
         self.check_free(sender.name(), sender.id())?;
         self.local += 1;
-        self.insert(sender, 0, protocols.into_iter().collect(), None);
+        self.insert(sender, Managed::Local(cell), 0, protocols.into_iter().collect(), None);
         Ok(())
     }
 
@@ -63,6 +79,7 @@ impl Directory {
     pub(crate) fn insert_remote(
         &mut self,
         sender: ActorSender,
+        route: Arc<RemoteRoute>,
         rank: u64,
         protocols: Vec<ProtocolId>,
         node: (NodeId, String),
@@ -71,12 +88,13 @@ impl Directory {
             return; // never let a peer shadow a local actor
         }
         self.remove(sender.id());
-        self.insert(sender, rank, protocols, Some(node));
+        self.insert(sender, Managed::Remote(route), rank, protocols, Some(node));
     }
 
     fn insert(
         &mut self,
         sender: ActorSender,
+        route: Managed,
         rank: u64,
         protocols: Vec<ProtocolId>,
         node: Option<(NodeId, String)>,
@@ -88,7 +106,7 @@ impl Directory {
             self.by_protocol.entry(*p).or_default().insert(key, id);
         }
         self.by_name.entry(sender.name().to_owned()).or_default().insert(key, id);
-        self.entries.insert(id, Entry { sender, key, protocols, node });
+        self.entries.insert(id, Entry { sender, route, key, protocols, node });
     }
 
     /// Removes an actor; unknown ids are ignored.
@@ -154,11 +172,17 @@ impl Directory {
         self.entries.get(&id).filter(|e| e.node.is_none()).map(|e| e.sender.clone())
     }
 
-    /// Every local actor with its protocols, in the order added.
-    pub(crate) fn local_entries(&self) -> Vec<(ActorSender, Vec<ProtocolId>)> {
+    /// Every local actor's cell with its protocols, in the order added.
+    pub(crate) fn local_entries(&self) -> Vec<(Arc<ActorCell>, Vec<ProtocolId>)> {
         let mut local: Vec<&Entry> = self.entries.values().filter(|e| e.node.is_none()).collect();
         local.sort_by_key(|e| e.key);
-        local.into_iter().map(|e| (e.sender.clone(), e.protocols.clone())).collect()
+        local
+            .into_iter()
+            .filter_map(|e| match &e.route {
+                Managed::Local(cell) => Some((cell.clone(), e.protocols.clone())),
+                Managed::Remote(_) => None,
+            })
+            .collect()
     }
 
     /// How many local actors there are.

@@ -452,7 +452,7 @@ impl Executor {
             }
             Command::LinkControl { peer, frame } => self.net.link_control(&peer, frame),
             Command::LinkWatch { peer, target, target_name, watcher } => {
-                self.net.link_watch(&peer, target, target_name, watcher)
+                self.net.link_watch(&self.shared, &peer, target, target_name, watcher)
             }
             Command::ResumeLink { key, id } => self.net.resume(key, id),
             Command::CloseLink { peer, place } => {

@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 
 use crate::cell::{ActorCell, Lifecycle};
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetters};
-use crate::directory::Directory;
+use crate::directory::{Directory, Managed};
 use crate::executor::{Command, Executor, ExecutorHandle};
 use crate::peer::{Peer, Place, RemoteRoute};
 use crate::stats::{Stats, Tally};
@@ -139,8 +139,9 @@ impl Shared {
         let mut chunks = entries.chunks(DIRECTORY_CHUNK).peekable();
         let mut first = true;
         loop {
-            let add =
-                chunks.next().map_or_else(Vec::new, |c| c.iter().map(|(s, p)| dir_entry(s, p)).collect());
+            let add = chunks
+                .next()
+                .map_or_else(Vec::new, |c| c.iter().map(|(cell, p)| dir_entry(cell, p)).collect());
             let update = DirectoryUpdate {
                 node: first.then(|| self.config.node_name.clone()),
                 full: first,
@@ -210,14 +211,19 @@ impl Shared {
     /// The link at `place` went down: if it was `peer`'s current link, the
     /// peer is down and its actors leave the directory (their routes are
     /// returned); if another link had replaced it, nothing changes.
-    pub(crate) fn link_lost(&self, peer: &Peer, place: Place) -> Option<Vec<ActorSender>> {
+    pub(crate) fn link_lost(&self, peer: &Peer, place: Place) -> Option<Vec<Arc<RemoteRoute>>> {
         let mut peers = self.peers_lock();
         if !peer.is_up() || peer.place() != place {
             return None;
         }
         peer.link_down();
         forget_old_peers(&mut peers);
-        Some(self.dir_mut().remove_node(peer.node_id).into_iter().map(|e| e.sender).collect())
+        let gone = self.dir_mut().remove_node(peer.node_id);
+        Some(
+            gone.into_iter()
+                .filter_map(|e| if let Managed::Remote(r) = e.route { Some(r) } else { None })
+                .collect(),
+        )
     }
 
     /// Answers `waiter` once `peer`'s current link has its directory (at
@@ -267,10 +273,13 @@ fn forget_old_peers(peers: &mut HashMap<NodeId, Arc<Peer>>) {
 /// Directory entries per frame, so a large directory fits the maximum frame.
 const DIRECTORY_CHUNK: usize = 512;
 
-fn dir_entry(sender: &ActorSender, protocols: &[ProtocolId]) -> DirEntry {
-    let route: &dyn std::any::Any = sender.route();
-    let msgs = route.downcast_ref::<ActorCell>().map(|c| c.set.msg_ids().collect()).unwrap_or_default();
-    DirEntry { id: sender.id(), name: sender.name().to_owned(), protocols: protocols.to_vec(), msgs }
+fn dir_entry(cell: &ActorCell, protocols: &[ProtocolId]) -> DirEntry {
+    DirEntry {
+        id: cell.id,
+        name: cell.name.clone(),
+        protocols: protocols.to_vec(),
+        msgs: cell.set.msg_ids().collect(),
+    }
 }
 
 fn directory_frame(update: &DirectoryUpdate, max: usize) -> Option<Vec<u8>> {
@@ -469,15 +478,13 @@ impl Manager {
         ));
         let sender = ActorSender::from_route(cell.clone());
         let protocols: Vec<ProtocolId> = set.protocols().iter().map(|p| p.id()).collect();
-        dir.insert_local(sender.clone(), protocols.iter().copied())?;
+        dir.insert_local(sender.clone(), cell.clone(), protocols.iter().copied())?;
         self.shared.dir_version.fetch_add(1, Ordering::Release);
+        let entry = dir_entry(&cell, &protocols);
         executor.push(Command::Spawn { actor: Box::new(actor), cell });
         drop(dir);
         self.shared.register_decoders(set.protocols().iter().flat_map(|p| p.messages()));
-        self.shared.broadcast(&DirectoryUpdate {
-            add: vec![dir_entry(&sender, &protocols)],
-            ..DirectoryUpdate::default()
-        });
+        self.shared.broadcast(&DirectoryUpdate { add: vec![entry], ..DirectoryUpdate::default() });
         debug!(actor = sender.name(), executor = index, "actor added");
         Ok(sender)
     }
@@ -511,6 +518,9 @@ impl Manager {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stop(&self, actor: &ActorSender) -> Result<(), SystemError> {
+        // The one place a route is looked into: an actor that has ended is
+        // no longer in the directory, and stopping it again must still be
+        // told from stopping another manager's.
         let route: &dyn std::any::Any = actor.route();
         match route.downcast_ref::<ActorCell>() {
             Some(cell) if cell.belongs_to(&self.lifecycle) => actor.stop(),

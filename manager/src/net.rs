@@ -27,8 +27,8 @@ use rustc_hash::FxHashMap as HashMap;
 use slab::Slab;
 use tracing::{debug, info, warn};
 
-use crate::cell::ActorCell;
 use crate::dead_letter::DeadLetterReason;
+use crate::directory::Managed;
 use crate::executor::{Command, ExecutorHandle};
 use crate::manager::Shared;
 use crate::outbox;
@@ -272,6 +272,12 @@ impl HoldPool for Inbound {
     }
 }
 
+/// An actor of the peer, as its directory announced it.
+struct Known {
+    sender: ActorSender,
+    route: Arc<RemoteRoute>,
+}
+
 /// One link, owned by its executor.
 struct Link {
     /// Unique on this executor (slab keys are reused).
@@ -295,7 +301,7 @@ struct Link {
     /// Messages read and not yet delivered: the turn's budget ran out.
     backlog: bool,
     /// The peer's actors, by id, for the reply address of what they send.
-    remote: HashMap<ActorId, ActorSender>,
+    remote: HashMap<ActorId, Known>,
     replies: ReplyTargets,
     /// This node's watches of the peer's actors: (watched, its name, watcher).
     watches: Vec<(ActorId, String, ActorSender)>,
@@ -966,7 +972,9 @@ impl Net {
         }
         session.send_msg(frame, msg);
         if let Some(r) = reply_to {
-            if !is_local_actor(&r) {
+            // A reply to an address that is not this node's actor (an ask,
+            // an inbox, another manager's actor) comes back to it here.
+            if r.node_id() != shared.node_id {
                 link.replies.insert(r);
             }
         }
@@ -1001,6 +1009,7 @@ impl Net {
     /// `watcher` (local) watches `target` on the peer (once per pair).
     pub(crate) fn link_watch(
         &mut self,
+        shared: &Shared,
         peer: &Arc<Peer>,
         target: ActorId,
         name: String,
@@ -1015,7 +1024,7 @@ impl Net {
                 if let Some(session) = link.session.as_mut() {
                     session.watch(target, watcher.id());
                 }
-                if !is_local_actor(&watcher) {
+                if watcher.node_id() != shared.node_id {
                     link.replies.insert(watcher.clone());
                 }
                 link.watches.push((target, name, watcher));
@@ -1226,7 +1235,7 @@ impl Net {
         if let Some(peer) = &link.peer {
             // A duplicate that lost leaves the peer to the other link.
             for gone in shared.link_lost(peer, place).unwrap_or_default() {
-                mark_removed(&gone);
+                gone.mark_removed();
             }
         }
         let reason =
@@ -1411,7 +1420,7 @@ fn on_up(shared: &Shared, index: usize, key: usize, link: &mut Link, hello: conn
 /// which the message's body borrows).
 struct LinkParts<'a> {
     peer: &'a Option<Arc<Peer>>,
-    remote: &'a HashMap<ActorId, ActorSender>,
+    remote: &'a HashMap<ActorId, Known>,
     replies: &'a ReplyTargets,
     inbound: &'a Arc<Inbound>,
     watches: &'a mut Vec<(ActorId, String, ActorSender)>,
@@ -1427,9 +1436,9 @@ fn on_msg(
     body: &[u8],
 ) -> Result<(), (NackReason, String)> {
     let LinkParts { peer, remote, replies, inbound, watches, last_src } = link;
-    let target = match caches.local_actor(shared, h.dst) {
-        Some(t) => t,
-        None => replies.map.get(&h.dst).cloned().ok_or((NackReason::UnknownDst, String::new()))?,
+    let (target, local) = match caches.local_actor(shared, h.dst) {
+        Some(t) => (t, true),
+        None => (replies.map.get(&h.dst).cloned().ok_or((NackReason::UnknownDst, String::new()))?, false),
     };
     let is_terminated = h.msg_id == Terminated::msg_id();
     if !target.accepts(h.msg_id) && !is_terminated {
@@ -1440,7 +1449,7 @@ fn on_msg(
         Some(info) => info.decode(header, body).map_err(|e| (NackReason::BadBody, e.to_string()))?,
         // An address with no protocols of its own (an ask, an inbox)
         // takes what this process cannot decode as it came.
-        None if !is_local_actor(&target) => Box::new(RawMsg::new(header, body.to_vec())),
+        None if !local => Box::new(RawMsg::new(header, body.to_vec())),
         None => return Err((NackReason::UnknownMsg, "no decoder for this message here".into())),
     };
     // The watched actor is named in the body: a `Terminated` is sent by nobody.
@@ -1483,7 +1492,7 @@ fn reply_route(
     shared: &Shared,
     caches: &mut Caches,
     peer: Option<&Arc<Peer>>,
-    remote: &HashMap<ActorId, ActorSender>,
+    remote: &HashMap<ActorId, Known>,
     replies: &ReplyTargets,
     src: ActorId,
 ) -> Option<ActorSender> {
@@ -1491,7 +1500,7 @@ fn reply_route(
         return None;
     }
     if let Some(known) = remote.get(&src) {
-        return Some(known.clone());
+        return Some(known.sender.clone());
     }
     if let Some(ours) = replies.map.get(&src) {
         return Some(ours.clone());
@@ -1510,7 +1519,7 @@ impl Link {
             return None;
         }
         if let Some(known) = self.remote.get(&src) {
-            return Some(known.clone());
+            return Some(known.sender.clone());
         }
         let peer = self.peer.clone()?;
         Some(RemoteRoute::sender(peer, src, format!("{src}"), Vec::new(), None))
@@ -1528,29 +1537,32 @@ fn on_directory(shared: &Shared, link: &mut Link, update: connection::DirectoryU
     // A full directory replaces what we knew of the node. An actor it
     // still lists keeps its route: senders handed out from an earlier
     // link to this incarnation (one that lost to a duplicate) stay good.
-    let mut before: HashMap<ActorId, ActorSender> = HashMap::default();
+    let mut before: HashMap<ActorId, Arc<RemoteRoute>> = HashMap::default();
     if update.full {
         for gone in dir.remove_node(peer.node_id) {
-            before.insert(gone.sender.id(), gone.sender);
+            if let Managed::Remote(route) = gone.route {
+                before.insert(route.id, route);
+            }
         }
         link.remote.clear();
     }
     for id in &update.remove {
         if let Some(gone) = link.remote.remove(id) {
-            mark_removed(&gone);
+            gone.route.mark_removed();
             dir.remove(*id);
         }
     }
     for e in update.add {
-        let kept = before.remove(&e.id).filter(|s| routes_to(s, &peer));
+        let kept = before.remove(&e.id).filter(|r| Arc::ptr_eq(&r.peer, &peer));
         let route = kept.unwrap_or_else(|| {
-            RemoteRoute::sender(peer.clone(), e.id, e.name, e.protocols.clone(), Some(e.msgs))
+            RemoteRoute::new(peer.clone(), e.id, e.name, e.protocols.clone(), Some(e.msgs))
         });
-        dir.insert_remote(route.clone(), peer.rank, e.protocols, node.clone());
-        link.remote.insert(e.id, route);
+        let sender = ActorSender::from_route(route.clone());
+        dir.insert_remote(sender.clone(), route.clone(), peer.rank, e.protocols, node.clone());
+        link.remote.insert(e.id, Known { sender, route });
     }
     for gone in before.values() {
-        mark_removed(gone);
+        gone.mark_removed();
     }
     drop(dir);
     if update.full {
@@ -1567,26 +1579,6 @@ fn on_directory(shared: &Shared, link: &mut Link, update: connection::DirectoryU
 fn is_resource_shortage(e: &io::Error) -> bool {
     use rustix::io::Errno;
     matches!(Errno::from_io_error(e), Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM))
-}
-
-/// Whether `sender` is an actor of a manager of this process.
-fn is_local_actor(sender: &ActorSender) -> bool {
-    let route: &dyn std::any::Any = sender.route();
-    route.is::<ActorCell>()
-}
-
-/// Whether `sender` is a route to an actor of `peer` (this incarnation).
-fn routes_to(sender: &ActorSender, peer: &Arc<Peer>) -> bool {
-    let route: &dyn std::any::Any = sender.route();
-    route.downcast_ref::<RemoteRoute>().is_some_and(|r| Arc::ptr_eq(&r.peer, peer))
-}
-
-/// Marks a route of an actor gone from its peer's directory.
-fn mark_removed(sender: &ActorSender) {
-    let route: &dyn std::any::Any = sender.route();
-    if let Some(r) = route.downcast_ref::<RemoteRoute>() {
-        r.removed.store(true, std::sync::atomic::Ordering::Release);
-    }
 }
 
 /// Refuses a Unix peer of a user the configuration does not allow.

@@ -142,6 +142,21 @@ pub(crate) struct RemoteRoute {
 }
 
 impl RemoteRoute {
+    pub(crate) fn new(
+        peer: Arc<Peer>,
+        id: ActorId,
+        name: String,
+        protocols: Vec<ProtocolId>,
+        msgs: Option<Vec<MsgId>>,
+    ) -> Arc<Self> {
+        let msgs = msgs.map(|mut m| {
+            m.sort_unstable();
+            m
+        });
+        Arc::new(Self { peer, id, name, protocols, msgs, removed: AtomicBool::new(false) })
+    }
+
+    /// An address through a route of its own.
     pub(crate) fn sender(
         peer: Arc<Peer>,
         id: ActorId,
@@ -149,18 +164,12 @@ impl RemoteRoute {
         protocols: Vec<ProtocolId>,
         msgs: Option<Vec<MsgId>>,
     ) -> ActorSender {
-        let msgs = msgs.map(|mut m| {
-            m.sort_unstable();
-            m
-        });
-        ActorSender::from_route(Arc::new(Self {
-            peer,
-            id,
-            name,
-            protocols,
-            msgs,
-            removed: AtomicBool::new(false),
-        }))
+        ActorSender::from_route(Self::new(peer, id, name, protocols, msgs))
+    }
+
+    /// The actor left its node's directory: sends to it are refused.
+    pub(crate) fn mark_removed(&self) {
+        self.removed.store(true, Ordering::Release);
     }
 }
 

@@ -81,7 +81,13 @@ impl Capacity {
         }
     }
 
-    fn try_take(&self) -> bool {
+    /// How many places there are.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Takes a place if one is free.
+    pub(crate) fn try_take(&self) -> bool {
         self.used
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| (q < self.capacity).then_some(q + 1))
             .is_ok()

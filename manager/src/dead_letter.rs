@@ -23,6 +23,10 @@ pub enum DeadLetterReason {
     /// The peer refused it with a NACK (`None`: a reason this version does
     /// not know).
     Nacked(Option<NackReason>),
+    /// Sent from a handler while its link's window was full, it was owed
+    /// (kept to send when the peer acknowledged), and the link went down
+    /// first: it was never sent.
+    NotSent,
     /// The destination's manager shut down before the message was handled:
     /// [`Manager::shutdown_now`](crate::Manager::shutdown_now), or a message
     /// that reached an executor after it exited.
@@ -36,6 +40,7 @@ impl DeadLetterReason {
             Self::ActorStopped => "actor_stopped".into(),
             Self::Shutdown => "shutdown".into(),
             Self::Unacknowledged => "unacknowledged".into(),
+            Self::NotSent => "not_sent".into(),
             Self::Nacked(Some(r)) => format!("nacked_{r}"),
             Self::Nacked(None) => "nacked".into(),
         }
@@ -48,6 +53,7 @@ impl fmt::Display for DeadLetterReason {
             Self::ActorStopped => "actor stopped",
             Self::Shutdown => "manager shut down",
             Self::Unacknowledged => "unacknowledged when its link went down",
+            Self::NotSent => "owed to a full window when its link went down",
             Self::Nacked(Some(r)) => return write!(f, "refused by the peer: {r}"),
             Self::Nacked(None) => "refused by the peer",
         })

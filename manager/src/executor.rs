@@ -104,8 +104,9 @@ pub(crate) enum Command {
     AddStream { stream: Stream, origin: Origin },
     /// Dial `addr`.
     Dial { addr: Addr, waiter: Option<Waiter> },
-    /// Write a message frame (already counted in the peer's window).
-    LinkSend { peer: Arc<Peer>, frame: Vec<u8>, msg: BoxMsg, reply_to: Option<ActorSender> },
+    /// Write a message frame: already counted in the peer's window, or
+    /// `owed` (to send once the window has room).
+    LinkSend { peer: Arc<Peer>, frame: Vec<u8>, msg: BoxMsg, reply_to: Option<ActorSender>, owed: bool },
     /// Write a control frame.
     LinkControl { peer: Arc<Peer>, frame: Vec<u8> },
     /// Ask the peer to tell `watcher` when `target` ends.
@@ -442,13 +443,13 @@ impl Executor {
             Command::Dial { addr, waiter } => {
                 self.net.dial(&self.shared, self.poll.registry(), addr, waiter, 0)
             }
-            Command::LinkSend { peer, frame, msg, reply_to } => {
+            Command::LinkSend { peer, frame, msg, reply_to, owed } => {
                 if self.shared.lifecycle.is_aborting() {
-                    peer.window.release(1);
+                    peer.give_back(owed);
                     let dst = msg.header().dst_id();
                     return self.shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Shutdown);
                 }
-                self.net.link_send(&self.shared, &peer, &frame, msg, reply_to)
+                self.net.link_send(&self.shared, &peer, &frame, msg, reply_to, owed)
             }
             Command::LinkControl { peer, frame } => self.net.link_control(&peer, frame),
             Command::LinkWatch { peer, target, target_name, watcher } => {

@@ -740,11 +740,11 @@ impl Manager {
             for cmd in executor.drain() {
                 let (msg, window) = match cmd {
                     Command::Deliver { env, .. } => (env.msg, None),
-                    Command::LinkSend { msg, peer, .. } => (msg, Some(peer)),
+                    Command::LinkSend { msg, peer, owed, .. } => (msg, Some((peer, owed))),
                     _ => continue,
                 };
-                if let Some(peer) = window {
-                    peer.window.release(1);
+                if let Some((peer, owed)) = window {
+                    peer.give_back(owed);
                 }
                 let dst = msg.header().dst_id();
                 self.shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Shutdown);

@@ -272,6 +272,15 @@ impl HoldPool for Inbound {
     }
 }
 
+/// A message a handler sent while the window was full: kept by its link
+/// until the window has room (with what is queued behind it, in order).
+struct Owed {
+    frame: Vec<u8>,
+    msg: BoxMsg,
+    /// It has its window place already (it came after an owed one).
+    placed: bool,
+}
+
 /// An actor of the peer, as its directory announced it.
 struct Known {
     sender: ActorSender,
@@ -309,6 +318,10 @@ struct Link {
     /// The last reply address made for a `src` the peer did not announce
     /// (an ask of its): the next message from it reuses it.
     last_src: Option<ActorSender>,
+    /// Messages owed to a full window, oldest first.
+    owed: VecDeque<Owed>,
+    /// Messages read while owing too much, to deliver once it owes less.
+    deferred: VecDeque<Deferred>,
 }
 
 impl Link {
@@ -524,6 +537,8 @@ impl Net {
             paused: false,
             backlog: false,
             last_src: None,
+            owed: VecDeque::new(),
+            deferred: VecDeque::new(),
             remote: HashMap::default(),
             replies: ReplyTargets::default(),
             watches: Vec::new(),
@@ -762,8 +777,9 @@ impl Net {
                 self.ready.push(key);
                 return any;
             }
-            if matches!(self.io.get(key), Some(Io::Link(link)) if link.backlog) {
-                // Messages read last turn wait first.
+            let deliverable = |l: &Link| !l.deferred.is_empty() && l.owed.len() < owed_bound(l);
+            if matches!(self.io.get(key), Some(Io::Link(link)) if link.backlog || deliverable(link)) {
+                // Messages read last turn (or deferred) wait first.
                 self.drive_some(shared, key, MSGS_PER_TURN);
                 if matches!(self.io.get(key), Some(Io::Link(link)) if link.backlog) {
                     self.ready.push(key);
@@ -860,7 +876,7 @@ impl Net {
     /// Handles `key`'s session's events, delivering at most `budget`
     /// messages; more waiting is its backlog, for the next turn.
     fn drive_some(&mut self, shared: &Shared, key: usize, budget: usize) {
-        let Self { index, io, caches, dirty, downs, pending, timers_changed, .. } = self;
+        let Self { index, io, caches, dirty, downs, pending, timers_changed, ready, .. } = self;
         let Some(Io::Link(link)) = io.get_mut(key) else { return };
         let link = &mut **link;
         let mut wrote = false;
@@ -883,6 +899,8 @@ impl Net {
                         inbound: &link.inbound,
                         watches: &mut link.watches,
                         last_src: &mut link.last_src,
+                        defer: (!link.deferred.is_empty() || link.owed.len() >= owed_bound_of(&link.peer))
+                            .then_some(&mut link.deferred),
                     };
                     let outcome = on_msg(shared, caches, &mut parts, &header, body);
                     if let Err((reason, detail)) = outcome {
@@ -939,6 +957,13 @@ impl Net {
         if let (Some(peer), true) = (&link.peer, acked > 0) {
             peer.window.release(acked);
         }
+        if !link.owed.is_empty() && pay_owed(link) {
+            wrote = true;
+        }
+        if !link.deferred.is_empty() && deliver_deferred(shared, link, MSGS_PER_TURN) {
+            // More to deliver (or a full mailbox to try again): next turn.
+            ready.push(key);
+        }
         publish_counters(link);
         if wrote || link.session.as_ref().is_some_and(|s| s.pending_output() > 0) {
             dirty.push(key);
@@ -953,24 +978,18 @@ impl Net {
         frame: &[u8],
         msg: BoxMsg,
         reply_to: Option<ActorSender>,
+        owed: bool,
     ) {
         let key = peer.place().key;
         let link = match self.io.get_mut(key) {
             Some(Io::Link(link)) if link.carries(peer) => link,
             _ => {
-                peer.window.release(1);
+                peer.give_back(owed);
                 let dst = msg.header().dst_id();
-                return shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Unacknowledged);
+                let why = if owed { DeadLetterReason::NotSent } else { DeadLetterReason::Unacknowledged };
+                return shared.dead_letters.report_msg(msg, dst, why);
             }
         };
-        let Some(session) = link.session.as_mut() else { return };
-        if msg.msg_id() == Terminated::msg_id() {
-            // The peer's watch of one of ours has ended.
-            if let Some(end) = msg.downcast_ref::<Terminated>() {
-                session.forget_watch(end.actor, msg.header().dst_id());
-            }
-        }
-        session.send_msg(frame, msg);
         if let Some(r) = reply_to {
             // A reply to an address that is not this node's actor (an ask,
             // an inbox, another manager's actor) comes back to it here.
@@ -978,6 +997,19 @@ impl Net {
                 link.replies.insert(r);
             }
         }
+        if owed || !link.owed.is_empty() {
+            // Behind what is owed already, in order: a message that has its
+            // window place waits too.
+            link.owed.push_back(Owed { frame: frame.to_vec(), msg, placed: !owed });
+            // The window may have room already (its acknowledgements came
+            // before this): nothing else would send it then.
+            if pay_owed(link) {
+                self.dirty.push(key);
+            }
+            return;
+        }
+        let Some(session) = link.session.as_mut() else { return };
+        send_on(session, frame, msg);
         self.dirty.push(key);
     }
 
@@ -988,7 +1020,8 @@ impl Net {
         }
         let mut out = outbox::take();
         for item in out.items.drain(..) {
-            self.link_send(shared, &item.peer, &out.bytes[item.start..item.end], item.msg, item.reply_to);
+            let frame = &out.bytes[item.start..item.end];
+            self.link_send(shared, &item.peer, frame, item.msg, item.reply_to, item.owed);
         }
         outbox::give_back(out);
     }
@@ -1231,6 +1264,14 @@ impl Net {
                 peer.window.release(n);
             }
         }
+        // What it still owed was never sent.
+        for o in link.owed.drain(..) {
+            if let Some(peer) = &link.peer {
+                peer.give_back(!o.placed);
+            }
+            let dst = o.msg.header().dst_id();
+            shared.dead_letters.report_msg(o.msg, dst, DeadLetterReason::NotSent);
+        }
         publish_counters(&mut link);
         if let Some(peer) = &link.peer {
             // A duplicate that lost leaves the peer to the other link.
@@ -1345,6 +1386,45 @@ impl Net {
     }
 }
 
+/// Sends a message on a session (a `Terminated` ends the peer's watch).
+fn send_on(session: &mut Session<BoxMsg>, frame: &[u8], msg: BoxMsg) {
+    if msg.msg_id() == Terminated::msg_id() {
+        // The peer's watch of one of ours has ended.
+        if let Some(end) = msg.downcast_ref::<Terminated>() {
+            session.forget_watch(end.actor, msg.header().dst_id());
+        }
+    }
+    session.send_msg(frame, msg);
+}
+
+/// Owed messages past which a link delivers nothing more of what its peer
+/// sends (it defers it): a window's worth.
+fn owed_bound(link: &Link) -> usize {
+    owed_bound_of(&link.peer)
+}
+
+fn owed_bound_of(peer: &Option<Arc<Peer>>) -> usize {
+    peer.as_ref().map_or(usize::MAX, |p| p.window.capacity())
+}
+
+/// Sends what the link owes while the window has room; whether it sent any.
+fn pay_owed(link: &mut Link) -> bool {
+    let (Some(peer), Some(session)) = (&link.peer, link.session.as_mut()) else { return false };
+    let mut sent = false;
+    while let Some(front) = link.owed.front() {
+        if !front.placed && !peer.window.try_take() {
+            break;
+        }
+        let Some(o) = link.owed.pop_front() else { break };
+        if !o.placed {
+            peer.owed.fetch_sub(1, Ordering::SeqCst);
+        }
+        send_on(session, &o.frame, o.msg);
+        sent = true;
+    }
+    sent
+}
+
 /// Starts the session of a connected socket (its handshake).
 fn start_session(shared: &Shared, link: &mut Link, now: Instant) {
     let mut nonce = [0; 32];
@@ -1425,6 +1505,9 @@ struct LinkParts<'a> {
     inbound: &'a Arc<Inbound>,
     watches: &'a mut Vec<(ActorId, String, ActorSender)>,
     last_src: &'a mut Option<ActorSender>,
+    /// Where the message goes instead of its mailbox, if the link defers
+    /// delivery (it owes its peer a window of replies).
+    defer: Option<&'a mut VecDeque<Deferred>>,
 }
 
 /// Delivers a message read from a link, or says why it is refused.
@@ -1435,7 +1518,7 @@ fn on_msg(
     h: &FrameHeader,
     body: &[u8],
 ) -> Result<(), (NackReason, String)> {
-    let LinkParts { peer, remote, replies, inbound, watches, last_src } = link;
+    let LinkParts { peer, remote, replies, inbound, watches, last_src, defer } = link;
     let (target, local) = match caches.local_actor(shared, h.dst) {
         Some(t) => (t, true),
         None => (replies.map.get(&h.dst).cloned().ok_or((NackReason::UnknownDst, String::new()))?, false),
@@ -1465,12 +1548,19 @@ fn on_msg(
         }
     };
     let env = Envelope::new(msg, reply_to);
-    let route = target.route();
+    let bytes = body.len() + FRAME_HEADER_LEN + HOLD_OVERHEAD;
+    if let Some(deferred) = defer {
+        // Acknowledged (it is this link's to deliver), delivered once the
+        // link owes less; it holds the link's memory meanwhile.
+        deferred.push_back(Deferred { target, env, hold: inbound.hold(bytes), bytes });
+        return Ok(());
+    }
     // Checked and stamped already (the header came from the frame). A
     // message that waits on another thread holds the link's memory until
     // handled; one for this thread is handled before the link reads again.
+    let route = target.route();
     let delivered = if route.keeps_hold() {
-        route.deliver_held(env, Wait::No, inbound.hold(body.len() + FRAME_HEADER_LEN + HOLD_OVERHEAD))
+        route.deliver_held(env, Wait::No, inbound.hold(bytes))
     } else {
         route.deliver(env, Wait::No)
     };
@@ -1482,6 +1572,55 @@ fn on_msg(
         };
         (reason, String::new())
     })
+}
+
+/// A message read while its link owed the peer a window of replies:
+/// checked, decoded and acknowledged, delivered once the link owes less.
+struct Deferred {
+    target: ActorSender,
+    env: Envelope,
+    hold: Hold,
+    /// What `hold` holds.
+    bytes: usize,
+}
+
+/// Delivers up to `max` deferred messages while the link owes less than
+/// its bound; whether to try again next turn (`max` reached, or a mailbox
+/// was full). Held back by what it owes, it waits for acknowledgements.
+fn deliver_deferred(shared: &Shared, link: &mut Link, max: usize) -> bool {
+    let mut n = 0;
+    loop {
+        if link.owed.len() >= owed_bound(link) {
+            return false;
+        }
+        if n == max {
+            return !link.deferred.is_empty();
+        }
+        let Some(d) = link.deferred.pop_front() else { return false };
+        n += 1;
+        let route = d.target.route();
+        let reply_to = d.env.reply_to.clone();
+        let outcome = if route.keeps_hold() {
+            route.deliver_held(d.env, Wait::No, d.hold)
+        } else {
+            route.deliver(d.env, Wait::No)
+        };
+        match outcome {
+            Ok(()) => {}
+            // Its mailbox is full: it stays first in line, for the next turn.
+            Err(SendError::Full(msg) | SendError::Timeout(msg)) => {
+                let (env, hold) = (Envelope::new(msg, reply_to), link.inbound.hold(d.bytes));
+                link.deferred.push_front(Deferred { target: d.target, env, hold, bytes: d.bytes });
+                return true;
+            }
+            // Acknowledged already: the loss is this node's dead letter.
+            Err(e) => {
+                let msg = e.into_inner();
+                let dst = msg.header().dst_id();
+                shared.dead_letters.report_msg(msg, dst, DeadLetterReason::ActorStopped);
+            }
+        }
+    }
 }
 
 /// Where replies to a message from `src` go. Usually an actor of the

@@ -18,6 +18,8 @@ pub(crate) struct Item {
     pub(crate) end: usize,
     pub(crate) msg: BoxMsg,
     pub(crate) reply_to: Option<ActorSender>,
+    /// Owed to a full window (not counted in it).
+    pub(crate) owed: bool,
 }
 
 /// The frames written on this thread and not yet moved to their links.
@@ -71,10 +73,11 @@ pub(crate) fn commit(
     (start, end): (usize, usize),
     msg: BoxMsg,
     reply_to: Option<ActorSender>,
+    owed: bool,
 ) {
     OUTBOX.with(|o| {
         if let Ok(mut o) = o.try_borrow_mut() {
-            o.items.push(Item { peer: peer.clone(), start, end, msg, reply_to });
+            o.items.push(Item { peer: peer.clone(), start, end, msg, reply_to, owed });
         }
     });
 }

@@ -1,6 +1,6 @@
 //! Linked nodes as senders see them, and the routes to their actors.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use actor::{ActorSender, Envelope, Route, SendError, SystemError, Terminated, TerminationReason, Wait};
@@ -9,10 +9,15 @@ use msg_header::{ActorId, BoxMsg, MsgId, NodeId};
 use protocol::ProtocolId;
 use tracing::warn;
 
-use crate::capacity::Capacity;
+use crate::capacity::{Capacity, Refusal};
 use crate::executor::{Command, ExecutorHandle};
 use crate::outbox;
 use crate::stats::LinkCounters;
+
+/// Messages a link keeps owed at most, per window place: past the window
+/// the link reads no more from its peer (its requests wait in TCP); past
+/// four windows a handler's send is `Full`.
+pub(crate) const OWED_WINDOWS: usize = 4;
 
 /// Where a peer's current link lives: its executor and its key there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +53,9 @@ pub(crate) struct Peer {
     pub(crate) has_directory: AtomicBool,
     pub(crate) up: AtomicBool,
     pub(crate) window: Capacity,
+    /// Messages sent from handlers while the window was full, kept by the
+    /// link to send as acknowledgements come ([`MAX_OWED`] at most).
+    pub(crate) owed: AtomicUsize,
     pub(crate) counters: LinkCounters,
     place: AtomicU64,
     executors: Arc<[Arc<ExecutorHandle>]>,
@@ -74,6 +82,7 @@ impl Peer {
             has_directory: AtomicBool::new(false),
             up: AtomicBool::new(false),
             window: Capacity::new(window),
+            owed: AtomicUsize::new(0),
             counters: LinkCounters::default(),
             place: AtomicU64::new(0),
             executors,
@@ -117,6 +126,15 @@ impl Peer {
         // `place.executor` always indexes `executors`: it is set from an
         // executor's own index.
         &self.executors[place.executor.min(self.executors.len() - 1)]
+    }
+
+    /// A message that took a window place (or was owed) will not be sent.
+    pub(crate) fn give_back(&self, owed: bool) {
+        if owed {
+            self.owed.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            self.window.release(1);
+        }
     }
 
     /// Queues a control frame (not counted in the window) for the link.
@@ -174,8 +192,18 @@ impl RemoteRoute {
 }
 
 impl RemoteRoute {
-    fn not_encoded(&self, msg: BoxMsg, e: FrameError) -> Result<(), SendError> {
-        self.peer.window.release(1);
+    /// Counts one more owed message, if under the cap.
+    fn owe(&self, peer: &Peer) -> bool {
+        let cap = peer.window.capacity() * OWED_WINDOWS;
+        peer.owed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < cap).then_some(n + 1)).is_ok()
+    }
+
+    fn not_encoded(&self, msg: BoxMsg, e: FrameError, owed: bool) -> Result<(), SendError> {
+        if owed {
+            self.peer.owed.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            self.peer.window.release(1);
+        }
         warn!(msg = msg.name(), dst = %self.name, error = %e, "message not encoded");
         Err(SendError::Encode(msg))
     }
@@ -220,28 +248,34 @@ impl Route for RemoteRoute {
             corr: h.corr_id(),
             ..FrameHeader::new(FrameKind::Msg)
         };
-        if let Err(refusal) = peer.window.take(wait, &peer.up) {
-            return Err(refusal.into_error(env.msg));
-        }
+        // A handler (which must not wait) that meets a full window owes the
+        // message: its link keeps it and sends it as acknowledgements come,
+        // reading nothing more from the peer meanwhile (so a peer that
+        // pipelines requests gets every reply, in order).
+        let owed = match peer.window.take(wait, &peer.up) {
+            Ok(()) => false,
+            Err(Refusal::Full) if actor::on_executor_thread() && self.owe(peer) => true,
+            Err(refusal) => return Err(refusal.into_error(env.msg)),
+        };
         let encode = |out: &mut Vec<u8>| encode_msg_frame(&header, wire, peer.max_frame, out);
         let executor = peer.executor();
         // On the link's own executor: straight into the outbox, no hand-off.
         if outbox::is_current(executor) {
             match outbox::write(encode) {
                 Some(Ok(span)) => {
-                    outbox::commit(peer, span, env.msg, env.reply_to);
+                    outbox::commit(peer, span, env.msg, env.reply_to, owed);
                     return Ok(());
                 }
-                Some(Err(e)) => return self.not_encoded(env.msg, e),
+                Some(Err(e)) => return self.not_encoded(env.msg, e, owed),
                 None => {}
             }
         }
         let mut frame = Vec::with_capacity(128);
         if let Err(e) = encode(&mut frame) {
-            return self.not_encoded(env.msg, e);
+            return self.not_encoded(env.msg, e, owed);
         }
         let (msg, reply_to) = (env.msg, env.reply_to);
-        executor.push(Command::LinkSend { peer: peer.clone(), frame, msg, reply_to });
+        executor.push(Command::LinkSend { peer: peer.clone(), frame, msg, reply_to, owed });
         Ok(())
     }
 

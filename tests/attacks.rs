@@ -468,3 +468,22 @@ fn a_client_that_pipelines_and_reads_late_gets_every_reply_in_order() {
     sending.join().expect("the writer ends");
     assert_eq!(server.stats()["dead_letters"], serde_json::json!({}), "nothing dropped");
 }
+
+#[test]
+fn a_node_that_restarts_replaces_its_old_link() {
+    let server = Server::start(&[], None);
+    let name = node(&format!("restarts-{}", std::process::id()));
+    let mut old = Client::start_as(connect(&server), &name, 1).expect("links");
+    old.request(1).expect("sent");
+    old.reply(1).expect("answered");
+    // The same node, restarted (a new incarnation), while its old link is
+    // still open: the old one is closed `replaced`, the new one serves.
+    let mut new = Client::start_as(connect(&server), &name, 2).expect("links again");
+    let rest = support::raw::read_to_close(old.stream());
+    let kinds = support::raw::frame_kinds(&rest);
+    assert_eq!(kinds.last(), Some(&FrameKind::Close), "{kinds:?}");
+    assert!(String::from_utf8_lossy(&rest).contains(r#""reason":"replaced""#));
+    new.request(1).expect("sent");
+    new.reply(1).expect("answered");
+    assert_eq!(server.closes("replaced"), 1, "{}", server.stats());
+}

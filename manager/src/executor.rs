@@ -30,7 +30,7 @@ use crate::Addr;
 use crate::cell::ActorCell;
 use crate::dead_letter::DeadLetterReason;
 use crate::manager::Shared;
-use crate::net::{Listener, Net, Origin, Stream, Waiter};
+use crate::net::{LinkReplaced, Listener, Net, Origin, Stream, Waiter};
 use crate::outbox;
 use crate::peer::{Peer, Place};
 
@@ -112,7 +112,7 @@ pub(crate) enum Command {
     /// Ask the peer to tell `watcher` when `target` ends.
     LinkWatch { peer: Arc<Peer>, target: ActorId, target_name: String, watcher: ActorSender },
     /// Close the link at `place` if it still carries `peer`.
-    CloseLink { peer: Arc<Peer>, place: Place },
+    CloseLink { peer: Arc<Peer>, place: Place, reason: LinkReplaced },
     /// Read the link at `key` again, if it is still link `id`: what its
     /// inbound messages held has drained.
     ResumeLink { key: usize, id: u64 },
@@ -456,8 +456,8 @@ impl Executor {
                 self.net.link_watch(&self.shared, &peer, target, target_name, watcher)
             }
             Command::ResumeLink { key, id } => self.net.resume(key, id),
-            Command::CloseLink { peer, place } => {
-                self.net.close_link(&self.shared, self.poll.registry(), &peer, place.key)
+            Command::CloseLink { peer, place, reason } => {
+                self.net.close_link(&self.shared, self.poll.registry(), &peer, place.key, reason)
             }
         }
     }

@@ -20,6 +20,7 @@ use crate::cell::{ActorCell, Lifecycle};
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetters};
 use crate::directory::{Directory, Managed};
 use crate::executor::{Command, Executor, ExecutorHandle};
+use crate::net::LinkReplaced;
 use crate::peer::{Peer, Place, RemoteRoute};
 use crate::stats::{Stats, Tally};
 use crate::{ActorOptions, Addr, ManagerConfig, ManagerError};
@@ -183,14 +184,34 @@ impl Shared {
                 if keep_new {
                     let old = peer.place();
                     peer.link_up(place, dialer);
-                    self.executor(old.executor).push(Command::CloseLink { peer: peer.clone(), place: old });
+                    let reason =
+                        if current == dialer { LinkReplaced::Newer } else { LinkReplaced::Duplicate };
+                    self.executor(old.executor).push(Command::CloseLink {
+                        peer: peer.clone(),
+                        place: old,
+                        reason,
+                    });
                 }
                 return (peer.clone(), keep_new);
             }
-            // A new incarnation: the node restarted; what we knew of it is gone.
+            // A new incarnation: the node restarted; what we knew of it is
+            // gone, and its old link (if still up here) is closed `replaced`:
+            // nothing sent from now on goes to it.
+            let was_up = peer.is_up();
             peer.link_down();
+            if was_up {
+                let old = peer.place();
+                let reason = LinkReplaced::Newer;
+                self.executor(old.executor).push(Command::CloseLink {
+                    peer: peer.clone(),
+                    place: old,
+                    reason,
+                });
+            }
             for gone in self.dir_mut().remove_node(peer.node_id) {
-                drop(gone);
+                if let Managed::Remote(route) = gone.route {
+                    route.mark_removed();
+                }
             }
         }
         let rank = self.next_rank.fetch_add(1, Ordering::Relaxed);

@@ -205,6 +205,16 @@ impl ReplyTargets {
     }
 }
 
+/// Why a link is closed for another one to the same node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LinkReplaced {
+    /// Both nodes dialed at once; the other link is kept (`duplicate`).
+    Duplicate,
+    /// The node dialed again, or restarted (a new incarnation): the newer
+    /// link carries its traffic from now on (`replaced`).
+    Newer,
+}
+
 /// The session configuration of a manager's links.
 pub(crate) fn session_config(c: &ManagerConfig) -> SessionConfig {
     let mut s = SessionConfig::default();
@@ -1069,11 +1079,23 @@ impl Net {
         }
     }
 
-    /// Closes the link at `key` if it still carries `peer` (a duplicate).
-    pub(crate) fn close_link(&mut self, shared: &Shared, registry: &Registry, peer: &Arc<Peer>, key: usize) {
+    /// Closes the link at `key` if it still carries `peer`: another link
+    /// to the same node replaced it.
+    pub(crate) fn close_link(
+        &mut self,
+        shared: &Shared,
+        registry: &Registry,
+        peer: &Arc<Peer>,
+        key: usize,
+        why: LinkReplaced,
+    ) {
         if let Some(Io::Link(link)) = self.io.get(key) {
             if link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) {
-                self.fail(shared, key, CloseReason::Duplicate);
+                let reason = match why {
+                    LinkReplaced::Duplicate => CloseReason::Duplicate,
+                    LinkReplaced::Newer => CloseReason::Replaced,
+                };
+                self.fail(shared, key, reason);
             }
         }
         self.apply_downs(shared, registry);

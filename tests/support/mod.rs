@@ -300,8 +300,14 @@ pub mod raw {
     impl<S: Read + Write> Client<S> {
         /// Handshakes on `s` (no secret), exchanges directories and finds
         /// the actor called `server`.
-        pub fn start(mut s: S, node: &str) -> std::io::Result<Self> {
-            let config = HandshakeConfig::new(NodeId::of_name(node), Incarnation([1; 16]));
+        pub fn start(s: S, node: &str) -> std::io::Result<Self> {
+            Self::start_as(s, node, 1)
+        }
+
+        /// As [`start`](Self::start), as incarnation `incarnation` (every
+        /// byte of it) of node `node`.
+        pub fn start_as(mut s: S, node: &str, incarnation: u8) -> std::io::Result<Self> {
+            let config = HandshakeConfig::new(NodeId::of_name(node), Incarnation([incarnation; 16]));
             let mut nonce = [0; 32];
             nonce[..node.len().min(32)].copy_from_slice(&node.as_bytes()[..node.len().min(32)]);
             let mut hs = Handshake::new(Role::Client, config, nonce);

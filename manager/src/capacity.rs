@@ -8,7 +8,7 @@ use std::time::Instant;
 use actor::{ActorSender, SendError, Wait};
 use msg_header::BoxMsg;
 
-use crate::cell::lock;
+use crate::sync::lock;
 
 /// Why no place was taken.
 pub(crate) enum Refusal {

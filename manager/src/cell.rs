@@ -1,11 +1,11 @@
 //! `ActorCell`: a local actor as seen by its senders. It is the `Route`
 //! behind every local `ActorSender`.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use actor::{
-    ActorSender, Envelope, Hold, Route, SendError, SystemError, Terminated, TerminationReason, Wait,
+    Actor, ActorSender, Envelope, Hold, Route, SendError, SystemError, Terminated, TerminationReason, Wait,
 };
 use msg_header::{ActorId, MsgId, MsgType, NodeId};
 use protocol::ProtocolId;
@@ -13,36 +13,17 @@ use protocol_set::ProtocolSet;
 use tracing::debug;
 
 use crate::capacity::Capacity;
-use crate::executor::{Command, ExecutorHandle};
+use crate::sync::{Lifecycle, Mailbox, lock};
 
-/// The manager's state, shared with every cell so that sends can be
-/// refused once shutdown begins.
-pub(crate) struct Lifecycle(AtomicU8);
-
-impl Lifecycle {
-    const RUNNING: u8 = 0;
-    const STOPPING: u8 = 1;
-    const ABORTING: u8 = 2;
-
-    pub(crate) fn new() -> Self {
-        Self(AtomicU8::new(Self::RUNNING))
-    }
-
-    pub(crate) fn is_running(&self) -> bool {
-        self.0.load(Ordering::Acquire) == Self::RUNNING
-    }
-
-    /// Moves to stopping, or aborting (queued messages are not handled);
-    /// `false` if it was not running.
-    pub(crate) fn begin_stop(&self, drain: bool) -> bool {
-        let next = if drain { Self::STOPPING } else { Self::ABORTING };
-        self.0.compare_exchange(Self::RUNNING, next, Ordering::AcqRel, Ordering::Acquire).is_ok()
-    }
-
-    /// Whether queued messages are to be reported rather than handled.
-    pub(crate) fn is_aborting(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == Self::ABORTING
-    }
+/// What an executor is asked to do for its actors.
+pub(crate) enum ActorCommand {
+    /// Hand a message to the actor in `slot`, if it is still generation
+    /// `generation`; `hold` (a message from a link) is kept until then.
+    Deliver { slot: u32, generation: u32, counted: bool, env: Envelope, hold: Option<Hold> },
+    /// Start hosting an actor.
+    Spawn { actor: Box<dyn Actor>, cell: Arc<ActorCell> },
+    /// Stop the actor in `slot`.
+    Stop { slot: u32, generation: u32, reason: TerminationReason },
 }
 
 /// Where a local actor lives and what its senders must know.
@@ -50,7 +31,7 @@ pub(crate) struct ActorCell {
     pub(crate) id: ActorId,
     pub(crate) name: String,
     pub(crate) set: &'static ProtocolSet,
-    pub(crate) executor: Arc<ExecutorHandle>,
+    pub(crate) executor: Arc<dyn Mailbox<ActorCommand>>,
     pub(crate) slot: u32,
     pub(crate) generation: u32,
     node: NodeId,
@@ -68,7 +49,7 @@ impl ActorCell {
         id: ActorId,
         name: String,
         set: &'static ProtocolSet,
-        executor: Arc<ExecutorHandle>,
+        executor: Arc<dyn Mailbox<ActorCommand>>,
         (slot, generation): (u32, u32),
         node: NodeId,
         lifecycle: Arc<Lifecycle>,
@@ -142,7 +123,7 @@ impl ActorCell {
             }
             _ => false,
         };
-        self.executor.push(Command::Deliver {
+        self.executor.push(ActorCommand::Deliver {
             slot: self.slot,
             generation: self.generation,
             counted,
@@ -151,11 +132,6 @@ impl ActorCell {
         });
         Ok(())
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding these locks leaves no broken invariant behind.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Route for ActorCell {
@@ -190,7 +166,7 @@ impl Route for ActorCell {
     /// A message for an actor of the calling executor (a link's own) is
     /// handled before that link reads again: it needs no hold.
     fn keeps_hold(&self) -> bool {
-        !crate::outbox::is_current(&self.executor)
+        !self.executor.is_current()
     }
 
     fn watch(&self, watcher: ActorSender) -> Result<(), SystemError> {
@@ -223,7 +199,7 @@ impl Route for ActorCell {
         if !self.alive.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.executor.push(Command::Stop {
+        self.executor.push(ActorCommand::Stop {
             slot: self.slot,
             generation: self.generation,
             reason: TerminationReason::Stopped,

@@ -16,23 +16,31 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering, fence};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::{self, ThreadId};
+use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use actor::{Actor, ActorSender, Context, Envelope, Hold, TerminationReason};
+use actor::{Actor, ActorSender, Context, Envelope, System, TerminationReason};
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
-use msg_header::{ActorId, BoxMsg};
+use msg_header::ActorId;
 use tracing::{debug, error, warn};
 
-use crate::Addr;
-use crate::cell::ActorCell;
+use crate::cell::{ActorCell, ActorCommand};
 use crate::dead_letter::DeadLetterReason;
-use crate::manager::Shared;
-use crate::net::{LinkReplaced, Listener, Net, Origin, Stream, Waiter};
-use crate::outbox;
-use crate::peer::{Peer, Place};
+use crate::net::{Host, Net, NetCommand};
+use crate::peer::PeerCommand;
+use crate::sync::{ExecutorId, Lifecycle, Mailbox};
+
+/// The manager, as its executors see it: what links need of it, the
+/// directory as actors see it, and the end of an actor.
+pub(crate) trait Node: Host + System {
+    fn lifecycle(&self) -> &Lifecycle;
+
+    /// A local actor has ended: it leaves the directory, here and on the
+    /// linked nodes.
+    fn remove_local(&self, id: ActorId);
+}
 
 const WAKER: Token = Token(0);
 
@@ -84,38 +92,19 @@ pub(crate) fn own_len() -> usize {
     OWN.with(|q| q.borrow().len())
 }
 
-/// What an executor is asked to do.
+/// What an executor is asked to do: for an actor, for a peer's link, for
+/// its sockets, or for the manager.
 pub(crate) enum Command {
-    /// Hand a message to the actor in `slot`, if it is still generation
-    /// `generation`; `hold` (a message from a link) is kept until then.
-    Deliver { slot: u32, generation: u32, counted: bool, env: Envelope, hold: Option<Hold> },
-    /// Start hosting an actor.
-    Spawn { actor: Box<dyn Actor>, cell: Arc<ActorCell> },
-    /// Stop the actor in `slot`.
-    Stop { slot: u32, generation: u32, reason: TerminationReason },
+    Actor(ActorCommand),
+    Peer(PeerCommand),
+    Net(NetCommand),
     /// Handle what is queued (unless the manager is aborting), stop every
     /// actor, say so on `done`; keep serving links.
-    StopActors { done: Sender<()> },
+    StopActors {
+        done: Sender<()>,
+    },
     /// Close every link in order and exit.
     Exit,
-    /// Serve a listening socket.
-    AddListener(Listener),
-    /// Take over a socket, accepted or dialed.
-    AddStream { stream: Stream, origin: Origin },
-    /// Dial `addr`.
-    Dial { addr: Addr, waiter: Option<Waiter> },
-    /// Write a message frame: already counted in the peer's window, or
-    /// `owed` (to send once the window has room).
-    LinkSend { peer: Arc<Peer>, frame: Vec<u8>, msg: BoxMsg, reply_to: Option<ActorSender>, owed: bool },
-    /// Write a control frame.
-    LinkControl { peer: Arc<Peer>, frame: Vec<u8> },
-    /// Ask the peer to tell `watcher` when `target` ends.
-    LinkWatch { peer: Arc<Peer>, target: ActorId, target_name: String, watcher: ActorSender },
-    /// Close the link at `place` if it still carries `peer`.
-    CloseLink { peer: Arc<Peer>, place: Place, reason: LinkReplaced },
-    /// Read the link at `key` again, if it is still link `id`: what its
-    /// inbound messages held has drained.
-    ResumeLink { key: usize, id: u64 },
 }
 
 /// Slot numbers of an executor, reused with a new generation.
@@ -146,6 +135,7 @@ impl SlotAlloc {
 /// The shared half of an executor: its mailbox and how to wake it.
 pub(crate) struct ExecutorHandle {
     pub(crate) index: usize,
+    id: ExecutorId,
     tx: Sender<Command>,
     /// Kept here so the mailbox never disconnects: what is left in it when
     /// the thread has exited is drained into dead letters by the manager.
@@ -153,14 +143,13 @@ pub(crate) struct ExecutorHandle {
     waker: Waker,
     sleeping: AtomicBool,
     slots: Mutex<SlotAlloc>,
-    thread: OnceLock<ThreadId>,
 }
 
 impl ExecutorHandle {
     /// Queues a command and wakes the executor if it sleeps. On the
     /// executor's own thread, queues it in the thread's own queue.
     pub(crate) fn push(&self, cmd: Command) {
-        if outbox::is_current(self) {
+        if self.id.is_current() {
             return own_push(cmd);
         }
         if self.tx.send(cmd).is_err() {
@@ -194,12 +183,54 @@ impl ExecutorHandle {
 
     /// Whether the calling thread is this executor's.
     pub(crate) fn is_current(&self) -> bool {
-        self.thread.get() == Some(&thread::current().id())
+        self.id.is_current()
     }
 
     /// Commands left behind after the thread exited.
     pub(crate) fn drain(&self) -> impl Iterator<Item = Command> + '_ {
         self.rx.try_iter()
+    }
+}
+
+impl Mailbox<ActorCommand> for ExecutorHandle {
+    fn push(&self, cmd: ActorCommand) {
+        ExecutorHandle::push(self, Command::Actor(cmd));
+    }
+
+    fn is_current(&self) -> bool {
+        self.id.is_current()
+    }
+
+    fn backlog(&self) -> usize {
+        if self.id.is_current() { own_len() } else { 0 }
+    }
+}
+
+impl Mailbox<PeerCommand> for ExecutorHandle {
+    fn push(&self, cmd: PeerCommand) {
+        ExecutorHandle::push(self, Command::Peer(cmd));
+    }
+
+    fn is_current(&self) -> bool {
+        self.id.is_current()
+    }
+
+    fn backlog(&self) -> usize {
+        if self.id.is_current() { own_len() } else { 0 }
+    }
+}
+
+impl Mailbox<NetCommand> for ExecutorHandle {
+    fn push(&self, cmd: NetCommand) {
+        ExecutorHandle::push(self, Command::Net(cmd));
+    }
+
+    fn is_current(&self) -> bool {
+        self.id.is_current()
+    }
+
+    fn backlog(&self) -> usize {
+        if self.id.is_current() { own_len() } else { 0 }
     }
 }
 
@@ -213,7 +244,7 @@ struct Slot {
 /// The thread half of an executor.
 pub(crate) struct Executor {
     handle: Arc<ExecutorHandle>,
-    shared: Arc<Shared>,
+    shared: Arc<dyn Node>,
     poll: Poll,
     events: Events,
     net: Net,
@@ -231,19 +262,19 @@ impl Executor {
     pub(crate) fn new(
         index: usize,
         spin: Duration,
-        shared: Arc<Shared>,
+        shared: Arc<dyn Node>,
     ) -> std::io::Result<(Self, Arc<ExecutorHandle>)> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let handle = Arc::new(ExecutorHandle {
             index,
+            id: ExecutorId::next(),
             tx,
             rx,
             waker,
             sleeping: AtomicBool::new(false),
             slots: Mutex::default(),
-            thread: OnceLock::new(),
         });
         let cpus = thread::available_parallelism().map_or(1, |n| n.get());
         let spins_per_turn = if cpus > 1 { SPINS_PER_YIELD } else { 0 };
@@ -263,8 +294,7 @@ impl Executor {
 
     pub(crate) fn run(mut self) {
         actor::mark_executor_thread();
-        outbox::enter(&self.handle);
-        let _ = self.handle.thread.set(thread::current().id());
+        self.handle.id.enter();
         let mut next_timer: Option<Instant> = None;
         loop {
             // Commands first, a batch at a time so sockets are not starved.
@@ -274,7 +304,7 @@ impl Executor {
                     Some(Command::Exit) => return self.exit(),
                     Some(cmd) => {
                         self.execute(cmd);
-                        self.net.drain_outbox(&self.shared);
+                        self.net.drain_outbox(&*self.shared);
                     }
                     None => break,
                 }
@@ -284,8 +314,8 @@ impl Executor {
                 // Links whose read budget ran out last turn, or that resumed:
                 // read once what was read before is handled, so that reading
                 // never outruns the handlers on this thread.
-                self.net.read_ready(&self.shared, self.poll.registry());
-                self.net.drain_outbox(&self.shared);
+                self.net.read_ready(&*self.shared, self.poll.registry());
+                self.net.drain_outbox(&*self.shared);
             }
             if self.net.has_io() {
                 // After a full batch, or once commands have kept coming for
@@ -301,10 +331,10 @@ impl Executor {
                 if handled == BATCH || reading || (handled > 0 && self.last_io.elapsed() >= IO_EVERY) {
                     self.poll_io(Some(Duration::ZERO));
                 }
-                self.net.flush(&self.shared, self.poll.registry());
+                self.net.flush(&*self.shared, self.poll.registry());
                 let now = Instant::now();
                 if next_timer.is_none_or(|t| t <= now) || self.net.timers_changed() {
-                    next_timer = self.net.timers(&self.shared, self.poll.registry(), now);
+                    next_timer = self.net.timers(&*self.shared, self.poll.registry(), now);
                 }
             } else {
                 next_timer = None;
@@ -314,7 +344,7 @@ impl Executor {
             }
             if !self.spin_for_work() {
                 if self.net.timers_changed() {
-                    next_timer = self.net.timers(&self.shared, self.poll.registry(), Instant::now());
+                    next_timer = self.net.timers(&*self.shared, self.poll.registry(), Instant::now());
                 }
                 self.sleep(next_timer);
             }
@@ -345,11 +375,11 @@ impl Executor {
         for event in self.events.iter() {
             if event.token() != WAKER {
                 any = true;
-                self.net.on_event(&self.shared, self.poll.registry(), event);
+                self.net.on_event(&*self.shared, self.poll.registry(), event);
             }
         }
         // A link that went down told its watchers, perhaps over another link.
-        self.net.drain_outbox(&self.shared);
+        self.net.drain_outbox(&*self.shared);
         any
     }
 
@@ -372,14 +402,14 @@ impl Executor {
                 let read = if turn % POLL_EVERY == 0 {
                     None
                 } else {
-                    self.net.read_links(&self.shared, self.poll.registry())
+                    self.net.read_links(&*self.shared, self.poll.registry())
                 };
                 let found = match read {
                     Some(found) => found,
                     None => self.poll_io(Some(Duration::ZERO)),
                 };
                 if found || !own_is_empty() {
-                    self.net.drain_outbox(&self.shared);
+                    self.net.drain_outbox(&*self.shared);
                     return true;
                 }
             }
@@ -420,44 +450,36 @@ impl Executor {
 
     fn execute(&mut self, cmd: Command) {
         match cmd {
-            Command::Deliver { slot, generation, counted, env, hold } => {
-                self.deliver(slot, generation, counted, env);
-                drop(hold);
+            Command::Actor(cmd) => self.execute_actor(cmd),
+            Command::Peer(PeerCommand::Send { peer, msg, owed, .. })
+                if self.shared.lifecycle().is_aborting() =>
+            {
+                peer.give_back(owed);
+                let dst = msg.header().dst_id();
+                self.shared.dead_letters().report_msg(msg, dst, DeadLetterReason::Shutdown);
             }
-            Command::Spawn { actor, cell } => self.spawn(actor, cell),
-            Command::Stop { slot, generation, reason } => {
-                self.spawn_pending(slot, generation);
-                if self.is_live(slot, generation) {
-                    self.stop_slot(slot, reason);
-                }
-            }
+            Command::Peer(cmd) => self.net.execute_peer(&*self.shared, cmd),
+            Command::Net(cmd) => self.net.execute(&*self.shared, self.poll.registry(), cmd),
             Command::StopActors { done } => {
                 self.stop_actors();
                 let _ = done.send(());
             }
             Command::Exit => {}
-            Command::AddListener(listener) => self.net.add_listener(self.poll.registry(), listener),
-            Command::AddStream { stream, origin } => {
-                self.net.add_stream(&self.shared, self.poll.registry(), stream, origin)
+        }
+    }
+
+    fn execute_actor(&mut self, cmd: ActorCommand) {
+        match cmd {
+            ActorCommand::Deliver { slot, generation, counted, env, hold } => {
+                self.deliver(slot, generation, counted, env);
+                drop(hold);
             }
-            Command::Dial { addr, waiter } => {
-                self.net.dial(&self.shared, self.poll.registry(), addr, waiter, 0)
-            }
-            Command::LinkSend { peer, frame, msg, reply_to, owed } => {
-                if self.shared.lifecycle.is_aborting() {
-                    peer.give_back(owed);
-                    let dst = msg.header().dst_id();
-                    return self.shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Shutdown);
+            ActorCommand::Spawn { actor, cell } => self.spawn(actor, cell),
+            ActorCommand::Stop { slot, generation, reason } => {
+                self.spawn_pending(slot, generation);
+                if self.is_live(slot, generation) {
+                    self.stop_slot(slot, reason);
                 }
-                self.net.link_send(&self.shared, &peer, &frame, msg, reply_to, owed)
-            }
-            Command::LinkControl { peer, frame } => self.net.link_control(&peer, frame),
-            Command::LinkWatch { peer, target, target_name, watcher } => {
-                self.net.link_watch(&self.shared, &peer, target, target_name, watcher)
-            }
-            Command::ResumeLink { key, id } => self.net.resume(key, id),
-            Command::CloseLink { peer, place, reason } => {
-                self.net.close_link(&self.shared, self.poll.registry(), &peer, place.key, reason)
             }
         }
     }
@@ -474,7 +496,8 @@ impl Executor {
             return;
         }
         while let Ok(cmd) = self.handle.rx.try_recv() {
-            let spawns = matches!(&cmd, Command::Spawn { cell, .. } if cell.slot == slot);
+            let spawns =
+                matches!(&cmd, Command::Actor(ActorCommand::Spawn { cell, .. }) if cell.slot == slot);
             match cmd {
                 // Cannot come while the manager still adds actors; keep it
                 // for the run loop all the same.
@@ -489,13 +512,13 @@ impl Executor {
 
     fn deliver(&mut self, slot: u32, generation: u32, counted: bool, env: Envelope) {
         self.spawn_pending(slot, generation);
-        if self.shared.lifecycle.is_aborting() {
+        if self.shared.lifecycle().is_aborting() {
             let dst = dst_of(&env);
-            return self.shared.dead_letters.report_msg(env.msg, dst, DeadLetterReason::Shutdown);
+            return self.shared.dead_letters().report_msg(env.msg, dst, DeadLetterReason::Shutdown);
         }
         if !self.is_live(slot, generation) {
             let dst = dst_of(&env);
-            return self.shared.dead_letters.report_msg(env.msg, dst, DeadLetterReason::ActorStopped);
+            return self.shared.dead_letters().report_msg(env.msg, dst, DeadLetterReason::ActorStopped);
         }
         let Some(Some(s)) = self.slots.get_mut(slot as usize) else { return };
         if counted {
@@ -572,7 +595,7 @@ impl Executor {
         for slot in 0..self.slots.len() {
             self.stop_slot(slot as u32, TerminationReason::Shutdown);
         }
-        self.net.drain_outbox(&self.shared);
+        self.net.drain_outbox(&*self.shared);
     }
 
     /// Sends what is queued for the links, closes them in order, exits.
@@ -580,9 +603,9 @@ impl Executor {
         while let Some(cmd) = self.next_command() {
             self.execute(cmd);
         }
-        self.net.drain_outbox(&self.shared);
-        self.net.flush(&self.shared, self.poll.registry());
-        self.net.close_all(&self.shared, self.poll.registry(), CLOSE_GRACE);
+        self.net.drain_outbox(&*self.shared);
+        self.net.flush(&*self.shared, self.poll.registry());
+        self.net.close_all(&*self.shared, self.poll.registry(), CLOSE_GRACE);
         debug!(executor = self.handle.index, "executor exits");
     }
 }

@@ -1,358 +1,29 @@
 //! The manager: executors, the directory, dead letters, shutdown.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use actor::{Actor, ActorAddr, ActorSender, System, SystemError, Terminated};
-use connection::{
-    DirEntry, DirectoryUpdate, FRAME_HEADER_LEN, FrameHeader, FrameKind, Incarnation, PeerHello, encode_frame,
-};
+use connection::{DirectoryUpdate, Incarnation};
 use crossbeam_channel::Receiver;
-use msg_header::{ActorId, MsgId, NodeId};
+use msg_header::{ActorId, NodeId};
 use protocol::{MsgInfo, Protocol, ProtocolId};
-use rustc_hash::FxHashMap;
 use tracing::{debug, warn};
 
-use crate::cell::{ActorCell, Lifecycle};
+use crate::cell::{ActorCell, ActorCommand};
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetters};
-use crate::directory::{Directory, Managed};
-use crate::executor::{Command, Executor, ExecutorHandle};
-use crate::net::LinkReplaced;
-use crate::peer::{Peer, Place, RemoteRoute};
+use crate::decoders::Decoders;
+use crate::executor::{Command, Executor, ExecutorHandle, Node};
+use crate::net::{Host, NetCommand};
+use crate::nodes::Nodes;
+use crate::peer::{LinkMailboxes, PeerCommand, PeerInfo};
+use crate::port::LinkPort;
+use crate::shared::{Shared, dir_entry};
 use crate::stats::{Stats, Tally};
+use crate::sync::{Lifecycle, Mailbox};
 use crate::{ActorOptions, Addr, ManagerConfig, ManagerError};
-
-/// What the executors and the manager share.
-pub(crate) struct Shared {
-    pub(crate) lifecycle: Arc<Lifecycle>,
-    pub(crate) config: ManagerConfig,
-    pub(crate) node_id: NodeId,
-    pub(crate) incarnation: Incarnation,
-    directory: RwLock<Directory>,
-    /// Bumped on every change of the local actors, for executors' caches.
-    dir_version: AtomicU64,
-    pub(crate) dead_letters: DeadLetters,
-    executors: OnceLock<Arc<[Arc<ExecutorHandle>]>>,
-    peers: Mutex<HashMap<NodeId, Arc<Peer>>>,
-    next_rank: AtomicU64,
-    next_link_executor: AtomicUsize,
-    /// How to decode every wire message this process knows, by id.
-    decoders: RwLock<Arc<FxHashMap<MsgId, MsgInfo>>>,
-    decoders_version: AtomicU64,
-    /// Links closed, by reason.
-    pub(crate) closes: Tally,
-    /// Accepted links open now, every executor's (`max_links`).
-    pub(crate) links: AtomicUsize,
-}
-
-impl Shared {
-    fn dir(&self) -> RwLockReadGuard<'_, Directory> {
-        // The directory's invariants hold between its method calls, so a
-        // panic elsewhere cannot leave it broken.
-        self.directory.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn dir_mut(&self) -> RwLockWriteGuard<'_, Directory> {
-        self.directory.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn dir_version(&self) -> u64 {
-        self.dir_version.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn local_actor(&self, id: ActorId) -> Option<ActorSender> {
-        self.dir().local_by_id(id)
-    }
-
-    pub(crate) fn is_stopping(&self) -> bool {
-        !self.lifecycle.is_running()
-    }
-
-    pub(crate) fn executor(&self, index: usize) -> &Arc<ExecutorHandle> {
-        let all = self.executors();
-        &all[index.min(all.len() - 1)]
-    }
-
-    fn executors(&self) -> &Arc<[Arc<ExecutorHandle>]> {
-        // Set by `Manager::new` before any executor runs a command.
-        self.executors.get_or_init(|| Arc::from(Vec::new()))
-    }
-
-    /// The executor the next link runs on.
-    pub(crate) fn next_link_executor(&self) -> usize {
-        let n = self.executors().len().max(1);
-        match self.config.link_executor {
-            Some(i) => i.min(n - 1),
-            None => self.next_link_executor.fetch_add(1, Ordering::Relaxed) % n,
-        }
-    }
-
-    pub(crate) fn decoders(&self) -> Arc<FxHashMap<MsgId, MsgInfo>> {
-        self.decoders.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    pub(crate) fn decoders_version(&self) -> u64 {
-        self.decoders_version.load(Ordering::Acquire)
-    }
-
-    /// Learns how to decode the wire messages of `messages`.
-    fn register_decoders<'a>(&self, messages: impl IntoIterator<Item = &'a MsgInfo>) {
-        let mut current = self.decoders.write().unwrap_or_else(|e| e.into_inner());
-        let mut added: Vec<&MsgInfo> =
-            messages.into_iter().filter(|m| m.is_wire() && !current.contains_key(&m.id())).collect();
-        if added.is_empty() {
-            return;
-        }
-        let mut next = FxHashMap::clone(&current);
-        for m in added.drain(..) {
-            next.insert(m.id(), *m);
-        }
-        *current = Arc::new(next);
-        self.decoders_version.fetch_add(1, Ordering::Release);
-    }
-
-    /// A local actor is gone: from the directory, and from the peers'.
-    pub(crate) fn remove_local(&self, id: ActorId) {
-        self.dir_mut().remove(id);
-        self.dir_version.fetch_add(1, Ordering::Release);
-        self.broadcast(&DirectoryUpdate { remove: vec![id], ..DirectoryUpdate::default() });
-    }
-
-    /// Tells every linked node of a change of this node's actors.
-    fn broadcast(&self, update: &DirectoryUpdate) {
-        let peers: Vec<Arc<Peer>> = self.peers_lock().values().filter(|p| p.is_up()).cloned().collect();
-        if peers.is_empty() {
-            return;
-        }
-        let Some(frame) = directory_frame(update, self.config.max_frame) else { return };
-        for peer in peers {
-            peer.send_control(frame.clone());
-        }
-    }
-
-    /// The full directory of this node, in frames that fit the maximum.
-    pub(crate) fn directory_frames(&self) -> Vec<Vec<u8>> {
-        let entries = self.dir().local_entries();
-        let mut frames = Vec::new();
-        let mut chunks = entries.chunks(DIRECTORY_CHUNK).peekable();
-        let mut first = true;
-        loop {
-            let add = chunks
-                .next()
-                .map_or_else(Vec::new, |c| c.iter().map(|(cell, p)| dir_entry(cell, p)).collect());
-            let update = DirectoryUpdate {
-                node: first.then(|| self.config.node_name.clone()),
-                full: first,
-                add,
-                remove: Vec::new(),
-            };
-            first = false;
-            frames.extend(directory_frame(&update, self.config.max_frame));
-            if chunks.peek().is_none() {
-                return frames;
-            }
-        }
-    }
-
-    fn peers_lock(&self) -> MutexGuard<'_, HashMap<NodeId, Arc<Peer>>> {
-        self.peers.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The peer a link that just finished its handshake belongs to, and
-    /// whether the link is kept (when two links join the same two nodes,
-    /// the one dialed by the lower `NodeId` is). A kept link is the peer's
-    /// current link on return: the switch happens under the peers lock, so
-    /// the link it replaces, going down meanwhile, cannot take the peer
-    /// down with it (see [`Shared::link_lost`]).
-    pub(crate) fn peer_for(&self, hello: &PeerHello, dialer: NodeId, place: Place) -> (Arc<Peer>, bool) {
-        let mut peers = self.peers_lock();
-        if let Some(peer) = peers.get(&hello.node_id) {
-            if peer.incarnation == hello.incarnation {
-                if !peer.is_up() {
-                    peer.link_up(place, dialer);
-                    return (peer.clone(), true);
-                }
-                let current = *peer.dialer.read().unwrap_or_else(|e| e.into_inner());
-                let preferred = self.node_id.min(hello.node_id);
-                // The same dialer dials again only after giving up on its
-                // link: the new one replaces it. Two dialers: the lower
-                // `NodeId`'s link is kept (WIRE.md §3).
-                let keep_new = current == dialer || dialer == preferred;
-                if keep_new {
-                    let old = peer.place();
-                    peer.link_up(place, dialer);
-                    let reason =
-                        if current == dialer { LinkReplaced::Newer } else { LinkReplaced::Duplicate };
-                    self.executor(old.executor).push(Command::CloseLink {
-                        peer: peer.clone(),
-                        place: old,
-                        reason,
-                    });
-                }
-                return (peer.clone(), keep_new);
-            }
-            // A new incarnation: the node restarted; what we knew of it is
-            // gone, and its old link (if still up here) is closed `replaced`:
-            // nothing sent from now on goes to it.
-            let was_up = peer.is_up();
-            peer.link_down();
-            if was_up {
-                let old = peer.place();
-                let reason = LinkReplaced::Newer;
-                self.executor(old.executor).push(Command::CloseLink {
-                    peer: peer.clone(),
-                    place: old,
-                    reason,
-                });
-            }
-            for gone in self.dir_mut().remove_node(peer.node_id) {
-                if let Managed::Remote(route) = gone.route {
-                    route.mark_removed();
-                }
-            }
-        }
-        let rank = self.next_rank.fetch_add(1, Ordering::Relaxed);
-        let peer = Arc::new(Peer::new(
-            hello.node_id,
-            hello.incarnation,
-            rank,
-            dialer,
-            self.config.window,
-            self.executors().clone(),
-            self.config.max_frame,
-        ));
-        peer.link_up(place, dialer);
-        peers.insert(hello.node_id, peer.clone());
-        (peer, true)
-    }
-
-    /// The link at `place` went down: if it was `peer`'s current link, the
-    /// peer is down and its actors leave the directory (their routes are
-    /// returned); if another link had replaced it, nothing changes.
-    pub(crate) fn link_lost(&self, peer: &Peer, place: Place) -> Option<Vec<Arc<RemoteRoute>>> {
-        let mut peers = self.peers_lock();
-        if !peer.is_up() || peer.place() != place {
-            return None;
-        }
-        peer.link_down();
-        forget_old_peers(&mut peers);
-        let gone = self.dir_mut().remove_node(peer.node_id);
-        Some(
-            gone.into_iter()
-                .filter_map(|e| if let Managed::Remote(r) = e.route { Some(r) } else { None })
-                .collect(),
-        )
-    }
-
-    /// Answers `waiter` once `peer`'s current link has its directory (at
-    /// once if it has).
-    pub(crate) fn await_directory(&self, peer: &Peer, waiter: crate::net::Waiter) {
-        peer.waiters.lock().unwrap_or_else(|e| e.into_inner()).push(waiter);
-        if peer.is_up() && peer.has_directory.load(Ordering::SeqCst) {
-            self.answer_waiters(peer);
-        }
-    }
-
-    /// Answers the `connect` calls waiting for `peer`.
-    pub(crate) fn answer_waiters(&self, peer: &Peer) {
-        let waiters = std::mem::take(&mut *peer.waiters.lock().unwrap_or_else(|e| e.into_inner()));
-        for w in waiters {
-            let _ = w.send(Ok(self.peer_info(peer)));
-        }
-    }
-
-    pub(crate) fn peer_info(&self, peer: &Peer) -> PeerInfo {
-        PeerInfo {
-            node_id: peer.node_id,
-            node_name: peer.node_name(),
-            executor: peer.place().executor,
-            up: peer.is_up(),
-        }
-    }
-}
-
-/// Nodes whose link is down that are remembered (for their counters and
-/// their next incarnation) at most: past it the longest known are
-/// forgotten, so peers that come and go under new names cannot grow the
-/// table without bound.
-const DOWN_PEERS_KEPT: usize = 1024;
-
-fn forget_old_peers(peers: &mut HashMap<NodeId, Arc<Peer>>) {
-    let down = peers.values().filter(|p| !p.is_up()).count();
-    if down <= DOWN_PEERS_KEPT {
-        return;
-    }
-    let mut ranks: Vec<u64> = peers.values().filter(|p| !p.is_up()).map(|p| p.rank).collect();
-    ranks.sort_unstable();
-    let cutoff = ranks[down - DOWN_PEERS_KEPT - 1];
-    peers.retain(|_, p| p.is_up() || p.rank > cutoff);
-}
-
-/// Directory entries per frame, so a large directory fits the maximum frame.
-const DIRECTORY_CHUNK: usize = 512;
-
-fn dir_entry(cell: &ActorCell, protocols: &[ProtocolId]) -> DirEntry {
-    DirEntry {
-        id: cell.id,
-        name: cell.name.clone(),
-        protocols: protocols.to_vec(),
-        msgs: cell.set.msg_ids().collect(),
-    }
-}
-
-fn directory_frame(update: &DirectoryUpdate, max: usize) -> Option<Vec<u8>> {
-    let body = serde_json::to_vec(update).ok()?;
-    let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + body.len());
-    match encode_frame(&FrameHeader::new(FrameKind::Directory), &body, max, &mut frame) {
-        Ok(()) => Some(frame),
-        Err(e) => {
-            warn!(error = %e, "directory update too large for a frame; not sent");
-            None
-        }
-    }
-}
-
-/// The directory, as actors see it through their [`Context`](actor::Context).
-impl System for Shared {
-    fn find_by_protocol(&self, protocol: ProtocolId) -> Vec<ActorSender> {
-        self.dir().find_by_protocol(protocol)
-    }
-
-    fn find_by_name(&self, name: &str) -> Option<ActorSender> {
-        self.dir().find_by_name(name, &self.config.node_name)
-    }
-
-    fn resolve(&self, addr: ActorAddr) -> Result<ActorSender, SystemError> {
-        if addr.node_id == self.node_id || addr.node_id == NodeId::ZERO {
-            return self
-                .dir()
-                .local_by_id(addr.actor_id)
-                .ok_or_else(|| SystemError::UnknownActor(addr.actor_id.to_string()));
-        }
-        // An address carries no protocols: the actor's node checks what it
-        // is sent and refuses (NACKs) what the actor does not accept.
-        let peer = self.peers_lock().get(&addr.node_id).filter(|p| p.is_up()).cloned();
-        let peer = peer.ok_or(SystemError::UnreachableNode(addr.node_id))?;
-        Ok(RemoteRoute::sender(peer, addr.actor_id, addr.actor_id.to_string(), Vec::new(), None))
-    }
-}
-
-/// A linked node, as [`Manager::connect`] and [`Manager::peers`] report it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerInfo {
-    /// The node.
-    pub node_id: NodeId,
-    /// Its name (`NAME@NODE` finds its actor `NAME`).
-    pub node_name: String,
-    /// The executor that runs the link: place an actor there to have its
-    /// sends written without a hand-off.
-    pub executor: usize,
-    /// Whether the link is up now.
-    pub up: bool,
-}
 
 /// Runs actors on executor threads and knows them all.
 ///
@@ -412,30 +83,35 @@ impl Manager {
             lifecycle: lifecycle.clone(),
             node_id: NodeId::of_name(&config.node_name),
             incarnation: Incarnation(incarnation),
-            directory: RwLock::default(),
-            dir_version: AtomicU64::new(0),
+            nodes: Nodes::new(
+                NodeId::of_name(&config.node_name),
+                config.node_name.clone(),
+                config.window,
+                config.max_frame,
+            ),
             dead_letters: DeadLetters::new(config.dead_letter_capacity),
             executors: OnceLock::new(),
-            peers: Mutex::default(),
-            next_rank: AtomicU64::new(1),
             next_link_executor: AtomicUsize::new(0),
-            decoders: RwLock::default(),
-            decoders_version: AtomicU64::new(0),
+            decoders: Decoders::default(),
             closes: Tally::default(),
             links: AtomicUsize::new(0),
             config,
         });
-        shared.register_decoders(&[MsgInfo::wire::<Terminated>()]);
+        shared.decoders.register(&[MsgInfo::wire::<Terminated>()]);
         let mut executors = Vec::new();
         let mut threads = Vec::new();
         let mut runners = Vec::new();
         for index in 0..shared.config.executors.max(1) {
-            let (executor, handle) = Executor::new(index, shared.config.spin, shared.clone())?;
+            let (executor, handle) =
+                Executor::new(index, shared.config.spin, shared.clone() as Arc<dyn Node>)?;
             executors.push(handle);
             runners.push(executor);
         }
         let executors: Arc<[Arc<ExecutorHandle>]> = Arc::from(executors);
         let _ = shared.executors.set(executors.clone());
+        let mailboxes: LinkMailboxes =
+            executors.iter().map(|e| e.clone() as Arc<dyn Mailbox<PeerCommand>>).collect();
+        shared.nodes.set_mailboxes(mailboxes);
         let manager = Self {
             shared,
             lifecycle,
@@ -485,13 +161,13 @@ impl Manager {
         let (name, id) = (actor.name().to_owned(), actor.id());
         // Hold the directory while the actor is queued for its executor, so
         // nobody can find it (and send to it) before its executor knows it.
-        let mut dir = self.shared.dir_mut();
+        let mut dir = self.shared.nodes.dir_mut();
         dir.check_free(&name, id)?;
         let cell = Arc::new(ActorCell::new(
             id,
             name,
             set,
-            executor.clone(),
+            executor.clone() as Arc<dyn Mailbox<ActorCommand>>,
             executor.alloc_slot(),
             self.shared.node_id,
             self.lifecycle.clone(),
@@ -500,11 +176,11 @@ impl Manager {
         let sender = ActorSender::from_route(cell.clone());
         let protocols: Vec<ProtocolId> = set.protocols().iter().map(|p| p.id()).collect();
         dir.insert_local(sender.clone(), cell.clone(), protocols.iter().copied())?;
-        self.shared.dir_version.fetch_add(1, Ordering::Release);
+        self.shared.nodes.local_changed();
         let entry = dir_entry(&cell, &protocols);
-        executor.push(Command::Spawn { actor: Box::new(actor), cell });
+        executor.push(Command::Actor(ActorCommand::Spawn { actor: Box::new(actor), cell }));
         drop(dir);
-        self.shared.register_decoders(set.protocols().iter().flat_map(|p| p.messages()));
+        self.shared.decoders.register(set.protocols().iter().flat_map(|p| p.messages()));
         self.shared.broadcast(&DirectoryUpdate { add: vec![entry], ..DirectoryUpdate::default() });
         debug!(actor = sender.name(), executor = index, "actor added");
         Ok(sender)
@@ -549,11 +225,16 @@ impl Manager {
         }
     }
 
+    /// The door for transports of one's own: see [`LinkPort`].
+    pub fn link_port(&self) -> LinkPort {
+        LinkPort { shared: self.shared.clone() }
+    }
+
     /// Learns how to decode the messages of `protocol`, for replies and
     /// asks answered by actors of other nodes. The protocols of this
     /// manager's own actors are known already.
     pub fn register_protocol(&self, protocol: &Protocol) {
-        self.shared.register_decoders(protocol.messages());
+        self.shared.decoders.register(protocol.messages());
     }
 
     /// Listens on `addr` (`tcp://HOST:PORT`, port 0 for any free one, or
@@ -576,9 +257,9 @@ impl Manager {
         if !addr.is_loopback() && config.secret.is_none() && !config.allow_insecure {
             return Err(ManagerError::Insecure(addr.to_string()));
         }
-        let (listener, bound) = crate::listen::bind(addr)?;
+        let (listener, bound) = crate::socket::bind(addr)?;
         let executor = self.shared.next_link_executor();
-        self.executors[executor].push(Command::AddListener(listener));
+        self.executors[executor].push(Command::Net(NetCommand::AddListener(listener)));
         debug!(%bound, executor, "listening");
         Ok(bound)
     }
@@ -608,7 +289,8 @@ impl Manager {
         }
         let (tx, rx) = crossbeam_channel::bounded(1);
         let executor = self.shared.next_link_executor();
-        self.executors[executor].push(Command::Dial { addr: addr.clone(), waiter: Some(tx) });
+        self.executors[executor]
+            .push(Command::Net(NetCommand::Dial { addr: addr.clone(), waiter: Some(tx) }));
         // The link times out on its own; this is only a guard against a bug.
         let guard = self.shared.config.handshake_timeout * 4 + Duration::from_secs(10);
         rx.recv_timeout(guard).map_err(|_| ManagerError::Connect {
@@ -621,7 +303,7 @@ impl Manager {
     fn join_nats(&self, addr: &crate::NatsAddr) -> Result<(), ManagerError> {
         let mut bridge = self.nats.lock().unwrap_or_else(|e| e.into_inner());
         if bridge.is_none() {
-            *bridge = Some(crate::nats::Bridge::start(self.shared.clone(), addr)?);
+            *bridge = Some(crate::nats::Bridge::start(self.link_port(), addr)?);
         }
         Ok(())
     }
@@ -636,15 +318,12 @@ impl Manager {
 
     /// The linked nodes, in the order they were first linked.
     pub fn peers(&self) -> Vec<PeerInfo> {
-        let mut peers: Vec<Arc<Peer>> = self.shared.peers_lock().values().cloned().collect();
-        peers.sort_by_key(|p| p.rank);
-        peers.iter().map(|p| self.shared.peer_info(p)).collect()
+        self.shared.nodes.peers().iter().map(|p| p.info()).collect()
     }
 
     /// The counters: per linked node, closes by reason, dead letters by reason.
     pub fn stats(&self) -> Stats {
-        let mut peers: Vec<Arc<Peer>> = self.shared.peers_lock().values().cloned().collect();
-        peers.sort_by_key(|p| p.rank);
+        let peers = self.shared.nodes.peers();
         Stats {
             links: peers.iter().map(|p| p.counters.snapshot(p.node_id, p.node_name(), p.is_up())).collect(),
             closes: self.shared.closes.snapshot(),
@@ -676,12 +355,12 @@ impl Manager {
 
     /// The actor with this id, if any.
     pub fn find_by_id(&self, id: ActorId) -> Option<ActorSender> {
-        self.shared.dir().find_by_id(id)
+        self.shared.nodes.dir().find_by_id(id)
     }
 
     /// How many actors of this manager are running.
     pub fn actor_count(&self) -> usize {
-        self.shared.dir().local_len()
+        self.shared.nodes.dir().local_len()
     }
 
     /// How many executor threads there are.
@@ -760,8 +439,8 @@ impl Manager {
         for executor in self.executors.iter() {
             for cmd in executor.drain() {
                 let (msg, window) = match cmd {
-                    Command::Deliver { env, .. } => (env.msg, None),
-                    Command::LinkSend { msg, peer, owed, .. } => (msg, Some((peer, owed))),
+                    Command::Actor(ActorCommand::Deliver { env, .. }) => (env.msg, None),
+                    Command::Peer(PeerCommand::Send { msg, peer, owed, .. }) => (msg, Some((peer, owed))),
                     _ => continue,
                 };
                 if let Some((peer, owed)) = window {

@@ -37,11 +37,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::ManagerError;
-use crate::addr::NatsAddr;
-use crate::executor::Command;
-use crate::manager::Shared;
-use crate::net::{Origin, Stream};
+use crate::{LinkPort, ManagerError, NatsAddr};
 
 const ANNOUNCE: &str = "ipchnl.announce";
 
@@ -186,12 +182,12 @@ pub(crate) struct Bridge {
 impl Bridge {
     /// Connects to the NATS server at `addr` and starts the bridge thread;
     /// returns once connected (or failed to).
-    pub(crate) fn start(shared: Arc<Shared>, addr: &NatsAddr) -> Result<Self, ManagerError> {
+    pub(crate) fn start(port: LinkPort, addr: &NatsAddr) -> Result<Self, ManagerError> {
         let (asks, asks_rx) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let addr_shown = addr.to_string();
         let addr = addr.clone();
-        let name = format!("{}-nats", shared.config.name);
+        let name = format!("{}-nats", port.config().name);
         let thread = std::thread::Builder::new().name(name).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
@@ -200,7 +196,7 @@ impl Bridge {
                     return;
                 }
             };
-            runtime.block_on(run(shared, addr, asks_rx, ready_tx));
+            runtime.block_on(run(port, addr, asks_rx, ready_tx));
         })?;
         let shown = addr_shown;
         match ready_rx.recv() {
@@ -236,21 +232,21 @@ impl Drop for Bridge {
 }
 
 async fn connect(
-    shared: &Shared,
+    port: &LinkPort,
     addr: &NatsAddr,
     notes: mpsc::UnboundedSender<Note>,
 ) -> Result<Client, ManagerError> {
     let mut options = addr
         .connect_options()
-        .name(format!("ipchnl {}", shared.config.node_name))
-        .connection_timeout(shared.config.handshake_timeout)
+        .name(format!("ipchnl {}", port.config().node_name))
+        .connection_timeout(port.config().handshake_timeout)
         .event_callback(move |event| {
             let notes = notes.clone();
             async move {
                 let _ = notes.send(Note::Nats(event));
             }
         });
-    if let Some(path) = &shared.config.nats_credentials {
+    if let Some(path) = &port.config().nats_credentials {
         options = options.credentials_file(path).await.map_err(|e| ManagerError::Connect {
             addr: addr.to_string(),
             reason: format!("credentials file {}: {e}", path.display()),
@@ -287,7 +283,7 @@ impl Known {
 }
 
 struct Bridging {
-    shared: Arc<Shared>,
+    port: LinkPort,
     client: Client,
     me: NodeId,
     /// Ours, and that of a node until it announces its own.
@@ -302,20 +298,20 @@ struct Bridging {
 }
 
 async fn run(
-    shared: Arc<Shared>,
+    port: LinkPort,
     addr: NatsAddr,
     mut asks: mpsc::UnboundedReceiver<Ask>,
     ready: crossbeam_channel::Sender<Result<(), ManagerError>>,
 ) {
     let (notes, mut notes_rx) = mpsc::unbounded_channel();
-    let client = match connect(&shared, &addr, notes.clone()).await {
+    let client = match connect(&port, &addr, notes.clone()).await {
         Ok(c) => c,
         Err(e) => {
             let _ = ready.send(Err(e));
             return;
         }
     };
-    let me = shared.node_id;
+    let me = port.node_id();
     let subscribed = async {
         let announces = client.subscribe(ANNOUNCE).await?;
         let links = client.subscribe(format!("ipchnl.link.{me}.*.*")).await?;
@@ -331,18 +327,18 @@ async fn run(
     let announce = |bye: bool| {
         let a = Announce {
             node: me,
-            name: shared.config.node_name.clone(),
-            incarnation: hex(shared.incarnation),
-            expiry_ms: Some(u64::try_from(shared.config.nats_expiry.as_millis()).unwrap_or(u64::MAX)),
+            name: port.config().node_name.clone(),
+            incarnation: hex(port.incarnation()),
+            expiry_ms: Some(u64::try_from(port.config().nats_expiry.as_millis()).unwrap_or(u64::MAX)),
             bye,
         };
         Bytes::from(serde_json::to_vec(&a).unwrap_or_default())
     };
     let mut b = Bridging {
-        shared: shared.clone(),
+        port: port.clone(),
         client,
         me,
-        expiry: shared.config.nats_expiry,
+        expiry: port.config().nats_expiry,
         announce: announce(false),
         known: HashMap::new(),
         notes,
@@ -355,7 +351,7 @@ async fn run(
     info!(%addr, node = %me, "linked through NATS");
     let _ = ready.send(Ok(()));
 
-    let expiry = shared.config.nats_expiry;
+    let expiry = port.config().nats_expiry;
     // (A zero period would panic: an expiry below 30 ms ticks every 10.)
     let mut tick = tokio::time::interval((expiry / 3).max(MIN_TICK));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -442,7 +438,7 @@ impl Bridging {
             return debug!("an announce that does not parse");
         };
         if a.node == self.me {
-            if a.incarnation != hex(self.shared.incarnation) {
+            if a.incarnation != hex(self.port.incarnation()) {
                 warn!(name = %a.name, "another manager on NATS has this node's name (and so its id): \
                     neither can reach the other");
             }
@@ -553,7 +549,6 @@ impl Bridging {
             }
         };
         let (ours, theirs) = pair;
-        let theirs = Stream::Unix(mio::net::UnixStream::from_std(theirs));
         let ours = match tokio::net::UnixStream::from_std(ours) {
             Ok(s) => s,
             Err(e) => {
@@ -562,10 +557,10 @@ impl Bridging {
             }
         };
         let (to_socket, from_nats) = mpsc::channel(LINK_QUEUE);
-        let executor = self.shared.next_link_executor();
-        self.shared
-            .executor(executor)
-            .push(Command::AddStream { stream: theirs, origin: Origin::bridged(role) });
+        if let Err(e) = self.port.adopt(theirs, role) {
+            warn!(error = %e, "cannot hand a NATS link to an executor");
+            return None;
+        }
         let busy = self.busy.clone();
         self.pumps.spawn(pump(
             ours,

@@ -8,152 +8,69 @@
 //! touches a link.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actor::{ActorSender, Envelope, Hold, HoldPool, SendError, Terminated, TerminationReason, Wait};
 use connection::{
-    CloseReason, Event, FRAME_HEADER_LEN, FrameHeader, HandshakeConfig, LimitKind, NackReason, Role, Session,
-    SessionConfig,
+    CloseReason, Event, FRAME_HEADER_LEN, FrameHeader, HandshakeConfig, Incarnation, LimitKind, NackReason,
+    Role, Session, SessionConfig,
 };
-use crossbeam_channel::Sender;
-use mio::event::{Event as Readiness, Source};
+use mio::event::Event as Readiness;
 use mio::{Interest, Registry, Token};
-use msg_header::{ActorId, BoxMsg, MsgHeader, MsgId, MsgType, RawMsg};
+use msg_header::{ActorId, BoxMsg, MsgHeader, MsgId, MsgType, NodeId, RawMsg};
 use rustc_hash::FxHashMap as HashMap;
 use slab::Slab;
 use tracing::{debug, info, warn};
 
-use crate::dead_letter::DeadLetterReason;
-use crate::directory::Managed;
-use crate::executor::{Command, ExecutorHandle};
-use crate::manager::Shared;
-use crate::outbox;
-use crate::peer::{Peer, Place, RemoteRoute};
-use crate::stats::bump;
-use crate::{Addr, ManagerConfig, ManagerError, PeerInfo};
+use crate::dead_letter::{DeadLetterReason, DeadLetters};
+use crate::decoders::Decoders;
+use crate::nodes::{Known, Nodes};
+use crate::peer::{LinkReplaced, Peer, PeerCommand, Place, RemoteRoute, Waiter, outbox};
+use crate::socket::{Listener, Stream};
+use crate::stats::{Tally, bump};
+use crate::sync::Mailbox;
+use crate::{Addr, ManagerConfig, ManagerError};
 
-/// A connected socket.
-pub(crate) enum Stream {
-    Tcp(mio::net::TcpStream),
-    Unix(mio::net::UnixStream),
+/// The manager, as its links see it.
+pub(crate) trait Host: Send + Sync {
+    fn config(&self) -> &ManagerConfig;
+    fn node_id(&self) -> NodeId;
+    fn incarnation(&self) -> Incarnation;
+    /// The peers and the directory.
+    fn nodes(&self) -> &Nodes;
+    fn decoders(&self) -> &Decoders;
+    fn dead_letters(&self) -> &DeadLetters;
+    /// Links closed, by reason.
+    fn closes(&self) -> &Tally;
+    /// Accepted links open now, every executor's (`max_links`).
+    fn open_links(&self) -> &AtomicUsize;
+    /// This node's directory, in frames that fit the maximum frame.
+    fn directory_frames(&self) -> Vec<Vec<u8>>;
+    /// Whether shutdown has begun.
+    fn is_stopping(&self) -> bool;
+    /// The executor the next link runs on.
+    fn next_link_executor(&self) -> usize;
+    /// Queues `cmd` for the links of executor `index`.
+    fn push_to(&self, index: usize, cmd: NetCommand);
 }
 
-impl Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Tcp(s) => s.read(buf),
-            Self::Unix(s) => s.read(buf),
-        }
-    }
-
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Tcp(s) => s.write(buf),
-            Self::Unix(s) => s.write(buf),
-        }
-    }
-
-    fn take_error(&self) -> io::Result<Option<io::Error>> {
-        match self {
-            Self::Tcp(s) => s.take_error(),
-            Self::Unix(s) => s.take_error(),
-        }
-    }
-
-    /// Whether a non-blocking connect has completed.
-    fn is_connected(&self) -> io::Result<bool> {
-        let r = match self {
-            Self::Tcp(s) => s.peer_addr().map(drop),
-            Self::Unix(s) => s.peer_addr().map(drop),
-        };
-        match r {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn shutdown_write(&self) {
-        let _ = match self {
-            Self::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
-            Self::Unix(s) => s.shutdown(std::net::Shutdown::Write),
-        };
-    }
-
-    fn shutdown(&self) {
-        let _ = match self {
-            Self::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
-            Self::Unix(s) => s.shutdown(std::net::Shutdown::Both),
-        };
-    }
+/// What an executor is asked to do with its sockets and links.
+pub(crate) enum NetCommand {
+    /// Serve a listening socket.
+    AddListener(Listener),
+    /// Take over a socket, accepted or dialed.
+    AddStream { stream: Stream, origin: Origin },
+    /// Dial `addr`.
+    Dial { addr: Addr, waiter: Option<Waiter> },
+    /// Close the link at `place` if it still carries `peer`.
+    CloseLink { peer: Arc<Peer>, place: Place, reason: LinkReplaced },
+    /// Read the link at `key` again, if it is still link `id`: what its
+    /// inbound messages held has drained.
+    ResumeLink { key: usize, id: u64 },
 }
-
-impl Source for Stream {
-    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.register(r, t, i),
-            Self::Unix(s) => s.register(r, t, i),
-        }
-    }
-
-    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.reregister(r, t, i),
-            Self::Unix(s) => s.reregister(r, t, i),
-        }
-    }
-
-    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.deregister(r),
-            Self::Unix(s) => s.deregister(r),
-        }
-    }
-}
-
-/// A listening socket; a Unix socket's file is removed when it is dropped.
-pub(crate) enum Listener {
-    Tcp(mio::net::TcpListener),
-    Unix(mio::net::UnixListener, PathBuf),
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        if let Self::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-impl Source for Listener {
-    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.register(r, t, i),
-            Self::Unix(s, _) => s.register(r, t, i),
-        }
-    }
-
-    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.reregister(r, t, i),
-            Self::Unix(s, _) => s.reregister(r, t, i),
-        }
-    }
-
-    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.deregister(r),
-            Self::Unix(s, _) => s.deregister(r),
-        }
-    }
-}
-
-/// Someone waiting for a dial: `Manager::connect`.
-pub(crate) type Waiter = Sender<Result<PeerInfo, ManagerError>>;
 
 /// How a socket came to be: accepted, or dialed (and redialed).
 pub(crate) struct Origin {
@@ -169,10 +86,10 @@ impl Origin {
         Self { role: Role::Server, dial: None, waiter: None, attempt: 0 }
     }
 
-    /// One end of a socket pair a NATS bridge carries: never redialed here
-    /// (the bridge makes a new pair when the peer is heard of again).
-    #[cfg(feature = "nats")]
-    pub(crate) fn bridged(role: Role) -> Self {
+    /// A stream a transport of its own handed over (the NATS bridge's end
+    /// of a socket pair): never redialed here (the transport makes a new
+    /// one when the peer is heard of again).
+    pub(crate) fn adopted(role: Role) -> Self {
         Self { role, dial: None, waiter: None, attempt: 0 }
     }
 
@@ -203,16 +120,6 @@ impl ReplyTargets {
             }
         }
     }
-}
-
-/// Why a link is closed for another one to the same node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LinkReplaced {
-    /// Both nodes dialed at once; the other link is kept (`duplicate`).
-    Duplicate,
-    /// The node dialed again, or restarted (a new incarnation): the newer
-    /// link carries its traffic from now on (`replaced`).
-    Newer,
 }
 
 /// The session configuration of a manager's links.
@@ -256,7 +163,7 @@ pub(crate) struct Inbound {
     limit: usize,
     /// The link stopped reading for this, and waits to be woken.
     paused: AtomicBool,
-    executor: Arc<ExecutorHandle>,
+    executor: Arc<dyn Mailbox<NetCommand>>,
     key: usize,
     id: u64,
 }
@@ -277,7 +184,7 @@ impl HoldPool for Inbound {
         let before = self.held.fetch_sub(bytes, Ordering::SeqCst);
         // Pairs with `Net::pause`: it sets `paused`, then looks at `held`.
         if before.saturating_sub(bytes) < self.limit && self.paused.swap(false, Ordering::SeqCst) {
-            self.executor.push(Command::ResumeLink { key: self.key, id: self.id });
+            self.executor.push(NetCommand::ResumeLink { key: self.key, id: self.id });
         }
     }
 }
@@ -289,12 +196,6 @@ struct Owed {
     msg: BoxMsg,
     /// It has its window place already (it came after an owed one).
     placed: bool,
-}
-
-/// An actor of the peer, as its directory announced it.
-struct Known {
-    sender: ActorSender,
-    route: Arc<RemoteRoute>,
 }
 
 /// One link, owned by its executor.
@@ -387,8 +288,8 @@ struct Caches {
 
 impl Caches {
     /// A local actor by id.
-    fn local_actor(&mut self, shared: &Shared, id: ActorId) -> Option<ActorSender> {
-        let version = shared.dir_version();
+    fn local_actor(&mut self, shared: &dyn Host, id: ActorId) -> Option<ActorSender> {
+        let version = shared.nodes().dir_version();
         if version != self.dir_version {
             self.actors.clear();
             self.dir_version = version;
@@ -396,15 +297,15 @@ impl Caches {
         if let Some(a) = self.actors.get(&id) {
             return Some(a.clone());
         }
-        let found = shared.local_actor(id)?;
+        let found = shared.nodes().local_actor(id)?;
         self.actors.insert(id, found.clone());
         Some(found)
     }
 
-    fn decoder(&mut self, shared: &Shared, id: MsgId) -> Option<protocol::MsgInfo> {
-        let version = shared.decoders_version();
+    fn decoder(&mut self, shared: &dyn Host, id: MsgId) -> Option<protocol::MsgInfo> {
+        let version = shared.decoders().version();
         if version != self.dec_version {
-            self.decoders = shared.decoders();
+            self.decoders = shared.decoders().snapshot();
             self.dec_version = version;
         }
         self.decoders.get(&id).copied()
@@ -414,7 +315,7 @@ impl Caches {
 /// The sockets of one executor.
 pub(crate) struct Net {
     index: usize,
-    handle: Arc<ExecutorHandle>,
+    handle: Arc<dyn Mailbox<NetCommand>>,
     io: Slab<Io>,
     redials: Vec<Redial>,
     caches: Caches,
@@ -445,7 +346,7 @@ fn token(key: usize) -> Token {
 }
 
 impl Net {
-    pub(crate) fn new(index: usize, handle: Arc<ExecutorHandle>) -> Self {
+    pub(crate) fn new(index: usize, handle: Arc<dyn Mailbox<NetCommand>>) -> Self {
         Self {
             index,
             handle,
@@ -476,7 +377,33 @@ impl Net {
         !self.ready.is_empty()
     }
 
-    pub(crate) fn add_listener(&mut self, registry: &Registry, mut listener: Listener) {
+    /// Does what the executor was asked to with its sockets and links.
+    pub(crate) fn execute(&mut self, host: &dyn Host, registry: &Registry, cmd: NetCommand) {
+        match cmd {
+            NetCommand::AddListener(listener) => self.add_listener(registry, listener),
+            NetCommand::AddStream { stream, origin } => self.add_stream(host, registry, stream, origin),
+            NetCommand::Dial { addr, waiter } => self.dial(host, registry, addr, waiter, 0),
+            NetCommand::CloseLink { peer, place, reason } => {
+                self.close_link(host, registry, &peer, place.key, reason)
+            }
+            NetCommand::ResumeLink { key, id } => self.resume(key, id),
+        }
+    }
+
+    /// Does what a sender asked of one of this executor's links.
+    pub(crate) fn execute_peer(&mut self, host: &dyn Host, cmd: PeerCommand) {
+        match cmd {
+            PeerCommand::Send { peer, frame, msg, reply_to, owed } => {
+                self.link_send(host, &peer, &frame, msg, reply_to, owed)
+            }
+            PeerCommand::Control { peer, frame } => self.link_control(&peer, frame),
+            PeerCommand::Watch { peer, target, target_name, watcher } => {
+                self.link_watch(host, &peer, target, target_name, watcher)
+            }
+        }
+    }
+
+    fn add_listener(&mut self, registry: &Registry, mut listener: Listener) {
         let entry = self.io.vacant_entry();
         if let Err(e) = registry.register(&mut listener, token(entry.key()), Interest::READABLE) {
             warn!(error = %e, "cannot watch listener");
@@ -488,22 +415,16 @@ impl Net {
     /// Takes over a connected (or connecting) socket. An accepted one is
     /// refused at once past `max_links`; past `max_pending_handshakes` on
     /// this executor, the oldest pending handshake is cut to make room.
-    pub(crate) fn add_stream(
-        &mut self,
-        shared: &Shared,
-        registry: &Registry,
-        mut stream: Stream,
-        origin: Origin,
-    ) {
+    fn add_stream(&mut self, shared: &dyn Host, registry: &Registry, mut stream: Stream, origin: Origin) {
         let accepted = origin.dial.is_none();
         if accepted {
-            if shared.links.load(Ordering::SeqCst) >= shared.config.max_links {
+            if shared.open_links().load(Ordering::SeqCst) >= shared.config().max_links {
                 stream.shutdown();
-                shared.closes.add(&CloseReason::Limit(LimitKind::Links).key());
-                debug!(max = shared.config.max_links, "link refused: too many links");
+                shared.closes().add(&CloseReason::Limit(LimitKind::Links).key());
+                debug!(max = shared.config().max_links, "link refused: too many links");
                 return;
             }
-            while self.pending.len() >= shared.config.max_pending_handshakes.max(1) {
+            while self.pending.len() >= shared.config().max_pending_handshakes.max(1) {
                 let Some((key, id)) = self.pending.pop_front() else { break };
                 if matches!(self.io.get(key), Some(Io::Link(l)) if l.id == id) {
                     debug!("oldest pending handshake cut: too many pending handshakes");
@@ -525,7 +446,7 @@ impl Net {
         let id = self.next_id;
         let inbound = Arc::new(Inbound {
             held: AtomicUsize::new(0),
-            limit: shared.config.max_inbound_bytes.max(shared.config.max_frame),
+            limit: shared.config().max_inbound_bytes.max(shared.config().max_frame),
             paused: AtomicBool::new(false),
             executor: self.handle.clone(),
             key,
@@ -536,7 +457,7 @@ impl Net {
             id,
             stream,
             session: None,
-            deadline: now + shared.config.handshake_timeout,
+            deadline: now + shared.config().handshake_timeout,
             role: origin.role,
             accepted,
             peer: None,
@@ -556,7 +477,7 @@ impl Net {
         };
         // An accepted socket is connected already: start at once.
         if accepted {
-            shared.links.fetch_add(1, Ordering::SeqCst);
+            shared.open_links().fetch_add(1, Ordering::SeqCst);
             self.pending.push_back((key, id));
             start_session(shared, &mut link, now);
             self.dirty.push(key);
@@ -569,9 +490,9 @@ impl Net {
     }
 
     /// Starts a non-blocking connect to `addr`.
-    pub(crate) fn dial(
+    fn dial(
         &mut self,
-        shared: &Shared,
+        shared: &dyn Host,
         registry: &Registry,
         addr: Addr,
         waiter: Option<Waiter>,
@@ -593,7 +514,7 @@ impl Net {
 
     fn dial_failed(
         &mut self,
-        shared: &Shared,
+        shared: &dyn Host,
         addr: Addr,
         waiter: Option<Waiter>,
         attempt: u32,
@@ -612,8 +533,8 @@ impl Net {
         }
     }
 
-    fn schedule_redial(&mut self, shared: &Shared, addr: Addr, attempt: u32) {
-        let (first, longest) = shared.config.reconnect_backoff;
+    fn schedule_redial(&mut self, shared: &dyn Host, addr: Addr, attempt: u32) {
+        let (first, longest) = shared.config().reconnect_backoff;
         let pause = first.saturating_mul(1 << attempt.min(16)).min(longest);
         let jitter = 0.75 + f64::from(getrandom::u32().unwrap_or(0) % 1000) / 2000.0;
         self.redials.push(Redial { at: Instant::now() + pause.mul_f64(jitter), addr, attempt });
@@ -621,7 +542,7 @@ impl Net {
     }
 
     /// Handles readiness of socket `token`.
-    pub(crate) fn on_event(&mut self, shared: &Shared, registry: &Registry, event: &Readiness) {
+    pub(crate) fn on_event(&mut self, shared: &dyn Host, registry: &Registry, event: &Readiness) {
         let Some(key) = event.token().0.checked_sub(1) else { return };
         match self.io.get(key) {
             Some(Io::Listener(_)) => self.accept(shared, registry, key),
@@ -646,7 +567,7 @@ impl Net {
     /// bytes). Out of descriptors or memory, it backs off on a timer and
     /// tries again (the listener is edge-triggered: without the timer it
     /// would never be polled again).
-    fn accept(&mut self, shared: &Shared, registry: &Registry, key: usize) {
+    fn accept(&mut self, shared: &dyn Host, registry: &Registry, key: usize) {
         for _ in 0..ACCEPTS_PER_TURN {
             let Some(Io::Listener(state)) = self.io.get_mut(key) else { return };
             if state.retry_at.is_some() {
@@ -671,7 +592,7 @@ impl Net {
                     state.retry_at = Some(Instant::now() + pause);
                     state.backoff = (pause * 2).min(ACCEPT_BACKOFF_MAX);
                     self.timers_changed = true;
-                    shared.closes.add("accept_backoff");
+                    shared.closes().add("accept_backoff");
                     warn!(error = %e, pause_ms = pause.as_millis() as u64, "cannot accept; trying again later");
                     return;
                 }
@@ -685,7 +606,7 @@ impl Net {
             if let Stream::Unix(s) = &stream {
                 if let Err(why) = check_unix_peer(s, shared) {
                     warn!(reason = %why, "unix peer refused");
-                    shared.closes.add("unix_peer_refused");
+                    shared.closes().add("unix_peer_refused");
                     continue;
                 }
             }
@@ -693,14 +614,14 @@ impl Net {
             if executor == self.index {
                 self.add_stream(shared, registry, stream, Origin::accepted());
             } else {
-                shared.executor(executor).push(Command::AddStream { stream, origin: Origin::accepted() });
+                shared.push_to(executor, NetCommand::AddStream { stream, origin: Origin::accepted() });
             }
         }
         // More may wait: next turn.
         self.ready.push(key);
     }
 
-    fn on_writable(&mut self, shared: &Shared, key: usize) {
+    fn on_writable(&mut self, shared: &dyn Host, key: usize) {
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
         link.writable = true;
         if link.session.is_none() {
@@ -725,7 +646,7 @@ impl Net {
     /// Reads the links of this executor without waiting for readiness
     /// (while spinning, a read that finds bytes saves the poll); whether
     /// any had bytes. Only worth it with few links.
-    pub(crate) fn read_links(&mut self, shared: &Shared, registry: &Registry) -> Option<bool> {
+    pub(crate) fn read_links(&mut self, shared: &dyn Host, registry: &Registry) -> Option<bool> {
         if self.io.len() > SPECULATIVE_LINKS {
             return None;
         }
@@ -744,7 +665,7 @@ impl Net {
     }
 
     /// Reads again the links whose budget ran out or that resumed.
-    pub(crate) fn read_ready(&mut self, shared: &Shared, registry: &Registry) {
+    pub(crate) fn read_ready(&mut self, shared: &dyn Host, registry: &Registry) {
         let mut ready = std::mem::take(&mut self.ready);
         ready.sort_unstable();
         ready.dedup();
@@ -762,7 +683,7 @@ impl Net {
     }
 
     /// A paused link's inbound messages drained: read it again.
-    pub(crate) fn resume(&mut self, key: usize, id: u64) {
+    fn resume(&mut self, key: usize, id: u64) {
         if let Some(Io::Link(link)) = self.io.get_mut(key) {
             if link.id == id && link.paused {
                 link.paused = false;
@@ -777,11 +698,11 @@ impl Net {
     /// are handled); one whose budget ran out is read again next turn. A
     /// short read ends the turn (new bytes raise a new event), unless
     /// `to_the_end`: the stream has ended, and the end must be read.
-    fn read_link(&mut self, shared: &Shared, key: usize, to_the_end: bool) -> bool {
-        let mut budget = shared.config.read_budget.max(1);
+    fn read_link(&mut self, shared: &dyn Host, key: usize, to_the_end: bool) -> bool {
+        let mut budget = shared.config().read_budget.max(1);
         let mut any = false;
         loop {
-            if crate::executor::own_len() >= OWN_QUEUE_READ_LIMIT {
+            if self.handle.backlog() >= OWN_QUEUE_READ_LIMIT {
                 // What was read already waits for this thread's handlers:
                 // read on once they have run.
                 self.ready.push(key);
@@ -867,7 +788,7 @@ impl Net {
     }
 
     /// Ends `key` for `reason` (a CLOSE frame is queued where one is sent).
-    fn fail(&mut self, shared: &Shared, key: usize, reason: CloseReason) {
+    fn fail(&mut self, shared: &dyn Host, key: usize, reason: CloseReason) {
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
         match link.session.as_mut() {
             Some(session) => {
@@ -879,13 +800,13 @@ impl Net {
     }
 
     /// Handles every event `key`'s session has.
-    fn drive(&mut self, shared: &Shared, key: usize) {
+    fn drive(&mut self, shared: &dyn Host, key: usize) {
         self.drive_some(shared, key, usize::MAX);
     }
 
     /// Handles `key`'s session's events, delivering at most `budget`
     /// messages; more waiting is its backlog, for the next turn.
-    fn drive_some(&mut self, shared: &Shared, key: usize, budget: usize) {
+    fn drive_some(&mut self, shared: &dyn Host, key: usize, budget: usize) {
         let Self { index, io, caches, dirty, downs, pending, timers_changed, ready, .. } = self;
         let Some(Io::Link(link)) = io.get_mut(key) else { return };
         let link = &mut **link;
@@ -930,7 +851,7 @@ impl Net {
                     }
                     debug!(msg = msg.name(), ?reason, %detail, "message refused by the peer");
                     let asker = link.replies.map.get(&msg.header().src_id()).cloned();
-                    shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Nacked(reason));
+                    shared.dead_letters().report_msg(msg, dst, DeadLetterReason::Nacked(reason));
                     // An ask waiting for the answer fails now, not at its timeout.
                     if let Some(asker) = asker {
                         asker.route().refused(reason);
@@ -981,9 +902,9 @@ impl Net {
     }
 
     /// A message for the peer, encoded by the sender, counted in its window.
-    pub(crate) fn link_send(
+    fn link_send(
         &mut self,
-        shared: &Shared,
+        shared: &dyn Host,
         peer: &Arc<Peer>,
         frame: &[u8],
         msg: BoxMsg,
@@ -997,13 +918,13 @@ impl Net {
                 peer.give_back(owed);
                 let dst = msg.header().dst_id();
                 let why = if owed { DeadLetterReason::NotSent } else { DeadLetterReason::Unacknowledged };
-                return shared.dead_letters.report_msg(msg, dst, why);
+                return shared.dead_letters().report_msg(msg, dst, why);
             }
         };
         if let Some(r) = reply_to {
             // A reply to an address that is not this node's actor (an ask,
             // an inbox, another manager's actor) comes back to it here.
-            if r.node_id() != shared.node_id {
+            if r.node_id() != shared.node_id() {
                 link.replies.insert(r);
             }
         }
@@ -1024,7 +945,7 @@ impl Net {
     }
 
     /// Moves what handlers of this executor wrote to the outbox to their links.
-    pub(crate) fn drain_outbox(&mut self, shared: &Shared) {
+    pub(crate) fn drain_outbox(&mut self, shared: &dyn Host) {
         if outbox::is_empty() {
             return;
         }
@@ -1037,7 +958,7 @@ impl Net {
     }
 
     /// A control frame for the peer (directory changes).
-    pub(crate) fn link_control(&mut self, peer: &Arc<Peer>, frame: Vec<u8>) {
+    fn link_control(&mut self, peer: &Arc<Peer>, frame: Vec<u8>) {
         let key = peer.place().key;
         if let Some(Io::Link(link)) = self.io.get_mut(key) {
             if link.carries(peer) {
@@ -1050,9 +971,9 @@ impl Net {
     }
 
     /// `watcher` (local) watches `target` on the peer (once per pair).
-    pub(crate) fn link_watch(
+    fn link_watch(
         &mut self,
-        shared: &Shared,
+        shared: &dyn Host,
         peer: &Arc<Peer>,
         target: ActorId,
         name: String,
@@ -1067,7 +988,7 @@ impl Net {
                 if let Some(session) = link.session.as_mut() {
                     session.watch(target, watcher.id());
                 }
-                if watcher.node_id() != shared.node_id {
+                if watcher.node_id() != shared.node_id() {
                     link.replies.insert(watcher.clone());
                 }
                 link.watches.push((target, name, watcher));
@@ -1081,9 +1002,9 @@ impl Net {
 
     /// Closes the link at `key` if it still carries `peer`: another link
     /// to the same node replaced it.
-    pub(crate) fn close_link(
+    fn close_link(
         &mut self,
-        shared: &Shared,
+        shared: &dyn Host,
         registry: &Registry,
         peer: &Arc<Peer>,
         key: usize,
@@ -1139,7 +1060,7 @@ impl Net {
     }
 
     /// Acknowledges what was read and writes every link with bytes pending.
-    pub(crate) fn flush(&mut self, shared: &Shared, registry: &Registry) {
+    pub(crate) fn flush(&mut self, shared: &dyn Host, registry: &Registry) {
         let mut dirty = std::mem::take(&mut self.dirty);
         for (key, io) in self.io.iter_mut() {
             if let Io::Link(link) = io {
@@ -1162,7 +1083,7 @@ impl Net {
 
     /// Heartbeats, timeouts, listener retries and redials due by `now`;
     /// the next deadline.
-    pub(crate) fn timers(&mut self, shared: &Shared, registry: &Registry, now: Instant) -> Option<Instant> {
+    pub(crate) fn timers(&mut self, shared: &dyn Host, registry: &Registry, now: Instant) -> Option<Instant> {
         self.timers_changed = false;
         let mut due = Vec::new();
         let mut retries = Vec::new();
@@ -1223,7 +1144,7 @@ impl Net {
     }
 
     /// Takes down the links marked so.
-    fn apply_downs(&mut self, shared: &Shared, registry: &Registry) {
+    fn apply_downs(&mut self, shared: &dyn Host, registry: &Registry) {
         for key in std::mem::take(&mut self.closing) {
             self.drive(shared, key);
         }
@@ -1239,10 +1160,10 @@ impl Net {
     }
 
     /// Reports what a link that went down leaves behind, and redials it.
-    fn down(&mut self, shared: &Shared, registry: &Registry, key: usize, mut link: Link, why: CloseReason) {
-        shared.closes.add(&why.key());
+    fn down(&mut self, shared: &dyn Host, registry: &Registry, key: usize, mut link: Link, why: CloseReason) {
+        shared.closes().add(&why.key());
         if link.accepted {
-            shared.links.fetch_sub(1, Ordering::SeqCst);
+            shared.open_links().fetch_sub(1, Ordering::SeqCst);
             self.pending.retain(|(_, id)| *id != link.id);
         }
         if let (Some(peer), CloseReason::HeartbeatTimeout) = (&link.peer, &why) {
@@ -1265,7 +1186,7 @@ impl Net {
                         if let Some(peer) = &link.peer {
                             peer.window.release(1);
                         }
-                        shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Nacked(reason));
+                        shared.dead_letters().report_msg(msg, dst, DeadLetterReason::Nacked(reason));
                     }
                     _ => {}
                 }
@@ -1280,7 +1201,7 @@ impl Net {
             for msg in session.take_unacked() {
                 n += 1;
                 let dst = msg.header().dst_id();
-                shared.dead_letters.report_msg(msg, dst, DeadLetterReason::Unacknowledged);
+                shared.dead_letters().report_msg(msg, dst, DeadLetterReason::Unacknowledged);
             }
             if let Some(peer) = &link.peer {
                 peer.window.release(n);
@@ -1292,12 +1213,12 @@ impl Net {
                 peer.give_back(!o.placed);
             }
             let dst = o.msg.header().dst_id();
-            shared.dead_letters.report_msg(o.msg, dst, DeadLetterReason::NotSent);
+            shared.dead_letters().report_msg(o.msg, dst, DeadLetterReason::NotSent);
         }
         publish_counters(&mut link);
         if let Some(peer) = &link.peer {
             // A duplicate that lost leaves the peer to the other link.
-            for gone in shared.link_lost(peer, place).unwrap_or_default() {
+            for gone in shared.nodes().link_lost(peer, place).unwrap_or_default() {
                 gone.mark_removed();
             }
         }
@@ -1309,7 +1230,7 @@ impl Net {
             // Watches move to the other link.
             Some(peer) => {
                 for (target, target_name, watcher) in link.watches.drain(..) {
-                    peer.executor().push(Command::LinkWatch {
+                    peer.executor().push(PeerCommand::Watch {
                         peer: peer.clone(),
                         target,
                         target_name,
@@ -1334,7 +1255,7 @@ impl Net {
         if let Some(w) = link.waiter.take() {
             // Our link lost to the node's own dial: the kept one answers.
             if let (Some(peer), true) = (&link.peer, why.is_duplicate()) {
-                return shared.await_directory(peer, w);
+                return shared.nodes().await_directory(peer, w);
             }
             let addr = link.dial.as_ref().map(ToString::to_string).unwrap_or_default();
             let _ = w.send(Err(ManagerError::Connect { addr, reason: why.to_string() }));
@@ -1354,7 +1275,7 @@ impl Net {
 
     /// Closes every link in order (CLOSE, flush, up to `grace`), then the
     /// listeners. What is unacknowledged is reported.
-    pub(crate) fn close_all(&mut self, shared: &Shared, registry: &Registry, grace: Duration) {
+    pub(crate) fn close_all(&mut self, shared: &dyn Host, registry: &Registry, grace: Duration) {
         self.redials.clear();
         let keys: Vec<usize> = self.io.iter().map(|(k, _)| k).collect();
         for &key in &keys {
@@ -1448,16 +1369,16 @@ fn pay_owed(link: &mut Link) -> bool {
 }
 
 /// Starts the session of a connected socket (its handshake).
-fn start_session(shared: &Shared, link: &mut Link, now: Instant) {
+fn start_session(shared: &dyn Host, link: &mut Link, now: Instant) {
     let mut nonce = [0; 32];
     if getrandom::fill(&mut nonce).is_err() {
         // Without randomness the handshake cannot be safe: the link times out.
         warn!("no randomness for a handshake nonce");
         return;
     }
-    let mut hs = HandshakeConfig::new(shared.node_id, shared.incarnation);
-    hs.secret.clone_from(&shared.config.secret);
-    link.session = Some(Session::new(link.role, hs, nonce, session_config(&shared.config), now));
+    let mut hs = HandshakeConfig::new(shared.node_id(), shared.incarnation());
+    hs.secret.clone_from(&shared.config().secret);
+    link.session = Some(Session::new(link.role, hs, nonce, session_config(shared.config()), now));
     link.writable = true;
 }
 
@@ -1492,14 +1413,19 @@ fn publish_counters(link: &mut Link) {
 
 /// The handshake finished: the link becomes its peer's, or loses to
 /// another link between the same two nodes.
-fn on_up(shared: &Shared, index: usize, key: usize, link: &mut Link, hello: connection::PeerHello) {
-    let dialer = if link.role == Role::Client { shared.node_id } else { hello.node_id };
+fn on_up(shared: &dyn Host, index: usize, key: usize, link: &mut Link, hello: connection::PeerHello) {
+    let dialer = if link.role == Role::Client { shared.node_id() } else { hello.node_id };
     let place = Place { executor: index, key };
-    let (peer, keep) = shared.peer_for(&hello, dialer, place);
+    let placed = shared.nodes().peer_for(&hello, dialer, place);
+    if let Some(old) = placed.replaces {
+        let (executor, place) = (old.place.executor, old.place);
+        shared.push_to(executor, NetCommand::CloseLink { peer: old.peer, place, reason: old.reason });
+    }
+    let (peer, keep) = (placed.peer, placed.keep);
     let Some(session) = link.session.as_mut() else { return };
     if !keep {
         if let Some(w) = link.waiter.take() {
-            shared.await_directory(&peer, w);
+            shared.nodes().await_directory(&peer, w);
         }
         link.peer = Some(peer);
         session.close(CloseReason::Duplicate);
@@ -1534,7 +1460,7 @@ struct LinkParts<'a> {
 
 /// Delivers a message read from a link, or says why it is refused.
 fn on_msg(
-    shared: &Shared,
+    shared: &dyn Host,
     caches: &mut Caches,
     link: &mut LinkParts<'_>,
     h: &FrameHeader,
@@ -1609,7 +1535,7 @@ struct Deferred {
 /// Delivers up to `max` deferred messages while the link owes less than
 /// its bound; whether to try again next turn (`max` reached, or a mailbox
 /// was full). Held back by what it owes, it waits for acknowledgements.
-fn deliver_deferred(shared: &Shared, link: &mut Link, max: usize) -> bool {
+fn deliver_deferred(shared: &dyn Host, link: &mut Link, max: usize) -> bool {
     let mut n = 0;
     loop {
         if link.owed.len() >= owed_bound(link) {
@@ -1639,7 +1565,7 @@ fn deliver_deferred(shared: &Shared, link: &mut Link, max: usize) -> bool {
             Err(e) => {
                 let msg = e.into_inner();
                 let dst = msg.header().dst_id();
-                shared.dead_letters.report_msg(msg, dst, DeadLetterReason::ActorStopped);
+                shared.dead_letters().report_msg(msg, dst, DeadLetterReason::ActorStopped);
             }
         }
     }
@@ -1650,7 +1576,7 @@ fn deliver_deferred(shared: &Shared, link: &mut Link, max: usize) -> bool {
 /// actor's), and then the reply stays here rather than crossing the link
 /// twice (and finding its window full on the way).
 fn reply_route(
-    shared: &Shared,
+    shared: &dyn Host,
     caches: &mut Caches,
     peer: Option<&Arc<Peer>>,
     remote: &HashMap<ActorId, Known>,
@@ -1688,50 +1614,14 @@ impl Link {
 }
 
 /// Applies a peer's directory (already checked by its session).
-fn on_directory(shared: &Shared, link: &mut Link, update: connection::DirectoryUpdate) {
+fn on_directory(host: &dyn Host, link: &mut Link, update: connection::DirectoryUpdate) {
     let Some(peer) = link.peer.clone() else { return };
-    if let Some(name) = &update.node {
-        peer.set_node_name(name.clone());
-    }
-    let node = (peer.node_id, peer.node_name());
-    let mut dir = shared.dir_mut();
-    // A full directory replaces what we knew of the node. An actor it
-    // still lists keeps its route: senders handed out from an earlier
-    // link to this incarnation (one that lost to a duplicate) stay good.
-    let mut before: HashMap<ActorId, Arc<RemoteRoute>> = HashMap::default();
-    if update.full {
-        for gone in dir.remove_node(peer.node_id) {
-            if let Managed::Remote(route) = gone.route {
-                before.insert(route.id, route);
-            }
-        }
-        link.remote.clear();
-    }
-    for id in &update.remove {
-        if let Some(gone) = link.remote.remove(id) {
-            gone.route.mark_removed();
-            dir.remove(*id);
-        }
-    }
-    for e in update.add {
-        let kept = before.remove(&e.id).filter(|r| Arc::ptr_eq(&r.peer, &peer));
-        let route = kept.unwrap_or_else(|| {
-            RemoteRoute::new(peer.clone(), e.id, e.name, e.protocols.clone(), Some(e.msgs))
-        });
-        let sender = ActorSender::from_route(route.clone());
-        dir.insert_remote(sender.clone(), route.clone(), peer.rank, e.protocols, node.clone());
-        link.remote.insert(e.id, Known { sender, route });
-    }
-    for gone in before.values() {
-        gone.mark_removed();
-    }
-    drop(dir);
-    if update.full {
+    let full = update.full;
+    host.nodes().apply_directory(&peer, update, &mut link.remote);
+    if full {
         if let Some(w) = link.waiter.take() {
-            let _ = w.send(Ok(shared.peer_info(&peer)));
+            let _ = w.send(Ok(peer.info()));
         }
-        peer.has_directory.store(true, Ordering::SeqCst);
-        shared.answer_waiters(&peer);
     }
 }
 
@@ -1743,12 +1633,12 @@ fn is_resource_shortage(e: &io::Error) -> bool {
 }
 
 /// Refuses a Unix peer of a user the configuration does not allow.
-fn check_unix_peer(stream: &mio::net::UnixStream, shared: &Shared) -> Result<(), String> {
+fn check_unix_peer(stream: &mio::net::UnixStream, shared: &dyn Host) -> Result<(), String> {
     let cred =
         rustix::net::sockopt::socket_peercred(stream).map_err(|e| format!("no peer credentials: {e}"))?;
     let own = rustix::process::geteuid().as_raw();
     let peer = cred.uid.as_raw();
-    if shared.config.unix_peers.allows(peer, own) {
+    if shared.config().unix_peers.allows(peer, own) {
         Ok(())
     } else {
         Err(format!("user {peer} is not allowed (this process runs as {own})"))

@@ -1,4 +1,10 @@
 //! Linked nodes as senders see them, and the routes to their actors.
+//!
+//! A peer reaches the executor of its link only through
+//! [`Mailbox<PeerCommand>`]: the three things a sender asks of a link.
+//! Frames written by handlers running on that executor skip even that:
+//! they go into the thread's [outbox](outbox), which the link takes
+//! when the handler returns.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -9,10 +15,52 @@ use msg_header::{ActorId, BoxMsg, MsgId, NodeId};
 use protocol::ProtocolId;
 use tracing::warn;
 
+use crate::ManagerError;
 use crate::capacity::{Capacity, Refusal};
-use crate::executor::{Command, ExecutorHandle};
-use crate::outbox;
 use crate::stats::LinkCounters;
+use crate::sync::Mailbox;
+
+/// A `connect` call waiting for its link's directory.
+pub(crate) type Waiter = crossbeam_channel::Sender<Result<PeerInfo, ManagerError>>;
+
+/// A linked node, as [`Manager::connect`](crate::Manager::connect) and
+/// [`Manager::peers`](crate::Manager::peers) report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The node.
+    pub node_id: NodeId,
+    /// Its name (`NAME@NODE` finds its actor `NAME`).
+    pub node_name: String,
+    /// The executor that runs the link: place an actor there to have its
+    /// sends written without a hand-off.
+    pub executor: usize,
+    /// Whether the link is up now.
+    pub up: bool,
+}
+
+/// What a sender asks of the executor of a peer's link.
+pub(crate) enum PeerCommand {
+    /// Write a message frame: already counted in the peer's window, or
+    /// `owed` (to send once the window has room).
+    Send { peer: Arc<Peer>, frame: Vec<u8>, msg: BoxMsg, reply_to: Option<ActorSender>, owed: bool },
+    /// Write a control frame.
+    Control { peer: Arc<Peer>, frame: Vec<u8> },
+    /// Ask the peer to tell `watcher` when `target` ends.
+    Watch { peer: Arc<Peer>, target: ActorId, target_name: String, watcher: ActorSender },
+}
+
+/// Why a link is closed for another one to the same node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LinkReplaced {
+    /// Both nodes dialed at once; the other link is kept (`duplicate`).
+    Duplicate,
+    /// The node dialed again, or restarted (a new incarnation): the newer
+    /// link carries its traffic from now on (`replaced`).
+    Newer,
+}
+
+/// The executors a peer's link may live on, by index.
+pub(crate) type LinkMailboxes = Arc<[Arc<dyn Mailbox<PeerCommand>>]>;
 
 /// Messages a link keeps owed at most, per window place: past the window
 /// the link reads no more from its peer (its requests wait in TCP); past
@@ -48,17 +96,17 @@ pub(crate) struct Peer {
     node_name: RwLock<String>,
     /// `connect` calls whose own link lost to another one to this node:
     /// answered when the kept link has its directory.
-    pub(crate) waiters: std::sync::Mutex<Vec<crate::net::Waiter>>,
+    pub(crate) waiters: std::sync::Mutex<Vec<Waiter>>,
     /// Whether the current link has had the node's full directory.
     pub(crate) has_directory: AtomicBool,
     pub(crate) up: AtomicBool,
     pub(crate) window: Capacity,
     /// Messages sent from handlers while the window was full, kept by the
-    /// link to send as acknowledgements come ([`MAX_OWED`] at most).
+    /// link to send as acknowledgements come ([`OWED_WINDOWS`] windows at most).
     pub(crate) owed: AtomicUsize,
     pub(crate) counters: LinkCounters,
     place: AtomicU64,
-    executors: Arc<[Arc<ExecutorHandle>]>,
+    executors: LinkMailboxes,
     max_frame: usize,
 }
 
@@ -69,7 +117,7 @@ impl Peer {
         rank: u64,
         dialer: NodeId,
         window: usize,
-        executors: Arc<[Arc<ExecutorHandle>]>,
+        executors: LinkMailboxes,
         max_frame: usize,
     ) -> Self {
         Self {
@@ -98,6 +146,16 @@ impl Peer {
         *self.node_name.write().unwrap_or_else(|e| e.into_inner()) = name;
     }
 
+    /// What `Manager::peers` says of this peer.
+    pub(crate) fn info(&self) -> PeerInfo {
+        PeerInfo {
+            node_id: self.node_id,
+            node_name: self.node_name(),
+            executor: self.place().executor,
+            up: self.is_up(),
+        }
+    }
+
     pub(crate) fn place(&self) -> Place {
         Place::unpack(self.place.load(Ordering::Acquire))
     }
@@ -121,7 +179,7 @@ impl Peer {
     }
 
     /// The executor of the current link.
-    pub(crate) fn executor(&self) -> &Arc<ExecutorHandle> {
+    pub(crate) fn executor(&self) -> &Arc<dyn Mailbox<PeerCommand>> {
         let place = self.place();
         // `place.executor` always indexes `executors`: it is set from an
         // executor's own index.
@@ -140,7 +198,7 @@ impl Peer {
     /// Queues a control frame (not counted in the window) for the link.
     pub(crate) fn send_control(self: &Arc<Self>, frame: Vec<u8>) {
         if self.is_up() {
-            self.executor().push(Command::LinkControl { peer: self.clone(), frame });
+            self.executor().push(PeerCommand::Control { peer: self.clone(), frame });
         }
     }
 }
@@ -260,7 +318,7 @@ impl Route for RemoteRoute {
         let encode = |out: &mut Vec<u8>| encode_msg_frame(&header, wire, peer.max_frame, out);
         let executor = peer.executor();
         // On the link's own executor: straight into the outbox, no hand-off.
-        if outbox::is_current(executor) {
+        if executor.is_current() {
             match outbox::write(encode) {
                 Some(Ok(span)) => {
                     outbox::commit(peer, span, env.msg, env.reply_to, owed);
@@ -275,7 +333,7 @@ impl Route for RemoteRoute {
             return self.not_encoded(env.msg, e, owed);
         }
         let (msg, reply_to) = (env.msg, env.reply_to);
-        executor.push(Command::LinkSend { peer: peer.clone(), frame, msg, reply_to, owed });
+        executor.push(PeerCommand::Send { peer: peer.clone(), frame, msg, reply_to, owed });
         Ok(())
     }
 
@@ -293,12 +351,104 @@ impl Route for RemoteRoute {
             let _ = watcher.try_send(ended);
             return Ok(());
         }
-        peer.executor().push(Command::LinkWatch {
+        peer.executor().push(PeerCommand::Watch {
             peer: peer.clone(),
             target: self.id,
             target_name: self.name.clone(),
             watcher,
         });
         Ok(())
+    }
+}
+
+/// Frames written by handlers running on the executor that owns their link:
+/// encoded straight into a buffer of the thread, moved to the link when the
+/// handler returns, with no hand-off through the mailbox.
+pub(crate) mod outbox {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use actor::ActorSender;
+    use msg_header::BoxMsg;
+
+    use super::Peer;
+
+    /// One frame in the outbox: `bytes[start..end]`.
+    pub(crate) struct Item {
+        pub(crate) peer: Arc<Peer>,
+        pub(crate) start: usize,
+        pub(crate) end: usize,
+        pub(crate) msg: BoxMsg,
+        pub(crate) reply_to: Option<ActorSender>,
+        /// Owed to a full window (not counted in it).
+        pub(crate) owed: bool,
+    }
+
+    /// The frames written on this thread and not yet moved to their links.
+    #[derive(Default)]
+    pub(crate) struct Outbox {
+        pub(crate) bytes: Vec<u8>,
+        pub(crate) items: Vec<Item>,
+    }
+
+    thread_local! {
+        static OUTBOX: RefCell<Outbox> = RefCell::new(Outbox::default());
+    }
+
+    /// Appends the frame `encode` writes; its span, to [`commit`] at once.
+    /// `None` if the outbox is in use (a send made while it is being emptied).
+    pub(crate) fn write<E>(
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Option<Result<(usize, usize), E>> {
+        OUTBOX.with(|o| {
+            let mut o = o.try_borrow_mut().ok()?;
+            let start = o.bytes.len();
+            Some(match encode(&mut o.bytes) {
+                Ok(()) => Ok((start, o.bytes.len())),
+                Err(e) => {
+                    o.bytes.truncate(start);
+                    Err(e)
+                }
+            })
+        })
+    }
+
+    /// Records the frame [`write`] just wrote as `msg`'s, for `peer`.
+    pub(crate) fn commit(
+        peer: &Arc<Peer>,
+        (start, end): (usize, usize),
+        msg: BoxMsg,
+        reply_to: Option<ActorSender>,
+        owed: bool,
+    ) {
+        OUTBOX.with(|o| {
+            if let Ok(mut o) = o.try_borrow_mut() {
+                o.items.push(Item { peer: peer.clone(), start, end, msg, reply_to, owed });
+            }
+        });
+    }
+
+    /// Whether anything waits in the outbox.
+    pub(crate) fn is_empty() -> bool {
+        OUTBOX.with(|o| o.try_borrow().is_ok_and(|o| o.items.is_empty()))
+    }
+
+    /// Takes what is in the outbox, leaving it empty (its buffer is kept by
+    /// the caller and handed back with [`give_back`]).
+    pub(crate) fn take() -> Outbox {
+        OUTBOX.with(|o| o.try_borrow_mut().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default())
+    }
+
+    /// Hands back an emptied outbox, so its buffers are reused.
+    pub(crate) fn give_back(mut outbox: Outbox) {
+        outbox.bytes.clear();
+        outbox.items.clear();
+        OUTBOX.with(|o| {
+            if let Ok(mut o) = o.try_borrow_mut() {
+                if o.items.is_empty() && o.bytes.capacity() < outbox.bytes.capacity() {
+                    *o = outbox;
+                }
+            }
+        });
     }
 }

@@ -205,3 +205,6 @@ fn unindex<K: std::hash::Hash + Eq + ?Sized + ToOwned>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -144,6 +144,14 @@ pub trait Route: Any + Send + Sync {
         Err(SystemError::Unsupported("stop"))
     }
 
+    /// Which host runs the destination, as an opaque token that host
+    /// compares with its own (a manager: its address); 0 for none (a
+    /// remote actor, an inbox). It lets a host tell its own actors, ended
+    /// ones included, from others' without looking into the route.
+    fn host(&self) -> usize {
+        0
+    }
+
     /// Sends `note.msg` to `to` once the destination has room (see
     /// [`ActorSender::when_room`]); at once when it has room now or is not
     /// bounded.

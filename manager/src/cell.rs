@@ -26,6 +26,12 @@ pub(crate) enum ActorCommand {
     Stop { slot: u32, generation: u32, reason: TerminationReason },
 }
 
+/// The token by which the manager with this lifecycle knows its own
+/// actors ([`Route::host`]).
+pub(crate) fn host_token(lifecycle: &Arc<Lifecycle>) -> usize {
+    Arc::as_ptr(lifecycle) as usize
+}
+
 /// Where a local actor lives and what its senders must know.
 pub(crate) struct ActorCell {
     pub(crate) id: ActorId,
@@ -69,11 +75,6 @@ impl ActorCell {
             watchers: Mutex::new(Some(Vec::new())),
             bound: capacity.map(Capacity::new),
         }
-    }
-
-    /// Whether this actor belongs to the manager with this lifecycle.
-    pub(crate) fn belongs_to(&self, lifecycle: &Arc<Lifecycle>) -> bool {
-        Arc::ptr_eq(&self.lifecycle, lifecycle)
     }
 
     /// A message for this actor was taken out of the executor's mailbox.
@@ -193,6 +194,11 @@ impl Route for ActorCell {
             Some(b) => b.when_room(to, note.msg),
             None => to.forward(note.msg, None, 0, Wait::No),
         }
+    }
+
+    /// The manager's lifecycle, by address: one per manager.
+    fn host(&self) -> usize {
+        host_token(&self.lifecycle)
     }
 
     fn stop(&self) -> Result<(), SystemError> {

@@ -12,7 +12,7 @@ use msg_header::{ActorId, NodeId};
 use protocol::{MsgInfo, Protocol, ProtocolId};
 use tracing::{debug, warn};
 
-use crate::cell::{ActorCell, ActorCommand};
+use crate::cell::{ActorCell, ActorCommand, host_token};
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetters};
 use crate::decoders::Decoders;
 use crate::executor::{Command, Executor, ExecutorHandle, Node};
@@ -215,13 +215,12 @@ impl Manager {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stop(&self, actor: &ActorSender) -> Result<(), SystemError> {
-        // The one place a route is looked into: an actor that has ended is
-        // no longer in the directory, and stopping it again must still be
-        // told from stopping another manager's.
-        let route: &dyn std::any::Any = actor.route();
-        match route.downcast_ref::<ActorCell>() {
-            Some(cell) if cell.belongs_to(&self.lifecycle) => actor.stop(),
-            _ => Err(SystemError::UnknownActor(actor.name().to_owned())),
+        // An actor that has ended is no longer in the directory: whose it
+        // is, is asked of its route.
+        if actor.route().host() == host_token(&self.lifecycle) {
+            actor.stop()
+        } else {
+            Err(SystemError::UnknownActor(actor.name().to_owned()))
         }
     }
 

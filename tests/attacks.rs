@@ -487,3 +487,37 @@ fn a_node_that_restarts_replaces_its_old_link() {
     new.reply(1).expect("answered");
     assert_eq!(server.closes("replaced"), 1, "{}", server.stats());
 }
+
+#[test]
+fn a_flood_of_valid_control_frames_is_slowed_to_its_budget() {
+    let server = Server::start(&[], None);
+    let addr = server.addr.clone();
+    let name = node("heartbeats");
+    let flooder = name.clone();
+    let started = std::time::Instant::now();
+    during(&server, move |stop| {
+        let mut a = Client::start(TcpStream::connect(&addr).expect("connects"), &flooder).expect("links");
+        let mut heartbeat = Vec::new();
+        let h = FrameHeader::new(FrameKind::Heartbeat);
+        connection::encode_frame(&h, &[], connection::DEFAULT_MAX_FRAME, &mut heartbeat).expect("a frame");
+        let batch = heartbeat.repeat(100);
+        // Blocking writes: once the server stops reading, they wait for it.
+        while !stop.load(Ordering::Relaxed) {
+            if a.stream().write_all(&batch).is_err() {
+                return;
+            }
+        }
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let stats = server.stats();
+    let id = ipchnl::NodeId::of_name(&name).to_string();
+    let links = stats["links"].as_array().expect("links");
+    let link = links.iter().find(|l| l["node"] == id.as_str()).expect("the flooder's link");
+    assert!(link["control_throttled"].as_u64() >= Some(1), "{link}");
+    // The defaults: a burst of 10,000, then 10,000 a second; what one read
+    // turn brings in past the point where reading stops, 16 KiB of
+    // heartbeats, is slack.
+    let heartbeats = link["heartbeats_in"].as_u64().expect("counted") as f64;
+    let bound = 10_000.0 + 10_000.0 * elapsed + (16 * 1024) as f64;
+    assert!(heartbeats <= bound, "{heartbeats} heartbeats in {elapsed:.1} s: {link}");
+}

@@ -122,6 +122,18 @@ pub struct SessionConfig {
     pub max_name_len: usize,
     /// Protocols, and message ids, one announced actor may list. Default: 128.
     pub max_actor_ids: usize,
+    /// Control frames the peer may send per second, on average: every
+    /// frame but a MSG, an ACK that acknowledges something new and a NACK
+    /// that refuses a message sent (those are bounded by what this side
+    /// sends); a DIRECTORY costs one more per KiB. Past the burst this side
+    /// reads nothing more from the link until the budget has refilled, so
+    /// a flood of valid frames waits in TCP instead of taking the
+    /// executor. Default: 10,000.
+    pub control_rate: u32,
+    /// Control frames the peer may send at once before `control_rate`
+    /// applies. Default: 10,000 (more than `max_watches`, so a peer that
+    /// watches every actor it may at once is not slowed).
+    pub control_burst: u32,
 }
 
 impl Default for SessionConfig {
@@ -140,6 +152,8 @@ impl Default for SessionConfig {
             max_remote_actors: 4096,
             max_name_len: 255,
             max_actor_ids: 128,
+            control_rate: 10_000,
+            control_burst: 10_000,
         }
     }
 }
@@ -442,6 +456,9 @@ pub struct SessionCounters {
     pub nacks_in: [u64; 6],
     /// NACKs sent, by reason code.
     pub nacks_out: [u64; 6],
+    /// Times reading stopped because the peer spent its control budget
+    /// ([`SessionConfig::control_rate`]).
+    pub control_throttled: u64,
 }
 
 enum State {
@@ -481,6 +498,12 @@ pub struct Session<T> {
     peer_watches: HashSet<(ActorId, ActorId)>,
     /// The last watch the peer asked for (in `peer_watches`).
     last_watch: Option<(ActorId, ActorId)>,
+    /// Control frames the peer may still send now (negative: owed).
+    control_credit: i64,
+    /// When `control_credit` was last refilled.
+    control_at: Instant,
+    /// Reading waits until then: the peer overspent its control budget.
+    throttled_until: Option<Instant>,
     counters: SessionCounters,
 }
 
@@ -526,6 +549,7 @@ impl<T> Session<T> {
     ) -> Self {
         let mut hs = Box::new(Handshake::new(role, handshake, nonce));
         let out = hs.take_output();
+        let control_credit = i64::from(config.control_burst);
         Self {
             decoder: FrameDecoder::new(config.max_frame),
             config,
@@ -553,6 +577,9 @@ impl<T> Session<T> {
             remote: HashSet::new(),
             peer_watches: HashSet::new(),
             last_watch: None,
+            control_credit,
+            control_at: now,
+            throttled_until: None,
             counters: SessionCounters::default(),
         }
     }
@@ -597,6 +624,42 @@ impl<T> Session<T> {
             && !self.is_closed()
             && self.pending_output() < self.config.max_write_buffer
             && self.inbound_held < self.config.max_inbound_bytes
+            && self.throttled_until.is_none()
+    }
+
+    /// Whether reading waits for the peer's control budget to refill
+    /// (until [`poll_timeout`](Self::poll_timeout)).
+    pub fn is_throttled(&self) -> bool {
+        self.throttled_until.is_some()
+    }
+
+    /// Charges the peer `cost` control frames, received at the last read;
+    /// past its budget, reading waits until the debt is paid.
+    fn charge_control(&mut self, cost: u64) {
+        let now = self.last_recv;
+        let rate = u64::from(self.config.control_rate.max(1));
+        let burst = i64::from(self.config.control_burst.max(1));
+        let elapsed =
+            u64::try_from(now.saturating_duration_since(self.control_at).as_micros()).unwrap_or(u64::MAX);
+        let earned = elapsed.saturating_mul(rate) / 1_000_000;
+        if earned > 0 {
+            self.control_credit =
+                self.control_credit.saturating_add(i64::try_from(earned).unwrap_or(i64::MAX));
+            if self.control_credit >= burst {
+                self.control_credit = burst;
+                self.control_at = now;
+            } else {
+                self.control_at += Duration::from_micros(earned * 1_000_000 / rate);
+            }
+        }
+        self.control_credit = self.control_credit.saturating_sub(i64::try_from(cost).unwrap_or(i64::MAX));
+        if self.control_credit < 0 {
+            if self.throttled_until.is_none() {
+                self.counters.control_throttled += 1;
+            }
+            let debt = self.control_credit.unsigned_abs();
+            self.throttled_until = Some(self.control_at + Duration::from_micros(debt * 1_000_000 / rate + 1));
+        }
     }
 
     /// Where to read bytes into (at least one byte of room); then call
@@ -801,6 +864,23 @@ impl<T> Session<T> {
     }
 
     fn on_control(&mut self, h: &FrameHeader, body: &[u8]) -> Result<(), ProtocolError> {
+        let unsettled = self.unacked.len();
+        self.on_control_frame(h, body)?;
+        // What settles a message sent is bounded by what was sent; the rest
+        // is charged to the peer's control budget.
+        let cost = match h.kind {
+            FrameKind::Ack | FrameKind::Nack if self.unacked.len() < unsettled => 0,
+            FrameKind::Close | FrameKind::Msg => 0,
+            FrameKind::Directory => 1 + body.len() as u64 / 1024,
+            _ => 1,
+        };
+        if cost > 0 && self.is_up() {
+            self.charge_control(cost);
+        }
+        Ok(())
+    }
+
+    fn on_control_frame(&mut self, h: &FrameHeader, body: &[u8]) -> Result<(), ProtocolError> {
         // A NACK's own acknowledgement covers the message it refuses: match
         // the refusal first, or the ack would take the message away.
         if h.kind == FrameKind::Nack {
@@ -1082,6 +1162,9 @@ impl<T> Session<T> {
                 if let Some(b) = self.blocked_since {
                     next = next.min(b + c.write_deadline);
                 }
+                if let Some(t) = self.throttled_until {
+                    next = next.min(t);
+                }
                 Some(next)
             }
         }
@@ -1101,6 +1184,12 @@ impl<T> Session<T> {
                 }
             }
             State::Up(_) => {
+                if self.throttled_until.is_some_and(|t| now >= t) {
+                    // The budget refilled: read again, the wait not counted
+                    // as the peer's silence.
+                    self.throttled_until = None;
+                    self.last_recv = self.last_recv.max(now);
+                }
                 if !self.wants_read() && !self.eof {
                     // Silence while not reading is this side's doing.
                     self.last_recv = now;

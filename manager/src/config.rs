@@ -79,6 +79,15 @@ pub struct ManagerConfig {
     pub max_name_len: usize,
     /// Protocols, and message ids, one announced actor may list. Default: 128.
     pub max_actor_ids: usize,
+    /// Control frames (heartbeats, watches, directories, and ACKs or NACKs
+    /// that settle nothing) one peer may send per second on average; past
+    /// [`control_burst`](Self::control_burst) its link is read no more
+    /// until the budget refills, so a flood of valid frames waits in TCP.
+    /// A DIRECTORY costs one more per KiB. Default: 10,000.
+    pub control_rate: u32,
+    /// Control frames one peer may send at once before
+    /// [`control_rate`](Self::control_rate) applies. Default: 10,000.
+    pub control_burst: u32,
     /// Others forget this manager when it has not announced itself on NATS
     /// for this long; it announces itself every third of it (the expiry
     /// travels in the announcement, so each manager may choose its own).
@@ -139,6 +148,8 @@ impl Default for ManagerConfig {
             max_remote_actors: 4096,
             max_name_len: 255,
             max_actor_ids: 128,
+            control_rate: 10_000,
+            control_burst: 10_000,
         }
     }
 }
@@ -280,6 +291,14 @@ impl ManagerConfig {
     /// Sets [`max_watches`](Self::max_watches).
     pub fn max_watches(mut self, n: usize) -> Self {
         self.max_watches = n;
+        self
+    }
+
+    /// Sets [`control_rate`](Self::control_rate) and
+    /// [`control_burst`](Self::control_burst).
+    pub fn control_budget(mut self, per_second: u32, burst: u32) -> Self {
+        self.control_rate = per_second;
+        self.control_burst = burst;
         self
     }
 

@@ -137,6 +137,8 @@ pub(crate) fn session_config(c: &ManagerConfig) -> SessionConfig {
     s.max_remote_actors = c.max_remote_actors;
     s.max_name_len = c.max_name_len;
     s.max_actor_ids = c.max_actor_ids;
+    s.control_rate = c.control_rate;
+    s.control_burst = c.control_burst;
     s
 }
 
@@ -682,6 +684,18 @@ impl Net {
         self.apply_downs(shared, registry);
     }
 
+    /// Reads a paused link again if nothing keeps it paused any more (its
+    /// output drained, or its control budget refilled).
+    fn resume_if_clear(&mut self, key: usize) {
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+        let clear = link.session.as_ref().is_some_and(|s| s.wants_read());
+        if link.paused && clear && link.inbound.held() < link.inbound.limit {
+            link.paused = false;
+            link.inbound.paused.store(false, Ordering::SeqCst);
+            self.ready.push(key);
+        }
+    }
+
     /// A paused link's inbound messages drained: read it again.
     fn resume(&mut self, key: usize, id: u64) {
         if let Some(Io::Link(link)) = self.io.get_mut(key) {
@@ -779,8 +793,12 @@ impl Net {
         let inbound = &link.inbound;
         inbound.paused.store(true, Ordering::SeqCst);
         // Pairs with `Inbound::release`: it lowers `held`, then looks at `paused`.
-        let over_output =
-            link.session.as_ref().is_some_and(|s| s.pending_output() >= s.config().max_write_buffer);
+        // A throttled link is resumed by its timer (`timers`), the others
+        // by what drains their caps.
+        let over_output = link
+            .session
+            .as_ref()
+            .is_some_and(|s| s.pending_output() >= s.config().max_write_buffer || s.is_throttled());
         if inbound.held() < inbound.limit && !over_output && inbound.paused.swap(false, Ordering::SeqCst) {
             link.paused = false;
             self.ready.push(key);
@@ -1048,10 +1066,10 @@ impl Net {
         }
         let resumes = link.paused && session.wants_read() && link.inbound.held() < link.inbound.limit;
         if resumes {
-            link.paused = false;
-            link.inbound.paused.store(false, Ordering::SeqCst);
-            self.ready.push(key);
+            self.resume_if_clear(key);
         }
+        let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
+        let Some(session) = link.session.as_mut() else { return };
         if session.is_closed() && !session.is_finished() {
             // A write failure: its event takes the link down.
             self.closing.push(key);
@@ -1109,6 +1127,7 @@ impl Net {
         }
         for key in due {
             self.drive(shared, key);
+            self.resume_if_clear(key);
         }
         for key in retries {
             self.accept(shared, registry, key);
@@ -1396,6 +1415,7 @@ fn publish_counters(link: &mut Link) {
         (&p.msgs_out, c.msgs_out),
         (&p.heartbeats_in, c.heartbeats_in),
         (&p.heartbeats_out, c.heartbeats_out),
+        (&p.control_throttled, c.control_throttled),
     ] {
         if n > 0 {
             bump(counter, n);

@@ -25,6 +25,7 @@ pub(crate) struct LinkCounters {
     /// NACKs received, by reason code.
     pub(crate) nacks_in: [AtomicU64; 6],
     pub(crate) heartbeats_missed: AtomicU64,
+    pub(crate) control_throttled: AtomicU64,
     pub(crate) links_up: AtomicU64,
 }
 
@@ -56,6 +57,7 @@ impl LinkCounters {
             heartbeats_in: get(&self.heartbeats_in),
             heartbeats_out: get(&self.heartbeats_out),
             heartbeats_missed: get(&self.heartbeats_missed),
+            control_throttled: get(&self.control_throttled),
             nacks_in: by_reason(&self.nacks_in),
             nacks_out: by_reason(&self.nacks_out),
             links_up: get(&self.links_up),
@@ -90,6 +92,9 @@ pub struct LinkStats {
     pub heartbeats_out: u64,
     /// Times a link to it went silent past the heartbeat timeout.
     pub heartbeats_missed: u64,
+    /// Times reading from it waited because it sent control frames faster
+    /// than [`ManagerConfig::control_rate`](crate::ManagerConfig::control_rate).
+    pub control_throttled: u64,
     /// NACKs received, by reason.
     pub nacks_in: BTreeMap<String, u64>,
     /// NACKs sent, by reason.

@@ -468,3 +468,70 @@ fn a_large_frame_is_read_in_pieces_of_any_size() {
     assert!(p.b.poll_event().is_none());
     assert_eq!(p.b.buffered_input(), 0);
 }
+
+fn heartbeats(n: usize) -> Vec<u8> {
+    control_frame(FrameHeader::new(FrameKind::Heartbeat), &[]).repeat(n)
+}
+
+#[test]
+fn control_frames_past_the_burst_stop_reading_until_the_budget_refills() {
+    let config = SessionConfig { control_rate: 1_000, control_burst: 10, ..SessionConfig::default() };
+    let mut p = Pair::new(config);
+    let t0 = p.now;
+    p.b.handle_input(t0, &heartbeats(10));
+    assert!(events(&mut p.b).is_empty());
+    assert!(p.b.wants_read() && !p.b.is_throttled(), "the burst is free");
+    // Five more: five owed, 5 ms at 1,000 a second.
+    p.b.handle_input(t0, &heartbeats(5));
+    assert!(events(&mut p.b).is_empty());
+    assert!(p.b.is_throttled() && !p.b.wants_read());
+    let until = p.b.poll_timeout().expect("a timer");
+    assert!(until > t0 && until <= t0 + Duration::from_millis(6), "{:?}", until - t0);
+    p.b.handle_timeout(until - Duration::from_micros(100));
+    assert!(p.b.is_throttled(), "not yet");
+    p.b.handle_timeout(until);
+    assert!(p.b.wants_read(), "paid: reading resumes");
+    assert!(p.b.is_up(), "a throttled peer is slowed, not cut");
+    assert_eq!(p.b.take_counters().control_throttled, 1);
+}
+
+#[test]
+fn the_control_budget_refills_at_its_rate_up_to_the_burst() {
+    let config = SessionConfig { control_rate: 1_000, control_burst: 10, ..SessionConfig::default() };
+    let mut p = Pair::new(config);
+    let t0 = p.now;
+    // 10 a second for 10 seconds is far below the rate: never throttled.
+    for i in 0..100 {
+        p.b.handle_input(t0 + Duration::from_millis(100 * i), &heartbeats(1));
+        events(&mut p.b);
+        assert!(!p.b.is_throttled(), "at {i}");
+    }
+    // A long silence banks no more than the burst.
+    let later = t0 + Duration::from_secs(60);
+    p.b.handle_input(later, &heartbeats(11));
+    events(&mut p.b);
+    assert!(p.b.is_throttled(), "eleven at once is one over the burst");
+}
+
+#[test]
+fn settling_frames_are_free_and_a_directory_costs_its_size() {
+    let config = SessionConfig { control_rate: 1_000, control_burst: 4, ..SessionConfig::default() };
+    let mut p = Pair::new(config);
+    // Acknowledgements of what was sent are never charged.
+    for n in 1..=20 {
+        p.a.send_msg(&msg_frame(n), n);
+        p.a_to_b();
+        events(&mut p.b);
+        p.b.flush_acks();
+        p.b_to_a();
+        assert_eq!(events(&mut p.a), [Seen::Acked(vec![n])]);
+    }
+    assert!(!p.a.is_throttled(), "twenty ACKs that settle messages cost nothing");
+    // A directory of a few KiB costs more than the burst.
+    let update = DirectoryUpdate { node: None, full: true, add: entries(0..100), remove: Vec::new() };
+    let frame = directory(&update);
+    assert!(frame.len() > 4 * 1024);
+    p.a.handle_input(p.now, &frame);
+    assert_eq!(events(&mut p.a), [Seen::Directory(100)]);
+    assert!(p.a.is_throttled());
+}

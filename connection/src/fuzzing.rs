@@ -550,6 +550,8 @@ fn small_limits() -> SessionConfig {
         max_remote_actors: 4,
         max_name_len: 16,
         max_actor_ids: 4,
+        control_rate: 100,
+        control_burst: 8,
         ..SessionConfig::default()
     }
 }
@@ -613,8 +615,13 @@ pub fn session(data: &[u8]) {
         if closed {
             assert!(!s.wants_read() && s.poll_timeout().is_none(), "a closed session is done");
         } else {
-            let room = s.pending_output() < config.max_write_buffer && held < config.max_inbound_bytes;
+            let room = s.pending_output() < config.max_write_buffer
+                && held < config.max_inbound_bytes
+                && !s.is_throttled();
             assert_eq!(s.wants_read(), room, "wants input exactly under the caps");
+            if s.is_throttled() {
+                assert!(s.poll_timeout().is_some(), "a throttled session has a timer to resume");
+            }
         }
         let Some((&len, tail)) = rest.split_first() else { break };
         let (piece, tail) = tail.split_at(usize::from(len).min(tail.len()));

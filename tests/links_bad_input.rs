@@ -17,6 +17,8 @@ enum Bad {
     Truncated,
     /// A HELLO that does not start with `IPCH`.
     WrongMagic,
+    /// Messages past the receive window (a window of 4, ten at once).
+    WindowOverrun,
 }
 
 fn send_bad(addr: &ipchnl::Addr, bad: Bad) -> Vec<u8> {
@@ -28,6 +30,7 @@ fn send_bad(addr: &ipchnl::Addr, bad: Bad) -> Vec<u8> {
             s.write_all(&hello).unwrap();
             return raw::read_to_close(&mut s);
         }
+        Bad::WindowOverrun => raw::connect(addr),
         _ => raw::handshake(addr, None),
     };
     match bad {
@@ -39,6 +42,15 @@ fn send_bad(addr: &ipchnl::Addr, bad: Bad) -> Vec<u8> {
             frame[4] = 1;
             s.write_all(&frame).unwrap();
             s.shutdown(std::net::Shutdown::Write).unwrap();
+        }
+        Bad::WindowOverrun => {
+            // Real requests for its echo server, more at once than the
+            // window: the server acknowledges at the end of its read.
+            let mut client = raw::Client::start(s, "overrun").unwrap();
+            let frames: Vec<u8> = (1..=10).flat_map(|n| client.encode_request(n)).collect();
+            let s = client.stream();
+            s.write_all(&frames).unwrap();
+            return raw::read_to_close(s);
         }
         Bad::WrongMagic => unreachable!(),
     }
@@ -61,16 +73,25 @@ fn each_kind_of_bad_input_closes_only_its_link() {
 }
 
 #[test]
-fn a_truncated_frame_is_its_own_close_reason() {
-    let m = manager("truncated");
-    let addr = m.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
-    send_bad(&addr, Bad::Truncated);
-    // 60 of the 200 bytes the frame's length announced.
-    let closes = eventually("the link closed", || {
-        let closes = m.stats().closes;
-        (!closes.is_empty()).then_some(closes)
-    });
-    assert_eq!(closes.into_iter().collect::<Vec<_>>(), [("truncated_frame".to_string(), 1)]);
+fn each_kind_of_bad_input_is_counted_under_its_own_close_reason() {
+    for (bad, reason) in [
+        (Bad::Garbage, "protocol_frame_too_short"),
+        (Bad::HugeLength, "protocol_frame_too_large"),
+        // 60 of the 200 bytes the frame's length announced.
+        (Bad::Truncated, "truncated_frame"),
+        (Bad::WrongMagic, "protocol_handshake_bad_magic"),
+        (Bad::WindowOverrun, "protocol_window_overrun"),
+    ] {
+        let m = ipchnl::Manager::new(config(&format!("bad-{reason}")).window(4)).unwrap();
+        m.add(ipchnl::echo::Server::new("server")).unwrap();
+        let addr = m.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+        send_bad(&addr, bad);
+        let closes = eventually("the link closed", || {
+            let closes = m.stats().closes;
+            (!closes.is_empty()).then_some(closes)
+        });
+        assert_eq!(closes.into_iter().collect::<Vec<_>>(), [(reason.to_string(), 1)], "{reason}");
+    }
 }
 
 #[test]

@@ -16,7 +16,8 @@
 //! thread it shares a CPU with waits them out, which measures the kernel's
 //! scheduler, not the server's fairness.
 //!
-//! `cargo bench -p bench --bench floods` (`IPCHNL_BENCH_ROUNDS=N`).
+//! `cargo bench -p bench --bench floods` (`IPCHNL_BENCH_ROUNDS=N`;
+//! `IPCHNL_FLOODS=NAME,...` for some floods only).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
 
@@ -77,12 +78,18 @@ fn main() {
         "flood", "p50", "p99", "quiet p50", "quiet p99", "p99 ratio"
     );
     let _ = echo.rtt(Instant::now() + Duration::from_millis(300), u64::MAX);
-    for flood in Flood::ALL {
+    // `IPCHNL_FLOODS=watches,heartbeats` runs only those.
+    let only = std::env::var("IPCHNL_FLOODS").ok();
+    let chosen = |f: &Flood| only.as_deref().is_none_or(|o| o.split(',').any(|n| n == f.name()));
+    for flood in Flood::ALL.into_iter().filter(chosen) {
         let (mut quiet, mut loud) = (histogram(), histogram());
         let mut ratios = Vec::new();
         for _ in 0..rounds {
             let q = echo.rtt(Instant::now() + SAMPLE, u64::MAX).unwrap();
-            let mut attacker = flood_process(&exe, flood, addr);
+            // `FLOOD_ADDR` aims the flood elsewhere: what it costs the
+            // kernel alone, with the server not its target.
+            let target = std::env::var("FLOOD_ADDR").ok().and_then(|a| a.parse().ok()).unwrap_or(addr);
+            let mut attacker = flood_process(&exe, flood, target);
             std::thread::sleep(WARMUP);
             let l = echo.rtt(Instant::now() + SAMPLE, u64::MAX).unwrap();
             drop(attacker.stdin.take());

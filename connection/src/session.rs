@@ -225,13 +225,30 @@ pub enum ProtocolError {
 }
 
 impl ProtocolError {
-    /// A short name for counters: `frame`, `handshake`, `out_of_sequence`,
+    /// A short name for counters: `frame_too_large`, `frame_too_short`,
+    /// `frame_unknown_kind`, `frame_body`, `handshake_bad_magic`,
+    /// `handshake_unexpected`, `handshake_version`,
+    /// `handshake_auth_required`, `handshake_no_secret`,
+    /// `handshake_bad_mac`, `handshake_self`, `out_of_sequence`,
     /// `window_overrun`, `bad_ack`, `bad_directory`, `directory_repeated`,
     /// `too_many_actors`, `name_too_long`, `too_many_ids`, `too_many_watches`.
     pub fn key(&self) -> &'static str {
         match self {
-            Self::Frame(_) => "frame",
-            Self::Handshake(_) => "handshake",
+            Self::Frame(e) => match e {
+                FrameError::TooLarge { .. } => "frame_too_large",
+                FrameError::TooShort(_) => "frame_too_short",
+                FrameError::UnknownKind(_) => "frame_unknown_kind",
+                FrameError::Body(_) => "frame_body",
+            },
+            Self::Handshake(e) => match e {
+                HandshakeError::BadMagic => "handshake_bad_magic",
+                HandshakeError::UnexpectedMessage { .. } => "handshake_unexpected",
+                HandshakeError::NoCommonVersion { .. } => "handshake_version",
+                HandshakeError::AuthRequired => "handshake_auth_required",
+                HandshakeError::NoSecret => "handshake_no_secret",
+                HandshakeError::BadMac => "handshake_bad_mac",
+                HandshakeError::SelfConnect => "handshake_self",
+            },
             Self::OutOfSequence { .. } => "out_of_sequence",
             Self::WindowOverrun { .. } => "window_overrun",
             Self::AckBeyondSent { .. } => "bad_ack",

@@ -312,11 +312,19 @@ fn the_end_of_the_stream_is_peer_closed_or_a_truncated_frame() {
 fn garbage_and_oversized_frames_close_the_link() {
     let mut p = Pair::new(SessionConfig::default());
     p.b.handle_input(p.now, b"GET / HTTP/1.1\r\n\r\n");
-    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_frame".into())]);
+    assert_eq!(
+        events(&mut p.b),
+        [Seen::Closed("protocol_frame_too_large".into())],
+        "`GET ` read as a length"
+    );
+
+    let mut p = Pair::new(SessionConfig::default());
+    p.b.handle_input(p.now, b"\x00\x00\x00\x05GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_frame_too_short".into())]);
 
     let mut p = Pair::new(SessionConfig::default());
     p.b.handle_input(p.now, &u32::MAX.to_be_bytes());
-    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_frame".into())]);
+    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_frame_too_large".into())]);
 }
 
 #[test]
@@ -324,7 +332,7 @@ fn a_wrong_magic_fails_the_handshake() {
     let now = Instant::now();
     let mut s: S = Session::new(Role::Server, handshake("b"), [2; 32], SessionConfig::default(), now);
     s.handle_input(now, &[0; 76]);
-    assert_eq!(events(&mut s), [Seen::Closed("protocol_handshake".into())]);
+    assert_eq!(events(&mut s), [Seen::Closed("protocol_handshake_bad_magic".into())]);
     assert_eq!(s.pending_output(), 0, "an unauthenticated peer gets nothing");
 }
 

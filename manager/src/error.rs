@@ -23,7 +23,7 @@ pub enum ManagerError {
     #[error("the manager is shutting down")]
     ShuttingDown,
     /// The operating system refused a thread, a poller or a socket.
-    #[error("i/o error")]
+    #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     /// An address that does not parse or resolve.
     #[error(transparent)]

@@ -60,6 +60,19 @@ const POLL_EVERY: u32 = 8;
 /// turns (see `spin_for_work`).
 const TURNS_PER_YIELD: u32 = 4;
 
+/// A yield that comes back later than this gave the CPU to another task
+/// for a scheduler slice: the CPU is shared with something that wants it,
+/// at any priority (a yield lets even a `SCHED_IDLE` task run its slice,
+/// which a wake-up from sleep would preempt at once). A yield to another
+/// executor of this process comes back within tens of microseconds.
+const YIELD_STOLEN: Duration = Duration::from_millis(1);
+
+/// After a yield was stolen, the executor sleeps at once when idle, without
+/// polling, for this long: the CPU is busy anyway (no idle wake-up to
+/// save), and a wake-up from sleep takes the CPU back at once where a
+/// yield would wait a slice.
+const NO_SPIN_AFTER_STEAL: Duration = Duration::from_secs(1);
+
 /// Commands handled before the sockets are looked at again.
 const BATCH: usize = 256;
 
@@ -255,6 +268,8 @@ pub(crate) struct Executor {
     spins_per_turn: u32,
     /// When the sockets were last polled.
     last_io: Instant,
+    /// Until then, no polling before sleeping (a yield was stolen).
+    no_spin_until: Option<Instant>,
 }
 
 impl Executor {
@@ -288,6 +303,7 @@ impl Executor {
             spin,
             spins_per_turn,
             last_io: Instant::now(),
+            no_spin_until: None,
         };
         Ok((executor, handle))
     }
@@ -391,7 +407,11 @@ impl Executor {
         if self.spin.is_zero() {
             return false;
         }
-        let deadline = Instant::now() + self.spin;
+        let now = Instant::now();
+        if self.no_spin_until.is_some_and(|t| now < t) {
+            return false;
+        }
+        let deadline = now + self.spin;
         let mut turn = 0u32;
         loop {
             let io = self.net.has_io();
@@ -431,10 +451,22 @@ impl Executor {
             // yielding every fourth turn took a round trip of the
             // low-latency option from 5.6-6.0 µs to 5.3-5.5 µs (AMD EPYC,
             // 2 vCPUs). On one CPU every turn yields, as without sockets.
-            if !io || self.spins_per_turn == 0 || turn % TURNS_PER_YIELD == 0 {
-                thread::yield_now();
+            let yield_now = !io || self.spins_per_turn == 0 || turn % TURNS_PER_YIELD == 0;
+            if yield_now && self.yield_stolen() {
+                // Sleep instead of polling for a while (a flood at idle
+                // priority on this CPU once took other links' round trips
+                // to 3.4 ms at p99 through the slices these yields gave it).
+                self.no_spin_until = Some(Instant::now() + NO_SPIN_AFTER_STEAL);
+                return self.has_commands();
             }
         }
+    }
+
+    /// Yields the CPU; whether another task kept it for a slice.
+    fn yield_stolen(&self) -> bool {
+        let before = Instant::now();
+        thread::yield_now();
+        before.elapsed() >= YIELD_STOLEN
     }
 
     /// Sleeps until a command, a socket or the next timer (`until`).

@@ -264,8 +264,13 @@ const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Connections a listener accepts per executor turn at most: a flood of
 /// connects cannot keep the executor from the handshakes under way (the
 /// pending handshakes' cap cuts the oldest, so a real client's handshake
-/// must get its turn before that many newer ones arrive).
-const ACCEPTS_PER_TURN: usize = 8;
+/// must get its turn before that many newer ones arrive), nor the links
+/// up from their round trips: an accept (and the cut it may bring) costs
+/// 10-20 µs of system calls, a round trip on a quiet link 7 µs. During a
+/// flood of stalled handshakes (`cargo bench -p bench --bench floods`),
+/// one accept per turn took other links' p99 from 140x that without the
+/// flood to 17-22x.
+const ACCEPTS_PER_TURN: usize = 1;
 
 enum Io {
     Listener(ListenerState),
@@ -576,10 +581,7 @@ impl Net {
                 return;
             }
             let accepted = match &state.listener {
-                Listener::Tcp(l) => l.accept().map(|(s, _)| {
-                    let _ = s.set_nodelay(true);
-                    Stream::Tcp(s)
-                }),
+                Listener::Tcp(l) => l.accept().map(|(s, _)| Stream::Tcp(s)),
                 Listener::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
             };
             let stream = match accepted {
@@ -632,12 +634,7 @@ impl Net {
                 Ok(None) => {}
             }
             match link.stream.is_connected() {
-                Ok(true) => {
-                    if let Stream::Tcp(s) = &link.stream {
-                        let _ = s.set_nodelay(true);
-                    }
-                    start_session(shared, link, Instant::now());
-                }
+                Ok(true) => start_session(shared, link, Instant::now()),
                 Ok(false) => return,
                 Err(e) => return self.fail(shared, key, CloseReason::Io(e.to_string())),
             }
@@ -1189,9 +1186,12 @@ impl Net {
             bump(&peer.counters.heartbeats_missed, 1);
         }
         let _ = registry.deregister(&mut link.stream);
-        link.stream.shutdown();
         let place = Place { executor: self.index, key };
         let was_up = link.peer.is_some();
+        if was_up {
+            // The peer hears the end at once, whoever else holds the socket.
+            link.stream.shutdown();
+        }
         if let Some(session) = link.session.as_mut() {
             // What the session returned before it ended.
             while let Some(event) = session.poll_event() {
@@ -1389,6 +1389,9 @@ fn pay_owed(link: &mut Link) -> bool {
 
 /// Starts the session of a connected socket (its handshake).
 fn start_session(shared: &dyn Host, link: &mut Link, now: Instant) {
+    if let Stream::Tcp(s) = &link.stream {
+        let _ = s.set_nodelay(true);
+    }
     let mut nonce = [0; 32];
     if getrandom::fill(&mut nonce).is_err() {
         // Without randomness the handshake cannot be safe: the link times out.

@@ -153,3 +153,39 @@ fn a_full_window_is_full_for_try_send_and_waits_for_send() {
     waiting.join().unwrap().unwrap();
     assert_eq!(m.dead_letter_count(), 0);
 }
+
+#[test]
+fn a_restarted_node_replaces_its_old_link_between_processes() {
+    let node = format!("replaced-{}", std::process::id());
+    let first = Serve::start("tcp://127.0.0.1:0", &["--node-name", &node]);
+    // A heartbeat timeout far beyond the hang guard: only the replacement
+    // can close the old link here.
+    let m = Manager::new(config("replacer").heartbeat(Duration::from_secs(1), HANG_GUARD * 10)).unwrap();
+    m.connect(&first.addr).unwrap();
+    let old = m.find_by_name("server").unwrap();
+    let (watcher, seen) = ActorSender::inbox("watcher");
+    old.watch(&watcher).unwrap();
+    // The node stops answering with its link still open; a message goes
+    // into its socket and is never acknowledged.
+    first.signal(rustix::process::Signal::STOP);
+    old.send(EchoReq::new(1, 0)).unwrap();
+    // The same node starts again (a new incarnation) and is dialed.
+    let second = Serve::start("tcp://127.0.0.1:0", &["--node-name", &node]);
+    let linked = m.connect(&second.addr).unwrap();
+    let t = seen.recv_timeout(HANG_GUARD).unwrap().msg.downcast::<Terminated>().unwrap();
+    assert_eq!((t.actor, t.reason), (old.id(), TerminationReason::LinkDown));
+    let dead = m.dead_letters().recv_timeout(HANG_GUARD).unwrap();
+    assert_eq!(dead.reason, DeadLetterReason::Unacknowledged);
+    let stats = m.stats();
+    assert_eq!(stats.closes.get("replaced"), Some(&1), "{:?}", stats.closes);
+    assert_eq!(stats.closes.get("heartbeat_timeout"), None);
+    // Nothing goes to the old one any more; the new one answers.
+    assert!(old.send(EchoReq::new(2, 0)).is_err());
+    let peers = m.peers();
+    assert_eq!(peers.iter().filter(|p| p.node_name == node && p.up).count(), 1, "{peers:?}");
+    assert_eq!(linked.node_name, node);
+    let new = m.find_by_name("server").unwrap();
+    assert_ne!(new.id(), old.id());
+    assert_eq!(new.ask(EchoReq::new(3, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap().counter, 3);
+    first.signal(rustix::process::Signal::CONT);
+}

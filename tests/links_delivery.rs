@@ -168,3 +168,45 @@ fn an_ask_of_a_remote_actor_fails_when_the_link_dies() {
     let r = asker.join().unwrap();
     assert!(matches!(r, Err(AskError::Disconnected)), "{r:?}");
 }
+
+/// Reads frames until a MSG carrying `Terminated`; its header and body.
+fn terminated_frame(
+    client: &mut raw::Client<std::net::TcpStream>,
+) -> (connection::FrameHeader, serde_json::Value) {
+    use ipchnl::MsgType;
+    loop {
+        let (h, body) = client.next_frame().expect("a frame before the hang guard");
+        if h.kind == connection::FrameKind::Msg && h.msg_id == ipchnl::Terminated::msg_id() {
+            return (h, serde_json::from_slice(&body).expect("a JSON body"));
+        }
+    }
+}
+
+#[test]
+fn a_watch_over_the_wire_is_answered_by_the_actor_that_ended() {
+    let m = manager("wire-watch");
+    let server = m.add(ipchnl::echo::Server::new("server")).unwrap();
+    let addr = m.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut client = raw::Client::start(raw::connect(&addr), "wire-watcher").unwrap();
+    let watch = |dst| connection::FrameHeader {
+        dst,
+        src: client.me(),
+        ..connection::FrameHeader::new(connection::FrameKind::Watch)
+    };
+    let (live, ghost) = (watch(server.id()), watch(ipchnl::ActorId::from_u128(0x9405)));
+    client.send_frame(live, &[]).unwrap();
+    // An actor this node does not know (it never was, or it ended and left
+    // the directory: the node cannot tell which) is reported `stopped` at
+    // once, with no name.
+    client.send_frame(ghost, &[]).unwrap();
+    let (h, body) = terminated_frame(&mut client);
+    assert_eq!((h.src, h.dst), (ghost.dst, client.me()), "from the watched actor to the watcher");
+    assert_eq!(body, serde_json::json!({"actor": ghost.dst.to_string(), "name": "", "reason": "stopped"}));
+    m.stop(&server).unwrap();
+    let (h, body) = terminated_frame(&mut client);
+    assert_eq!((h.src, h.dst), (server.id(), client.me()));
+    assert_eq!(
+        body,
+        serde_json::json!({"actor": server.id().to_string(), "name": "server", "reason": "stopped"})
+    );
+}

@@ -31,7 +31,8 @@ fn an_actor_added_after_the_link_is_up_is_found_and_asked_and_leaves_when_stoppe
     let a = manager("dir-a");
     let b = manager("dir-b");
     let stays = b.add(Server::new("stays")).unwrap();
-    let at_b = b.listen(&format!("unix:{}", socket_path("dir").display()).parse().unwrap()).unwrap();
+    let path = socket_path("dir");
+    let at_b = b.listen(&path.url().parse().unwrap()).unwrap();
     let peer = a.connect(&at_b).unwrap();
     let requestees = || a.find_by_protocol(echo_requestee_protocol().id());
     assert!(a.find_by_name("late").is_none());

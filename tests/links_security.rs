@@ -120,7 +120,7 @@ fn listening_beyond_loopback_needs_a_secret_or_consent() {
 #[test]
 fn unix_socket_files_are_private_and_replaced_only_when_stale() {
     let path = socket_path("perm");
-    let addr = Addr::Unix(path.clone());
+    let addr = path.addr();
     // A stale socket file: bound once, its listener gone.
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     assert!(path.exists());
@@ -135,7 +135,7 @@ fn unix_socket_files_are_private_and_replaced_only_when_stale() {
     // Nor is a file that is not a socket.
     let plain = socket_path("plain");
     std::fs::write(&plain, "keep me").unwrap();
-    assert!(matches!(b.listen(&Addr::Unix(plain.clone())), Err(ManagerError::InUse(_))));
+    assert!(matches!(b.listen(&plain.addr()), Err(ManagerError::InUse(_))));
     assert_eq!(std::fs::read_to_string(&plain).unwrap(), "keep me");
     std::fs::remove_file(&plain).unwrap();
     b.connect(&addr).unwrap();
@@ -151,13 +151,13 @@ fn a_unix_peer_of_another_user_is_refused() {
     let strict =
         Manager::new(config("strict").unix_peers(UnixPeers::Users(vec![own.wrapping_add(1)]))).unwrap();
     let path = socket_path("uid");
-    let bound = strict.listen(&Addr::Unix(path)).unwrap();
+    let bound = strict.listen(&path.addr()).unwrap();
     let refused = manager("refused");
     assert!(refused.connect(&bound).is_err());
     // The default allows this very user.
     let open = manager("open");
     let path = socket_path("uid-ok");
-    let bound = open.listen(&Addr::Unix(path)).unwrap();
+    let bound = open.listen(&path.addr()).unwrap();
     open.add(ipchnl::echo::Server::new("server")).unwrap();
     let me = manager("me");
     me.connect(&bound).unwrap();
@@ -230,7 +230,7 @@ fn the_per_user_secret_links_this_user_and_refuses_others() {
     let mine = socket_path("xdg-mine");
     let theirs = socket_path("xdg-theirs");
     let nobodys = socket_path("xdg-nobody");
-    let _cleanup = RemoveDirs(vec![mine.clone(), theirs.clone(), nobodys.clone()]);
+    let _cleanup = RemoveDirs(vec![mine.to_path_buf(), theirs.to_path_buf(), nobodys.to_path_buf()]);
     let (_serve, addr) = serve_with_user_secret(&mine);
     let file = mine.join("ipchnl").join("secret");
     let meta = std::fs::metadata(&file).expect("serve created this user's secret");

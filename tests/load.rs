@@ -133,5 +133,6 @@ fn a_thousand_clients_over_tcp() {
 
 #[test]
 fn a_thousand_clients_over_a_unix_socket() {
-    load(&format!("unix:{}", socket_path("load").display()));
+    let path = socket_path("load");
+    load(&path.url());
 }

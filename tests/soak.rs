@@ -259,10 +259,11 @@ fn soak() {
         }
     }));
 
+    let (at_b, at_steady) = (socket_path("soak-b"), socket_path("soak-s"));
     let mut peers = vec![
-        Peer::start("b", &format!("unix:{}", socket_path("soak-b").display())),
+        Peer::start("b", &at_b.url()),
         Peer::start("c", "tcp://127.0.0.1:0"),
-        Peer::start("steady", &format!("unix:{}", socket_path("soak-s").display())),
+        Peer::start("steady", &at_steady.url()),
     ];
     let m = Manager::new(
         config("soak").heartbeat(HEARTBEAT.0, HEARTBEAT.1).reconnect_backoff(BACKOFF.0, BACKOFF.1),

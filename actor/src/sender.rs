@@ -370,15 +370,22 @@ impl ActorSender {
         corr_id: u64,
         wait: Wait,
     ) -> Result<(), SendError> {
-        if !self.route.accepts(msg.msg_id()) && msg.msg_id() != <Terminated as MsgType>::msg_id() {
+        let terminated = msg.msg_id() == <Terminated as MsgType>::msg_id();
+        if !terminated && !self.route.accepts(msg.msg_id()) {
             return Err(SendError::NotAccepted(msg));
         }
         if self.route.is_remote() && msg.as_wire().is_none() {
             return Err(SendError::NotSerializable(msg));
         }
+        // A `Terminated` with no reply address comes from the actor that ended.
+        let src = match &reply_to {
+            Some(r) => r.id(),
+            None if terminated => msg.downcast_ref::<Terminated>().map_or(ActorId::NONE, |t| t.actor),
+            None => ActorId::NONE,
+        };
         let header = msg.header_mut();
         header.set_dst_id(self.route.actor_id());
-        header.set_src_id(reply_to.as_ref().map_or(ActorId::NONE, ActorSender::id));
+        header.set_src_id(src);
         header.set_corr_id(corr_id);
         let wait = if on_executor_thread() { Wait::No } else { wait };
         self.route.deliver(Envelope::new(msg, reply_to), wait)

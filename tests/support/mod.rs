@@ -14,11 +14,48 @@ use ipchnl::{Addr, Manager, ManagerConfig, Secret};
 pub const HANG_GUARD: Duration = Duration::from_secs(60);
 
 /// A short, unique Unix socket path under the temp dir (paths are limited
-/// to 107 bytes).
-pub fn socket_path(tag: &str) -> std::path::PathBuf {
+/// to 107 bytes), removed when dropped: a test leaves no socket file
+/// behind, even when it fails or the process that listened was killed.
+pub fn socket_path(tag: &str) -> SocketPath {
     static N: AtomicUsize = AtomicUsize::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("ipc-{}-{tag}{n}.sock", std::process::id()))
+    SocketPath(std::env::temp_dir().join(format!("ipc-{}-{tag}{n}.sock", std::process::id())))
+}
+
+/// See [`socket_path`].
+#[derive(Debug)]
+pub struct SocketPath(std::path::PathBuf);
+
+impl SocketPath {
+    /// The address of a socket at this path.
+    pub fn addr(&self) -> Addr {
+        Addr::Unix(self.0.clone())
+    }
+
+    /// `unix:PATH`, to listen or connect.
+    pub fn url(&self) -> String {
+        format!("unix:{}", self.0.display())
+    }
+}
+
+impl std::ops::Deref for SocketPath {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for SocketPath {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for SocketPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// A running `ipchnl serve`; killed (SIGKILL) if still running when dropped.
@@ -388,7 +425,13 @@ pub mod raw {
             self.s.write_all(&frame)
         }
 
-        fn next_frame(&mut self) -> std::io::Result<(connection::FrameHeader, Vec<u8>)> {
+        /// This client's actor id (the `src_id` of what it sends).
+        pub fn me(&self) -> ipchnl::ActorId {
+            self.me
+        }
+
+        /// The next frame read, whatever its kind.
+        pub fn next_frame(&mut self) -> std::io::Result<(connection::FrameHeader, Vec<u8>)> {
             let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
             let mut chunk = [0u8; 4096];
             loop {

@@ -5,7 +5,10 @@ It links to an `ipchnl serve` over TCP, does the authenticated handshake,
 reads the server's DIRECTORY, finds the actor that speaks
 `echo_requestee_protocol`, makes one EchoReq/EchoReply round trip, then
 sends a frame whose length is over the maximum and checks that the server
-closes the link.
+closes the link. Then, on new connections: the same node dialing again as
+a new incarnation (a restart) has its old link closed `replaced`; and a
+client that pipelines 10,000 requests and reads nothing for a second gets
+every reply, in order, once it reads and acknowledges.
 
 Exit status 0 and a line starting with "python client: ok" on success;
 exit status 1 and a line starting with "python client: FAIL" on stderr
@@ -20,6 +23,7 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
 
 # ---- §1 identities -------------------------------------------------------
@@ -351,6 +355,83 @@ def oversized(link):
     return kinds
 
 
+def open_link(args, secret, deadline, node_name):
+    """A new connection, handshake done and directories exchanged; (link, echo server id)."""
+    host, _, port = args.addr.rpartition(":")
+    try:
+        sock = socket.create_connection((host.strip("[]"), int(port)), timeout=args.timeout)
+    except OSError as e:
+        raise Fail("cannot connect to %s: %s" % (args.addr, e))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    link = Link(sock, deadline, args.verbose)
+    handshake(link, secret, hash_id(node_name))
+    link.send_frame(DIRECTORY, body=json.dumps({"node": node_name, "full": True, "add": [], "remove": []}).encode())
+    return link, find_echo_server(link)
+
+
+def redial_replaces(args, secret, deadline):
+    """The same node dials again with a new incarnation (it restarted) while
+    its old link is still open: the old one gets CLOSE "replaced" (§3)."""
+    name = "python-restarts-%d" % os.getpid()
+    old, _ = open_link(args, secret, deadline, name)
+    with old.sock:
+        new, server = open_link(args, secret, deadline, name)  # handshake() draws a new incarnation
+        with new.sock:
+            while True:
+                try:
+                    f = old.read_frame()
+                except Fail as e:
+                    check("replaced" in str(e), "the old link ended otherwise: %s" % e)
+                    break
+                check(f.kind != MSG, "a MSG on the replaced link: " + f.describe())
+            reply = echo(new, server, os.urandom(16), 7)
+            check(reply.get("counter") == 1, "the new link echoes")
+
+
+def pipelined(args, secret, deadline, n):
+    """Writes n requests without reading, waits a second, then reads every
+    reply, acknowledging as it goes: all n, in order, with corr copied."""
+    link, server = open_link(args, secret, deadline, "python-pipeline-%d" % os.getpid())
+    src = os.urandom(16)
+    with link.sock:
+        frames = b"".join(
+            frame(MSG, body=json.dumps({"counter": i, "req_timestamp_ns": 0}).encode(), msg_id=ECHO_REQ,
+                  dst=server, src=src, seq=i, corr=i)
+            for i in range(1, n + 1))
+        link.send_seq = n
+        failed = []
+
+        def write():
+            try:
+                link.send(frames, "%d pipelined requests" % n)
+            except Fail as e:
+                failed.append(e)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        time.sleep(1.0)
+        # The server reads and acknowledges them all (they fit its inbound
+        # bound) while it owes replies: the writer finishes before we write again.
+        writer.join(link.remaining())
+        check(not writer.is_alive(), "the pipelined requests were not all taken")
+        if failed:
+            raise failed[0]
+        expected = 1
+        while expected <= n:
+            f = link.read_frame()
+            if f.kind != MSG:
+                continue
+            check(f.msg_id == ECHO_REPLY and f.dst == src, "an unexpected MSG: " + f.describe())
+            reply = parse_json(f, "EchoReply")
+            check(reply.get("counter") == expected and f.corr == expected,
+                  "reply %r (corr %d) where %d was due" % (reply.get("counter"), f.corr, expected))
+            expected += 1
+            if expected % 256 == 0:
+                link.send_frame(ACK)  # cumulative, up to the last reply read
+        link.send_frame(ACK)
+        return n
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--addr", required=True, help="the server, HOST:PORT")
@@ -382,12 +463,16 @@ def main():
             corr = int.from_bytes(os.urandom(8), "big") | 1
             echo(link, server, src, corr)
             in_flight = oversized(link)
+        redial_replaces(args, secret, deadline)
+        replies = pipelined(args, secret, deadline, 10_000)
     except Fail as e:
         print("python client: FAIL: %s" % e, file=sys.stderr)
         return 1
     print("python client: ok: echo round trip with %s on node %r (counter 1, corr %#x, ack %d), "
-          "oversized frame closed the link (then %d frame(s) in flight: %s)"
-          % (server.hex(), link.server_name, corr, link.max_ack, len(in_flight), ",".join(in_flight) or "none"))
+          "oversized frame closed the link (then %d frame(s) in flight: %s), a redial as a new "
+          "incarnation replaced the old link, %d pipelined requests answered in order"
+          % (server.hex(), link.server_name, corr, link.max_ack, len(in_flight), ",".join(in_flight) or "none",
+             replies))
     return 0
 
 

@@ -1,7 +1,9 @@
 //! A foreign client: `tests/python_client.py`, written from `docs/WIRE.md`
 //! with nothing but Python's standard library, links to `ipchnl serve`,
-//! makes an echo round trip, then sends an oversized frame and sees the link
-//! close. The server must keep serving others afterwards.
+//! makes an echo round trip, sends an oversized frame and sees the link
+//! close, redials as a new incarnation and sees its old link replaced, and
+//! pipelines 10,000 requests (reading nothing for a second) and gets every
+//! reply in order. The server must keep serving others afterwards.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;

@@ -67,7 +67,7 @@ fn a_stopped_peer_is_declared_down_by_heartbeat() {
         server.ask(EchoReq::new(1, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap().counter,
         1
     );
-    serve.signal(rustix::process::Signal::STOP);
+    serve.stop();
     let t = seen.recv_timeout(HANG_GUARD).unwrap().msg.downcast::<Terminated>().unwrap();
     serve.signal(rustix::process::Signal::CONT);
     assert_eq!((t.actor, t.reason), (server.id(), TerminationReason::LinkDown));
@@ -137,7 +137,7 @@ fn a_full_window_is_full_for_try_send_and_waits_for_send() {
     m.connect(&serve.addr).unwrap();
     let server = m.find_by_name("server").unwrap();
     // A stopped peer acknowledges nothing: the window fills.
-    serve.signal(rustix::process::Signal::STOP);
+    serve.stop();
     server.try_send(EchoReq::new(1, 0)).unwrap();
     server.try_send(EchoReq::new(2, 0)).unwrap();
     let err = server.try_send(EchoReq::new(3, 0)).unwrap_err();
@@ -167,7 +167,7 @@ fn a_restarted_node_replaces_its_old_link_between_processes() {
     old.watch(&watcher).unwrap();
     // The node stops answering with its link still open; a message goes
     // into its socket and is never acknowledged.
-    first.signal(rustix::process::Signal::STOP);
+    first.stop();
     old.send(EchoReq::new(1, 0)).unwrap();
     // The same node starts again (a new incarnation) and is dialed.
     let second = Serve::start("tcp://127.0.0.1:0", &["--node-name", &node]);

@@ -14,7 +14,7 @@ use ipchnl::{
     ActorAddr, ActorId, AskError, DeadLetterReason, Manager, MsgType, NackReason, SendError, System,
     Terminated, TerminationReason, msg_local_macro,
 };
-use support::{HANG_GUARD, Nats, Serve, config, eventually, process_state, read_log};
+use support::{HANG_GUARD, Nats, Serve, config, eventually, read_log};
 use testkit::Seq;
 
 fn pid() -> u32 {
@@ -66,8 +66,7 @@ fn a_nats_outage_is_reported_as_a_link_down_and_recovered_from() {
     server.watch(&watcher).unwrap();
 
     // The server's process stops: nothing sent from now on is acknowledged.
-    serve.signal(rustix::process::Signal::STOP);
-    eventually("the server stopped", || (process_state(serve.pid()) == Some('T')).then_some(()));
+    serve.stop();
     let asked = server.clone();
     let ask = std::thread::spawn(move || asked.ask(EchoReq::new(1, 0), HANG_GUARD));
     const N: u64 = 20;

@@ -57,7 +57,8 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
         Mode::Ours | Mode::OursLowLatency => {
             let mut config = ManagerConfig::default()
                 .node_name(format!("bench-child-{}", std::process::id()))
-                .link_executor(0);
+                .link_executor(0)
+                .handshake_executor(1);
             if mode == Mode::OursLowLatency {
                 config = config.low_latency();
             }

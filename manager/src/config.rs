@@ -47,6 +47,13 @@ pub struct ManagerConfig {
     pub reconnect_backoff: (Duration, Duration),
     /// The executor every link runs on; by default executors are taken in turn.
     pub link_executor: Option<usize>,
+    /// The executor that runs the listeners and the handshakes of the
+    /// connections they accept; a link moves to its link executor once
+    /// its handshake is done. A flood of connections that never finish
+    /// their handshake then costs the links' executor nothing. Default:
+    /// none: listeners run on the link executors, and an accepted
+    /// connection does its handshake where it will run.
+    pub handshake_executor: Option<usize>,
     /// A NATS credentials file (`.creds`), for servers that want one; a
     /// token or a user and password go in the `nats://` URL.
     pub nats_credentials: Option<std::path::PathBuf>,
@@ -137,6 +144,7 @@ impl Default for ManagerConfig {
             max_frame: DEFAULT_MAX_FRAME,
             reconnect_backoff: (Duration::from_millis(50), Duration::from_secs(2)),
             link_executor: None,
+            handshake_executor: None,
             nats_credentials: None,
             nats_expiry: Duration::from_secs(5),
             max_links: 1024,
@@ -249,6 +257,13 @@ impl ManagerConfig {
     /// Sets the first and longest pause between redials.
     pub fn reconnect_backoff(mut self, first: Duration, longest: Duration) -> Self {
         self.reconnect_backoff = (first, longest.max(first));
+        self
+    }
+
+    /// Runs the listeners and the handshakes on executor `index` (see
+    /// [`handshake_executor`](Self::handshake_executor)).
+    pub fn handshake_executor(mut self, index: usize) -> Self {
+        self.handshake_executor = Some(index);
         self
     }
 

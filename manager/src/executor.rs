@@ -61,17 +61,23 @@ const POLL_EVERY: u32 = 8;
 const TURNS_PER_YIELD: u32 = 4;
 
 /// A yield that comes back later than this gave the CPU to another task
-/// for a scheduler slice: the CPU is shared with something that wants it,
-/// at any priority (a yield lets even a `SCHED_IDLE` task run its slice,
-/// which a wake-up from sleep would preempt at once). A yield to another
-/// executor of this process comes back within tens of microseconds.
+/// that had work to do: the CPU is shared, at any priority (a yield lets
+/// even a `SCHED_IDLE` task run, for up to a scheduler slice, where a
+/// wake-up from sleep would preempt it at once). A yield to an idle
+/// sibling executor comes back within a few microseconds.
 const YIELD_STOLEN: Duration = Duration::from_millis(1);
 
 /// After a yield was stolen, the executor sleeps at once when idle, without
 /// polling, for this long: the CPU is busy anyway (no idle wake-up to
 /// save), and a wake-up from sleep takes the CPU back at once where a
-/// yield would wait a slice.
-const NO_SPIN_AFTER_STEAL: Duration = Duration::from_secs(1);
+/// yield would wait a slice. Short, so that a one-off steal (a sibling's
+/// long turn) costs little; against a task that keeps the CPU busy, one
+/// slice lost per period is far below a percent of round trips.
+const NO_SPIN_AFTER_STEAL: Duration = Duration::from_millis(20);
+
+/// The nice value of the handshake executor's thread (see
+/// `ManagerConfig::handshake_executor`).
+const HANDSHAKE_NICE: i32 = 19;
 
 /// Commands handled before the sockets are looked at again.
 const BATCH: usize = 256;
@@ -255,9 +261,9 @@ struct Slot {
 }
 
 /// The thread half of an executor.
-pub(crate) struct Executor {
+pub(crate) struct Executor<N: Node> {
     handle: Arc<ExecutorHandle>,
-    shared: Arc<dyn Node>,
+    shared: Arc<N>,
     poll: Poll,
     events: Events,
     net: Net,
@@ -272,12 +278,12 @@ pub(crate) struct Executor {
     no_spin_until: Option<Instant>,
 }
 
-impl Executor {
+impl<N: Node> Executor<N> {
     /// Creates an executor; run it with [`run`](Self::run) on its own thread.
     pub(crate) fn new(
         index: usize,
         spin: Duration,
-        shared: Arc<dyn Node>,
+        shared: Arc<N>,
     ) -> std::io::Result<(Self, Arc<ExecutorHandle>)> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
@@ -311,6 +317,14 @@ impl Executor {
     pub(crate) fn run(mut self) {
         actor::mark_executor_thread();
         self.handle.id.enter();
+        if self.shared.config().handshake_executor == Some(self.handle.index) {
+            // Handshakes wait for the links: on a CPU both want, a wake-up of
+            // a link executor takes it from this one at once (Linux: the nice
+            // value of this thread only).
+            if let Err(e) = rustix::process::setpriority_process(None, HANDSHAKE_NICE) {
+                debug!(executor = self.handle.index, error = %e, "handshake executor priority unchanged");
+            }
+        }
         let mut next_timer: Option<Instant> = None;
         loop {
             // Commands first, a batch at a time so sockets are not starved.
@@ -413,6 +427,9 @@ impl Executor {
         }
         let deadline = now + self.spin;
         let mut turn = 0u32;
+        // When the last yield began (the clock read before it), to time it
+        // with the read after it that the deadline needs anyway.
+        let mut yielded_at: Option<Instant> = None;
         loop {
             let io = self.net.has_io();
             if io {
@@ -443,7 +460,15 @@ impl Executor {
             if !self.handle.rx.is_empty() {
                 return true;
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if yielded_at.take().is_some_and(|t| now - t >= YIELD_STOLEN) {
+                // Sleep instead of polling for a while (a flood at idle
+                // priority on this CPU once took other links' round trips
+                // to 3.4 ms at p99 through the slices these yields gave it).
+                self.no_spin_until = Some(now + NO_SPIN_AFTER_STEAL);
+                return false;
+            }
+            if now >= deadline {
                 return false;
             }
             // With sockets, on more than one CPU, a yield every few turns:
@@ -452,21 +477,11 @@ impl Executor {
             // low-latency option from 5.6-6.0 µs to 5.3-5.5 µs (AMD EPYC,
             // 2 vCPUs). On one CPU every turn yields, as without sockets.
             let yield_now = !io || self.spins_per_turn == 0 || turn % TURNS_PER_YIELD == 0;
-            if yield_now && self.yield_stolen() {
-                // Sleep instead of polling for a while (a flood at idle
-                // priority on this CPU once took other links' round trips
-                // to 3.4 ms at p99 through the slices these yields gave it).
-                self.no_spin_until = Some(Instant::now() + NO_SPIN_AFTER_STEAL);
-                return self.has_commands();
+            if yield_now {
+                yielded_at = Some(now);
+                thread::yield_now();
             }
         }
-    }
-
-    /// Yields the CPU; whether another task kept it for a slice.
-    fn yield_stolen(&self) -> bool {
-        let before = Instant::now();
-        thread::yield_now();
-        before.elapsed() >= YIELD_STOLEN
     }
 
     /// Sleeps until a command, a socket or the next timer (`until`).

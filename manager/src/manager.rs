@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 use crate::cell::{ActorCell, ActorCommand, host_token};
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetters};
 use crate::decoders::Decoders;
-use crate::executor::{Command, Executor, ExecutorHandle, Node};
+use crate::executor::{Command, Executor, ExecutorHandle};
 use crate::net::{Host, NetCommand};
 use crate::nodes::Nodes;
 use crate::peer::{LinkMailboxes, PeerCommand, PeerInfo};
@@ -102,8 +102,7 @@ impl Manager {
         let mut threads = Vec::new();
         let mut runners = Vec::new();
         for index in 0..shared.config.executors.max(1) {
-            let (executor, handle) =
-                Executor::new(index, shared.config.spin, shared.clone() as Arc<dyn Node>)?;
+            let (executor, handle) = Executor::new(index, shared.config.spin, shared.clone())?;
             executors.push(handle);
             runners.push(executor);
         }
@@ -257,7 +256,11 @@ impl Manager {
             return Err(ManagerError::Insecure(addr.to_string()));
         }
         let (listener, bound) = crate::socket::bind(addr)?;
-        let executor = self.shared.next_link_executor();
+        let count = self.executors.len();
+        let executor = match self.shared.config.handshake_executor {
+            Some(i) => i.min(count - 1),
+            None => self.shared.next_link_executor(),
+        };
         self.executors[executor].push(Command::Net(NetCommand::AddListener(listener)));
         debug!(%bound, executor, "listening");
         Ok(bound)

@@ -70,6 +70,15 @@ pub(crate) enum NetCommand {
     /// Read the link at `key` again, if it is still link `id`: what its
     /// inbound messages held has drained.
     ResumeLink { key: usize, id: u64 },
+    /// Take over a link whose handshake another executor (the handshake
+    /// executor) did: it is up with this peer.
+    Adopt(Handoff),
+}
+
+/// A link whose handshake is done, on its way to its link executor.
+pub(crate) struct Handoff {
+    link: Box<Link>,
+    hello: connection::PeerHello,
 }
 
 /// How a socket came to be: accepted, or dialed (and redialed).
@@ -79,22 +88,29 @@ pub(crate) struct Origin {
     dial: Option<Addr>,
     waiter: Option<Waiter>,
     attempt: u32,
+    /// The executor the link runs on once up, if not the one it starts on.
+    home: Option<usize>,
 }
 
 impl Origin {
     pub(crate) fn accepted() -> Self {
-        Self { role: Role::Server, dial: None, waiter: None, attempt: 0 }
+        Self { role: Role::Server, dial: None, waiter: None, attempt: 0, home: None }
+    }
+
+    /// Accepted by a handshake executor, for executor `home` once up.
+    fn accepted_for(home: usize) -> Self {
+        Self { home: Some(home), ..Self::accepted() }
     }
 
     /// A stream a transport of its own handed over (the NATS bridge's end
     /// of a socket pair): never redialed here (the transport makes a new
     /// one when the peer is heard of again).
     pub(crate) fn adopted(role: Role) -> Self {
-        Self { role, dial: None, waiter: None, attempt: 0 }
+        Self { role, dial: None, waiter: None, attempt: 0, home: None }
     }
 
     fn dialed(addr: Addr, waiter: Option<Waiter>, attempt: u32) -> Self {
-        Self { role: Role::Client, dial: Some(addr), waiter, attempt }
+        Self { role: Role::Client, dial: Some(addr), waiter, attempt, home: None }
     }
 }
 
@@ -201,9 +217,12 @@ struct Owed {
 }
 
 /// One link, owned by its executor.
-struct Link {
+pub(crate) struct Link {
     /// Unique on this executor (slab keys are reused).
     id: u64,
+    /// Where the link runs once its handshake is done, when that is
+    /// another executor than this (the handshake executor's).
+    home: Option<usize>,
     stream: Stream,
     /// `None` while a non-blocking connect is under way.
     session: Option<Session<BoxMsg>>,
@@ -295,7 +314,7 @@ struct Caches {
 
 impl Caches {
     /// A local actor by id.
-    fn local_actor(&mut self, shared: &dyn Host, id: ActorId) -> Option<ActorSender> {
+    fn local_actor<H: Host + ?Sized>(&mut self, shared: &H, id: ActorId) -> Option<ActorSender> {
         let version = shared.nodes().dir_version();
         if version != self.dir_version {
             self.actors.clear();
@@ -309,7 +328,7 @@ impl Caches {
         Some(found)
     }
 
-    fn decoder(&mut self, shared: &dyn Host, id: MsgId) -> Option<protocol::MsgInfo> {
+    fn decoder<H: Host + ?Sized>(&mut self, shared: &H, id: MsgId) -> Option<protocol::MsgInfo> {
         let version = shared.decoders().version();
         if version != self.dec_version {
             self.decoders = shared.decoders().snapshot();
@@ -338,6 +357,8 @@ pub(crate) struct Net {
     pending: VecDeque<(usize, u64)>,
     /// Links whose session ended while writing: driven, then taken down.
     closing: Vec<usize>,
+    /// Links up whose home is another executor: handed to it next.
+    handoffs: Vec<(usize, connection::PeerHello)>,
     next_id: u64,
     /// Something changed that moves the next timer (a link, a redial).
     timers_changed: bool,
@@ -365,6 +386,7 @@ impl Net {
             downs: Vec::new(),
             pending: VecDeque::new(),
             closing: Vec::new(),
+            handoffs: Vec::new(),
             next_id: 0,
             timers_changed: false,
         }
@@ -385,7 +407,7 @@ impl Net {
     }
 
     /// Does what the executor was asked to with its sockets and links.
-    pub(crate) fn execute(&mut self, host: &dyn Host, registry: &Registry, cmd: NetCommand) {
+    pub(crate) fn execute<H: Host + ?Sized>(&mut self, host: &H, registry: &Registry, cmd: NetCommand) {
         match cmd {
             NetCommand::AddListener(listener) => self.add_listener(registry, listener),
             NetCommand::AddStream { stream, origin } => self.add_stream(host, registry, stream, origin),
@@ -394,11 +416,54 @@ impl Net {
                 self.close_link(host, registry, &peer, place.key, reason)
             }
             NetCommand::ResumeLink { key, id } => self.resume(key, id),
+            NetCommand::Adopt(handoff) => self.adopt(host, registry, handoff),
         }
     }
 
+    /// Takes over a link whose handshake the handshake executor did.
+    fn adopt<H: Host + ?Sized>(
+        &mut self,
+        shared: &H,
+        registry: &Registry,
+        Handoff { mut link, hello }: Handoff,
+    ) {
+        let entry = self.io.vacant_entry();
+        let key = entry.key();
+        if let Err(e) =
+            registry.register(&mut link.stream, token(key), Interest::READABLE | Interest::WRITABLE)
+        {
+            warn!(error = %e, "cannot watch a link handed over");
+            if link.accepted {
+                shared.open_links().fetch_sub(1, Ordering::SeqCst);
+            }
+            shared.closes().add(&CloseReason::Io(e.to_string()).key());
+            return;
+        }
+        self.next_id += 1;
+        link.id = self.next_id;
+        link.home = None;
+        link.writable = true;
+        link.inbound = Arc::new(Inbound {
+            held: AtomicUsize::new(0),
+            limit: link.inbound.limit,
+            paused: AtomicBool::new(false),
+            executor: self.handle.clone(),
+            key,
+            id: link.id,
+        });
+        on_up(shared, self.index, key, &mut link, hello);
+        entry.insert(Io::Link(link));
+        self.timers_changed = true;
+        // What the peer sent after its handshake is read (and its own events
+        // handled) here, from now on.
+        self.drive(shared, key);
+        self.ready.push(key);
+        self.dirty.push(key);
+        self.apply_downs(shared, registry);
+    }
+
     /// Does what a sender asked of one of this executor's links.
-    pub(crate) fn execute_peer(&mut self, host: &dyn Host, cmd: PeerCommand) {
+    pub(crate) fn execute_peer<H: Host + ?Sized>(&mut self, host: &H, cmd: PeerCommand) {
         match cmd {
             PeerCommand::Send { peer, frame, msg, reply_to, owed } => {
                 self.link_send(host, &peer, &frame, msg, reply_to, owed)
@@ -422,7 +487,13 @@ impl Net {
     /// Takes over a connected (or connecting) socket. An accepted one is
     /// refused at once past `max_links`; past `max_pending_handshakes` on
     /// this executor, the oldest pending handshake is cut to make room.
-    fn add_stream(&mut self, shared: &dyn Host, registry: &Registry, mut stream: Stream, origin: Origin) {
+    fn add_stream<H: Host + ?Sized>(
+        &mut self,
+        shared: &H,
+        registry: &Registry,
+        mut stream: Stream,
+        origin: Origin,
+    ) {
         let accepted = origin.dial.is_none();
         if accepted {
             if shared.open_links().load(Ordering::SeqCst) >= shared.config().max_links {
@@ -462,6 +533,7 @@ impl Net {
         let now = Instant::now();
         let mut link = Link {
             id,
+            home: origin.home,
             stream,
             session: None,
             deadline: now + shared.config().handshake_timeout,
@@ -497,9 +569,9 @@ impl Net {
     }
 
     /// Starts a non-blocking connect to `addr`.
-    fn dial(
+    fn dial<H: Host + ?Sized>(
         &mut self,
-        shared: &dyn Host,
+        shared: &H,
         registry: &Registry,
         addr: Addr,
         waiter: Option<Waiter>,
@@ -519,9 +591,9 @@ impl Net {
         }
     }
 
-    fn dial_failed(
+    fn dial_failed<H: Host + ?Sized>(
         &mut self,
-        shared: &dyn Host,
+        shared: &H,
         addr: Addr,
         waiter: Option<Waiter>,
         attempt: u32,
@@ -540,7 +612,7 @@ impl Net {
         }
     }
 
-    fn schedule_redial(&mut self, shared: &dyn Host, addr: Addr, attempt: u32) {
+    fn schedule_redial<H: Host + ?Sized>(&mut self, shared: &H, addr: Addr, attempt: u32) {
         let (first, longest) = shared.config().reconnect_backoff;
         let pause = first.saturating_mul(1 << attempt.min(16)).min(longest);
         let jitter = 0.75 + f64::from(getrandom::u32().unwrap_or(0) % 1000) / 2000.0;
@@ -549,7 +621,7 @@ impl Net {
     }
 
     /// Handles readiness of socket `token`.
-    pub(crate) fn on_event(&mut self, shared: &dyn Host, registry: &Registry, event: &Readiness) {
+    pub(crate) fn on_event<H: Host + ?Sized>(&mut self, shared: &H, registry: &Registry, event: &Readiness) {
         let Some(key) = event.token().0.checked_sub(1) else { return };
         match self.io.get(key) {
             Some(Io::Listener(_)) => self.accept(shared, registry, key),
@@ -574,7 +646,7 @@ impl Net {
     /// bytes). Out of descriptors or memory, it backs off on a timer and
     /// tries again (the listener is edge-triggered: without the timer it
     /// would never be polled again).
-    fn accept(&mut self, shared: &dyn Host, registry: &Registry, key: usize) {
+    fn accept<H: Host + ?Sized>(&mut self, shared: &H, registry: &Registry, key: usize) {
         for _ in 0..ACCEPTS_PER_TURN {
             let Some(Io::Listener(state)) = self.io.get_mut(key) else { return };
             if state.retry_at.is_some() {
@@ -617,6 +689,9 @@ impl Net {
             let executor = shared.next_link_executor();
             if executor == self.index {
                 self.add_stream(shared, registry, stream, Origin::accepted());
+            } else if shared.config().handshake_executor == Some(self.index) {
+                // The handshake here, the link there once it is up.
+                self.add_stream(shared, registry, stream, Origin::accepted_for(executor));
             } else {
                 shared.push_to(executor, NetCommand::AddStream { stream, origin: Origin::accepted() });
             }
@@ -625,7 +700,7 @@ impl Net {
         self.ready.push(key);
     }
 
-    fn on_writable(&mut self, shared: &dyn Host, key: usize) {
+    fn on_writable<H: Host + ?Sized>(&mut self, shared: &H, key: usize) {
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
         link.writable = true;
         if link.session.is_none() {
@@ -645,7 +720,7 @@ impl Net {
     /// Reads the links of this executor without waiting for readiness
     /// (while spinning, a read that finds bytes saves the poll); whether
     /// any had bytes. Only worth it with few links.
-    pub(crate) fn read_links(&mut self, shared: &dyn Host, registry: &Registry) -> Option<bool> {
+    pub(crate) fn read_links<H: Host + ?Sized>(&mut self, shared: &H, registry: &Registry) -> Option<bool> {
         if self.io.len() > SPECULATIVE_LINKS {
             return None;
         }
@@ -664,7 +739,7 @@ impl Net {
     }
 
     /// Reads again the links whose budget ran out or that resumed.
-    pub(crate) fn read_ready(&mut self, shared: &dyn Host, registry: &Registry) {
+    pub(crate) fn read_ready<H: Host + ?Sized>(&mut self, shared: &H, registry: &Registry) {
         let mut ready = std::mem::take(&mut self.ready);
         ready.sort_unstable();
         ready.dedup();
@@ -709,7 +784,7 @@ impl Net {
     /// are handled); one whose budget ran out is read again next turn. A
     /// short read ends the turn (new bytes raise a new event), unless
     /// `to_the_end`: the stream has ended, and the end must be read.
-    fn read_link(&mut self, shared: &dyn Host, key: usize, to_the_end: bool) -> bool {
+    fn read_link<H: Host + ?Sized>(&mut self, shared: &H, key: usize, to_the_end: bool) -> bool {
         let mut budget = shared.config().read_budget.max(1);
         let mut any = false;
         loop {
@@ -803,7 +878,7 @@ impl Net {
     }
 
     /// Ends `key` for `reason` (a CLOSE frame is queued where one is sent).
-    fn fail(&mut self, shared: &dyn Host, key: usize, reason: CloseReason) {
+    fn fail<H: Host + ?Sized>(&mut self, shared: &H, key: usize, reason: CloseReason) {
         let Some(Io::Link(link)) = self.io.get_mut(key) else { return };
         match link.session.as_mut() {
             Some(session) => {
@@ -815,14 +890,14 @@ impl Net {
     }
 
     /// Handles every event `key`'s session has.
-    fn drive(&mut self, shared: &dyn Host, key: usize) {
+    fn drive<H: Host + ?Sized>(&mut self, shared: &H, key: usize) {
         self.drive_some(shared, key, usize::MAX);
     }
 
     /// Handles `key`'s session's events, delivering at most `budget`
     /// messages; more waiting is its backlog, for the next turn.
-    fn drive_some(&mut self, shared: &dyn Host, key: usize, budget: usize) {
-        let Self { index, io, caches, dirty, downs, pending, timers_changed, ready, .. } = self;
+    fn drive_some<H: Host + ?Sized>(&mut self, shared: &H, key: usize, budget: usize) {
+        let Self { index, io, caches, dirty, downs, pending, timers_changed, ready, handoffs, .. } = self;
         let Some(Io::Link(link)) = io.get_mut(key) else { return };
         let link = &mut **link;
         let mut wrote = false;
@@ -875,6 +950,11 @@ impl Net {
                 Event::Up(hello) => {
                     pending.retain(|(_, id)| *id != link.id);
                     *timers_changed = true;
+                    if link.home.is_some_and(|home| home != *index) {
+                        // Its link executor takes it from here (`apply_downs`).
+                        handoffs.push((key, hello));
+                        return;
+                    }
                     on_up(shared, *index, key, link, hello);
                     wrote = true;
                 }
@@ -917,9 +997,9 @@ impl Net {
     }
 
     /// A message for the peer, encoded by the sender, counted in its window.
-    fn link_send(
+    fn link_send<H: Host + ?Sized>(
         &mut self,
-        shared: &dyn Host,
+        shared: &H,
         peer: &Arc<Peer>,
         frame: &[u8],
         msg: BoxMsg,
@@ -960,7 +1040,7 @@ impl Net {
     }
 
     /// Moves what handlers of this executor wrote to the outbox to their links.
-    pub(crate) fn drain_outbox(&mut self, shared: &dyn Host) {
+    pub(crate) fn drain_outbox<H: Host + ?Sized>(&mut self, shared: &H) {
         if outbox::is_empty() {
             return;
         }
@@ -986,9 +1066,9 @@ impl Net {
     }
 
     /// `watcher` (local) watches `target` on the peer (once per pair).
-    fn link_watch(
+    fn link_watch<H: Host + ?Sized>(
         &mut self,
-        shared: &dyn Host,
+        shared: &H,
         peer: &Arc<Peer>,
         target: ActorId,
         name: String,
@@ -1017,9 +1097,9 @@ impl Net {
 
     /// Closes the link at `key` if it still carries `peer`: another link
     /// to the same node replaced it.
-    fn close_link(
+    fn close_link<H: Host + ?Sized>(
         &mut self,
-        shared: &dyn Host,
+        shared: &H,
         registry: &Registry,
         peer: &Arc<Peer>,
         key: usize,
@@ -1075,7 +1155,7 @@ impl Net {
     }
 
     /// Acknowledges what was read and writes every link with bytes pending.
-    pub(crate) fn flush(&mut self, shared: &dyn Host, registry: &Registry) {
+    pub(crate) fn flush<H: Host + ?Sized>(&mut self, shared: &H, registry: &Registry) {
         let mut dirty = std::mem::take(&mut self.dirty);
         for (key, io) in self.io.iter_mut() {
             if let Io::Link(link) = io {
@@ -1098,7 +1178,12 @@ impl Net {
 
     /// Heartbeats, timeouts, listener retries and redials due by `now`;
     /// the next deadline.
-    pub(crate) fn timers(&mut self, shared: &dyn Host, registry: &Registry, now: Instant) -> Option<Instant> {
+    pub(crate) fn timers<H: Host + ?Sized>(
+        &mut self,
+        shared: &H,
+        registry: &Registry,
+        now: Instant,
+    ) -> Option<Instant> {
         self.timers_changed = false;
         let mut due = Vec::new();
         let mut retries = Vec::new();
@@ -1160,7 +1245,17 @@ impl Net {
     }
 
     /// Takes down the links marked so.
-    fn apply_downs(&mut self, shared: &dyn Host, registry: &Registry) {
+    fn apply_downs<H: Host + ?Sized>(&mut self, shared: &H, registry: &Registry) {
+        for (key, hello) in std::mem::take(&mut self.handoffs) {
+            // What the handshake left to write goes out from here if it can;
+            // the rest, with the session, from the link's executor.
+            self.write(key);
+            if let Some(Io::Link(mut link)) = self.io.try_remove(key) {
+                let _ = registry.deregister(&mut link.stream);
+                let home = link.home.unwrap_or(self.index);
+                shared.push_to(home, NetCommand::Adopt(Handoff { link, hello }));
+            }
+        }
         for key in std::mem::take(&mut self.closing) {
             self.drive(shared, key);
         }
@@ -1176,7 +1271,14 @@ impl Net {
     }
 
     /// Reports what a link that went down leaves behind, and redials it.
-    fn down(&mut self, shared: &dyn Host, registry: &Registry, key: usize, mut link: Link, why: CloseReason) {
+    fn down<H: Host + ?Sized>(
+        &mut self,
+        shared: &H,
+        registry: &Registry,
+        key: usize,
+        mut link: Link,
+        why: CloseReason,
+    ) {
         shared.closes().add(&why.key());
         if link.accepted {
             shared.open_links().fetch_sub(1, Ordering::SeqCst);
@@ -1294,7 +1396,7 @@ impl Net {
 
     /// Closes every link in order (CLOSE, flush, up to `grace`), then the
     /// listeners. What is unacknowledged is reported.
-    pub(crate) fn close_all(&mut self, shared: &dyn Host, registry: &Registry, grace: Duration) {
+    pub(crate) fn close_all<H: Host + ?Sized>(&mut self, shared: &H, registry: &Registry, grace: Duration) {
         self.redials.clear();
         let keys: Vec<usize> = self.io.iter().map(|(k, _)| k).collect();
         for &key in &keys {
@@ -1388,7 +1490,7 @@ fn pay_owed(link: &mut Link) -> bool {
 }
 
 /// Starts the session of a connected socket (its handshake).
-fn start_session(shared: &dyn Host, link: &mut Link, now: Instant) {
+fn start_session<H: Host + ?Sized>(shared: &H, link: &mut Link, now: Instant) {
     if let Stream::Tcp(s) = &link.stream {
         let _ = s.set_nodelay(true);
     }
@@ -1436,7 +1538,13 @@ fn publish_counters(link: &mut Link) {
 
 /// The handshake finished: the link becomes its peer's, or loses to
 /// another link between the same two nodes.
-fn on_up(shared: &dyn Host, index: usize, key: usize, link: &mut Link, hello: connection::PeerHello) {
+fn on_up<H: Host + ?Sized>(
+    shared: &H,
+    index: usize,
+    key: usize,
+    link: &mut Link,
+    hello: connection::PeerHello,
+) {
     let dialer = if link.role == Role::Client { shared.node_id() } else { hello.node_id };
     let place = Place { executor: index, key };
     let placed = shared.nodes().peer_for(&hello, dialer, place);
@@ -1482,8 +1590,8 @@ struct LinkParts<'a> {
 }
 
 /// Delivers a message read from a link, or says why it is refused.
-fn on_msg(
-    shared: &dyn Host,
+fn on_msg<H: Host + ?Sized>(
+    shared: &H,
     caches: &mut Caches,
     link: &mut LinkParts<'_>,
     h: &FrameHeader,
@@ -1558,7 +1666,7 @@ struct Deferred {
 /// Delivers up to `max` deferred messages while the link owes less than
 /// its bound; whether to try again next turn (`max` reached, or a mailbox
 /// was full). Held back by what it owes, it waits for acknowledgements.
-fn deliver_deferred(shared: &dyn Host, link: &mut Link, max: usize) -> bool {
+fn deliver_deferred<H: Host + ?Sized>(shared: &H, link: &mut Link, max: usize) -> bool {
     let mut n = 0;
     loop {
         if link.owed.len() >= owed_bound(link) {
@@ -1598,8 +1706,8 @@ fn deliver_deferred(shared: &dyn Host, link: &mut Link, max: usize) -> bool {
 /// peer; but a peer may pass on an address of ours (an ask's, an
 /// actor's), and then the reply stays here rather than crossing the link
 /// twice (and finding its window full on the way).
-fn reply_route(
-    shared: &dyn Host,
+fn reply_route<H: Host + ?Sized>(
+    shared: &H,
     caches: &mut Caches,
     peer: Option<&Arc<Peer>>,
     remote: &HashMap<ActorId, Known>,
@@ -1637,7 +1745,7 @@ impl Link {
 }
 
 /// Applies a peer's directory (already checked by its session).
-fn on_directory(host: &dyn Host, link: &mut Link, update: connection::DirectoryUpdate) {
+fn on_directory<H: Host + ?Sized>(host: &H, link: &mut Link, update: connection::DirectoryUpdate) {
     let Some(peer) = link.peer.clone() else { return };
     let full = update.full;
     host.nodes().apply_directory(&peer, update, &mut link.remote);
@@ -1656,7 +1764,7 @@ fn is_resource_shortage(e: &io::Error) -> bool {
 }
 
 /// Refuses a Unix peer of a user the configuration does not allow.
-fn check_unix_peer(stream: &mio::net::UnixStream, shared: &dyn Host) -> Result<(), String> {
+fn check_unix_peer<H: Host + ?Sized>(stream: &mio::net::UnixStream, shared: &H) -> Result<(), String> {
     let cred =
         rustix::net::sockopt::socket_peercred(stream).map_err(|e| format!("no peer credentials: {e}"))?;
     let own = rustix::process::geteuid().as_raw();

@@ -67,6 +67,11 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     raise_nofile_limit();
     let mut config =
         ManagerConfig::default().executors(args.executors).allow_insecure(args.insecure).link_executor(0);
+    if args.executors > 1 {
+        // Listeners and handshakes on executor 1: a flood of connections
+        // that never finish their handshake costs the links nothing.
+        config = config.handshake_executor(1);
+    }
     if let Some(secret) = secret {
         config = config.secret(secret);
     }

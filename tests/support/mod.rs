@@ -120,6 +120,23 @@ impl Serve {
         rustix::process::kill_process(pid, sig).expect("the signal is sent");
     }
 
+    /// Stops it with SIGSTOP and returns once every thread of it is
+    /// stopped: the signal only asks, and a thread already running could
+    /// otherwise still read (and acknowledge) what is sent next.
+    pub fn stop(&self) {
+        self.signal(rustix::process::Signal::STOP);
+        let tasks = format!("/proc/{}/task", self.pid());
+        eventually("every thread of the server stopped", || {
+            let mut threads = std::fs::read_dir(&tasks).expect("its threads are listed");
+            // A thread that exited meanwhile has no state to read.
+            threads
+                .all(|t| {
+                    matches!(stat_state(&t.expect("a thread").path().join("stat")), Some('T' | 't') | None)
+                })
+                .then_some(())
+        });
+    }
+
     /// Kills it with SIGKILL and reaps it.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
@@ -616,9 +633,9 @@ impl Drop for Nats {
     }
 }
 
-/// The state letter of process `pid` (`R`, `S`, `T` for stopped, ...).
-pub fn process_state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// The state letter in a `/proc` `stat` file (of a process or a thread).
+fn stat_state(path: &std::path::Path) -> Option<char> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name, in parentheses, may hold spaces: the state follows its end.
     stat.rsplit_once(')')?.1.trim_start().chars().next()
 }

@@ -610,11 +610,14 @@ impl<N: Node> Executor<N> {
         self.after_handler(slot as u32, outcome);
     }
 
-    /// Ends the actor in `slot`: refuses further sends, runs its stopped
-    /// hook (not after a panic: its state may be broken), removes it from
-    /// the directory, tells its watchers, frees the slot.
+    /// Ends the actor in `slot`: removes it from the directory, refuses
+    /// further sends and tells its watchers, runs its stopped hook (not
+    /// after a panic: its state may be broken), frees the slot.
     fn stop_slot(&mut self, slot: u32, reason: TerminationReason) {
         let Some(Some(mut s)) = self.slots.get_mut(slot as usize).map(Option::take) else { return };
+        // Out of the directory first: a watcher told of the end no longer
+        // finds the actor by name.
+        self.shared.remove_local(s.cell.id);
         s.cell.close(reason);
         if reason != TerminationReason::Panicked {
             let shared = &*self.shared;
@@ -623,7 +626,6 @@ impl<N: Node> Executor<N> {
                 warn!(actor = %s.cell.name, panic = panic_message(&*panic), "stopped hook panicked");
             }
         }
-        self.shared.remove_local(s.cell.id);
         self.handle.free_slot(slot);
         debug!(executor = self.handle.index, actor = %s.cell.name, ?reason, "actor stopped");
     }

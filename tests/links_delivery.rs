@@ -210,3 +210,93 @@ fn a_watch_over_the_wire_is_answered_by_the_actor_that_ended() {
         serde_json::json!({"actor": server.id().to_string(), "name": "server", "reason": "stopped"})
     );
 }
+
+/// Handles its first message only when told to, then stops if `stops`:
+/// what came behind that message was acknowledged and is never handled.
+struct Gate {
+    id: ActorId,
+    go: crossbeam_channel::Receiver<()>,
+    stops: bool,
+}
+
+impl ipchnl::Actor for Gate {
+    fn name(&self) -> &str {
+        "gate"
+    }
+    fn id(&self) -> ActorId {
+        self.id
+    }
+    fn protocol_set(&self) -> &'static ipchnl::ProtocolSet {
+        ipchnl::echo::server_protocol_set()
+    }
+    fn handle(&mut self, ctx: &mut ipchnl::Context<'_>, _: ipchnl::BoxMsg) {
+        self.go.recv_timeout(HANG_GUARD).expect("told to go");
+        if self.stops {
+            ctx.stop();
+        }
+    }
+}
+
+/// Node `a` linked to node `b`, whose gate (on an executor other than its
+/// link's, so the link reads on while the gate waits) has read 11 requests
+/// from `a`: the first waits in the gate, ten are queued behind it.
+fn eleven_behind_a_gate(
+    stops: bool,
+) -> (ipchnl::Manager, ipchnl::Manager, ActorId, crossbeam_channel::Sender<()>) {
+    let b = ipchnl::Manager::new(config("gate-b").executors(2)).unwrap();
+    let addr = b.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let a = manager("gate-a");
+    a.connect(&addr).unwrap();
+    let link_executor = eventually("b sees the link", || b.peers().first().map(|p| p.executor));
+    let (go, wait) = crossbeam_channel::bounded(1);
+    let id = ActorId::new();
+    let gate = Gate { id, go: wait, stops };
+    b.add_with(gate, ipchnl::ActorOptions::default().executor(1 - link_executor)).unwrap();
+    let gate = eventually("a sees the gate", || a.find_by_name("gate"));
+    for n in 1..=11 {
+        gate.send(EchoReq::new(n, 0)).unwrap();
+    }
+    eventually("b read all eleven", || (b.stats().links[0].msgs_in >= 11).then_some(()));
+    (a, b, id, go)
+}
+
+/// The ten letters `a` gets back, in order, with their reason.
+fn ten_returned(a: &ipchnl::Manager, gate: ActorId, reason: DeadLetterReason) {
+    for n in 2..=11 {
+        let letter = a.dead_letters().recv_timeout(HANG_GUARD).expect("a dead letter");
+        assert_eq!((letter.reason, letter.dst), (reason, gate));
+        assert_eq!(letter.msg.downcast::<EchoReq>().expect("an EchoReq").counter, n);
+    }
+}
+
+#[test]
+fn messages_acknowledged_then_not_handled_come_back_as_the_senders_dead_letters() {
+    let (a, b, gate, go) = eleven_behind_a_gate(true);
+    assert_eq!(a.dead_letter_count(), 0, "acknowledged is not lost");
+    go.send(()).unwrap();
+    // The gate stops after the first: ten were in its mailbox.
+    ten_returned(&a, gate, DeadLetterReason::ActorStopped);
+    assert_eq!(b.dead_letter_count(), 10, "the receiving node reports them too");
+    assert!(a.peers()[0].up, "the link stays up");
+    assert_eq!(a.dead_letter_count(), 10);
+}
+
+#[test]
+fn messages_queued_at_a_shutdown_now_come_back_as_the_senders_dead_letters() {
+    let (a, b, gate, go) = eleven_behind_a_gate(false);
+    let b = std::sync::Arc::new(b);
+    let stopping = std::thread::spawn({
+        let b = b.clone();
+        move || b.shutdown_now()
+    });
+    // The manager refuses new actors from the moment it stops (asked for an
+    // executor it does not have, it says which refusal comes first).
+    eventually("b is shutting down", || {
+        let probe = Gate { id: ActorId::new(), go: crossbeam_channel::never(), stops: false };
+        let refused = b.add_with(probe, ipchnl::ActorOptions::default().executor(99));
+        matches!(refused, Err(ipchnl::ManagerError::ShuttingDown)).then_some(())
+    });
+    go.send(()).unwrap();
+    ten_returned(&a, gate, DeadLetterReason::Shutdown);
+    stopping.join().unwrap();
+}

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use msg_header::NackReason;
 use msg_header::{ActorId, BoxMsg, IntoBoxMsg, MsgId, MsgType, NodeId};
+use msg_header::{NackReason, UnhandledReason};
 use protocol::ProtocolId;
 
 use crate::channel::{Answer, AskRoute, ChannelRoute};
@@ -37,6 +37,11 @@ impl Envelope {
 pub trait HoldPool: Send + Sync {
     /// `bytes` are no longer held.
     fn release(&self, bytes: usize);
+
+    /// The message held was not handled (it became a dead letter on this
+    /// node): its sender, on the link's other end, is told. By default,
+    /// nobody is.
+    fn unhandled(&self, _msg: &BoxMsg, _reason: UnhandledReason) {}
 }
 
 /// Bytes of a link's inbound memory held by one message until it is
@@ -52,6 +57,12 @@ impl Hold {
     /// Holds `bytes` of `pool` (which the caller has counted already).
     pub fn new(pool: Arc<dyn HoldPool>, bytes: usize) -> Self {
         Self { pool, bytes }
+    }
+
+    /// `msg`, which this hold came with, was not handled: the pool's link
+    /// returns it to its sender; then the bytes are given back.
+    pub fn unhandled(self, msg: &BoxMsg, reason: UnhandledReason) {
+        self.pool.unhandled(msg, reason);
     }
 }
 

@@ -26,6 +26,9 @@ pub enum FrameKind {
     Watch = 6,
     /// The orderly end of a link.
     Close = 7,
+    /// A message acknowledged earlier that its destination did not handle,
+    /// returned to its sender with a reason.
+    Dead = 8,
 }
 
 impl TryFrom<u8> for FrameKind {
@@ -40,6 +43,7 @@ impl TryFrom<u8> for FrameKind {
             5 => Self::Directory,
             6 => Self::Watch,
             7 => Self::Close,
+            8 => Self::Dead,
             other => return Err(FrameError::UnknownKind(other)),
         })
     }
@@ -368,7 +372,7 @@ mod tests {
     #[test]
     fn unknown_kind_is_refused() {
         let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
-        for kind in [0, 8, 0xff] {
+        for kind in [0, 9, 0xff] {
             let mut wire = encode(&header(), b"{}");
             wire[4] = kind;
             assert!(matches!(decoder.decode(&wire), Err(FrameError::UnknownKind(k)) if k == kind));

@@ -25,7 +25,7 @@
 
 use std::hash::{DefaultHasher, Hasher};
 
-use msg_header::{ActorId, MsgId, NodeId};
+use msg_header::{ActorId, MsgId, NodeId, UnhandledReason};
 use protocol::ProtocolId;
 
 use crate::{
@@ -558,10 +558,11 @@ fn small_limits() -> SessionConfig {
 
 /// A server session fed anything after a real client's HELLO.
 ///
-/// Input: one byte whose low 4 bits say how the session's caller behaves
+/// Input: one byte whose low 5 bits say how the session's caller behaves
 /// (bit 0: refuse every message; bit 1: hold inbound bytes as messages
 /// come, so the receive bound is reached; bit 2: send a message of its own
-/// before each read; bit 3: run the timers a second later on each read),
+/// before each read; bit 3: run the timers a second later on each read;
+/// bit 4: return every message as unhandled),
 /// then reads: a length byte and that many bytes. The HELLO of client
 /// `alpha` of `docs/WIRE.md` §5 comes first, so frames reach the session.
 /// Invariants, after every read:
@@ -599,6 +600,9 @@ pub fn session(data: &[u8]) {
                     if first & 1 != 0 {
                         s.refuse(&header, NackReason::UnknownDst, "fuzzing");
                     }
+                    if first & 16 != 0 {
+                        s.return_unhandled(&header, UnhandledReason::ActorStopped, b"{}");
+                    }
                     if first & 2 != 0 {
                         held += 100;
                         s.set_inbound_held(held);
@@ -607,7 +611,7 @@ pub fn session(data: &[u8]) {
                 Event::Acked(msgs) => returned += msgs.len() as u64,
                 Event::Nacked { .. } => returned += 1,
                 Event::Closed(_) => closed = true,
-                Event::Up(_) | Event::Directory(_) | Event::Watch { .. } => {}
+                Event::Up(_) | Event::Directory(_) | Event::Watch { .. } | Event::Unhandled { .. } => {}
             }
             assert!(s.remote_actors().len() <= config.max_remote_actors, "actors over the cap");
             assert!(s.peer_watches().len() <= config.max_watches, "watches over the cap");
@@ -719,6 +723,15 @@ fn frame_seeds(seeds: &mut Vec<Seed>) {
         (FrameHeader::new(FrameKind::Heartbeat), Vec::new()),
         (FrameHeader::new(FrameKind::Directory), serde_json::to_vec(&directory).unwrap_or_default()),
         (FrameHeader { dst: ActorId::from_u128(1), ..FrameHeader::new(FrameKind::Watch) }, Vec::new()),
+        (
+            FrameHeader {
+                flags: UnhandledReason::ActorStopped as u8,
+                msg_id: MsgId::of_name("echo_req::EchoReq"),
+                corr: 1,
+                ..FrameHeader::new(FrameKind::Dead)
+            },
+            br#"{"counter":1,"req_timestamp_ns":2}"#.to_vec(),
+        ),
         (FrameHeader::new(FrameKind::Close), br#"{"reason":"shutdown"}"#.to_vec()),
     ];
     for (header, body) in &control {

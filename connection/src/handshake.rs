@@ -15,6 +15,9 @@ pub const VERSION_MAX: u8 = 1;
 /// Capability bit: this side has a shared secret and requires the other to
 /// prove it has it too.
 pub const AUTH: u32 = 0x0000_0001;
+/// Capability bit: this side reads DEAD frames (messages it sent, returned
+/// unhandled after they were acknowledged); a peer sends it none without.
+pub const DEAD: u32 = 0x0000_0002;
 
 /// A shared secret. Its `Debug` is redacted, it is never logged, and its
 /// bytes are overwritten when it is dropped.
@@ -431,7 +434,7 @@ impl Handshake {
         Hello {
             version_a,
             version_b,
-            capabilities: if self.config.secret.is_some() { AUTH } else { 0 },
+            capabilities: DEAD | if self.config.secret.is_some() { AUTH } else { 0 },
             nonce: self.nonce,
             node_id: self.config.node_id,
             incarnation: self.config.incarnation,

@@ -44,7 +44,7 @@ pub use frame::{
     encode_frame, encode_msg_frame, patch_seq_ack,
 };
 pub use handshake::{
-    AUTH, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, PeerHello, Role, Secret,
+    AUTH, DEAD, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, PeerHello, Role, Secret,
     VERSION_MAX, VERSION_MIN, starts_hello,
 };
 /// Why a NACK refused a message (defined beside the message header, so

@@ -74,7 +74,7 @@ use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use msg_header::{ActorId, NackReason};
+use msg_header::{ActorId, NackReason, UnhandledReason};
 
 use crate::{
     CloseBody, DEFAULT_MAX_FRAME, DirectoryUpdate, FRAME_HEADER_LEN, FrameDecoder, FrameError, FrameHeader,
@@ -432,6 +432,17 @@ pub enum Event<'a, T> {
         /// The peer's detail text (at most 256 bytes kept).
         detail: String,
     },
+    /// A message this node sent, which the peer acknowledged and then did
+    /// not handle (returned with [`Session::return_unhandled`]): report it
+    /// as a dead letter.
+    Unhandled {
+        /// The message's header as it was sent (`seq` and `ack` aside).
+        header: FrameHeader,
+        /// Why (`None`: a code this version does not know).
+        reason: Option<UnhandledReason>,
+        /// The message's fields as JSON, as they were sent.
+        body: Vec<u8>,
+    },
     /// The peer's actors changed. Checked against the limits and applied
     /// to [`Session::remote_actors`] already.
     Directory(DirectoryUpdate),
@@ -529,6 +540,7 @@ enum OwnedEvent<T> {
     Up(PeerHello),
     Acked(Vec<T>),
     Nacked { msg: T, dst: ActorId, reason: Option<NackReason>, detail: String },
+    Unhandled { header: FrameHeader, body: Vec<u8> },
     Directory(DirectoryUpdate),
     Watch { target: ActorId, watcher: ActorId },
     Closed(CloseReason),
@@ -540,6 +552,9 @@ impl<T> OwnedEvent<T> {
             Self::Up(p) => Event::Up(p),
             Self::Acked(t) => Event::Acked(t),
             Self::Nacked { msg, dst, reason, detail } => Event::Nacked { msg, dst, reason, detail },
+            Self::Unhandled { header, body } => {
+                Event::Unhandled { header, reason: UnhandledReason::from_code(header.flags), body }
+            }
             Self::Directory(d) => Event::Directory(d),
             Self::Watch { target, watcher } => Event::Watch { target, watcher },
             Self::Closed(r) => Event::Closed(r),
@@ -912,6 +927,10 @@ impl<T> Session<T> {
         self.on_ack(h.ack)?;
         match h.kind {
             FrameKind::Msg | FrameKind::Ack | FrameKind::Nack | FrameKind::Heartbeat => {}
+            FrameKind::Dead => {
+                let header = FrameHeader { ack: 0, ..*h };
+                self.events.push_back(OwnedEvent::Unhandled { header, body: body.to_vec() });
+            }
             FrameKind::Directory => {
                 let update: DirectoryUpdate =
                     serde_json::from_slice(body).map_err(|e| ProtocolError::BadDirectory(e.to_string()))?;
@@ -1066,6 +1085,27 @@ impl<T> Session<T> {
         };
         let detail = &detail.as_bytes()[..detail.len().min(256)];
         self.send_control(nack, detail);
+    }
+
+    /// Returns to the peer a message it sent (of `header`, from an
+    /// [`Event::Msg`], or rebuilt with the same ids and `corr`) that was
+    /// acknowledged and then not handled, with its `body`, so that the
+    /// peer reports it as a dead letter.
+    /// Nothing is sent to a peer that does not read DEAD frames (its
+    /// capabilities lack [`DEAD`](crate::DEAD)).
+    pub fn return_unhandled(&mut self, header: &FrameHeader, reason: UnhandledReason, body: &[u8]) {
+        if !matches!(&self.state, State::Up(peer) if peer.capabilities & crate::DEAD != 0) {
+            return;
+        }
+        let dead = FrameHeader {
+            flags: reason as u8,
+            msg_id: header.msg_id,
+            dst: header.dst,
+            src: header.src,
+            corr: header.corr,
+            ..FrameHeader::new(FrameKind::Dead)
+        };
+        self.send_control(dead, body);
     }
 
     /// Asks the peer to tell this node's `watcher` when its actor `target` ends.

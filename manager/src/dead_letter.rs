@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use connection::NackReason;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use msg_header::{ActorId, BoxMsg};
+use msg_header::{ActorId, BoxMsg, UnhandledReason};
 use tracing::{debug, warn};
 
 use crate::stats::Tally;
@@ -43,6 +43,15 @@ impl DeadLetterReason {
             Self::NotSent => "not_sent".into(),
             Self::Nacked(Some(r)) => format!("nacked_{r}"),
             Self::Nacked(None) => "nacked".into(),
+        }
+    }
+}
+
+impl From<UnhandledReason> for DeadLetterReason {
+    fn from(reason: UnhandledReason) -> Self {
+        match reason {
+            UnhandledReason::ActorStopped => Self::ActorStopped,
+            UnhandledReason::Shutdown => Self::Shutdown,
         }
     }
 }

@@ -20,10 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use actor::{Actor, ActorSender, Context, Envelope, System, TerminationReason};
+use actor::{Actor, ActorSender, Context, Envelope, Hold, System, TerminationReason};
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
-use msg_header::ActorId;
+use msg_header::{ActorId, UnhandledReason};
 use tracing::{debug, error, warn};
 
 use crate::cell::{ActorCell, ActorCommand};
@@ -518,8 +518,7 @@ impl<N: Node> Executor<N> {
     fn execute_actor(&mut self, cmd: ActorCommand) {
         match cmd {
             ActorCommand::Deliver { slot, generation, counted, env, hold } => {
-                self.deliver(slot, generation, counted, env);
-                drop(hold);
+                self.deliver(slot, generation, counted, env, hold);
             }
             ActorCommand::Spawn { actor, cell } => self.spawn(actor, cell),
             ActorCommand::Stop { slot, generation, reason } => {
@@ -557,15 +556,24 @@ impl<N: Node> Executor<N> {
         }
     }
 
-    fn deliver(&mut self, slot: u32, generation: u32, counted: bool, env: Envelope) {
+    /// Hands `env` to the actor in `slot`; `hold` (a message read from a
+    /// link) is given back once it is handled, or returns the message to
+    /// its sender if it cannot be.
+    fn deliver(&mut self, slot: u32, generation: u32, counted: bool, env: Envelope, hold: Option<Hold>) {
         self.spawn_pending(slot, generation);
-        if self.shared.lifecycle().is_aborting() {
+        let unhandled = if self.shared.lifecycle().is_aborting() {
+            Some(UnhandledReason::Shutdown)
+        } else if !self.is_live(slot, generation) {
+            Some(UnhandledReason::ActorStopped)
+        } else {
+            None
+        };
+        if let Some(reason) = unhandled {
+            if let Some(hold) = hold {
+                hold.unhandled(&env.msg, reason);
+            }
             let dst = dst_of(&env);
-            return self.shared.dead_letters().report_msg(env.msg, dst, DeadLetterReason::Shutdown);
-        }
-        if !self.is_live(slot, generation) {
-            let dst = dst_of(&env);
-            return self.shared.dead_letters().report_msg(env.msg, dst, DeadLetterReason::ActorStopped);
+            return self.shared.dead_letters().report_msg(env.msg, dst, reason.into());
         }
         let Some(Some(s)) = self.slots.get_mut(slot as usize) else { return };
         if counted {

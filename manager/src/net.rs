@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 use actor::{ActorSender, Envelope, Hold, HoldPool, SendError, Terminated, TerminationReason, Wait};
 use connection::{
-    CloseReason, Event, FRAME_HEADER_LEN, FrameHeader, HandshakeConfig, Incarnation, LimitKind, NackReason,
-    Role, Session, SessionConfig,
+    CloseReason, Event, FRAME_HEADER_LEN, FrameHeader, FrameKind, HandshakeConfig, Incarnation, LimitKind,
+    NackReason, Role, Session, SessionConfig,
 };
 use mio::event::Event as Readiness;
 use mio::{Interest, Registry, Token};
-use msg_header::{ActorId, BoxMsg, MsgHeader, MsgId, MsgType, NodeId, RawMsg};
+use msg_header::{ActorId, BoxMsg, MsgHeader, MsgId, MsgType, NodeId, RawMsg, UnhandledReason};
 use rustc_hash::FxHashMap as HashMap;
 use slab::Slab;
 use tracing::{debug, info, warn};
@@ -70,9 +70,41 @@ pub(crate) enum NetCommand {
     /// Read the link at `key` again, if it is still link `id`: what its
     /// inbound messages held has drained.
     ResumeLink { key: usize, id: u64 },
+    /// Return to the peer of the link at `key`, if it is still link `id`,
+    /// a message it sent that was acknowledged and then not handled.
+    ReturnUnhandled { key: usize, id: u64, returned: Returned },
     /// Take over a link whose handshake another executor (the handshake
     /// executor) did: it is up with this peer.
     Adopt(Handoff),
+}
+
+/// A message going back to its sender in a DEAD frame.
+pub(crate) struct Returned {
+    header: FrameHeader,
+    reason: UnhandledReason,
+    body: Vec<u8>,
+}
+
+impl Returned {
+    /// `msg` (read from a link), returned for `reason`; `None` if it has
+    /// no wire form (it cannot have come from a link).
+    fn of(msg: &BoxMsg, reason: UnhandledReason) -> Option<Self> {
+        let mut body = Vec::new();
+        msg.as_wire()?.encode_body(&mut body).ok()?;
+        let h = msg.header();
+        let header = FrameHeader {
+            msg_id: h.msg_id(),
+            dst: h.dst_id(),
+            src: h.src_id(),
+            corr: h.corr_id(),
+            ..FrameHeader::new(FrameKind::Msg)
+        };
+        Some(Self { header, reason, body })
+    }
+
+    fn send(&self, session: &mut Session<BoxMsg>) {
+        session.return_unhandled(&self.header, self.reason, &self.body);
+    }
 }
 
 /// A link whose handshake is done, on its way to its link executor.
@@ -192,17 +224,28 @@ impl Inbound {
     }
 
     fn hold(self: &Arc<Self>, bytes: usize) -> Hold {
-        self.held.fetch_add(bytes, Ordering::SeqCst);
+        if bytes > 0 {
+            self.held.fetch_add(bytes, Ordering::SeqCst);
+        }
         Hold::new(self.clone(), bytes)
     }
 }
 
 impl HoldPool for Inbound {
     fn release(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
         let before = self.held.fetch_sub(bytes, Ordering::SeqCst);
         // Pairs with `Net::pause`: it sets `paused`, then looks at `held`.
         if before.saturating_sub(bytes) < self.limit && self.paused.swap(false, Ordering::SeqCst) {
             self.executor.push(NetCommand::ResumeLink { key: self.key, id: self.id });
+        }
+    }
+
+    fn unhandled(&self, msg: &BoxMsg, reason: UnhandledReason) {
+        if let Some(returned) = Returned::of(msg, reason) {
+            self.executor.push(NetCommand::ReturnUnhandled { key: self.key, id: self.id, returned });
         }
     }
 }
@@ -416,6 +459,7 @@ impl Net {
                 self.close_link(host, registry, &peer, place.key, reason)
             }
             NetCommand::ResumeLink { key, id } => self.resume(key, id),
+            NetCommand::ReturnUnhandled { key, id, returned } => self.return_unhandled(key, id, &returned),
             NetCommand::Adopt(handoff) => self.adopt(host, registry, handoff),
         }
     }
@@ -768,6 +812,17 @@ impl Net {
         }
     }
 
+    /// Returns a message to the peer of link `id` at `key`, if it is still
+    /// there (a link that went down took its peer's view of it along).
+    fn return_unhandled(&mut self, key: usize, id: u64, returned: &Returned) {
+        if let Some(Io::Link(link)) = self.io.get_mut(key) {
+            if let (true, Some(session)) = (link.id == id, link.session.as_mut()) {
+                returned.send(session);
+                self.dirty.push(key);
+            }
+        }
+    }
+
     /// A paused link's inbound messages drained: read it again.
     fn resume(&mut self, key: usize, id: u64) {
         if let Some(Io::Link(link)) = self.io.get_mut(key) {
@@ -946,6 +1001,9 @@ impl Net {
                     if let Some(asker) = asker {
                         asker.route().refused(reason);
                     }
+                }
+                Event::Unhandled { header, reason, body } => {
+                    on_unhandled(shared, caches, link, &header, reason, body);
                 }
                 Event::Up(hello) => {
                     pending.retain(|(_, id)| *id != link.id);
@@ -1636,13 +1694,12 @@ fn on_msg<H: Host + ?Sized>(
     }
     // Checked and stamped already (the header came from the frame). A
     // message that waits on another thread holds the link's memory until
-    // handled; one for this thread is handled before the link reads again.
+    // handled; one for this thread is handled before the link reads again,
+    // and its hold counts nothing. Either way the hold returns the message
+    // to its sender if it is not handled.
     let route = target.route();
-    let delivered = if route.keeps_hold() {
-        route.deliver_held(env, Wait::No, inbound.hold(bytes))
-    } else {
-        route.deliver(env, Wait::No)
-    };
+    let held = if route.keeps_hold() { bytes } else { 0 };
+    let delivered = route.deliver_held(env, Wait::No, inbound.hold(held));
     delivered.map_err(|e| {
         let reason = match e {
             SendError::Full(_) | SendError::Timeout(_) => NackReason::MailboxFull,
@@ -1679,11 +1736,7 @@ fn deliver_deferred<H: Host + ?Sized>(shared: &H, link: &mut Link, max: usize) -
         n += 1;
         let route = d.target.route();
         let reply_to = d.env.reply_to.clone();
-        let outcome = if route.keeps_hold() {
-            route.deliver_held(d.env, Wait::No, d.hold)
-        } else {
-            route.deliver(d.env, Wait::No)
-        };
+        let outcome = route.deliver_held(d.env, Wait::No, d.hold);
         match outcome {
             Ok(()) => {}
             // Its mailbox is full: it stays first in line, for the next turn.
@@ -1692,11 +1745,16 @@ fn deliver_deferred<H: Host + ?Sized>(shared: &H, link: &mut Link, max: usize) -
                 link.deferred.push_front(Deferred { target: d.target, env, hold, bytes: d.bytes });
                 return true;
             }
-            // Acknowledged already: the loss is this node's dead letter.
+            // Acknowledged already: the loss is this node's dead letter,
+            // and goes back to its sender.
             Err(e) => {
                 let msg = e.into_inner();
+                let reason = UnhandledReason::ActorStopped;
+                if let (Some(returned), Some(session)) = (Returned::of(&msg, reason), link.session.as_mut()) {
+                    returned.send(session);
+                }
                 let dst = msg.header().dst_id();
-                shared.dead_letters().report_msg(msg, dst, DeadLetterReason::ActorStopped);
+                shared.dead_letters().report_msg(msg, dst, reason.into());
             }
         }
     }
@@ -1745,6 +1803,32 @@ impl Link {
 }
 
 /// Applies a peer's directory (already checked by its session).
+/// The peer returned a message this node sent it (a DEAD frame): it is a
+/// dead letter here, as it would be had its destination been local, and
+/// an `ask` waiting for its answer fails now.
+fn on_unhandled<H: Host + ?Sized>(
+    shared: &H,
+    caches: &mut Caches,
+    link: &Link,
+    h: &FrameHeader,
+    reason: Option<UnhandledReason>,
+    body: Vec<u8>,
+) {
+    let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
+    let msg = match caches.decoder(shared, h.msg_id).map(|info| info.decode(header, &body)) {
+        Some(Ok(msg)) => msg,
+        // Its type is not known here or the body does not decode (the peer
+        // changed it): reported as it came.
+        _ => Box::new(RawMsg::new(header, body)),
+    };
+    debug!(msg = %h.msg_id, dst = %h.dst, ?reason, "message returned unhandled by the peer");
+    let dead = reason.map_or(DeadLetterReason::ActorStopped, DeadLetterReason::from);
+    if let Some(asker) = link.replies.map.get(&h.src) {
+        asker.route().refused(Some(NackReason::DstStopped));
+    }
+    shared.dead_letters().report_msg(msg, h.dst, dead);
+}
+
 fn on_directory<H: Host + ?Sized>(host: &H, link: &mut Link, update: connection::DirectoryUpdate) {
     let Some(peer) = link.peer.clone() else { return };
     let full = update.full;

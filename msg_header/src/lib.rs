@@ -46,4 +46,4 @@ pub use json::{decode_body, encode_body, from_json, peek_msg_id, to_json};
 #[doc(hidden)]
 pub use macros::__private;
 pub use msg::{BoxMsg, DecodeFn, DecodeMsg, IntoBoxMsg, Msg, MsgType, RawMsg, WireMsg, decode_boxed};
-pub use nack::NackReason;
+pub use nack::{NackReason, UnhandledReason};

@@ -50,9 +50,51 @@ impl std::fmt::Display for NackReason {
     }
 }
 
+/// Why a node did not handle a message it had acknowledged: the code of a
+/// DEAD frame's `flags`, which returns the message to its sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnhandledReason {
+    /// The destination stopped (or panicked) before handling it.
+    ActorStopped = 1,
+    /// The destination's manager shut down before handling it.
+    Shutdown = 2,
+}
+
+impl UnhandledReason {
+    /// The reason of a DEAD frame's `flags`; `None` for a code this version
+    /// does not know.
+    ///
+    /// ```
+    /// use msg_header::UnhandledReason;
+    /// assert_eq!(UnhandledReason::from_code(2), Some(UnhandledReason::Shutdown));
+    /// assert_eq!(UnhandledReason::from_code(9), None);
+    /// ```
+    pub fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => Self::ActorStopped,
+            2 => Self::Shutdown,
+            _ => return None,
+        })
+    }
+
+    /// The name used in documents and logs, e.g. `actor_stopped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ActorStopped => "actor_stopped",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl std::fmt::Display for UnhandledReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::NackReason;
+    use super::{NackReason, UnhandledReason};
 
     #[test]
     fn codes_round_trip_and_unknown_codes_are_none() {
@@ -62,5 +104,14 @@ mod tests {
         assert_eq!(NackReason::from_code(0), None);
         assert_eq!(NackReason::from_code(6), None);
         assert_eq!(NackReason::MailboxFull.to_string(), "mailbox_full");
+    }
+
+    #[test]
+    fn unhandled_codes_round_trip() {
+        for code in 1..=2 {
+            assert_eq!(UnhandledReason::from_code(code).map(|r| r as u8), Some(code));
+        }
+        assert_eq!(UnhandledReason::from_code(0), None);
+        assert_eq!(UnhandledReason::Shutdown.to_string(), "shutdown");
     }
 }

@@ -61,7 +61,7 @@ fn assert_peers(c: &Handshake, s: &Handshake, authenticated: bool) {
         node_id: NodeId::of_name("beta"),
         incarnation: Incarnation([4; 16]),
         version: 1,
-        capabilities: if authenticated { AUTH } else { 0 },
+        capabilities: DEAD | if authenticated { AUTH } else { 0 },
         authenticated,
     };
     let expected_client = PeerHello {

@@ -82,6 +82,7 @@ enum Seen {
     Msg(u64, String),
     Acked(Vec<u64>),
     Nacked(u64, Option<NackReason>),
+    Unhandled(ActorId, Option<UnhandledReason>, String),
     Directory(usize),
     Watch(ActorId, ActorId),
     Closed(String),
@@ -95,6 +96,9 @@ fn events(s: &mut S) -> Vec<Seen> {
             Event::Msg { header, body } => Seen::Msg(header.seq, String::from_utf8_lossy(body).into_owned()),
             Event::Acked(t) => Seen::Acked(t),
             Event::Nacked { msg, reason, .. } => Seen::Nacked(msg, reason),
+            Event::Unhandled { header, reason, body } => {
+                Seen::Unhandled(header.dst, reason, String::from_utf8_lossy(&body).into_owned())
+            }
             Event::Directory(d) => Seen::Directory(d.add.len()),
             Event::Watch { target, watcher } => Seen::Watch(target, watcher),
             Event::Closed(r) => Seen::Closed(r.key()),
@@ -153,6 +157,35 @@ fn a_refused_message_is_nacked_not_acknowledged() {
     p.b.flush_acks();
     p.b_to_a();
     assert_eq!(events(&mut p.a), [Seen::Nacked(1, Some(NackReason::MailboxFull)), Seen::Acked(vec![2])]);
+}
+
+#[test]
+fn a_message_acknowledged_then_not_handled_returns_to_its_sender() {
+    let mut p = Pair::new(SessionConfig::default());
+    p.a.send_msg(&msg_frame(1), 1);
+    p.a_to_b();
+    let mut got = None;
+    while let Some(e) = p.b.poll_event() {
+        if let Event::Msg { header, .. } = e {
+            got = Some(header);
+        }
+    }
+    let got = got.expect("the message");
+    p.b.flush_acks();
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Acked(vec![1])]);
+    // Its destination stopped before handling it: the body goes back.
+    p.b.return_unhandled(&got, UnhandledReason::ActorStopped, b"{\"n\":1}");
+    p.b_to_a();
+    assert_eq!(
+        events(&mut p.a),
+        [Seen::Unhandled(ActorId::from_u128(9), Some(UnhandledReason::ActorStopped), "{\"n\":1}".into())]
+    );
+    // A code this version does not know still returns the message.
+    let unknown = FrameHeader { flags: 99, dst: ActorId::from_u128(9), ..FrameHeader::new(FrameKind::Dead) };
+    p.a.handle_input(p.now, &control_frame(unknown, b"{}"));
+    assert_eq!(events(&mut p.a), [Seen::Unhandled(ActorId::from_u128(9), None, "{}".into())]);
+    assert!(p.a.is_up(), "the link stays up");
 }
 
 #[test]

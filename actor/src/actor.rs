@@ -40,5 +40,11 @@ pub fn dispatch(actor: &mut dyn Actor, me: &ActorSender, system: &dyn System, en
     let _guard = ExecutorThreadGuard::enter();
     let mut ctx = Context::for_message(me, system, env.reply_to, env.msg.header().corr_id());
     actor.handle(&mut ctx, env.msg);
-    ctx.stop_requested()
+    let stop = ctx.stop_requested();
+    if stop {
+        // Before the reply address goes (an `ask` learns then that no
+        // answer comes): whoever learns it and sends again is refused.
+        me.route().refuse_sends();
+    }
+    stop
 }

@@ -150,6 +150,10 @@ pub trait Route: Any + Send + Sync {
     /// it is told nothing more.
     fn unwatch(&self, _watcher: ActorId) {}
 
+    /// The destination asked to stop after its current handler: refuse
+    /// sends from now on. By default, nothing changes.
+    fn refuse_sends(&self) {}
+
     /// Stops the destination after the messages already queued for it.
     fn stop(&self) -> Result<(), SystemError> {
         Err(SystemError::Unsupported("stop"))

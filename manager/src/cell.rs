@@ -166,6 +166,10 @@ impl Route for ActorCell {
 
     /// A message for an actor of the calling executor (a link's own) is
     /// handled before that link reads again: it needs no hold.
+    fn refuse_sends(&self) {
+        self.alive.store(false, Ordering::Release);
+    }
+
     fn keeps_hold(&self) -> bool {
         !self.executor.is_current()
     }

@@ -248,7 +248,7 @@ fn eleven_behind_a_gate(
     let a = manager("gate-a");
     a.connect(&addr).unwrap();
     let link_executor = eventually("b sees the link", || b.peers().first().map(|p| p.executor));
-    let (go, wait) = crossbeam_channel::bounded(1);
+    let (go, wait) = crossbeam_channel::unbounded();
     let id = ActorId::new();
     let gate = Gate { id, go: wait, stops };
     b.add_with(gate, ipchnl::ActorOptions::default().executor(1 - link_executor)).unwrap();
@@ -299,4 +299,65 @@ fn messages_queued_at_a_shutdown_now_come_back_as_the_senders_dead_letters() {
     go.send(()).unwrap();
     ten_returned(&a, gate, DeadLetterReason::Shutdown);
     stopping.join().unwrap();
+}
+
+#[test]
+fn with_receipts_a_message_is_acknowledged_only_once_handled() {
+    let b = ipchnl::Manager::new(config("receipts-b").executors(2)).unwrap();
+    let addr = b.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let a = ipchnl::Manager::new(config("receipts-a").window(4)).unwrap();
+    a.connect(&addr).unwrap();
+    let link_executor = eventually("b sees the link", || b.peers().first().map(|p| p.executor));
+    let (go, wait) = crossbeam_channel::unbounded();
+    let id = ActorId::new();
+    let gate = Gate { id, go: wait, stops: false };
+    let elsewhere = ipchnl::ActorOptions::default().executor(1 - link_executor);
+    b.add_with(gate, elsewhere.receipts(true)).unwrap();
+    let here = ipchnl::ActorOptions::default().executor(link_executor);
+    b.add_with(ipchnl::echo::Server::new("server"), here).unwrap();
+    let gate = eventually("a sees the gate", || a.find_by_name("gate"));
+    let server = eventually("a sees the server", || a.find_by_name("server"));
+    // Three wait in the gate, in b's mailbox, unhandled.
+    for n in 1..=3 {
+        gate.try_send(EchoReq::new(n, 0)).unwrap();
+    }
+    // The window's last place: an ask of another actor of b. Its reply
+    // carries every acknowledgement b sent before it, and b acknowledges
+    // nothing past a message not yet handled.
+    let reply = server.ask(EchoReq::new(9, 0), HANG_GUARD).unwrap();
+    assert_eq!(reply.downcast::<EchoReply>().unwrap().counter, 9);
+    let full = gate.try_send(EchoReq::new(4, 0));
+    assert!(matches!(full, Err(SendError::Full(_))), "nothing acknowledged yet: {full:?}");
+    // Handled: acknowledged, and the window reopens.
+    for _ in 1..=3 {
+        go.send(()).unwrap();
+    }
+    eventually("the window reopens", || gate.try_send(EchoReq::new(4, 0)).is_ok().then_some(()));
+    go.send(()).unwrap();
+    assert_eq!(a.dead_letter_count(), 0);
+}
+
+#[test]
+fn without_receipts_a_message_is_acknowledged_in_the_mailbox() {
+    let b = ipchnl::Manager::new(config("mailbox-b").executors(2)).unwrap();
+    let addr = b.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let a = ipchnl::Manager::new(config("mailbox-a").window(4)).unwrap();
+    a.connect(&addr).unwrap();
+    let link_executor = eventually("b sees the link", || b.peers().first().map(|p| p.executor));
+    let (go, wait) = crossbeam_channel::unbounded();
+    let gate = Gate { id: ActorId::new(), go: wait, stops: false };
+    b.add_with(gate, ipchnl::ActorOptions::default().executor(1 - link_executor)).unwrap();
+    let here = ipchnl::ActorOptions::default().executor(link_executor);
+    b.add_with(ipchnl::echo::Server::new("server"), here).unwrap();
+    let gate = eventually("a sees the gate", || a.find_by_name("gate"));
+    let server = eventually("a sees the server", || a.find_by_name("server"));
+    for n in 1..=3 {
+        gate.try_send(EchoReq::new(n, 0)).unwrap();
+    }
+    server.ask(EchoReq::new(9, 0), HANG_GUARD).unwrap();
+    // All four acknowledged with the reply: the window has room.
+    gate.try_send(EchoReq::new(4, 0)).unwrap();
+    for _ in 1..=4 {
+        go.send(()).unwrap();
+    }
 }

@@ -42,6 +42,11 @@ pub trait HoldPool: Send + Sync {
     /// node): its sender, on the link's other end, is told. By default,
     /// nobody is.
     fn unhandled(&self, _msg: &BoxMsg, _reason: UnhandledReason) {}
+
+    /// The message of link sequence number `seq`, held with
+    /// [`Hold::with_receipt`], was handled or returned: it may be
+    /// acknowledged. By default, nothing happens.
+    fn handled(&self, _seq: u64) {}
 }
 
 /// Bytes of a link's inbound memory held by one message until it is
@@ -51,18 +56,42 @@ pub trait HoldPool: Send + Sync {
 pub struct Hold {
     pool: Arc<dyn HoldPool>,
     bytes: usize,
+    /// The link sequence number whose acknowledgement waits for this
+    /// message's handling; 0 for none.
+    receipt: u64,
 }
 
 impl Hold {
     /// Holds `bytes` of `pool` (which the caller has counted already).
     pub fn new(pool: Arc<dyn HoldPool>, bytes: usize) -> Self {
-        Self { pool, bytes }
+        Self { pool, bytes, receipt: 0 }
+    }
+
+    /// As [`new`](Self::new), for the message of link sequence number
+    /// `seq` (at least 1), whose acknowledgement waits until it is handled:
+    /// the pool hears of it ([`HoldPool::handled`]) from
+    /// [`handled`](Self::handled) or [`unhandled`](Self::unhandled). A hold
+    /// dropped without either (its message refused, or lost with its
+    /// executor) says nothing: that message was not handled.
+    pub fn with_receipt(pool: Arc<dyn HoldPool>, bytes: usize, seq: u64) -> Self {
+        Self { pool, bytes, receipt: seq }
+    }
+
+    /// The message this hold came with was handled (its handler ran).
+    pub fn handled(self) {
+        if self.receipt != 0 {
+            self.pool.handled(self.receipt);
+        }
     }
 
     /// `msg`, which this hold came with, was not handled: the pool's link
     /// returns it to its sender; then the bytes are given back.
     pub fn unhandled(self, msg: &BoxMsg, reason: UnhandledReason) {
         self.pool.unhandled(msg, reason);
+        // Returned, it is settled: acknowledged after the DEAD frame.
+        if self.receipt != 0 {
+            self.pool.handled(self.receipt);
+        }
     }
 }
 
@@ -149,6 +178,12 @@ pub trait Route: Any + Send + Sync {
     /// Forgets the watch of the watcher with this id (its link went down):
     /// it is told nothing more.
     fn unwatch(&self, _watcher: ActorId) {}
+
+    /// Whether a message for the destination read from a link is
+    /// acknowledged only once handled (its [`Hold`] says when).
+    fn acks_when_handled(&self) -> bool {
+        false
+    }
 
     /// The destination asked to stop after its current handler: refuse
     /// sends from now on. By default, nothing changes.

@@ -558,11 +558,12 @@ fn small_limits() -> SessionConfig {
 
 /// A server session fed anything after a real client's HELLO.
 ///
-/// Input: one byte whose low 5 bits say how the session's caller behaves
+/// Input: one byte whose low 6 bits say how the session's caller behaves
 /// (bit 0: refuse every message; bit 1: hold inbound bytes as messages
 /// come, so the receive bound is reached; bit 2: send a message of its own
 /// before each read; bit 3: run the timers a second later on each read;
-/// bit 4: return every message as unhandled),
+/// bit 4: return every message as unhandled; bit 5: acknowledge each
+/// message only once handled, at the next read),
 /// then reads: a length byte and that many bytes. The HELLO of client
 /// `alpha` of `docs/WIRE.md` §5 comes first, so frames reach the session.
 /// Invariants, after every read:
@@ -587,6 +588,7 @@ pub fn session(data: &[u8]) {
     let (mut sent, mut returned, mut held) = (0u64, 0u64, 0usize);
     let mut last_seq = 0u64;
     let mut closed = false;
+    let mut unhandled = Vec::new();
     let mut msg = Vec::new();
     let header = FrameHeader { dst: ActorId::from_u128(1), ..FrameHeader::new(FrameKind::Msg) };
     let _ = encode_frame(&header, b"{}", config.max_frame, &mut msg);
@@ -599,6 +601,10 @@ pub fn session(data: &[u8]) {
                     last_seq = header.seq;
                     if first & 1 != 0 {
                         s.refuse(&header, NackReason::UnknownDst, "fuzzing");
+                    }
+                    if first & 32 != 0 {
+                        s.ack_when_handled(header.seq);
+                        unhandled.push(header.seq);
                     }
                     if first & 16 != 0 {
                         s.return_unhandled(&header, UnhandledReason::ActorStopped, b"{}");
@@ -633,6 +639,9 @@ pub fn session(data: &[u8]) {
         if first & 4 != 0 && s.is_up() && s.unacked_len() < 8 {
             s.send_msg(&msg, sent);
             sent += 1;
+        }
+        for seq in unhandled.drain(..) {
+            s.handled(seq);
         }
         if first & 8 != 0 {
             now += std::time::Duration::from_secs(1);

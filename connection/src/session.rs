@@ -70,7 +70,7 @@
 //! # Ok::<(), connection::FrameError>(())
 //! ```
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -514,6 +514,9 @@ pub struct Session<T> {
     recv_seq: u64,
     ack_sent: u64,
     unacked: VecDeque<(u64, T)>,
+    /// Messages read whose acknowledgement waits until they are handled
+    /// ([`Session::ack_when_handled`]); fewer than the receive window.
+    awaiting: BTreeSet<u64>,
     inbound_held: usize,
     events: VecDeque<OwnedEvent<T>>,
     closed_reported: bool,
@@ -598,6 +601,7 @@ impl<T> Session<T> {
             recv_seq: 0,
             ack_sent: 0,
             unacked: VecDeque::new(),
+            awaiting: BTreeSet::new(),
             inbound_held: 0,
             events: VecDeque::new(),
             closed_reported: false,
@@ -875,10 +879,12 @@ impl<T> Session<T> {
                 window: self.config.recv_window,
             });
         }
-        self.recv_seq = h.seq;
-        if self.recv_seq - self.ack_sent >= self.config.ack_every {
+        // Acknowledges what came before this one only: the caller may yet
+        // ask that this one wait for its handler (`ack_when_handled`).
+        if self.recv_seq.saturating_sub(self.ack_sent) >= self.config.ack_every {
             self.flush_acks();
         }
+        self.recv_seq = h.seq;
         Ok(())
     }
 
@@ -1019,7 +1025,34 @@ impl<T> Session<T> {
     /// The acknowledgement frames carry: what was read, unless the caller
     /// holds too much of this link's inbound messages.
     fn ack_value(&self) -> u64 {
-        if self.inbound_held < self.config.max_inbound_bytes { self.recv_seq } else { self.ack_sent }
+        if self.inbound_held >= self.config.max_inbound_bytes {
+            return self.ack_sent;
+        }
+        match self.awaiting.first() {
+            // Nothing from the first message still waiting for its handler on.
+            Some(&first) => self.recv_seq.min(first - 1),
+            None => self.recv_seq,
+        }
+    }
+
+    /// The MSG of `seq`, just returned by [`poll_event`](Self::poll_event),
+    /// is acknowledged only once the caller says it was handled
+    /// ([`handled`](Self::handled)), and with it every later one (an
+    /// acknowledgement is cumulative): call it before anything else on
+    /// the session. Until then the peer's window does not reopen past it,
+    /// so at most a window of messages waits.
+    pub fn ack_when_handled(&mut self, seq: u64) {
+        if seq > self.ack_sent && seq <= self.recv_seq {
+            self.awaiting.insert(seq);
+        }
+    }
+
+    /// The MSG of `seq` (given to [`ack_when_handled`](Self::ack_when_handled))
+    /// was handled, or returned with
+    /// [`return_unhandled`](Self::return_unhandled): it may be acknowledged
+    /// at the next [`flush_acks`](Self::flush_acks).
+    pub fn handled(&mut self, seq: u64) {
+        self.awaiting.remove(&seq);
     }
 
     /// Sends a MSG: `frame` is its encoding (`encode_msg_frame`), whose

@@ -13,6 +13,7 @@ use protocol_set::ProtocolSet;
 use tracing::debug;
 
 use crate::capacity::Capacity;
+use crate::config::ActorOptions;
 use crate::sync::{Lifecycle, Mailbox, lock};
 
 /// What an executor is asked to do for its actors.
@@ -47,6 +48,8 @@ pub(crate) struct ActorCell {
     /// `None` once the actor has ended.
     watchers: Mutex<Option<Vec<ActorSender>>>,
     bound: Option<Capacity>,
+    /// Messages from links are acknowledged once handled.
+    receipts: bool,
 }
 
 impl ActorCell {
@@ -59,7 +62,7 @@ impl ActorCell {
         (slot, generation): (u32, u32),
         node: NodeId,
         lifecycle: Arc<Lifecycle>,
-        capacity: Option<usize>,
+        options: ActorOptions,
     ) -> Self {
         Self {
             id,
@@ -73,7 +76,8 @@ impl ActorCell {
             alive: AtomicBool::new(true),
             reason: OnceLock::new(),
             watchers: Mutex::new(Some(Vec::new())),
-            bound: capacity.map(Capacity::new),
+            bound: options.capacity.map(Capacity::new),
+            receipts: options.receipts,
         }
     }
 
@@ -166,6 +170,10 @@ impl Route for ActorCell {
 
     /// A message for an actor of the calling executor (a link's own) is
     /// handled before that link reads again: it needs no hold.
+    fn acks_when_handled(&self) -> bool {
+        self.receipts
+    }
+
     fn refuse_sends(&self) {
         self.alive.store(false, Ordering::Release);
     }

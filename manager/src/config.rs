@@ -358,6 +358,10 @@ pub struct ActorOptions {
     pub executor: Option<usize>,
     /// The mailbox capacity; by default unbounded.
     pub capacity: Option<usize>,
+    /// Messages from other nodes are acknowledged only once handled (a
+    /// receipt); by default once in the mailbox. See
+    /// [`receipts`](Self::receipts).
+    pub receipts: bool,
 }
 
 impl ActorOptions {
@@ -370,6 +374,26 @@ impl ActorOptions {
     /// Bounds the actor's mailbox to `capacity` messages not yet handled.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
+        self
+    }
+
+    /// Acknowledges a message from another node only once the actor has
+    /// handled it (or once it is returned to its sender as a dead letter),
+    /// not when it reaches the mailbox: then even a `kill -9` of this
+    /// process leaves its senders nothing unreported, as what was not
+    /// handled is `Unacknowledged` there. The cost: the link's window does
+    /// not reopen past a message until it is handled, so a slow actor
+    /// slows its senders on that link (backpressure, as a bounded mailbox
+    /// gives).
+    ///
+    /// ```
+    /// use manager::ActorOptions;
+    /// let options = ActorOptions::default().receipts(true);
+    /// assert!(options.receipts);
+    /// assert!(!ActorOptions::default().receipts);
+    /// ```
+    pub fn receipts(mut self, on: bool) -> Self {
+        self.receipts = on;
         self
     }
 }

@@ -581,6 +581,10 @@ impl<N: Node> Executor<N> {
         }
         let shared = &*self.shared;
         let outcome = catch_unwind(AssertUnwindSafe(|| actor::dispatch(&mut *s.actor, &s.me, shared, env)));
+        // Its handler ran (a panic included): a receipt is due.
+        if let Some(hold) = hold {
+            hold.handled();
+        }
         self.after_handler(slot, outcome);
     }
 

@@ -170,7 +170,7 @@ impl Manager {
             executor.alloc_slot(),
             self.shared.node_id,
             self.lifecycle.clone(),
-            options.capacity,
+            options,
         ));
         let sender = ActorSender::from_route(cell.clone());
         let protocols: Vec<ProtocolId> = set.protocols().iter().map(|p| p.id()).collect();

@@ -73,6 +73,9 @@ pub(crate) enum NetCommand {
     /// Return to the peer of the link at `key`, if it is still link `id`,
     /// a message it sent that was acknowledged and then not handled.
     ReturnUnhandled { key: usize, id: u64, returned: Returned },
+    /// The message of sequence number `seq` on link `id` at `key`, whose
+    /// acknowledgement waited for it, was handled (or returned).
+    Handled { key: usize, id: u64, seq: u64 },
     /// Take over a link whose handshake another executor (the handshake
     /// executor) did: it is up with this peer.
     Adopt(Handoff),
@@ -229,6 +232,20 @@ impl Inbound {
         }
         Hold::new(self.clone(), bytes)
     }
+
+    /// As [`hold`](Self::hold); with a receipt, for the message of that
+    /// sequence number, whose acknowledgement waits until it is handled.
+    fn hold_for(self: &Arc<Self>, bytes: usize, receipt: Option<u64>) -> Hold {
+        match receipt {
+            Some(seq) => {
+                if bytes > 0 {
+                    self.held.fetch_add(bytes, Ordering::SeqCst);
+                }
+                Hold::with_receipt(self.clone(), bytes, seq)
+            }
+            None => self.hold(bytes),
+        }
+    }
 }
 
 impl HoldPool for Inbound {
@@ -247,6 +264,10 @@ impl HoldPool for Inbound {
         if let Some(returned) = Returned::of(msg, reason) {
             self.executor.push(NetCommand::ReturnUnhandled { key: self.key, id: self.id, returned });
         }
+    }
+
+    fn handled(&self, seq: u64) {
+        self.executor.push(NetCommand::Handled { key: self.key, id: self.id, seq });
     }
 }
 
@@ -460,6 +481,14 @@ impl Net {
             }
             NetCommand::ResumeLink { key, id } => self.resume(key, id),
             NetCommand::ReturnUnhandled { key, id, returned } => self.return_unhandled(key, id, &returned),
+            NetCommand::Handled { key, id, seq } => {
+                // Acknowledged at the next flush, with what else is due.
+                if let Some(Io::Link(link)) = self.io.get_mut(key) {
+                    if let (true, Some(session)) = (link.id == id, link.session.as_mut()) {
+                        session.handled(seq);
+                    }
+                }
+            }
             NetCommand::Adopt(handoff) => self.adopt(host, registry, handoff),
         }
     }
@@ -979,12 +1008,20 @@ impl Net {
                             .then_some(&mut link.deferred),
                     };
                     let outcome = on_msg(shared, caches, &mut parts, &header, body);
-                    if let Err((reason, detail)) = outcome {
-                        debug!(msg = %header.msg_id, dst = %header.dst, %reason, "refusing a message");
-                        if let Some(session) = link.session.as_mut() {
-                            session.refuse(&header, reason, &detail);
+                    match outcome {
+                        Ok(Delivered::Acked) => {}
+                        Ok(Delivered::AckWhenHandled) => {
+                            if let Some(session) = link.session.as_mut() {
+                                session.ack_when_handled(header.seq);
+                            }
                         }
-                        wrote = true;
+                        Err((reason, detail)) => {
+                            debug!(msg = %header.msg_id, dst = %header.dst, %reason, "refusing a message");
+                            if let Some(session) = link.session.as_mut() {
+                                session.refuse(&header, reason, &detail);
+                            }
+                            wrote = true;
+                        }
                     }
                 }
                 // Given back to the window once per batch: the window is
@@ -1648,13 +1685,22 @@ struct LinkParts<'a> {
 }
 
 /// Delivers a message read from a link, or says why it is refused.
+/// A message read from a link, on its way.
+enum Delivered {
+    /// Acknowledge it now: it is in its mailbox.
+    Acked,
+    /// Acknowledge it once handled: its destination wants receipts, and
+    /// its hold says when.
+    AckWhenHandled,
+}
+
 fn on_msg<H: Host + ?Sized>(
     shared: &H,
     caches: &mut Caches,
     link: &mut LinkParts<'_>,
     h: &FrameHeader,
     body: &[u8],
-) -> Result<(), (NackReason, String)> {
+) -> Result<Delivered, (NackReason, String)> {
     let LinkParts { peer, remote, replies, inbound, watches, last_src, defer } = link;
     let (target, local) = match caches.local_actor(shared, h.dst) {
         Some(t) => (t, true),
@@ -1686,11 +1732,14 @@ fn on_msg<H: Host + ?Sized>(
     };
     let env = Envelope::new(msg, reply_to);
     let bytes = body.len() + FRAME_HEADER_LEN + HOLD_OVERHEAD;
+    let receipt = (local && target.route().acks_when_handled()).then_some(h.seq);
+    let delivered = if receipt.is_some() { Delivered::AckWhenHandled } else { Delivered::Acked };
     if let Some(deferred) = defer {
-        // Acknowledged (it is this link's to deliver), delivered once the
-        // link owes less; it holds the link's memory meanwhile.
-        deferred.push_back(Deferred { target, env, hold: inbound.hold(bytes), bytes });
-        return Ok(());
+        // It is this link's to deliver, once the link owes less; it holds
+        // the link's memory meanwhile.
+        let hold = inbound.hold_for(bytes, receipt);
+        deferred.push_back(Deferred { target, env, hold, bytes, receipt });
+        return Ok(delivered);
     }
     // Checked and stamped already (the header came from the frame). A
     // message that waits on another thread holds the link's memory until
@@ -1699,8 +1748,8 @@ fn on_msg<H: Host + ?Sized>(
     // to its sender if it is not handled.
     let route = target.route();
     let held = if route.keeps_hold() { bytes } else { 0 };
-    let delivered = route.deliver_held(env, Wait::No, inbound.hold(held));
-    delivered.map_err(|e| {
+    let outcome = route.deliver_held(env, Wait::No, inbound.hold_for(held, receipt));
+    outcome.map(|()| delivered).map_err(|e| {
         let reason = match e {
             SendError::Full(_) | SendError::Timeout(_) => NackReason::MailboxFull,
             SendError::NotAccepted(_) => NackReason::UnknownMsg,
@@ -1718,6 +1767,8 @@ struct Deferred {
     hold: Hold,
     /// What `hold` holds.
     bytes: usize,
+    /// Its sequence number, if its acknowledgement waits for its handler.
+    receipt: Option<u64>,
 }
 
 /// Delivers up to `max` deferred messages while the link owes less than
@@ -1741,8 +1792,9 @@ fn deliver_deferred<H: Host + ?Sized>(shared: &H, link: &mut Link, max: usize) -
             Ok(()) => {}
             // Its mailbox is full: it stays first in line, for the next turn.
             Err(SendError::Full(msg) | SendError::Timeout(msg)) => {
-                let (env, hold) = (Envelope::new(msg, reply_to), link.inbound.hold(d.bytes));
-                link.deferred.push_front(Deferred { target: d.target, env, hold, bytes: d.bytes });
+                let (env, hold) = (Envelope::new(msg, reply_to), link.inbound.hold_for(d.bytes, d.receipt));
+                let (target, bytes, receipt) = (d.target, d.bytes, d.receipt);
+                link.deferred.push_front(Deferred { target, env, hold, bytes, receipt });
                 return true;
             }
             // Acknowledged already: the loss is this node's dead letter,
@@ -1750,8 +1802,13 @@ fn deliver_deferred<H: Host + ?Sized>(shared: &H, link: &mut Link, max: usize) -
             Err(e) => {
                 let msg = e.into_inner();
                 let reason = UnhandledReason::ActorStopped;
-                if let (Some(returned), Some(session)) = (Returned::of(&msg, reason), link.session.as_mut()) {
-                    returned.send(session);
+                if let Some(session) = link.session.as_mut() {
+                    if let Some(returned) = Returned::of(&msg, reason) {
+                        returned.send(session);
+                    }
+                    if let Some(seq) = d.receipt {
+                        session.handled(seq);
+                    }
                 }
                 let dst = msg.header().dst_id();
                 shared.dead_letters().report_msg(msg, dst, reason.into());

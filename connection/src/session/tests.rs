@@ -188,6 +188,80 @@ fn a_message_acknowledged_then_not_handled_returns_to_its_sender() {
     assert!(p.a.is_up(), "the link stays up");
 }
 
+/// The headers of the messages `s` has read.
+fn msg_seqs(s: &mut S, wait_for_handling: bool) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    while let Some(e) = s.poll_event() {
+        if let Event::Msg { header, .. } = e {
+            seqs.push(header.seq);
+            if wait_for_handling {
+                s.ack_when_handled(header.seq);
+            }
+        }
+    }
+    seqs
+}
+
+#[test]
+fn a_message_that_waits_for_its_handler_is_acknowledged_once_handled() {
+    let mut p = Pair::new(SessionConfig::default());
+    for n in 1..=3 {
+        p.a.send_msg(&msg_frame(n), n);
+    }
+    p.a_to_b();
+    assert_eq!(msg_seqs(&mut p.b, true), [1, 2, 3]);
+    assert!(!p.b.flush_acks(), "nothing handled, nothing acknowledged");
+    // Handled out of order: the acknowledgement is cumulative, so 3 waits for 2.
+    p.b.handled(1);
+    p.b.handled(3);
+    assert!(p.b.flush_acks());
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Acked(vec![1])]);
+    // A reply carries no more than what was handled.
+    p.b.send_msg(&msg_frame(10), 10);
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Msg(1, "{\"n\":10}".into())]);
+    p.b.handled(2);
+    assert!(p.b.flush_acks());
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Acked(vec![2, 3])]);
+}
+
+#[test]
+fn unhandled_messages_keep_the_senders_window_closed() {
+    let window = 8;
+    let config = SessionConfig { recv_window: window, ack_every: 2, ..SessionConfig::default() };
+    let mut p = Pair::new(config);
+    for n in 1..=window as u64 {
+        p.a.send_msg(&msg_frame(n), n);
+    }
+    p.a_to_b();
+    // Even past `ack_every`, a message waiting for its handler is not acknowledged.
+    assert_eq!(msg_seqs(&mut p.b, true).len(), window);
+    p.b.flush_acks();
+    p.b_to_a();
+    assert!(events(&mut p.a).is_empty());
+    assert_eq!(p.a.unacked_len(), window, "the sender's window stays full");
+    // One more would overrun the window: the peer that does so is cut.
+    p.a.send_msg(&msg_frame(9), 9);
+    p.a_to_b();
+    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_window_overrun".into())]);
+}
+
+#[test]
+fn without_waiting_messages_are_acknowledged_every_ack_every() {
+    let config = SessionConfig { ack_every: 2, ..SessionConfig::default() };
+    let mut p = Pair::new(config);
+    for n in 1..=5 {
+        p.a.send_msg(&msg_frame(n), n);
+    }
+    p.a_to_b();
+    assert_eq!(msg_seqs(&mut p.b, false), [1, 2, 3, 4, 5]);
+    // Acknowledged while reading: two at the third, four at the fifth.
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Acked(vec![1, 2]), Seen::Acked(vec![3, 4])]);
+}
+
 #[test]
 fn a_message_out_of_sequence_closes_the_link() {
     let mut p = Pair::new(SessionConfig::default());

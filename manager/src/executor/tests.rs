@@ -18,7 +18,6 @@ use protocol_set::ProtocolSet;
 use server::Server;
 
 use super::{Command, Executor, ExecutorHandle, Node};
-use crate::ManagerConfig;
 use crate::cell::{ActorCell, ActorCommand};
 use crate::dead_letter::{DeadLetterReason, DeadLetters};
 use crate::decoders::Decoders;
@@ -26,6 +25,7 @@ use crate::net::{Host, NetCommand};
 use crate::nodes::Nodes;
 use crate::stats::Tally;
 use crate::sync::{Lifecycle, Mailbox};
+use crate::{ActorOptions, ManagerConfig};
 
 /// Hang guard: ten times anything the executor is configured to wait.
 const GUARD: Duration = Duration::from_secs(30);
@@ -136,7 +136,7 @@ impl Running {
             self.handle.alloc_slot(),
             NodeId::of_name("stand"),
             self.stand.lifecycle.clone(),
-            None,
+            ActorOptions::default(),
         ));
         let me = ActorSender::from_route(cell.clone());
         self.handle.push(Command::Actor(ActorCommand::Spawn { actor: Box::new(actor), cell: cell.clone() }));

@@ -7,7 +7,9 @@
 //! reported `Unacknowledged`. Acknowledged messages missing from the log
 //! are allowed only as lost with the mailbox of the process that died:
 //! within each incarnation, a contiguous run right after its last logged
-//! message. Nothing out of order, nothing twice.
+//! message. Nothing out of order, nothing twice. With receipts (the sink
+//! acknowledges what it has handled, not what is in its mailbox), nothing
+//! at all is lost without a report.
 
 mod support;
 
@@ -25,6 +27,15 @@ const CYCLES: usize = 20;
 
 #[test]
 fn every_message_is_accounted_for_across_kill_9() {
+    run(false);
+}
+
+#[test]
+fn with_receipts_no_message_is_lost_silently_across_kill_9() {
+    run(true);
+}
+
+fn run(receipts: bool) {
     let seed = seed();
     println!("seed = {seed} (rerun with IPCHNL_SEED={seed})");
     let mut rng = Rng(seed);
@@ -34,7 +45,11 @@ fn every_message_is_accounted_for_across_kill_9() {
     let path = socket_path("kill9");
     let listen = format!("unix:{}", path.display());
     let node = format!("accounted-{}", std::process::id());
-    let start = || Serve::start(&listen, &["--test-actors", "--sink-log", log.path(), "--node-name", &node]);
+    let mut args = vec!["--test-actors", "--sink-log", log.path(), "--node-name", &node];
+    if receipts {
+        args.push("--sink-receipts");
+    }
+    let start = || Serve::start(&listen, &args);
     let mut receiver = start();
 
     let m = Arc::new(
@@ -140,8 +155,11 @@ fn every_message_is_accounted_for_across_kill_9() {
         assert_eq!(run, &expected, "seed {seed}: what was lost after {after} is not a run right after it");
     }
     assert!(seen_pids.len() >= CYCLES, "seed {seed}: every incarnation killed had logged");
+    if receipts {
+        assert_eq!(lost, Vec::<u64>::new(), "seed {seed}: with receipts, nothing is lost silently");
+    }
     println!(
-        "{last} sent in {:.1} s over {} incarnations: {} logged, {} reported ({} also logged), {} refused, {} lost with a mailbox",
+        "receipts {receipts}: {last} sent in {:.1} s over {} incarnations: {} logged, {} reported ({} also logged), {} refused, {} lost with a mailbox",
         started.elapsed().as_secs_f64(),
         seen_pids.len(),
         in_log.len(),

@@ -269,7 +269,7 @@ fn soak() {
         config("soak").heartbeat(HEARTBEAT.0, HEARTBEAT.1).reconnect_backoff(BACKOFF.0, BACKOFF.1),
     )
     .unwrap();
-    testkit::add_test_actors(&m, None).unwrap();
+    testkit::add_test_actors(&m, None, false).unwrap();
     let local_relay = m.find_by_name("relay").unwrap();
     let local_napper = m.find_by_name("napper").unwrap();
     for peer in &peers {

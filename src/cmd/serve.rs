@@ -37,6 +37,9 @@ pub(crate) struct ServeArgs {
     /// The sink's log file.
     #[arg(long, hide = true)]
     sink_log: Option<PathBuf>,
+    /// The sink acknowledges a message once handled (ActorOptions::receipts).
+    #[arg(long, hide = true)]
+    sink_receipts: bool,
     /// Heartbeat interval in ms (the timeout is five of them).
     #[arg(long, hide = true)]
     heartbeat_ms: Option<u64>,
@@ -104,7 +107,8 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
         .add_with(Server::new("server"), ipchnl::ActorOptions::default().executor(0))
         .map_err(start_failed)?;
     if args.test_actors {
-        testkit::add_test_actors(&manager, args.sink_log.as_deref()).map_err(start_failed)?;
+        testkit::add_test_actors(&manager, args.sink_log.as_deref(), args.sink_receipts)
+            .map_err(start_failed)?;
     }
     let bound = manager.listen(&addr).map_err(|e| match e {
         ManagerError::Insecure(_) | ManagerError::InUse(_) => Failure::usage(e.to_string()),

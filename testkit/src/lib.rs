@@ -162,8 +162,13 @@ impl Actor for TestActor {
 }
 
 /// Adds `relay`, `napper` (a mailbox of one, on the last executor) and
-/// `sink` (logging to `sink_log` if given) to `manager`.
-pub fn add_test_actors(manager: &Manager, sink_log: Option<&Path>) -> Result<(), ManagerError> {
+/// `sink` (logging to `sink_log` if given; acknowledging what it handled,
+/// not what reached its mailbox, with `sink_receipts`) to `manager`.
+pub fn add_test_actors(
+    manager: &Manager,
+    sink_log: Option<&Path>,
+    sink_receipts: bool,
+) -> Result<(), ManagerError> {
     manager.add(TestActor::new("relay"))?;
     let last = manager.executor_count() - 1;
     manager.add_with(TestActor::new("napper"), ActorOptions::default().executor(last).capacity(1))?;
@@ -171,6 +176,6 @@ pub fn add_test_actors(manager: &Manager, sink_log: Option<&Path>) -> Result<(),
     if let Some(path) = sink_log {
         sink.sink_log = Some(File::options().create(true).append(true).open(path)?);
     }
-    manager.add(sink)?;
+    manager.add_with(sink, ActorOptions::default().receipts(sink_receipts))?;
     Ok(())
 }

@@ -114,6 +114,7 @@ impl Pinger {
 /// with the count so far (in an `EchoReply`'s counter).
 pub struct Sink {
     id: ActorId,
+    name: &'static str,
     count: u64,
 }
 
@@ -121,13 +122,18 @@ impl Sink {
     /// A sink named `sink`.
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        Self { id: ActorId::new(), count: 0 }
+        Self::named("sink")
+    }
+
+    /// A sink named `name`.
+    pub fn named(name: &'static str) -> Self {
+        Self { id: ActorId::new(), name, count: 0 }
     }
 }
 
 impl Actor for Sink {
     fn name(&self) -> &str {
-        "sink"
+        self.name
     }
     fn id(&self) -> ActorId {
         self.id

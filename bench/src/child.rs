@@ -16,7 +16,8 @@ use crate::bare::{self, Conn};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// An ipchnl manager with an echo `server` and a `sink`, its node
-    /// named `bench-child-PID`.
+    /// named `bench-child-PID`; and the same two with receipts
+    /// (`ActorOptions::receipts`), `server-receipts` and `sink-receipts`.
     Ours,
     /// The same, with executors that poll 100 µs before sleeping.
     OursLowLatency,
@@ -66,6 +67,9 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
             let on0 = ActorOptions::default().executor(0);
             m.add_with(Server::new("server"), on0).map_err(|e| e.to_string())?;
             m.add_with(Sink::new(), on0).map_err(|e| e.to_string())?;
+            let receipts = on0.receipts(true);
+            m.add_with(Server::new("server-receipts"), receipts).map_err(|e| e.to_string())?;
+            m.add_with(Sink::named("sink-receipts"), receipts).map_err(|e| e.to_string())?;
             for a in addrs {
                 let bound = m.listen(a).map_err(|e| e.to_string())?;
                 writeln!(out, "listening on {bound}").map_err(|e| e.to_string())?;

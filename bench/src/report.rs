@@ -313,6 +313,18 @@ impl Remote {
         low_latency: bool,
         node: Option<&str>,
     ) -> Result<Self, String> {
+        Self::connect_actors(name, addr, low_latency, node, ("server", "sink"))
+    }
+
+    /// As [`connect_to`](Self::connect_to), with the child's echo server
+    /// and sink of these names.
+    pub fn connect_actors(
+        name: &str,
+        addr: &Addr,
+        low_latency: bool,
+        node: Option<&str>,
+        (server_name, sink_name): (&str, &str),
+    ) -> Result<Self, String> {
         let mut config = ManagerConfig::default()
             .node_name(format!("bench-{name}-{}", std::process::id()))
             .link_executor(0);
@@ -324,7 +336,7 @@ impl Remote {
         let named = |actor: &str| node.map_or_else(|| actor.to_owned(), |n| format!("{actor}@{n}"));
         let deadline = Instant::now() + GUARD;
         let (server, sink) = loop {
-            match (manager.find_by_name(&named("server")), manager.find_by_name(&named("sink"))) {
+            match (manager.find_by_name(&named(server_name)), manager.find_by_name(&named(sink_name))) {
                 (Some(server), Some(sink)) => break (server, sink),
                 _ if Instant::now() < deadline && matches!(addr, Addr::Nats(_)) => {
                     std::thread::sleep(Duration::from_millis(10));

@@ -9,7 +9,7 @@ use protocol::ProtocolId;
 use server::Server;
 
 use super::Directory;
-use crate::ManagerError;
+use crate::{ActorOptions, ManagerError};
 use crate::cell::{ActorCell, ActorCommand};
 use crate::peer::{Peer, PeerCommand, RemoteRoute};
 use crate::sync::{Lifecycle, Mailbox};
@@ -50,7 +50,7 @@ fn insert_local(dir: &mut Directory, name: &str, id: ActorId) -> Result<(), Mana
         (0, 0),
         NodeId::of_name("here"),
         Arc::new(Lifecycle::new()),
-        None,
+        ActorOptions::default(),
     ));
     let sender = ActorSender::from_route(cell.clone());
     dir.insert_local(sender, cell, [protocol()])

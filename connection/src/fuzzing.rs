@@ -29,7 +29,7 @@ use msg_header::{ActorId, MsgId, NodeId, UnhandledReason};
 use protocol::ProtocolId;
 
 use crate::{
-    AUTH, CloseReason, DirEntry, DirectoryUpdate, Event, FRAME_HEADER_LEN, FrameDecoder, FrameHeader,
+    AUTH, CloseReason, DEAD, DirEntry, DirectoryUpdate, Event, FRAME_HEADER_LEN, FrameDecoder, FrameHeader,
     FrameKind, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, NackReason, Role, Secret,
     Session, SessionConfig, encode_frame,
 };
@@ -310,7 +310,7 @@ impl Side {
         assert!(self.messages < expected.len(), "{:?} sent one message too many", self.id.role);
         let (len, kind) = expected[self.messages];
         assert_eq!((out.len(), out[..4] == MAGIC, out[4]), (len, true, kind), "message {}", self.messages);
-        let capabilities = if self.secret.is_some() { AUTH } else { 0 };
+        let capabilities = DEAD | if self.secret.is_some() { AUTH } else { 0 };
         match kind {
             TYPE_AUTH => {
                 assert_eq!(&out[5..8], &[0; 3], "AUTH's reserved bytes are zero");

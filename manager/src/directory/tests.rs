@@ -9,10 +9,10 @@ use protocol::ProtocolId;
 use server::Server;
 
 use super::Directory;
-use crate::{ActorOptions, ManagerError};
 use crate::cell::{ActorCell, ActorCommand};
 use crate::peer::{Peer, PeerCommand, RemoteRoute};
 use crate::sync::{Lifecycle, Mailbox};
+use crate::{ActorOptions, ManagerError};
 
 /// A mailbox that drops what it is given: the directory never sends.
 struct Nowhere;

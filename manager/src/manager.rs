@@ -292,7 +292,7 @@ impl Manager {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let executor = self.shared.next_link_executor();
         self.executors[executor]
-            .push(Command::Net(NetCommand::Dial { addr: addr.clone(), waiter: Some(tx) }));
+            .push(Command::Net(NetCommand::Dial { addr: Box::new(addr.clone()), waiter: Some(tx) }));
         // The link times out on its own; this is only a guard against a bug.
         let guard = self.shared.config.handshake_timeout * 4 + Duration::from_secs(10);
         rx.recv_timeout(guard).map_err(|_| ManagerError::Connect {

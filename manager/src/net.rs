@@ -61,10 +61,11 @@ pub(crate) trait Host: Send + Sync {
 pub(crate) enum NetCommand {
     /// Serve a listening socket.
     AddListener(Listener),
-    /// Take over a socket, accepted or dialed.
-    AddStream { stream: Stream, origin: Origin },
+    /// Take over a socket, accepted or dialed (boxed, as `Dial`'s address:
+    /// every command is as large as the largest, and these are rare).
+    AddStream { stream: Stream, origin: Box<Origin> },
     /// Dial `addr`.
-    Dial { addr: Addr, waiter: Option<Waiter> },
+    Dial { addr: Box<Addr>, waiter: Option<Waiter> },
     /// Close the link at `place` if it still carries `peer`.
     CloseLink { peer: Arc<Peer>, place: Place, reason: LinkReplaced },
     /// Read the link at `key` again, if it is still link `id`: what its
@@ -72,7 +73,7 @@ pub(crate) enum NetCommand {
     ResumeLink { key: usize, id: u64 },
     /// Return to the peer of the link at `key`, if it is still link `id`,
     /// a message it sent that was acknowledged and then not handled.
-    ReturnUnhandled { key: usize, id: u64, returned: Returned },
+    ReturnUnhandled { key: usize, id: u64, returned: Box<Returned> },
     /// The message of sequence number `seq` on link `id` at `key`, whose
     /// acknowledgement waited for it, was handled (or returned).
     Handled { key: usize, id: u64, seq: u64 },
@@ -262,6 +263,7 @@ impl HoldPool for Inbound {
 
     fn unhandled(&self, msg: &BoxMsg, reason: UnhandledReason) {
         if let Some(returned) = Returned::of(msg, reason) {
+            let returned = Box::new(returned);
             self.executor.push(NetCommand::ReturnUnhandled { key: self.key, id: self.id, returned });
         }
     }
@@ -474,8 +476,8 @@ impl Net {
     pub(crate) fn execute<H: Host + ?Sized>(&mut self, host: &H, registry: &Registry, cmd: NetCommand) {
         match cmd {
             NetCommand::AddListener(listener) => self.add_listener(registry, listener),
-            NetCommand::AddStream { stream, origin } => self.add_stream(host, registry, stream, origin),
-            NetCommand::Dial { addr, waiter } => self.dial(host, registry, addr, waiter, 0),
+            NetCommand::AddStream { stream, origin } => self.add_stream(host, registry, stream, *origin),
+            NetCommand::Dial { addr, waiter } => self.dial(host, registry, *addr, waiter, 0),
             NetCommand::CloseLink { peer, place, reason } => {
                 self.close_link(host, registry, &peer, place.key, reason)
             }
@@ -766,7 +768,7 @@ impl Net {
                 // The handshake here, the link there once it is up.
                 self.add_stream(shared, registry, stream, Origin::accepted_for(executor));
             } else {
-                shared.push_to(executor, NetCommand::AddStream { stream, origin: Origin::accepted() });
+                shared.push_to(executor, NetCommand::AddStream { stream, origin: Box::new(Origin::accepted()) });
             }
         }
         // More may wait: next turn.

@@ -286,3 +286,15 @@ fn stopping_the_actors_tells_every_watcher_shutdown_and_answers() {
     assert_eq!(ended(&told_b), TerminationReason::Shutdown);
     assert_eq!(running.stand.ended.lock().expect("ended").len(), 2);
 }
+
+#[test]
+fn print_sizes() {
+    println!("Command {} ActorCommand {} PeerCommand {} NetCommand {} Envelope {} Hold {}",
+        std::mem::size_of::<Command>(), std::mem::size_of::<ActorCommand>(),
+        std::mem::size_of::<crate::peer::PeerCommand>(), std::mem::size_of::<NetCommand>(),
+        std::mem::size_of::<Envelope>(), std::mem::size_of::<actor::Hold>());
+    println!("Listener {} Stream {} Origin {} Addr {} Handoff {}",
+        std::mem::size_of::<crate::socket::Listener>(), std::mem::size_of::<crate::socket::Stream>(),
+        std::mem::size_of::<crate::net::Origin>(), std::mem::size_of::<crate::Addr>(),
+        std::mem::size_of::<crate::net::Handoff>());
+}

@@ -10,12 +10,11 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use ipchnl::{
-    Actor, ActorId, Addr, BoxMsg, Context, Manager, ManagerConfig, MsgInfo, Protocol, ProtocolSet,
-    msg_serde_macro,
+    Actor, ActorId, Addr, BoxMsg, Context, Manager, ManagerConfig, ProtocolSet, dispatch, msg_serde_macro,
+    protocol, protocol_set,
 };
 
 msg_serde_macro! {
@@ -41,15 +40,14 @@ msg_serde_macro! {
     }
 }
 
-/// The protocol: what a store is asked, and what it answers.
-fn kv_protocol() -> &'static Protocol {
-    static P: LazyLock<Protocol> = LazyLock::new(|| {
-        Protocol::new(
-            "kv_protocol",
-            [MsgInfo::wire::<Put>(), MsgInfo::wire::<Get>(), MsgInfo::wire::<Value>()],
-        )
-    });
-    &P
+protocol! {
+    /// The protocol: what a store is asked, and what it answers.
+    fn kv_protocol = "kv_protocol" [Put, Get, Value]
+}
+
+protocol_set! {
+    /// What the store speaks.
+    fn store_set = "kv_store::Store" [kv_protocol()]
 }
 
 /// The store actor: a map, changed one message at a time.
@@ -68,20 +66,23 @@ impl Actor for Store {
     }
 
     fn protocol_set(&self) -> &'static ProtocolSet {
-        static S: LazyLock<ProtocolSet> =
-            LazyLock::new(|| ProtocolSet::new("kv_store::Store", [kv_protocol()]));
-        &S
+        store_set()
     }
 
     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
-        let answer = match msg.downcast::<Put>() {
-            Ok(put) => Value::new(put.key.clone(), self.map.insert(put.key, put.value)),
-            Err(e) => match e.into_inner().downcast::<Get>() {
-                Ok(get) => Value::new(get.key.clone(), self.map.get(&get.key).cloned()),
-                Err(_) => return,
-            },
-        };
-        let _ = ctx.reply(answer);
+        dispatch!(msg, ctx, {
+            put: Put => answer(ctx, Value::new(put.key.clone(), self.map.insert(put.key, put.value))),
+            get: Get => answer(ctx, Value::new(get.key.clone(), self.map.get(&get.key).cloned())),
+            // Answers are of the protocol too; a store is never sent one.
+            _value: Value => {},
+        })
+    }
+}
+
+/// Replies; a reply that cannot go (its asker gave up) is said, not dropped.
+fn answer(ctx: &mut Context<'_>, value: Value) {
+    if let Err(e) = ctx.reply(value) {
+        eprintln!("store: reply not sent: {e}");
     }
 }
 

@@ -1,6 +1,6 @@
 //! What a handler can do.
 
-use msg_header::IntoBoxMsg;
+use msg_header::{BoxMsg, IntoBoxMsg, MsgType};
 use protocol::ProtocolId;
 
 use crate::{ActorSender, SendError, System, SystemError, Wait};
@@ -87,6 +87,21 @@ impl<'a> Context<'a> {
     /// What the actor runs in: its manager, or a fixed directory.
     pub fn system(&self) -> &'a dyn System {
         self.system
+    }
+
+    /// This actor has no handler for `msg`: it becomes a dead letter
+    /// (reason `Unhandled`) of the actor's manager, never silence. In a
+    /// debug build, a message of the actor's own protocol set (which it
+    /// says it handles) fails a debug assertion: an arm is missing.
+    pub fn unhandled(&mut self, msg: BoxMsg) {
+        let id = msg.msg_id();
+        debug_assert!(
+            id == crate::Terminated::msg_id() || !self.me.route().accepts(id),
+            "actor {} has no arm for {}, a message of its own protocol set",
+            self.me.name(),
+            msg.name()
+        );
+        self.system.unhandled(self.me, msg);
     }
 
     /// Asks to stop this actor once the current handler returns.

@@ -15,22 +15,22 @@
 //! # Examples
 //!
 //! ```
-//! use std::sync::LazyLock;
 //! use actor::{Actor, ActorSender, Context, StaticDirectory, dispatch};
 //! use echo_reply::EchoReply;
 //! use echo_req::EchoReq;
 //! use msg_header::{ActorId, BoxMsg};
-//! use protocol_set::ProtocolSet;
+//! use protocol_set::{ProtocolSet, protocol_set};
+//!
+//! protocol_set! {
+//!     fn echo_set = "echo" [echo_requestee_protocol::echo_requestee_protocol()]
+//! }
 //!
 //! struct Echo(ActorId);
 //! impl Actor for Echo {
 //!     fn name(&self) -> &str { "echo" }
 //!     fn id(&self) -> ActorId { self.0 }
 //!     fn protocol_set(&self) -> &'static ProtocolSet {
-//!         static SET: LazyLock<ProtocolSet> = LazyLock::new(|| {
-//!             ProtocolSet::new("echo", [echo_requestee_protocol::echo_requestee_protocol()])
-//!         });
-//!         &SET
+//!         echo_set()
 //!     }
 //!     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
 //!         if let Some(req) = msg.downcast_ref::<EchoReq>() {
@@ -55,6 +55,7 @@
 mod actor;
 mod channel;
 mod context;
+mod dispatch;
 mod error;
 mod sender;
 mod system;
@@ -68,6 +69,12 @@ pub use sender::{
 };
 pub use system::{ActorAddr, StaticDirectory, System, SystemError};
 pub use terminated::{Terminated, TerminationReason};
+
+/// What the macros of this crate name; not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use msg_header::{BoxMsg, MsgType};
+}
 
 #[cfg(test)]
 mod tests;

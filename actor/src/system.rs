@@ -1,6 +1,6 @@
 //! What an actor runs in, as seen from its handlers.
 
-use msg_header::{ActorId, NodeId};
+use msg_header::{ActorId, BoxMsg, NodeId};
 use protocol::ProtocolId;
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +45,13 @@ pub trait System: Send + Sync {
 
     /// The actor at `addr`, in this process or a linked one.
     fn resolve(&self, addr: ActorAddr) -> Result<ActorSender, SystemError>;
+
+    /// Actor `me` has no handler for `msg` (see [`dispatch!`](crate::dispatch!)):
+    /// a manager reports it as a dead letter. By default it is logged as
+    /// an error.
+    fn unhandled(&self, me: &ActorSender, msg: BoxMsg) {
+        tracing::error!(actor = me.name(), msg = msg.name(), "no handler for this message; dropped");
+    }
 }
 
 /// A fixed directory, for actors driven by hand without a manager.

@@ -1,4 +1,4 @@
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use echo_reply::EchoReply;
@@ -7,7 +7,7 @@ use echo_requestee_protocol::echo_requestee_protocol;
 use msg_header::{ActorId, BoxMsg, MsgId, MsgType};
 use msg_local_macro::msg_local_macro;
 use msg1::Msg1;
-use protocol::{MsgInfo, Protocol, ProtocolId};
+use protocol::ProtocolId;
 use protocol_set::ProtocolSet;
 
 use super::*;
@@ -16,12 +16,12 @@ msg_local_macro! {
     struct Local("actor::tests::Local") {}
 }
 
-fn test_set() -> &'static ProtocolSet {
-    static LOCAL: LazyLock<Protocol> =
-        LazyLock::new(|| Protocol::new("actor::tests::local", [MsgInfo::local::<Local>()]));
-    static SET: LazyLock<ProtocolSet> =
-        LazyLock::new(|| ProtocolSet::new("actor::tests", [echo_requestee_protocol(), &*LOCAL]));
-    &SET
+protocol::protocol! {
+    fn local_protocol = "actor::tests::local" [local Local]
+}
+
+protocol_set::protocol_set! {
+    fn test_set = "actor::tests" [echo_requestee_protocol(), local_protocol()]
 }
 
 /// Answers every `EchoReq` with an `EchoReply`, counts, and stops on `Local`.

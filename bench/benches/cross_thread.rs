@@ -16,7 +16,6 @@
 
 use std::any::Any;
 use std::hint::black_box;
-use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use actor::{Actor, ActorSender, Context};
@@ -214,10 +213,9 @@ struct Sink {
     done: Sender<u64>,
 }
 
-fn sink_set() -> &'static ProtocolSet {
-    static SET: LazyLock<ProtocolSet> =
-        LazyLock::new(|| ProtocolSet::new("bench::Sink", [echo_requestee_protocol()]));
-    &SET
+protocol_set::protocol_set! {
+    /// What the sink speaks.
+    fn sink_set = "bench::Sink" [echo_requestee_protocol()]
 }
 
 impl Actor for Sink {

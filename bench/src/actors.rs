@@ -1,8 +1,6 @@
 //! Actors that measure: a pinger that records every round trip until a
 //! deadline, a sink that counts, a streamer that floods a sink.
 
-use std::sync::LazyLock;
-
 use actor::{Actor, ActorSender, Context};
 use crossbeam_channel::Sender;
 use echo_reply::EchoReply;
@@ -11,8 +9,9 @@ use echo_requestee_protocol::echo_requestee_protocol;
 use hdrhistogram::Histogram;
 use msg_header::{ActorId, BoxMsg, now_ns};
 use msg_local_macro::msg_local_macro;
-use protocol::{MsgInfo, Protocol};
+use protocol::protocol;
 use protocol_set::ProtocolSet;
+use protocol_set::protocol_set;
 
 use crate::histogram;
 
@@ -44,13 +43,14 @@ msg_local_macro! {
     }
 }
 
-fn bench_set() -> &'static ProtocolSet {
-    static P: LazyLock<Protocol> = LazyLock::new(|| {
-        Protocol::new("bench_protocol", [MsgInfo::local::<PingFor>(), MsgInfo::local::<StreamFor>()])
-    });
-    static S: LazyLock<ProtocolSet> =
-        LazyLock::new(|| ProtocolSet::new("bench::Actors", [&*P, echo_requestee_protocol()]));
-    &S
+protocol! {
+    /// How the benchmark drives its actors: both messages stay in the process.
+    fn bench_protocol = "bench_protocol" [local PingFor, local StreamFor]
+}
+
+protocol_set! {
+    /// What the benchmark's actors speak.
+    fn bench_set = "bench::Actors" [bench_protocol(), echo_requestee_protocol()]
 }
 
 /// Measures round trips with an echo server until a deadline.

@@ -29,7 +29,6 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt;
-use std::sync::LazyLock;
 
 use actor::{Actor, ActorSender, Context, Terminated};
 use echo_complete::EchoComplete;
@@ -41,16 +40,13 @@ use echo_start::EchoStart;
 use echo_start_complete_protocol::echo_start_complete_protocol;
 use hdrhistogram::Histogram;
 use msg_header::{ActorId, BoxMsg, now_ns};
-use protocol_set::ProtocolSet;
+use protocol_set::{ProtocolSet, protocol_set};
 use tracing::{debug, trace, warn};
 
-/// The protocols a [`Client`] speaks: `echo_requester_protocol` and
-/// `echo_start_complete_protocol`.
-pub fn client_protocol_set() -> &'static ProtocolSet {
-    static SET: LazyLock<ProtocolSet> = LazyLock::new(|| {
-        ProtocolSet::new("client::Client", [echo_requester_protocol(), echo_start_complete_protocol()])
-    });
-    &SET
+protocol_set! {
+    /// The protocols a [`Client`] speaks: `echo_requester_protocol` and
+    /// `echo_start_complete_protocol`.
+    pub fn client_protocol_set = "client::Client" [echo_requester_protocol(), echo_start_complete_protocol()]
 }
 
 /// Where a [`Client`] is in its run. Its `Debug` shows the histogram of

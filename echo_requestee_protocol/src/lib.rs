@@ -9,9 +9,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::LazyLock;
-
-use protocol::{MsgInfo, Protocol};
+use protocol::protocol;
 
 pub use echo_reply::EchoReply;
 pub use echo_req::EchoReq;
@@ -19,11 +17,9 @@ pub use echo_req::EchoReq;
 /// The protocol's name; its id is the hash of this.
 pub const NAME: &str = "echo_requestee_protocol";
 
-/// The protocol, built once.
-pub fn echo_requestee_protocol() -> &'static Protocol {
-    static PROTOCOL: LazyLock<Protocol> =
-        LazyLock::new(|| Protocol::new(NAME, [MsgInfo::wire::<EchoReq>(), MsgInfo::wire::<EchoReply>()]));
-    &PROTOCOL
+protocol! {
+    /// The protocol, built once (its name is [`NAME`]).
+    pub fn echo_requestee_protocol = "echo_requestee_protocol" [EchoReq, EchoReply]
 }
 
 #[cfg(test)]

@@ -9,9 +9,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::LazyLock;
-
-use protocol::{MsgInfo, Protocol};
+use protocol::protocol;
 
 pub use echo_complete::EchoComplete;
 pub use echo_start::EchoStart;
@@ -19,12 +17,9 @@ pub use echo_start::EchoStart;
 /// The protocol's name; its id is the hash of this.
 pub const NAME: &str = "echo_start_complete_protocol";
 
-/// The protocol, built once.
-pub fn echo_start_complete_protocol() -> &'static Protocol {
-    static PROTOCOL: LazyLock<Protocol> = LazyLock::new(|| {
-        Protocol::new(NAME, [MsgInfo::wire::<EchoStart>(), MsgInfo::wire::<EchoComplete>()])
-    });
-    &PROTOCOL
+protocol! {
+    /// The protocol, built once (its name is [`NAME`]).
+    pub fn echo_start_complete_protocol = "echo_start_complete_protocol" [EchoStart, EchoComplete]
 }
 
 #[cfg(test)]

@@ -39,8 +39,8 @@ pub use msg_header::{
 };
 pub use msg_local_macro::msg_local_macro;
 pub use msg_serde_macro::msg_serde_macro;
-pub use protocol::{DecodeError, MsgInfo, Protocol, ProtocolId};
-pub use protocol_set::{ProtocolSet, ProtocolSetId};
+pub use protocol::{DecodeError, MsgInfo, Protocol, ProtocolId, protocol};
+pub use protocol_set::{ProtocolSet, ProtocolSetId, protocol_set};
 
 /// The echo sample: its messages, protocols and actors.
 pub mod echo {

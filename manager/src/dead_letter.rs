@@ -31,6 +31,10 @@ pub enum DeadLetterReason {
     /// [`Manager::shutdown_now`](crate::Manager::shutdown_now), or a message
     /// that reached an executor after it exited.
     Shutdown,
+    /// Its actor has no handler for it (the default arm of
+    /// [`dispatch!`](actor::dispatch!), or
+    /// [`Context::unhandled`](actor::Context::unhandled)).
+    Unhandled,
 }
 
 impl DeadLetterReason {
@@ -39,6 +43,7 @@ impl DeadLetterReason {
         match self {
             Self::ActorStopped => "actor_stopped".into(),
             Self::Shutdown => "shutdown".into(),
+            Self::Unhandled => "unhandled".into(),
             Self::Unacknowledged => "unacknowledged".into(),
             Self::NotSent => "not_sent".into(),
             Self::Nacked(Some(r)) => format!("nacked_{r}"),
@@ -61,6 +66,7 @@ impl fmt::Display for DeadLetterReason {
         f.write_str(match self {
             Self::ActorStopped => "actor stopped",
             Self::Shutdown => "manager shut down",
+            Self::Unhandled => "its actor has no handler for it",
             Self::Unacknowledged => "unacknowledged when its link went down",
             Self::NotSent => "owed to a full window when its link went down",
             Self::Nacked(Some(r)) => return write!(f, "refused by the peer: {r}"),

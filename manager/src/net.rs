@@ -768,7 +768,10 @@ impl Net {
                 // The handshake here, the link there once it is up.
                 self.add_stream(shared, registry, stream, Origin::accepted_for(executor));
             } else {
-                shared.push_to(executor, NetCommand::AddStream { stream, origin: Box::new(Origin::accepted()) });
+                shared.push_to(
+                    executor,
+                    NetCommand::AddStream { stream, origin: Box::new(Origin::accepted()) },
+                );
             }
         }
         // More may wait: next turn.

@@ -67,7 +67,8 @@ impl LinkPort {
         stream.set_nonblocking(true)?;
         let stream = Stream::Unix(mio::net::UnixStream::from_std(stream));
         let executor = self.shared.next_link_executor();
-        self.shared.push_to(executor, NetCommand::AddStream { stream, origin: Box::new(Origin::adopted(role)) });
+        self.shared
+            .push_to(executor, NetCommand::AddStream { stream, origin: Box::new(Origin::adopted(role)) });
         Ok(())
     }
 }

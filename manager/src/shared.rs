@@ -10,13 +10,13 @@ use actor::{ActorAddr, ActorSender, System, SystemError};
 use connection::{
     DirEntry, DirectoryUpdate, FRAME_HEADER_LEN, FrameHeader, FrameKind, Incarnation, encode_frame,
 };
-use msg_header::{ActorId, NodeId};
+use msg_header::{ActorId, BoxMsg, NodeId};
 use protocol::ProtocolId;
 use tracing::warn;
 
 use crate::ManagerConfig;
 use crate::cell::ActorCell;
-use crate::dead_letter::DeadLetters;
+use crate::dead_letter::{DeadLetterReason, DeadLetters};
 use crate::decoders::Decoders;
 use crate::executor::{Command, ExecutorHandle, Node};
 use crate::net::{Host, NetCommand};
@@ -200,5 +200,9 @@ impl System for Shared {
         // is sent and refuses (NACKs) what the actor does not accept.
         let peer = self.nodes.up_peer(addr.node_id).ok_or(SystemError::UnreachableNode(addr.node_id))?;
         Ok(RemoteRoute::sender(peer, addr.actor_id, addr.actor_id.to_string(), Vec::new(), None))
+    }
+
+    fn unhandled(&self, me: &ActorSender, msg: BoxMsg) {
+        self.dead_letters.report_msg(msg, me.id(), DeadLetterReason::Unhandled);
     }
 }

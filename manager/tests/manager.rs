@@ -402,3 +402,45 @@ fn a_send_from_the_executor_thread_never_overtakes_the_spawn_of_its_target() {
     assert_eq!(late_counts.handled(), 2);
     assert_eq!(m.dead_letter_count(), 0);
 }
+
+/// Answers `EchoReq`s through `dispatch!`; has no arm for anything else.
+struct Dispatching(msg_header::ActorId);
+
+impl actor::Actor for Dispatching {
+    fn name(&self) -> &str {
+        "dispatching"
+    }
+    fn id(&self) -> msg_header::ActorId {
+        self.0
+    }
+    fn protocol_set(&self) -> &'static protocol_set::ProtocolSet {
+        server::server_protocol_set()
+    }
+    fn handle(&mut self, ctx: &mut actor::Context<'_>, msg: BoxMsg) {
+        actor::dispatch!(msg, ctx, {
+            req: EchoReq => {
+                if let Err(e) = ctx.reply(EchoReply::new(req.counter, 0, 0)) {
+                    ctx.unhandled(e.into_inner());
+                }
+            },
+            _reply: EchoReply => {},
+        })
+    }
+}
+
+#[test]
+fn dispatch_hands_each_message_to_its_arm_and_reports_the_rest_as_unhandled() {
+    let m = manager(2);
+    let dead = m.dead_letters();
+    let d = m.add_with(Dispatching(msg_header::ActorId::new()), on(0)).unwrap();
+    let answer = d.ask(EchoReq::new(5, 0), HANG_GUARD).unwrap();
+    assert_eq!(answer.downcast::<EchoReply>().unwrap().counter, 5);
+    // A `Terminated` (every actor may be sent one) has no arm here.
+    let other = m.add_with(Server::new("other"), on(1)).unwrap();
+    other.watch(&d).unwrap();
+    other.stop().unwrap();
+    let letter = dead.recv_timeout(HANG_GUARD).unwrap();
+    assert_eq!((letter.reason, letter.dst), (DeadLetterReason::Unhandled, d.id()));
+    assert_eq!(terminated(letter.msg).actor, other.id());
+    assert_eq!(m.stats().dead_letters.get("unhandled"), Some(&1));
+}

@@ -156,6 +156,62 @@ impl Protocol {
     }
 }
 
+/// Declares a function returning a protocol, built once: its name (whose
+/// hash is its id) and its messages, in order. A message that may never
+/// leave its process is marked `local`; the others are wire messages.
+///
+/// ```
+/// use echo_reply::EchoReply;
+/// use echo_req::EchoReq;
+/// use msg_header::MsgType;
+/// use protocol::{ProtocolId, protocol};
+///
+/// msg_local_macro::msg_local_macro! {
+///     /// A note that stays in its process.
+///     struct Note("doc::Note") {}
+/// }
+///
+/// protocol! {
+///     /// What an echo server is asked and answers.
+///     pub fn echo = "my_echo" [EchoReq, EchoReply, local Note]
+/// }
+///
+/// assert_eq!(echo().id(), ProtocolId::of_name("my_echo"));
+/// assert_eq!(echo().msg_ids().collect::<Vec<_>>(), [EchoReq::msg_id(), EchoReply::msg_id(), Note::msg_id()]);
+/// assert!(!echo().msg(Note::msg_id()).unwrap().is_wire());
+/// assert!(std::ptr::eq(echo(), echo()), "built once");
+/// ```
+#[macro_export]
+macro_rules! protocol {
+    ($(#[$meta:meta])* $vis:vis fn $fn_name:ident = $name:literal [ $($msgs:tt)* ] $(;)?) => {
+        $(#[$meta])*
+        $vis fn $fn_name() -> &'static $crate::Protocol {
+            static PROTOCOL: ::std::sync::LazyLock<$crate::Protocol> = ::std::sync::LazyLock::new(|| {
+                $crate::Protocol::new($name, $crate::__protocol_msgs!([] $($msgs)*))
+            });
+            &PROTOCOL
+        }
+    };
+    ($($other:tt)*) => {
+        ::std::compile_error!(
+            "expected `protocol! { pub fn NAME = \"wire_name\" [Msg, OtherMsg, local LocalMsg] }`"
+        );
+    };
+}
+
+/// The list-building half of [`protocol!`]; not an API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __protocol_msgs {
+    ([$($done:expr,)*] $(,)?) => { [$($done,)*] };
+    ([$($done:expr,)*] local $msg:ty $(, $($rest:tt)*)?) => {
+        $crate::__protocol_msgs!([$($done,)* $crate::MsgInfo::local::<$msg>(),] $($($rest)*)?)
+    };
+    ([$($done:expr,)*] $msg:ty $(, $($rest:tt)*)?) => {
+        $crate::__protocol_msgs!([$($done,)* $crate::MsgInfo::wire::<$msg>(),] $($($rest)*)?)
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

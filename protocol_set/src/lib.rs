@@ -105,6 +105,42 @@ impl ProtocolSet {
     }
 }
 
+/// Declares a function returning a protocol set, built once: its name
+/// (whose hash is its id) and its protocols (expressions of type
+/// `&'static Protocol`, such as the functions [`protocol::protocol!`]
+/// declares).
+///
+/// ```
+/// use echo_req::EchoReq;
+/// use echo_requestee_protocol::echo_requestee_protocol;
+/// use msg_header::MsgType;
+/// use protocol_set::{ProtocolSetId, protocol_set};
+///
+/// protocol_set! {
+///     /// What my server speaks.
+///     pub fn my_server = "my_server" [echo_requestee_protocol()]
+/// }
+///
+/// assert_eq!(my_server().id(), ProtocolSetId::of_name("my_server"));
+/// assert!(my_server().accepts(EchoReq::msg_id()));
+/// ```
+#[macro_export]
+macro_rules! protocol_set {
+    ($(#[$meta:meta])* $vis:vis fn $fn_name:ident = $name:literal [ $($protocol:expr),* $(,)? ] $(;)?) => {
+        $(#[$meta])*
+        $vis fn $fn_name() -> &'static $crate::ProtocolSet {
+            static SET: ::std::sync::LazyLock<$crate::ProtocolSet> =
+                ::std::sync::LazyLock::new(|| $crate::ProtocolSet::new($name, [$($protocol),*]));
+            &SET
+        }
+    };
+    ($($other:tt)*) => {
+        ::std::compile_error!(
+            "expected `protocol_set! { pub fn NAME = \"wire_name\" [a_protocol(), another_protocol()] }`"
+        );
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

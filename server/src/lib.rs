@@ -22,21 +22,17 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::LazyLock;
-
 use actor::{Actor, Context};
 use echo_reply::EchoReply;
 use echo_req::EchoReq;
 use echo_requestee_protocol::echo_requestee_protocol;
 use msg_header::{ActorId, BoxMsg, now_ns};
-use protocol_set::ProtocolSet;
+use protocol_set::{ProtocolSet, protocol_set};
 use tracing::{trace, warn};
 
-/// The protocols a [`Server`] speaks: `echo_requestee_protocol`.
-pub fn server_protocol_set() -> &'static ProtocolSet {
-    static SET: LazyLock<ProtocolSet> =
-        LazyLock::new(|| ProtocolSet::new("server::Server", [echo_requestee_protocol()]));
-    &SET
+protocol_set! {
+    /// The protocols a [`Server`] speaks: `echo_requestee_protocol`.
+    pub fn server_protocol_set = "server::Server" [echo_requestee_protocol()]
 }
 
 /// The state of a [`Server`]: it has only one.

@@ -19,7 +19,6 @@ pub mod fuzzing;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use actor::{Actor, ActorAddr, Context, Wait};
@@ -29,8 +28,8 @@ use echo_requestee_protocol::echo_requestee_protocol;
 use manager::{ActorOptions, Manager, ManagerError};
 use msg_header::{ActorId, BoxMsg, now_ns};
 use msg_serde_macro::msg_serde_macro;
-use protocol::{MsgInfo, Protocol};
-use protocol_set::ProtocolSet;
+use protocol::protocol;
+use protocol_set::{ProtocolSet, protocol_set};
 use tracing::warn;
 
 msg_serde_macro! {
@@ -75,27 +74,14 @@ msg_serde_macro! {
     }
 }
 
-/// The protocol of the test actors: `Relay`, `Nap`, `Seq`, `Bulk`.
-pub fn testkit_protocol() -> &'static Protocol {
-    static P: LazyLock<Protocol> = LazyLock::new(|| {
-        Protocol::new(
-            "testkit_protocol",
-            [
-                MsgInfo::wire::<Relay>(),
-                MsgInfo::wire::<Nap>(),
-                MsgInfo::wire::<Seq>(),
-                MsgInfo::wire::<Bulk>(),
-            ],
-        )
-    });
-    &P
+protocol! {
+    /// The protocol of the test actors: `Relay`, `Nap`, `Seq`, `Bulk`.
+    pub fn testkit_protocol = "testkit_protocol" [Relay, Nap, Seq, Bulk]
 }
 
-fn testkit_set() -> &'static ProtocolSet {
-    static S: LazyLock<ProtocolSet> = LazyLock::new(|| {
-        ProtocolSet::new("testkit::Actors", [testkit_protocol(), echo_requestee_protocol()])
-    });
-    &S
+protocol_set! {
+    /// What the test actors speak.
+    fn testkit_set = "testkit::Actors" [testkit_protocol(), echo_requestee_protocol()]
 }
 
 /// One of the test actors; which, its name says.

@@ -289,12 +289,21 @@ fn stopping_the_actors_tells_every_watcher_shutdown_and_answers() {
 
 #[test]
 fn print_sizes() {
-    println!("Command {} ActorCommand {} PeerCommand {} NetCommand {} Envelope {} Hold {}",
-        std::mem::size_of::<Command>(), std::mem::size_of::<ActorCommand>(),
-        std::mem::size_of::<crate::peer::PeerCommand>(), std::mem::size_of::<NetCommand>(),
-        std::mem::size_of::<Envelope>(), std::mem::size_of::<actor::Hold>());
-    println!("Listener {} Stream {} Origin {} Addr {} Handoff {}",
-        std::mem::size_of::<crate::socket::Listener>(), std::mem::size_of::<crate::socket::Stream>(),
-        std::mem::size_of::<crate::net::Origin>(), std::mem::size_of::<crate::Addr>(),
-        std::mem::size_of::<crate::net::Handoff>());
+    println!(
+        "Command {} ActorCommand {} PeerCommand {} NetCommand {} Envelope {} Hold {}",
+        std::mem::size_of::<Command>(),
+        std::mem::size_of::<ActorCommand>(),
+        std::mem::size_of::<crate::peer::PeerCommand>(),
+        std::mem::size_of::<NetCommand>(),
+        std::mem::size_of::<Envelope>(),
+        std::mem::size_of::<actor::Hold>()
+    );
+    println!(
+        "Listener {} Stream {} Origin {} Addr {} Handoff {}",
+        std::mem::size_of::<crate::socket::Listener>(),
+        std::mem::size_of::<crate::socket::Stream>(),
+        std::mem::size_of::<crate::net::Origin>(),
+        std::mem::size_of::<crate::Addr>(),
+        std::mem::size_of::<crate::net::Handoff>()
+    );
 }

@@ -33,7 +33,7 @@
 ///             req: EchoReq => {
 ///                 self.1 += 1;
 ///                 if let Err(e) = ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, 0)) {
-///                     ctx.unhandled(e.into_inner());
+///                     eprintln!("echo: reply not sent: {e}");
 ///                 }
 ///             },
 ///             // An answer is of the set too: this actor takes it and does nothing.

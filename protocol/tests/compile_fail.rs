@@ -1,0 +1,7 @@
+//! Misuse of `protocol!` fails to compile with a readable message.
+
+#[test]
+fn compile_fail() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/*.rs");
+}

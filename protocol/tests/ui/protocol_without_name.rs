@@ -1,0 +1,5 @@
+protocol::protocol! {
+    pub fn echo [EchoReq]
+}
+
+fn main() {}

@@ -19,7 +19,7 @@ use ipchnl::{
 
 msg_serde_macro! {
     /// Stores `value` under `key`; answered with the value it replaced.
-    struct Put("kv_store::Put") {
+    struct Put("kv_store::Put") -> Value {
         key: String,
         value: String,
     }
@@ -27,7 +27,7 @@ msg_serde_macro! {
 
 msg_serde_macro! {
     /// Asks for the value under `key`.
-    struct Get("kv_store::Get") {
+    struct Get("kv_store::Get") -> Value {
         key: String,
     }
 }
@@ -105,11 +105,11 @@ fn client(addr: &Addr) -> Result<(), Box<dyn std::error::Error>> {
     println!("found {store:?}");
     let timeout = Duration::from_secs(5);
     for (key, value) in [("colour", "blue"), ("shape", "round"), ("colour", "green")] {
-        let old = store.ask(Put::new(key.into(), value.into()), timeout)?.downcast::<Value>()?;
+        let old = store.ask(Put::new(key.into(), value.into()), timeout)?;
         println!("put {key} = {value} (was {:?})", old.value);
     }
     for key in ["colour", "shape", "size"] {
-        let got = store.ask(Get::new(key.into()), timeout)?.downcast::<Value>()?;
+        let got = store.ask(Get::new(key.into()), timeout)?;
         println!("get {key} -> {:?}", got.value);
     }
     Ok(())

@@ -6,11 +6,11 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use ipchnl::echo::{EchoReply, EchoReq};
+use ipchnl::echo::EchoReq;
 use ipchnl::samples::Msg1;
 use ipchnl::{
-    ActorAddr, ActorId, AskError, DeadLetterReason, MsgType, NackReason, SendError, System, msg_local_macro,
-    msg_serde_macro,
+    ActorAddr, ActorId, AskError, DeadLetterReason, IntoBoxMsg, MsgType, NackReason, SendError, System,
+    msg_local_macro, msg_serde_macro,
 };
 use support::*;
 use testkit::{Nap, Relay};
@@ -80,10 +80,7 @@ fn each_nack_reason_is_a_dead_letter_of_the_sender() {
     }
     assert!(full >= 1, "a mailbox of one, five requests while it naps: some are refused");
     // The link stays up through all of it.
-    assert_eq!(
-        server.ask(EchoReq::new(9, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap().counter,
-        9
-    );
+    assert_eq!(server.ask(EchoReq::new(9, 0), HANG_GUARD).unwrap().counter, 9);
 }
 
 #[test]
@@ -95,7 +92,7 @@ fn a_remote_ask_refused_with_a_nack_fails_at_once_and_is_a_dead_letter() {
 
     // HANG_GUARD is the ask's timeout: a refusal must end it long before.
     let by_addr = m.resolve(server.addr()).unwrap();
-    let err = by_addr.ask(Msg1::new(1, HashMap::new()), HANG_GUARD).unwrap_err();
+    let err = by_addr.ask(Msg1::new(1, HashMap::new()).into_box_msg(), HANG_GUARD).unwrap_err();
     assert!(matches!(err, AskError::Nacked(Some(NackReason::UnknownMsg))), "{err:?}");
     assert_eq!(err.to_string(), "request refused by the remote node: unknown_msg");
     let (reason, msg) = nack_reason(&m);
@@ -111,7 +108,7 @@ fn a_remote_ask_refused_with_a_nack_fails_at_once_and_is_a_dead_letter() {
 
     // The link stays up, and a good ask is answered.
     let reply = server.ask(EchoReq::new(9, 0), HANG_GUARD).unwrap();
-    assert_eq!(reply.downcast::<EchoReply>().unwrap().counter, 9);
+    assert_eq!(reply.counter, 9);
 }
 
 #[test]
@@ -136,7 +133,7 @@ fn an_address_handed_across_is_resolved_there() {
     let here = m.add(ipchnl::echo::Server::new("here")).unwrap();
     let relay = m.find_by_name("relay").unwrap();
     let reply = relay.ask(Relay::new(here.addr(), 77), HANG_GUARD).unwrap();
-    assert_eq!(reply.downcast::<EchoReply>().unwrap().counter, 77);
+    assert_eq!(reply.counter, 77);
     // An address of a node we have no link to is a typed error.
     let elsewhere = ActorAddr { node_id: ipchnl::HashId::of_name("nowhere"), actor_id: ActorId::new() };
     assert!(matches!(m.resolve(elsewhere), Err(ipchnl::SystemError::UnreachableNode(_))));
@@ -325,7 +322,7 @@ fn with_receipts_a_message_is_acknowledged_only_once_handled() {
     // carries every acknowledgement b sent before it, and b acknowledges
     // nothing past a message not yet handled.
     let reply = server.ask(EchoReq::new(9, 0), HANG_GUARD).unwrap();
-    assert_eq!(reply.downcast::<EchoReply>().unwrap().counter, 9);
+    assert_eq!(reply.counter, 9);
     let full = gate.try_send(EchoReq::new(4, 0));
     assert!(matches!(full, Err(SendError::Full(_))), "nothing acknowledged yet: {full:?}");
     // Handled: acknowledged, and the window reopens.

@@ -10,7 +10,7 @@ mod support;
 use std::sync::LazyLock;
 
 use crossbeam_channel::Sender;
-use ipchnl::echo::{EchoReply, EchoReq, Server, echo_requestee_protocol};
+use ipchnl::echo::{EchoReq, Server, echo_requestee_protocol};
 use ipchnl::{
     Actor, ActorAddr, ActorId, ActorSender, BoxMsg, Context, MsgInfo, Protocol, ProtocolSet, SendError,
     System, SystemError, Terminated, TerminationReason, msg_serde_macro,
@@ -46,7 +46,7 @@ fn an_actor_added_after_the_link_is_up_is_found_and_asked_and_leaves_when_stoppe
     assert_eq!((late.id(), late.node_id()), (late_at_b.id(), b.node_id()));
     assert_eq!(a.find_by_name("late"), Some(late.clone()));
     assert_eq!(requestees().iter().map(ActorSender::id).collect::<Vec<_>>(), [stays.id(), late.id()]);
-    let reply = late.ask(EchoReq::new(1, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap();
+    let reply = late.ask(EchoReq::new(1, 0), HANG_GUARD).unwrap();
     assert_eq!(reply.counter, 1);
 
     // Watched from A (both, so that what the watcher gets can be told apart).
@@ -75,10 +75,7 @@ fn an_actor_added_after_the_link_is_up_is_found_and_asked_and_leaves_when_stoppe
     let later_at_b = b.add(Server::new("later")).unwrap();
     let later = eventually("B's next actor in A's directory", || a.find_by_name("later"));
     assert_eq!(later.id(), later_at_b.id());
-    assert_eq!(
-        later.ask(EchoReq::new(4, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap().counter,
-        4
-    );
+    assert_eq!(later.ask(EchoReq::new(4, 0), HANG_GUARD).unwrap().counter, 4);
     assert_eq!(a.dead_letter_count(), 0);
 
     // B shuts down: the other watched actor ends with `Shutdown`; the
@@ -166,7 +163,7 @@ fn an_address_handed_on_from_a_third_node_resolves_once_linked_to_that_node() {
     let server = resolved.recv_timeout(HANG_GUARD).unwrap().unwrap();
     assert!(server.is_remote());
     assert_eq!((server.id(), server.node_id()), (server_at_c.id(), c.node_id()));
-    let reply = server.ask(EchoReq::new(11, 5), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap();
+    let reply = server.ask(EchoReq::new(11, 5), HANG_GUARD).unwrap();
     assert_eq!((reply.counter, reply.req_timestamp_ns), (11, 5));
     assert_eq!(a.resolve(addr).unwrap().id(), server_at_c.id());
     assert_eq!(a.dead_letter_count() + b.dead_letter_count() + c.dead_letter_count(), 0);

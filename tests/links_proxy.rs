@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use ipchnl::echo::{EchoReply, EchoReq};
+use ipchnl::echo::EchoReq;
 use ipchnl::{ActorSender, DeadLetterReason, Manager, Terminated, TerminationReason};
 use support::proxy::{Mode, Proxy};
 use support::*;
@@ -55,7 +55,7 @@ impl Setup {
     /// one mailbox: the answer comes after them).
     fn settle(&self) {
         let reply = self.sink().ask(EchoReq::new(7, 0), HANG_GUARD).unwrap();
-        assert_eq!(reply.downcast::<EchoReply>().unwrap().counter, 7);
+        assert_eq!(reply.counter, 7);
     }
 
     fn check(&self) -> Vec<(u64, DeadLetterReason)> {

@@ -41,7 +41,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ipchnl::echo::{EchoReply, EchoReq};
-use ipchnl::{ActorSender, Addr, AskError, BoxMsg, Manager};
+use ipchnl::{ActorSender, Addr, AskError, Manager};
 use rustix::process::Signal;
 use support::*;
 use testkit::{Bulk, Relay, Seq};
@@ -198,12 +198,10 @@ fn round_trip(to: &ActorSender, counter: u64) -> Result<(), String> {
     answered(to.ask(EchoReq::new(counter, 0), ASK), counter)
 }
 
-/// Whether an ask was answered with the `EchoReply` for `counter`. Owned
-/// `downcast`: a reply to a manager that declares no echo actor arrives
-/// undecoded, and only `downcast` decodes it.
-fn answered(reply: Result<BoxMsg, AskError>, counter: u64) -> Result<(), String> {
+/// Whether an ask was answered with the `EchoReply` for `counter` (a
+/// reply of another type is `Err(WrongReply)`).
+fn answered(reply: Result<EchoReply, AskError>, counter: u64) -> Result<(), String> {
     let reply = reply.map_err(|e| e.to_string())?;
-    let reply = reply.downcast::<EchoReply>().map_err(|e| e.to_string())?;
     if reply.counter == counter { Ok(()) } else { Err(format!("answer {} to {counter}", reply.counter)) }
 }
 

@@ -100,6 +100,11 @@ pub enum AskError {
     /// the very executor that must answer; the message is handed back.
     #[error("ask refused inside a handler, {} not sent", .0.name())]
     InHandler(BoxMsg),
+    /// The reply is of another type than the request names (the answering
+    /// actor, or its node, disagrees with the request's declaration); the
+    /// reply is handed back.
+    #[error("the reply is a {}, not the type the request names", .0.name())]
+    WrongReply(BoxMsg),
 }
 
 impl fmt::Debug for AskError {
@@ -110,6 +115,7 @@ impl fmt::Debug for AskError {
             Self::Disconnected => f.write_str("Disconnected"),
             Self::Nacked(r) => write!(f, "Nacked({r:?})"),
             Self::InHandler(m) => write!(f, "InHandler({})", m.name()),
+            Self::WrongReply(m) => write!(f, "WrongReply({})", m.name()),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use msg_header::{ActorId, BoxMsg, IntoBoxMsg, MsgId, MsgType, NodeId};
+use msg_header::{ActorId, Asked, BoxMsg, IntoBoxMsg, MsgId, MsgType, NodeId};
 use msg_header::{NackReason, UnhandledReason};
 use protocol::ProtocolId;
 
@@ -369,7 +369,33 @@ impl ActorSender {
         self.post(msg.into_box_msg(), Some(from.clone()), 0, Wait::Forever)
     }
 
-    /// Sends `msg` and waits up to `timeout` for the reply.
+    /// Sends `msg` and waits up to `timeout` for the reply: a request
+    /// declared with its reply type (`-> Reply` in `msg_serde_macro!`) gets
+    /// that type back, or `Err(WrongReply)` with what came instead; a
+    /// [`BoxMsg`] (a request whose type is known at run time only, or a
+    /// message that declares no reply) gets the reply as it came.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actor::ActorSender;
+    /// use echo_reply::EchoReply;
+    /// use echo_req::EchoReq;
+    /// use msg_header::IntoBoxMsg;
+    ///
+    /// let (server, requests) = ActorSender::inbox("server");
+    /// std::thread::spawn(move || {
+    ///     for env in requests.iter() {
+    ///         let req = env.msg.downcast::<EchoReq>().unwrap();
+    ///         let to = env.reply_to.unwrap();
+    ///         let corr = req.header().corr_id();
+    ///         to.forward(EchoReply::new(req.counter, 0, 0).into_box_msg(), None, corr, actor::Wait::No).unwrap();
+    ///     }
+    /// });
+    /// let typed: EchoReply = server.ask(EchoReq::new(7, 0), Duration::from_secs(60)).unwrap();
+    /// assert_eq!(typed.counter, 7);
+    /// let untyped = server.ask(EchoReq::new(8, 0).into_box_msg(), Duration::from_secs(60)).unwrap();
+    /// assert_eq!(untyped.downcast::<EchoReply>().unwrap().counter, 8);
+    /// ```
     ///
     /// Refused with `Err(InHandler)` on an executor thread: waiting there
     /// would stall the executor that may have to run the answering actor.
@@ -382,8 +408,8 @@ impl ActorSender {
     /// declares arrives undecoded (a `RawMsg`): take it with
     /// [`downcast`](msg_header::Msg#method.downcast), which decodes it;
     /// `downcast_ref` only sees what is already decoded.
-    pub fn ask(&self, msg: impl IntoBoxMsg, timeout: Duration) -> Result<BoxMsg, AskError> {
-        let msg = msg.into_box_msg();
+    pub fn ask<A: Asked>(&self, msg: A, timeout: Duration) -> Result<A::Answer, AskError> {
+        let msg = msg.into_request();
         if on_executor_thread() {
             return Err(AskError::InHandler(msg));
         }
@@ -391,7 +417,7 @@ impl ActorSender {
         let (reply_to, rx) = AskRoute::address(self.name());
         self.post(msg, Some(reply_to), 0, Wait::Until(deadline)).map_err(AskError::Send)?;
         match rx.recv_deadline(deadline) {
-            Ok(Answer::Reply(env)) => Ok(env.msg),
+            Ok(Answer::Reply(env)) => A::answer(env.msg).map_err(AskError::WrongReply),
             Ok(Answer::Refused(reason)) => Err(AskError::Nacked(reason)),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => Err(AskError::Timeout),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(AskError::Disconnected),

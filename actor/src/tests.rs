@@ -4,7 +4,7 @@ use std::time::Duration;
 use echo_reply::EchoReply;
 use echo_req::EchoReq;
 use echo_requestee_protocol::echo_requestee_protocol;
-use msg_header::{ActorId, BoxMsg, MsgId, MsgType};
+use msg_header::{ActorId, BoxMsg, IntoBoxMsg, MsgId, MsgType};
 use msg_local_macro::msg_local_macro;
 use msg1::Msg1;
 use protocol::ProtocolId;
@@ -54,7 +54,10 @@ impl Actor for Replier {
                 assert!(e.into_inner().is::<Local>());
                 // Inside a handler, blocking is refused.
                 let to = ctx.me().clone();
-                assert!(matches!(to.ask(Local::new(), Duration::from_secs(60)), Err(AskError::InHandler(_))));
+                assert!(matches!(
+                    to.ask(Local::new().into_box_msg(), Duration::from_secs(60)),
+                    Err(AskError::InHandler(_))
+                ));
                 ctx.stop();
             }
         }
@@ -145,8 +148,11 @@ fn ask_gets_the_reply_or_a_typed_error() {
         }
     });
     let reply = addr.ask(EchoReq::new(8, 0), Duration::from_secs(60)).unwrap();
-    assert_eq!(reply.downcast::<EchoReply>().unwrap().counter, 8);
-    assert!(matches!(addr.ask(Local::new(), Duration::from_secs(60)), Err(AskError::Disconnected)));
+    assert_eq!(reply.counter, 8);
+    assert!(matches!(
+        addr.ask(Local::new().into_box_msg(), Duration::from_secs(60)),
+        Err(AskError::Disconnected)
+    ));
     server.join().unwrap();
     // Nobody left to answer: the mailbox is gone.
     assert!(matches!(addr.ask(EchoReq::new(9, 0), Duration::from_secs(60)), Err(AskError::Send(_))));

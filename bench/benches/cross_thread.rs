@@ -56,7 +56,6 @@ impl Ours {
 
     fn run(&self, n: u64) -> EchoComplete {
         let done = self.client.ask(EchoStart::new(n), GUARD).unwrap();
-        let done = *done.downcast::<EchoComplete>().unwrap();
         assert_eq!(done.received, n);
         done
     }

@@ -286,7 +286,7 @@ impl Path for CrossThread {
 
 fn count_of(sink: &ActorSender) -> Result<u64, String> {
     let reply = sink.ask(EchoReq::new(0, 0), GUARD).map_err(failed)?;
-    Ok(reply.downcast::<EchoReply>().map_err(failed)?.counter)
+    Ok(reply.counter)
 }
 
 /// Our side of a link to a child's manager: a pinger and a streamer on

@@ -15,7 +15,7 @@ use msg_serde_macro::msg_serde_macro;
 msg_serde_macro! {
     /// A request to echo `counter` and `req_timestamp_ns` back.
     #[derive(Clone, PartialEq)]
-    pub struct EchoReq("echo_req::EchoReq") {
+    pub struct EchoReq("echo_req::EchoReq") -> echo_reply::EchoReply {
         /// The request's place in its run, from 1.
         pub counter: u64,
         /// When the request was made, by [`msg_header::now_ns`].

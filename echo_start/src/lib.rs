@@ -13,7 +13,7 @@ use msg_serde_macro::msg_serde_macro;
 msg_serde_macro! {
     /// Starts an echo run; the client answers with `EchoComplete` when done.
     #[derive(Clone, PartialEq)]
-    pub struct EchoStart("echo_start::EchoStart") {
+    pub struct EchoStart("echo_start::EchoStart") -> echo_complete::EchoComplete {
         /// How many round trips to make.
         pub ping_count: u64,
     }

@@ -9,13 +9,12 @@ use std::time::Duration;
 use actor::{ActorSender, AskError, SendError, Terminated, TerminationReason};
 use client::Client;
 use common::*;
-use echo_complete::EchoComplete;
 use echo_reply::EchoReply;
 use echo_req::EchoReq;
 use echo_requestee_protocol::echo_requestee_protocol;
 use echo_start::EchoStart;
 use manager::{ActorOptions, DeadLetterReason, Manager, ManagerConfig, ManagerError};
-use msg_header::{BoxMsg, MsgType};
+use msg_header::{BoxMsg, IntoBoxMsg, MsgType};
 use msg1::Msg1;
 use protocol::ProtocolId;
 use server::Server;
@@ -29,7 +28,7 @@ fn on(executor: usize) -> ActorOptions {
 }
 
 fn ping(actor: &ActorSender, n: u64) -> u64 {
-    actor.ask(Ping::new(n), HANG_GUARD).unwrap().downcast::<Pong>().unwrap().n
+    actor.ask(Ping::new(n), HANG_GUARD).unwrap().n
 }
 
 fn terminated(msg: BoxMsg) -> Terminated {
@@ -56,7 +55,6 @@ fn test_manager() {
     // Each answers through what the directory returned.
     for (i, s) in m.find_by_protocol(echo_requestee_protocol().id()).iter().enumerate() {
         let reply = s.ask(EchoReq::new(i as u64, 7), HANG_GUARD).unwrap();
-        let reply = reply.downcast::<EchoReply>().unwrap();
         assert_eq!((reply.counter, reply.req_timestamp_ns), (i as u64, 7));
     }
     // Names are unique per manager.
@@ -95,7 +93,7 @@ fn ask_with_timeout() {
     assert!(matches!(p.ask(Ping::new(1), Duration::from_millis(50)), Err(AskError::Timeout)));
     drop(gate);
     // Handled without a reply: the ask learns at once.
-    assert!(matches!(p.ask(StopMe::new(), HANG_GUARD), Err(AskError::Disconnected)));
+    assert!(matches!(p.ask(StopMe::new().into_box_msg(), HANG_GUARD), Err(AskError::Disconnected)));
     // Stopped: refused at send time.
     assert!(matches!(p.ask(Ping::new(1), HANG_GUARD), Err(AskError::Send(SendError::Disconnected(_)))));
 }
@@ -248,7 +246,7 @@ fn watching_a_stopped_actor_notifies_at_once() {
     let m = manager(1);
     let (p, counts) = Probe::new("p");
     let p = m.add(p).unwrap();
-    assert!(matches!(p.ask(StopMe::new(), HANG_GUARD), Err(AskError::Disconnected)));
+    assert!(matches!(p.ask(StopMe::new().into_box_msg(), HANG_GUARD), Err(AskError::Disconnected)));
     let (w, wrx) = ActorSender::inbox("w");
     p.watch(&w).unwrap();
     let t = terminated(wrx.recv_timeout(HANG_GUARD).unwrap().msg);
@@ -332,7 +330,6 @@ fn the_echo_through_the_manager() {
     let client = m.add_with(Client::new("client"), on(1)).unwrap();
     for n in [0, 1, 10_000] {
         let done = client.ask(EchoStart::new(n), HANG_GUARD).unwrap();
-        let done = done.downcast::<EchoComplete>().unwrap();
         assert_eq!((done.sent, done.received), (n, n));
     }
     assert_eq!(m.dead_letter_count(), 0);
@@ -434,7 +431,7 @@ fn dispatch_hands_each_message_to_its_arm_and_reports_the_rest_as_unhandled() {
     let dead = m.dead_letters();
     let d = m.add_with(Dispatching(msg_header::ActorId::new()), on(0)).unwrap();
     let answer = d.ask(EchoReq::new(5, 0), HANG_GUARD).unwrap();
-    assert_eq!(answer.downcast::<EchoReply>().unwrap().counter, 5);
+    assert_eq!(answer.counter, 5);
     // A `Terminated` (every actor may be sent one) has no arm here.
     let other = m.add_with(Server::new("other"), on(1)).unwrap();
     other.watch(&d).unwrap();

@@ -36,6 +36,7 @@ mod json;
 mod macros;
 mod msg;
 mod nack;
+mod request;
 
 pub use actor_id::ActorId;
 pub use clock::now_ns;
@@ -47,3 +48,4 @@ pub use json::{decode_body, encode_body, from_json, peek_msg_id, to_json};
 pub use macros::__private;
 pub use msg::{BoxMsg, DecodeFn, DecodeMsg, IntoBoxMsg, Msg, MsgType, RawMsg, WireMsg, decode_boxed};
 pub use nack::{NackReason, UnhandledReason};
+pub use request::{Asked, Request};

@@ -59,6 +59,21 @@ macro_rules! msg_local_macro {
             [$( [$(#[$fmeta])*] [$fvis] $field [$fty] )*]
         }
     };
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident ( $wire:literal ) -> $reply:ty {
+            $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $fty:ty ),* $(,)?
+        }
+    ) => {
+        $crate::__msg_local_macro! {
+            @expand [$(#[$meta])*] [$vis] $name $wire
+            [$( [$(#[$fmeta])*] [$fvis] $field [$fty] )*]
+        }
+
+        impl $crate::__private::Request for $name {
+            type Reply = $reply;
+        }
+    };
     ( $(#[$meta:meta])* $vis:vis struct $name:ident ( $wire:literal ) $($rest:tt)* ) => {
         $crate::__msg_local_macro! { @error_fields $name }
     };
@@ -119,7 +134,7 @@ macro_rules! __msg_local_macro {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use msg_header::{__msg_impl, MsgHeader};
+    pub use msg_header::{__msg_impl, MsgHeader, Request};
     pub use std::fmt::Debug;
 }
 

@@ -46,12 +46,16 @@
 /// ```text
 /// msg_serde_macro! {
 ///     [#[attributes] and /// docs]
-///     [pub] struct Name("wire::Name") {
+///     [pub] struct Name("wire::Name") [-> ReplyType] {
 ///         [#[attributes] and /// docs] [pub] field: Type,
 ///         ...
 ///     }
 /// }
 /// ```
+///
+/// With `-> ReplyType`, the message is a request answered with a
+/// `ReplyType` ([`Request`](msg_header::Request)): `ask` returns that
+/// type.
 ///
 /// The wire name must be a string literal: it is hashed into the message's
 /// id, so two processes agree on the id by agreeing on the name. Every field
@@ -68,6 +72,21 @@ macro_rules! msg_serde_macro {
         $crate::__msg_serde_macro! {
             @expand [$(#[$meta])*] [$vis] $name $wire
             [$( [$(#[$fmeta])*] [$fvis] $field [$fty] )*]
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident ( $wire:literal ) -> $reply:ty {
+            $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $fty:ty ),* $(,)?
+        }
+    ) => {
+        $crate::__msg_serde_macro! {
+            @expand [$(#[$meta])*] [$vis] $name $wire
+            [$( [$(#[$fmeta])*] [$fvis] $field [$fty] )*]
+        }
+
+        impl $crate::__private::Request for $name {
+            type Reply = $reply;
         }
     };
     ( $(#[$meta:meta])* $vis:vis struct $name:ident ( $wire:literal ) $($rest:tt)* ) => {
@@ -184,7 +203,7 @@ macro_rules! __msg_serde_macro {
 pub mod __private {
     pub use msg_header::__msg_impl;
     pub use msg_header::{
-        DecodeMsg, MsgError, MsgHeader, WireMsg, decode_body, encode_body, from_json, to_json,
+        DecodeMsg, MsgError, MsgHeader, Request, WireMsg, decode_body, encode_body, from_json, to_json,
     };
     pub use serde::{Deserialize, Serialize};
     pub use std::fmt::Debug;

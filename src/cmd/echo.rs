@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ipchnl::echo::{Client, EchoComplete, EchoStart, echo_requestee_protocol};
+use ipchnl::echo::{Client, EchoStart, echo_requestee_protocol};
 use ipchnl::{ActorOptions, Addr, Manager, ManagerConfig};
 
 use super::{Failure, Outcome, link_secret, parse_addr};
@@ -83,7 +83,6 @@ pub(crate) fn run(args: &EchoArgs) -> Outcome {
         .ask(EchoStart::new(args.count), guard)
         .map_err(|e| Failure::run(format!("echo failed: {e}")))?;
     let wall = start.elapsed();
-    let done = done.downcast::<EchoComplete>().map_err(|e| Failure::run(e.to_string()))?;
     let per_sec = done.received as f64 / wall.as_secs_f64().max(f64::MIN_POSITIVE);
     if args.json {
         let summary = Summary {

@@ -34,9 +34,9 @@ use tracing::warn;
 
 msg_serde_macro! {
     /// Asks the relay to send `EchoReq { counter }` to the actor at `to`,
-    /// with the asker as the reply address.
+    /// with the asker as the reply address: the asker gets the `EchoReply`.
     #[derive(Clone, PartialEq)]
-    pub struct Relay("testkit::Relay") {
+    pub struct Relay("testkit::Relay") -> EchoReply {
         /// Where to send the request.
         pub to: ActorAddr,
         /// The request's counter.

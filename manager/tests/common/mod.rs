@@ -20,7 +20,7 @@ pub const HANG_GUARD: Duration = Duration::from_secs(30);
 
 msg_local_macro! {
     /// Answered with `Pong { n }`.
-    pub struct Ping("manager::tests::Ping") { pub n: u64 }
+    pub struct Ping("manager::tests::Ping") -> Pong { pub n: u64 }
 }
 msg_local_macro! {
     /// The answer to `Ping`.

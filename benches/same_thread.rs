@@ -48,8 +48,8 @@ fn same_thread(c: &mut Criterion) {
     });
 
     group.bench_function("ipchnl_dispatch", |b| {
-        let mut server = Server::new("server");
-        let (server_addr, server_rx) = ActorSender::channel(&server, None);
+        let mut server = Server::new();
+        let (server_addr, server_rx) = ActorSender::channel("server", &server, None);
         let (me, my_rx) = ActorSender::inbox("bench");
         let dir = StaticDirectory::default();
         let mut counter = 0;

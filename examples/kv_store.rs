@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ipchnl::{
-    Actor, ActorId, Addr, BoxMsg, Context, Manager, ManagerConfig, ProtocolSet, dispatch, msg_serde_macro,
-    protocol, protocol_set,
+    Actor, Addr, BoxMsg, Context, Manager, ManagerConfig, ProtocolSet, dispatch, msg_serde_macro, protocol,
+    protocol_set,
 };
 
 msg_serde_macro! {
@@ -51,20 +51,12 @@ protocol_set! {
 }
 
 /// The store actor: a map, changed one message at a time.
+#[derive(Default)]
 struct Store {
-    id: ActorId,
     map: HashMap<String, String>,
 }
 
 impl Actor for Store {
-    fn name(&self) -> &str {
-        "store"
-    }
-
-    fn id(&self) -> ActorId {
-        self.id
-    }
-
     fn protocol_set(&self) -> &'static ProtocolSet {
         store_set()
     }
@@ -89,7 +81,7 @@ fn answer(ctx: &mut Context<'_>, value: Value) {
 /// Hosts the store at `addr` until stdin closes (or Ctrl-C).
 fn store(addr: &Addr) -> Result<(), Box<dyn std::error::Error>> {
     let manager = Manager::new(ManagerConfig::default().node_name("kv-store"))?;
-    manager.add(Store { id: ActorId::new(), map: HashMap::new() })?;
+    manager.add("store", Store::default())?;
     let bound = manager.listen(addr)?;
     println!("listening on {bound}");
     std::io::stdout().flush()?;

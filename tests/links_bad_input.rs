@@ -83,7 +83,7 @@ fn each_kind_of_bad_input_is_counted_under_its_own_close_reason() {
         (Bad::WindowOverrun, "protocol_window_overrun"),
     ] {
         let m = ipchnl::Manager::new(config(&format!("bad-{reason}")).window(4)).unwrap();
-        m.add(ipchnl::echo::Server::new("server")).unwrap();
+        m.add("server", ipchnl::echo::Server::new()).unwrap();
         let addr = m.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
         send_bad(&addr, bad);
         let closes = eventually("the link closed", || {

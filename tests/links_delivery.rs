@@ -130,7 +130,7 @@ fn an_address_handed_across_is_resolved_there() {
     m.connect(&serve.addr).unwrap();
     // A server here; its address goes to the relay there, which resolves it
     // and sends it a request whose reply comes back to us.
-    let here = m.add(ipchnl::echo::Server::new("here")).unwrap();
+    let here = m.add("here", ipchnl::echo::Server::new()).unwrap();
     let relay = m.find_by_name("relay").unwrap();
     let reply = relay.ask(Relay::new(here.addr(), 77), HANG_GUARD).unwrap();
     assert_eq!(reply.counter, 77);
@@ -182,7 +182,7 @@ fn terminated_frame(
 #[test]
 fn a_watch_over_the_wire_is_answered_by_the_actor_that_ended() {
     let m = manager("wire-watch");
-    let server = m.add(ipchnl::echo::Server::new("server")).unwrap();
+    let server = m.add("server", ipchnl::echo::Server::new()).unwrap();
     let addr = m.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
     let mut client = raw::Client::start(raw::connect(&addr), "wire-watcher").unwrap();
     let watch = |dst| connection::FrameHeader {
@@ -211,18 +211,11 @@ fn a_watch_over_the_wire_is_answered_by_the_actor_that_ended() {
 /// Handles its first message only when told to, then stops if `stops`:
 /// what came behind that message was acknowledged and is never handled.
 struct Gate {
-    id: ActorId,
     go: crossbeam_channel::Receiver<()>,
     stops: bool,
 }
 
 impl ipchnl::Actor for Gate {
-    fn name(&self) -> &str {
-        "gate"
-    }
-    fn id(&self) -> ActorId {
-        self.id
-    }
     fn protocol_set(&self) -> &'static ipchnl::ProtocolSet {
         ipchnl::echo::server_protocol_set()
     }
@@ -246,9 +239,9 @@ fn eleven_behind_a_gate(
     a.connect(&addr).unwrap();
     let link_executor = eventually("b sees the link", || b.peers().first().map(|p| p.executor));
     let (go, wait) = crossbeam_channel::unbounded();
-    let id = ActorId::new();
-    let gate = Gate { id, go: wait, stops };
-    b.add_with(gate, ipchnl::ActorOptions::default().executor(1 - link_executor)).unwrap();
+    let gate = Gate { go: wait, stops };
+    let id =
+        b.add_with("gate", gate, ipchnl::ActorOptions::default().executor(1 - link_executor)).unwrap().id();
     let gate = eventually("a sees the gate", || a.find_by_name("gate"));
     for n in 1..=11 {
         gate.send(EchoReq::new(n, 0)).unwrap();
@@ -289,8 +282,8 @@ fn messages_queued_at_a_shutdown_now_come_back_as_the_senders_dead_letters() {
     // The manager refuses new actors from the moment it stops (asked for an
     // executor it does not have, it says which refusal comes first).
     eventually("b is shutting down", || {
-        let probe = Gate { id: ActorId::new(), go: crossbeam_channel::never(), stops: false };
-        let refused = b.add_with(probe, ipchnl::ActorOptions::default().executor(99));
+        let probe = Gate { go: crossbeam_channel::never(), stops: false };
+        let refused = b.add_with("probe", probe, ipchnl::ActorOptions::default().executor(99));
         matches!(refused, Err(ipchnl::ManagerError::ShuttingDown)).then_some(())
     });
     go.send(()).unwrap();
@@ -306,12 +299,11 @@ fn with_receipts_a_message_is_acknowledged_only_once_handled() {
     a.connect(&addr).unwrap();
     let link_executor = eventually("b sees the link", || b.peers().first().map(|p| p.executor));
     let (go, wait) = crossbeam_channel::unbounded();
-    let id = ActorId::new();
-    let gate = Gate { id, go: wait, stops: false };
+    let gate = Gate { go: wait, stops: false };
     let elsewhere = ipchnl::ActorOptions::default().executor(1 - link_executor);
-    b.add_with(gate, elsewhere.receipts(true)).unwrap();
+    b.add_with("gate", gate, elsewhere.receipts(true)).unwrap();
     let here = ipchnl::ActorOptions::default().executor(link_executor);
-    b.add_with(ipchnl::echo::Server::new("server"), here).unwrap();
+    b.add_with("server", ipchnl::echo::Server::new(), here).unwrap();
     let gate = eventually("a sees the gate", || a.find_by_name("gate"));
     let server = eventually("a sees the server", || a.find_by_name("server"));
     // Three wait in the gate, in b's mailbox, unhandled.
@@ -342,10 +334,10 @@ fn without_receipts_a_message_is_acknowledged_in_the_mailbox() {
     a.connect(&addr).unwrap();
     let link_executor = eventually("b sees the link", || b.peers().first().map(|p| p.executor));
     let (go, wait) = crossbeam_channel::unbounded();
-    let gate = Gate { id: ActorId::new(), go: wait, stops: false };
-    b.add_with(gate, ipchnl::ActorOptions::default().executor(1 - link_executor)).unwrap();
+    let gate = Gate { go: wait, stops: false };
+    b.add_with("gate", gate, ipchnl::ActorOptions::default().executor(1 - link_executor)).unwrap();
     let here = ipchnl::ActorOptions::default().executor(link_executor);
-    b.add_with(ipchnl::echo::Server::new("server"), here).unwrap();
+    b.add_with("server", ipchnl::echo::Server::new(), here).unwrap();
     let gate = eventually("a sees the gate", || a.find_by_name("gate"));
     let server = eventually("a sees the server", || a.find_by_name("server"));
     for n in 1..=3 {

@@ -12,8 +12,8 @@ use std::sync::LazyLock;
 use crossbeam_channel::Sender;
 use ipchnl::echo::{EchoReq, Server, echo_requestee_protocol};
 use ipchnl::{
-    Actor, ActorAddr, ActorId, ActorSender, BoxMsg, Context, MsgInfo, Protocol, ProtocolSet, SendError,
-    System, SystemError, Terminated, TerminationReason, msg_serde_macro,
+    Actor, ActorAddr, ActorSender, BoxMsg, Context, MsgInfo, Protocol, ProtocolSet, SendError, System,
+    SystemError, Terminated, TerminationReason, msg_serde_macro,
 };
 use support::*;
 
@@ -30,7 +30,7 @@ fn next_end(seen: &crossbeam_channel::Receiver<ipchnl::Envelope>) -> Terminated 
 fn an_actor_added_after_the_link_is_up_is_found_and_asked_and_leaves_when_stopped() {
     let a = manager("dir-a");
     let b = manager("dir-b");
-    let stays = b.add(Server::new("stays")).unwrap();
+    let stays = b.add("stays", Server::new()).unwrap();
     let path = socket_path("dir");
     let at_b = b.listen(&path.url().parse().unwrap()).unwrap();
     let peer = a.connect(&at_b).unwrap();
@@ -39,7 +39,7 @@ fn an_actor_added_after_the_link_is_up_is_found_and_asked_and_leaves_when_stoppe
     assert_eq!(requestees().len(), 1, "only `stays` so far");
 
     // Added on B after the link is up: A hears of it.
-    let late_at_b = b.add(Server::new("late")).unwrap();
+    let late_at_b = b.add("late", Server::new()).unwrap();
     let exact = format!("late@{}", peer.node_name);
     let late = eventually("B's new actor in A's directory", || a.find_by_name(&exact));
     assert!(late.is_remote());
@@ -72,7 +72,7 @@ fn an_actor_added_after_the_link_is_up_is_found_and_asked_and_leaves_when_stoppe
 
     // The link stays up, and later changes still reach A.
     assert!(a.peers()[0].up);
-    let later_at_b = b.add(Server::new("later")).unwrap();
+    let later_at_b = b.add("later", Server::new()).unwrap();
     let later = eventually("B's next actor in A's directory", || a.find_by_name("later"));
     assert_eq!(later.id(), later_at_b.id());
     assert_eq!(later.ask(EchoReq::new(4, 0), HANG_GUARD).unwrap().counter, 4);
@@ -105,19 +105,10 @@ fn resolver_set() -> &'static ProtocolSet {
 /// Resolves every address it is handed with its context, and passes the
 /// outcome on to the test.
 struct Resolver {
-    id: ActorId,
     out: Sender<Result<ActorSender, SystemError>>,
 }
 
 impl Actor for Resolver {
-    fn name(&self) -> &str {
-        "resolver"
-    }
-
-    fn id(&self) -> ActorId {
-        self.id
-    }
-
     fn protocol_set(&self) -> &'static ProtocolSet {
         resolver_set()
     }
@@ -136,9 +127,9 @@ fn an_address_handed_on_from_a_third_node_resolves_once_linked_to_that_node() {
     let a = manager("hand-a");
     let b = manager("hand-b");
     let c = manager("hand-c");
-    let server_at_c = c.add(Server::new("server")).unwrap();
+    let server_at_c = c.add("server", Server::new()).unwrap();
     let (out, resolved) = crossbeam_channel::unbounded();
-    a.add(Resolver { id: ActorId::new(), out }).unwrap();
+    a.add("resolver", Resolver { out }).unwrap();
     let at_b = b.listen(&tcp_loopback()).unwrap();
     let at_c = c.listen(&tcp_loopback()).unwrap();
     b.connect(&at_c).unwrap();

@@ -17,7 +17,8 @@ fn echo_runs(m: &Manager, serve: &Serve) {
     assert_eq!(found.len(), 1, "the server of the other process, and only it");
     assert!(found[0].is_remote());
     assert_eq!(found[0].node_id(), peer.node_id);
-    let client = m.add_with(Client::new("client"), ActorOptions::default().executor(peer.executor)).unwrap();
+    let client =
+        m.add_with("client", Client::new(), ActorOptions::default().executor(peer.executor)).unwrap();
     for n in [0, 1, 10_000] {
         let done = client.ask(EchoStart::new(n), HANG_GUARD).unwrap();
         assert_eq!((done.sent, done.received), (n, n));
@@ -49,7 +50,7 @@ fn lookups_find_local_actors_first_then_linked_nodes() {
     let m = manager("lookup");
     let peer = m.connect(&serve.addr).unwrap();
     // Added after the remote one was known: local still comes first.
-    let local = m.add(ipchnl::echo::Server::new("server")).unwrap();
+    let local = m.add("server", ipchnl::echo::Server::new()).unwrap();
     let remote = m.find_by_name(&format!("server@{}", peer.node_name)).unwrap();
     assert!(remote.is_remote() && remote.node_id() == peer.node_id);
 

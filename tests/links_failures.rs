@@ -18,7 +18,8 @@ fn kill_9_mid_echo_reports_the_unacknowledged_and_ends_the_run() {
     let server = m.find_by_name("server").unwrap();
     let client = m
         .add_with(
-            Client::with_partner("client", server.clone()),
+            "client",
+            Client::with_partner(server.clone()),
             ActorOptions::default().executor(peer.executor),
         )
         .unwrap();
@@ -106,8 +107,8 @@ fn a_dialed_link_reconnects_to_a_restarted_peer() {
 fn two_nodes_dialing_each_other_keep_one_link() {
     let a = manager("dial-a");
     let b = manager("dial-b");
-    a.add(ipchnl::echo::Server::new("server-a")).unwrap();
-    b.add(ipchnl::echo::Server::new("server-b")).unwrap();
+    a.add("server-a", ipchnl::echo::Server::new()).unwrap();
+    b.add("server-b", ipchnl::echo::Server::new()).unwrap();
     let at_a = a.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
     let at_b = b.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
     let (ra, rb) = std::thread::scope(|s| {

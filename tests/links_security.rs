@@ -68,7 +68,7 @@ fn the_secret_never_reaches_a_log() {
 
     let a = Manager::new(config("log-a").secret(secret(SECRET))).unwrap();
     let b = Manager::new(config("log-b").secret(secret(SECRET))).unwrap();
-    a.add(ipchnl::echo::Server::new("server")).unwrap();
+    a.add("server", ipchnl::echo::Server::new()).unwrap();
     let bound = a.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
     b.connect(&bound).unwrap();
     echo_completes(&b, 10);
@@ -125,7 +125,7 @@ fn unix_socket_files_are_private_and_replaced_only_when_stale() {
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     assert!(path.exists());
     let a = manager("unix-a");
-    a.add(ipchnl::echo::Server::new("server")).unwrap();
+    a.add("server", ipchnl::echo::Server::new()).unwrap();
     a.listen(&addr).unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -158,7 +158,7 @@ fn a_unix_peer_of_another_user_is_refused() {
     let open = manager("open");
     let path = socket_path("uid-ok");
     let bound = open.listen(&path.addr()).unwrap();
-    open.add(ipchnl::echo::Server::new("server")).unwrap();
+    open.add("server", ipchnl::echo::Server::new()).unwrap();
     let me = manager("me");
     me.connect(&bound).unwrap();
     echo_completes(&me, 10);

@@ -8,7 +8,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use ipchnl::echo::{EchoReply, EchoReq, echo_requestee_protocol};
+use ipchnl::echo::{EchoReq, echo_requestee_protocol};
 use ipchnl::samples::Msg1;
 use ipchnl::{
     ActorAddr, ActorId, AskError, DeadLetterReason, Manager, MsgType, NackReason, SendError, System,
@@ -34,7 +34,7 @@ fn two_servers_and_a_client_find_each_other_and_echo() {
     m.connect(&url.parse().unwrap()).unwrap();
     for node in [&s1, &s2] {
         let server = eventually("a server in the directory", || m.find_by_name(&format!("server@{node}")));
-        let reply = server.ask(EchoReq::new(7, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap();
+        let reply = server.ask(EchoReq::new(7, 0), HANG_GUARD).unwrap();
         assert_eq!(reply.counter, 7);
     }
     let echo_protocol = echo_requestee_protocol().id();
@@ -101,7 +101,7 @@ fn a_nats_outage_is_reported_as_a_link_down_and_recovered_from() {
     // NATS comes back on the same port: both find each other again.
     let _nats = Nats::on(nats.port);
     let server = eventually("the server again", || m.find_by_name(&format!("server@{node}")));
-    let reply = server.ask(EchoReq::new(2, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap();
+    let reply = server.ask(EchoReq::new(2, 0), HANG_GUARD).unwrap();
     assert_eq!(reply.counter, 2);
     // Every message is accounted for: handled, or reported (and maybe both,
     // for those reported unacknowledged).
@@ -186,7 +186,7 @@ fn the_server_s_own_auth_is_used_and_a_wrong_token_is_a_clear_error() {
     let m = Manager::new(config("auth-tester")).unwrap();
     m.connect(&good.parse().unwrap()).unwrap();
     let server = eventually("the server", || m.find_by_name(&format!("server@{node}")));
-    let reply = server.ask(EchoReq::new(3, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap();
+    let reply = server.ask(EchoReq::new(3, 0), HANG_GUARD).unwrap();
     assert_eq!(reply.counter, 3);
     // A wrong token: a typed error that names the server, not the token.
     let bad = format!("nats://wrong-token@127.0.0.1:{}", nats.port);
@@ -248,6 +248,6 @@ fn refusals_over_nats_are_the_same_typed_errors_and_dead_letters() {
     let err = by_addr.send(LocalOnly::new()).unwrap_err();
     assert!(matches!(&err, SendError::NotSerializable(msg) if msg.name() == "nats_tests::LocalOnly"));
     // And the link still works.
-    let reply = server.ask(EchoReq::new(4, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap();
+    let reply = server.ask(EchoReq::new(4, 0), HANG_GUARD).unwrap();
     assert_eq!(reply.counter, 4);
 }

@@ -1,6 +1,6 @@
 //! The `Actor` trait and the one way a message reaches it.
 
-use msg_header::{ActorId, BoxMsg};
+use msg_header::BoxMsg;
 use protocol_set::ProtocolSet;
 
 use crate::sender::ExecutorThreadGuard;
@@ -11,13 +11,10 @@ use crate::{ActorSender, Context, Envelope, System};
 /// `handle` runs on an executor thread shared with other actors: it must
 /// not block. Sends from inside it never wait for room (a full mailbox is
 /// `Err(Full)` at once) and `ask` is refused.
+///
+/// An actor holds only its own state: its manager gives it its name (at
+/// `add`) and its id, and [`Context::me`] tells it its own address.
 pub trait Actor: Send + 'static {
-    /// The actor's name, unique within its manager.
-    fn name(&self) -> &str;
-
-    /// The instance id, unique across processes (`ActorId::new()`).
-    fn id(&self) -> ActorId;
-
     /// The protocols the actor speaks; messages of any other protocol are
     /// refused at send time.
     fn protocol_set(&self) -> &'static ProtocolSet;

@@ -14,7 +14,7 @@
 /// use actor::{Actor, ActorSender, Context, StaticDirectory, dispatch};
 /// use echo_reply::EchoReply;
 /// use echo_req::EchoReq;
-/// use msg_header::{ActorId, BoxMsg, IntoBoxMsg};
+/// use msg_header::{BoxMsg, IntoBoxMsg};
 /// use protocol_set::{ProtocolSet, protocol_set};
 ///
 /// protocol_set! {
@@ -22,16 +22,14 @@
 /// }
 ///
 /// /// Answers each request, counting them.
-/// struct Echo(ActorId, u64);
+/// struct Echo(u64);
 ///
 /// impl Actor for Echo {
-///     fn name(&self) -> &str { "echo" }
-///     fn id(&self) -> ActorId { self.0 }
 ///     fn protocol_set(&self) -> &'static ProtocolSet { echo_set() }
 ///     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
 ///         dispatch!(msg, ctx, {
 ///             req: EchoReq => {
-///                 self.1 += 1;
+///                 self.0 += 1;
 ///                 if let Err(e) = ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, 0)) {
 ///                     eprintln!("echo: reply not sent: {e}");
 ///                 }
@@ -42,13 +40,13 @@
 ///     }
 /// }
 ///
-/// let mut echo = Echo(ActorId::new(), 0);
+/// let mut echo = Echo(0);
 /// let (me, _) = ActorSender::inbox("echo");
 /// let (asker, answers) = ActorSender::inbox("asker");
 /// let dir = StaticDirectory::default();
 /// let mut ctx = Context::for_message(&me, &dir, Some(asker), 0);
 /// echo.handle(&mut ctx, EchoReq::new(7, 0).into_box_msg());
-/// assert_eq!(echo.1, 1);
+/// assert_eq!(echo.0, 1);
 /// let answer = answers.try_recv().unwrap().msg.downcast::<EchoReply>().unwrap();
 /// assert_eq!(answer.counter, 7);
 /// ```

@@ -18,29 +18,32 @@
 //! use actor::{Actor, ActorSender, Context, StaticDirectory, dispatch};
 //! use echo_reply::EchoReply;
 //! use echo_req::EchoReq;
-//! use msg_header::{ActorId, BoxMsg};
+//! use msg_header::BoxMsg;
 //! use protocol_set::{ProtocolSet, protocol_set};
 //!
 //! protocol_set! {
 //!     fn echo_set = "echo" [echo_requestee_protocol::echo_requestee_protocol()]
 //! }
 //!
-//! struct Echo(ActorId);
+//! struct Echo;
 //! impl Actor for Echo {
-//!     fn name(&self) -> &str { "echo" }
-//!     fn id(&self) -> ActorId { self.0 }
 //!     fn protocol_set(&self) -> &'static ProtocolSet {
 //!         echo_set()
 //!     }
 //!     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
-//!         if let Some(req) = msg.downcast_ref::<EchoReq>() {
-//!             let _ = ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, 0));
-//!         }
+//!         dispatch!(msg, ctx, {
+//!             req: EchoReq => {
+//!                 if let Err(e) = ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, 0)) {
+//!                     eprintln!("echo: reply not sent: {e}");
+//!                 }
+//!             },
+//!             _reply: EchoReply => {},
+//!         })
 //!     }
 //! }
 //!
-//! let mut echo = Echo(ActorId::new());
-//! let (echo_addr, echo_rx) = ActorSender::channel(&echo, None);
+//! let mut echo = Echo;
+//! let (echo_addr, echo_rx) = ActorSender::channel("echo", &echo, None);
 //! let (me, my_rx) = ActorSender::inbox("me");
 //!
 //! echo_addr.send_from(EchoReq::new(7, 0), &me)?;

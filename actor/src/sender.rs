@@ -270,11 +270,11 @@ impl ActorSender {
         Self { route }
     }
 
-    /// A channel address for `actor`, to drive it by hand with
-    /// [`dispatch`](crate::dispatch): bounded to `capacity` messages, or
-    /// unbounded with `None`.
-    pub fn channel(actor: &dyn Actor, capacity: Option<usize>) -> (Self, Receiver<Envelope>) {
-        ChannelRoute::address(actor.id(), actor.name(), Some(actor.protocol_set()), capacity)
+    /// A channel address for `actor`, called `name` (with an id of its
+    /// own), to drive it by hand with [`dispatch`](crate::dispatch):
+    /// bounded to `capacity` messages, or unbounded with `None`.
+    pub fn channel(name: &str, actor: &dyn Actor, capacity: Option<usize>) -> (Self, Receiver<Envelope>) {
+        ChannelRoute::address(ActorId::new(), name, Some(actor.protocol_set()), capacity)
     }
 
     /// An address for code outside any actor to receive on: it accepts
@@ -387,7 +387,7 @@ impl ActorSender {
     ///     for env in requests.iter() {
     ///         let req = env.msg.downcast::<EchoReq>().unwrap();
     ///         let to = env.reply_to.unwrap();
-    ///         let corr = req.header().corr_id();
+    ///         let corr = msg_header::Msg::header(&*req).corr_id();
     ///         to.forward(EchoReply::new(req.counter, 0, 0).into_box_msg(), None, corr, actor::Wait::No).unwrap();
     ///     }
     /// });

@@ -26,18 +26,11 @@ protocol_set::protocol_set! {
 
 /// Answers every `EchoReq` with an `EchoReply`, counts, and stops on `Local`.
 struct Replier {
-    id: ActorId,
     handled: u64,
     started: bool,
 }
 
 impl Actor for Replier {
-    fn name(&self) -> &str {
-        "replier"
-    }
-    fn id(&self) -> ActorId {
-        self.id
-    }
     fn protocol_set(&self) -> &'static ProtocolSet {
         test_set()
     }
@@ -65,13 +58,13 @@ impl Actor for Replier {
 }
 
 fn replier() -> Replier {
-    Replier { id: ActorId::new(), handled: 0, started: false }
+    Replier { handled: 0, started: false }
 }
 
 #[test]
 fn test_actor() {
     let mut actor = replier();
-    let (addr, rx) = ActorSender::channel(&actor, None);
+    let (addr, rx) = ActorSender::channel("replier", &actor, None);
     let (me, my_rx) = ActorSender::inbox("test");
     let dir = StaticDirectory::new([addr.clone()]);
 
@@ -80,14 +73,14 @@ fn test_actor() {
 
     addr.send_from(EchoReq::new(5, 11), &me).unwrap();
     let env = rx.try_recv().unwrap();
-    assert_eq!(env.msg.header().dst_id(), actor.id);
+    assert_eq!(env.msg.header().dst_id(), addr.id());
     assert_eq!(env.msg.header().src_id(), me.id());
     assert!(!dispatch(&mut actor, &addr, &dir, env));
     assert_eq!(actor.handled, 1);
 
     let reply = my_rx.try_recv().unwrap();
-    assert_eq!(reply.reply_to.as_ref().map(ActorSender::id), Some(actor.id));
-    assert_eq!(reply.msg.header().src_id(), actor.id);
+    assert_eq!(reply.reply_to.as_ref().map(ActorSender::id), Some(addr.id()));
+    assert_eq!(reply.msg.header().src_id(), addr.id());
     let reply = reply.msg.downcast::<EchoReply>().unwrap();
     assert_eq!((reply.counter, reply.req_timestamp_ns, reply.reply_timestamp_ns), (5, 11, 99));
 
@@ -105,7 +98,7 @@ fn test_actor() {
 #[test]
 fn a_message_the_actor_does_not_speak_is_refused_and_handed_back() {
     let actor = replier();
-    let (addr, rx) = ActorSender::channel(&actor, None);
+    let (addr, rx) = ActorSender::channel("actor", &actor, None);
     let err = addr.send(Msg1::new(1, Default::default())).unwrap_err();
     assert!(matches!(err, SendError::NotAccepted(_)), "{err:?}");
     assert_eq!(err.into_inner().msg_id(), Msg1::msg_id());
@@ -115,7 +108,7 @@ fn a_message_the_actor_does_not_speak_is_refused_and_handed_back() {
 #[test]
 fn a_full_mailbox_is_full_at_once_and_send_timeout_times_out() {
     let actor = replier();
-    let (addr, rx) = ActorSender::channel(&actor, Some(2));
+    let (addr, rx) = ActorSender::channel("actor", &actor, Some(2));
     addr.try_send(EchoReq::new(1, 0)).unwrap();
     addr.try_send(EchoReq::new(2, 0)).unwrap();
     let full = addr.try_send(EchoReq::new(3, 0)).unwrap_err();
@@ -129,7 +122,7 @@ fn a_full_mailbox_is_full_at_once_and_send_timeout_times_out() {
 #[test]
 fn reply_without_a_reply_address_is_an_error() {
     let actor = replier();
-    let (addr, _rx) = ActorSender::channel(&actor, None);
+    let (addr, _rx) = ActorSender::channel("actor", &actor, None);
     let dir = StaticDirectory::default();
     let mut ctx = Context::new(&addr, &dir);
     assert!(matches!(ctx.reply(EchoReply::new(1, 2, 3)), Err(SendError::NoReplyTo(_))));
@@ -138,7 +131,7 @@ fn reply_without_a_reply_address_is_an_error() {
 #[test]
 fn ask_gets_the_reply_or_a_typed_error() {
     let mut actor = replier();
-    let (addr, rx) = ActorSender::channel(&actor, None);
+    let (addr, rx) = ActorSender::channel("actor", &actor, None);
     let server_addr = addr.clone();
     let server = std::thread::spawn(move || {
         let dir = StaticDirectory::default();
@@ -161,7 +154,7 @@ fn ask_gets_the_reply_or_a_typed_error() {
 #[test]
 fn ask_times_out() {
     let actor = replier();
-    let (addr, _rx) = ActorSender::channel(&actor, None);
+    let (addr, _rx) = ActorSender::channel("actor", &actor, None);
     assert!(matches!(addr.ask(EchoReq::new(1, 0), Duration::from_millis(1)), Err(AskError::Timeout)));
 }
 

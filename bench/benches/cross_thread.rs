@@ -28,7 +28,7 @@ use echo_req::EchoReq;
 use echo_requestee_protocol::echo_requestee_protocol;
 use echo_start::EchoStart;
 use manager::{ActorOptions, Manager, ManagerConfig};
-use msg_header::{ActorId, BoxMsg, now_ns};
+use msg_header::{BoxMsg, now_ns};
 use protocol_set::ProtocolSet;
 use ractor::{ActorProcessingErr, ActorRef, RpcReplyPort};
 use server::Server;
@@ -47,9 +47,9 @@ impl Ours {
     /// Server on executor 0, client on `client_executor`.
     fn new(client_executor: usize) -> Self {
         let manager = Manager::new(ManagerConfig::default().executors(2)).unwrap();
-        manager.add_with(Server::new("server"), ActorOptions::default().executor(0)).unwrap();
+        manager.add_with("server", Server::new(), ActorOptions::default().executor(0)).unwrap();
         let client = manager
-            .add_with(Client::new("client"), ActorOptions::default().executor(client_executor))
+            .add_with("client", Client::new(), ActorOptions::default().executor(client_executor))
             .unwrap();
         Self { _manager: manager, client }
     }
@@ -205,8 +205,6 @@ impl Ractor {
 
 /// A sink actor: counts `EchoReq`s and says when it has `target`.
 struct Sink {
-    id: ActorId,
-    name: String,
     count: u64,
     target: u64,
     done: Sender<u64>,
@@ -218,12 +216,6 @@ protocol_set::protocol_set! {
 }
 
 impl Actor for Sink {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn id(&self) -> ActorId {
-        self.id
-    }
     fn protocol_set(&self) -> &'static ProtocolSet {
         sink_set()
     }
@@ -240,8 +232,8 @@ impl Actor for Sink {
 /// Messages per second through a sink actor on another executor.
 fn stream_ours(manager: &Manager, round: usize) -> f64 {
     let (done, finished) = crossbeam_channel::bounded(1);
-    let sink = Sink { id: ActorId::new(), name: format!("sink{round}"), count: 0, target: STREAM, done };
-    let sink = manager.add_with(sink, ActorOptions::default().executor(1)).unwrap();
+    let sink = Sink { count: 0, target: STREAM, done };
+    let sink = manager.add_with(format!("sink{round}"), sink, ActorOptions::default().executor(1)).unwrap();
     let start = Instant::now();
     for i in 0..STREAM {
         sink.send(EchoReq::new(i, 0)).unwrap();

@@ -7,7 +7,7 @@ use echo_reply::EchoReply;
 use echo_req::EchoReq;
 use echo_requestee_protocol::echo_requestee_protocol;
 use hdrhistogram::Histogram;
-use msg_header::{ActorId, BoxMsg, now_ns};
+use msg_header::{BoxMsg, now_ns};
 use msg_local_macro::msg_local_macro;
 use protocol::protocol;
 use protocol_set::ProtocolSet;
@@ -54,26 +54,12 @@ protocol_set! {
 }
 
 /// Measures round trips with an echo server until a deadline.
+#[derive(Default)]
 pub struct Pinger {
-    id: ActorId,
-    name: String,
     run: Option<(PingFor, Histogram<u64>)>,
 }
 
-impl Pinger {
-    /// A pinger called `name`.
-    pub fn new(name: &str) -> Self {
-        Self { id: ActorId::new(), name: name.to_owned(), run: None }
-    }
-}
-
 impl Actor for Pinger {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn id(&self) -> ActorId {
-        self.id
-    }
     fn protocol_set(&self) -> &'static ProtocolSet {
         bench_set()
     }
@@ -112,32 +98,12 @@ impl Pinger {
 
 /// Counts the `EchoReq`s it gets; to an `EchoReq` of counter 0 it replies
 /// with the count so far (in an `EchoReply`'s counter).
+#[derive(Default)]
 pub struct Sink {
-    id: ActorId,
-    name: &'static str,
     count: u64,
 }
 
-impl Sink {
-    /// A sink named `sink`.
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
-        Self::named("sink")
-    }
-
-    /// A sink named `name`.
-    pub fn named(name: &'static str) -> Self {
-        Self { id: ActorId::new(), name, count: 0 }
-    }
-}
-
 impl Actor for Sink {
-    fn name(&self) -> &str {
-        self.name
-    }
-    fn id(&self) -> ActorId {
-        self.id
-    }
     fn protocol_set(&self) -> &'static ProtocolSet {
         bench_set()
     }
@@ -155,35 +121,26 @@ impl Actor for Sink {
 /// Floods a sink with `EchoReq`s until a deadline, from an actor: sends
 /// until the mailbox or window is full, then has it say when there is room.
 pub struct Streamer {
-    id: ActorId,
-    name: String,
     sent: u64,
     asked: Ask,
     started_count: Option<u64>,
     done: Option<Sender<u64>>,
 }
 
+impl Default for Streamer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Streamer {
-    /// A streamer called `name`.
-    pub fn new(name: &str) -> Self {
-        Self {
-            id: ActorId::new(),
-            name: name.to_owned(),
-            sent: 0,
-            asked: Ask::Done,
-            started_count: None,
-            done: None,
-        }
+    /// A streamer that has streamed nothing yet.
+    pub fn new() -> Self {
+        Self { sent: 0, asked: Ask::Done, started_count: None, done: None }
     }
 }
 
 impl Actor for Streamer {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn id(&self) -> ActorId {
-        self.id
-    }
     fn protocol_set(&self) -> &'static ProtocolSet {
         bench_set()
     }

@@ -65,11 +65,11 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
             }
             let m = Manager::new(config).map_err(|e| e.to_string())?;
             let on0 = ActorOptions::default().executor(0);
-            m.add_with(Server::new("server"), on0).map_err(|e| e.to_string())?;
-            m.add_with(Sink::new(), on0).map_err(|e| e.to_string())?;
+            m.add_with("server", Server::new(), on0).map_err(|e| e.to_string())?;
+            m.add_with("sink", Sink::default(), on0).map_err(|e| e.to_string())?;
             let receipts = on0.receipts(true);
-            m.add_with(Server::new("server-receipts"), receipts).map_err(|e| e.to_string())?;
-            m.add_with(Sink::named("sink-receipts"), receipts).map_err(|e| e.to_string())?;
+            m.add_with("server-receipts", Server::new(), receipts).map_err(|e| e.to_string())?;
+            m.add_with("sink-receipts", Sink::default(), receipts).map_err(|e| e.to_string())?;
             for a in addrs {
                 let bound = m.listen(a).map_err(|e| e.to_string())?;
                 writeln!(out, "listening on {bound}").map_err(|e| e.to_string())?;

@@ -160,8 +160,8 @@ struct SameThread {
 
 impl SameThread {
     fn new() -> Self {
-        let server = Server::new("server");
-        let (addr, rx) = ActorSender::channel(&server, None);
+        let server = Server::new();
+        let (addr, rx) = ActorSender::channel("server", &server, None);
         let (me, replies) = ActorSender::inbox("report");
         Self { server, addr, rx, me, replies, dir: StaticDirectory::default() }
     }
@@ -191,8 +191,8 @@ impl Path for SameThread {
     }
 
     fn stream(&mut self, until: Instant) -> Result<f64, String> {
-        let mut sink = Sink::new();
-        let (to, rx) = ActorSender::channel(&sink, None);
+        let mut sink = Sink::default();
+        let (to, rx) = ActorSender::channel("sink", &sink, None);
         let start = Instant::now();
         let mut n = 0u64;
         while Instant::now() < until {
@@ -228,10 +228,11 @@ impl CrossThread {
     fn new() -> Result<Self, String> {
         let manager = Manager::new(ManagerConfig::default().executors(2)).map_err(failed)?;
         let server =
-            manager.add_with(Server::new("server"), ActorOptions::default().executor(0)).map_err(failed)?;
-        let pinger =
-            manager.add_with(Pinger::new("pinger"), ActorOptions::default().executor(1)).map_err(failed)?;
-        manager.add_with(Sink::new(), ActorOptions::default().executor(1)).map_err(failed)?;
+            manager.add_with("server", Server::new(), ActorOptions::default().executor(0)).map_err(failed)?;
+        let pinger = manager
+            .add_with("pinger", Pinger::default(), ActorOptions::default().executor(1))
+            .map_err(failed)?;
+        manager.add_with("sink", Sink::default(), ActorOptions::default().executor(1)).map_err(failed)?;
         Ok(Self { manager, pinger, server, bare: ThreadEcho::new() })
     }
 }
@@ -347,8 +348,8 @@ impl Remote {
         // On the link's executor (every link is on executor 0): their
         // sends are written without a hand-off.
         let on_link = ActorOptions::default().executor(0);
-        let pinger = manager.add_with(Pinger::new("pinger"), on_link).map_err(failed)?;
-        let streamer = manager.add_with(Streamer::new("streamer"), on_link).map_err(failed)?;
+        let pinger = manager.add_with("pinger", Pinger::default(), on_link).map_err(failed)?;
+        let streamer = manager.add_with("streamer", Streamer::new(), on_link).map_err(failed)?;
         Ok(Self { _manager: manager, pinger, streamer, server, sink })
     }
 

@@ -16,8 +16,8 @@
 //! use echo_start::EchoStart;
 //!
 //! // With no server to be found, the run completes at once with nothing sent.
-//! let mut client = Client::new("client");
-//! let (addr, rx) = ActorSender::channel(&client, None);
+//! let mut client = Client::new();
+//! let (addr, rx) = ActorSender::channel("client", &client, None);
 //! let (me, my_rx) = ActorSender::inbox("controller");
 //! addr.send_from(EchoStart::new(3), &me)?;
 //! dispatch(&mut client, &addr, &StaticDirectory::default(), rx.recv()?);
@@ -30,7 +30,7 @@
 
 use std::fmt;
 
-use actor::{Actor, ActorSender, Context, Terminated};
+use actor::{Actor, ActorSender, Context, Terminated, dispatch};
 use echo_complete::EchoComplete;
 use echo_reply::EchoReply;
 use echo_req::EchoReq;
@@ -39,7 +39,7 @@ use echo_requester_protocol::echo_requester_protocol;
 use echo_start::EchoStart;
 use echo_start_complete_protocol::echo_start_complete_protocol;
 use hdrhistogram::Histogram;
-use msg_header::{ActorId, BoxMsg, now_ns};
+use msg_header::{BoxMsg, now_ns};
 use protocol_set::{ProtocolSet, protocol_set};
 use tracing::{debug, trace, warn};
 
@@ -95,21 +95,25 @@ impl fmt::Debug for ClientState {
 /// The echo requester actor.
 #[derive(Debug)]
 pub struct Client {
-    name: String,
-    id: ActorId,
     partner: Option<ActorSender>,
     state: ClientState,
 }
 
+impl Default for Client {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Client {
     /// A client that finds its partner by protocol when a run starts.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), id: ActorId::new(), partner: None, state: ClientState::Idle }
+    pub fn new() -> Self {
+        Self { partner: None, state: ClientState::Idle }
     }
 
     /// A client that always runs against `partner`.
-    pub fn with_partner(name: impl Into<String>, partner: ActorSender) -> Self {
-        Self { partner: Some(partner), ..Self::new(name) }
+    pub fn with_partner(partner: ActorSender) -> Self {
+        Self { partner: Some(partner), ..Self::new() }
     }
 
     /// The current state.
@@ -124,14 +128,14 @@ impl Client {
             .clone()
             .or_else(|| ctx.find_by_protocol(echo_requestee_protocol().id()).into_iter().next());
         let Some(partner) = partner else {
-            warn!(client = %self.name, "no actor speaks echo_requestee_protocol; run not started");
+            warn!(client = ctx.me().name(), "no actor speaks echo_requestee_protocol; run not started");
             return finish(ctx, controller, EchoComplete::new(0, 0, 0, 0, 0, 0));
         };
-        debug!(client = %self.name, ?partner, ping_count, "run started");
+        debug!(client = ctx.me().name(), ?partner, ping_count, "run started");
         // If the partner ends (or its link goes down) mid-run, the run ends
         // with what it has instead of waiting for a reply that will not come.
         if let Err(e) = ctx.watch(&partner) {
-            debug!(client = %self.name, error = %e, "partner not watched");
+            debug!(client = ctx.me().name(), error = %e, "partner not watched");
         }
         let rtts = Box::new(rtt_histogram());
         let started_ns = now_ns();
@@ -151,7 +155,7 @@ impl Client {
                     *sent += 1;
                     return;
                 }
-                Err(e) => warn!(client = %self.name, error = %e, "request not sent; run ends"),
+                Err(e) => warn!(client = ctx.me().name(), error = %e, "request not sent; run ends"),
             }
         }
         self.complete(ctx);
@@ -162,7 +166,7 @@ impl Client {
             std::mem::replace(&mut self.state, ClientState::Idle)
         {
             let elapsed_ns = now_ns().saturating_sub(started_ns);
-            debug!(client = %self.name, sent, received, elapsed_ns, "run complete");
+            debug!(client = ctx.me().name(), sent, received, elapsed_ns, "run complete");
             let done = EchoComplete::new(
                 sent,
                 received,
@@ -177,10 +181,15 @@ impl Client {
 
     fn on_reply(&mut self, ctx: &mut Context<'_>, reply: &EchoReply) {
         let ClientState::Running { sent, received, rtts, .. } = &mut self.state else {
-            return warn!(client = %self.name, counter = reply.counter, "reply while idle; ignored");
+            return warn!(client = ctx.me().name(), counter = reply.counter, "reply while idle; ignored");
         };
         if reply.counter != *sent {
-            warn!(client = %self.name, expected = *sent, got = reply.counter, "reply out of order; run ends");
+            warn!(
+                client = ctx.me().name(),
+                expected = *sent,
+                got = reply.counter,
+                "reply out of order; run ends"
+            );
             return self.complete(ctx);
         }
         *received += 1;
@@ -206,36 +215,28 @@ fn finish(ctx: &mut Context<'_>, controller: Option<ActorSender>, done: EchoComp
 }
 
 impl Actor for Client {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn id(&self) -> ActorId {
-        self.id
-    }
-
     fn protocol_set(&self) -> &'static ProtocolSet {
         client_protocol_set()
     }
 
     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
-        trace!(client = %self.name, state = ?self.state, msg = msg.name(), "handle");
-        let msg = match msg.downcast::<EchoReply>() {
-            Ok(reply) => return self.on_reply(ctx, &reply),
-            Err(e) => e.into_inner(),
-        };
-        if let Some(ended) = msg.downcast_ref::<Terminated>() {
-            if matches!(&self.state, ClientState::Running { partner, .. } if partner.id() == ended.actor) {
-                warn!(client = %self.name, reason = ?ended.reason, "partner ended mid-run; run ends");
-                self.complete(ctx);
-            }
-            return;
-        }
-        match msg.downcast::<EchoStart>() {
-            Ok(start) if matches!(self.state, ClientState::Idle) => self.start(ctx, start.ping_count),
-            Ok(_) => warn!(client = %self.name, "EchoStart while running; ignored"),
-            Err(e) => warn!(client = %self.name, msg = e.msg.name(), "unexpected message; ignored"),
-        }
+        trace!(client = ctx.me().name(), state = ?self.state, msg = msg.name(), "handle");
+        dispatch!(msg, ctx, {
+            reply: EchoReply => self.on_reply(ctx, &reply),
+            start: EchoStart => match self.state {
+                ClientState::Idle => self.start(ctx, start.ping_count),
+                ClientState::Running { .. } => warn!(client = ctx.me().name(), "EchoStart while running; ignored"),
+            },
+            ended: Terminated => {
+                if matches!(&self.state, ClientState::Running { partner, .. } if partner.id() == ended.actor) {
+                    warn!(client = ctx.me().name(), reason = ?ended.reason, "partner ended mid-run; run ends");
+                    self.complete(ctx);
+                }
+            },
+            // Of its protocols, but a client is never sent these.
+            _req: EchoReq => warn!(client = ctx.me().name(), "EchoReq ignored"),
+            _done: EchoComplete => warn!(client = ctx.me().name(), "EchoComplete ignored"),
+        })
     }
 }
 

@@ -10,8 +10,8 @@ use super::*;
 /// Runs a client against a hand-made server loop in one thread and returns
 /// the requests it sent and the completion it reported.
 fn run(ping_count: u64) -> (Vec<EchoReq>, Box<EchoComplete>) {
-    let mut client = Client::new("client");
-    let (client_addr, client_rx) = ActorSender::channel(&client, None);
+    let mut client = Client::new();
+    let (client_addr, client_rx) = ActorSender::channel("client", &client, None);
     let (server, server_rx): (ActorSender, Receiver<Envelope>) = ActorSender::inbox("fake-server");
     let (controller, controller_rx) = ActorSender::inbox("controller");
     // The inbox accepts everything but speaks no protocol: hand the partner over.
@@ -60,8 +60,8 @@ fn test_ping_counts() {
 
 #[test]
 fn an_out_of_order_reply_ends_the_run() {
-    let mut client = Client::new("client");
-    let (client_addr, client_rx) = ActorSender::channel(&client, None);
+    let mut client = Client::new();
+    let (client_addr, client_rx) = ActorSender::channel("client", &client, None);
     let (server, server_rx) = ActorSender::inbox("fake-server");
     let (controller, controller_rx) = ActorSender::inbox("controller");
     client.partner = Some(server.clone());

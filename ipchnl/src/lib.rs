@@ -10,8 +10,8 @@
 //! use ipchnl::{ActorSender, MsgType, StaticDirectory, dispatch};
 //! use ipchnl::echo::{EchoReply, EchoReq, Server};
 //!
-//! let mut server = Server::new("server");
-//! let (addr, rx) = ActorSender::channel(&server, None);
+//! let mut server = Server::new();
+//! let (addr, rx) = ActorSender::channel("server", &server, None);
 //! let (me, replies) = ActorSender::inbox("me");
 //! addr.send_from(EchoReq::stamped(1), &me)?;
 //! dispatch(&mut server, &addr, &StaticDirectory::default(), rx.recv()?);

@@ -41,16 +41,14 @@
 //! ```
 //! use std::time::Duration;
 //! use client::Client;
-//! use echo_complete::EchoComplete;
 //! use echo_start::EchoStart;
 //! use manager::{ActorOptions, Manager, ManagerConfig};
 //! use server::Server;
 //!
 //! let manager = Manager::new(ManagerConfig::default().executors(2))?;
-//! manager.add_with(Server::new("server"), ActorOptions::default().executor(0))?;
-//! let client = manager.add_with(Client::new("client"), ActorOptions::default().executor(1))?;
+//! manager.add_with("server", Server::new(), ActorOptions::default().executor(0))?;
+//! let client = manager.add_with("client", Client::new(), ActorOptions::default().executor(1))?;
 //! let done = client.ask(EchoStart::new(100), Duration::from_secs(30))?;
-//! let done = done.downcast::<EchoComplete>()?;
 //! assert_eq!((done.sent, done.received), (100, 100));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -66,13 +64,13 @@
 //!
 //! let here = Manager::new(ManagerConfig::default().node_name("here"))?;
 //! let there = Manager::new(ManagerConfig::default().node_name("there"))?;
-//! there.add(Server::new("server"))?;
+//! there.add("server", Server::new())?;
 //! let addr = there.listen(&"tcp://127.0.0.1:0".parse()?)?;
 //! here.connect(&addr)?;
 //! let server = here.find_by_name("server@there").expect("in the directory");
 //! assert!(server.is_remote());
 //! let reply = server.ask(EchoReq::new(7, 0), Duration::from_secs(10))?;
-//! assert_eq!(reply.downcast::<EchoReply>()?.counter, 7);
+//! assert_eq!(reply.counter, 7);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -51,9 +51,9 @@ use crate::{ActorOptions, Addr, ManagerConfig, ManagerError};
 /// use server::Server;
 ///
 /// let manager = Manager::new(ManagerConfig::default())?;
-/// let server = manager.add(Server::new("server"))?;
+/// let server = manager.add("server", Server::new())?;
 /// let reply = server.ask(EchoReq::new(1, 0), Duration::from_secs(10))?;
-/// assert_eq!(reply.downcast::<EchoReply>()?.counter, 1);
+/// assert_eq!(reply.counter, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Manager {
@@ -137,15 +137,23 @@ impl Manager {
         Ok(manager)
     }
 
-    /// Adds an actor on the next executor in turn, with an unbounded mailbox.
-    pub fn add(&self, actor: impl Actor) -> Result<ActorSender, ManagerError> {
-        self.add_with(actor, ActorOptions::default())
+    /// Adds an actor called `name` (unique in this manager) on the next
+    /// executor in turn, with an unbounded mailbox. The manager gives it
+    /// its id; its address (returned, and [`Context::me`](actor::Context::me)
+    /// in its handlers) carries both.
+    pub fn add(&self, name: impl Into<String>, actor: impl Actor) -> Result<ActorSender, ManagerError> {
+        self.add_with(name, actor, ActorOptions::default())
     }
 
-    /// Adds an actor where and how `options` say. The actor is in the
-    /// directory when this returns; its `started` hook runs on its
-    /// executor before its first message.
-    pub fn add_with(&self, actor: impl Actor, options: ActorOptions) -> Result<ActorSender, ManagerError> {
+    /// Adds an actor called `name` where and how `options` say. The actor
+    /// is in the directory when this returns; its `started` hook runs on
+    /// its executor before its first message.
+    pub fn add_with(
+        &self,
+        name: impl Into<String>,
+        actor: impl Actor,
+        options: ActorOptions,
+    ) -> Result<ActorSender, ManagerError> {
         if !self.lifecycle.is_running() {
             return Err(ManagerError::ShuttingDown);
         }
@@ -157,7 +165,7 @@ impl Manager {
         };
         let executor = &self.executors[index];
         let set = actor.protocol_set();
-        let (name, id) = (actor.name().to_owned(), actor.id());
+        let (name, id) = (name.into(), ActorId::new());
         // Hold the directory while the actor is queued for its executor, so
         // nobody can find it (and send to it) before its executor knows it.
         let mut dir = self.shared.nodes.dir_mut();
@@ -202,7 +210,7 @@ impl Manager {
     /// use server::Server;
     ///
     /// let manager = Manager::new(ManagerConfig::default())?;
-    /// let server = manager.add(Server::new("server"))?;
+    /// let server = manager.add("server", Server::new())?;
     /// let (watcher, told) = ActorSender::inbox("watcher");
     /// server.watch(&watcher)?;
     ///

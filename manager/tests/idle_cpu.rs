@@ -24,8 +24,8 @@ fn ticks_per_second() -> u64 {
 #[test]
 fn an_idle_manager_uses_no_cpu() {
     let m = Manager::new(ManagerConfig::default().executors(2)).unwrap();
-    let a = m.add(Server::new("a")).unwrap();
-    let b = m.add(Server::new("b")).unwrap();
+    let a = m.add("a", Server::new()).unwrap();
+    let b = m.add("b", Server::new()).unwrap();
     // Some work first, so the executors have run and gone back to sleep.
     for s in [&a, &b] {
         s.ask(echo_req::EchoReq::new(1, 0), Duration::from_secs(30)).unwrap();

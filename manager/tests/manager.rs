@@ -38,10 +38,10 @@ fn terminated(msg: BoxMsg) -> Terminated {
 #[test]
 fn test_manager() {
     let m = manager(2);
-    let s1 = m.add(Server::new("s1")).unwrap();
+    let s1 = m.add("s1", Server::new()).unwrap();
     let (probe, _) = Probe::new("probe");
-    let p = m.add(probe).unwrap();
-    let s2 = m.add(Server::new("s2")).unwrap();
+    let p = m.add(probe.name.clone(), probe).unwrap();
+    let s2 = m.add("s2", Server::new()).unwrap();
     assert_eq!(m.actor_count(), 3);
 
     // By protocol: every speaker, in the order added.
@@ -58,9 +58,9 @@ fn test_manager() {
         assert_eq!((reply.counter, reply.req_timestamp_ns), (i as u64, 7));
     }
     // Names are unique per manager.
-    assert!(matches!(m.add(Server::new("s1")), Err(ManagerError::NameTaken(n)) if n == "s1"));
+    assert!(matches!(m.add("s1", Server::new()), Err(ManagerError::NameTaken(n)) if n == "s1"));
     assert!(matches!(
-        m.add_with(Server::new("x"), on(5)),
+        m.add_with("x", Server::new(), on(5)),
         Err(ManagerError::NoSuchExecutor { index: 5, count: 2 })
     ));
 
@@ -76,7 +76,7 @@ fn test_manager() {
 #[test]
 fn a_message_outside_the_protocol_set_is_refused() {
     let m = manager(1);
-    let s = m.add(Server::new("s")).unwrap();
+    let s = m.add("s", Server::new()).unwrap();
     let err = s.send(Msg1::new(1, Default::default())).unwrap_err();
     assert!(matches!(&err, SendError::NotAccepted(msg) if msg.msg_id() == Msg1::msg_id()));
 }
@@ -85,7 +85,7 @@ fn a_message_outside_the_protocol_set_is_refused() {
 fn ask_with_timeout() {
     let m = manager(2);
     let (probe, _) = Probe::new("p");
-    let p = m.add(probe).unwrap();
+    let p = m.add(probe.name.clone(), probe).unwrap();
     assert_eq!(ping(&p, 42), 42);
 
     // No reply in time: the actor is busy.
@@ -103,8 +103,8 @@ fn ask_inside_a_handler_is_refused() {
     let m = manager(2);
     let (a, _) = Probe::new("a");
     let (b, _) = Probe::new("b");
-    let a = m.add_with(a, on(0)).unwrap();
-    let b = m.add_with(b, on(1)).unwrap();
+    let a = m.add_with(a.name.clone(), a, on(0)).unwrap();
+    let b = m.add_with(b.name.clone(), b, on(1)).unwrap();
     let (report, outcome) = crossbeam_channel::bounded(1);
     a.send(AskInside::new(b, report)).unwrap();
     assert_eq!(outcome.recv_timeout(HANG_GUARD).unwrap(), "Err(InHandler(manager::tests::Ping))");
@@ -116,8 +116,8 @@ fn a_bounded_mailbox_is_full_after_exactly_its_capacity_and_stalls_no_neighbour(
     let m = manager(1);
     let (full, full_counts) = Probe::new("full");
     let (neighbour, _) = Probe::new("neighbour");
-    let full = m.add_with(full, on(0).capacity(CAP)).unwrap();
-    let neighbour = m.add_with(neighbour, on(0).capacity(CAP)).unwrap();
+    let full = m.add_with(full.name.clone(), full, on(0).capacity(CAP)).unwrap();
+    let neighbour = m.add_with(neighbour.name.clone(), neighbour, on(0).capacity(CAP)).unwrap();
 
     // Its actor is blocked, so nothing is taken out while we count.
     let gate = block(&full);
@@ -157,8 +157,8 @@ fn sends_inside_a_handler_never_wait() {
     let m = manager(2);
     let (sender, _) = Probe::new("sender");
     let (target, _) = Probe::new("target");
-    let sender = m.add_with(sender, on(0)).unwrap();
-    let target = m.add_with(target, on(1).capacity(2)).unwrap();
+    let sender = m.add_with(sender.name.clone(), sender, on(0)).unwrap();
+    let target = m.add_with(target.name.clone(), target, on(1).capacity(2)).unwrap();
     let gate = block(&target);
     let (report, outcomes) = crossbeam_channel::unbounded();
     sender.send(SendPings::new(target.clone(), 3, report)).unwrap();
@@ -172,7 +172,7 @@ fn a_dead_letter_for_a_stopped_actor() {
     let m = manager(1);
     let dead = m.dead_letters();
     let (probe, _) = Probe::new("p");
-    let p = m.add(probe).unwrap();
+    let p = m.add(probe.name.clone(), probe).unwrap();
     let gate = block(&p);
     p.send(StopMe::new()).unwrap();
     // Accepted: the actor is alive when these are sent...
@@ -197,7 +197,7 @@ fn a_dead_letter_for_a_shutdown() {
     let m = manager(1);
     let dead = m.dead_letters();
     let (probe, counts) = Probe::new("p");
-    let p = m.add(probe).unwrap();
+    let p = m.add(probe.name.clone(), probe).unwrap();
     let gate = block(&p);
     for n in 0..3 {
         p.send(Ping::new(n)).unwrap();
@@ -226,9 +226,9 @@ fn a_panic_stops_only_its_actor() {
     let (bomb, bomb_counts) = Probe::new("bomb");
     let (neighbour, _) = Probe::new("neighbour");
     let (watcher, _, seen) = Probe::seeing("watcher");
-    let bomb = m.add(bomb).unwrap();
-    let neighbour = m.add(neighbour).unwrap();
-    let watcher = m.add(watcher).unwrap();
+    let bomb = m.add(bomb.name.clone(), bomb).unwrap();
+    let neighbour = m.add(neighbour.name.clone(), neighbour).unwrap();
+    let watcher = m.add(watcher.name.clone(), watcher).unwrap();
     bomb.watch(&watcher).unwrap();
 
     bomb.send(Explode::new()).unwrap();
@@ -245,7 +245,7 @@ fn a_panic_stops_only_its_actor() {
 fn watching_a_stopped_actor_notifies_at_once() {
     let m = manager(1);
     let (p, counts) = Probe::new("p");
-    let p = m.add(p).unwrap();
+    let p = m.add(p.name.clone(), p).unwrap();
     assert!(matches!(p.ask(StopMe::new().into_box_msg(), HANG_GUARD), Err(AskError::Disconnected)));
     let (w, wrx) = ActorSender::inbox("w");
     p.watch(&w).unwrap();
@@ -258,7 +258,7 @@ fn watching_a_stopped_actor_notifies_at_once() {
 fn the_manager_stops_its_own_actors_after_what_is_queued() {
     let m = manager(1);
     let (probe, counts) = Probe::new("p");
-    let p = m.add(probe).unwrap();
+    let p = m.add(probe.name.clone(), probe).unwrap();
     let (w, wrx) = ActorSender::inbox("w");
     p.watch(&w).unwrap();
     let gate = block(&p);
@@ -274,7 +274,7 @@ fn the_manager_stops_its_own_actors_after_what_is_queued() {
     // Not an actor of this manager: another manager's, an inbox.
     let other = manager(1);
     let (q, _) = Probe::new("q");
-    let q = other.add(q).unwrap();
+    let q = other.add(q.name.clone(), q).unwrap();
     assert!(matches!(m.stop(&q), Err(actor::SystemError::UnknownActor(name)) if name == "q"));
     assert!(matches!(m.stop(&w), Err(actor::SystemError::UnknownActor(_))));
     assert_eq!(ping(&q, 3), 3);
@@ -284,7 +284,7 @@ fn the_manager_stops_its_own_actors_after_what_is_queued() {
 fn shutdown_drains_what_was_queued() {
     let m = manager(2);
     let (p, counts) = Probe::new("p");
-    let p = m.add_with(p, on(0)).unwrap();
+    let p = m.add_with(p.name.clone(), p, on(0)).unwrap();
     let (w, wrx) = ActorSender::inbox("w");
     p.watch(&w).unwrap();
     let gate = block(&p);
@@ -304,14 +304,14 @@ fn shutdown_drains_what_was_queued() {
     assert_eq!(counts.stopped(), 1);
     assert_eq!(terminated(wrx.try_recv().unwrap().msg).reason, TerminationReason::Shutdown);
     assert_eq!(m.dead_letter_count(), 0);
-    assert!(matches!(m.add(Server::new("late")), Err(ManagerError::ShuttingDown)));
+    assert!(matches!(m.add("late", Server::new()), Err(ManagerError::ShuttingDown)));
     assert_eq!(m.actor_count(), 0);
 }
 
 #[test]
 fn a_thousand_actors_on_two_executors_all_answer() {
     let m = manager(2);
-    let actors: Vec<_> = (0..1000).map(|i| m.add(Server::new(format!("s{i}"))).unwrap()).collect();
+    let actors: Vec<_> = (0..1000).map(|i| m.add(format!("s{i}"), Server::new()).unwrap()).collect();
     let (me, replies) = ActorSender::inbox("me");
     for (i, a) in actors.iter().enumerate() {
         a.send_from(EchoReq::new(i as u64, 0), &me).unwrap();
@@ -326,8 +326,8 @@ fn a_thousand_actors_on_two_executors_all_answer() {
 #[test]
 fn the_echo_through_the_manager() {
     let m = manager(2);
-    m.add_with(Server::new("server"), on(0)).unwrap();
-    let client = m.add_with(Client::new("client"), on(1)).unwrap();
+    m.add_with("server", Server::new(), on(0)).unwrap();
+    let client = m.add_with("client", Client::new(), on(1)).unwrap();
     for n in [0, 1, 10_000] {
         let done = client.ask(EchoStart::new(n), HANG_GUARD).unwrap();
         assert_eq!((done.sent, done.received), (n, n));
@@ -340,7 +340,7 @@ fn dropping_the_manager_shuts_it_down() {
     let (p, counts) = Probe::new("p");
     let addr = {
         let m = manager(2);
-        let addr = m.add(p).unwrap();
+        let addr = m.add(p.name.clone(), p).unwrap();
         assert_eq!(ping(&addr, 1), 1);
         addr
     };
@@ -362,7 +362,7 @@ fn public_handles_are_send_and_sync() {
 fn when_room_tells_an_actor_that_a_full_mailbox_has_room_again() {
     let m = manager(1);
     let (full, _) = Probe::new("full");
-    let full = m.add_with(full, on(0).capacity(1)).unwrap();
+    let full = m.add_with(full.name.clone(), full, on(0).capacity(1)).unwrap();
     let (me, notes) = ActorSender::inbox("me");
     // Room now: the note comes at once.
     full.when_room(&me, Pong::new(1)).unwrap();
@@ -385,13 +385,13 @@ fn a_send_from_the_executor_thread_never_overtakes_the_spawn_of_its_target() {
     // start is still in the mailbox, must still reach it.
     let m = manager(1);
     let (finder, _) = Probe::new("finder");
-    let finder = m.add_with(finder, on(0)).unwrap();
+    let finder = m.add_with(finder.name.clone(), finder, on(0)).unwrap();
     let gate = block(&finder);
     let (report, outcome) = crossbeam_channel::unbounded();
     finder.send(PingByName::new("late".into(), report)).unwrap();
     // Queued behind the request above, while the executor is blocked.
     let (late, late_counts) = Probe::new("late");
-    let late = m.add_with(late, on(0)).unwrap();
+    let late = m.add_with(late.name.clone(), late, on(0)).unwrap();
     drop(gate);
     assert_eq!(outcome.recv_timeout(HANG_GUARD).unwrap(), Ok(()));
     // The ping arrived: the next one is answered after it, in order.
@@ -401,15 +401,9 @@ fn a_send_from_the_executor_thread_never_overtakes_the_spawn_of_its_target() {
 }
 
 /// Answers `EchoReq`s through `dispatch!`; has no arm for anything else.
-struct Dispatching(msg_header::ActorId);
+struct Dispatching;
 
 impl actor::Actor for Dispatching {
-    fn name(&self) -> &str {
-        "dispatching"
-    }
-    fn id(&self) -> msg_header::ActorId {
-        self.0
-    }
     fn protocol_set(&self) -> &'static protocol_set::ProtocolSet {
         server::server_protocol_set()
     }
@@ -429,11 +423,11 @@ impl actor::Actor for Dispatching {
 fn dispatch_hands_each_message_to_its_arm_and_reports_the_rest_as_unhandled() {
     let m = manager(2);
     let dead = m.dead_letters();
-    let d = m.add_with(Dispatching(msg_header::ActorId::new()), on(0)).unwrap();
+    let d = m.add_with("dispatching", Dispatching, on(0)).unwrap();
     let answer = d.ask(EchoReq::new(5, 0), HANG_GUARD).unwrap();
     assert_eq!(answer.counter, 5);
     // A `Terminated` (every actor may be sent one) has no arm here.
-    let other = m.add_with(Server::new("other"), on(1)).unwrap();
+    let other = m.add_with("other", Server::new(), on(1)).unwrap();
     other.watch(&d).unwrap();
     other.stop().unwrap();
     let letter = dead.recv_timeout(HANG_GUARD).unwrap();

@@ -4,7 +4,6 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use echo_reply::EchoReply;
 use echo_req::EchoReq;
 use manager::{Addr, Manager, ManagerConfig};
 use server::Server;
@@ -70,14 +69,14 @@ fn two_managers_echo_through_nats() {
     let nats = Nats::start();
     let a = manager("a");
     let b = manager("b");
-    b.add(Server::new("server")).unwrap();
+    b.add("server", Server::new()).unwrap();
     a.connect(&nats.addr()).unwrap();
     b.connect(&nats.addr()).unwrap();
     let server = eventually("b's server in a's directory", || {
         a.find_by_name(&format!("server@b-{}", std::process::id()))
     });
     for n in 1..=100 {
-        let reply = server.ask(EchoReq::new(n, 0), HANG_GUARD).unwrap().downcast::<EchoReply>().unwrap();
+        let reply = server.ask(EchoReq::new(n, 0), HANG_GUARD).unwrap();
         assert_eq!(reply.counter, n);
     }
 }

@@ -28,7 +28,7 @@ fn no_thread_outlives_the_manager() {
     for executors in [1, 4] {
         let m = Manager::new(ManagerConfig::default().executors(executors)).unwrap();
         for i in 0..10 {
-            m.add(Server::new(format!("s{i}"))).unwrap();
+            m.add(format!("s{i}"), Server::new()).unwrap();
         }
         assert_eq!(thread_count(), before + executors);
         drop(m);

@@ -9,8 +9,8 @@
 //! use echo_req::EchoReq;
 //! use server::Server;
 //!
-//! let mut server = Server::new("server");
-//! let (addr, rx) = ActorSender::channel(&server, None);
+//! let mut server = Server::new();
+//! let (addr, rx) = ActorSender::channel("server", &server, None);
 //! let (me, my_rx) = ActorSender::inbox("me");
 //! addr.send_from(EchoReq::new(1, 100), &me)?;
 //! dispatch(&mut server, &addr, &StaticDirectory::default(), rx.recv()?);
@@ -22,11 +22,11 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
-use actor::{Actor, Context};
+use actor::{Actor, Context, dispatch};
 use echo_reply::EchoReply;
 use echo_req::EchoReq;
 use echo_requestee_protocol::echo_requestee_protocol;
-use msg_header::{ActorId, BoxMsg, now_ns};
+use msg_header::{BoxMsg, now_ns};
 use protocol_set::{ProtocolSet, protocol_set};
 use tracing::{trace, warn};
 
@@ -48,15 +48,19 @@ pub enum ServerState {
 /// The echo requestee actor.
 #[derive(Debug)]
 pub struct Server {
-    name: String,
-    id: ActorId,
     state: ServerState,
 }
 
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Server {
-    /// A server called `name`.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), id: ActorId::new(), state: ServerState::Serving { replies: 0 } }
+    /// A server that has answered nothing yet.
+    pub fn new() -> Self {
+        Self { state: ServerState::Serving { replies: 0 } }
     }
 
     /// The current state.
@@ -66,28 +70,22 @@ impl Server {
 }
 
 impl Actor for Server {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn id(&self) -> ActorId {
-        self.id
-    }
-
     fn protocol_set(&self) -> &'static ProtocolSet {
         server_protocol_set()
     }
 
     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
-        trace!(server = %self.name, state = ?self.state, msg = msg.name(), "handle");
+        trace!(server = ctx.me().name(), state = ?self.state, msg = msg.name(), "handle");
         let ServerState::Serving { replies } = &mut self.state;
-        match msg.downcast_ref::<EchoReq>() {
-            Some(req) => match ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, now_ns())) {
+        dispatch!(msg, ctx, {
+            req: EchoReq => match ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, now_ns())) {
                 Ok(()) => *replies += 1,
-                Err(e) => warn!(server = %self.name, error = %e, "reply not sent"),
+                // A plain send (no one to answer) or an asker that is gone.
+                Err(e) => warn!(server = ctx.me().name(), error = %e, "reply not sent"),
             },
-            None => warn!(server = %self.name, msg = msg.name(), "unexpected message; ignored"),
-        }
+            // Of its protocol, but a server is never sent one.
+            reply: EchoReply => warn!(server = ctx.me().name(), counter = reply.counter, "EchoReply ignored"),
+        })
     }
 }
 

@@ -140,8 +140,8 @@ impl std::error::Error for SameThreadError {}
 /// # Ok::<(), server::SameThreadError>(())
 /// ```
 pub fn same_thread_echo(loops: usize) -> Result<SameThreadReport, SameThreadError> {
-    let mut server = Server::new("server");
-    let (server_addr, server_rx) = ActorSender::channel(&server, None);
+    let mut server = Server::new();
+    let (server_addr, server_rx) = ActorSender::channel("server", &server, None);
     let (me, my_rx) = ActorSender::inbox("test_1");
     let dir = StaticDirectory::new([server_addr.clone()]);
 

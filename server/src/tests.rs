@@ -19,8 +19,8 @@ fn test_1() {
 
 #[test]
 fn unexpected_messages_are_not_answered() {
-    let mut server = Server::new("server");
-    let (addr, rx) = ActorSender::channel(&server, None);
+    let mut server = Server::new();
+    let (addr, rx) = ActorSender::channel("server", &server, None);
     let (me, my_rx) = ActorSender::inbox("me");
     // The server accepts only its protocol; EchoReply is in it but is not a request.
     addr.send_from(EchoReply::new(1, 2, 3), &me).unwrap();

@@ -74,7 +74,7 @@ pub(crate) fn run(args: &EchoArgs) -> Outcome {
     };
     // On the link's executor, the client's requests are written without a hand-off.
     let client = manager
-        .add_with(Client::with_partner("client", server), ActorOptions::default().executor(peer.executor))
+        .add_with("client", Client::with_partner(server), ActorOptions::default().executor(peer.executor))
         .map_err(|e| Failure::run(format!("cannot start the client: {e}")))?;
     let start = Instant::now();
     // A hang guard only: a server that dies ends the run through its link.

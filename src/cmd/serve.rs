@@ -104,7 +104,7 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
         .map_err(|e| Failure::run(format!("cannot watch signals: {e}")))?;
     let manager = Manager::new(config).map_err(|e| Failure::run(format!("cannot start: {e}")))?;
     manager
-        .add_with(Server::new("server"), ipchnl::ActorOptions::default().executor(0))
+        .add_with("server", Server::new(), ipchnl::ActorOptions::default().executor(0))
         .map_err(start_failed)?;
     if args.test_actors {
         testkit::add_test_actors(&manager, args.sink_log.as_deref(), args.sink_receipts)

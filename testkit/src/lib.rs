@@ -21,12 +21,12 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use actor::{Actor, ActorAddr, Context, Wait};
+use actor::{Actor, ActorAddr, Context, Wait, dispatch};
 use echo_reply::EchoReply;
 use echo_req::EchoReq;
 use echo_requestee_protocol::echo_requestee_protocol;
 use manager::{ActorOptions, Manager, ManagerError};
-use msg_header::{ActorId, BoxMsg, now_ns};
+use msg_header::{BoxMsg, now_ns};
 use msg_serde_macro::msg_serde_macro;
 use protocol::protocol;
 use protocol_set::{ProtocolSet, protocol_set};
@@ -84,19 +84,15 @@ protocol_set! {
     fn testkit_set = "testkit::Actors" [testkit_protocol(), echo_requestee_protocol()]
 }
 
-/// One of the test actors; which, its name says.
+/// One of the test actors: each handles every message of the test
+/// protocol; which one it is, the name it was added under says.
+#[derive(Default)]
 pub struct TestActor {
-    name: &'static str,
-    id: ActorId,
     sink_log: Option<File>,
     handled: u64,
 }
 
 impl TestActor {
-    fn new(name: &'static str) -> Self {
-        Self { name, id: ActorId::new(), sink_log: None, handled: 0 }
-    }
-
     fn relay(&mut self, ctx: &mut Context<'_>, relay: &Relay) {
         let to = match ctx.resolve(relay.to) {
             Ok(to) => to,
@@ -120,30 +116,23 @@ impl TestActor {
 }
 
 impl Actor for TestActor {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn id(&self) -> ActorId {
-        self.id
-    }
-
     fn protocol_set(&self) -> &'static ProtocolSet {
         testkit_set()
     }
 
     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
-        if let Some(relay) = msg.downcast_ref::<Relay>() {
-            self.relay(ctx, relay);
-        } else if let Some(nap) = msg.downcast_ref::<Nap>() {
-            std::thread::sleep(Duration::from_millis(nap.ms));
-        } else if let Some(seq) = msg.downcast_ref::<Seq>() {
-            self.sink(seq.n);
-        } else if let Some(bulk) = msg.downcast_ref::<Bulk>() {
-            self.sink(bulk.n);
-        } else if let Some(req) = msg.downcast_ref::<EchoReq>() {
-            let _ = ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, now_ns()));
-        }
+        dispatch!(msg, ctx, {
+            relay: Relay => self.relay(ctx, &relay),
+            nap: Nap => std::thread::sleep(Duration::from_millis(nap.ms)),
+            seq: Seq => self.sink(seq.n),
+            bulk: Bulk => self.sink(bulk.n),
+            req: EchoReq => {
+                if let Err(e) = ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, now_ns())) {
+                    warn!(actor = ctx.me().name(), error = %e, "reply not sent");
+                }
+            },
+            reply: EchoReply => warn!(actor = ctx.me().name(), counter = reply.counter, "EchoReply ignored"),
+        })
     }
 }
 
@@ -155,13 +144,13 @@ pub fn add_test_actors(
     sink_log: Option<&Path>,
     sink_receipts: bool,
 ) -> Result<(), ManagerError> {
-    manager.add(TestActor::new("relay"))?;
+    manager.add("relay", TestActor::default())?;
     let last = manager.executor_count() - 1;
-    manager.add_with(TestActor::new("napper"), ActorOptions::default().executor(last).capacity(1))?;
-    let mut sink = TestActor::new("sink");
+    manager.add_with("napper", TestActor::default(), ActorOptions::default().executor(last).capacity(1))?;
+    let mut sink = TestActor::default();
     if let Some(path) = sink_log {
         sink.sink_log = Some(File::options().create(true).append(true).open(path)?);
     }
-    manager.add_with(sink, ActorOptions::default().receipts(sink_receipts))?;
+    manager.add_with("sink", sink, ActorOptions::default().receipts(sink_receipts))?;
     Ok(())
 }

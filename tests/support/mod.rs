@@ -537,7 +537,7 @@ pub fn echo_against(m: &Manager, server: ipchnl::ActorSender, n: u64) {
     use ipchnl::echo::{Client, EchoStart};
     static CLIENTS: AtomicUsize = AtomicUsize::new(0);
     let name = format!("client{}", CLIENTS.fetch_add(1, Ordering::Relaxed));
-    let client = m.add(Client::with_partner(name, server)).expect("client added");
+    let client = m.add(name, Client::with_partner(server)).expect("client added");
     let done = client.ask(EchoStart::new(n), HANG_GUARD).expect("the run ends");
     assert_eq!((done.sent, done.received), (n, n));
     client.stop().expect("client stops");

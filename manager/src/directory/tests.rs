@@ -30,7 +30,7 @@ impl<C> Mailbox<C> for Nowhere {
 }
 
 fn protocol() -> ProtocolId {
-    Server::new("s").protocol_set().protocols()[0].id()
+    Server::new().protocol_set().protocols()[0].id()
 }
 
 /// Adds a local actor called `name`; its id.
@@ -41,7 +41,7 @@ fn add_local(dir: &mut Directory, name: &str) -> Result<ActorId, ManagerError> {
 }
 
 fn insert_local(dir: &mut Directory, name: &str, id: ActorId) -> Result<(), ManagerError> {
-    let set = Server::new("s").protocol_set();
+    let set = Server::new().protocol_set();
     let cell = Arc::new(ActorCell::new(
         id,
         name.to_owned(),

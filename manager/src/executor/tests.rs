@@ -125,11 +125,11 @@ impl Running {
         Self { stand, handle, thread: Some(thread) }
     }
 
-    /// Hosts `actor`; its address and its cell.
-    fn spawn(&self, actor: impl Actor) -> (ActorSender, Arc<ActorCell>) {
+    /// Hosts `actor` as `name`; its address and its cell.
+    fn spawn(&self, name: &str, actor: impl Actor) -> (ActorSender, Arc<ActorCell>) {
         let cell = Arc::new(ActorCell::new(
-            actor.id(),
-            actor.name().to_owned(),
+            ActorId::new(),
+            name.to_owned(),
             actor.protocol_set(),
             self.handle.clone() as Arc<dyn Mailbox<ActorCommand>>,
             self.handle.alloc_slot(),
@@ -159,17 +159,11 @@ impl Drop for Running {
 }
 
 /// Panics on every message.
-struct Boom(ActorId);
+struct Boom;
 
 impl Actor for Boom {
-    fn name(&self) -> &str {
-        "boom"
-    }
-    fn id(&self) -> ActorId {
-        self.0
-    }
     fn protocol_set(&self) -> &'static ProtocolSet {
-        Server::new("s").protocol_set()
+        Server::new().protocol_set()
     }
     fn handle(&mut self, _: &mut Context<'_>, _: BoxMsg) {
         panic!("boom");
@@ -184,7 +178,7 @@ fn ended(told: &crossbeam_channel::Receiver<Envelope>) -> TerminationReason {
 #[test]
 fn an_executor_runs_its_actors_handlers_and_their_replies_arrive() {
     let running = Running::start();
-    let (server, _) = running.spawn(Server::new("server"));
+    let (server, _) = running.spawn("server", Server::new());
     for counter in 0..100 {
         let reply = server.ask(EchoReq::new(counter, 0), GUARD).expect("answered");
         assert_eq!(reply.counter, counter);
@@ -194,8 +188,8 @@ fn an_executor_runs_its_actors_handlers_and_their_replies_arrive() {
 #[test]
 fn a_panic_stops_that_actor_only_and_its_watchers_are_told() {
     let running = Running::start();
-    let (boom, cell) = running.spawn(Boom(ActorId::new()));
-    let (server, _) = running.spawn(Server::new("server"));
+    let (boom, cell) = running.spawn("boom", Boom);
+    let (server, _) = running.spawn("server", Server::new());
     let told = running.watch(&boom);
     boom.send(EchoReq::new(1, 0)).expect("queued");
     assert_eq!(ended(&told), TerminationReason::Panicked);
@@ -209,7 +203,7 @@ fn a_panic_stops_that_actor_only_and_its_watchers_are_told() {
 fn a_message_for_an_ended_actor_is_a_dead_letter_actor_stopped() {
     let running = Running::start();
     let dead = running.stand.dead_letters.receiver();
-    let (server, cell) = running.spawn(Server::new("server"));
+    let (server, cell) = running.spawn("server", Server::new());
     let told = running.watch(&server);
     server.stop().expect("stop");
     assert_eq!(ended(&told), TerminationReason::Stopped);
@@ -233,11 +227,11 @@ fn a_message_for_an_ended_actor_is_a_dead_letter_actor_stopped() {
 fn a_slot_is_reused_with_a_new_generation_so_stale_messages_miss_the_newcomer() {
     let running = Running::start();
     let dead = running.stand.dead_letters.receiver();
-    let (first, old) = running.spawn(Server::new("first"));
+    let (first, old) = running.spawn("first", Server::new());
     let told = running.watch(&first);
     first.stop().expect("stop");
     assert_eq!(ended(&told), TerminationReason::Stopped);
-    let (second, new) = running.spawn(Server::new("second"));
+    let (second, new) = running.spawn("second", Server::new());
     assert_eq!(new.slot, old.slot, "the freed slot is reused");
     assert_ne!(new.generation, old.generation);
     let env = Envelope { msg: EchoReq::new(5, 0).into_box_msg(), reply_to: None };
@@ -258,7 +252,7 @@ fn a_slot_is_reused_with_a_new_generation_so_stale_messages_miss_the_newcomer() 
 fn when_aborting_queued_messages_are_reported_shutdown_not_handled() {
     let running = Running::start();
     let dead = running.stand.dead_letters.receiver();
-    let (_server, cell) = running.spawn(Server::new("server"));
+    let (_server, cell) = running.spawn("server", Server::new());
     assert!(running.stand.lifecycle.begin_stop(false));
     let env = Envelope { msg: EchoReq::new(4, 0).into_box_msg(), reply_to: None };
     let (slot, generation) = (cell.slot, cell.generation);
@@ -275,8 +269,8 @@ fn when_aborting_queued_messages_are_reported_shutdown_not_handled() {
 #[test]
 fn stopping_the_actors_tells_every_watcher_shutdown_and_answers() {
     let running = Running::start();
-    let (a, _) = running.spawn(Server::new("a"));
-    let (b, _) = running.spawn(Server::new("b"));
+    let (a, _) = running.spawn("a", Server::new());
+    let (b, _) = running.spawn("b", Server::new());
     let (told_a, told_b) = (running.watch(&a), running.watch(&b));
     let (done, stopped) = crossbeam_channel::bounded(1);
     running.handle.push(Command::StopActors { done });

@@ -123,12 +123,6 @@ impl Probe {
 }
 
 impl Actor for Probe {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn id(&self) -> ActorId {
-        self.id
-    }
     fn protocol_set(&self) -> &'static ProtocolSet {
         probe_set()
     }

@@ -63,18 +63,11 @@ impl Actor for Store {
 
     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
         dispatch!(msg, ctx, {
-            put: Put => answer(ctx, Value::new(put.key.clone(), self.map.insert(put.key, put.value))),
-            get: Get => answer(ctx, Value::new(get.key.clone(), self.map.get(&get.key).cloned())),
+            put: Put => ctx.answer(Value::new(put.key.clone(), self.map.insert(put.key, put.value))),
+            get: Get => ctx.answer(Value::new(get.key.clone(), self.map.get(&get.key).cloned())),
             // Answers are of the protocol too; a store is never sent one.
             _value: Value => {},
         })
-    }
-}
-
-/// Replies; a reply that cannot go (its asker gave up) is said, not dropped.
-fn answer(ctx: &mut Context<'_>, value: Value) {
-    if let Err(e) = ctx.reply(value) {
-        eprintln!("store: reply not sent: {e}");
     }
 }
 

@@ -89,11 +89,18 @@ impl<'a> Context<'a> {
         self.system
     }
 
-    /// This actor has no handler for `msg`: it becomes a dead letter
-    /// (reason `Unhandled`) of the actor's manager, never silence. In a
-    /// debug build, a message of the actor's own protocol set (which it
-    /// says it handles) fails a debug assertion: an arm is missing.
+    /// This actor does not handle `msg`: it becomes a dead letter (reason
+    /// `Unhandled`) of the actor's manager, never silence.
     pub fn unhandled(&mut self, msg: BoxMsg) {
+        self.system.unhandled(self.me, msg);
+    }
+
+    /// The default arm of [`dispatch!`](crate::dispatch!): as
+    /// [`unhandled`](Self::unhandled), and in a debug build a message of
+    /// the actor's own protocol set (which it says it handles) fails a
+    /// debug assertion: an arm is missing. Not an API.
+    #[doc(hidden)]
+    pub fn no_arm(&mut self, msg: BoxMsg) {
         let id = msg.msg_id();
         debug_assert!(
             id == crate::Terminated::msg_id() || !self.me.route().accepts(id),
@@ -101,7 +108,23 @@ impl<'a> Context<'a> {
             self.me.name(),
             msg.name()
         );
-        self.system.unhandled(self.me, msg);
+        self.unhandled(msg);
+    }
+
+    /// A send or reply of this handler failed (`error` holds the message):
+    /// it becomes a dead letter of the actor's manager, with why (the
+    /// destination ended, its mailbox was full, there was no reply
+    /// address...), never silence.
+    pub fn undelivered(&mut self, error: SendError) {
+        self.system.undelivered(self.me, error);
+    }
+
+    /// Replies as [`reply`](Self::reply) does; a reply that cannot go is
+    /// reported as [`undelivered`](Self::undelivered) says.
+    pub fn answer(&mut self, msg: impl IntoBoxMsg) {
+        if let Err(e) = self.reply(msg) {
+            self.undelivered(e);
+        }
     }
 
     /// Asks to stop this actor once the current handler returns.

@@ -3,7 +3,9 @@
 /// Hands a message to the arm of its type, by value, inside
 /// [`Actor::handle`](crate::Actor::handle); anything else goes to
 /// [`Context::unhandled`](crate::Context::unhandled): a dead letter with
-/// reason `Unhandled`, never silence.
+/// reason `Unhandled`, never silence. In a debug build, a message of the
+/// actor's own protocol set that reaches that default fails a debug
+/// assertion: its arm is missing.
 ///
 /// The arm is chosen by comparing the message's id with each arm's type's
 /// id, then the message is downcast once. Each arm binds the message
@@ -30,9 +32,8 @@
 ///         dispatch!(msg, ctx, {
 ///             req: EchoReq => {
 ///                 self.0 += 1;
-///                 if let Err(e) = ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, 0)) {
-///                     eprintln!("echo: reply not sent: {e}");
-///                 }
+///                 // A reply that cannot go is reported, with why.
+///                 ctx.answer(EchoReply::new(req.counter, req.req_timestamp_ns, 0));
 ///             },
 ///             // An answer is of the set too: this actor takes it and does nothing.
 ///             _reply: EchoReply => {},
@@ -84,6 +85,6 @@ macro_rules! __dispatch_arms {
         }
     };
     ($msg:ident, $id:ident, $ctx:expr;) => {
-        $ctx.unhandled($msg)
+        $ctx.no_arm($msg)
     };
 }

@@ -32,11 +32,7 @@
 //!     }
 //!     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
 //!         dispatch!(msg, ctx, {
-//!             req: EchoReq => {
-//!                 if let Err(e) = ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, 0)) {
-//!                     eprintln!("echo: reply not sent: {e}");
-//!                 }
-//!             },
+//!             req: EchoReq => ctx.answer(EchoReply::new(req.counter, req.req_timestamp_ns, 0)),
 //!             _reply: EchoReply => {},
 //!         })
 //!     }

@@ -52,6 +52,14 @@ pub trait System: Send + Sync {
     fn unhandled(&self, me: &ActorSender, msg: BoxMsg) {
         tracing::error!(actor = me.name(), msg = msg.name(), "no handler for this message; dropped");
     }
+
+    /// A send or reply that could not wait failed (see
+    /// [`Context::undelivered`](crate::Context::undelivered)): a manager
+    /// reports it as a dead letter with why. By default it is logged as an
+    /// error.
+    fn undelivered(&self, me: &ActorSender, error: crate::SendError) {
+        tracing::error!(actor = me.name(), %error, "not delivered; dropped");
+    }
 }
 
 /// A fixed directory, for actors driven by hand without a manager.

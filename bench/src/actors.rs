@@ -110,7 +110,7 @@ impl Actor for Sink {
     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
         if let Some(req) = msg.downcast_ref::<EchoReq>() {
             if req.counter == 0 {
-                let _ = ctx.reply(EchoReply::new(self.count, 0, 0));
+                ctx.answer(EchoReply::new(self.count, 0, 0));
             } else {
                 self.count += 1;
             }

@@ -225,7 +225,8 @@ impl Actor for Client {
             reply: EchoReply => self.on_reply(ctx, &reply),
             start: EchoStart => match self.state {
                 ClientState::Idle => self.start(ctx, start.ping_count),
-                ClientState::Running { .. } => warn!(client = ctx.me().name(), "EchoStart while running; ignored"),
+                // One run at a time: a second start is reported, not run.
+                ClientState::Running { .. } => ctx.unhandled(Box::new(start)),
             },
             ended: Terminated => {
                 if matches!(&self.state, ClientState::Running { partner, .. } if partner.id() == ended.actor) {
@@ -233,9 +234,9 @@ impl Actor for Client {
                     self.complete(ctx);
                 }
             },
-            // Of its protocols, but a client is never sent these.
-            _req: EchoReq => warn!(client = ctx.me().name(), "EchoReq ignored"),
-            _done: EchoComplete => warn!(client = ctx.me().name(), "EchoComplete ignored"),
+            // Of its protocols, but a client has no use for these.
+            req: EchoReq => ctx.unhandled(Box::new(req)),
+            done: EchoComplete => ctx.unhandled(Box::new(done)),
         })
     }
 }

@@ -77,7 +77,9 @@ impl Capacity {
         let notes = std::mem::take(&mut *lock(&self.notes));
         for (to, note) in notes {
             // The note goes to an actor's own mailbox: without waiting.
-            let _ = to.forward(note, None, 0, Wait::No);
+            if let Err(e) = to.forward(note, None, 0, Wait::No) {
+                tracing::error!(actor = to.name(), error = %e, "room-again note not delivered");
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use actor::SendError;
 use connection::NackReason;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use msg_header::{ActorId, BoxMsg, UnhandledReason};
@@ -35,6 +36,28 @@ pub enum DeadLetterReason {
     /// [`dispatch!`](actor::dispatch!), or
     /// [`Context::unhandled`](actor::Context::unhandled)).
     Unhandled,
+    /// Sent where no wait was allowed (a handler's send or reply, a
+    /// `Terminated` to a watcher), it met a full mailbox.
+    MailboxFull,
+    /// A reply to a message that had no reply address (a plain send).
+    NoReplyTo,
+    /// Its destination does not take it (not of its protocols, local-only
+    /// toward another process, or too large to encode).
+    Undeliverable,
+}
+
+impl DeadLetterReason {
+    /// Why a send that could not wait failed, as a dead letter's reason:
+    /// the destination ended (`ActorStopped`), was full, had no reply
+    /// address, or does not take the message.
+    pub fn of_send_error(e: &SendError) -> Self {
+        match e {
+            SendError::Full(_) | SendError::Timeout(_) => Self::MailboxFull,
+            SendError::Disconnected(_) => Self::ActorStopped,
+            SendError::NoReplyTo(_) => Self::NoReplyTo,
+            _ => Self::Undeliverable,
+        }
+    }
 }
 
 impl DeadLetterReason {
@@ -44,6 +67,9 @@ impl DeadLetterReason {
             Self::ActorStopped => "actor_stopped".into(),
             Self::Shutdown => "shutdown".into(),
             Self::Unhandled => "unhandled".into(),
+            Self::MailboxFull => "mailbox_full".into(),
+            Self::NoReplyTo => "no_reply_to".into(),
+            Self::Undeliverable => "undeliverable".into(),
             Self::Unacknowledged => "unacknowledged".into(),
             Self::NotSent => "not_sent".into(),
             Self::Nacked(Some(r)) => format!("nacked_{r}"),
@@ -67,6 +93,9 @@ impl fmt::Display for DeadLetterReason {
             Self::ActorStopped => "actor stopped",
             Self::Shutdown => "manager shut down",
             Self::Unhandled => "its actor has no handler for it",
+            Self::MailboxFull => "its destination's mailbox was full",
+            Self::NoReplyTo => "a reply to a message with no reply address",
+            Self::Undeliverable => "its destination does not take it",
             Self::Unacknowledged => "unacknowledged when its link went down",
             Self::NotSent => "owed to a full window when its link went down",
             Self::Nacked(Some(r)) => return write!(f, "refused by the peer: {r}"),
@@ -116,6 +145,14 @@ impl DeadLetters {
     }
 
     pub(crate) fn report_msg(&self, msg: BoxMsg, dst: ActorId, reason: DeadLetterReason) {
+        self.report(DeadLetter { msg, dst, reason });
+    }
+
+    /// A send that could not wait failed: its message, with why.
+    pub(crate) fn report_send_error(&self, e: SendError) {
+        let reason = DeadLetterReason::of_send_error(&e);
+        let msg = e.into_inner();
+        let dst = msg.header().dst_id();
         self.report(DeadLetter { msg, dst, reason });
     }
 

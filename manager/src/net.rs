@@ -1067,11 +1067,10 @@ impl Net {
                         if let Some(session) = link.session.as_mut() {
                             session.forget_watch(target, watcher);
                         }
-                        let _ = watcher_route.try_send(Terminated::new(
-                            target,
-                            String::new(),
-                            TerminationReason::Stopped,
-                        ));
+                        let ended = Terminated::new(target, String::new(), TerminationReason::Stopped);
+                        if let Err(e) = watcher_route.try_send(ended) {
+                            shared.dead_letters().report_send_error(e);
+                        }
                     }
                 }
                 Event::Closed(reason) => {
@@ -1190,7 +1189,9 @@ impl Net {
                 self.dirty.push(key);
             }
             _ => {
-                let _ = watcher.try_send(Terminated::new(target, name, TerminationReason::LinkDown));
+                if let Err(e) = watcher.try_send(Terminated::new(target, name, TerminationReason::LinkDown)) {
+                    shared.dead_letters().report_send_error(e);
+                }
             }
         }
     }
@@ -1461,7 +1462,9 @@ impl Net {
             }
             None => {
                 for (target, name, watcher) in link.watches.drain(..) {
-                    let _ = watcher.try_send(Terminated::new(target, name, reason));
+                    if let Err(e) = watcher.try_send(Terminated::new(target, name, reason)) {
+                        shared.dead_letters().report_send_error(e);
+                    }
                 }
             }
         }

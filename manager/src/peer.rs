@@ -348,7 +348,11 @@ impl Route for RemoteRoute {
         let peer = &self.peer;
         if !peer.is_up() {
             let ended = Terminated::new(self.id, self.name.clone(), TerminationReason::LinkDown);
-            let _ = watcher.try_send(ended);
+            // Only a watcher that ended meanwhile, or an inbox that is full,
+            // refuses it; nothing here reports dead letters: say so.
+            if let Err(e) = watcher.try_send(ended) {
+                tracing::error!(watcher = watcher.name(), error = %e, "LinkDown not delivered");
+            }
             return Ok(());
         }
         peer.executor().push(PeerCommand::Watch {

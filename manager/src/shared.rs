@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use actor::{ActorAddr, ActorSender, System, SystemError};
+use actor::{ActorAddr, ActorSender, SendError, System, SystemError};
 use connection::{
     DirEntry, DirectoryUpdate, FRAME_HEADER_LEN, FrameHeader, FrameKind, Incarnation, encode_frame,
 };
@@ -204,5 +204,9 @@ impl System for Shared {
 
     fn unhandled(&self, me: &ActorSender, msg: BoxMsg) {
         self.dead_letters.report_msg(msg, me.id(), DeadLetterReason::Unhandled);
+    }
+
+    fn undelivered(&self, _me: &ActorSender, error: SendError) {
+        self.dead_letters.report_send_error(error);
     }
 }

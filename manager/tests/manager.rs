@@ -409,11 +409,7 @@ impl actor::Actor for Dispatching {
     }
     fn handle(&mut self, ctx: &mut actor::Context<'_>, msg: BoxMsg) {
         actor::dispatch!(msg, ctx, {
-            req: EchoReq => {
-                if let Err(e) = ctx.reply(EchoReply::new(req.counter, 0, 0)) {
-                    ctx.unhandled(e.into_inner());
-                }
-            },
+            req: EchoReq => ctx.answer(EchoReply::new(req.counter, 0, 0)),
             _reply: EchoReply => {},
         })
     }
@@ -426,6 +422,11 @@ fn dispatch_hands_each_message_to_its_arm_and_reports_the_rest_as_unhandled() {
     let d = m.add_with("dispatching", Dispatching, on(0)).unwrap();
     let answer = d.ask(EchoReq::new(5, 0), HANG_GUARD).unwrap();
     assert_eq!(answer.counter, 5);
+    // A plain send has no one to answer: the reply is a dead letter saying so.
+    d.send(EchoReq::new(6, 0)).unwrap();
+    let letter = dead.recv_timeout(HANG_GUARD).unwrap();
+    assert_eq!(letter.reason, DeadLetterReason::NoReplyTo);
+    assert_eq!(letter.msg.downcast::<EchoReply>().unwrap().counter, 6);
     // A `Terminated` (every actor may be sent one) has no arm here.
     let other = m.add_with("other", Server::new(), on(1)).unwrap();
     other.watch(&d).unwrap();
@@ -434,4 +435,5 @@ fn dispatch_hands_each_message_to_its_arm_and_reports_the_rest_as_unhandled() {
     assert_eq!((letter.reason, letter.dst), (DeadLetterReason::Unhandled, d.id()));
     assert_eq!(terminated(letter.msg).actor, other.id());
     assert_eq!(m.stats().dead_letters.get("unhandled"), Some(&1));
+    assert_eq!(m.stats().dead_letters.get("no_reply_to"), Some(&1));
 }

@@ -28,7 +28,7 @@ use echo_req::EchoReq;
 use echo_requestee_protocol::echo_requestee_protocol;
 use msg_header::{BoxMsg, now_ns};
 use protocol_set::{ProtocolSet, protocol_set};
-use tracing::{trace, warn};
+use tracing::trace;
 
 protocol_set! {
     /// The protocols a [`Server`] speaks: `echo_requestee_protocol`.
@@ -81,10 +81,10 @@ impl Actor for Server {
             req: EchoReq => match ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, now_ns())) {
                 Ok(()) => *replies += 1,
                 // A plain send (no one to answer) or an asker that is gone.
-                Err(e) => warn!(server = ctx.me().name(), error = %e, "reply not sent"),
+                Err(e) => ctx.undelivered(e),
             },
-            // Of its protocol, but a server is never sent one.
-            reply: EchoReply => warn!(server = ctx.me().name(), counter = reply.counter, "EchoReply ignored"),
+            // Of its protocol, but a server has no use for one.
+            reply: EchoReply => ctx.unhandled(Box::new(reply)),
         })
     }
 }

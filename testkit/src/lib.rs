@@ -126,12 +126,8 @@ impl Actor for TestActor {
             nap: Nap => std::thread::sleep(Duration::from_millis(nap.ms)),
             seq: Seq => self.sink(seq.n),
             bulk: Bulk => self.sink(bulk.n),
-            req: EchoReq => {
-                if let Err(e) = ctx.reply(EchoReply::new(req.counter, req.req_timestamp_ns, now_ns())) {
-                    warn!(actor = ctx.me().name(), error = %e, "reply not sent");
-                }
-            },
-            reply: EchoReply => warn!(actor = ctx.me().name(), counter = reply.counter, "EchoReply ignored"),
+            req: EchoReq => ctx.answer(EchoReply::new(req.counter, req.req_timestamp_ns, now_ns())),
+            reply: EchoReply => ctx.unhandled(Box::new(reply)),
         })
     }
 }

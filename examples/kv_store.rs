@@ -63,8 +63,11 @@ impl Actor for Store {
 
     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
         dispatch!(msg, ctx, {
-            put: Put => ctx.answer(Value::new(put.key.clone(), self.map.insert(put.key, put.value))),
-            get: Get => ctx.answer(Value::new(get.key.clone(), self.map.get(&get.key).cloned())),
+            put: Put => {
+                let old = self.map.insert(put.key.clone(), put.value.clone());
+                ctx.answer_to(&put, Value::new(put.key.clone(), old));
+            },
+            get: Get => ctx.answer_to(&get, Value::new(get.key.clone(), self.map.get(&get.key).cloned())),
             // Answers are of the protocol too; a store is never sent one.
             _value: Value => {},
         })

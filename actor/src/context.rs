@@ -1,6 +1,6 @@
 //! What a handler can do.
 
-use msg_header::{BoxMsg, IntoBoxMsg, MsgType};
+use msg_header::{BoxMsg, IntoBoxMsg, MsgType, Request};
 use protocol::ProtocolId;
 
 use crate::{ActorSender, SendError, System, SystemError, Wait};
@@ -125,6 +125,25 @@ impl<'a> Context<'a> {
         if let Err(e) = self.reply(msg) {
             self.undelivered(e);
         }
+    }
+
+    /// Answers `request` (the message being handled) with `reply`, of the
+    /// type its declaration names: any other type does not compile. A reply
+    /// that cannot go is reported as [`undelivered`](Self::undelivered) says.
+    ///
+    /// ```compile_fail
+    /// # use actor::Context;
+    /// # use echo_req::EchoReq;
+    /// # use echo_start::EchoStart;
+    /// fn handle(ctx: &mut Context<'_>, req: EchoReq) {
+    ///     ctx.answer_to(&req, EchoStart::new(1)); // an EchoReq is answered with an EchoReply
+    /// }
+    /// ```
+    pub fn answer_to<R: Request>(&mut self, _request: &R, reply: R::Reply)
+    where
+        R::Reply: IntoBoxMsg,
+    {
+        self.answer(reply);
     }
 
     /// Asks to stop this actor once the current handler returns.

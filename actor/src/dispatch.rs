@@ -33,7 +33,7 @@
 ///             req: EchoReq => {
 ///                 self.0 += 1;
 ///                 // A reply that cannot go is reported, with why.
-///                 ctx.answer(EchoReply::new(req.counter, req.req_timestamp_ns, 0));
+///                 ctx.answer_to(&req, EchoReply::new(req.counter, req.req_timestamp_ns, 0));
 ///             },
 ///             // An answer is of the set too: this actor takes it and does nothing.
 ///             _reply: EchoReply => {},

@@ -32,7 +32,7 @@
 //!     }
 //!     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
 //!         dispatch!(msg, ctx, {
-//!             req: EchoReq => ctx.answer(EchoReply::new(req.counter, req.req_timestamp_ns, 0)),
+//!             req: EchoReq => ctx.answer_to(&req, EchoReply::new(req.counter, req.req_timestamp_ns, 0)),
 //!             _reply: EchoReply => {},
 //!         })
 //!     }

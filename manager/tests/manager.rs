@@ -409,7 +409,7 @@ impl actor::Actor for Dispatching {
     }
     fn handle(&mut self, ctx: &mut actor::Context<'_>, msg: BoxMsg) {
         actor::dispatch!(msg, ctx, {
-            req: EchoReq => ctx.answer(EchoReply::new(req.counter, 0, 0)),
+            req: EchoReq => ctx.answer_to(&req, EchoReply::new(req.counter, 0, 0)),
             _reply: EchoReply => {},
         })
     }

@@ -4,6 +4,11 @@ use crate::{BoxMsg, Msg, MsgType};
 
 /// A message answered with a reply of one type, declared with
 /// `msg_serde_macro! { struct Get("kv::Get") -> Value { .. } }`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` declares no reply type, so `ask` cannot say what comes back",
+    label = "a message without `-> Reply`",
+    note = "declare it `struct Name(\"wire::Name\") -> Reply {{ .. }}`, or ask with `.into_box_msg()` for the reply as it comes"
+)]
 pub trait Request: MsgType {
     /// The message the destination replies with.
     type Reply: MsgType;

@@ -126,7 +126,7 @@ impl Actor for TestActor {
             nap: Nap => std::thread::sleep(Duration::from_millis(nap.ms)),
             seq: Seq => self.sink(seq.n),
             bulk: Bulk => self.sink(bulk.n),
-            req: EchoReq => ctx.answer(EchoReply::new(req.counter, req.req_timestamp_ns, now_ns())),
+            req: EchoReq => ctx.answer_to(&req, EchoReply::new(req.counter, req.req_timestamp_ns, now_ns())),
             reply: EchoReply => ctx.unhandled(Box::new(reply)),
         })
     }

@@ -152,6 +152,23 @@ fn ask_gets_the_reply_or_a_typed_error() {
 }
 
 #[test]
+fn a_reply_of_another_type_than_the_request_names_is_a_typed_error() {
+    let (to, requests) = ActorSender::inbox("confused");
+    let answerer = std::thread::spawn(move || {
+        let env = requests.recv().unwrap();
+        let corr = env.msg.header().corr_id();
+        // An EchoReq names EchoReply; this answers with an EchoReq.
+        let wrong = EchoReq::new(1, 2).into_box_msg();
+        env.reply_to.unwrap().forward(wrong, None, corr, Wait::No).unwrap();
+    });
+    match to.ask(EchoReq::new(7, 0), Duration::from_secs(60)) {
+        Err(AskError::WrongReply(got)) => assert_eq!(got.downcast::<EchoReq>().unwrap().counter, 1),
+        other => panic!("expected WrongReply, got {other:?}"),
+    }
+    answerer.join().unwrap();
+}
+
+#[test]
 fn ask_times_out() {
     let actor = replier();
     let (addr, _rx) = ActorSender::channel("actor", &actor, None);

@@ -437,3 +437,38 @@ fn dispatch_hands_each_message_to_its_arm_and_reports_the_rest_as_unhandled() {
     assert_eq!(m.stats().dead_letters.get("unhandled"), Some(&1));
     assert_eq!(m.stats().dead_letters.get("no_reply_to"), Some(&1));
 }
+
+/// Speaks the echo requestee protocol but has an arm for `EchoReq` only:
+/// an arm is missing.
+struct MissingArm;
+
+impl actor::Actor for MissingArm {
+    fn protocol_set(&self) -> &'static protocol_set::ProtocolSet {
+        server::server_protocol_set()
+    }
+    fn handle(&mut self, ctx: &mut actor::Context<'_>, msg: BoxMsg) {
+        actor::dispatch!(msg, ctx, {
+            req: EchoReq => ctx.answer_to(&req, EchoReply::new(req.counter, 0, 0)),
+        })
+    }
+}
+
+#[test]
+fn a_message_of_the_protocol_set_without_an_arm_is_caught() {
+    let m = manager(1);
+    let dead = m.dead_letters();
+    let actor = m.add("missing-arm", MissingArm).unwrap();
+    let (watcher, told) = ActorSender::inbox("watcher");
+    actor.watch(&watcher).unwrap();
+    actor.send(EchoReply::new(1, 0, 0)).unwrap();
+    if cfg!(debug_assertions) {
+        // A debug build asserts: the actor panics and its watchers hear it.
+        let ended = terminated(told.recv_timeout(HANG_GUARD).unwrap().msg);
+        assert_eq!(ended.reason, TerminationReason::Panicked);
+    } else {
+        // A release build reports it, and the actor goes on.
+        let letter = dead.recv_timeout(HANG_GUARD).unwrap();
+        assert_eq!(letter.reason, DeadLetterReason::Unhandled);
+        assert_eq!(actor.ask(EchoReq::new(2, 0), HANG_GUARD).unwrap().counter, 2);
+    }
+}

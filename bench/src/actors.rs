@@ -1,7 +1,7 @@
 //! Actors that measure: a pinger that records every round trip until a
 //! deadline, a sink that counts, a streamer that floods a sink.
 
-use actor::{Actor, ActorSender, Context};
+use actor::{Actor, ActorSender, Context, dispatch};
 use crossbeam_channel::Sender;
 use echo_reply::EchoReply;
 use echo_req::EchoReq;
@@ -64,20 +64,22 @@ impl Actor for Pinger {
         bench_set()
     }
     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
-        let msg = match msg.downcast::<PingFor>() {
-            Ok(start) => {
-                self.run = Some((*start, histogram()));
-                return self.ping(ctx, 0);
-            }
-            Err(e) => e.into_inner(),
-        };
-        if let Some(reply) = msg.downcast_ref::<EchoReply>() {
-            if let Some((_, h)) = &mut self.run {
-                h.saturating_record(now_ns().saturating_sub(reply.req_timestamp_ns));
-                let n = h.len();
-                self.ping(ctx, n);
-            }
-        }
+        dispatch!(msg, ctx, {
+            reply: EchoReply => {
+                if let Some((_, h)) = &mut self.run {
+                    h.saturating_record(now_ns().saturating_sub(reply.req_timestamp_ns));
+                    let n = h.len();
+                    self.ping(ctx, n);
+                }
+            },
+            start: PingFor => {
+                self.run = Some((start, histogram()));
+                self.ping(ctx, 0);
+            },
+            // Of the bench's protocols, but not a pinger's to take.
+            other: StreamFor => ctx.unhandled(Box::new(other)),
+            req: EchoReq => ctx.unhandled(Box::new(req)),
+        })
     }
 }
 
@@ -110,13 +112,19 @@ impl Actor for Sink {
         bench_set()
     }
     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
-        if let Some(req) = msg.downcast_ref::<EchoReq>() {
-            if req.counter == 0 {
-                ctx.answer(EchoReply::new(self.count, 0, 0));
-            } else {
-                self.count += 1;
-            }
-        }
+        dispatch!(msg, ctx, {
+            req: EchoReq => {
+                if req.counter == 0 {
+                    ctx.answer_to(&req, EchoReply::new(self.count, 0, 0));
+                } else {
+                    self.count += 1;
+                }
+            },
+            // Of the bench's protocols, but not a sink's to take.
+            reply: EchoReply => ctx.unhandled(Box::new(reply)),
+            start: PingFor => ctx.unhandled(Box::new(start)),
+            other: StreamFor => ctx.unhandled(Box::new(other)),
+        })
     }
 }
 

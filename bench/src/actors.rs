@@ -155,20 +155,32 @@ impl Actor for Streamer {
         bench_set()
     }
     fn handle(&mut self, ctx: &mut Context<'_>, msg: BoxMsg) {
-        if let Some(reply) = msg.downcast_ref::<EchoReply>() {
-            // The sink's count: first the one before the stream, then after.
-            match self.started_count.take() {
-                None => self.started_count = Some(reply.counter),
-                Some(before) => {
-                    if let Some(done) = self.done.take() {
-                        // As for the pinger: a bench that gave up has failed already.
-                        done.send(reply.counter - before).ok();
-                    }
+        dispatch!(msg, ctx, {
+            reply: EchoReply => self.on_count(reply.counter),
+            run: StreamFor => self.on_run(ctx, Box::new(run)),
+            // Of the bench's protocols, but not a streamer's to take.
+            start: PingFor => ctx.unhandled(Box::new(start)),
+            req: EchoReq => ctx.unhandled(Box::new(req)),
+        })
+    }
+}
+
+impl Streamer {
+    /// The sink's count: first the one before the stream, then after.
+    fn on_count(&mut self, counter: u64) {
+        match self.started_count.take() {
+            None => self.started_count = Some(counter),
+            Some(before) => {
+                if let Some(done) = self.done.take() {
+                    // As for the pinger: a bench that gave up has failed already.
+                    done.send(counter - before).ok();
                 }
             }
-            return;
         }
-        let Ok(run) = msg.downcast::<StreamFor>() else { return };
+    }
+
+    /// Streams for `run` (again, after a wait for room).
+    fn on_run(&mut self, ctx: &mut Context<'_>, run: Box<StreamFor>) {
         if self.done.is_none() {
             self.done = Some(run.done.clone());
             self.asked = Ask::Before;
@@ -224,7 +236,11 @@ impl Streamer {
     fn wait_for_room(&mut self, ctx: &mut Context<'_>, run: Box<StreamFor>) {
         let sink = run.sink.clone();
         let note: BoxMsg = run;
-        let _ = sink.when_room(ctx.me(), note);
+        // A sink that is gone takes no note: the run cannot go on, and the
+        // bench's guard ends it; the note is reported.
+        if let Err(e) = sink.when_room(ctx.me(), note) {
+            ctx.undelivered(e);
+        }
     }
 }
 

@@ -48,6 +48,17 @@ fn serve_and_echo_over_tcp_and_unix() {
 }
 
 #[test]
+fn serve_and_echo_take_the_low_latency_option() {
+    let serve = Serve::start("tcp://127.0.0.1:0", &["--low-latency"]);
+    let addr = serve.addr.to_string();
+    let out =
+        ipchnl(&["echo", "--connect", &addr, "--insecure", "--count", "1000", "--json", "--low-latency"]);
+    assert!(out.status.success(), "echo failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["sent"].as_u64(), v["received"].as_u64()), (Some(1000), Some(1000)), "{v}");
+}
+
+#[test]
 fn echo_fails_in_one_line_when_the_server_dies() {
     let mut serve = Serve::start("tcp://127.0.0.1:0", &[]);
     let addr = serve.addr.to_string();

@@ -49,12 +49,9 @@ const CHUNK: usize = 64 * 1024;
 /// CLOSE frames) to be published.
 const DRAIN: Duration = Duration::from_secs(1);
 
-/// How long the bridge keeps polling after link bytes (other than a lone
-/// heartbeat) last went through it, before it sleeps (see [`Busy`]).
-const BUSY_POLL: Duration = Duration::from_millis(1);
-
 /// Keeps the bridge's thread polling (its sockets and NATS's, without
-/// sleeping) for [`BUSY_POLL`] after link bytes last went through it.
+/// sleeping) for `ManagerConfig::nats_poll` after link bytes (other than a
+/// lone heartbeat) last went through it.
 ///
 /// A thread asleep in `epoll_wait` takes tens of microseconds to wake on
 /// a VM whose CPU went idle, and a message over NATS passes through the
@@ -64,14 +61,21 @@ const BUSY_POLL: Duration = Duration::from_millis(1);
 /// loopback); an idle bridge still sleeps.
 struct Busy {
     started: Instant,
+    /// How long to poll after bytes, in ns.
+    window: u64,
     /// When bytes last went through, in ns since `started`.
     last: std::sync::atomic::AtomicU64,
     wake: tokio::sync::Notify,
 }
 
 impl Busy {
-    fn new() -> Self {
-        Self { started: Instant::now(), last: Default::default(), wake: tokio::sync::Notify::new() }
+    fn new(poll: Duration) -> Self {
+        Self {
+            started: Instant::now(),
+            window: u64::try_from(poll.as_nanos()).unwrap_or(u64::MAX),
+            last: Default::default(),
+            wake: tokio::sync::Notify::new(),
+        }
     }
 
     fn now(&self) -> u64 {
@@ -93,13 +97,12 @@ impl Busy {
     }
 
     /// Runs for ever: yields (so the runtime polls its sockets without
-    /// blocking) while bytes went through in the last [`BUSY_POLL`],
-    /// waits for the next bytes otherwise.
+    /// blocking) while bytes went through in the last `window`, waits for
+    /// the next bytes otherwise.
     async fn poll(self: Arc<Self>) {
-        let window = u64::try_from(BUSY_POLL.as_nanos()).unwrap_or(u64::MAX);
         loop {
             let last = self.last.load(std::sync::atomic::Ordering::Relaxed);
-            if self.now().saturating_sub(last) < window {
+            if self.window > 0 && self.now().saturating_sub(last) < self.window {
                 // Let other threads of this CPU run, too.
                 std::thread::yield_now();
                 tokio::task::yield_now().await;
@@ -342,7 +345,7 @@ async fn run(
         announce: announce(false),
         known: HashMap::new(),
         notes,
-        busy: Arc::new(Busy::new()),
+        busy: Arc::new(Busy::new(port.config().nats_poll)),
         away: false,
         pumps: tokio::task::JoinSet::new(),
     };

@@ -62,6 +62,10 @@ pub(crate) struct ServeArgs {
     /// announcement before they forget it.
     #[arg(long, hide = true)]
     nats_expiry_ms: Option<u64>,
+    /// Executors poll for 100 µs before they sleep (ManagerConfig::low_latency):
+    /// shorter round trips, more CPU while traffic flows; idle, none.
+    #[arg(long)]
+    low_latency: bool,
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Outcome {
@@ -70,6 +74,9 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     raise_nofile_limit();
     let mut config =
         ManagerConfig::default().executors(args.executors).allow_insecure(args.insecure).link_executor(0);
+    if args.low_latency {
+        config = config.low_latency();
+    }
     if args.executors > 1 {
         // Listeners and handshakes on executor 1: a flood of connections
         // that never finish their handshake costs the links nothing.

@@ -122,7 +122,15 @@ fn bench_quick_json_lists_four_paths_with_positive_figures() {
         v["paths"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["same_thread", "cross_thread", "tcp", "unix"]);
     for p in v["paths"].as_array().unwrap() {
-        for key in ["msgs_per_sec", "baseline_msgs_per_sec", "ratio_p50"] {
+        for key in [
+            "msgs_per_sec",
+            "baseline_msgs_per_sec",
+            "ratio_p50",
+            "cpu_ns_per_rtt",
+            "baseline_cpu_ns_per_rtt",
+            "cpu_ns_per_msg",
+            "baseline_cpu_ns_per_msg",
+        ] {
             assert!(p[key].as_f64().unwrap() > 0.0, "{key} of {p}");
         }
         for key in ["rtt_ns", "baseline_rtt_ns"] {

@@ -62,6 +62,45 @@ pub struct PathResult {
     pub baseline_msgs_per_sec: f64,
     /// The median over rounds of ours p50 / bare p50.
     pub ratio_p50: f64,
+    /// CPU time per round trip through ipchnl, in ns: user and system time
+    /// of every thread of this process and of the other processes
+    /// (`/proc/PID/task/*/schedstat`), median over rounds.
+    pub cpu_ns_per_rtt: f64,
+    /// The same for the bare baseline.
+    pub baseline_cpu_ns_per_rtt: f64,
+    /// CPU time per streamed message through ipchnl, in ns.
+    pub cpu_ns_per_msg: f64,
+    /// The same for the bare stream.
+    pub baseline_cpu_ns_per_msg: f64,
+}
+
+/// CPU time (user and system, in ns) the live threads of process `pid`
+/// have run so far; 0 for a process that is gone. From each thread's
+/// `schedstat` (ns), or its `stat` (clock ticks, taken as 10 ms) on a
+/// kernel without scheduler statistics.
+pub fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks.flatten().filter_map(|task| task_cpu_ns(&task.path())).sum()
+}
+
+fn task_cpu_ns(task: &std::path::Path) -> Option<u64> {
+    if let Ok(stat) = std::fs::read_to_string(task.join("schedstat")) {
+        return stat.split_whitespace().next()?.parse().ok();
+    }
+    // Fields 14 and 15 (utime, stime), counted after the `(comm)` that may hold spaces.
+    let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let ticks = fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?;
+    Some(ticks * 10_000_000)
+}
+
+/// A sample's result with the CPU time all the processes of the report
+/// spent during it.
+fn timed<T>(pids: &[u32], f: impl FnOnce() -> Result<T, String>) -> Result<(T, u64, Duration), String> {
+    let cpu = || pids.iter().map(|&p| cpu_ns(p)).sum::<u64>();
+    let (before, start) = (cpu(), Instant::now());
+    let out = f()?;
+    Ok((out, cpu().saturating_sub(before), start.elapsed()))
 }
 
 /// What a path can do: a round-trip sample and a stream sample, ours and bare.
@@ -93,29 +132,44 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
         paths.push(over_nats(nats, &ours, &bare)?);
     }
 
+    let pids = [std::process::id(), ours.pid(), bare.pid()];
     let mut results = Vec::new();
     for path in &mut paths {
         let name = path.name();
         let (mut ours_h, mut bare_h, mut ratios) = (histogram(), histogram(), Vec::new());
+        let (mut ours_cpu, mut bare_cpu) = (Vec::new(), Vec::new());
         // Warm up both sides, so that no first-time cost lands in a round.
         path.rtt(Instant::now() + opts.sample / 4, opts.max)?;
         path.bare_rtt(Instant::now() + opts.sample / 4, opts.max)?;
         for _ in 0..opts.rounds {
-            let a = sample(opts, || path.rtt(Instant::now() + opts.sample, opts.max))?;
+            let (a, a_cpu, _) =
+                timed(&pids, || sample(opts, || path.rtt(Instant::now() + opts.sample, opts.max)))?;
             tick(name);
-            let b = sample(opts, || path.bare_rtt(Instant::now() + opts.sample, opts.max))?;
+            let (b, b_cpu, _) =
+                timed(&pids, || sample(opts, || path.bare_rtt(Instant::now() + opts.sample, opts.max)))?;
             tick(name);
             if !a.is_empty() && !b.is_empty() {
                 ratios.push(a.value_at_quantile(0.5) as f64 / b.value_at_quantile(0.5).max(1) as f64);
+                ours_cpu.push(a_cpu as f64 / a.len() as f64);
+                bare_cpu.push(b_cpu as f64 / b.len() as f64);
             }
             let _ = ours_h.add(&a);
             let _ = bare_h.add(&b);
         }
         let (mut ours_rates, mut bare_rates) = (Vec::new(), Vec::new());
+        let (mut ours_msg_cpu, mut bare_msg_cpu) = (Vec::new(), Vec::new());
+        // CPU per message: the sample's CPU over the messages it moved.
+        let per_msg = |cpu: u64, rate: f64, took: Duration| cpu as f64 / (rate * took.as_secs_f64()).max(1.0);
         for _ in 0..opts.rounds {
-            ours_rates.push(sample(opts, || path.stream(Instant::now() + opts.sample))?);
+            let (rate, cpu, took) =
+                timed(&pids, || sample(opts, || path.stream(Instant::now() + opts.sample)))?;
+            ours_rates.push(rate);
+            ours_msg_cpu.push(per_msg(cpu, rate, took));
             tick(name);
-            bare_rates.push(sample(opts, || path.bare_stream(Instant::now() + opts.sample))?);
+            let (rate, cpu, took) =
+                timed(&pids, || sample(opts, || path.bare_stream(Instant::now() + opts.sample)))?;
+            bare_rates.push(rate);
+            bare_msg_cpu.push(per_msg(cpu, rate, took));
             tick(name);
         }
         results.push(PathResult {
@@ -125,6 +179,10 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
             baseline_rtt_ns: rtt_of(&bare_h),
             baseline_msgs_per_sec: median(&bare_rates),
             ratio_p50: median(&ratios),
+            cpu_ns_per_rtt: median(&ours_cpu),
+            baseline_cpu_ns_per_rtt: median(&bare_cpu),
+            cpu_ns_per_msg: median(&ours_msg_cpu),
+            baseline_cpu_ns_per_msg: median(&bare_msg_cpu),
         });
     }
     Ok(results)
@@ -444,4 +502,23 @@ fn over_nats(nats: &Addr, ours: &ChildProc, bare: &ChildProc) -> Result<Box<dyn 
 #[cfg(not(feature = "nats"))]
 fn over_nats(nats: &Addr, _: &ChildProc, _: &ChildProc) -> Result<Box<dyn Path>, String> {
     Err(format!("{nats}: this build has no NATS support (cargo feature `nats`)"))
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    use super::cpu_ns;
+
+    #[test]
+    fn this_process_cpu_time_grows_with_work_and_a_gone_process_has_none() {
+        let me = std::process::id();
+        let before = cpu_ns(me);
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(50) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        std::hint::black_box(x);
+        assert!(cpu_ns(me) > before, "50 ms of work shows");
+        assert_eq!(cpu_ns(u32::MAX), 0);
+    }
 }

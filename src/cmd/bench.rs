@@ -107,24 +107,45 @@ fn print_table(results: &[PathResult], rounds: usize, sample: Duration) {
         sample.as_millis()
     );
     println!(
-        "{:<13} {:>9} {:>9} {:>9} {:>9} {:>8} | {:>11} {:>11} {:>6}",
-        "path", "rtt p50", "p99", "bare p50", "bare p99", "ratio", "stream", "bare", "ratio"
+        "{:<13} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} | {:>11} {:>11} {:>6} {:>7} {:>7}",
+        "path",
+        "rtt p50",
+        "p99",
+        "bare p50",
+        "bare p99",
+        "ratio",
+        "cpu/rt",
+        "bare",
+        "stream",
+        "bare",
+        "ratio",
+        "cpu/msg",
+        "bare"
     );
     for r in results {
         println!(
-            "{:<13} {:>9} {:>9} {:>9} {:>9} {:>7.2}x | {:>11.0} {:>11.0} {:>5.2}x",
+            "{:<13} {:>9} {:>9} {:>9} {:>9} {:>7.2}x {:>8.0} {:>8.0} | {:>11.0} {:>11.0} {:>5.2}x {:>7.0} {:>7.0}",
             r.name,
             r.rtt_ns.p50,
             r.rtt_ns.p99,
             r.baseline_rtt_ns.p50,
             r.baseline_rtt_ns.p99,
             r.ratio_p50,
+            r.cpu_ns_per_rtt,
+            r.baseline_cpu_ns_per_rtt,
             r.msgs_per_sec,
             r.baseline_msgs_per_sec,
             r.msgs_per_sec / r.baseline_msgs_per_sec.max(1.0),
+            r.cpu_ns_per_msg,
+            r.baseline_cpu_ns_per_msg,
         );
     }
     println!("\nratio: median over rounds of ipchnl p50 / bare p50 (1.00x = as fast as the bare path).");
+    println!(
+        "cpu/rt, cpu/msg: CPU time in ns (user and system, every thread of this process and of the\n\
+         processes it started) per round trip or streamed message, median over rounds: what\n\
+         polling costs beside what it saves."
+    );
 }
 
 pub(crate) fn run_child(args: &ChildArgs) -> Outcome {

@@ -34,10 +34,7 @@ use serde::{Deserialize, Serialize};
 const SAMPLE: Duration = Duration::from_millis(300);
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--mode") {
-        let mode = Mode::parse(&args[i + 1]).expect("a known mode");
-        let addrs: Vec<Addr> = args[i + 2..].iter().map(|a| a.parse().unwrap()).collect();
+    if let Some((mode, addrs)) = bench::child::child_args().unwrap() {
         return bench::child::run(mode, &addrs).unwrap();
     }
     if let Ok(name) = std::env::var("IPCHNL_BENCH_IPC") {

@@ -38,14 +38,12 @@ const SAMPLE: Duration = Duration::from_millis(400);
 const WARMUP: Duration = Duration::from_millis(100);
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|a| a == "--mode") {
-        let mode = Mode::parse(&args[i + 1]).expect("a known mode");
-        let addrs: Vec<Addr> = args[i + 2..].iter().map(|a| a.parse().unwrap()).collect();
+    if let Some((mode, addrs)) = bench::child::child_args().unwrap() {
         // The server has a CPU of its own (see the module docs).
         bench::pin_to_cpu(1);
         return bench::child::run(mode, &addrs).unwrap();
     }
+    let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--flood") {
         // The flood's own process: floods until its stdin closes.
         let flood = Flood::named(&args[i + 1]).expect("a known flood");

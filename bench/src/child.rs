@@ -46,6 +46,18 @@ impl Mode {
     }
 }
 
+/// What this program was started to serve as a child (`--mode MODE ADDR..`,
+/// as [`ChildProc::start`] starts it); `None` when it was not started so.
+pub fn child_args() -> Result<Option<(Mode, Vec<Addr>)>, String> {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(i) = args.iter().position(|a| a == "--mode") else { return Ok(None) };
+    let name = args.get(i + 1).ok_or("--mode takes a mode")?;
+    let mode = Mode::parse(name).ok_or_else(|| format!("unknown mode {name:?}"))?;
+    let addrs =
+        args[i + 2..].iter().map(|a| a.parse().map_err(|e| format!("{a}: {e}"))).collect::<Result<_, _>>()?;
+    Ok(Some((mode, addrs)))
+}
+
 /// Runs a child: serves `addrs`, prints `listening on ADDR` for each, and
 /// returns (cleaning up) when stdin closes. SIGINT is ignored: a Ctrl-C
 /// reaches the whole process group, and the parent decides when to stop.

@@ -227,27 +227,44 @@ impl ipchnl::Actor for Gate {
     }
 }
 
-/// Node `a` linked to node `b`, whose gate (on an executor other than its
-/// link's, so the link reads on while the gate waits) has read 11 requests
-/// from `a`: the first waits in the gate, ten are queued behind it.
-fn eleven_behind_a_gate(
-    stops: bool,
-) -> (ipchnl::Manager, ipchnl::Manager, ActorId, crossbeam_channel::Sender<()>) {
-    let b = ipchnl::Manager::new(config("gate-b").executors(2)).unwrap();
+/// Node `a` (a send window of `window`) linked to node `b`. `b`'s gate runs
+/// on the executor its link does not, so the link reads on while the gate
+/// waits; `b`'s echo server runs on the link's executor. Each side's
+/// address as `a` sees it.
+struct Gated {
+    a: ipchnl::Manager,
+    b: ipchnl::Manager,
+    gate: ipchnl::ActorSender,
+    server: ipchnl::ActorSender,
+    go: crossbeam_channel::Sender<()>,
+}
+
+fn gated(tag: &str, window: usize, gate: ipchnl::ActorOptions, stops: bool) -> Gated {
+    let b = ipchnl::Manager::new(config(&format!("{tag}-b")).executors(2)).unwrap();
     let addr = b.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
-    let a = manager("gate-a");
+    let a = ipchnl::Manager::new(config(&format!("{tag}-a")).window(window)).unwrap();
     a.connect(&addr).unwrap();
     let link_executor = eventually("b sees the link", || b.peers().first().map(|p| p.executor));
     let (go, wait) = crossbeam_channel::unbounded();
-    let gate = Gate { go: wait, stops };
-    let id =
-        b.add_with("gate", gate, ipchnl::ActorOptions::default().executor(1 - link_executor)).unwrap().id();
+    b.add_with("gate", Gate { go: wait, stops }, gate.executor(1 - link_executor)).unwrap();
+    let here = ipchnl::ActorOptions::default().executor(link_executor);
+    b.add_with("server", ipchnl::echo::Server::new(), here).unwrap();
     let gate = eventually("a sees the gate", || a.find_by_name("gate"));
+    let server = eventually("a sees the server", || a.find_by_name("server"));
+    Gated { a, b, gate, server, go }
+}
+
+/// As [`gated`], once `b` has read 11 requests from `a` for the gate: the
+/// first waits in the gate, ten are queued behind it.
+fn eleven_behind_a_gate(
+    stops: bool,
+) -> (ipchnl::Manager, ipchnl::Manager, ActorId, crossbeam_channel::Sender<()>) {
+    let Gated { a, b, gate, go, server: _ } = gated("gate", 1024, ipchnl::ActorOptions::default(), stops);
     for n in 1..=11 {
         gate.send(EchoReq::new(n, 0)).unwrap();
     }
     eventually("b read all eleven", || (b.stats().links[0].msgs_in >= 11).then_some(()));
-    (a, b, id, go)
+    (a, b, gate.id(), go)
 }
 
 /// The ten letters `a` gets back, in order, with their reason.
@@ -293,19 +310,9 @@ fn messages_queued_at_a_shutdown_now_come_back_as_the_senders_dead_letters() {
 
 #[test]
 fn with_receipts_a_message_is_acknowledged_only_once_handled() {
-    let b = ipchnl::Manager::new(config("receipts-b").executors(2)).unwrap();
-    let addr = b.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
-    let a = ipchnl::Manager::new(config("receipts-a").window(4)).unwrap();
-    a.connect(&addr).unwrap();
-    let link_executor = eventually("b sees the link", || b.peers().first().map(|p| p.executor));
-    let (go, wait) = crossbeam_channel::unbounded();
-    let gate = Gate { go: wait, stops: false };
-    let elsewhere = ipchnl::ActorOptions::default().executor(1 - link_executor);
-    b.add_with("gate", gate, elsewhere.receipts(true)).unwrap();
-    let here = ipchnl::ActorOptions::default().executor(link_executor);
-    b.add_with("server", ipchnl::echo::Server::new(), here).unwrap();
-    let gate = eventually("a sees the gate", || a.find_by_name("gate"));
-    let server = eventually("a sees the server", || a.find_by_name("server"));
+    let receipts = ipchnl::ActorOptions::default().receipts(true);
+    // Both managers stay up to the end: a dropped manager shuts down.
+    let Gated { a, b: _b, gate, server, go } = gated("receipts", 4, receipts, false);
     // Three wait in the gate, in b's mailbox, unhandled.
     for n in 1..=3 {
         gate.try_send(EchoReq::new(n, 0)).unwrap();
@@ -328,18 +335,8 @@ fn with_receipts_a_message_is_acknowledged_only_once_handled() {
 
 #[test]
 fn without_receipts_a_message_is_acknowledged_in_the_mailbox() {
-    let b = ipchnl::Manager::new(config("mailbox-b").executors(2)).unwrap();
-    let addr = b.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
-    let a = ipchnl::Manager::new(config("mailbox-a").window(4)).unwrap();
-    a.connect(&addr).unwrap();
-    let link_executor = eventually("b sees the link", || b.peers().first().map(|p| p.executor));
-    let (go, wait) = crossbeam_channel::unbounded();
-    let gate = Gate { go: wait, stops: false };
-    b.add_with("gate", gate, ipchnl::ActorOptions::default().executor(1 - link_executor)).unwrap();
-    let here = ipchnl::ActorOptions::default().executor(link_executor);
-    b.add_with("server", ipchnl::echo::Server::new(), here).unwrap();
-    let gate = eventually("a sees the gate", || a.find_by_name("gate"));
-    let server = eventually("a sees the server", || a.find_by_name("server"));
+    let Gated { a: _a, b: _b, gate, server, go } =
+        gated("mailbox", 4, ipchnl::ActorOptions::default(), false);
     for n in 1..=3 {
         gate.try_send(EchoReq::new(n, 0)).unwrap();
     }

@@ -1124,6 +1124,7 @@ impl<T> Session<T> {
     /// [`Event::Msg`], or rebuilt with the same ids and `corr`) that was
     /// acknowledged and then not handled, with its `body`, so that the
     /// peer reports it as a dead letter.
+    ///
     /// Nothing is sent to a peer that does not read DEAD frames (its
     /// capabilities lack [`DEAD`](crate::DEAD)).
     pub fn return_unhandled(&mut self, header: &FrameHeader, reason: UnhandledReason, body: &[u8]) {

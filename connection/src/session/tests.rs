@@ -145,15 +145,9 @@ fn a_refused_message_is_nacked_not_acknowledged() {
     p.a.send_msg(&msg_frame(1), 1);
     p.a.send_msg(&msg_frame(2), 2);
     p.a_to_b();
-    let mut refused = None;
-    while let Some(e) = p.b.poll_event() {
-        if let Event::Msg { header, .. } = e {
-            if header.seq == 1 {
-                refused = Some(header);
-            }
-        }
-    }
-    p.b.refuse(&refused.unwrap(), NackReason::MailboxFull, "full");
+    let refused = msg_headers(&mut p.b, false)[0];
+    assert_eq!(refused.seq, 1);
+    p.b.refuse(&refused, NackReason::MailboxFull, "full");
     p.b.flush_acks();
     p.b_to_a();
     assert_eq!(events(&mut p.a), [Seen::Nacked(1, Some(NackReason::MailboxFull)), Seen::Acked(vec![2])]);
@@ -164,13 +158,7 @@ fn a_message_acknowledged_then_not_handled_returns_to_its_sender() {
     let mut p = Pair::new(SessionConfig::default());
     p.a.send_msg(&msg_frame(1), 1);
     p.a_to_b();
-    let mut got = None;
-    while let Some(e) = p.b.poll_event() {
-        if let Event::Msg { header, .. } = e {
-            got = Some(header);
-        }
-    }
-    let got = got.expect("the message");
+    let got = msg_headers(&mut p.b, false)[0];
     p.b.flush_acks();
     p.b_to_a();
     assert_eq!(events(&mut p.a), [Seen::Acked(vec![1])]);
@@ -188,18 +176,25 @@ fn a_message_acknowledged_then_not_handled_returns_to_its_sender() {
     assert!(p.a.is_up(), "the link stays up");
 }
 
-/// The headers of the messages `s` has read.
-fn msg_seqs(s: &mut S, wait_for_handling: bool) -> Vec<u64> {
-    let mut seqs = Vec::new();
+/// The headers of the messages `s` has read; each waits for its handler
+/// before it is acknowledged if `wait_for_handling` (asked as it is read,
+/// as the session requires).
+fn msg_headers(s: &mut S, wait_for_handling: bool) -> Vec<FrameHeader> {
+    let mut headers = Vec::new();
     while let Some(e) = s.poll_event() {
         if let Event::Msg { header, .. } = e {
-            seqs.push(header.seq);
+            headers.push(header);
             if wait_for_handling {
                 s.ack_when_handled(header.seq);
             }
         }
     }
-    seqs
+    headers
+}
+
+/// The sequence numbers of the messages `s` has read (see [`msg_headers`]).
+fn msg_seqs(s: &mut S, wait_for_handling: bool) -> Vec<u64> {
+    msg_headers(s, wait_for_handling).iter().map(|h| h.seq).collect()
 }
 
 #[test]

@@ -162,9 +162,10 @@ pub trait Route: Any + Send + Sync {
         self.deliver(env, wait)
     }
 
-    /// Whether [`deliver_held`](Self::deliver_held) keeps its hold (the
-    /// message waits on another thread); when not, a caller need not make
-    /// one and calls [`deliver`](Self::deliver).
+    /// Whether [`deliver_held`](Self::deliver_held) keeps its hold until
+    /// the message is handled because the message waits on another thread;
+    /// when not, the caller's hold need count no memory (it still returns
+    /// an unhandled message to its sender).
     fn keeps_hold(&self) -> bool {
         false
     }

@@ -227,24 +227,16 @@ impl Inbound {
         self.held.load(Ordering::SeqCst)
     }
 
-    fn hold(self: &Arc<Self>, bytes: usize) -> Hold {
+    /// Holds `bytes` of this link's inbound memory for one message; with a
+    /// receipt, for the message of that sequence number, whose
+    /// acknowledgement waits until it is handled.
+    fn hold(self: &Arc<Self>, bytes: usize, receipt: Option<u64>) -> Hold {
         if bytes > 0 {
             self.held.fetch_add(bytes, Ordering::SeqCst);
         }
-        Hold::new(self.clone(), bytes)
-    }
-
-    /// As [`hold`](Self::hold); with a receipt, for the message of that
-    /// sequence number, whose acknowledgement waits until it is handled.
-    fn hold_for(self: &Arc<Self>, bytes: usize, receipt: Option<u64>) -> Hold {
         match receipt {
-            Some(seq) => {
-                if bytes > 0 {
-                    self.held.fetch_add(bytes, Ordering::SeqCst);
-                }
-                Hold::with_receipt(self.clone(), bytes, seq)
-            }
-            None => self.hold(bytes),
+            Some(seq) => Hold::with_receipt(self.clone(), bytes, seq),
+            None => Hold::new(self.clone(), bytes),
         }
     }
 }
@@ -485,10 +477,8 @@ impl Net {
             NetCommand::ReturnUnhandled { key, id, returned } => self.return_unhandled(key, id, &returned),
             NetCommand::Handled { key, id, seq } => {
                 // Acknowledged at the next flush, with what else is due.
-                if let Some(Io::Link(link)) = self.io.get_mut(key) {
-                    if let (true, Some(session)) = (link.id == id, link.session.as_mut()) {
-                        session.handled(seq);
-                    }
+                if let Some(session) = self.session_of(key, id) {
+                    session.handled(seq);
                 }
             }
             NetCommand::Adopt(handoff) => self.adopt(host, registry, handoff),
@@ -846,14 +836,21 @@ impl Net {
         }
     }
 
+    /// The session of link `id` at `key`, if it is still there (slab keys
+    /// are reused).
+    fn session_of(&mut self, key: usize, id: u64) -> Option<&mut Session<BoxMsg>> {
+        match self.io.get_mut(key) {
+            Some(Io::Link(link)) if link.id == id => link.session.as_mut(),
+            _ => None,
+        }
+    }
+
     /// Returns a message to the peer of link `id` at `key`, if it is still
     /// there (a link that went down took its peer's view of it along).
     fn return_unhandled(&mut self, key: usize, id: u64, returned: &Returned) {
-        if let Some(Io::Link(link)) = self.io.get_mut(key) {
-            if let (true, Some(session)) = (link.id == id, link.session.as_mut()) {
-                returned.send(session);
-                self.dirty.push(key);
-            }
+        if let Some(session) = self.session_of(key, id) {
+            returned.send(session);
+            self.dirty.push(key);
         }
     }
 
@@ -1745,7 +1742,7 @@ fn on_msg<H: Host + ?Sized>(
     if let Some(deferred) = defer {
         // It is this link's to deliver, once the link owes less; it holds
         // the link's memory meanwhile.
-        let hold = inbound.hold_for(bytes, receipt);
+        let hold = inbound.hold(bytes, receipt);
         deferred.push_back(Deferred { target, env, hold, bytes, receipt });
         return Ok(delivered);
     }
@@ -1756,7 +1753,7 @@ fn on_msg<H: Host + ?Sized>(
     // to its sender if it is not handled.
     let route = target.route();
     let held = if route.keeps_hold() { bytes } else { 0 };
-    let outcome = route.deliver_held(env, Wait::No, inbound.hold_for(held, receipt));
+    let outcome = route.deliver_held(env, Wait::No, inbound.hold(held, receipt));
     outcome.map(|()| delivered).map_err(|e| {
         let reason = match e {
             SendError::Full(_) | SendError::Timeout(_) => NackReason::MailboxFull,
@@ -1800,7 +1797,7 @@ fn deliver_deferred<H: Host + ?Sized>(shared: &H, link: &mut Link, max: usize) -
             Ok(()) => {}
             // Its mailbox is full: it stays first in line, for the next turn.
             Err(SendError::Full(msg) | SendError::Timeout(msg)) => {
-                let (env, hold) = (Envelope::new(msg, reply_to), link.inbound.hold_for(d.bytes, d.receipt));
+                let (env, hold) = (Envelope::new(msg, reply_to), link.inbound.hold(d.bytes, d.receipt));
                 let (target, bytes, receipt) = (d.target, d.bytes, d.receipt);
                 link.deferred.push_front(Deferred { target, env, hold, bytes, receipt });
                 return true;

@@ -521,3 +521,44 @@ fn a_flood_of_valid_control_frames_is_slowed_to_its_budget() {
     let bound = 10_000.0 + 10_000.0 * elapsed + (16 * 1024) as f64;
     assert!(heartbeats <= bound, "{heartbeats} heartbeats in {elapsed:.1} s: {link}");
 }
+
+#[test]
+fn a_flood_of_dead_frames_is_slowed_to_its_budget_and_its_dead_letters_are_bounded() {
+    let server = Server::start(&[], None);
+    let addr = server.addr.clone();
+    let name = node("deads");
+    let flooder = name.clone();
+    let started = std::time::Instant::now();
+    during(&server, move |stop| {
+        let mut a = Client::start(TcpStream::connect(&addr).expect("connects"), &flooder).expect("links");
+        // "Your message to my actor was not handled": each is a dead letter
+        // of the server (for messages it never sent, which it cannot tell).
+        let h = FrameHeader {
+            flags: 1,
+            msg_id: ipchnl::MsgId::of_name("echo_req::EchoReq"),
+            dst: ActorId::from_u128(7),
+            ..FrameHeader::new(FrameKind::Dead)
+        };
+        let mut dead = Vec::new();
+        let body = br#"{"counter":1,"req_timestamp_ns":2}"#;
+        connection::encode_frame(&h, body, connection::DEFAULT_MAX_FRAME, &mut dead).expect("a frame");
+        let batch = dead.repeat(100);
+        // Blocking writes: once the server stops reading, they wait for it.
+        while !stop.load(Ordering::Relaxed) {
+            if a.stream().write_all(&batch).is_err() {
+                return;
+            }
+        }
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let stats = server.stats();
+    let id = ipchnl::NodeId::of_name(&name).to_string();
+    let links = stats["links"].as_array().expect("links");
+    let link = links.iter().find(|l| l["node"] == id.as_str()).expect("the flooder's link");
+    assert!(link["control_throttled"].as_u64() >= Some(1), "{link}");
+    // As for heartbeats: a burst of 10,000, then 10,000 a second, and what
+    // one read turn brings in past the point where reading stops as slack.
+    let letters = stats["dead_letters"]["actor_stopped"].as_u64().expect("counted") as f64;
+    let bound = 10_000.0 + 10_000.0 * elapsed + (16 * 1024) as f64;
+    assert!(letters >= 1.0 && letters <= bound, "{letters} dead letters in {elapsed:.1} s: {stats}");
+}

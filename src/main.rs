@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Measure each path against its bare baseline and print one table.
-    #[command(after_help = "Example:\n  ipchnl bench --quick --json")]
+    #[command(after_help = "Examples:\n  ipchnl bench --quick --json\n  ipchnl bench --plot rtt.svg")]
     Bench(cmd::bench::BenchArgs),
     /// Host an echo server actor and listen for links until SIGINT or SIGTERM
     /// (SIGUSR1 prints the link counters).

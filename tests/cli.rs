@@ -114,18 +114,26 @@ fn help_shows_examples_and_version_prints() {
 }
 
 #[test]
-fn bench_quick_json_lists_four_paths_with_positive_figures() {
-    let out = ipchnl(&["bench", "--quick", "--json"]);
+fn bench_quick_json_lists_six_paths_with_positive_figures_and_plots_them() {
+    let plot = std::env::temp_dir().join(format!("ipchnl-cli-plot-{}.svg", std::process::id()));
+    let out = ipchnl(&["bench", "--quick", "--json", "--plot", plot.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> =
         v["paths"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["same_thread", "cross_thread", "tcp", "unix"]);
+    assert_eq!(names, ["same_thread", "cross_thread", "tcp", "unix", "tcp_low_latency", "unix_low_latency"]);
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    std::fs::remove_file(&plot).unwrap();
+    for name in &names {
+        assert!(svg.contains(name), "{name} has a panel");
+    }
     for p in v["paths"].as_array().unwrap() {
+        assert!(!p["baseline"].as_str().unwrap().is_empty(), "{p} says what its baseline does");
         for key in [
             "msgs_per_sec",
             "baseline_msgs_per_sec",
             "ratio_p50",
+            "ratio_stream",
             "cpu_ns_per_rtt",
             "baseline_cpu_ns_per_rtt",
             "cpu_ns_per_msg",

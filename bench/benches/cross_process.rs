@@ -6,15 +6,17 @@
 //! 1. Round trips, p50 per round, alternating: (a) the echo through our
 //!    managers, pinger on the executor that owns the link, over TCP and a
 //!    Unix socket; (b) the bare baseline: one thread per side, blocking
-//!    `read_exact` / `write_all`, `TCP_NODELAY`, the same frames; (c) servo's
+//!    `read_exact` / `write_all`, `TCP_NODELAY`, the same frames and JSON
+//!    work; (c) servo's
 //!    `ipc-channel` doing the same round trip. Targets: a/b <= 1.2 (TCP),
 //!    <= 1.3 (Unix); a < c.
 //! 2. One-way stream over TCP: `EchoReq`s from an actor to a sink actor in
 //!    the other process, against a bare stream of the same frames. Targets:
 //!    >= 1,000,000 msg/s and >= 40% of the bare stream.
 //! 3. The low-latency option (executors poll 100 µs before sleeping) over a
-//!    Unix socket, against a bare spinning socket (non-blocking reads in a
-//!    busy loop on both sides). Targets: <= 1.5x it, <= c/4.
+//!    Unix socket, against a bare spinning socket (non-blocking reads polled
+//!    for the same 100 µs on both sides, then blocking). Targets: <= 1.5x
+//!    it, <= c/4.
 //!
 //! `cargo bench -p bench --bench cross_process` (`IPCHNL_BENCH_ROUNDS=N`).
 
@@ -23,7 +25,7 @@
 use std::time::{Duration, Instant};
 
 use bench::bare::{SocketEcho, socket_stream};
-use bench::child::{ChildProc, Mode};
+use bench::child::{ChildProc, Mode, low_latency_spin};
 use bench::report::Remote;
 use bench::{histogram, machine, rounds, summary};
 use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
@@ -134,8 +136,8 @@ fn parent() {
     let bare_child = ChildProc::start(&me, &[], Mode::Bare, &[tcp.clone(), sock("bare")]).unwrap();
     let ours_tcp = Remote::connect("tcp", &ours_child.addrs[0], false).unwrap();
     let ours_unix = Remote::connect("unix", &ours_child.addrs[1], false).unwrap();
-    let mut bare_tcp = SocketEcho::connect(&bare_child.addrs[0], false).unwrap();
-    let mut bare_unix = SocketEcho::connect(&bare_child.addrs[1], false).unwrap();
+    let mut bare_tcp = SocketEcho::connect(&bare_child.addrs[0], Duration::ZERO).unwrap();
+    let mut bare_unix = SocketEcho::connect(&bare_child.addrs[1], Duration::ZERO).unwrap();
     let ipc = Ipc::new();
 
     println!("\n1. round trip, p50 per round of {} ms (ns):", SAMPLE.as_millis());
@@ -192,10 +194,9 @@ fn parent() {
     let low_child = ChildProc::start(&me, &[], Mode::OursLowLatency, &[sock("low")]).unwrap();
     let spin_child = ChildProc::start(&me, &[], Mode::BareSpinning, &[sock("spin")]).unwrap();
     let low = Remote::connect("low", &low_child.addrs[0], true).unwrap();
-    // A spinning server spins as long as its connection lives: one per
-    // sample, so that it does not take a CPU from ours.
+    // Each sample on a new connection, as before the spin was bounded.
     let spin_sample = || {
-        let mut spin = SocketEcho::connect(&spin_child.addrs[0], true).unwrap();
+        let mut spin = SocketEcho::connect(&spin_child.addrs[0], low_latency_spin()).unwrap();
         p50(spin.run(later(), n).unwrap())
     };
     println!("\n3. low-latency option vs a bare spinning socket (Unix), p50 per round (ns):");

@@ -1,34 +1,52 @@
 //! Bare baselines: what the same work costs without ipchnl.
 //!
-//! * Sockets: one thread per side, blocking `read_exact` / `write_all`,
-//!   `TCP_NODELAY`, the same frames ipchnl sends.
+//! * Sockets: one thread per side, `TCP_NODELAY`, the frames ipchnl sends,
+//!   and the same JSON work: every request and reply is encoded and decoded
+//!   as ipchnl does it ([`encode_msg_frame`], [`DecodeMsg::decode_body`]),
+//!   so that a ratio measures the library and not JSON. A socket waits
+//!   either as a blocking socket does, or as an ipchnl executor with a
+//!   spin does: it polls a non-blocking socket for that long, then blocks.
 //! * Channels: a `Box<dyn Any + Send>` through crossbeam channels.
 
 use std::any::Any;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use connection::{
-    DEFAULT_MAX_FRAME, FRAME_HEADER_LEN, FrameDecoder, FrameHeader, FrameKind, encode_msg_frame,
-};
+use connection::{DEFAULT_MAX_FRAME, FrameDecoder, FrameHeader, FrameKind, encode_msg_frame};
 use crossbeam_channel::{Receiver, Sender};
 use echo_reply::EchoReply;
 use echo_req::EchoReq;
 use hdrhistogram::Histogram;
 use manager::Addr;
-use msg_header::{WireMsg, now_ns};
+use msg_header::{DecodeMsg, Msg, MsgHeader, WireMsg, now_ns};
 
 use crate::histogram;
 
 /// The frame ipchnl would send for `msg`.
 pub fn frame_of(msg: &dyn WireMsg) -> Vec<u8> {
     let mut frame = Vec::new();
-    let header = FrameHeader { msg_id: msg.header().msg_id(), seq: 1, ..FrameHeader::new(FrameKind::Msg) };
     // An EchoReq or EchoReply is far below any frame limit.
-    let _ = encode_msg_frame(&header, msg, DEFAULT_MAX_FRAME, &mut frame);
+    let _ = encode(msg, 1, &mut frame);
     frame
+}
+
+/// Appends the frame of `msg` (with correlation id `corr`) to `out`.
+fn encode(msg: &dyn WireMsg, corr: u64, out: &mut Vec<u8>) -> io::Result<()> {
+    let header =
+        FrameHeader { msg_id: msg.header().msg_id(), seq: 1, corr, ..FrameHeader::new(FrameKind::Msg) };
+    encode_msg_frame(&header, msg, DEFAULT_MAX_FRAME, out).map_err(io::Error::other)
+}
+
+/// Decodes a `T` from a whole frame, as a link does.
+fn decode<T: DecodeMsg>(frame: &[u8]) -> io::Result<T> {
+    let (frame, _) = FrameDecoder::new(DEFAULT_MAX_FRAME)
+        .decode(frame)
+        .map_err(io::Error::other)?
+        .ok_or_else(|| io::Error::other("a partial frame"))?;
+    let h = frame.header;
+    T::decode_body(MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr), frame.body).map_err(io::Error::other)
 }
 
 /// A connected stream socket of either family.
@@ -55,42 +73,82 @@ impl Conn {
         })
     }
 
-    /// Makes reads and writes return at once (`spin`) or block.
-    pub fn set_spin(&self, spin: bool) -> io::Result<()> {
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         match self {
-            Self::Tcp(s) => s.set_nonblocking(spin),
-            Self::Unix(s) => s.set_nonblocking(spin),
+            Self::Tcp(s) => s.set_nonblocking(on),
+            Self::Unix(s) => s.set_nonblocking(on),
         }
     }
 }
 
-/// `read_exact`, busy-looping while a non-blocking socket has nothing.
-fn read_full(conn: &mut Conn, buf: &mut [u8]) -> io::Result<()> {
-    let mut at = 0;
-    while at < buf.len() {
-        match conn.read(&mut buf[at..]) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => at += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+/// A socket that waits as an executor with a spin of `spin` does: a
+/// non-blocking socket polled for up to `spin`, then a blocking read or
+/// write; with no spin, a blocking socket.
+struct Waiting {
+    conn: Conn,
+    spin: Duration,
 }
 
-/// `write_all`, busy-looping while a non-blocking socket is full.
-fn write_full(conn: &mut Conn, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        match conn.write(buf) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+impl Waiting {
+    fn new(conn: Conn, spin: Duration) -> io::Result<Self> {
+        conn.set_nonblocking(!spin.is_zero())?;
+        Ok(Self { conn, spin })
+    }
+
+    /// Runs `op` until it moves bytes: polling for the spin, then blocking.
+    fn wait<T>(&mut self, mut op: impl FnMut(&mut Conn) -> io::Result<T>) -> io::Result<T> {
+        let mut since = None;
+        loop {
+            match op(&mut self.conn) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let since = *since.get_or_insert_with(Instant::now);
+                    if since.elapsed() < self.spin {
+                        std::hint::spin_loop();
+                        continue;
+                    }
+                    // The spin is over: sleep in the kernel until ready.
+                    self.conn.set_nonblocking(false)?;
+                    let out = op(&mut self.conn);
+                    self.conn.set_nonblocking(true)?;
+                    return out;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                out => return out,
+            }
         }
     }
-    Ok(())
+
+    fn read_full(&mut self, mut buf: &mut [u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.wait(|c| c.read(buf))? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => buf = &mut buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    fn write_full(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.wait(|c| c.write(buf))? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => buf = &buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one whole frame into `frame`.
+    fn read_frame(&mut self, frame: &mut Vec<u8>) -> io::Result<()> {
+        frame.resize(4, 0);
+        self.read_full(frame)?;
+        let len = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
+        if len + 4 > DEFAULT_MAX_FRAME {
+            return Err(io::Error::other("a frame over the limit"));
+        }
+        frame.resize(len + 4, 0);
+        self.read_full(&mut frame[4..])
+    }
 }
 
 impl Read for Conn {
@@ -115,30 +173,28 @@ impl Write for Conn {
 }
 
 /// Serves one bare connection: the first byte says what it is, `E` for an
-/// echo (a frame in, an `EchoReply` frame out; non-blocking and spinning
-/// if `spin`), `S` for a stream sink (frames counted until a CLOSE frame,
-/// then the count, 8 bytes, back).
-pub fn serve(mut conn: Conn, spin: bool) -> io::Result<()> {
+/// echo (an `EchoReq` frame in, decoded; an `EchoReply` frame encoded and
+/// out; waiting with a spin of `spin`), `S` for a stream sink (`EchoReq`
+/// frames decoded and counted until a CLOSE frame, then the count, 8
+/// bytes, back).
+pub fn serve(mut conn: Conn, spin: Duration) -> io::Result<()> {
     let mut mode = [0u8; 1];
     conn.read_exact(&mut mode)?;
     match mode[0] {
-        b'E' => {
-            conn.set_spin(spin)?;
-            serve_echo(conn)
-        }
+        b'E' => serve_echo(Waiting::new(conn, spin)?),
         _ => serve_sink(conn),
     }
 }
 
-fn serve_echo(mut conn: Conn) -> io::Result<()> {
-    let reply = frame_of(&EchoReply::new(1, now_ns(), now_ns()));
-    let mut head = [0u8; FRAME_HEADER_LEN];
-    let mut body = vec![0u8; 4096];
+fn serve_echo(mut conn: Waiting) -> io::Result<()> {
+    let (mut frame, mut out) = (Vec::new(), Vec::new());
     loop {
-        read_full(&mut conn, &mut head)?;
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize + 4 - FRAME_HEADER_LEN;
-        read_full(&mut conn, &mut body[..len.min(4096)])?;
-        write_full(&mut conn, &reply)?;
+        conn.read_frame(&mut frame)?;
+        let req: EchoReq = decode(&frame)?;
+        let reply = EchoReply::new(req.counter, req.req_timestamp_ns, now_ns());
+        out.clear();
+        encode(&reply, req.header().corr_id(), &mut out)?;
+        conn.write_full(&out)?;
     }
 }
 
@@ -165,7 +221,9 @@ fn serve_sink(mut conn: Conn) -> io::Result<()> {
                 continue;
             }
             // As a real sink does: decode the message.
-            if serde_json::from_slice::<serde_json::Value>(frame.body).is_ok() {
+            let h = frame.header;
+            let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
+            if EchoReq::decode_body(header, frame.body).is_ok() {
                 count += 1;
             }
         }
@@ -174,45 +232,56 @@ fn serve_sink(mut conn: Conn) -> io::Result<()> {
 
 /// A bare echo client on one connection.
 pub struct SocketEcho {
-    conn: Conn,
+    conn: Waiting,
     req: Vec<u8>,
     reply: Vec<u8>,
 }
 
 impl SocketEcho {
-    /// Connects to a bare server at `addr`; with `spin`, reads busy-loop
-    /// on a non-blocking socket (the server's too, if it was started so).
-    pub fn connect(addr: &Addr, spin: bool) -> io::Result<Self> {
+    /// Connects to a bare server at `addr`, waiting for replies with a
+    /// spin of `spin` (zero: blocking reads).
+    pub fn connect(addr: &Addr, spin: Duration) -> io::Result<Self> {
         let mut conn = Conn::connect(addr)?;
         conn.write_all(b"E")?;
-        conn.set_spin(spin)?;
-        let req = frame_of(&EchoReq::new(1, now_ns()));
-        let reply = vec![0u8; frame_of(&EchoReply::new(1, now_ns(), now_ns())).len()];
-        Ok(Self { conn, req, reply })
+        Ok(Self { conn: Waiting::new(conn, spin)?, req: Vec::new(), reply: Vec::new() })
     }
 
-    /// Round trips until `until` (or `max` of them).
+    /// Round trips until `until` (or `max` of them): each request encoded,
+    /// each reply decoded and checked.
     pub fn run(&mut self, until: Instant, max: u64) -> io::Result<Histogram<u64>> {
         let mut h = histogram();
         while h.len() < max && Instant::now() < until {
             let start = now_ns();
-            write_full(&mut self.conn, &self.req)?;
-            read_full(&mut self.conn, &mut self.reply)?;
+            let counter = h.len() + 1;
+            self.req.clear();
+            encode(&EchoReq::new(counter, start), counter, &mut self.req)?;
+            self.conn.write_full(&self.req)?;
+            self.conn.read_frame(&mut self.reply)?;
+            let reply: EchoReply = decode(&self.reply)?;
+            if reply.counter != counter {
+                return Err(io::Error::other(format!("reply {} to request {counter}", reply.counter)));
+            }
             h.saturating_record(now_ns() - start);
         }
         Ok(h)
     }
 }
 
-/// A bare stream: `EchoReq` frames written in batches until `until`, to a
-/// bare sink at `addr`; messages per second the sink counted.
+/// A bare stream: `EchoReq` frames, each encoded, written in batches of
+/// 256 until `until`, to a bare sink at `addr`; messages per second the
+/// sink counted.
 pub fn socket_stream(addr: &Addr, until: Instant) -> io::Result<f64> {
     let mut conn = Conn::connect(addr)?;
-    let frame = frame_of(&EchoReq::new(1, 0));
-    let batch: Vec<u8> = (0..256).flat_map(|_| frame.iter().copied()).collect();
+    let mut batch = Vec::new();
     let start = Instant::now();
     conn.write_all(b"S")?;
+    let mut i = 0;
     while Instant::now() < until {
+        batch.clear();
+        for _ in 0..256 {
+            i += 1;
+            encode(&EchoReq::new(i, 0), 0, &mut batch)?;
+        }
         conn.write_all(&batch)?;
     }
     let mut close = Vec::new();

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixListener;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
 
 use manager::{ActorOptions, Addr, Manager, ManagerConfig};
 use server::Server;
@@ -23,7 +24,9 @@ pub enum Mode {
     OursLowLatency,
     /// Bare sockets (see [`bare::serve`]).
     Bare,
-    /// Bare sockets whose echo spins on non-blocking reads.
+    /// Bare sockets whose echo waits as an executor of the low-latency
+    /// option does: it polls a non-blocking socket for the same spin, then
+    /// blocks.
     BareSpinning,
 }
 
@@ -90,7 +93,8 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
         }
         Mode::Bare | Mode::BareSpinning => {
             for a in addrs {
-                let bound = bare_listen(a, mode == Mode::BareSpinning, &mut unix_files)?;
+                let spin = if mode == Mode::BareSpinning { low_latency_spin() } else { Duration::ZERO };
+                let bound = bare_listen(a, spin, &mut unix_files)?;
                 writeln!(out, "listening on {bound}").map_err(|e| e.to_string())?;
             }
             None
@@ -106,7 +110,17 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
     Ok(())
 }
 
-fn bare_listen(addr: &Addr, spin: bool, unix_files: &mut Vec<std::path::PathBuf>) -> Result<Addr, String> {
+/// How long an executor of the low-latency option polls before it sleeps
+/// (what a spinning bare socket is given too).
+pub fn low_latency_spin() -> Duration {
+    ManagerConfig::default().low_latency().spin
+}
+
+fn bare_listen(
+    addr: &Addr,
+    spin: Duration,
+    unix_files: &mut Vec<std::path::PathBuf>,
+) -> Result<Addr, String> {
     match addr {
         Addr::Tcp(sa) => {
             let l = std::net::TcpListener::bind(sa).map_err(|e| e.to_string())?;

@@ -15,6 +15,7 @@ pub mod child;
 pub mod flood;
 #[cfg(feature = "nats")]
 pub mod nats;
+pub mod plot;
 pub mod report;
 
 use std::fmt::Write as _;

@@ -1,5 +1,7 @@
-//! The feasibility report: four paths a message can take, each measured
-//! against its bare baseline in the same run, alternating.
+//! The feasibility report: the paths a message can take, each measured
+//! against its bare baseline in the same run, alternating. A baseline does
+//! the same work and waits the same way as ours (see each path's
+//! [`PathResult::baseline`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,8 +52,13 @@ pub struct Rtt {
 /// One path's figures.
 #[derive(Clone, Debug, Serialize)]
 pub struct PathResult {
-    /// `same_thread`, `cross_thread`, `tcp` or `unix`.
+    /// `same_thread`, `cross_thread`, `tcp`, `unix`, `tcp_low_latency`,
+    /// `unix_low_latency` or `nats`.
     pub name: &'static str,
+    /// What ours does on this path.
+    pub ours: &'static str,
+    /// What its bare baseline does.
+    pub baseline: &'static str,
     /// Through ipchnl.
     pub rtt_ns: Rtt,
     /// One-way messages per second through ipchnl.
@@ -62,6 +69,8 @@ pub struct PathResult {
     pub baseline_msgs_per_sec: f64,
     /// The median over rounds of ours p50 / bare p50.
     pub ratio_p50: f64,
+    /// The median over rounds of ours messages per second / bare.
+    pub ratio_stream: f64,
     /// CPU time per round trip through ipchnl, in ns: user and system time
     /// of every thread of this process and of the other processes
     /// (`/proc/PID/task/*/schedstat`), median over rounds.
@@ -72,6 +81,12 @@ pub struct PathResult {
     pub cpu_ns_per_msg: f64,
     /// The same for the bare stream.
     pub baseline_cpu_ns_per_msg: f64,
+    /// Every round trip through ipchnl.
+    #[serde(skip)]
+    pub rtt: Histogram<u64>,
+    /// Every round trip of the baseline.
+    #[serde(skip)]
+    pub baseline_rtt: Histogram<u64>,
 }
 
 /// CPU time (user and system, in ns) the live threads of process `pid`
@@ -106,6 +121,8 @@ fn timed<T>(pids: &[u32], f: impl FnOnce() -> Result<T, String>) -> Result<(T, u
 /// What a path can do: a round-trip sample and a stream sample, ours and bare.
 trait Path {
     fn name(&self) -> &'static str;
+    /// What ours does, and what the baseline does, for the legend.
+    fn legend(&self) -> (&'static str, &'static str);
     fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String>;
     fn bare_rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String>;
     fn stream(&mut self, until: Instant) -> Result<f64, String>;
@@ -126,13 +143,22 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
     let ours = ChildProc::start(program, &args, Mode::Ours, &listen)?;
     listen[1] = sock("bare");
     let bare = ChildProc::start(program, &args, Mode::Bare, &listen)?;
-    paths.push(Box::new(Linked::new("tcp", &ours.addrs[0], &bare.addrs[0])?));
-    paths.push(Box::new(Linked::new("unix", &ours.addrs[1], &bare.addrs[1])?));
+    // The low-latency pair: both wait by polling for the same spin (and
+    // then sleep), so that neither burns a CPU while the others run.
+    let listen_ll = [listen[0].clone(), sock("ours-ll")];
+    let ours_ll = ChildProc::start(program, &args, Mode::OursLowLatency, &listen_ll)?;
+    let listen_ll = [listen[0].clone(), sock("bare-ll")];
+    let bare_ll = ChildProc::start(program, &args, Mode::BareSpinning, &listen_ll)?;
+    let (default, low) = (Wait::Default, Wait::LowLatency);
+    paths.push(Box::new(Linked::new("tcp", default, &ours.addrs[0], &bare.addrs[0])?));
+    paths.push(Box::new(Linked::new("unix", default, &ours.addrs[1], &bare.addrs[1])?));
+    paths.push(Box::new(Linked::new("tcp_low_latency", low, &ours_ll.addrs[0], &bare_ll.addrs[0])?));
+    paths.push(Box::new(Linked::new("unix_low_latency", low, &ours_ll.addrs[1], &bare_ll.addrs[1])?));
     if let Some(nats) = &opts.nats {
         paths.push(over_nats(nats, &ours, &bare)?);
     }
 
-    let pids = [std::process::id(), ours.pid(), bare.pid()];
+    let pids = [std::process::id(), ours.pid(), bare.pid(), ours_ll.pid(), bare_ll.pid()];
     let mut results = Vec::new();
     for path in &mut paths {
         let name = path.name();
@@ -156,7 +182,7 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
             let _ = ours_h.add(&a);
             let _ = bare_h.add(&b);
         }
-        let (mut ours_rates, mut bare_rates) = (Vec::new(), Vec::new());
+        let (mut ours_rates, mut bare_rates, mut stream_ratios) = (Vec::new(), Vec::new(), Vec::new());
         let (mut ours_msg_cpu, mut bare_msg_cpu) = (Vec::new(), Vec::new());
         // CPU per message: the sample's CPU over the messages it moved.
         let per_msg = |cpu: u64, rate: f64, took: Duration| cpu as f64 / (rate * took.as_secs_f64()).max(1.0);
@@ -170,19 +196,26 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
                 timed(&pids, || sample(opts, || path.bare_stream(Instant::now() + opts.sample)))?;
             bare_rates.push(rate);
             bare_msg_cpu.push(per_msg(cpu, rate, took));
+            stream_ratios.push(ours_rates[ours_rates.len() - 1] / rate.max(1.0));
             tick(name);
         }
+        let (ours_legend, baseline) = path.legend();
         results.push(PathResult {
             name,
+            ours: ours_legend,
+            baseline,
             rtt_ns: rtt_of(&ours_h),
             msgs_per_sec: median(&ours_rates),
             baseline_rtt_ns: rtt_of(&bare_h),
             baseline_msgs_per_sec: median(&bare_rates),
             ratio_p50: median(&ratios),
+            ratio_stream: median(&stream_ratios),
             cpu_ns_per_rtt: median(&ours_cpu),
             baseline_cpu_ns_per_rtt: median(&bare_cpu),
             cpu_ns_per_msg: median(&ours_msg_cpu),
             baseline_cpu_ns_per_msg: median(&bare_msg_cpu),
+            rtt: ours_h,
+            baseline_rtt: bare_h,
         });
     }
     Ok(results)
@@ -191,7 +224,7 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
 /// How many times [`run`] calls its `tick` for `rounds` (and a `nats` path
 /// or not).
 pub fn samples(rounds: usize, nats: bool) -> u64 {
-    let paths = if nats { 5 } else { 4 };
+    let paths = if nats { 7 } else { 6 };
     (paths * 4 * rounds) as u64
 }
 
@@ -228,6 +261,13 @@ impl SameThread {
 impl Path for SameThread {
     fn name(&self) -> &'static str {
         "same_thread"
+    }
+
+    fn legend(&self) -> (&'static str, &'static str) {
+        (
+            "an EchoReq sent to the echo server's mailbox, dispatched and answered in one thread",
+            "two crossbeam channels of Box<dyn Any + Send>, a request and a reply boxed and downcast in one thread",
+        )
     }
 
     fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
@@ -314,6 +354,13 @@ const GUARD: Duration = Duration::from_secs(60);
 impl Path for CrossThread {
     fn name(&self) -> &'static str {
         "cross_thread"
+    }
+
+    fn legend(&self) -> (&'static str, &'static str) {
+        (
+            "a pinger actor and the echo server on two executors of one manager (default: poll 10 µs, then sleep)",
+            "a boxed request through crossbeam channels to an echo thread and back, blocking recv on both sides",
+        )
     }
 
     fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
@@ -427,26 +474,53 @@ impl Remote {
     }
 }
 
+/// How both sides of a cross-process path wait for bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Ours: executors poll 10 µs, then sleep in `epoll_wait`. Bare:
+    /// blocking reads.
+    Default,
+    /// Ours: the low-latency option (executors poll 100 µs, then sleep).
+    /// Bare: non-blocking reads polled for the same 100 µs, then blocking.
+    LowLatency,
+}
+
 /// Across processes: our manager linked to a child's, against bare sockets
 /// to another child.
 struct Linked {
     name: &'static str,
+    wait: Wait,
     ours: Remote,
     bare_addr: Addr,
     bare: SocketEcho,
 }
 
 impl Linked {
-    fn new(name: &'static str, ours: &Addr, bare: &Addr) -> Result<Self, String> {
-        let ours = Remote::connect(name, ours, false)?;
-        let bare_echo = SocketEcho::connect(bare, false).map_err(failed)?;
-        Ok(Self { name, ours, bare_addr: bare.clone(), bare: bare_echo })
+    fn new(name: &'static str, wait: Wait, ours: &Addr, bare: &Addr) -> Result<Self, String> {
+        let low = wait == Wait::LowLatency;
+        let ours = Remote::connect(name, ours, low)?;
+        let spin = if low { crate::child::low_latency_spin() } else { Duration::ZERO };
+        let bare_echo = SocketEcho::connect(bare, spin).map_err(failed)?;
+        Ok(Self { name, wait, ours, bare_addr: bare.clone(), bare: bare_echo })
     }
 }
 
 impl Path for Linked {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn legend(&self) -> (&'static str, &'static str) {
+        match self.wait {
+            Wait::Default => (
+                "a pinger actor and the other process's echo server over a link (executors poll 10 µs, then sleep)",
+                "one thread per side, blocking reads and writes, the same frames and JSON encoding and decoding",
+            ),
+            Wait::LowLatency => (
+                "as above with the low-latency option on both sides (executors poll 100 µs, then sleep)",
+                "as above, non-blocking reads polled for 100 µs before blocking on both sides",
+            ),
+        }
     }
 
     fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
@@ -478,6 +552,12 @@ fn over_nats(nats: &Addr, ours: &ChildProc, bare: &ChildProc) -> Result<Box<dyn 
     impl Path for OverNats {
         fn name(&self) -> &'static str {
             "nats"
+        }
+        fn legend(&self) -> (&'static str, &'static str) {
+            (
+                "a pinger actor and the other process's echo server meeting through the NATS server",
+                "async-nats request/reply of the same frames with a bare responder",
+            )
         }
         fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
             self.ours.rtt(until, max)

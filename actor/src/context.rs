@@ -43,12 +43,15 @@ impl<'a> Context<'a> {
     }
 
     /// Replies to the sender of the message being handled; the reply
-    /// carries the request's correlation id. Never waits: a full mailbox is
-    /// `Err(Full)`, no reply address is `Err(NoReplyTo)`.
+    /// carries the request's correlation id and this actor's id as its
+    /// source (`header().src_id()`), but no reply address: a reply is an
+    /// answer, and whoever wants to go on talking sends to the address it
+    /// already has. Never waits: a full mailbox is `Err(Full)`, no reply
+    /// address is `Err(NoReplyTo)`.
     pub fn reply(&mut self, msg: impl IntoBoxMsg) -> Result<(), SendError> {
         let msg = msg.into_box_msg();
         match &self.reply_to {
-            Some(to) => to.post(msg, Some(self.me.clone()), self.corr_id, Wait::No),
+            Some(to) => to.post_answer(msg, self.me.id(), self.corr_id),
             None => Err(SendError::NoReplyTo(msg)),
         }
     }

@@ -442,24 +442,40 @@ impl ActorSender {
     /// The one send path: check, stamp, deliver.
     pub(crate) fn post(
         &self,
-        mut msg: BoxMsg,
+        msg: BoxMsg,
         reply_to: Option<ActorSender>,
         corr_id: u64,
         wait: Wait,
     ) -> Result<(), SendError> {
-        let terminated = msg.msg_id() == <Terminated as MsgType>::msg_id();
-        if !terminated && !self.route.accepts(msg.msg_id()) {
+        // A `Terminated` with no reply address comes from the actor that ended.
+        let src = match &reply_to {
+            Some(r) => r.id(),
+            None => msg.downcast_ref::<Terminated>().map_or(ActorId::NONE, |t| t.actor),
+        };
+        self.post_from(msg, src, reply_to, corr_id, wait)
+    }
+
+    /// Sends `reply`, from `src` and answering `corr_id`, with no reply
+    /// address; never waits (see [`Context::reply`](crate::Context::reply)).
+    pub(crate) fn post_answer(&self, reply: BoxMsg, src: ActorId, corr_id: u64) -> Result<(), SendError> {
+        self.post_from(reply, src, None, corr_id, Wait::No)
+    }
+
+    fn post_from(
+        &self,
+        mut msg: BoxMsg,
+        src: ActorId,
+        reply_to: Option<ActorSender>,
+        corr_id: u64,
+        wait: Wait,
+    ) -> Result<(), SendError> {
+        let id = msg.msg_id();
+        if !self.route.accepts(id) && id != <Terminated as MsgType>::msg_id() {
             return Err(SendError::NotAccepted(msg));
         }
         if self.route.is_remote() && msg.as_wire().is_none() {
             return Err(SendError::NotSerializable(msg));
         }
-        // A `Terminated` with no reply address comes from the actor that ended.
-        let src = match &reply_to {
-            Some(r) => r.id(),
-            None if terminated => msg.downcast_ref::<Terminated>().map_or(ActorId::NONE, |t| t.actor),
-            None => ActorId::NONE,
-        };
         let header = msg.header_mut();
         header.set_dst_id(self.route.actor_id());
         header.set_src_id(src);

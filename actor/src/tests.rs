@@ -79,7 +79,8 @@ fn test_actor() {
     assert_eq!(actor.handled, 1);
 
     let reply = my_rx.try_recv().unwrap();
-    assert_eq!(reply.reply_to.as_ref().map(ActorSender::id), Some(addr.id()));
+    // A reply names its replier, and carries no address to answer it.
+    assert!(reply.reply_to.is_none());
     assert_eq!(reply.msg.header().src_id(), addr.id());
     let reply = reply.msg.downcast::<EchoReply>().unwrap();
     assert_eq!((reply.counter, reply.req_timestamp_ns, reply.reply_timestamp_ns), (5, 11, 99));

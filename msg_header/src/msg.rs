@@ -32,6 +32,7 @@ pub type BoxMsg = Box<dyn Msg>;
 
 impl dyn Msg {
     /// The message type, read from the header (no hashing).
+    #[inline]
     pub fn msg_id(&self) -> MsgId {
         self.header().msg_id()
     }

@@ -89,6 +89,7 @@ impl ProtocolSet {
     }
 
     /// Whether an actor speaking this set accepts messages with this id.
+    #[inline]
     pub fn accepts(&self, id: MsgId) -> bool {
         self.msg(id).is_some()
     }

@@ -92,6 +92,7 @@ mod manager;
 mod nats;
 mod net;
 mod nodes;
+mod owed;
 mod peer;
 mod port;
 mod secret;

@@ -28,6 +28,7 @@ use tracing::{debug, info, warn};
 use crate::dead_letter::{DeadLetterReason, DeadLetters};
 use crate::decoders::Decoders;
 use crate::nodes::{Known, Nodes};
+use crate::owed::OwedQueue;
 use crate::peer::{LinkReplaced, Peer, PeerCommand, Place, RemoteRoute, Waiter, outbox};
 use crate::socket::{Listener, Stream};
 use crate::stats::{Tally, bump};
@@ -265,15 +266,6 @@ impl HoldPool for Inbound {
     }
 }
 
-/// A message a handler sent while the window was full: kept by its link
-/// until the window has room (with what is queued behind it, in order).
-struct Owed {
-    frame: Vec<u8>,
-    msg: BoxMsg,
-    /// It has its window place already (it came after an owed one).
-    placed: bool,
-}
-
 /// One link, owned by its executor.
 pub(crate) struct Link {
     /// Unique on this executor (slab keys are reused).
@@ -309,7 +301,7 @@ pub(crate) struct Link {
     /// (an ask of its): the next message from it reuses it.
     last_src: Option<ActorSender>,
     /// Messages owed to a full window, oldest first.
-    owed: VecDeque<Owed>,
+    owed: OwedQueue<BoxMsg>,
     /// Messages read while owing too much, to deliver once it owes less.
     deferred: VecDeque<Deferred>,
 }
@@ -612,7 +604,7 @@ impl Net {
             paused: false,
             backlog: false,
             last_src: None,
-            owed: VecDeque::new(),
+            owed: OwedQueue::default(),
             deferred: VecDeque::new(),
             remote: HashMap::default(),
             replies: ReplyTargets::default(),
@@ -1122,7 +1114,7 @@ impl Net {
         if owed || !link.owed.is_empty() {
             // Behind what is owed already, in order: a message that has its
             // window place waits too.
-            link.owed.push_back(Owed { frame: frame.to_vec(), msg, placed: !owed });
+            link.owed.push(frame, msg, !owed);
             // The window may have room already (its acknowledgements came
             // before this): nothing else would send it then.
             if pay_owed(link) {
@@ -1427,7 +1419,7 @@ impl Net {
             }
         }
         // What it still owed was never sent.
-        for o in link.owed.drain(..) {
+        for o in link.owed.drain() {
             if let Some(peer) = &link.peer {
                 peer.give_back(!o.placed);
             }
@@ -1575,15 +1567,16 @@ fn owed_bound_of(peer: &Option<Arc<Peer>>) -> usize {
 fn pay_owed(link: &mut Link) -> bool {
     let (Some(peer), Some(session)) = (&link.peer, link.session.as_mut()) else { return false };
     let mut sent = false;
-    while let Some(front) = link.owed.front() {
-        if !front.placed && !peer.window.try_take() {
+    while let Some(placed) = link.owed.front_placed() {
+        if !placed && !peer.window.try_take() {
             break;
         }
-        let Some(o) = link.owed.pop_front() else { break };
-        if !o.placed {
-            peer.owed.fetch_sub(1, Ordering::SeqCst);
-        }
-        send_on(session, &o.frame, o.msg);
+        link.owed.pop_with(|frame, o| {
+            if !o.placed {
+                peer.owed.fetch_sub(1, Ordering::SeqCst);
+            }
+            send_on(session, frame, o.msg);
+        });
         sent = true;
     }
     sent

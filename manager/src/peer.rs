@@ -396,7 +396,7 @@ pub(crate) mod outbox {
     }
 
     thread_local! {
-        static OUTBOX: RefCell<Outbox> = RefCell::new(Outbox::default());
+        static OUTBOX: RefCell<Outbox> = const { RefCell::new(Outbox { bytes: Vec::new(), items: Vec::new() }) };
     }
 
     /// Appends the frame `encode` writes; its span, to [`commit`] at once.

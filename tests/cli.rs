@@ -151,6 +151,20 @@ fn bench_quick_json_lists_six_paths_with_positive_figures_and_plots_them() {
     }
 }
 
+#[test]
+fn bench_low_latency_reports_only_the_low_latency_option() {
+    let out = ipchnl(&["bench", "--quick", "--json", "--low-latency", "--sample-ms", "20"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let paths = v["paths"].as_array().unwrap();
+    let names: Vec<&str> = paths.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["same_thread", "cross_thread", "tcp_low_latency", "unix_low_latency"]);
+    assert!(paths[1]["ours"].as_str().unwrap().contains("low-latency"), "{}", paths[1]);
+    for p in paths {
+        assert!(p["rtt_ns"]["p50"].as_u64().unwrap() > 0 && p["msgs_per_sec"].as_f64().unwrap() > 0.0, "{p}");
+    }
+}
+
 /// The pids whose parent is `pid`.
 fn children_of(pid: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")

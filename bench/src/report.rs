@@ -38,6 +38,9 @@ pub struct Options {
     /// A NATS server for the `nats` path (the `nats` feature); none: no
     /// such path.
     pub nats: Option<Addr>,
+    /// Only the low-latency option: the cross-thread manager uses it too,
+    /// and the default-mode `tcp` and `unix` paths are left out.
+    pub low_latency: bool,
 }
 
 /// Round-trip percentiles, in nanoseconds.
@@ -132,7 +135,8 @@ trait Path {
 /// Runs the report; `tick` is called after every sample with the path's
 /// name (for a progress bar). The number of samples is [`samples`].
 pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>, String> {
-    let mut paths: Vec<Box<dyn Path>> = vec![Box::new(SameThread::new()), Box::new(CrossThread::new()?)];
+    let cross = CrossThread::new(opts.low_latency)?;
+    let mut paths: Vec<Box<dyn Path>> = vec![Box::new(SameThread::new()), Box::new(cross)];
     let dir = std::env::temp_dir();
     let sock = |tag: &str| Addr::Unix(dir.join(format!("ipchnl-bench-{}-{tag}.sock", std::process::id())));
     let tcp: Addr = Addr::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -150,8 +154,10 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
     let listen_ll = [listen[0].clone(), sock("bare-ll")];
     let bare_ll = ChildProc::start(program, &args, Mode::BareSpinning, &listen_ll)?;
     let (default, low) = (Wait::Default, Wait::LowLatency);
-    paths.push(Box::new(Linked::new("tcp", default, &ours.addrs[0], &bare.addrs[0])?));
-    paths.push(Box::new(Linked::new("unix", default, &ours.addrs[1], &bare.addrs[1])?));
+    if !opts.low_latency {
+        paths.push(Box::new(Linked::new("tcp", default, &ours.addrs[0], &bare.addrs[0])?));
+        paths.push(Box::new(Linked::new("unix", default, &ours.addrs[1], &bare.addrs[1])?));
+    }
     paths.push(Box::new(Linked::new("tcp_low_latency", low, &ours_ll.addrs[0], &bare_ll.addrs[0])?));
     paths.push(Box::new(Linked::new("unix_low_latency", low, &ours_ll.addrs[1], &bare_ll.addrs[1])?));
     if let Some(nats) = &opts.nats {
@@ -221,10 +227,10 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
     Ok(results)
 }
 
-/// How many times [`run`] calls its `tick` for `rounds` (and a `nats` path
-/// or not).
-pub fn samples(rounds: usize, nats: bool) -> u64 {
-    let paths = if nats { 7 } else { 6 };
+/// How many times [`run`] calls its `tick` for `rounds`, a `nats` path or
+/// not, and the low-latency option only or not.
+pub fn samples(rounds: usize, nats: bool, low_latency: bool) -> u64 {
+    let paths = 4 + usize::from(nats) + if low_latency { 0 } else { 2 };
     (paths * 4 * rounds) as u64
 }
 
@@ -320,18 +326,23 @@ struct CrossThread {
     pinger: ActorSender,
     server: ActorSender,
     bare: ThreadEcho,
+    low_latency: bool,
 }
 
 impl CrossThread {
-    fn new() -> Result<Self, String> {
-        let manager = Manager::new(ManagerConfig::default().executors(2)).map_err(failed)?;
+    fn new(low_latency: bool) -> Result<Self, String> {
+        let mut config = ManagerConfig::default().executors(2);
+        if low_latency {
+            config = config.low_latency();
+        }
+        let manager = Manager::new(config).map_err(failed)?;
         let server =
             manager.add_with("server", Server::new(), ActorOptions::default().executor(0)).map_err(failed)?;
         let pinger = manager
             .add_with("pinger", Pinger::default(), ActorOptions::default().executor(1))
             .map_err(failed)?;
         manager.add_with("sink", Sink::default(), ActorOptions::default().executor(1)).map_err(failed)?;
-        Ok(Self { manager, pinger, server, bare: ThreadEcho::new() })
+        Ok(Self { manager, pinger, server, bare: ThreadEcho::new(), low_latency })
     }
 }
 
@@ -357,8 +368,13 @@ impl Path for CrossThread {
     }
 
     fn legend(&self) -> (&'static str, &'static str) {
+        let ours = if self.low_latency {
+            "a pinger actor and the echo server on two executors of one manager (low-latency: poll 100 µs, then sleep)"
+        } else {
+            "a pinger actor and the echo server on two executors of one manager (default: poll 10 µs, then sleep)"
+        };
         (
-            "a pinger actor and the echo server on two executors of one manager (default: poll 10 µs, then sleep)",
+            ours,
             "a boxed request through crossbeam channels to an echo thread and back, blocking recv on both sides",
         )
     }

@@ -36,6 +36,12 @@ pub(crate) struct BenchArgs {
     /// of each path beside its baseline) to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
+    /// Only the low-latency option (executors poll 100 µs before they
+    /// sleep), against bare sockets that poll as long: the cross-thread
+    /// manager uses it too, and the default-mode tcp and unix paths are
+    /// left out. (Without it the report has both.)
+    #[arg(long)]
+    low_latency: bool,
 }
 
 /// Options of the hidden `ipchnl bench-child`.
@@ -70,12 +76,13 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
         child: (program, vec!["bench-child".into()]),
         interrupted: interrupted.clone(),
         nats,
+        low_latency: args.low_latency,
     };
     let machine = bench::machine();
     if !args.json {
         println!("ipchnl {}: {machine}", env!("CARGO_PKG_VERSION"));
     }
-    let progress = ProgressBar::new(report::samples(rounds, opts.nats.is_some()));
+    let progress = ProgressBar::new(report::samples(rounds, opts.nats.is_some(), opts.low_latency));
     progress.set_style(
         ProgressStyle::with_template("{spinner} {msg:12} [{bar:30}] {pos}/{len} samples")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),

@@ -56,6 +56,7 @@ mod channel;
 mod context;
 mod dispatch;
 mod error;
+mod hold;
 mod sender;
 mod system;
 mod terminated;
@@ -63,9 +64,8 @@ mod terminated;
 pub use actor::{Actor, dispatch};
 pub use context::Context;
 pub use error::{AskError, SendError};
-pub use sender::{
-    ActorSender, Envelope, Hold, HoldPool, Route, Wait, mark_executor_thread, on_executor_thread,
-};
+pub use hold::{Hold, HoldPool, LocalPool};
+pub use sender::{ActorSender, Envelope, Route, Wait, mark_executor_thread, on_executor_thread};
 pub use system::{ActorAddr, StaticDirectory, System, SystemError};
 pub use terminated::{Terminated, TerminationReason};
 

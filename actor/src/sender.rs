@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
+use msg_header::NackReason;
 use msg_header::{ActorId, Asked, BoxMsg, IntoBoxMsg, MsgId, MsgType, NodeId};
-use msg_header::{NackReason, UnhandledReason};
 use protocol::ProtocolId;
 
 use crate::channel::{Answer, AskRoute, ChannelRoute};
-use crate::{Actor, ActorAddr, AskError, SendError, SystemError, Terminated};
+use crate::{Actor, ActorAddr, AskError, Hold, SendError, SystemError, Terminated};
 
 /// A message on its way to an actor, with the address to reply to.
 #[derive(Debug)]
@@ -29,81 +29,6 @@ impl Envelope {
     /// An envelope of `msg`, replies going to `reply_to`.
     pub fn new(msg: BoxMsg, reply_to: Option<ActorSender>) -> Self {
         Self { msg, reply_to }
-    }
-}
-
-/// Where the bytes of a [`Hold`] go back to: a link's count of the memory
-/// its inbound messages hold, which bounds how much it reads.
-pub trait HoldPool: Send + Sync {
-    /// `bytes` are no longer held.
-    fn release(&self, bytes: usize);
-
-    /// The message held was not handled (it became a dead letter on this
-    /// node): its sender, on the link's other end, is told. By default,
-    /// nobody is.
-    fn unhandled(&self, _msg: &BoxMsg, _reason: UnhandledReason) {}
-
-    /// The message of link sequence number `seq`, held with
-    /// [`Hold::with_receipt`], was handled or returned: it may be
-    /// acknowledged. By default, nothing happens.
-    fn handled(&self, _seq: u64) {}
-}
-
-/// Bytes of a link's inbound memory held by one message until it is
-/// handled: given back to its pool when dropped, wherever that happens (a
-/// handler ran, the message became a dead letter). See
-/// [`Route::deliver_held`].
-pub struct Hold {
-    pool: Arc<dyn HoldPool>,
-    bytes: usize,
-    /// The link sequence number whose acknowledgement waits for this
-    /// message's handling; 0 for none.
-    receipt: u64,
-}
-
-impl Hold {
-    /// Holds `bytes` of `pool` (which the caller has counted already).
-    pub fn new(pool: Arc<dyn HoldPool>, bytes: usize) -> Self {
-        Self { pool, bytes, receipt: 0 }
-    }
-
-    /// As [`new`](Self::new), for the message of link sequence number
-    /// `seq` (at least 1), whose acknowledgement waits until it is handled:
-    /// the pool hears of it ([`HoldPool::handled`]) from
-    /// [`handled`](Self::handled) or [`unhandled`](Self::unhandled). A hold
-    /// dropped without either (its message refused, or lost with its
-    /// executor) says nothing: that message was not handled.
-    pub fn with_receipt(pool: Arc<dyn HoldPool>, bytes: usize, seq: u64) -> Self {
-        Self { pool, bytes, receipt: seq }
-    }
-
-    /// The message this hold came with was handled (its handler ran).
-    pub fn handled(self) {
-        if self.receipt != 0 {
-            self.pool.handled(self.receipt);
-        }
-    }
-
-    /// `msg`, which this hold came with, was not handled: the pool's link
-    /// returns it to its sender; then the bytes are given back.
-    pub fn unhandled(self, msg: &BoxMsg, reason: UnhandledReason) {
-        self.pool.unhandled(msg, reason);
-        // Returned, it is settled: acknowledged after the DEAD frame.
-        if self.receipt != 0 {
-            self.pool.handled(self.receipt);
-        }
-    }
-}
-
-impl Drop for Hold {
-    fn drop(&mut self) {
-        self.pool.release(self.bytes);
-    }
-}
-
-impl fmt::Debug for Hold {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Hold({} bytes)", self.bytes)
     }
 }
 

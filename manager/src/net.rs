@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use actor::{ActorSender, Envelope, Hold, HoldPool, SendError, Terminated, TerminationReason, Wait};
+use actor::{
+    ActorSender, Envelope, Hold, HoldPool, LocalPool, SendError, Terminated, TerminationReason, Wait,
+};
 use connection::{
     CloseReason, Event, FRAME_HEADER_LEN, FrameHeader, FrameKind, HandshakeConfig, Incarnation, LimitKind,
     NackReason, Role, Session, SessionConfig,
@@ -297,6 +299,9 @@ pub(crate) struct Link {
     /// This node's watches of the peer's actors: (watched, its name, watcher).
     watches: Vec<(ActorId, String, ActorSender)>,
     inbound: Arc<Inbound>,
+    /// `inbound` registered on this executor's thread, for the holds of
+    /// messages handled here (see `on_msg`); made at the first of them.
+    local: Option<LocalPool>,
     /// The last reply address made for a `src` the peer did not announce
     /// (an ask of its): the next message from it reuses it.
     last_src: Option<ActorSender>,
@@ -365,17 +370,21 @@ struct Caches {
 impl Caches {
     /// A local actor by id.
     fn local_actor<H: Host + ?Sized>(&mut self, shared: &H, id: ActorId) -> Option<ActorSender> {
+        self.local_actor_ref(shared, id).cloned()
+    }
+
+    /// A local actor by id, as the cache holds it (no reference counted).
+    fn local_actor_ref<H: Host + ?Sized>(&mut self, shared: &H, id: ActorId) -> Option<&ActorSender> {
         let version = shared.nodes().dir_version();
         if version != self.dir_version {
             self.actors.clear();
             self.dir_version = version;
         }
-        if let Some(a) = self.actors.get(&id) {
-            return Some(a.clone());
+        if !self.actors.contains_key(&id) {
+            let found = shared.nodes().local_actor(id)?;
+            self.actors.insert(id, found);
         }
-        let found = shared.nodes().local_actor(id)?;
-        self.actors.insert(id, found.clone());
-        Some(found)
+        self.actors.get(&id)
     }
 
     fn decoder<H: Host + ?Sized>(&mut self, shared: &H, id: MsgId) -> Option<protocol::MsgInfo> {
@@ -508,6 +517,7 @@ impl Net {
             key,
             id: link.id,
         });
+        link.local = None;
         on_up(shared, self.index, key, &mut link, hello);
         entry.insert(Io::Link(link));
         self.timers_changed = true;
@@ -610,6 +620,7 @@ impl Net {
             replies: ReplyTargets::default(),
             watches: Vec::new(),
             inbound,
+            local: None,
         };
         // An accepted socket is connected already: start at once.
         if accepted {
@@ -996,6 +1007,7 @@ impl Net {
                         remote: &link.remote,
                         replies: &link.replies,
                         inbound: &link.inbound,
+                        local: &mut link.local,
                         watches: &mut link.watches,
                         last_src: &mut link.last_src,
                         defer: (!link.deferred.is_empty() || link.owed.len() >= owed_bound_of(&link.peer))
@@ -1675,6 +1687,7 @@ struct LinkParts<'a> {
     remote: &'a HashMap<ActorId, Known>,
     replies: &'a ReplyTargets,
     inbound: &'a Arc<Inbound>,
+    local: &'a mut Option<LocalPool>,
     watches: &'a mut Vec<(ActorId, String, ActorSender)>,
     last_src: &'a mut Option<ActorSender>,
     /// Where the message goes instead of its mailbox, if the link defers
@@ -1699,15 +1712,20 @@ fn on_msg<H: Host + ?Sized>(
     h: &FrameHeader,
     body: &[u8],
 ) -> Result<Delivered, (NackReason, String)> {
-    let LinkParts { peer, remote, replies, inbound, watches, last_src, defer } = link;
-    let (target, local) = match caches.local_actor(shared, h.dst) {
-        Some(t) => (t, true),
-        None => (replies.map.get(&h.dst).cloned().ok_or((NackReason::UnknownDst, String::new()))?, false),
-    };
+    let LinkParts { peer, remote, replies, inbound, local: local_pool, watches, last_src, defer } = link;
     let is_terminated = h.msg_id == Terminated::msg_id();
-    if !target.accepts(h.msg_id) && !is_terminated {
-        return Err((NackReason::UnknownMsg, String::new()));
-    }
+    // The destination is borrowed from the cache (no reference counted),
+    // here to check it and at the end to deliver.
+    let local = {
+        let (target, local) = match caches.local_actor_ref(shared, h.dst) {
+            Some(t) => (t, true),
+            None => (replies.map.get(&h.dst).ok_or((NackReason::UnknownDst, String::new()))?, false),
+        };
+        if !target.accepts(h.msg_id) && !is_terminated {
+            return Err((NackReason::UnknownMsg, String::new()));
+        }
+        local
+    };
     let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
     let msg = match caches.decoder(shared, h.msg_id) {
         Some(info) => info.decode(header, body).map_err(|e| (NackReason::BadBody, e.to_string()))?,
@@ -1728,6 +1746,9 @@ fn on_msg<H: Host + ?Sized>(
             route
         }
     };
+    let target = if local { caches.local_actor_ref(shared, h.dst) } else { replies.map.get(&h.dst) };
+    // Gone since it was checked (the directory changed meanwhile).
+    let target = target.ok_or((NackReason::UnknownDst, String::new()))?;
     let env = Envelope::new(msg, reply_to);
     let bytes = body.len() + FRAME_HEADER_LEN + HOLD_OVERHEAD;
     let receipt = (local && target.route().acks_when_handled()).then_some(h.seq);
@@ -1736,7 +1757,7 @@ fn on_msg<H: Host + ?Sized>(
         // It is this link's to deliver, once the link owes less; it holds
         // the link's memory meanwhile.
         let hold = inbound.hold(bytes, receipt);
-        deferred.push_back(Deferred { target, env, hold, bytes, receipt });
+        deferred.push_back(Deferred { target: target.clone(), env, hold, bytes, receipt });
         return Ok(delivered);
     }
     // Checked and stamped already (the header came from the frame). A
@@ -1745,8 +1766,17 @@ fn on_msg<H: Host + ?Sized>(
     // and its hold counts nothing. Either way the hold returns the message
     // to its sender if it is not handled.
     let route = target.route();
-    let held = if route.keeps_hold() { bytes } else { 0 };
-    let outcome = route.deliver_held(env, Wait::No, inbound.hold(held, receipt));
+    let hold = if route.keeps_hold() {
+        inbound.hold(bytes, receipt)
+    } else {
+        // Handled on this thread: a hold that counts no reference.
+        let pool = match local_pool {
+            Some(pool) if pool.is_current() => pool,
+            _ => local_pool.insert(LocalPool::register(inbound.clone())),
+        };
+        pool.hold(receipt)
+    };
+    let outcome = route.deliver_held(env, Wait::No, hold);
     outcome.map(|()| delivered).map_err(|e| {
         let reason = match e {
             SendError::Full(_) | SendError::Timeout(_) => NackReason::MailboxFull,

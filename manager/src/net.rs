@@ -8,6 +8,7 @@
 //! touches a link.
 
 use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -380,11 +381,10 @@ impl Caches {
             self.actors.clear();
             self.dir_version = version;
         }
-        if !self.actors.contains_key(&id) {
-            let found = shared.nodes().local_actor(id)?;
-            self.actors.insert(id, found);
+        match self.actors.entry(id) {
+            Entry::Occupied(found) => Some(found.into_mut()),
+            Entry::Vacant(slot) => Some(slot.insert(shared.nodes().local_actor(id)?)),
         }
-        self.actors.get(&id)
     }
 
     fn decoder<H: Host + ?Sized>(&mut self, shared: &H, id: MsgId) -> Option<protocol::MsgInfo> {

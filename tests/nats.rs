@@ -157,8 +157,11 @@ fn the_report_measures_a_nats_path_against_bare_async_nats() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let paths = report["paths"].as_array().unwrap();
     let names: Vec<&str> = paths.iter().filter_map(|p| p["name"].as_str()).collect();
-    assert_eq!(names, ["same_thread", "cross_thread", "tcp", "unix", "nats"]);
-    let nats_path = &paths[4];
+    assert_eq!(
+        names,
+        ["same_thread", "cross_thread", "tcp", "unix", "tcp_low_latency", "unix_low_latency", "nats"]
+    );
+    let nats_path = &paths[6];
     for figure in
         ["/rtt_ns/p50", "/baseline_rtt_ns/p50", "/msgs_per_sec", "/baseline_msgs_per_sec", "/ratio_p50"]
     {

@@ -1,0 +1,41 @@
+//! A profiling driver: a link to a child process (started from this
+//! program) streaming to its sink (`stream`) or echoing (`rtt`) for
+//! SECONDS, over a Unix socket or `tcp`; prints the rate and the CPU time
+//! of both processes per message. `cargo run --release -p bench --example
+//! stream_prof -- stream 3 unix`, under `perf record -a`.
+#![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
+use bench::child::{self, ChildProc, Mode};
+use bench::report::Remote;
+use manager::Addr;
+use std::time::{Duration, Instant};
+
+fn main() {
+    if let Some((mode, addrs)) = child::child_args().unwrap() {
+        child::run(mode, &addrs).unwrap();
+        return;
+    }
+    let what = std::env::args().nth(1).unwrap_or_else(|| "stream".into());
+    let secs: u64 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let me = std::env::current_exe().unwrap();
+    let sock = if std::env::args().nth(3).as_deref() == Some("tcp") {
+        "tcp://127.0.0.1:0".parse().unwrap()
+    } else {
+        Addr::Unix(std::env::temp_dir().join(format!("prof-{}.sock", std::process::id())))
+    };
+    let c = ChildProc::start(&me, &[], Mode::Ours, &[sock]).unwrap();
+    println!("child {}", c.pid());
+    let r = Remote::connect("unix", &c.addrs[0], false).unwrap();
+    let until = Instant::now() + Duration::from_secs(secs);
+    let pids = [std::process::id(), c.pid()];
+    let cpu = || pids.iter().map(|&p| bench::report::cpu_ns(p)).sum::<u64>();
+    if what == "stream" {
+        let before = cpu();
+        let t0 = Instant::now();
+        let rate = r.stream(until).unwrap();
+        let n = rate * t0.elapsed().as_secs_f64();
+        println!("{rate:.0} msg/s, {:.0} ns CPU/msg", (cpu() - before) as f64 / n);
+    } else {
+        let h = r.rtt(until, u64::MAX).unwrap();
+        println!("p50 {}", h.value_at_quantile(0.5));
+    }
+}

@@ -375,7 +375,10 @@ impl ActorSender {
         // A `Terminated` with no reply address comes from the actor that ended.
         let src = match &reply_to {
             Some(r) => r.id(),
-            None => msg.downcast_ref::<Terminated>().map_or(ActorId::NONE, |t| t.actor),
+            None if msg.msg_id() == <Terminated as MsgType>::msg_id() => {
+                msg.downcast_ref::<Terminated>().map_or(ActorId::NONE, |t| t.actor)
+            }
+            None => ActorId::NONE,
         };
         self.post_from(msg, src, reply_to, corr_id, wait)
     }

@@ -373,6 +373,8 @@ impl<N: Node> Executor<N> {
                 continue;
             }
             if !self.spin_for_work() {
+                // Idle from here: what the links counted is up to date.
+                self.net.publish_counters();
                 if self.net.timers_changed() {
                     next_timer = self.net.timers(&*self.shared, self.poll.registry(), Instant::now());
                 }

@@ -33,14 +33,14 @@ pub fn frame_of(msg: &dyn WireMsg) -> Vec<u8> {
 }
 
 /// Appends the frame of `msg` (with correlation id `corr`) to `out`.
-fn encode(msg: &dyn WireMsg, corr: u64, out: &mut Vec<u8>) -> io::Result<()> {
+pub(crate) fn encode(msg: &dyn WireMsg, corr: u64, out: &mut Vec<u8>) -> io::Result<()> {
     let header =
         FrameHeader { msg_id: msg.header().msg_id(), seq: 1, corr, ..FrameHeader::new(FrameKind::Msg) };
     encode_msg_frame(&header, msg, DEFAULT_MAX_FRAME, out).map_err(io::Error::other)
 }
 
 /// Decodes a `T` from a whole frame, as a link does.
-fn decode<T: DecodeMsg>(frame: &[u8]) -> io::Result<T> {
+pub(crate) fn decode<T: DecodeMsg>(frame: &[u8]) -> io::Result<T> {
     let (frame, _) = FrameDecoder::new(DEFAULT_MAX_FRAME)
         .decode(frame)
         .map_err(io::Error::other)?

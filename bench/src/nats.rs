@@ -2,7 +2,8 @@
 //! frames ipchnl would send, between this process and a bare child.
 //!
 //! The child subscribes to `ipchnl-bench.<PID>`: a request with a payload
-//! is an echo (answered with an `EchoReply` frame); a message without a
+//! is an echo (the request decoded, an `EchoReply` frame encoded back: the
+//! same JSON work as ours); a message without a
 //! reply subject is a stream message (counted); an empty request asks for
 //! the count so far (8 bytes, big-endian). One subscription, so the count
 //! follows every message the same publisher sent before it.
@@ -21,9 +22,9 @@ use echo_req::EchoReq;
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
 use manager::NatsAddr;
-use msg_header::now_ns;
+use msg_header::{Msg, now_ns};
 
-use crate::bare::frame_of;
+use crate::bare::{decode, encode};
 use crate::histogram;
 
 /// The subject of the bare child with process id `pid`.
@@ -63,12 +64,18 @@ pub fn serve(addr: &NatsAddr) -> Result<(), String> {
                 return drop(ready.send(Err(e.to_string())));
             }
             let _ = ready.send(Ok(()));
-            let reply = Bytes::from(frame_of(&EchoReply::new(1, now_ns(), now_ns())));
             let mut count = 0u64;
             while let Some(msg) = requests.next().await {
                 match (msg.reply, msg.payload.is_empty()) {
                     (Some(to), false) => {
-                        let _ = client.publish(to, reply.clone()).await;
+                        // The same JSON work as ours: the request decoded,
+                        // the reply encoded.
+                        let Ok(req) = decode::<EchoReq>(&msg.payload) else { continue };
+                        let mut reply = Vec::new();
+                        let echo = EchoReply::new(req.counter, req.req_timestamp_ns, now_ns());
+                        if encode(&echo, req.header().corr_id(), &mut reply).is_ok() {
+                            let _ = client.publish(to, Bytes::from(reply)).await;
+                        }
                     }
                     (Some(to), true) => {
                         let n = count;
@@ -76,14 +83,7 @@ pub fn serve(addr: &NatsAddr) -> Result<(), String> {
                     }
                     (None, _) => {
                         // As a real sink does: decode the message.
-                        if connection::FrameDecoder::new(connection::DEFAULT_MAX_FRAME)
-                            .decode(&msg.payload)
-                            .is_ok_and(|f| {
-                                f.is_some_and(|(f, _)| {
-                                    serde_json::from_slice::<serde_json::Value>(f.body).is_ok()
-                                })
-                            })
-                        {
+                        if decode::<EchoReq>(&msg.payload).is_ok() {
                             count += 1;
                         }
                     }
@@ -99,7 +99,6 @@ pub struct BareNats {
     runtime: tokio::runtime::Runtime,
     client: Client,
     subject: String,
-    req: Bytes,
 }
 
 /// A guard on every request: far beyond any round trip.
@@ -110,8 +109,7 @@ impl BareNats {
     pub fn connect(addr: &NatsAddr, subject: String) -> Result<Self, String> {
         let runtime = runtime()?;
         let client = runtime.block_on(connect(addr))?;
-        let req = Bytes::from(frame_of(&EchoReq::new(1, now_ns())));
-        Ok(Self { runtime, client, subject, req })
+        Ok(Self { runtime, client, subject })
     }
 
     /// Round trips until `until` (or `max` of them).
@@ -120,11 +118,18 @@ impl BareNats {
             let mut h = histogram();
             while h.len() < max && Instant::now() < until {
                 let start = now_ns();
-                let request = self.client.request(self.subject.clone(), self.req.clone());
-                tokio::time::timeout(GUARD, request)
+                let counter = h.len() + 1;
+                let mut req = Vec::new();
+                encode(&EchoReq::new(counter, start), counter, &mut req).map_err(|e| e.to_string())?;
+                let request = self.client.request(self.subject.clone(), Bytes::from(req));
+                let reply = tokio::time::timeout(GUARD, request)
                     .await
                     .map_err(|_| "no bare NATS reply".to_string())?
                     .map_err(|e| e.to_string())?;
+                let reply: EchoReply = decode(&reply.payload).map_err(|e| e.to_string())?;
+                if reply.counter != counter {
+                    return Err(format!("reply {} to request {counter}", reply.counter));
+                }
                 h.saturating_record(now_ns() - start);
             }
             Ok(h)
@@ -140,11 +145,11 @@ impl BareNats {
             let start = Instant::now();
             let mut now = before;
             while Instant::now() < until {
-                for _ in 0..256 {
-                    self.client
-                        .publish(self.subject.clone(), self.req.clone())
-                        .await
-                        .map_err(|e| e.to_string())?;
+                for i in 0..256 {
+                    let mut frame = Vec::new();
+                    encode(&EchoReq::new(i + 1, 0), 0, &mut frame).map_err(|e| e.to_string())?;
+                    let frame = Bytes::from(frame);
+                    self.client.publish(self.subject.clone(), frame).await.map_err(|e| e.to_string())?;
                 }
                 now = self.count().await?;
             }

@@ -59,7 +59,7 @@ impl<'a> Context<'a> {
     /// Sends to `to` with this actor as the reply address. Never waits: a
     /// full mailbox is `Err(Full)`.
     pub fn send(&mut self, to: &ActorSender, msg: impl IntoBoxMsg) -> Result<(), SendError> {
-        to.post(msg.into_box_msg(), Some(self.me.clone()), 0, Wait::No)
+        to.forward(msg.into_box_msg(), Some(self.me.clone()), 0, Wait::No)
     }
 
     /// Every actor that speaks `protocol`, in the directory's order.

@@ -274,25 +274,25 @@ impl ActorSender {
 
     /// Sends without waiting: a full mailbox is `Err(Full(msg))` at once.
     pub fn try_send(&self, msg: impl IntoBoxMsg) -> Result<(), SendError> {
-        self.post(msg.into_box_msg(), None, 0, Wait::No)
+        self.forward(msg.into_box_msg(), None, 0, Wait::No)
     }
 
     /// Sends, waiting for room in a bounded mailbox as long as it takes
     /// (not on an executor thread, where a full mailbox is `Err(Full)`).
     pub fn send(&self, msg: impl IntoBoxMsg) -> Result<(), SendError> {
-        self.post(msg.into_box_msg(), None, 0, Wait::Forever)
+        self.forward(msg.into_box_msg(), None, 0, Wait::Forever)
     }
 
     /// Sends, waiting up to `timeout` for room (not on an executor thread,
     /// where a full mailbox is `Err(Full)`); then `Err(Timeout(msg))`.
     pub fn send_timeout(&self, msg: impl IntoBoxMsg, timeout: Duration) -> Result<(), SendError> {
-        self.post(msg.into_box_msg(), None, 0, deadline(timeout))
+        self.forward(msg.into_box_msg(), None, 0, deadline(timeout))
     }
 
     /// Sends with `from` as the address replies go to, waiting for room
     /// like [`send`](Self::send).
     pub fn send_from(&self, msg: impl IntoBoxMsg, from: &ActorSender) -> Result<(), SendError> {
-        self.post(msg.into_box_msg(), Some(from.clone()), 0, Wait::Forever)
+        self.forward(msg.into_box_msg(), Some(from.clone()), 0, Wait::Forever)
     }
 
     /// Sends `msg` and waits up to `timeout` for the reply: a request
@@ -341,7 +341,7 @@ impl ActorSender {
         }
         let deadline = Instant::now() + timeout;
         let (reply_to, rx) = AskRoute::address(self.name());
-        self.post(msg, Some(reply_to), 0, Wait::Until(deadline)).map_err(AskError::Send)?;
+        self.forward(msg, Some(reply_to), 0, Wait::Until(deadline)).map_err(AskError::Send)?;
         match rx.recv_deadline(deadline) {
             Ok(Answer::Reply(env)) => A::answer(env.msg).map_err(AskError::WrongReply),
             Ok(Answer::Refused(reason)) => Err(AskError::Nacked(reason)),
@@ -355,17 +355,6 @@ impl ActorSender {
     /// `wait` says (never on an executor thread). The other send calls are
     /// this with fixed arguments.
     pub fn forward(
-        &self,
-        msg: BoxMsg,
-        reply_to: Option<ActorSender>,
-        corr_id: u64,
-        wait: Wait,
-    ) -> Result<(), SendError> {
-        self.post(msg, reply_to, corr_id, wait)
-    }
-
-    /// The one send path: check, stamp, deliver.
-    pub(crate) fn post(
         &self,
         msg: BoxMsg,
         reply_to: Option<ActorSender>,

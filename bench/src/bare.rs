@@ -24,14 +24,6 @@ use msg_header::{DecodeMsg, Msg, MsgHeader, WireMsg, now_ns};
 
 use crate::histogram;
 
-/// The frame ipchnl would send for `msg`.
-pub fn frame_of(msg: &dyn WireMsg) -> Vec<u8> {
-    let mut frame = Vec::new();
-    // An EchoReq or EchoReply is far below any frame limit.
-    let _ = encode(msg, 1, &mut frame);
-    frame
-}
-
 /// Appends the frame of `msg` (with correlation id `corr`) to `out`.
 pub(crate) fn encode(msg: &dyn WireMsg, corr: u64, out: &mut Vec<u8>) -> io::Result<()> {
     let header =

@@ -1792,11 +1792,11 @@ fn on_msg<H: Host + ?Sized>(
     let hold = if route.keeps_hold() {
         inbound.hold(bytes, receipt)
     } else {
-        // Handled on this thread: a hold that counts no reference.
-        let pool = match local_pool {
-            Some(pool) if pool.is_current() => pool,
-            _ => local_pool.insert(LocalPool::register(inbound.clone())),
-        };
+        // Handled on this thread: a hold that counts no reference. A link
+        // moves to another executor only when adopted, which forgets its
+        // pool, so the pool is always this thread's.
+        let pool = local_pool.get_or_insert_with(|| LocalPool::register(inbound.clone()));
+        debug_assert!(pool.is_current(), "a link's local pool is its executor's");
         pool.hold(receipt)
     };
     let outcome = route.deliver_held(env, Wait::No, hold);

@@ -488,20 +488,18 @@ fn a_node_that_restarts_replaces_its_old_link() {
     assert_eq!(server.closes("replaced"), 1, "{}", server.stats());
 }
 
-#[test]
-fn a_flood_of_valid_control_frames_is_slowed_to_its_budget() {
-    let server = Server::start(&[], None);
+/// A linked client of node `tag` writes `frame` in batches of 100 while
+/// `during` runs (blocking writes: once the server stops reading, they wait
+/// for it); the server's stats, its link to the flooder, and how long the
+/// flood lasted in seconds.
+fn flood_frames(server: &Server, tag: &str, frame: Vec<u8>) -> (serde_json::Value, serde_json::Value, f64) {
     let addr = server.addr.clone();
-    let name = node("heartbeats");
+    let name = node(tag);
     let flooder = name.clone();
     let started = std::time::Instant::now();
-    during(&server, move |stop| {
+    during(server, move |stop| {
         let mut a = Client::start(TcpStream::connect(&addr).expect("connects"), &flooder).expect("links");
-        let mut heartbeat = Vec::new();
-        let h = FrameHeader::new(FrameKind::Heartbeat);
-        connection::encode_frame(&h, &[], connection::DEFAULT_MAX_FRAME, &mut heartbeat).expect("a frame");
-        let batch = heartbeat.repeat(100);
-        // Blocking writes: once the server stops reading, they wait for it.
+        let batch = frame.repeat(100);
         while !stop.load(Ordering::Relaxed) {
             if a.stream().write_all(&batch).is_err() {
                 return;
@@ -512,7 +510,17 @@ fn a_flood_of_valid_control_frames_is_slowed_to_its_budget() {
     let stats = server.stats();
     let id = ipchnl::NodeId::of_name(&name).to_string();
     let links = stats["links"].as_array().expect("links");
-    let link = links.iter().find(|l| l["node"] == id.as_str()).expect("the flooder's link");
+    let link = links.iter().find(|l| l["node"] == id.as_str()).expect("the flooder's link").clone();
+    (stats, link, elapsed)
+}
+
+#[test]
+fn a_flood_of_valid_control_frames_is_slowed_to_its_budget() {
+    let server = Server::start(&[], None);
+    let mut heartbeat = Vec::new();
+    let h = FrameHeader::new(FrameKind::Heartbeat);
+    connection::encode_frame(&h, &[], connection::DEFAULT_MAX_FRAME, &mut heartbeat).expect("a frame");
+    let (_, link, elapsed) = flood_frames(&server, "heartbeats", heartbeat);
     assert!(link["control_throttled"].as_u64() >= Some(1), "{link}");
     // The defaults: a burst of 10,000, then 10,000 a second; what one read
     // turn brings in past the point where reading stops, 16 KiB of
@@ -525,36 +533,18 @@ fn a_flood_of_valid_control_frames_is_slowed_to_its_budget() {
 #[test]
 fn a_flood_of_dead_frames_is_slowed_to_its_budget_and_its_dead_letters_are_bounded() {
     let server = Server::start(&[], None);
-    let addr = server.addr.clone();
-    let name = node("deads");
-    let flooder = name.clone();
-    let started = std::time::Instant::now();
-    during(&server, move |stop| {
-        let mut a = Client::start(TcpStream::connect(&addr).expect("connects"), &flooder).expect("links");
-        // "Your message to my actor was not handled": each is a dead letter
-        // of the server (for messages it never sent, which it cannot tell).
-        let h = FrameHeader {
-            flags: 1,
-            msg_id: ipchnl::MsgId::of_name("echo_req::EchoReq"),
-            dst: ActorId::from_u128(7),
-            ..FrameHeader::new(FrameKind::Dead)
-        };
-        let mut dead = Vec::new();
-        let body = br#"{"counter":1,"req_timestamp_ns":2}"#;
-        connection::encode_frame(&h, body, connection::DEFAULT_MAX_FRAME, &mut dead).expect("a frame");
-        let batch = dead.repeat(100);
-        // Blocking writes: once the server stops reading, they wait for it.
-        while !stop.load(Ordering::Relaxed) {
-            if a.stream().write_all(&batch).is_err() {
-                return;
-            }
-        }
-    });
-    let elapsed = started.elapsed().as_secs_f64();
-    let stats = server.stats();
-    let id = ipchnl::NodeId::of_name(&name).to_string();
-    let links = stats["links"].as_array().expect("links");
-    let link = links.iter().find(|l| l["node"] == id.as_str()).expect("the flooder's link");
+    // "Your message to my actor was not handled": each is a dead letter
+    // of the server (for messages it never sent, which it cannot tell).
+    let h = FrameHeader {
+        flags: 1,
+        msg_id: ipchnl::MsgId::of_name("echo_req::EchoReq"),
+        dst: ActorId::from_u128(7),
+        ..FrameHeader::new(FrameKind::Dead)
+    };
+    let mut dead = Vec::new();
+    let body = br#"{"counter":1,"req_timestamp_ns":2}"#;
+    connection::encode_frame(&h, body, connection::DEFAULT_MAX_FRAME, &mut dead).expect("a frame");
+    let (stats, link, elapsed) = flood_frames(&server, "deads", dead);
     assert!(link["control_throttled"].as_u64() >= Some(1), "{link}");
     // As for heartbeats: a burst of 10,000, then 10,000 a second, and what
     // one read turn brings in past the point where reading stops as slack.

@@ -45,6 +45,14 @@ fn echo_between_two_processes_over_a_unix_socket() {
 }
 
 #[test]
+fn echo_between_two_processes_over_shared_memory() {
+    let name = shm_name("echo");
+    let serve = Serve::start(&name.url(), &[]);
+    let m = manager("echo-shm");
+    echo_runs(&m, &serve);
+}
+
+#[test]
 fn lookups_find_local_actors_first_then_linked_nodes() {
     let serve = Serve::start("tcp://127.0.0.1:0", &[]);
     let m = manager("lookup");

@@ -59,8 +59,8 @@ impl Conn {
                 Self::Tcp(s)
             }
             Addr::Unix(path) => Self::Unix(UnixStream::connect(path)?),
-            Addr::Nats(_) => {
-                return Err(io::Error::new(io::ErrorKind::Unsupported, "no bare socket to a NATS server"));
+            Addr::Nats(_) | Addr::Shm(_) => {
+                return Err(io::Error::new(io::ErrorKind::Unsupported, format!("no bare socket to {addr}")));
             }
         })
     }

@@ -151,6 +151,7 @@ fn bare_listen(
         }
         #[cfg(not(feature = "nats"))]
         Addr::Nats(_) => Err("this build has no NATS support (cargo feature `nats`)".into()),
+        Addr::Shm(_) => Err(format!("no bare socket at {addr}")),
     }
 }
 

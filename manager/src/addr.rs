@@ -25,6 +25,10 @@ pub enum Addr {
     /// A NATS server, through which managers meet (needs the `nats`
     /// feature to connect).
     Nats(NatsAddr),
+    /// A shared-memory link's name (`shm:NAME`): processes of this host
+    /// and user meet at its rendezvous socket and exchange bytes through
+    /// shared memory.
+    Shm(String),
 }
 
 /// A NATS server's address and the credentials its URL carries:
@@ -119,9 +123,13 @@ fn redact(s: &str) -> String {
 /// An address that does not parse or resolve.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AddrError {
-    /// Not `tcp://HOST:PORT`, `unix:PATH` or `nats://HOST:PORT`.
-    #[error("{0:?} is not an address: expected tcp://HOST:PORT, unix:PATH or nats://HOST:PORT")]
+    /// Not `tcp://HOST:PORT`, `unix:PATH`, `shm:NAME` or `nats://HOST:PORT`.
+    #[error("{0:?} is not an address: expected tcp://HOST:PORT, unix:PATH, shm:NAME or nats://HOST:PORT")]
     Syntax(String),
+    /// A `shm:` name that is not 1 to 64 ASCII letters, digits, `.`, `_`
+    /// or `-` (not starting with a dot).
+    #[error("shm:{0:?} is not a name: 1 to 64 ASCII letters, digits, '.', '_' or '-', not starting with '.'")]
+    ShmName(String),
     /// The host does not resolve.
     #[error("{0:?} does not resolve to an address")]
     Unresolved(String),
@@ -135,7 +143,7 @@ impl Addr {
     pub fn is_loopback(&self) -> bool {
         match self {
             Self::Tcp(a) => a.ip().is_loopback(),
-            Self::Unix(_) => true,
+            Self::Unix(_) | Self::Shm(_) => true,
             Self::Nats(n) => n.is_loopback(),
         }
     }
@@ -158,6 +166,12 @@ impl FromStr for Addr {
             }
             return Ok(Self::Unix(PathBuf::from(path)));
         }
+        if let Some(name) = s.strip_prefix("shm:") {
+            if !crate::shm::valid_name(name) {
+                return Err(AddrError::ShmName(name.to_owned()));
+            }
+            return Ok(Self::Shm(name.to_owned()));
+        }
         if let Some(rest) = s.strip_prefix("nats://") {
             return NatsAddr::parse(s, rest).map(Self::Nats);
         }
@@ -171,6 +185,7 @@ impl fmt::Display for Addr {
             Self::Tcp(a) => write!(f, "tcp://{a}"),
             Self::Unix(p) => write!(f, "unix:{}", p.display()),
             Self::Nats(n) => n.fmt(f),
+            Self::Shm(name) => write!(f, "shm:{name}"),
         }
     }
 }
@@ -185,7 +200,11 @@ mod tests {
         assert_eq!("tcp://[::1]:80".parse::<Addr>().unwrap().to_string(), "tcp://[::1]:80");
         assert!("tcp://localhost:1".parse::<Addr>().unwrap().is_loopback());
         assert!(!"tcp://10.1.2.3:1".parse::<Addr>().unwrap().is_loopback());
-        for bad in ["", "127.0.0.1:80", "tcp://", "tcp://127.0.0.1", "udp://1.2.3.4:5", "unix:"] {
+        assert_eq!("shm:bench-1".parse::<Addr>().unwrap(), Addr::Shm("bench-1".into()));
+        assert_eq!("shm:bench-1".parse::<Addr>().unwrap().to_string(), "shm:bench-1");
+        assert!("shm:x".parse::<Addr>().unwrap().is_loopback());
+        assert_eq!("shm:a/b".parse::<Addr>(), Err(AddrError::ShmName("a/b".into())));
+        for bad in ["", "127.0.0.1:80", "tcp://", "tcp://127.0.0.1", "udp://1.2.3.4:5", "unix:", "shm:", "shm:.x"] {
             assert!(bad.parse::<Addr>().is_err(), "{bad}");
         }
         let long = format!("unix:/{}", "x".repeat(200));

@@ -410,6 +410,8 @@ impl<N: Node> Executor<N> {
                 self.net.on_event(&*self.shared, self.poll.registry(), event);
             }
         }
+        // Links over shared memory have no events: they are looked at too.
+        any |= self.net.poll_shm(&*self.shared, self.poll.registry());
         // A link that went down told its watchers, perhaps over another link.
         self.net.drain_outbox(&*self.shared);
         any
@@ -444,7 +446,7 @@ impl<N: Node> Executor<N> {
                     self.net.read_links(&*self.shared, self.poll.registry())
                 };
                 let found = match read {
-                    Some(found) => found,
+                    Some(found) => found | self.net.poll_shm(&*self.shared, self.poll.registry()),
                     None => self.poll_io(Some(Duration::ZERO)),
                 };
                 if found || !own_is_empty() {
@@ -490,7 +492,8 @@ impl<N: Node> Executor<N> {
     fn sleep(&mut self, until: Option<Instant>) {
         self.handle.sleeping.store(true, Ordering::Relaxed);
         fence(Ordering::SeqCst);
-        if !self.has_commands() {
+        // Links over shared memory are told too; one may have work after all.
+        if !self.has_commands() && !self.net.prepare_sleep(&*self.shared) {
             let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
             self.poll_io(timeout);
         }

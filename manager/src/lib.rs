@@ -97,6 +97,7 @@ mod peer;
 mod port;
 mod secret;
 mod shared;
+mod shm;
 mod socket;
 mod stats;
 mod sync;

@@ -33,6 +33,7 @@ use crate::decoders::Decoders;
 use crate::nodes::{Known, Nodes};
 use crate::owed::OwedQueue;
 use crate::peer::{LinkReplaced, Peer, PeerCommand, Place, RemoteRoute, Waiter, outbox};
+use crate::shm::ShmStream;
 use crate::socket::{Listener, Stream};
 use crate::stats::{Tally, bump};
 use crate::sync::Mailbox;
@@ -326,6 +327,10 @@ impl Link {
     fn carries(&self, peer: &Arc<Peer>) -> bool {
         self.is_up() && self.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer))
     }
+
+    fn is_shm(&self) -> bool {
+        matches!(self.stream, Stream::Shm(_))
+    }
 }
 
 /// A listening socket and its backoff after the process ran out of
@@ -430,6 +435,11 @@ pub(crate) struct Net {
     next_id: u64,
     /// Something changed that moves the next timer (a link, a redial).
     timers_changed: bool,
+    /// Links over shared memory: their bytes come with no event, so the
+    /// executor looks at them whenever it looks at its sockets.
+    shm_links: usize,
+    /// Their keys, gathered anew on each look (kept for its allocation).
+    shm_keys: Vec<usize>,
 }
 
 /// With at most this many sockets, a spinning executor reads its links
@@ -458,6 +468,8 @@ impl Net {
             handoffs: Vec::new(),
             next_id: 0,
             timers_changed: false,
+            shm_links: 0,
+            shm_keys: Vec::new(),
         }
     }
 
@@ -529,6 +541,7 @@ impl Net {
         });
         link.local = None;
         on_up(shared, self.index, key, &mut link, hello);
+        self.shm_links += usize::from(link.is_shm());
         entry.insert(Io::Link(link));
         self.timers_changed = true;
         // What the peer sent after its handshake is read (and its own events
@@ -639,6 +652,7 @@ impl Net {
             start_session(shared, &mut link, now);
             self.dirty.push(key);
         }
+        self.shm_links += usize::from(link.is_shm());
         entry.insert(Io::Link(Box::new(link)));
         self.timers_changed = true;
         if accepted {
@@ -658,6 +672,7 @@ impl Net {
         let stream = match &addr {
             Addr::Tcp(sa) => mio::net::TcpStream::connect(*sa).map(Stream::Tcp),
             Addr::Unix(path) => mio::net::UnixStream::connect(path).map(Stream::Unix),
+            Addr::Shm(name) => ShmStream::connect(name).map(|s| Stream::Shm(Box::new(s))),
             // The manager hands these to its NATS bridge, never here.
             Addr::Nats(_) => {
                 Err(io::Error::new(io::ErrorKind::Unsupported, "a NATS server is not dialed as a link"))
@@ -701,10 +716,16 @@ impl Net {
     /// Handles readiness of socket `token`.
     pub(crate) fn on_event<H: Host + ?Sized>(&mut self, shared: &H, registry: &Registry, event: &Readiness) {
         let Some(key) = event.token().0.checked_sub(1) else { return };
-        match self.io.get(key) {
+        match self.io.get_mut(key) {
             Some(Io::Listener(_)) => self.accept(shared, registry, key),
-            Some(Io::Link(_)) => {
-                if event.is_writable() || event.is_error() || event.is_write_closed() {
+            Some(Io::Link(link)) => {
+                let mut writable = event.is_writable() || event.is_error() || event.is_write_closed();
+                if let Stream::Shm(s) = &mut link.stream {
+                    // The socket's bytes (READY, a bell) may let it write.
+                    s.note_readable();
+                    writable |= event.is_readable() && !link.writable;
+                }
+                if writable {
                     self.on_writable(shared, key);
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -733,6 +754,7 @@ impl Net {
             let accepted = match &state.listener {
                 Listener::Tcp(l) => l.accept().map(|(s, _)| Stream::Tcp(s)),
                 Listener::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
+                Listener::Shm(l, _) => l.accept().map(|(s, _)| Stream::Shm(Box::new(ShmStream::accepted(s)))),
             };
             let stream = match accepted {
                 Ok(stream) => {
@@ -757,7 +779,12 @@ impl Net {
                     continue;
                 }
             };
-            if let Stream::Unix(s) = &stream {
+            let unix = match &stream {
+                Stream::Unix(s) => Some(s),
+                Stream::Shm(s) => Some(s.socket()),
+                Stream::Tcp(_) => None,
+            };
+            if let Some(s) = unix {
                 if let Err(why) = check_unix_peer(s, shared) {
                     warn!(reason = %why, "unix peer refused");
                     shared.closes().add("unix_peer_refused");
@@ -817,6 +844,64 @@ impl Net {
         }
         self.apply_downs(shared, registry);
         Some(any)
+    }
+
+    /// Looks at the links over shared memory, whose bytes and credits come
+    /// with no event: reads those with bytes, writes those with credits
+    /// again; whether any had something.
+    pub(crate) fn poll_shm<H: Host + ?Sized>(&mut self, shared: &H, registry: &Registry) -> bool {
+        if self.shm_links == 0 {
+            return false;
+        }
+        let mut keys = std::mem::take(&mut self.shm_keys);
+        keys.clear();
+        keys.extend(self.io.iter().filter_map(|(k, io)| matches!(io, Io::Link(l) if l.is_shm()).then_some(k)));
+        let mut any = false;
+        for &key in &keys {
+            let Some(Io::Link(link)) = self.io.get_mut(key) else { continue };
+            let Stream::Shm(s) = &mut link.stream else { continue };
+            let (readable, writable) = match (s.readable(), s.writable()) {
+                (Ok(r), Ok(w)) => (r, w),
+                (Err(e), _) | (_, Err(e)) => {
+                    self.fail(shared, key, CloseReason::Io(e.to_string()));
+                    continue;
+                }
+            };
+            if writable {
+                any = true;
+                self.on_writable(shared, key);
+            }
+            if readable && !link_paused(&self.io, key) {
+                any |= self.read_link(shared, key, false);
+            }
+        }
+        self.shm_keys = keys;
+        self.apply_downs(shared, registry);
+        any
+    }
+
+    /// Before the executor sleeps: each link over shared memory says so to
+    /// its peer (which then rings its socket when it publishes); whether
+    /// one has work after all, and the executor must not sleep.
+    pub(crate) fn prepare_sleep<H: Host + ?Sized>(&mut self, shared: &H) -> bool {
+        if self.shm_links == 0 {
+            return false;
+        }
+        let mut work = false;
+        let mut failed = Vec::new();
+        for (key, io) in self.io.iter_mut() {
+            let Io::Link(link) = io else { continue };
+            let Stream::Shm(s) = &mut link.stream else { continue };
+            match s.prepare_sleep() {
+                Ok(w) => work |= w,
+                Err(e) => failed.push((key, e)),
+            }
+        }
+        for (key, e) in failed {
+            self.fail(shared, key, CloseReason::Io(e.to_string()));
+            work = true;
+        }
+        work
     }
 
     /// Reads again the links whose budget ran out or that resumed.
@@ -1376,6 +1461,7 @@ impl Net {
             // the rest, with the session, from the link's executor.
             self.write(key);
             if let Some(Io::Link(mut link)) = self.io.try_remove(key) {
+                self.shm_links -= usize::from(link.is_shm());
                 let _ = registry.deregister(&mut link.stream);
                 let home = link.home.unwrap_or(self.index);
                 shared.push_to(home, NetCommand::Adopt(Handoff { link, hello }));
@@ -1389,6 +1475,7 @@ impl Net {
                 // What is pending (a CLOSE frame, a NACK) goes out first.
                 self.write(key);
                 if let Io::Link(link) = self.io.remove(key) {
+                    self.shm_links -= usize::from(link.is_shm());
                     self.down(shared, registry, key, *link, why);
                 }
             }
@@ -1950,6 +2037,10 @@ fn on_directory<H: Host + ?Sized>(host: &H, link: &mut Link, update: connection:
 
 /// Whether accepting failed for want of descriptors or memory, which a
 /// pause may cure.
+fn link_paused(io: &Slab<Io>, key: usize) -> bool {
+    matches!(io.get(key), Some(Io::Link(l)) if l.paused)
+}
+
 fn is_resource_shortage(e: &io::Error) -> bool {
     use rustix::io::Errno;
     matches!(Errno::from_io_error(e), Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM))

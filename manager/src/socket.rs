@@ -8,12 +8,14 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 use socket2::{Domain, SockAddr, Socket, Type};
 
+use crate::shm::ShmStream;
 use crate::{Addr, ManagerError};
 
-/// A connected socket.
+/// A connected socket, or a shared-memory link's stream.
 pub(crate) enum Stream {
     Tcp(mio::net::TcpStream),
     Unix(mio::net::UnixStream),
+    Shm(Box<ShmStream>),
 }
 
 impl Stream {
@@ -21,6 +23,7 @@ impl Stream {
         match self {
             Self::Tcp(s) => s.read(buf),
             Self::Unix(s) => s.read(buf),
+            Self::Shm(s) => s.read(buf),
         }
     }
 
@@ -28,6 +31,7 @@ impl Stream {
         match self {
             Self::Tcp(s) => s.write(buf),
             Self::Unix(s) => s.write(buf),
+            Self::Shm(s) => s.write(buf),
         }
     }
 
@@ -35,6 +39,7 @@ impl Stream {
         match self {
             Self::Tcp(s) => s.take_error(),
             Self::Unix(s) => s.take_error(),
+            Self::Shm(s) => s.socket().take_error(),
         }
     }
 
@@ -43,6 +48,7 @@ impl Stream {
         let r = match self {
             Self::Tcp(s) => s.peer_addr().map(drop),
             Self::Unix(s) => s.peer_addr().map(drop),
+            Self::Shm(s) => s.socket().peer_addr().map(drop),
         };
         match r {
             Ok(()) => Ok(true),
@@ -55,6 +61,7 @@ impl Stream {
         let _ = match self {
             Self::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Self::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Self::Shm(s) => s.socket().shutdown(std::net::Shutdown::Write),
         };
     }
 
@@ -62,6 +69,7 @@ impl Stream {
         let _ = match self {
             Self::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
             Self::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+            Self::Shm(s) => s.socket().shutdown(std::net::Shutdown::Both),
         };
     }
 }
@@ -71,6 +79,7 @@ impl Source for Stream {
         match self {
             Self::Tcp(s) => s.register(r, t, i),
             Self::Unix(s) => s.register(r, t, i),
+            Self::Shm(s) => s.register(r, t, i),
         }
     }
 
@@ -78,6 +87,7 @@ impl Source for Stream {
         match self {
             Self::Tcp(s) => s.reregister(r, t, i),
             Self::Unix(s) => s.reregister(r, t, i),
+            Self::Shm(s) => s.reregister(r, t, i),
         }
     }
 
@@ -85,19 +95,22 @@ impl Source for Stream {
         match self {
             Self::Tcp(s) => s.deregister(r),
             Self::Unix(s) => s.deregister(r),
+            Self::Shm(s) => s.deregister(r),
         }
     }
 }
 
 /// A listening socket; a Unix socket's file is removed when it is dropped.
+/// A `shm:` listener is the Unix socket its dialers meet at.
 pub(crate) enum Listener {
     Tcp(mio::net::TcpListener),
     Unix(mio::net::UnixListener, PathBuf),
+    Shm(mio::net::UnixListener, PathBuf),
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Self::Unix(_, path) = self {
+        if let Self::Unix(_, path) | Self::Shm(_, path) = self {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -107,21 +120,21 @@ impl Source for Listener {
     fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match self {
             Self::Tcp(s) => s.register(r, t, i),
-            Self::Unix(s, _) => s.register(r, t, i),
+            Self::Unix(s, _) | Self::Shm(s, _) => s.register(r, t, i),
         }
     }
 
     fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
         match self {
             Self::Tcp(s) => s.reregister(r, t, i),
-            Self::Unix(s, _) => s.reregister(r, t, i),
+            Self::Unix(s, _) | Self::Shm(s, _) => s.reregister(r, t, i),
         }
     }
 
     fn deregister(&mut self, r: &Registry) -> io::Result<()> {
         match self {
             Self::Tcp(s) => s.deregister(r),
-            Self::Unix(s, _) => s.deregister(r),
+            Self::Unix(s, _) | Self::Shm(s, _) => s.deregister(r),
         }
     }
 }
@@ -154,26 +167,40 @@ pub(crate) fn bind(addr: &Addr) -> Result<(Listener, Addr), ManagerError> {
             Ok((Listener::Tcp(mio::net::TcpListener::from_std(std)), bound))
         }
         Addr::Unix(path) => {
-            let std = match bind_unix(path) {
-                Ok(l) => l,
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
-                    if !is_socket || std::os::unix::net::UnixStream::connect(path).is_ok() {
-                        return Err(ManagerError::InUse(addr.to_string()));
-                    }
-                    // A socket nobody answers on: left by a process that died.
-                    std::fs::remove_file(path)?;
-                    bind_unix(path)?
-                }
-                Err(e) => return Err(e.into()),
-            };
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-            std.set_nonblocking(true)?;
-            Ok((Listener::Unix(mio::net::UnixListener::from_std(std), path.clone()), addr.clone()))
+            let (listener, path) = bind_unix_file(path, addr)?;
+            Ok((Listener::Unix(listener, path), addr.clone()))
+        }
+        Addr::Shm(name) => {
+            let (listener, path) = bind_unix_file(&crate::shm::socket_path(name), addr)?;
+            Ok((Listener::Shm(listener, path), addr.clone()))
         }
         // `Manager::listen` joins a NATS server instead of binding.
         Addr::Nats(_) => {
             Err(io::Error::new(io::ErrorKind::Unsupported, "a NATS server is joined, not bound").into())
         }
     }
+}
+
+/// Binds a Unix socket file at `path` (for `addr`), mode 0600, replacing
+/// one left by a dead process.
+fn bind_unix_file(
+    path: &std::path::Path,
+    addr: &Addr,
+) -> Result<(mio::net::UnixListener, PathBuf), ManagerError> {
+    let std = match bind_unix(path) {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+            if !is_socket || std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(ManagerError::InUse(addr.to_string()));
+            }
+            // A socket nobody answers on: left by a process that died.
+            std::fs::remove_file(path)?;
+            bind_unix(path)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    std.set_nonblocking(true)?;
+    Ok((mio::net::UnixListener::from_std(std), path.to_owned()))
 }

@@ -22,6 +22,36 @@ pub fn socket_path(tag: &str) -> SocketPath {
     SocketPath(std::env::temp_dir().join(format!("ipc-{}-{tag}{n}.sock", std::process::id())))
 }
 
+/// A unique `shm:` name; its rendezvous socket (in the temp dir) is
+/// removed when dropped, as [`socket_path`]'s is.
+pub fn shm_name(tag: &str) -> ShmName {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    ShmName(format!("t{}-{tag}{n}", std::process::id()))
+}
+
+/// See [`shm_name`].
+#[derive(Debug)]
+pub struct ShmName(String);
+
+impl ShmName {
+    /// `shm:NAME`, to listen or connect.
+    pub fn url(&self) -> String {
+        format!("shm:{}", self.0)
+    }
+
+    /// Its rendezvous socket.
+    pub fn socket(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("ipchnl-shm-{}.sock", self.0))
+    }
+}
+
+impl Drop for ShmName {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.socket());
+    }
+}
+
 /// See [`socket_path`].
 #[derive(Debug)]
 pub struct SocketPath(std::path::PathBuf);

@@ -1,0 +1,628 @@
+//! Shared-memory links (`shm:NAME`): the link's bytes move through
+//! iceoryx2 publish-subscribe services, one per direction, and a Unix
+//! socket beside them does the rest.
+//!
+//! * **Rendezvous.** A listener on `shm:NAME` is a Unix socket
+//!   ([`socket_path`], mode 0600, its peers checked as on `unix:`). The
+//!   dialer creates the link's services under a random id, sends a hello
+//!   naming them ([`HELLO_LEN`] bytes), and waits for the listener's
+//!   `READY` (its own ports exist: nothing sent before is lost).
+//! * **Bytes.** Each write publishes samples of at most [`CHUNK`] bytes; a
+//!   side never has more than [`RING`] of them unread at the other
+//!   (credits: each side publishes how many it has read on a small state
+//!   service), so a sample is never dropped for want of room, and a
+//!   reader that stops reading stops only its own link.
+//! * **Wake-ups.** A reader polls while its executor spins. Before it
+//!   sleeps it announces so on its state service and looks once more;
+//!   a writer that publishes looks at the reader's state afterwards and,
+//!   if it sleeps, rings it with one byte on the socket (at most once per
+//!   sleep). Both sides fence between their publish and their look
+//!   (Dekker): one of them sees the other. So an executor waits for
+//!   shared-memory links where it waits for its sockets (`epoll`), and an
+//!   idle process uses no CPU.
+//! * **Ends.** The socket is the link's life: a peer that exits, or is
+//!   killed, closes it, and the link ends at once (after what was
+//!   published before). A peer killed with `kill -9` leaves its
+//!   shared-memory objects: the survivor removes a dead node's resources
+//!   when its link ends, and any new node does at its creation.
+//!
+//! Everything iceoryx2 creates is the user's only: its objects in
+//! `/dev/shm` carry the prefix [`prefix`] (mode 0600), its other files sit
+//! in a directory of mode 0700 ([`root_dir`]).
+
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::PathBuf;
+use std::sync::atomic::{Ordering, fence};
+
+use iceoryx2::config::Config;
+use iceoryx2::node::{Node, NodeBuilder, NodeState};
+use iceoryx2::port::publisher::Publisher;
+use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::prelude::{
+    BackpressureStrategy, CallbackProgression, FileName, Path as IoxPath, SemanticString, ServiceName,
+    SignalHandlingMode, ipc_threadsafe,
+};
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+use tracing::debug;
+
+/// The iceoryx2 service kind: its ports may move between threads (a link
+/// does its handshake on one executor and runs on another).
+type Svc = ipc_threadsafe::Service;
+
+/// The largest sample: a write of more is published as several.
+pub(crate) const CHUNK: usize = 16 * 1024;
+
+/// Samples a writer may have published that the reader has not read: the
+/// reader's queue holds this many, so none is ever dropped.
+pub(crate) const RING: usize = 64;
+
+/// The dialer's first bytes on the socket: [`HELLO_MAGIC`] and the link's
+/// id, [`ID_LEN`] lowercase hex digits.
+pub(crate) const HELLO_LEN: usize = HELLO_MAGIC.len() + ID_LEN;
+const HELLO_MAGIC: &[u8; 12] = b"ipchnl-shm1 ";
+const ID_LEN: usize = 24;
+
+/// The listener's answer to the hello: its ports exist.
+const READY: u8 = b'R';
+/// A wake-up: the other side published while this one slept.
+const BELL: u8 = b'B';
+
+/// Bytes a dialer takes before the listener is ready (its handshake).
+const PENDING_MAX: usize = CHUNK;
+
+/// State word bits: the side is (about to be) asleep; it has bytes to
+/// write and waits for credits.
+const ASLEEP: u64 = 1;
+const BLOCKED: u64 = 2;
+
+/// The longest name after `shm:`.
+pub(crate) const MAX_NAME_LEN: usize = 64;
+
+/// Whether `name` may follow `shm:`: 1 to [`MAX_NAME_LEN`] ASCII letters,
+/// digits, `.`, `_` or `-`, not starting with a dot.
+pub(crate) fn valid_name(name: &str) -> bool {
+    (1..=MAX_NAME_LEN).contains(&name.len())
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// The rendezvous socket of `shm:NAME`.
+pub(crate) fn socket_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("ipchnl-shm-{name}.sock"))
+}
+
+/// The prefix of this user's iceoryx2 objects in `/dev/shm`.
+pub(crate) fn prefix() -> String {
+    format!("ipchnl{}_", rustix::process::geteuid().as_raw())
+}
+
+/// This user's iceoryx2 directory (nodes, services, event sockets).
+pub(crate) fn root_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("ipchnl-iox-{}", rustix::process::geteuid().as_raw()))
+}
+
+fn config() -> io::Result<Config> {
+    let root = root_dir();
+    match std::fs::DirBuilder::new().mode(0o700).create(&root) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(&root)?;
+    let own = rustix::process::geteuid().as_raw();
+    if !meta.is_dir() || meta.uid() != own || meta.mode() & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is not a directory of this user's alone", root.display()),
+        ));
+    }
+    let mut c = Config::default();
+    c.global.prefix = FileName::new(prefix().as_bytes()).map_err(iox)?;
+    let mut path = root.into_os_string().into_encoded_bytes();
+    path.push(b'/');
+    c.global.set_root_path(&IoxPath::new(&path).map_err(iox)?);
+    Ok(c)
+}
+
+fn iox(e: impl std::fmt::Debug) -> io::Error {
+    io::Error::other(format!("shared memory: {e:?}"))
+}
+
+fn node(config: &Config) -> io::Result<Node<Svc>> {
+    let node = NodeBuilder::new()
+        .config(config)
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<Svc>()
+        .map_err(iox)?;
+    // iceoryx2 keeps a node counter in a world-writable object that
+    // outlives every node; it is needed only while a node is made (ids
+    // also carry the process id and the time), so it goes at once.
+    remove_counter();
+    Ok(node)
+}
+
+fn remove_counter() {
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else { return };
+    let prefix = prefix();
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".global_mgmt") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Removes what nodes of this user that died (killed, crashed) left in
+/// shared memory.
+pub(crate) fn remove_dead_nodes() {
+    let Ok(config) = config() else { return };
+    let mut dead = Vec::new();
+    let listed = Node::<Svc>::list(&config, |state| {
+        if let NodeState::Dead(view) = state {
+            dead.push(view);
+        }
+        CallbackProgression::Continue
+    });
+    if let Err(e) = listed {
+        debug!(error = ?e, "shared-memory nodes not listed");
+    }
+    for view in dead {
+        if let Err(e) = view.try_remove_stale_resources() {
+            debug!(error = ?e, "a dead node's shared memory not removed");
+        }
+    }
+}
+
+/// One side's ports; the node goes last.
+struct Ports {
+    data_tx: Publisher<Svc, [u8], ()>,
+    data_rx: Subscriber<Svc, [u8], ()>,
+    state_tx: Publisher<Svc, [u64; 2], ()>,
+    state_rx: Subscriber<Svc, [u64; 2], ()>,
+    _node: Node<Svc>,
+}
+
+impl Ports {
+    /// The dialer creates the link's services (`create`); the listener
+    /// opens them.
+    fn new(id: &str, dialer: bool) -> io::Result<Self> {
+        let config = config()?;
+        let node = node(&config)?;
+        let name = |dir: &str| -> io::Result<ServiceName> {
+            ServiceName::new(&format!("ipchnl/{id}/{dir}")).map_err(iox)
+        };
+        let data = |dir: &str| -> io::Result<_> {
+            let b = node
+                .service_builder(&name(dir)?)
+                .publish_subscribe::<[u8]>()
+                .max_publishers(1)
+                .max_subscribers(1)
+                .max_nodes(2)
+                .history_size(0)
+                .subscriber_max_buffer_size(RING)
+                .enable_safe_overflow(false);
+            if dialer { b.create().map_err(iox) } else { b.open().map_err(iox) }
+        };
+        let state = |dir: &str| -> io::Result<_> {
+            let b = node
+                .service_builder(&name(dir)?)
+                .publish_subscribe::<[u64; 2]>()
+                .max_publishers(1)
+                .max_subscribers(1)
+                .max_nodes(2)
+                .history_size(0)
+                .subscriber_max_buffer_size(1)
+                .enable_safe_overflow(true);
+            if dialer { b.create().map_err(iox) } else { b.open().map_err(iox) }
+        };
+        let (out, back) = if dialer { ("up", "down") } else { ("down", "up") };
+        let (data_out, data_in) = (data(out)?, data(back)?);
+        let (state_out, state_in) = (state(&format!("{out}-state"))?, state(&format!("{back}-state"))?);
+        Ok(Self {
+            data_tx: data_out
+                .publisher_builder()
+                .initial_max_slice_len(CHUNK)
+                .backpressure_strategy(BackpressureStrategy::DiscardData)
+                .create()
+                .map_err(iox)?,
+            data_rx: data_in.subscriber_builder().create().map_err(iox)?,
+            state_tx: state_out.publisher_builder().create().map_err(iox)?,
+            state_rx: state_in.subscriber_builder().create().map_err(iox)?,
+            _node: node,
+        })
+    }
+}
+
+/// Where the rendezvous is.
+enum Phase {
+    /// Listener: reading the dialer's hello.
+    Hello { got: [u8; HELLO_LEN], len: usize },
+    /// Dialer: waiting for the listener's `READY`.
+    Ready,
+    /// Bytes flow.
+    Up,
+}
+
+/// A shared-memory link's stream: bytes through shared memory, the
+/// rendezvous, wake-ups and the link's end through the socket.
+pub(crate) struct ShmStream {
+    sock: mio::net::UnixStream,
+    phase: Phase,
+    ports: Option<Ports>,
+    /// What the socket still has to send (the hello, `READY`).
+    sock_out: Vec<u8>,
+    /// What a dialer took before `READY`.
+    pending: Vec<u8>,
+    /// A sample's bytes the last read had no room for.
+    rest: Vec<u8>,
+    rest_at: usize,
+    /// An event said the socket has something (bells, the hello, its end).
+    sock_readable: bool,
+    /// The socket ended.
+    eof: bool,
+    /// Samples published, and what the other side said it has read.
+    sent: u64,
+    peer_read: u64,
+    /// Samples read, and what of that was published.
+    read: u64,
+    read_published: u64,
+    /// This side's sleeps announced; it waits for credits.
+    epoch: u64,
+    blocked: bool,
+    /// The other side's last state word, and the sleep last rung.
+    peer_state: u64,
+    rung: u64,
+}
+
+impl ShmStream {
+    /// Dials `shm:NAME`: connects its socket, creates the link's
+    /// services, and queues the hello.
+    pub(crate) fn connect(name: &str) -> io::Result<Self> {
+        let sock = mio::net::UnixStream::connect(socket_path(name))?;
+        let mut random = [0u8; ID_LEN / 2];
+        getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
+        let id = hex::encode(random);
+        let ports = Ports::new(&id, true)?;
+        let mut s = Self::with(sock, Phase::Ready, Some(ports));
+        s.sock_out.extend_from_slice(HELLO_MAGIC);
+        s.sock_out.extend_from_slice(id.as_bytes());
+        Ok(s)
+    }
+
+    /// A connection accepted on a `shm:` listener: its hello comes next.
+    pub(crate) fn accepted(sock: mio::net::UnixStream) -> Self {
+        Self::with(sock, Phase::Hello { got: [0; HELLO_LEN], len: 0 }, None)
+    }
+
+    fn with(sock: mio::net::UnixStream, phase: Phase, ports: Option<Ports>) -> Self {
+        Self {
+            sock,
+            phase,
+            ports,
+            sock_out: Vec::new(),
+            pending: Vec::new(),
+            rest: Vec::new(),
+            rest_at: 0,
+            sock_readable: true,
+            eof: false,
+            sent: 0,
+            peer_read: 0,
+            read: 0,
+            read_published: 0,
+            epoch: 0,
+            blocked: false,
+            peer_state: 0,
+            rung: 0,
+        }
+    }
+
+    /// The socket (peer credentials, connect state, shutdown).
+    pub(crate) fn socket(&self) -> &mio::net::UnixStream {
+        &self.sock
+    }
+
+    /// Readiness of the socket: read it on the next [`read`](Self::read).
+    pub(crate) fn note_readable(&mut self) {
+        self.sock_readable = true;
+    }
+
+    /// Reads what was published (or the socket's end: `Ok(0)`).
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.flush_sock()?;
+        if self.sock_readable {
+            self.read_sock()?;
+        }
+        let mut n = 0;
+        if self.rest_at < self.rest.len() {
+            n = (self.rest.len() - self.rest_at).min(buf.len());
+            buf[..n].copy_from_slice(&self.rest[self.rest_at..self.rest_at + n]);
+            self.rest_at += n;
+        }
+        if let (Phase::Up, Some(ports)) = (&self.phase, &self.ports) {
+            while n < buf.len() {
+                let Some(sample) = ports.data_rx.receive().map_err(iox)? else { break };
+                self.read += 1;
+                let bytes = sample.payload();
+                let k = bytes.len().min(buf.len() - n);
+                buf[n..n + k].copy_from_slice(&bytes[..k]);
+                n += k;
+                if k < bytes.len() {
+                    self.rest.clear();
+                    self.rest.extend_from_slice(&bytes[k..]);
+                    self.rest_at = 0;
+                }
+            }
+            if self.read - self.read_published >= RING as u64 / 2 {
+                self.publish_state(0)?;
+            }
+        }
+        match n {
+            0 if self.eof => Ok(0),
+            0 => Err(io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
+        }
+    }
+
+    /// Publishes what the credits allow of `buf`.
+    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.flush_sock()?;
+        if self.eof {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        match self.phase {
+            Phase::Up => {}
+            Phase::Ready => {
+                let n = buf.len().min(PENDING_MAX - self.pending.len());
+                if n == 0 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                self.pending.extend_from_slice(&buf[..n]);
+                return Ok(n);
+            }
+            Phase::Hello { .. } => return Err(io::ErrorKind::WouldBlock.into()),
+        }
+        let n = self.publish(buf)?;
+        self.blocked = n < buf.len();
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    fn publish(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            if self.sent - self.peer_read >= RING as u64 {
+                self.refresh_peer()?;
+                if self.sent - self.peer_read >= RING as u64 {
+                    break;
+                }
+            }
+            let Some(ports) = &self.ports else { break };
+            let k = (buf.len() - n).min(CHUNK);
+            let sample = ports.data_tx.loan_slice_uninit(k).map_err(iox)?;
+            let delivered = sample.write_from_slice(&buf[n..n + k]).send().map_err(iox)?;
+            if delivered == 0 {
+                // Credits say there was room: the reader is gone.
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "shared memory: the reader is gone"));
+            }
+            self.sent += 1;
+            n += k;
+        }
+        if n > 0 {
+            self.ring_if_asleep(false)?;
+        }
+        Ok(n)
+    }
+
+    /// Publishes this side's state: `flags` and what it has read.
+    fn publish_state(&mut self, flags: u64) -> io::Result<()> {
+        let Some(ports) = &self.ports else { return Ok(()) };
+        let word = (self.epoch << 2) | flags;
+        ports.state_tx.send_copy([word, self.read]).map_err(iox)?;
+        self.read_published = self.read;
+        // The other side may wait for these credits.
+        self.ring_if_asleep(true)
+    }
+
+    /// Reads the other side's latest state.
+    fn refresh_peer(&mut self) -> io::Result<()> {
+        let Some(ports) = &self.ports else { return Ok(()) };
+        while let Some(s) = ports.state_rx.receive().map_err(iox)? {
+            let [word, read] = *s.payload();
+            self.peer_state = word;
+            // Never backwards, and never past what was sent: a peer's
+            // word is checked like its bytes.
+            self.peer_read = read.clamp(self.peer_read, self.sent);
+        }
+        Ok(())
+    }
+
+    /// After a publish: rings the other side if it sleeps (for credits:
+    /// only if it waits for them), once per sleep.
+    fn ring_if_asleep(&mut self, credits: bool) -> io::Result<()> {
+        fence(Ordering::SeqCst);
+        self.refresh_peer()?;
+        let word = self.peer_state;
+        let wants = !credits || word & BLOCKED != 0;
+        if word & ASLEEP != 0 && wants && word != self.rung {
+            self.rung = word;
+            match self.sock.write(&[BELL]) {
+                // A full socket has bells in it already.
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Announces that this side is going to sleep; whether there is work
+    /// after all (bytes to read, credits to write with): then it must not.
+    pub(crate) fn prepare_sleep(&mut self) -> io::Result<bool> {
+        if !matches!(self.phase, Phase::Up) {
+            return Ok(false); // the socket wakes it
+        }
+        self.epoch += 1;
+        let flags = ASLEEP | if self.blocked { BLOCKED } else { 0 };
+        self.publish_state(flags)?;
+        // `publish_state` fenced after its publish.
+        Ok(self.readable()? || self.writable()?)
+    }
+
+    /// Whether a read would find bytes (or the end).
+    pub(crate) fn readable(&self) -> io::Result<bool> {
+        if self.sock_readable || self.eof || self.rest_at < self.rest.len() {
+            return Ok(true);
+        }
+        match (&self.phase, &self.ports) {
+            (Phase::Up, Some(p)) => p.data_rx.has_samples().map_err(iox),
+            _ => Ok(false),
+        }
+    }
+
+    /// Whether a writer that was refused for want of credits has some now.
+    pub(crate) fn writable(&mut self) -> io::Result<bool> {
+        if !self.blocked {
+            return Ok(false);
+        }
+        self.refresh_peer()?;
+        Ok(self.sent - self.peer_read < RING as u64)
+    }
+
+    fn flush_sock(&mut self) -> io::Result<()> {
+        while !self.sock_out.is_empty() {
+            match self.sock.write(&self.sock_out) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => drop(self.sock_out.drain(..n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the socket to its end for now: the hello, `READY`, bells.
+    fn read_sock(&mut self) -> io::Result<()> {
+        let mut buf = [0u8; 64];
+        loop {
+            let want = match &self.phase {
+                Phase::Hello { len, .. } => HELLO_LEN - len,
+                _ => buf.len(),
+            };
+            let n = match self.sock.read(&mut buf[..want]) {
+                Ok(0) => {
+                    self.eof = true;
+                    self.sock_readable = false;
+                    return Ok(());
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.sock_readable = false;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.on_sock_bytes(&buf[..n])?;
+        }
+    }
+
+    fn on_sock_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("shared memory: {what}"));
+        match &mut self.phase {
+            Phase::Hello { got, len } => {
+                got[*len..*len + bytes.len()].copy_from_slice(bytes);
+                *len += bytes.len();
+                if *len < HELLO_LEN {
+                    return Ok(());
+                }
+                let id = parse_hello(got).ok_or_else(|| bad("not a hello"))?.to_owned();
+                self.ports = Some(Ports::new(&id, false)?);
+                self.phase = Phase::Up;
+                self.sock_out.push(READY);
+                self.flush_sock()
+            }
+            Phase::Ready => {
+                if bytes[0] != READY {
+                    return Err(bad("not ready"));
+                }
+                self.phase = Phase::Up;
+                let pending = std::mem::take(&mut self.pending);
+                if self.publish(&pending)? < pending.len() {
+                    // Credits are the reader's whole queue: a handshake fits.
+                    return Err(bad("the first bytes did not fit"));
+                }
+                self.on_sock_bytes_up(&bytes[1..])
+            }
+            Phase::Up => self.on_sock_bytes_up(bytes),
+        }
+    }
+
+    fn on_sock_bytes_up(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.iter().any(|&b| b != BELL) {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "shared memory: not a bell"));
+        }
+        Ok(())
+    }
+}
+
+/// The link id a hello names, if it is one.
+pub(crate) fn parse_hello(hello: &[u8]) -> Option<&str> {
+    let id = hello.strip_prefix(HELLO_MAGIC.as_slice())?;
+    let ok = id.len() == ID_LEN && id.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+    ok.then(|| std::str::from_utf8(id).ok()).flatten()
+}
+
+impl Source for ShmStream {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        self.sock.register(r, t, i)
+    }
+
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        self.sock.reregister(r, t, i)
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        self.sock.deregister(r)
+    }
+}
+
+impl Drop for ShmStream {
+    fn drop(&mut self) {
+        let ended = self.eof;
+        drop(self.ports.take());
+        if ended {
+            // The other side may have died: what it left goes now.
+            remove_dead_nodes();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_hellos() {
+        for good in ["a", "bench-1", "x.y_z", &"n".repeat(MAX_NAME_LEN)] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in ["", ".hidden", "a/b", "sp ace", "é", &"n".repeat(MAX_NAME_LEN + 1)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+        let id = "0123456789abcdef01234567";
+        let hello = [HELLO_MAGIC.as_slice(), id.as_bytes()].concat();
+        assert_eq!(hello.len(), HELLO_LEN);
+        assert_eq!(parse_hello(&hello), Some(id));
+        let mut upper = hello.clone();
+        upper[HELLO_LEN - 1] = b'F';
+        assert_eq!(parse_hello(&upper), None);
+        assert_eq!(parse_hello(&hello[..HELLO_LEN - 1]), None);
+        assert_eq!(parse_hello(&[b'x'; HELLO_LEN]), None);
+    }
+}

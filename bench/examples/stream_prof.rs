@@ -1,6 +1,7 @@
 //! A profiling driver: a link to a child process (started from this
 //! program) streaming to its sink (`stream`) or echoing (`rtt`) for
-//! SECONDS, over a Unix socket or `tcp`; prints the rate and the CPU time
+//! SECONDS, over a Unix socket, `tcp` or `shm` (and `ll`: the low-latency
+//! option on both sides); prints the rate and the CPU time
 //! of both processes per message. `cargo run --release -p bench --example
 //! stream_prof -- stream 3 unix`, under `perf record -a`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
@@ -17,14 +18,16 @@ fn main() {
     let what = std::env::args().nth(1).unwrap_or_else(|| "stream".into());
     let secs: u64 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(10);
     let me = std::env::current_exe().unwrap();
-    let sock = if std::env::args().nth(3).as_deref() == Some("tcp") {
-        "tcp://127.0.0.1:0".parse().unwrap()
-    } else {
-        Addr::Unix(std::env::temp_dir().join(format!("prof-{}.sock", std::process::id())))
+    let sock = match std::env::args().nth(3).as_deref() {
+        Some("tcp") => "tcp://127.0.0.1:0".parse().unwrap(),
+        Some("shm") => Addr::Shm(format!("prof-{}", std::process::id())),
+        _ => Addr::Unix(std::env::temp_dir().join(format!("prof-{}.sock", std::process::id()))),
     };
-    let c = ChildProc::start(&me, &[], Mode::Ours, &[sock]).unwrap();
+    let low = std::env::args().nth(4).as_deref() == Some("ll");
+    let mode = if low { Mode::OursLowLatency } else { Mode::Ours };
+    let c = ChildProc::start(&me, &[], mode, &[sock]).unwrap();
     println!("child {}", c.pid());
-    let r = Remote::connect("unix", &c.addrs[0], false).unwrap();
+    let r = Remote::connect("prof", &c.addrs[0], low).unwrap();
     let until = Instant::now() + Duration::from_secs(secs);
     let pids = [std::process::id(), c.pid()];
     let cpu = || pids.iter().map(|&p| bench::report::cpu_ns(p)).sum::<u64>();

@@ -60,6 +60,11 @@ const POLL_EVERY: u32 = 8;
 /// turns (see `spin_for_work`).
 const TURNS_PER_YIELD: u32 = 4;
 
+/// As [`POLL_EVERY`] and [`TURNS_PER_YIELD`] for an executor with links
+/// over shared memory.
+const SHM_POLL_EVERY: u32 = 64;
+const SHM_TURNS_PER_YIELD: u32 = 64;
+
 /// A yield that comes back later than this gave the CPU to another task
 /// that had work to do: the CPU is shared, at any priority (a yield lets
 /// even a `SCHED_IDLE` task run, for up to a scheduler slice, where a
@@ -434,13 +439,17 @@ impl<N: Node> Executor<N> {
         // When the last yield began (the clock read before it), to time it
         // with the read after it that the deadline needs anyway.
         let mut yielded_at: Option<Instant> = None;
+        // Links over shared memory are read without a system call: the
+        // turns are short, and polls and yields come fewer turns apart.
+        let (poll_every, turns_per_yield) =
+            if self.net.has_shm() { (SHM_POLL_EVERY, SHM_TURNS_PER_YIELD) } else { (POLL_EVERY, TURNS_PER_YIELD) };
         loop {
             let io = self.net.has_io();
             if io {
                 // Few links: read them, and poll (listeners, writability)
                 // only now and then. Many: poll.
                 turn = turn.wrapping_add(1);
-                let read = if turn % POLL_EVERY == 0 {
+                let read = if turn % poll_every == 0 {
                     None
                 } else {
                     self.net.read_links(&*self.shared, self.poll.registry())
@@ -480,7 +489,7 @@ impl<N: Node> Executor<N> {
             // yielding every fourth turn took a round trip of the
             // low-latency option from 5.6-6.0 µs to 5.3-5.5 µs (AMD EPYC,
             // 2 vCPUs). On one CPU every turn yields, as without sockets.
-            let yield_now = !io || self.spins_per_turn == 0 || turn % TURNS_PER_YIELD == 0;
+            let yield_now = !io || self.spins_per_turn == 0 || turn % turns_per_yield == 0;
             if yield_now {
                 yielded_at = Some(now);
                 thread::yield_now();

@@ -483,6 +483,11 @@ impl Net {
     }
 
     /// Whether links wait to be read again without a readiness event.
+    /// Whether a link of this executor runs over shared memory.
+    pub(crate) fn has_shm(&self) -> bool {
+        self.shm_links > 0
+    }
+
     pub(crate) fn has_ready(&self) -> bool {
         !self.ready.is_empty()
     }
@@ -834,7 +839,8 @@ impl Net {
         }
         let mut keys = [None; SPECULATIVE_LINKS];
         for (slot, (key, io)) in keys.iter_mut().zip(self.io.iter()) {
-            if matches!(io, Io::Link(link) if link.is_up() && !link.paused) {
+            // Links over shared memory: `poll_shm` looks at them.
+            if matches!(io, Io::Link(link) if link.is_up() && !link.paused && !link.is_shm()) {
                 *slot = Some(key);
             }
         }

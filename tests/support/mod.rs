@@ -188,7 +188,18 @@ impl Serve {
 }
 
 impl Drop for Serve {
+    /// Stops it in order (SIGTERM, SIGCONT if it was stopped), so that it
+    /// removes what it made (socket files, shared memory); SIGKILL if it
+    /// has not exited after a while.
     fn drop(&mut self) {
+        if let (Ok(None), Some(pid)) = (self.child.try_wait(), rustix::process::Pid::from_raw(self.pid())) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -27,29 +27,41 @@ const CYCLES: usize = 20;
 
 #[test]
 fn every_message_is_accounted_for_across_kill_9() {
-    run(false);
+    let path = socket_path("kill9");
+    run(false, &path.url());
 }
 
 #[test]
 fn with_receipts_no_message_is_lost_silently_across_kill_9() {
-    run(true);
+    let path = socket_path("kill9r");
+    run(true, &path.url());
 }
 
-fn run(receipts: bool) {
+#[test]
+fn over_shared_memory_every_message_is_accounted_for_across_kill_9() {
+    let name = shm_name("kill9");
+    run(false, &name.url());
+}
+
+#[test]
+fn over_shared_memory_with_receipts_no_message_is_lost_silently_across_kill_9() {
+    let name = shm_name("kill9r");
+    run(true, &name.url());
+}
+
+fn run(receipts: bool, listen: &str) {
     let seed = seed();
     println!("seed = {seed} (rerun with IPCHNL_SEED={seed})");
     let mut rng = Rng(seed);
     let started = Instant::now();
 
     let log = tempfile_path::TempFile::with("");
-    let path = socket_path("kill9");
-    let listen = format!("unix:{}", path.display());
     let node = format!("accounted-{}", std::process::id());
     let mut args = vec!["--test-actors", "--sink-log", log.path(), "--node-name", &node];
     if receipts {
         args.push("--sink-receipts");
     }
-    let start = || Serve::start(&listen, &args);
+    let start = || Serve::start(listen, &args);
     let mut receiver = start();
 
     let m = Arc::new(

@@ -31,9 +31,10 @@ fn echo_json(addr: &str, count: u64) -> serde_json::Value {
 }
 
 #[test]
-fn serve_and_echo_over_tcp_and_unix() {
+fn serve_and_echo_over_tcp_unix_and_shared_memory() {
     let path = socket_path("cli");
-    for listen in ["tcp://127.0.0.1:0".to_string(), format!("unix:{}", path.display())] {
+    let name = shm_name("cli");
+    for listen in ["tcp://127.0.0.1:0".to_string(), path.url(), name.url()] {
         let serve = Serve::start(&listen, &[]);
         let v = echo_json(&serve.addr.to_string(), 1000);
         assert_eq!((v["sent"].as_u64(), v["received"].as_u64()), (Some(1000), Some(1000)), "{v}");

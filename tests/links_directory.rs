@@ -28,11 +28,21 @@ fn next_end(seen: &crossbeam_channel::Receiver<ipchnl::Envelope>) -> Terminated 
 
 #[test]
 fn an_actor_added_after_the_link_is_up_is_found_and_asked_and_leaves_when_stopped() {
+    let path = socket_path("dir");
+    directory_follows_actors(&path.url());
+}
+
+#[test]
+fn over_shared_memory_an_actor_added_after_the_link_is_up_is_found_and_leaves_when_stopped() {
+    let name = shm_name("dir");
+    directory_follows_actors(&name.url());
+}
+
+fn directory_follows_actors(listen: &str) {
     let a = manager("dir-a");
     let b = manager("dir-b");
     let stays = b.add("stays", Server::new()).unwrap();
-    let path = socket_path("dir");
-    let at_b = b.listen(&path.url().parse().unwrap()).unwrap();
+    let at_b = b.listen(&listen.parse().unwrap()).unwrap();
     let peer = a.connect(&at_b).unwrap();
     let requestees = || a.find_by_protocol(echo_requestee_protocol().id());
     assert!(a.find_by_name("late").is_none());

@@ -72,7 +72,17 @@ fn lookups_find_local_actors_first_then_linked_nodes() {
 #[test]
 fn serve_shuts_down_in_order_on_sigterm() {
     let path = socket_path("term");
-    let mut serve = Serve::start(&format!("unix:{}", path.display()), &[]);
+    shuts_down_in_order(&path.url(), &path);
+}
+
+#[test]
+fn serve_over_shared_memory_shuts_down_in_order_on_sigterm() {
+    let name = shm_name("term");
+    shuts_down_in_order(&name.url(), &name.socket());
+}
+
+fn shuts_down_in_order(listen: &str, path: &std::path::Path) {
+    let mut serve = Serve::start(listen, &[]);
     let m = manager("term");
     m.connect(&serve.addr).unwrap();
     let server = m.find_by_name("server").unwrap();

@@ -12,7 +12,17 @@ use support::*;
 
 #[test]
 fn kill_9_mid_echo_reports_the_unacknowledged_and_ends_the_run() {
-    let mut serve = Serve::start("tcp://127.0.0.1:0", &[]);
+    kill_9_mid_echo("tcp://127.0.0.1:0");
+}
+
+#[test]
+fn kill_9_mid_echo_over_shared_memory() {
+    let name = shm_name("kill9");
+    kill_9_mid_echo(&name.url());
+}
+
+fn kill_9_mid_echo(listen: &str) {
+    let mut serve = Serve::start(listen, &[]);
     let m = manager("kill9");
     let peer = m.connect(&serve.addr).unwrap();
     let server = m.find_by_name("server").unwrap();
@@ -56,7 +66,17 @@ fn kill_9_mid_echo_reports_the_unacknowledged_and_ends_the_run() {
 
 #[test]
 fn a_stopped_peer_is_declared_down_by_heartbeat() {
-    let serve = Serve::start("tcp://127.0.0.1:0", &[]);
+    stopped_peer_down_by_heartbeat("tcp://127.0.0.1:0");
+}
+
+#[test]
+fn a_stopped_peer_over_shared_memory_is_declared_down_by_heartbeat() {
+    let name = shm_name("sigstop");
+    stopped_peer_down_by_heartbeat(&name.url());
+}
+
+fn stopped_peer_down_by_heartbeat(listen: &str) {
+    let serve = Serve::start(listen, &[]);
     let m = Manager::new(config("sigstop").heartbeat(Duration::from_millis(100), Duration::from_millis(500)))
         .unwrap();
     m.connect(&serve.addr).unwrap();
@@ -79,7 +99,17 @@ fn a_stopped_peer_is_declared_down_by_heartbeat() {
 #[test]
 fn a_dialed_link_reconnects_to_a_restarted_peer() {
     let path = socket_path("restart");
-    let listen = format!("unix:{}", path.display());
+    reconnects_to_restarted_peer(&path.url());
+}
+
+#[test]
+fn a_dialed_link_over_shared_memory_reconnects_to_a_restarted_peer() {
+    let name = shm_name("restart");
+    reconnects_to_restarted_peer(&name.url());
+}
+
+fn reconnects_to_restarted_peer(listen: &str) {
+    let listen = listen.to_owned();
     let node = format!("restarted-{}", std::process::id());
     let mut first = Serve::start(&listen, &["--node-name", &node]);
     let m = Manager::new(
@@ -130,7 +160,17 @@ fn two_nodes_dialing_each_other_keep_one_link() {
 
 #[test]
 fn a_full_window_is_full_for_try_send_and_waits_for_send() {
-    let serve = Serve::start("tcp://127.0.0.1:0", &[]);
+    full_window("tcp://127.0.0.1:0");
+}
+
+#[test]
+fn a_full_window_over_shared_memory_is_full_for_try_send_and_waits_for_send() {
+    let name = shm_name("window");
+    full_window(&name.url());
+}
+
+fn full_window(listen: &str) {
+    let serve = Serve::start(listen, &[]);
     let m = Manager::new(config("window").window(2)).unwrap();
     m.connect(&serve.addr).unwrap();
     let server = m.find_by_name("server").unwrap();

@@ -164,6 +164,44 @@ fn a_unix_peer_of_another_user_is_refused() {
     echo_completes(&me, 10);
 }
 
+#[test]
+fn a_shared_memory_peer_of_another_user_is_refused() {
+    let own = rustix::process::geteuid().as_raw();
+    let strict =
+        Manager::new(config("shm-strict").unix_peers(UnixPeers::Users(vec![own.wrapping_add(1)]))).unwrap();
+    let name = shm_name("uid");
+    let bound = strict.listen(&name.url().parse().unwrap()).unwrap();
+    let refused = manager("shm-refused");
+    assert!(refused.connect(&bound).is_err());
+    assert_eq!(strict.stats().closes.get("unix_peer_refused"), Some(&1));
+}
+
+#[test]
+fn shared_memory_links_make_only_private_objects() {
+    let a = manager("shm-a");
+    a.add("server", ipchnl::echo::Server::new()).unwrap();
+    let name = shm_name("private");
+    let at = a.listen(&name.url().parse().unwrap()).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&name.socket()), 0o600, "the rendezvous socket");
+    let b = manager("shm-b");
+    b.connect(&at).unwrap();
+    echo_completes(&b, 10);
+    let uid = rustix::process::geteuid().as_raw();
+    let ours: Vec<_> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("ipchnl{uid}_")))
+        .collect();
+    assert!(!ours.is_empty(), "the link's shared memory is in /dev/shm");
+    for e in &ours {
+        assert_eq!(mode(&e.path()), 0o600, "{:?}", e.file_name());
+        assert!(!e.file_name().to_string_lossy().ends_with(".global_mgmt"), "no world-writable counter");
+    }
+    let root = std::env::temp_dir().join(format!("ipchnl-iox-{uid}"));
+    assert_eq!(mode(&root), 0o700, "iceoryx2's directory");
+}
+
 /// `ipchnl serve` with no secret option and this `XDG_CONFIG_HOME`: this
 /// user's secret there (created on first use).
 fn serve_with_user_secret(config_home: &std::path::Path) -> (KillOnDrop, String) {

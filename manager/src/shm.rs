@@ -36,7 +36,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{Ordering, fence};
 
 use iceoryx2::config::Config;
-use iceoryx2::node::{Node, NodeBuilder, NodeState};
+use iceoryx2::node::{Node, NodeBuilder, NodeState, NodeView};
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::{
@@ -176,6 +176,56 @@ pub(crate) fn remove_dead_nodes() {
     }
 }
 
+/// Whether a node of process `pid` is listed (alive or not).
+fn has_node_of(config: &Config, pid: u32) -> bool {
+    let mut found = false;
+    let _ = Node::<Svc>::list(config, |state| {
+        let id = match &state {
+            NodeState::Alive(v) => v.id().pid::<Svc>().ok(),
+            NodeState::Dead(v) => v.id().pid::<Svc>().ok(),
+            NodeState::Inaccessible(_) | NodeState::Undefined(_) => None,
+        };
+        found |= id.is_some_and(|p| p.value() as u32 == pid);
+        CallbackProgression::Continue
+    });
+    found
+}
+
+/// Whether process `pid` has ended (gone, or a zombie).
+fn has_ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()).is_some_and(|s| s == "Z" || s == "X"),
+        Err(_) => true,
+    }
+}
+
+/// Removes what the peer process `pid`, whose link just ended, left in
+/// shared memory if it died. Its socket may close a moment before its
+/// node is seen dead (the lock that says it lives is released with its
+/// files), so a thread of its own looks again for up to a second.
+fn reap(pid: u32) {
+    let looks = move || {
+        let Ok(config) = config() else { return };
+        for _ in 0..REAP_LOOKS {
+            if !has_node_of(&config, pid) {
+                return;
+            }
+            if has_ended(pid) {
+                remove_dead_nodes();
+            }
+            std::thread::sleep(REAP_PAUSE);
+        }
+    };
+    if let Err(e) = std::thread::Builder::new().name("ipchnl-shm-reap".into()).spawn(looks) {
+        debug!(error = %e, "no thread to remove a dead peer's shared memory");
+        remove_dead_nodes();
+    }
+}
+
+/// How many times, how far apart, [`reap`] looks.
+const REAP_LOOKS: u32 = 100;
+const REAP_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// One side's ports; the node goes last.
 struct Ports {
     data_tx: Publisher<Svc, [u8], ()>,
@@ -250,6 +300,8 @@ enum Phase {
 /// rendezvous, wake-ups and the link's end through the socket.
 pub(crate) struct ShmStream {
     sock: mio::net::UnixStream,
+    /// The process at the other end (from the socket's credentials).
+    peer_pid: Option<u32>,
     phase: Phase,
     ports: Option<Ports>,
     /// What the socket still has to send (the hello, `READY`).
@@ -298,8 +350,10 @@ impl ShmStream {
     }
 
     fn with(sock: mio::net::UnixStream, phase: Phase, ports: Option<Ports>) -> Self {
+        let peer_pid = rustix::net::sockopt::socket_peercred(&sock).ok().and_then(|c| u32::try_from(c.pid.as_raw_nonzero().get()).ok());
         Self {
             sock,
+            peer_pid,
             phase,
             ports,
             sock_out: Vec::new(),
@@ -599,11 +653,10 @@ impl Source for ShmStream {
 
 impl Drop for ShmStream {
     fn drop(&mut self) {
-        let ended = self.eof;
         drop(self.ports.take());
-        if ended {
-            // The other side may have died: what it left goes now.
-            remove_dead_nodes();
+        if let (true, Some(pid)) = (self.eof, self.peer_pid) {
+            // The other side may have died: what it left goes.
+            reap(pid);
         }
     }
 }

@@ -207,10 +207,10 @@ fn rtt_histogram() -> Histogram<u64> {
 
 /// Tells the controller, if any, that the run is over.
 fn finish(ctx: &mut Context<'_>, controller: Option<ActorSender>, done: EchoComplete) {
-    if let Some(controller) = controller {
-        if let Err(e) = ctx.send(&controller, done) {
-            warn!(error = %e, "EchoComplete not delivered");
-        }
+    if let Some(controller) = controller
+        && let Err(e) = ctx.send(&controller, done)
+    {
+        warn!(error = %e, "EchoComplete not delivered");
     }
 }
 

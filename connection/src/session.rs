@@ -921,14 +921,13 @@ impl<T> Session<T> {
     fn on_control_frame(&mut self, h: &FrameHeader, body: &[u8]) -> Result<(), ProtocolError> {
         // A NACK's own acknowledgement covers the message it refuses: match
         // the refusal first, or the ack would take the message away.
-        if h.kind == FrameKind::Nack {
-            if let Some(pos) = self.unacked.iter().position(|(seq, _)| *seq == h.corr) {
-                if let Some((_, msg)) = self.unacked.remove(pos) {
-                    let detail = String::from_utf8_lossy(&body[..body.len().min(256)]).into_owned();
-                    let reason = NackReason::from_code(h.flags);
-                    self.events.push_back(OwnedEvent::Nacked { msg, dst: h.dst, reason, detail });
-                }
-            }
+        if h.kind == FrameKind::Nack
+            && let Some(pos) = self.unacked.iter().position(|(seq, _)| *seq == h.corr)
+            && let Some((_, msg)) = self.unacked.remove(pos)
+        {
+            let detail = String::from_utf8_lossy(&body[..body.len().min(256)]).into_owned();
+            let reason = NackReason::from_code(h.flags);
+            self.events.push_back(OwnedEvent::Nacked { msg, dst: h.dst, reason, detail });
         }
         self.on_ack(h.ack)?;
         match h.kind {

@@ -204,7 +204,9 @@ mod tests {
         assert_eq!("shm:bench-1".parse::<Addr>().unwrap().to_string(), "shm:bench-1");
         assert!("shm:x".parse::<Addr>().unwrap().is_loopback());
         assert_eq!("shm:a/b".parse::<Addr>(), Err(AddrError::ShmName("a/b".into())));
-        for bad in ["", "127.0.0.1:80", "tcp://", "tcp://127.0.0.1", "udp://1.2.3.4:5", "unix:", "shm:", "shm:.x"] {
+        for bad in
+            ["", "127.0.0.1:80", "tcp://", "tcp://127.0.0.1", "udp://1.2.3.4:5", "unix:", "shm:", "shm:.x"]
+        {
             assert!(bad.parse::<Addr>().is_err(), "{bad}");
         }
         let long = format!("unix:/{}", "x".repeat(200));

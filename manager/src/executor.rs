@@ -183,10 +183,11 @@ impl ExecutorHandle {
         // Pairs with the fence in `Executor::sleep`: either we see it
         // sleeping, or it sees our command.
         fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::Relaxed) {
-            if let Err(e) = self.waker.wake() {
-                error!(executor = self.index, error = %e, "cannot wake executor");
-            }
+        if self.sleeping.load(Ordering::Relaxed)
+            && self.sleeping.swap(false, Ordering::Relaxed)
+            && let Err(e) = self.waker.wake()
+        {
+            error!(executor = self.index, error = %e, "cannot wake executor");
         }
     }
 
@@ -441,15 +442,18 @@ impl<N: Node> Executor<N> {
         let mut yielded_at: Option<Instant> = None;
         // Links over shared memory are read without a system call: the
         // turns are short, and polls and yields come fewer turns apart.
-        let (poll_every, turns_per_yield) =
-            if self.net.has_shm() { (SHM_POLL_EVERY, SHM_TURNS_PER_YIELD) } else { (POLL_EVERY, TURNS_PER_YIELD) };
+        let (poll_every, turns_per_yield) = if self.net.has_shm() {
+            (SHM_POLL_EVERY, SHM_TURNS_PER_YIELD)
+        } else {
+            (POLL_EVERY, TURNS_PER_YIELD)
+        };
         loop {
             let io = self.net.has_io();
             if io {
                 // Few links: read them, and poll (listeners, writability)
                 // only now and then. Many: poll.
                 turn = turn.wrapping_add(1);
-                let read = if turn % poll_every == 0 {
+                let read = if turn.is_multiple_of(poll_every) {
                     None
                 } else {
                     self.net.read_links(&*self.shared, self.poll.registry())
@@ -489,7 +493,7 @@ impl<N: Node> Executor<N> {
             // yielding every fourth turn took a round trip of the
             // low-latency option from 5.6-6.0 µs to 5.3-5.5 µs (AMD EPYC,
             // 2 vCPUs). On one CPU every turn yields, as without sockets.
-            let yield_now = !io || self.spins_per_turn == 0 || turn % turns_per_yield == 0;
+            let yield_now = !io || self.spins_per_turn == 0 || turn.is_multiple_of(turns_per_yield);
             if yield_now {
                 yielded_at = Some(now);
                 thread::yield_now();

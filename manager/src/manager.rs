@@ -70,10 +70,10 @@ pub struct Manager {
 impl Manager {
     /// Starts a manager and its executor threads.
     pub fn new(config: ManagerConfig) -> Result<Self, ManagerError> {
-        if let Some(secret) = &config.secret {
-            if secret.len() < crate::MIN_SECRET_LEN {
-                return Err(ManagerError::WeakSecret(secret.len()));
-            }
+        if let Some(secret) = &config.secret
+            && secret.len() < crate::MIN_SECRET_LEN
+        {
+            return Err(ManagerError::WeakSecret(secret.len()));
         }
         let lifecycle = Arc::new(Lifecycle::new());
         let mut incarnation = [0; 16];

@@ -422,10 +422,10 @@ impl Bridging {
             }
             Note::Nats(event) => debug!(%event, "NATS event"),
             Note::PairEnded { node, link } => {
-                if let Some(known) = self.known.get_mut(&node) {
-                    if known.pair.as_ref().is_some_and(|p| p.link == link) {
-                        known.pair = None;
-                    }
+                if let Some(known) = self.known.get_mut(&node)
+                    && known.pair.as_ref().is_some_and(|p| p.link == link)
+                {
+                    known.pair = None;
                 }
                 // Tell the other side, whose link may still be up (unless
                 // NATS is away, and the other side's links with it).

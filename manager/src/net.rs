@@ -789,12 +789,12 @@ impl Net {
                 Stream::Shm(s) => Some(s.socket()),
                 Stream::Tcp(_) => None,
             };
-            if let Some(s) = unix {
-                if let Err(why) = check_unix_peer(s, shared) {
-                    warn!(reason = %why, "unix peer refused");
-                    shared.closes().add("unix_peer_refused");
-                    continue;
-                }
+            if let Some(s) = unix
+                && let Err(why) = check_unix_peer(s, shared)
+            {
+                warn!(reason = %why, "unix peer refused");
+                shared.closes().add("unix_peer_refused");
+                continue;
             }
             let executor = shared.next_link_executor();
             if executor == self.index {
@@ -861,7 +861,9 @@ impl Net {
         }
         let mut keys = std::mem::take(&mut self.shm_keys);
         keys.clear();
-        keys.extend(self.io.iter().filter_map(|(k, io)| matches!(io, Io::Link(l) if l.is_shm()).then_some(k)));
+        keys.extend(
+            self.io.iter().filter_map(|(k, io)| matches!(io, Io::Link(l) if l.is_shm()).then_some(k)),
+        );
         let mut any = false;
         for &key in &keys {
             let Some(Io::Link(link)) = self.io.get_mut(key) else { continue };
@@ -960,11 +962,12 @@ impl Net {
 
     /// A paused link's inbound messages drained: read it again.
     fn resume(&mut self, key: usize, id: u64) {
-        if let Some(Io::Link(link)) = self.io.get_mut(key) {
-            if link.id == id && link.paused {
-                link.paused = false;
-                self.ready.push(key);
-            }
+        if let Some(Io::Link(link)) = self.io.get_mut(key)
+            && link.id == id
+            && link.paused
+        {
+            link.paused = false;
+            self.ready.push(key);
         }
     }
 
@@ -1255,13 +1258,13 @@ impl Net {
     /// A control frame for the peer (directory changes).
     fn link_control(&mut self, peer: &Arc<Peer>, frame: Vec<u8>) {
         let key = peer.place().key;
-        if let Some(Io::Link(link)) = self.io.get_mut(key) {
-            if link.carries(peer) {
-                if let Some(session) = link.session.as_mut() {
-                    session.send_encoded_control(&frame);
-                }
-                self.dirty.push(key);
+        if let Some(Io::Link(link)) = self.io.get_mut(key)
+            && link.carries(peer)
+        {
+            if let Some(session) = link.session.as_mut() {
+                session.send_encoded_control(&frame);
             }
+            self.dirty.push(key);
         }
     }
 
@@ -1307,14 +1310,14 @@ impl Net {
         key: usize,
         why: LinkReplaced,
     ) {
-        if let Some(Io::Link(link)) = self.io.get(key) {
-            if link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer)) {
-                let reason = match why {
-                    LinkReplaced::Duplicate => CloseReason::Duplicate,
-                    LinkReplaced::Newer => CloseReason::Replaced,
-                };
-                self.fail(shared, key, reason);
-            }
+        if let Some(Io::Link(link)) = self.io.get(key)
+            && link.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer))
+        {
+            let reason = match why {
+                LinkReplaced::Duplicate => CloseReason::Duplicate,
+                LinkReplaced::Newer => CloseReason::Replaced,
+            };
+            self.fail(shared, key, reason);
         }
         self.apply_downs(shared, registry);
     }
@@ -1369,7 +1372,7 @@ impl Net {
     pub(crate) fn flush<H: Host + ?Sized>(&mut self, shared: &H, registry: &Registry) {
         let mut dirty = std::mem::take(&mut self.dirty);
         self.flushes = self.flushes.wrapping_add(1);
-        let publish = self.flushes % PUBLISH_EVERY_FLUSHES == 0;
+        let publish = self.flushes.is_multiple_of(PUBLISH_EVERY_FLUSHES);
         for (key, io) in self.io.iter_mut() {
             if let Io::Link(link) = io {
                 if let Some(session) = link.session.as_mut() {
@@ -2034,10 +2037,8 @@ fn on_directory<H: Host + ?Sized>(host: &H, link: &mut Link, update: connection:
     let Some(peer) = link.peer.clone() else { return };
     let full = update.full;
     host.nodes().apply_directory(&peer, update, &mut link.remote);
-    if full {
-        if let Some(w) = link.waiter.take() {
-            let _ = w.send(Ok(peer.info()));
-        }
+    if full && let Some(w) = link.waiter.take() {
+        let _ = w.send(Ok(peer.info()));
     }
 }
 

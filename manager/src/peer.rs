@@ -448,10 +448,11 @@ pub(crate) mod outbox {
         outbox.bytes.clear();
         outbox.items.clear();
         OUTBOX.with(|o| {
-            if let Ok(mut o) = o.try_borrow_mut() {
-                if o.items.is_empty() && o.bytes.capacity() < outbox.bytes.capacity() {
-                    *o = outbox;
-                }
+            if let Ok(mut o) = o.try_borrow_mut()
+                && o.items.is_empty()
+                && o.bytes.capacity() < outbox.bytes.capacity()
+            {
+                *o = outbox;
             }
         });
     }

@@ -194,7 +194,10 @@ fn has_node_of(config: &Config, pid: u32) -> bool {
 /// Whether process `pid` has ended (gone, or a zombie).
 fn has_ended(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()).is_some_and(|s| s == "Z" || s == "X"),
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|s| s == "Z" || s == "X"),
         Err(_) => true,
     }
 }
@@ -350,7 +353,9 @@ impl ShmStream {
     }
 
     fn with(sock: mio::net::UnixStream, phase: Phase, ports: Option<Ports>) -> Self {
-        let peer_pid = rustix::net::sockopt::socket_peercred(&sock).ok().and_then(|c| u32::try_from(c.pid.as_raw_nonzero().get()).ok());
+        let peer_pid = rustix::net::sockopt::socket_peercred(&sock)
+            .ok()
+            .and_then(|c| u32::try_from(c.pid.as_raw_nonzero().get()).ok());
         Self {
             sock,
             peer_pid,
@@ -512,7 +517,8 @@ impl ShmStream {
             match self.sock.write(&[BELL]) {
                 // A full socket has bells in it already.
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -88,12 +88,11 @@ impl dyn Msg {
     /// of `T`'s id is decoded here.
     pub fn downcast<T: MsgType>(self: Box<Self>) -> Result<Box<T>, DowncastError> {
         if !self.is::<T>() {
-            if let Some(raw) = self.downcast_ref::<RawMsg>() {
-                if raw.header.msg_id() == T::msg_id() {
-                    if let Some(Ok(decoded)) = T::decode_raw(raw.header, &raw.body) {
-                        return Ok(Box::new(decoded));
-                    }
-                }
+            if let Some(raw) = self.downcast_ref::<RawMsg>()
+                && raw.header.msg_id() == T::msg_id()
+                && let Some(Ok(decoded)) = T::decode_raw(raw.header, &raw.body)
+            {
+                return Ok(Box::new(decoded));
             }
             return Err(DowncastError { msg: self, expected: T::NAME });
         }

@@ -115,14 +115,21 @@ fn help_shows_examples_and_version_prints() {
 }
 
 #[test]
-fn bench_quick_json_lists_six_paths_with_positive_figures_and_plots_them() {
+fn bench_quick_json_lists_seven_paths_with_positive_figures_and_plots_them() {
     let plot = std::env::temp_dir().join(format!("ipchnl-cli-plot-{}.svg", std::process::id()));
     let out = ipchnl(&["bench", "--quick", "--json", "--plot", plot.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> =
         v["paths"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["same_thread", "cross_thread", "tcp", "unix", "tcp_low_latency", "unix_low_latency"]);
+    assert_eq!(
+        names,
+        ["same_thread", "cross_thread", "tcp", "unix", "tcp_low_latency", "unix_low_latency", "shm"]
+    );
+    let between: Vec<&str> =
+        v["comparisons"].as_array().unwrap().iter().map(|c| c["what"].as_str().unwrap()).collect();
+    assert_eq!(between.len(), 3, "shm against threads, and against unix in rtt and stream: {between:?}");
+    assert!(v["comparisons"].as_array().unwrap().iter().all(|c| c["ratio"].as_f64().unwrap() > 0.0));
     let svg = std::fs::read_to_string(&plot).unwrap();
     std::fs::remove_file(&plot).unwrap();
     for name in &names {
@@ -159,7 +166,7 @@ fn bench_low_latency_reports_only_the_low_latency_option() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let paths = v["paths"].as_array().unwrap();
     let names: Vec<&str> = paths.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["same_thread", "cross_thread", "tcp_low_latency", "unix_low_latency"]);
+    assert_eq!(names, ["same_thread", "cross_thread", "tcp_low_latency", "unix_low_latency", "shm"]);
     assert!(paths[1]["ours"].as_str().unwrap().contains("low-latency"), "{}", paths[1]);
     for p in paths {
         assert!(p["rtt_ns"]["p50"].as_u64().unwrap() > 0 && p["msgs_per_sec"].as_f64().unwrap() > 0.0, "{p}");
@@ -208,7 +215,10 @@ fn ctrl_c_mid_bench_leaves_no_child_and_no_socket_file() {
     let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with(&format!("ipchnl-bench-{pid}-")))
+        .filter(|n| {
+            n.starts_with(&format!("ipchnl-bench-{pid}-"))
+                || n.starts_with(&format!("ipchnl-shm-bench-{pid}-"))
+        })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -159,7 +159,7 @@ fn the_report_measures_a_nats_path_against_bare_async_nats() {
     let names: Vec<&str> = paths.iter().filter_map(|p| p["name"].as_str()).collect();
     assert_eq!(
         names,
-        ["same_thread", "cross_thread", "tcp", "unix", "tcp_low_latency", "unix_low_latency", "nats"]
+        ["same_thread", "cross_thread", "tcp", "unix", "tcp_low_latency", "unix_low_latency", "shm", "nats"]
     );
     let nats_path = &paths[6];
     for figure in

@@ -69,6 +69,10 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
     signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     let mut unix_files = Vec::new();
+    // Bare iceoryx2 servers: stopped and joined (their shared memory
+    // removed) before the child exits.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut shm_servers = Vec::new();
     let manager = match mode {
         Mode::Ours | Mode::OursLowLatency => {
             let mut config = ManagerConfig::default()
@@ -94,7 +98,13 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
         Mode::Bare | Mode::BareSpinning => {
             for a in addrs {
                 let spin = if mode == Mode::BareSpinning { low_latency_spin() } else { Duration::ZERO };
-                let bound = bare_listen(a, spin, &mut unix_files)?;
+                let bound = match a {
+                    Addr::Shm(name) => {
+                        shm_servers.push(bare_shm_listen(name, spin, stop.clone())?);
+                        a.clone()
+                    }
+                    _ => bare_listen(a, spin, &mut unix_files)?,
+                };
                 writeln!(out, "listening on {bound}").map_err(|e| e.to_string())?;
             }
             None
@@ -104,6 +114,10 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
     drop(out);
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     drop(manager);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for s in shm_servers {
+        let _ = s.join();
+    }
     for f in unix_files {
         let _ = std::fs::remove_file(f);
     }
@@ -114,6 +128,24 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
 /// (what a spinning bare socket is given too).
 pub fn low_latency_spin() -> Duration {
     ManagerConfig::default().low_latency().spin
+}
+
+/// Serves bare iceoryx2 at `shm:NAME` in a thread, until `stop`.
+fn bare_shm_listen(
+    name: &str,
+    spin: Duration,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, String> {
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let name = name.to_owned();
+    let server = std::thread::spawn(move || {
+        let failed = ready_tx.clone();
+        if let Err(e) = crate::bare_shm::serve(&name, spin, stop, || drop(ready_tx.send(Ok(())))) {
+            let _ = failed.send(Err(e.to_string()));
+        }
+    });
+    ready.recv().map_err(|e| e.to_string())??;
+    Ok(server)
 }
 
 fn bare_listen(

@@ -11,6 +11,7 @@
 
 pub mod actors;
 pub mod bare;
+pub mod bare_shm;
 pub mod child;
 pub mod flood;
 #[cfg(feature = "nats")]

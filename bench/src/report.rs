@@ -56,7 +56,7 @@ pub struct Rtt {
 #[derive(Clone, Debug, Serialize)]
 pub struct PathResult {
     /// `same_thread`, `cross_thread`, `tcp`, `unix`, `tcp_low_latency`,
-    /// `unix_low_latency` or `nats`.
+    /// `unix_low_latency`, `shm` or `nats`.
     pub name: &'static str,
     /// What ours does on this path.
     pub ours: &'static str,
@@ -149,9 +149,10 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
     let bare = ChildProc::start(program, &args, Mode::Bare, &listen)?;
     // The low-latency pair: both wait by polling for the same spin (and
     // then sleep), so that neither burns a CPU while the others run.
-    let listen_ll = [listen[0].clone(), sock("ours-ll")];
+    let shm = |tag: &str| Addr::Shm(format!("bench-{}-{tag}", std::process::id()));
+    let listen_ll = [listen[0].clone(), sock("ours-ll"), shm("ours")];
     let ours_ll = ChildProc::start(program, &args, Mode::OursLowLatency, &listen_ll)?;
-    let listen_ll = [listen[0].clone(), sock("bare-ll")];
+    let listen_ll = [listen[0].clone(), sock("bare-ll"), shm("bare")];
     let bare_ll = ChildProc::start(program, &args, Mode::BareSpinning, &listen_ll)?;
     let (default, low) = (Wait::Default, Wait::LowLatency);
     if !opts.low_latency {
@@ -160,6 +161,7 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
     }
     paths.push(Box::new(Linked::new("tcp_low_latency", low, &ours_ll.addrs[0], &bare_ll.addrs[0])?));
     paths.push(Box::new(Linked::new("unix_low_latency", low, &ours_ll.addrs[1], &bare_ll.addrs[1])?));
+    paths.push(Box::new(OverShm::new(&ours_ll.addrs[2], &bare_ll.addrs[2])?));
     if let Some(nats) = &opts.nats {
         paths.push(over_nats(nats, &ours, &bare)?);
     }
@@ -230,7 +232,7 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
 /// How many times [`run`] calls its `tick` for `rounds`, a `nats` path or
 /// not, and the low-latency option only or not.
 pub fn samples(rounds: usize, nats: bool, low_latency: bool) -> u64 {
-    let paths = 4 + usize::from(nats) + if low_latency { 0 } else { 2 };
+    let paths = 5 + usize::from(nats) + if low_latency { 0 } else { 2 };
     (paths * 4 * rounds) as u64
 }
 
@@ -360,7 +362,8 @@ fn ping(
 }
 
 /// A guard on every wait of the report: far beyond any sample.
-const GUARD: Duration = Duration::from_secs(60);
+/// How long a sample may wait for the other side: a hang guard.
+pub(crate) const GUARD: Duration = Duration::from_secs(60);
 
 impl Path for CrossThread {
     fn name(&self) -> &'static str {
@@ -554,6 +557,91 @@ impl Path for Linked {
     fn bare_stream(&mut self, until: Instant) -> Result<f64, String> {
         bare::socket_stream(&self.bare_addr, until).map_err(failed)
     }
+}
+
+/// The `shm` path: our manager linked to the child's over shared memory,
+/// with the low-latency option, against bare iceoryx2 request-response
+/// with the bare child.
+struct OverShm {
+    ours: Remote,
+    bare: crate::bare_shm::ShmEcho,
+}
+
+impl OverShm {
+    fn new(ours: &Addr, bare: &Addr) -> Result<Self, String> {
+        let Addr::Shm(bare) = bare else { return Err(format!("{bare} is not a shm: address")) };
+        let spin = crate::child::low_latency_spin();
+        Ok(Self {
+            ours: Remote::connect("shm", ours, true)?,
+            bare: crate::bare_shm::ShmEcho::connect(bare, spin).map_err(failed)?,
+        })
+    }
+}
+
+impl Path for OverShm {
+    fn name(&self) -> &'static str {
+        "shm"
+    }
+
+    fn legend(&self) -> (&'static str, &'static str) {
+        (
+            "a pinger actor and the other process's echo server over a shared-memory link, low-latency option",
+            "iceoryx2 request-response (a stream: publish-subscribe) of the same frames and JSON work, polled for 100 µs",
+        )
+    }
+
+    fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+        self.ours.rtt(until, max)
+    }
+
+    fn bare_rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+        self.bare.run(until, max).map_err(failed)
+    }
+
+    fn stream(&mut self, until: Instant) -> Result<f64, String> {
+        self.ours.stream(until)
+    }
+
+    fn bare_stream(&mut self, until: Instant) -> Result<f64, String> {
+        self.bare.stream(until).map_err(failed)
+    }
+}
+
+/// A ratio between two paths of one report (not between a path and its
+/// own baseline).
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// What is compared with what.
+    pub what: &'static str,
+    /// The first over the second: p50s of all rounds for round trips,
+    /// median rates for streams.
+    pub ratio: f64,
+}
+
+/// The comparisons between paths the report makes when both are in
+/// `results`: shared memory against threads and against Unix sockets.
+pub fn comparisons(results: &[PathResult]) -> Vec<Comparison> {
+    let find = |name: &str| results.iter().find(|r| r.name == name);
+    let mut out = Vec::new();
+    if let Some(shm) = find("shm") {
+        if let Some(threads) = find("cross_thread") {
+            out.push(Comparison {
+                what: "shm rtt p50 / crossbeam ping-pong between two threads (cross_thread's bare) p50",
+                ratio: shm.rtt_ns.p50 as f64 / threads.baseline_rtt_ns.p50.max(1) as f64,
+            });
+        }
+        if let Some(unix) = find("unix_low_latency") {
+            out.push(Comparison {
+                what: "shm rtt p50 / unix_low_latency rtt p50, both ours",
+                ratio: shm.rtt_ns.p50 as f64 / unix.rtt_ns.p50.max(1) as f64,
+            });
+            out.push(Comparison {
+                what: "shm stream / unix_low_latency stream, both ours (msg/s)",
+                ratio: shm.msgs_per_sec / unix.msgs_per_sec.max(1.0),
+            });
+        }
+    }
+    out
 }
 
 /// The `nats` path: our manager and the child's meet through a NATS

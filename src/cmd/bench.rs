@@ -100,7 +100,7 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
         bench::plot::svg(&results, file).map_err(Failure::run)?;
     }
     if args.json {
-        let out = Report { paths: &results, machine: &machine };
+        let out = Report { paths: &results, comparisons: report::comparisons(&results), machine: &machine };
         let line = serde_json::to_string(&out).map_err(|e| Failure::run(e.to_string()))?;
         println!("{line}");
     } else {
@@ -112,6 +112,7 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
 #[derive(serde::Serialize)]
 struct Report<'a> {
     paths: &'a [PathResult],
+    comparisons: Vec<report::Comparison>,
     machine: &'a str,
 }
 
@@ -163,6 +164,13 @@ fn print_table(results: &[PathResult], rounds: usize, sample: Duration) {
          processes it started) per round trip or streamed message, median over rounds: what\n\
          polling costs beside what it saves."
     );
+    let between = report::comparisons(results);
+    if !between.is_empty() {
+        println!("\nBetween paths:");
+        for c in &between {
+            println!("  {:>6.2}x  {}", c.ratio, c.what);
+        }
+    }
     println!("\nWhat each path measures (ours; bare):");
     for r in results {
         println!("  {:<16} {}\n  {:<16} bare: {}", r.name, r.ours, "", r.baseline);

@@ -799,8 +799,12 @@ impl Net {
             let executor = shared.next_link_executor();
             if executor == self.index {
                 self.add_stream(shared, registry, stream, Origin::accepted());
-            } else if shared.config().handshake_executor == Some(self.index) {
-                // The handshake here, the link there once it is up.
+            } else if shared.config().handshake_executor == Some(self.index)
+                && !matches!(stream, Stream::Shm(_))
+            {
+                // The handshake here, the link there once it is up. (A
+                // shared-memory link's ports stay on the thread that makes
+                // them: it does its handshake on its own executor.)
                 self.add_stream(shared, registry, stream, Origin::accepted_for(executor));
             } else {
                 shared.push_to(

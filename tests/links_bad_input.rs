@@ -59,7 +59,17 @@ fn send_bad(addr: &ipchnl::Addr, bad: Bad) -> Vec<u8> {
 
 #[test]
 fn each_kind_of_bad_input_closes_only_its_link() {
-    let serve = Serve::start("tcp://127.0.0.1:0", &[]);
+    bad_input_closes_only_its_link("tcp://127.0.0.1:0");
+}
+
+#[test]
+fn over_shared_memory_each_kind_of_bad_input_closes_only_its_link() {
+    let name = shm_name("bad");
+    bad_input_closes_only_its_link(&name.url());
+}
+
+fn bad_input_closes_only_its_link(listen: &str) {
+    let serve = Serve::start(listen, &[]);
     let m = manager("bad-input");
     m.connect(&serve.addr).unwrap();
     for bad in [Bad::Garbage, Bad::HugeLength, Bad::Truncated, Bad::WrongMagic] {
@@ -74,6 +84,16 @@ fn each_kind_of_bad_input_closes_only_its_link() {
 
 #[test]
 fn each_kind_of_bad_input_is_counted_under_its_own_close_reason() {
+    bad_input_counted("tcp://127.0.0.1:0");
+}
+
+#[test]
+fn over_shared_memory_each_kind_of_bad_input_is_counted_under_its_own_close_reason() {
+    let name = shm_name("bad-count");
+    bad_input_counted(&name.url());
+}
+
+fn bad_input_counted(listen: &str) {
     for (bad, reason) in [
         (Bad::Garbage, "protocol_frame_too_short"),
         (Bad::HugeLength, "protocol_frame_too_large"),
@@ -84,7 +104,7 @@ fn each_kind_of_bad_input_is_counted_under_its_own_close_reason() {
     ] {
         let m = ipchnl::Manager::new(config(&format!("bad-{reason}")).window(4)).unwrap();
         m.add("server", ipchnl::echo::Server::new()).unwrap();
-        let addr = m.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = m.listen(&listen.parse().unwrap()).unwrap();
         send_bad(&addr, bad);
         let closes = eventually("the link closed", || {
             let closes = m.stats().closes;

@@ -167,9 +167,7 @@ fn an_ask_of_a_remote_actor_fails_when_the_link_dies() {
 }
 
 /// Reads frames until a MSG carrying `Terminated`; its header and body.
-fn terminated_frame(
-    client: &mut raw::Client<std::net::TcpStream>,
-) -> (connection::FrameHeader, serde_json::Value) {
+fn terminated_frame(client: &mut raw::Client<raw::Conn>) -> (connection::FrameHeader, serde_json::Value) {
     use ipchnl::MsgType;
     loop {
         let (h, body) = client.next_frame().expect("a frame before the hang guard");

@@ -111,4 +111,6 @@ pub use manager::Manager;
 pub use peer::PeerInfo;
 pub use port::LinkPort;
 pub use secret::{MIN_SECRET_LEN, SecretError, read_secret, user_secret, user_secret_path, write_secret};
+#[doc(hidden)]
+pub use shm::ShmConn;
 pub use stats::{LinkStats, Stats};

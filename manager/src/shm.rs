@@ -679,6 +679,71 @@ impl ShmStream {
     }
 }
 
+/// A blocking client of a `shm:` listener that speaks bytes, not a
+/// session: for tests of what a manager would never send (garbage, cut
+/// frames) over shared memory, as a `TcpStream` is over TCP. It waits by
+/// polling (a pause of [`CONN_PAUSE`] between looks), up to its timeout.
+#[doc(hidden)]
+pub struct ShmConn {
+    stream: ShmStream,
+    timeout: std::time::Duration,
+}
+
+/// How long [`ShmConn`] pauses between two looks.
+const CONN_PAUSE: std::time::Duration = std::time::Duration::from_micros(50);
+
+impl ShmConn {
+    /// Dials `shm:NAME`; reads and writes give up after `timeout`.
+    pub fn connect(name: &str, timeout: std::time::Duration) -> io::Result<Self> {
+        Ok(Self { stream: ShmStream::connect(name)?, timeout })
+    }
+
+    /// Ends what this side writes (the other side reads to its end).
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        self.stream.socket().shutdown(std::net::Shutdown::Write)
+    }
+
+    fn wait<R>(&mut self, mut attempt: impl FnMut(&mut ShmStream) -> io::Result<R>) -> io::Result<R> {
+        let start = std::time::Instant::now();
+        loop {
+            // The socket is looked at every time: READY, and the end.
+            self.stream.note_readable();
+            match attempt(&mut self.stream) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+            if start.elapsed() >= self.timeout {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            std::thread::sleep(CONN_PAUSE);
+        }
+    }
+}
+
+impl Read for ShmConn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.wait(|s| s.read(buf))
+    }
+}
+
+impl Write for ShmConn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.wait(|s| {
+            // A dialer learns that the listener is ready by reading.
+            match s.read(&mut []) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            s.write(buf)
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.wait(|s| if s.pending.is_empty() { Ok(()) } else { Err(io::ErrorKind::WouldBlock.into()) })
+    }
+}
+
 /// The link id a hello names, if it is one.
 pub(crate) fn parse_hello(hello: &[u8]) -> Option<&str> {
     let id = hello.strip_prefix(HELLO_MAGIC.as_slice())?;
@@ -719,6 +784,28 @@ impl Drop for ShmStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listener's side of a rendezvous whose dialer writes `bytes`.
+    fn accepted_after(bytes: &[u8]) -> io::Result<usize> {
+        let (mut dialer, listener) = std::os::unix::net::UnixStream::pair()?;
+        listener.set_nonblocking(true)?;
+        let mut s = ShmStream::accepted(mio::net::UnixStream::from_std(listener));
+        dialer.write_all(bytes)?;
+        s.read(&mut [0u8; 64])
+    }
+
+    #[test]
+    fn a_bad_rendezvous_is_an_error_for_its_link_only() {
+        let refused = |bytes: &[u8]| accepted_after(bytes).map_err(|e| e.kind());
+        // Not a hello: refused from its bytes alone.
+        assert_eq!(refused(&[b'x'; HELLO_LEN]), Err(io::ErrorKind::InvalidData));
+        assert_eq!(refused(b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n"), Err(io::ErrorKind::InvalidData));
+        // A hello naming no link: its services do not open.
+        let hello = [HELLO_MAGIC.as_slice(), b"0123456789abcdef01234567"].concat();
+        assert!(refused(&hello).is_err());
+        // Half a hello waits for the rest.
+        assert_eq!(refused(&hello[..10]), Err(io::ErrorKind::WouldBlock));
+    }
 
     #[test]
     fn names_and_hellos() {

@@ -350,16 +350,63 @@ pub mod raw {
 
     use super::HANG_GUARD;
 
-    pub fn connect(addr: &Addr) -> TcpStream {
-        let Addr::Tcp(sa) = addr else { panic!("a TCP address") };
-        let s = TcpStream::connect(sa).expect("connects");
-        s.set_read_timeout(Some(HANG_GUARD)).expect("timeout set");
-        s
+    /// A raw connection: TCP, or a shared-memory link's bytes.
+    pub enum Conn {
+        Tcp(TcpStream),
+        Shm(manager::ShmConn),
+    }
+
+    impl Conn {
+        /// Ends what this side writes.
+        pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+            match self {
+                Self::Tcp(s) => s.shutdown(how),
+                Self::Shm(s) => s.shutdown_write(),
+            }
+        }
+    }
+
+    impl Read for Conn {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self {
+                Self::Tcp(s) => s.read(buf),
+                Self::Shm(s) => s.read(buf),
+            }
+        }
+    }
+
+    impl Write for Conn {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            match self {
+                Self::Tcp(s) => s.write(buf),
+                Self::Shm(s) => s.write(buf),
+            }
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            match self {
+                Self::Tcp(s) => s.flush(),
+                Self::Shm(s) => s.flush(),
+            }
+        }
+    }
+
+    /// Connects to a TCP or `shm:` listener, reads bounded by the guard.
+    pub fn connect(addr: &Addr) -> Conn {
+        match addr {
+            Addr::Tcp(sa) => {
+                let s = TcpStream::connect(sa).expect("connects");
+                s.set_read_timeout(Some(HANG_GUARD)).expect("timeout set");
+                Conn::Tcp(s)
+            }
+            Addr::Shm(name) => Conn::Shm(manager::ShmConn::connect(name, HANG_GUARD).expect("connects")),
+            other => panic!("a TCP or shm: address, not {other}"),
+        }
     }
 
     /// Connects and completes the handshake; the rest of what the server
     /// sent (its directory) is left unread.
-    pub fn handshake(addr: &Addr, secret: Option<&str>) -> TcpStream {
+    pub fn handshake(addr: &Addr, secret: Option<&str>) -> Conn {
         let mut s = connect(addr);
         let mut config = HandshakeConfig::new(
             NodeId::of_name(&format!("raw-{}", std::process::id())),
@@ -541,7 +588,7 @@ pub mod raw {
     }
 
     /// Reads until the server closes; the bytes it sent meanwhile.
-    pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    pub fn read_to_close(s: &mut impl Read) -> Vec<u8> {
         let mut all = Vec::new();
         let mut buf = [0u8; 4096];
         loop {

@@ -353,7 +353,7 @@ pub mod raw {
     /// A raw connection: TCP, or a shared-memory link's bytes.
     pub enum Conn {
         Tcp(TcpStream),
-        Shm(manager::ShmConn),
+        Shm(Box<manager::ShmConn>),
     }
 
     impl Conn {
@@ -399,7 +399,9 @@ pub mod raw {
                 s.set_read_timeout(Some(HANG_GUARD)).expect("timeout set");
                 Conn::Tcp(s)
             }
-            Addr::Shm(name) => Conn::Shm(manager::ShmConn::connect(name, HANG_GUARD).expect("connects")),
+            Addr::Shm(name) => {
+                Conn::Shm(Box::new(manager::ShmConn::connect(name, HANG_GUARD).expect("connects")))
+            }
             other => panic!("a TCP or shm: address, not {other}"),
         }
     }

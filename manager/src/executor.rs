@@ -505,9 +505,14 @@ impl<N: Node> Executor<N> {
     fn sleep(&mut self, until: Option<Instant>) {
         self.handle.sleeping.store(true, Ordering::Relaxed);
         fence(Ordering::SeqCst);
-        // Links over shared memory are told too; one may have work after all.
-        if !self.has_commands() && !self.net.prepare_sleep(&*self.shared) {
-            let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
+        if !self.has_commands() {
+            // Links over shared memory are told too; one may have work after
+            // all: then the sockets and links are looked at, not slept on.
+            let timeout = if self.net.prepare_sleep(&*self.shared) {
+                Some(Duration::ZERO)
+            } else {
+                until.map(|t| t.saturating_duration_since(Instant::now()))
+            };
             self.poll_io(timeout);
         }
         self.handle.sleeping.store(false, Ordering::Relaxed);

@@ -482,12 +482,12 @@ impl Net {
         !self.io.is_empty() || !self.redials.is_empty()
     }
 
-    /// Whether links wait to be read again without a readiness event.
     /// Whether a link of this executor runs over shared memory.
     pub(crate) fn has_shm(&self) -> bool {
         self.shm_links > 0
     }
 
+    /// Whether links wait to be read again without a readiness event.
     pub(crate) fn has_ready(&self) -> bool {
         !self.ready.is_empty()
     }
@@ -724,19 +724,28 @@ impl Net {
         match self.io.get_mut(key) {
             Some(Io::Listener(_)) => self.accept(shared, registry, key),
             Some(Io::Link(link)) => {
+                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 let mut writable = event.is_writable() || event.is_error() || event.is_write_closed();
+                let shm = matches!(link.stream, Stream::Shm(_));
                 if let Stream::Shm(s) = &mut link.stream {
-                    // The socket's bytes (READY, a bell) may let it write.
-                    s.note_readable();
-                    writable |= event.is_readable() && !link.writable;
+                    if readable {
+                        s.note_readable();
+                    }
+                    // The socket's bytes (READY, a bell) may let it write:
+                    // after they are read.
+                    writable |= readable && !link.writable;
                 }
-                if writable {
+                if writable && !shm {
                     self.on_writable(shared, key);
                 }
-                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                if readable {
                     // With the end of the stream already there, a short read
-                    // is no sign that the socket is empty: read on to it.
-                    self.read_link(shared, key, event.is_read_closed() || event.is_error());
+                    // is no sign that the socket is empty: read on to it
+                    // (as a shared-memory link always does).
+                    self.read_link(shared, key, shm || event.is_read_closed() || event.is_error());
+                }
+                if writable && shm {
+                    self.on_writable(shared, key);
                 }
             }
             None => {}
@@ -884,7 +893,8 @@ impl Net {
                 self.on_writable(shared, key);
             }
             if readable && !link_paused(&self.io, key) {
-                any |= self.read_link(shared, key, false);
+                // To the end: a short read is no sign that nothing follows.
+                any |= self.read_link(shared, key, true);
             }
         }
         self.shm_keys = keys;
@@ -905,7 +915,9 @@ impl Net {
             let Io::Link(link) = io else { continue };
             let Stream::Shm(s) = &mut link.stream else { continue };
             match s.prepare_sleep() {
-                Ok(w) => work |= w,
+                // A paused link reads nothing until it resumes (which wakes
+                // the executor): what waits for it is no work now.
+                Ok((readable, writable)) => work |= (readable && !link.paused) || writable,
                 Err(e) => failed.push((key, e)),
             }
         }
@@ -1658,6 +1670,9 @@ impl Net {
                 // unread input resets it, and the peer might then lose our
                 // CLOSE frame. End our side first.
                 let mut sink = [0u8; 4096];
+                if let Stream::Shm(s) = &mut link.stream {
+                    s.note_readable(); // its socket's bells too
+                }
                 while matches!(link.stream.read(&mut sink), Ok(n) if n > 0) {}
                 link.stream.shutdown_write();
                 if link.session.is_some() {

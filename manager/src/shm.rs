@@ -35,6 +35,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::{Mutex, PoisonError};
 
 use iceoryx2::config::Config;
 use iceoryx2::node::{Node, NodeBuilder, NodeState, NodeView};
@@ -237,23 +238,60 @@ fn has_ended(pid: u32) -> bool {
 /// Removes what the peer process `pid`, whose link just ended, left in
 /// shared memory if it died. Its socket may close a moment before its
 /// node is seen dead (the lock that says it lives is released with its
-/// files), so a thread of its own looks again for up to a second.
+/// files), so one thread for the whole process looks again, for up to a
+/// second per peer, and ends when it has no peer left to look at.
 fn reap(pid: u32) {
-    let looks = move || {
-        let Ok(config) = config() else { return };
-        for _ in 0..REAP_LOOKS {
-            if !has_node_of(&config, pid) {
-                return;
-            }
-            if has_ended(pid) {
+    let mut reaping = REAPING.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(list) = reaping.as_mut() {
+        if !list.iter().any(|(p, _)| *p == pid) {
+            list.push((pid, REAP_LOOKS));
+        }
+        return;
+    }
+    *reaping = Some(vec![(pid, REAP_LOOKS)]);
+    drop(reaping);
+    if let Err(e) = std::thread::Builder::new().name("ipchnl-shm-reap".into()).spawn(reaper) {
+        debug!(error = %e, "no thread to remove a dead peer's shared memory");
+        *REAPING.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        remove_dead_nodes();
+    }
+}
+
+/// Peer processes whose links ended, with the looks left for each, while
+/// the reaper thread runs (`None`: it does not).
+static REAPING: Mutex<Option<Vec<(u32, u32)>>> = Mutex::new(None);
+
+/// The reaper thread of [`reap`]: every [`REAP_PAUSE`], for each peer,
+/// removes dead nodes' leftovers if the peer has ended; forgets a peer with
+/// no node left (or after [`REAP_LOOKS`]); ends with no peer left.
+fn reaper() {
+    let config = config().ok();
+    loop {
+        std::thread::sleep(REAP_PAUSE);
+        let peers = match REAPING.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            Some(list) => list.clone(),
+            None => return,
+        };
+        let mut done = Vec::new();
+        for (pid, _) in &peers {
+            let gone = config.as_ref().is_none_or(|c| !has_node_of(c, *pid));
+            if !gone && has_ended(*pid) {
                 remove_dead_nodes();
             }
-            std::thread::sleep(REAP_PAUSE);
+            if gone {
+                done.push(*pid);
+            }
         }
-    };
-    if let Err(e) = std::thread::Builder::new().name("ipchnl-shm-reap".into()).spawn(looks) {
-        debug!(error = %e, "no thread to remove a dead peer's shared memory");
-        remove_dead_nodes();
+        let mut reaping = REAPING.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(list) = reaping.as_mut() else { return };
+        list.retain_mut(|(pid, looks)| {
+            *looks = looks.saturating_sub(1);
+            !done.contains(pid) && *looks > 0
+        });
+        if list.is_empty() {
+            *reaping = None;
+            return;
+        }
     }
 }
 
@@ -440,6 +478,9 @@ impl ShmStream {
                     let Some(sample) = ports.data_rx.receive().map_err(iox)? else { break };
                     *read += 1;
                     let bytes = sample.payload();
+                    if bytes.is_empty() {
+                        continue; // never sent by ipchnl; no end of stream
+                    }
                     let k = bytes.len().min(buf.len() - n);
                     buf[n..n + k].copy_from_slice(&bytes[..k]);
                     n += k;
@@ -458,7 +499,11 @@ impl ShmStream {
                 Ok(n)
             })?;
             if self.read - self.read_published >= RING as u64 / 2 {
-                self.publish_state(0)?;
+                match self.publish_state(0) {
+                    // What was read is delivered; the error comes again.
+                    Err(e) if n == 0 => return Err(e),
+                    _ => {}
+                }
             }
         }
         match n {
@@ -557,28 +602,26 @@ impl ShmStream {
         let wants = !credits || word & BLOCKED != 0;
         if word & ASLEEP != 0 && wants && word != self.rung {
             self.rung = word;
-            match self.sock.write(&[BELL]) {
-                // A full socket has bells in it already.
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {
-                }
-                Err(e) => return Err(e),
+            // A full socket has bells in it already; a closed one says so
+            // to the reader, after what was published is read.
+            if let Err(e) = self.sock.write(&[BELL]) {
+                debug!(error = %e, "no bell rung");
             }
         }
         Ok(())
     }
 
     /// Announces that this side is going to sleep; whether there is work
-    /// after all (bytes to read, credits to write with): then it must not.
-    pub(crate) fn prepare_sleep(&mut self) -> io::Result<bool> {
+    /// after all: bytes to read, credits to write with (then it must not).
+    pub(crate) fn prepare_sleep(&mut self) -> io::Result<(bool, bool)> {
         if !matches!(self.phase, Phase::Up) {
-            return Ok(false); // the socket wakes it
+            return Ok((false, false)); // the socket wakes it
         }
         self.epoch += 1;
         let flags = ASLEEP | if self.blocked { BLOCKED } else { 0 };
         self.publish_state(flags)?;
         // `publish_state` fenced after its publish.
-        Ok(self.readable()? || self.writable()?)
+        Ok((self.readable()?, self.writable()?))
     }
 
     /// Whether a read would find bytes (or the end).
@@ -634,7 +677,14 @@ impl ShmStream {
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // The end of the link (a reset: the peer closed with a
+                    // bell unread); what it published is read first.
+                    debug!(error = %e, "shared-memory link's socket ended");
+                    self.eof = true;
+                    self.sock_readable = false;
+                    return Ok(());
+                }
             };
             self.on_sock_bytes(&buf[..n])?;
         }

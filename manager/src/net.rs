@@ -1122,6 +1122,15 @@ impl Net {
             match event {
                 Event::Msg { header, body } => {
                     delivered += 1;
+                    if acked > 0 {
+                        // What came acknowledged before this message goes
+                        // back to the window first: a reply its asker sees
+                        // finds the room its request took free again.
+                        if let Some(peer) = &link.peer {
+                            peer.window.release(acked);
+                        }
+                        acked = 0;
+                    }
                     let mut parts = LinkParts {
                         peer: &link.peer,
                         remote: &link.remote,

@@ -241,6 +241,9 @@ fn has_ended(pid: u32) -> bool {
 /// files), so one thread for the whole process looks again, for up to a
 /// second per peer, and ends when it has no peer left to look at.
 fn reap(pid: u32) {
+    if pid == std::process::id() {
+        return; // a link to this very process: it lives
+    }
     let mut reaping = REAPING.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(list) = reaping.as_mut() {
         if !list.iter().any(|(p, _)| *p == pid) {
@@ -261,9 +264,10 @@ fn reap(pid: u32) {
 /// the reaper thread runs (`None`: it does not).
 static REAPING: Mutex<Option<Vec<(u32, u32)>>> = Mutex::new(None);
 
-/// The reaper thread of [`reap`]: every [`REAP_PAUSE`], for each peer,
-/// removes dead nodes' leftovers if the peer has ended; forgets a peer with
-/// no node left (or after [`REAP_LOOKS`]); ends with no peer left.
+/// The reaper thread of [`reap`]: every [`REAP_PAUSE`], for each peer that
+/// has ended, removes dead nodes' leftovers; forgets a peer with no node
+/// left, and any peer after [`REAP_LOOKS`] (one that lives on closed its
+/// link, it did not die); ends with no peer left.
 fn reaper() {
     let config = config().ok();
     loop {
@@ -274,11 +278,13 @@ fn reaper() {
         };
         let mut done = Vec::new();
         for (pid, _) in &peers {
-            let gone = config.as_ref().is_none_or(|c| !has_node_of(c, *pid));
-            if !gone && has_ended(*pid) {
-                remove_dead_nodes();
+            // A living peer costs a look at /proc only; its nodes are
+            // listed only once it has ended.
+            if !has_ended(*pid) {
+                continue;
             }
-            if gone {
+            remove_dead_nodes();
+            if config.as_ref().is_none_or(|c| !has_node_of(c, *pid)) {
                 done.push(*pid);
             }
         }

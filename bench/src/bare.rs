@@ -182,12 +182,79 @@ fn serve_echo(mut conn: Waiting) -> io::Result<()> {
     let (mut frame, mut out) = (Vec::new(), Vec::new());
     loop {
         conn.read_frame(&mut frame)?;
-        let req: EchoReq = decode(&frame)?;
-        let reply = EchoReply::new(req.counter, req.req_timestamp_ns, now_ns());
-        out.clear();
-        encode(&reply, req.header().corr_id(), &mut out)?;
+        echo(&frame, &mut out)?;
         conn.write_full(&out)?;
     }
+}
+
+/// What a bare echo server does with a request frame: decodes it, and
+/// encodes the reply's frame into `out` (cleared first).
+pub(crate) fn echo(req: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    let req: EchoReq = decode(req)?;
+    let reply = EchoReply::new(req.counter, req.req_timestamp_ns, now_ns());
+    out.clear();
+    encode(&reply, req.header().corr_id(), out)
+}
+
+/// A bare echo client's request number `counter`, sent at `sent_ns`, into
+/// `out` (cleared first).
+pub(crate) fn request(counter: u64, sent_ns: u64, out: &mut Vec<u8>) -> io::Result<()> {
+    out.clear();
+    encode(&EchoReq::new(counter, sent_ns), counter, out)
+}
+
+/// Decodes a reply frame and checks that it answers request `counter`.
+pub(crate) fn check_reply(frame: &[u8], counter: u64) -> io::Result<()> {
+    let reply: EchoReply = decode(frame)?;
+    if reply.counter != counter {
+        return Err(io::Error::other(format!("reply {} to request {counter}", reply.counter)));
+    }
+    Ok(())
+}
+
+/// A bare stream's next 256 `EchoReq` frames, numbered on from `*last`,
+/// into `batch` (cleared first).
+pub(crate) fn stream_batch(last: &mut u64, batch: &mut Vec<u8>) -> io::Result<()> {
+    batch.clear();
+    for _ in 0..256 {
+        *last += 1;
+        encode(&EchoReq::new(*last, 0), 0, batch)?;
+    }
+    Ok(())
+}
+
+/// The CLOSE frame that ends a bare stream, into `out` (cleared first).
+pub(crate) fn close_frame(out: &mut Vec<u8>) -> io::Result<()> {
+    out.clear();
+    connection::encode_frame(&FrameHeader::new(FrameKind::Close), b"{}", DEFAULT_MAX_FRAME, out)
+        .map_err(io::Error::other)
+}
+
+/// What a bare sink does with the frames at the start of `bytes`: decodes
+/// each `EchoReq`, as a real sink does, and counts it in `count`; at a
+/// CLOSE frame, hands the count to `on_close` and starts again from 0.
+/// Returns the bytes of the whole frames taken.
+pub(crate) fn sink_frames(
+    decoder: &FrameDecoder,
+    bytes: &[u8],
+    count: &mut u64,
+    mut on_close: impl FnMut(u64) -> io::Result<()>,
+) -> io::Result<usize> {
+    let mut at = 0;
+    while let Ok(Some((frame, used))) = decoder.decode(&bytes[at..]) {
+        at += used;
+        if frame.header.kind == FrameKind::Close {
+            on_close(*count)?;
+            *count = 0;
+            continue;
+        }
+        let h = frame.header;
+        let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
+        if EchoReq::decode_body(header, frame.body).is_ok() {
+            *count += 1;
+        }
+    }
+    Ok(at)
 }
 
 fn serve_sink(mut conn: Conn) -> io::Result<()> {
@@ -205,20 +272,7 @@ fn serve_sink(mut conn: Conn) -> io::Result<()> {
             return Ok(());
         }
         end += n;
-        while let Ok(Some((frame, used))) = decoder.decode(&buf[start..end]) {
-            start += used;
-            if frame.header.kind == FrameKind::Close {
-                conn.write_all(&count.to_be_bytes())?;
-                count = 0;
-                continue;
-            }
-            // As a real sink does: decode the message.
-            let h = frame.header;
-            let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
-            if EchoReq::decode_body(header, frame.body).is_ok() {
-                count += 1;
-            }
-        }
+        start += sink_frames(&decoder, &buf[start..end], &mut count, |n| conn.write_all(&n.to_be_bytes()))?;
     }
 }
 
@@ -245,14 +299,10 @@ impl SocketEcho {
         while h.len() < max && Instant::now() < until {
             let start = now_ns();
             let counter = h.len() + 1;
-            self.req.clear();
-            encode(&EchoReq::new(counter, start), counter, &mut self.req)?;
+            request(counter, start, &mut self.req)?;
             self.conn.write_full(&self.req)?;
             self.conn.read_frame(&mut self.reply)?;
-            let reply: EchoReply = decode(&self.reply)?;
-            if reply.counter != counter {
-                return Err(io::Error::other(format!("reply {} to request {counter}", reply.counter)));
-            }
+            check_reply(&self.reply, counter)?;
             h.saturating_record(now_ns() - start);
         }
         Ok(h)
@@ -267,19 +317,13 @@ pub fn socket_stream(addr: &Addr, until: Instant) -> io::Result<f64> {
     let mut batch = Vec::new();
     let start = Instant::now();
     conn.write_all(b"S")?;
-    let mut i = 0;
+    let mut last = 0;
     while Instant::now() < until {
-        batch.clear();
-        for _ in 0..256 {
-            i += 1;
-            encode(&EchoReq::new(i, 0), 0, &mut batch)?;
-        }
+        stream_batch(&mut last, &mut batch)?;
         conn.write_all(&batch)?;
     }
-    let mut close = Vec::new();
-    connection::encode_frame(&FrameHeader::new(FrameKind::Close), b"{}", DEFAULT_MAX_FRAME, &mut close)
-        .map_err(io::Error::other)?;
-    conn.write_all(&close)?;
+    close_frame(&mut batch)?;
+    conn.write_all(&batch)?;
     let mut count = [0u8; 8];
     conn.read_exact(&mut count)?;
     Ok(u64::from_be_bytes(count) as f64 / start.elapsed().as_secs_f64())

@@ -22,21 +22,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use connection::{DEFAULT_MAX_FRAME, FrameDecoder, FrameHeader, FrameKind};
-use echo_reply::EchoReply;
-use echo_req::EchoReq;
+use connection::{DEFAULT_MAX_FRAME, FrameDecoder};
 use hdrhistogram::Histogram;
-use iceoryx2::config::Config;
-use iceoryx2::node::{Node, NodeBuilder};
+use iceoryx2::node::Node;
 use iceoryx2::port::client::Client;
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
-use iceoryx2::prelude::{
-    BackpressureStrategy, FileName, Path as IoxPath, SemanticString, ServiceName, SignalHandlingMode, ipc,
-};
-use msg_header::{Msg, MsgHeader, now_ns};
+use iceoryx2::prelude::{BackpressureStrategy, ServiceName, ipc};
+use msg_header::now_ns;
 
-use crate::bare::{decode, encode};
+use crate::bare;
 use crate::histogram;
 
 type Svc = ipc::Service;
@@ -52,72 +47,55 @@ fn iox(e: impl std::fmt::Debug) -> io::Error {
     io::Error::other(format!("iceoryx2: {e:?}"))
 }
 
+/// A node of this user's alone, its objects named `ipchnlbare<uid>_`, made
+/// as ipchnl's links make theirs.
 fn node() -> io::Result<Node<Svc>> {
-    let uid = rustix::process::geteuid().as_raw();
-    let root = std::env::temp_dir().join(format!("ipchnl-iox-{uid}"));
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        match std::fs::DirBuilder::new().mode(0o700).create(&root) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let mut c = Config::default();
-    c.global.prefix = FileName::new(format!("ipchnlbare{uid}_").as_bytes()).map_err(iox)?;
-    let mut path = root.into_os_string().into_encoded_bytes();
-    path.push(b'/');
-    c.global.set_root_path(&IoxPath::new(&path).map_err(iox)?);
-    let node = NodeBuilder::new()
-        .config(&c)
-        .signal_handling_mode(SignalHandlingMode::Disabled)
-        .create::<Svc>()
-        .map_err(iox)?;
-    remove_counter(&format!("ipchnlbare{uid}_"));
-    Ok(node)
-}
-
-/// iceoryx2's world-writable node counter, needed only while a node is made.
-fn remove_counter(prefix: &str) {
-    let Ok(dir) = std::fs::read_dir("/dev/shm") else { return };
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(prefix) && name.ends_with(".global_mgmt") {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
+    manager::private_shm_node(&format!("ipchnlbare{}_", rustix::process::geteuid().as_raw()))
 }
 
 fn service(name: &str, what: &str) -> io::Result<ServiceName> {
     ServiceName::new(&format!("ipchnl-bare/{name}/{what}")).map_err(iox)
 }
 
-/// Serves `name` (round trips and streams) until `stop` is set, polling
-/// for `spin` before each nap. Returns once everything is dropped.
-pub fn serve(name: &str, spin: Duration, stop: Arc<AtomicBool>, ready: impl FnOnce()) -> io::Result<()> {
-    let node = node()?;
-    let rr = node
-        .service_builder(&service(name, "echo")?)
+/// The services of `name`, opened (or created) alike by both sides: the
+/// echo's request-response, the stream, and the sink's counts.
+fn echo_service(node: &Node<Svc>, name: &str) -> io::Result<RequestResponse> {
+    node.service_builder(&service(name, "echo")?)
         .request_response::<[u8], [u8]>()
         .open_or_create()
-        .map_err(iox)?;
-    let server = rr.server_builder().initial_max_slice_len(MAX_FRAME).create().map_err(iox)?;
-    let stream = node
-        .service_builder(&service(name, "stream")?)
+        .map_err(iox)
+}
+
+fn stream_service(node: &Node<Svc>, name: &str) -> io::Result<PublishSubscribe<[u8]>> {
+    node.service_builder(&service(name, "stream")?)
         .publish_subscribe::<[u8]>()
         .subscriber_max_buffer_size(64)
         .enable_safe_overflow(false)
         .open_or_create()
-        .map_err(iox)?;
-    let sink = stream.subscriber_builder().create().map_err(iox)?;
-    let counts = node
-        .service_builder(&service(name, "count")?)
+        .map_err(iox)
+}
+
+fn count_service(node: &Node<Svc>, name: &str) -> io::Result<PublishSubscribe<u64>> {
+    node.service_builder(&service(name, "count")?)
         .publish_subscribe::<u64>()
         .subscriber_max_buffer_size(4)
         .enable_safe_overflow(false)
         .open_or_create()
-        .map_err(iox)?;
-    let count_out = counts.publisher_builder().create().map_err(iox)?;
+        .map_err(iox)
+}
+
+type RequestResponse =
+    iceoryx2::service::port_factory::request_response::PortFactory<Svc, [u8], (), [u8], ()>;
+type PublishSubscribe<T> = iceoryx2::service::port_factory::publish_subscribe::PortFactory<Svc, T, ()>;
+
+/// Serves `name` (round trips and streams) until `stop` is set, polling
+/// for `spin` before each nap. Returns once everything is dropped.
+pub fn serve(name: &str, spin: Duration, stop: Arc<AtomicBool>, ready: impl FnOnce()) -> io::Result<()> {
+    let node = node()?;
+    let server =
+        echo_service(&node, name)?.server_builder().initial_max_slice_len(MAX_FRAME).create().map_err(iox)?;
+    let sink = stream_service(&node, name)?.subscriber_builder().create().map_err(iox)?;
+    let count_out = count_service(&node, name)?.publisher_builder().create().map_err(iox)?;
     ready();
     let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
     let mut out = Vec::new();
@@ -127,28 +105,14 @@ pub fn serve(name: &str, spin: Duration, stop: Arc<AtomicBool>, ready: impl FnOn
         let mut busy = false;
         while let Some(req) = server.receive().map_err(iox)? {
             busy = true;
-            let r: EchoReq = decode(req.payload())?;
-            let reply = EchoReply::new(r.counter, r.req_timestamp_ns, now_ns());
-            out.clear();
-            encode(&reply, r.header().corr_id(), &mut out)?;
+            bare::echo(req.payload(), &mut out)?;
             req.loan_slice_uninit(out.len()).map_err(iox)?.write_from_slice(&out).send().map_err(iox)?;
         }
         while let Some(batch) = sink.receive().map_err(iox)? {
             busy = true;
-            let mut at = 0;
-            while let Ok(Some((frame, used))) = decoder.decode(&batch.payload()[at..]) {
-                at += used;
-                if frame.header.kind == FrameKind::Close {
-                    count_out.send_copy(count).map_err(iox)?;
-                    count = 0;
-                    continue;
-                }
-                let h = frame.header;
-                let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
-                if <EchoReq as msg_header::DecodeMsg>::decode_body(header, frame.body).is_ok() {
-                    count += 1;
-                }
-            }
+            bare::sink_frames(&decoder, batch.payload(), &mut count, |n| {
+                count_out.send_copy(n).map(drop).map_err(iox)
+            })?;
         }
         if busy {
             idle_since = Instant::now();
@@ -176,34 +140,18 @@ impl ShmEcho {
     /// Opens the services of `name`, polling for `spin` before each nap.
     pub fn connect(name: &str, spin: Duration) -> io::Result<Self> {
         let node = node()?;
-        let rr = node
-            .service_builder(&service(name, "echo")?)
-            .request_response::<[u8], [u8]>()
-            .open_or_create()
+        let client = echo_service(&node, name)?
+            .client_builder()
+            .initial_max_slice_len(MAX_FRAME)
+            .create()
             .map_err(iox)?;
-        let client = rr.client_builder().initial_max_slice_len(MAX_FRAME).create().map_err(iox)?;
-        let stream = node
-            .service_builder(&service(name, "stream")?)
-            .publish_subscribe::<[u8]>()
-            .subscriber_max_buffer_size(64)
-            .enable_safe_overflow(false)
-            .open_or_create()
-            .map_err(iox)?
+        let stream = stream_service(&node, name)?
             .publisher_builder()
             .initial_max_slice_len(MAX_BATCH)
             .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
             .create()
             .map_err(iox)?;
-        let counts = node
-            .service_builder(&service(name, "count")?)
-            .publish_subscribe::<u64>()
-            .subscriber_max_buffer_size(4)
-            .enable_safe_overflow(false)
-            .open_or_create()
-            .map_err(iox)?
-            .subscriber_builder()
-            .create()
-            .map_err(iox)?;
+        let counts = count_service(&node, name)?.subscriber_builder().create().map_err(iox)?;
         Ok(Self { client, stream, counts, spin, req: Vec::new(), _node: node })
     }
 
@@ -214,8 +162,7 @@ impl ShmEcho {
         while h.len() < max && Instant::now() < until {
             let start = now_ns();
             let counter = h.len() + 1;
-            self.req.clear();
-            encode(&EchoReq::new(counter, start), counter, &mut self.req)?;
+            bare::request(counter, start, &mut self.req)?;
             let pending = self
                 .client
                 .loan_slice_uninit(self.req.len())
@@ -235,10 +182,7 @@ impl ShmEcho {
                     std::thread::sleep(NAP);
                 }
             };
-            let reply: EchoReply = decode(reply.payload())?;
-            if reply.counter != counter {
-                return Err(io::Error::other(format!("reply {} to request {counter}", reply.counter)));
-            }
+            bare::check_reply(reply.payload(), counter)?;
             h.saturating_record(now_ns() - start);
         }
         Ok(h)
@@ -249,18 +193,12 @@ impl ShmEcho {
     pub fn stream(&mut self, until: Instant) -> io::Result<f64> {
         let start = Instant::now();
         let mut batch = Vec::new();
-        let mut i = 0;
+        let mut last = 0;
         while Instant::now() < until {
-            batch.clear();
-            for _ in 0..256 {
-                i += 1;
-                encode(&EchoReq::new(i, 0), 0, &mut batch)?;
-            }
+            bare::stream_batch(&mut last, &mut batch)?;
             self.publish(&batch)?;
         }
-        batch.clear();
-        connection::encode_frame(&FrameHeader::new(FrameKind::Close), b"{}", DEFAULT_MAX_FRAME, &mut batch)
-            .map_err(io::Error::other)?;
+        bare::close_frame(&mut batch)?;
         self.publish(&batch)?;
         let waited = Instant::now();
         loop {

@@ -112,5 +112,5 @@ pub use peer::PeerInfo;
 pub use port::LinkPort;
 pub use secret::{MIN_SECRET_LEN, SecretError, read_secret, user_secret, user_secret_path, write_secret};
 #[doc(hidden)]
-pub use shm::ShmConn;
+pub use shm::{ShmConn, private_node as private_shm_node};
 pub use stats::{LinkStats, Stats};

@@ -137,6 +137,13 @@ pub(crate) fn root_dir() -> PathBuf {
 }
 
 fn config() -> io::Result<Config> {
+    config_for(&prefix())
+}
+
+/// An iceoryx2 configuration of this user's alone: objects in `/dev/shm`
+/// named with `prefix`, other files in [`root_dir`] (made, or checked to
+/// be, a directory of this user's with mode 0700).
+fn config_for(prefix: &str) -> io::Result<Config> {
     let root = root_dir();
     match std::fs::DirBuilder::new().mode(0o700).create(&root) {
         Ok(()) => {}
@@ -152,7 +159,7 @@ fn config() -> io::Result<Config> {
         ));
     }
     let mut c = Config::default();
-    c.global.prefix = FileName::new(prefix().as_bytes()).map_err(iox)?;
+    c.global.prefix = FileName::new(prefix.as_bytes()).map_err(iox)?;
     let mut path = root.into_os_string().into_encoded_bytes();
     path.push(b'/');
     c.global.set_root_path(&IoxPath::new(&path).map_err(iox)?);
@@ -163,7 +170,15 @@ fn iox(e: impl std::fmt::Debug) -> io::Error {
     io::Error::other(format!("shared memory: {e:?}"))
 }
 
-fn node(config: &Config) -> io::Result<Node<Svc>> {
+/// An iceoryx2 node of this user's alone whose objects in `/dev/shm` are
+/// named with `prefix` (ipchnl's links use `ipchnl<uid>_`), made as the
+/// links make theirs: for bare iceoryx2 baselines beside them.
+#[doc(hidden)]
+pub fn private_node(prefix: &str) -> io::Result<Node<Svc>> {
+    node(&config_for(prefix)?, prefix)
+}
+
+fn node(config: &Config, prefix: &str) -> io::Result<Node<Svc>> {
     let node = NodeBuilder::new()
         .config(config)
         .signal_handling_mode(SignalHandlingMode::Disabled)
@@ -172,17 +187,16 @@ fn node(config: &Config) -> io::Result<Node<Svc>> {
     // iceoryx2 keeps a node counter in a world-writable object that
     // outlives every node; it is needed only while a node is made (ids
     // also carry the process id and the time), so it goes at once.
-    remove_counter();
+    remove_counter(prefix);
     Ok(node)
 }
 
-fn remove_counter() {
+fn remove_counter(prefix: &str) {
     let Ok(dir) = std::fs::read_dir("/dev/shm") else { return };
-    let prefix = prefix();
     for entry in dir.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(&prefix) && name.ends_with(".global_mgmt") {
+        if name.starts_with(prefix) && name.ends_with(".global_mgmt") {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -318,8 +332,7 @@ impl Ports {
     /// The dialer creates the link's services (`create`); the listener
     /// opens them.
     fn new(id: &str, dialer: bool) -> io::Result<Self> {
-        let config = config()?;
-        let node = node(&config)?;
+        let node = node(&config()?, &prefix())?;
         let name = |dir: &str| -> io::Result<ServiceName> {
             ServiceName::new(&format!("ipchnl/{id}/{dir}")).map_err(iox)
         };

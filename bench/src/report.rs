@@ -76,7 +76,7 @@ pub struct PathResult {
     pub ratio_stream: f64,
     /// CPU time per round trip through ipchnl, in ns: user and system time
     /// of every thread of this process and of the other processes
-    /// (`/proc/PID/task/*/schedstat`), median over rounds.
+    /// (each process's CPU clock, exited threads included), median over rounds.
     pub cpu_ns_per_rtt: f64,
     /// The same for the bare baseline.
     pub baseline_cpu_ns_per_rtt: f64,
@@ -92,24 +92,21 @@ pub struct PathResult {
     pub baseline_rtt: Histogram<u64>,
 }
 
-/// CPU time (user and system, in ns) the live threads of process `pid`
-/// have run so far; 0 for a process that is gone. From each thread's
-/// `schedstat` (ns), or its `stat` (clock ticks, taken as 10 ms) on a
-/// kernel without scheduler statistics.
+/// CPU time (user and system, in ns) process `pid` has used so far, every
+/// thread it ever had included (a thread that exited keeps its share);
+/// 0 for a process that is gone. Read from the process's CPU clock
+/// (`clock_getcpuclockid`), which the kernel keeps in nanoseconds for the
+/// whole thread group: a sum over `/proc/PID/task/*` would lose the time
+/// of every thread that ended between two readings.
 pub fn cpu_ns(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
-    tasks.flatten().filter_map(|task| task_cpu_ns(&task.path())).sum()
-}
-
-fn task_cpu_ns(task: &std::path::Path) -> Option<u64> {
-    if let Ok(stat) = std::fs::read_to_string(task.join("schedstat")) {
-        return stat.split_whitespace().next()?.parse().ok();
+    let Ok(raw) = i32::try_from(pid) else { return 0 };
+    let Ok(clock) = nix::time::clock_getcpuclockid(nix::unistd::Pid::from_raw(raw)) else { return 0 };
+    match clock.now() {
+        Ok(t) => {
+            u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000 + u64::try_from(t.tv_nsec()).unwrap_or(0)
+        }
+        Err(_) => 0,
     }
-    // Fields 14 and 15 (utime, stime), counted after the `(comm)` that may hold spaces.
-    let stat = std::fs::read_to_string(task.join("stat")).ok()?;
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
-    let ticks = fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?;
-    Some(ticks * 10_000_000)
 }
 
 /// A sample's result with the CPU time all the processes of the report
@@ -691,18 +688,51 @@ fn over_nats(nats: &Addr, _: &ChildProc, _: &ChildProc) -> Result<Box<dyn Path>,
 #[cfg(test)]
 mod cpu_tests {
     use super::cpu_ns;
+    use std::time::{Duration, Instant};
+
+    /// Spins for `d` of wall time: at least that much CPU when it runs alone.
+    fn spin(d: Duration) {
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < d {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        std::hint::black_box(x);
+    }
 
     #[test]
     fn this_process_cpu_time_grows_with_work_and_a_gone_process_has_none() {
         let me = std::process::id();
         let before = cpu_ns(me);
-        let start = std::time::Instant::now();
-        let mut x = 0u64;
-        while start.elapsed() < std::time::Duration::from_millis(50) {
-            x = x.wrapping_add(std::hint::black_box(1));
-        }
-        std::hint::black_box(x);
+        spin(Duration::from_millis(50));
         assert!(cpu_ns(me) > before, "50 ms of work shows");
         assert_eq!(cpu_ns(u32::MAX), 0);
+        assert_eq!(cpu_ns(0x7fff_fff0), 0, "no such process");
+    }
+
+    /// Threads come and go (as the bench's baselines' do) while other tests
+    /// load the machine: what an exited thread ran stays counted, so the
+    /// reading never goes back and covers each thread's own CPU time.
+    #[test]
+    fn cpu_time_of_threads_that_exited_stays_counted() {
+        let me = std::process::id();
+        let mut last = cpu_ns(me);
+        for _ in 0..8 {
+            let worker = std::thread::spawn(|| {
+                let t0 = cpu_thread_ns();
+                spin(Duration::from_millis(20));
+                cpu_thread_ns() - t0
+            });
+            let ran = worker.join().expect("worker");
+            let now = cpu_ns(me);
+            assert!(now >= last + ran, "{ran} ns of an exited thread counted ({last} -> {now})");
+            last = now;
+        }
+    }
+
+    /// This thread's own CPU time, in ns.
+    fn cpu_thread_ns() -> u64 {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        u64::try_from(t.tv_sec).expect("time") * 1_000_000_000 + u64::try_from(t.tv_nsec).expect("time")
     }
 }

@@ -146,7 +146,7 @@ fn an_address_handed_on_from_a_third_node_resolves_once_linked_to_that_node() {
     a.connect(&at_b).unwrap();
 
     // B knows C's server through its link; A knows only B's actors.
-    let server_at_b = b.find_by_name(&format!("server@{}", c.config().node_name)).unwrap();
+    let server_at_b = b.find_by_name(&format!("server@{}", c.config().identity.node_name)).unwrap();
     assert!(a.find_by_name("server").is_none(), "directories are not passed on");
     let resolver = eventually("A's resolver in B's directory", || b.find_by_name("resolver"));
     let addr = server_at_b.addr();

@@ -63,7 +63,7 @@ fn lookups_find_local_actors_first_then_linked_nodes() {
     assert!(remote.is_remote() && remote.node_id() == peer.node_id);
 
     assert_eq!(m.find_by_name("server"), Some(local.clone()));
-    assert_eq!(m.find_by_name(&format!("server@{}", m.config().node_name)), Some(local.clone()));
+    assert_eq!(m.find_by_name(&format!("server@{}", m.config().identity.node_name)), Some(local.clone()));
     assert_eq!(m.find_by_protocol(echo_requestee_protocol().id()), [local, remote.clone()]);
     let reply = remote.ask(EchoReq::new(5, 0), HANG_GUARD).unwrap();
     assert_eq!(reply.counter, 5);

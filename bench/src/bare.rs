@@ -59,7 +59,7 @@ impl Conn {
                 Self::Tcp(s)
             }
             Addr::Unix(path) => Self::Unix(UnixStream::connect(path)?),
-            Addr::Nats(_) | Addr::Shm(_) => {
+            _ => {
                 return Err(io::Error::new(io::ErrorKind::Unsupported, format!("no bare socket to {addr}")));
             }
         })

@@ -127,7 +127,7 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
 /// How long an executor of the low-latency option polls before it sleeps
 /// (what a spinning bare socket is given too).
 pub fn low_latency_spin() -> Duration {
-    ManagerConfig::default().low_latency().spin
+    ManagerConfig::default().low_latency().tuning.spin
 }
 
 /// Serves bare iceoryx2 at `shm:NAME` in a thread, until `stop`.
@@ -183,7 +183,7 @@ fn bare_listen(
         }
         #[cfg(not(feature = "nats"))]
         Addr::Nats(_) => Err("this build has no NATS support (cargo feature `nats`)".into()),
-        Addr::Shm(_) => Err(format!("no bare socket at {addr}")),
+        _ => Err(format!("no bare socket at {addr}")),
     }
 }
 

@@ -30,8 +30,8 @@ use protocol::ProtocolId;
 
 use crate::{
     AUTH, CloseReason, DEAD, DirEntry, DirectoryUpdate, Event, FRAME_HEADER_LEN, FrameDecoder, FrameHeader,
-    FrameKind, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, NackReason, Role, Secret,
-    Session, SessionConfig, encode_frame,
+    FrameKind, Handshake, HandshakeConfig, HandshakeError, Incarnation, LinkLimits, MAGIC, NackReason, Role,
+    Secret, Session, encode_frame,
 };
 
 // ---------------------------------------------------------------------------
@@ -539,10 +539,10 @@ fn handshake_in_transit(first: u8, data: &[u8], rest: &[u8]) {
 // ---------------------------------------------------------------------------
 
 /// The limits [`session`] runs with: small, so that input reaches them.
-fn small_limits() -> SessionConfig {
-    SessionConfig {
+fn small_limits() -> LinkLimits {
+    LinkLimits {
         max_frame: 4096,
-        recv_window: 8,
+        window: 8,
         max_inbound_bytes: 2048,
         max_write_buffer: 4096,
         ack_every: 4,
@@ -552,7 +552,7 @@ fn small_limits() -> SessionConfig {
         max_actor_ids: 4,
         control_rate: 100,
         control_burst: 8,
-        ..SessionConfig::default()
+        ..LinkLimits::default()
     }
 }
 

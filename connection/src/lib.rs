@@ -36,6 +36,7 @@ mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;
+mod limits;
 mod session;
 
 pub use bodies::{CloseBody, DirEntry, DirectoryUpdate};
@@ -47,9 +48,12 @@ pub use handshake::{
     AUTH, DEAD, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, PeerHello, Role, Secret,
     VERSION_MAX, VERSION_MIN, starts_hello,
 };
+#[doc(hidden)]
+pub use limits::show as limits_show;
+pub use limits::{LimitRow, LinkLimits, show_bytes, show_count, show_duration};
 /// Why a NACK refused a message (defined beside the message header, so
 /// that actors and their errors can name it without the wire).
 pub use msg_header::NackReason;
 pub use session::{
-    CloseReason, Event, LimitKind, PeerCloseReason, ProtocolError, Session, SessionConfig, SessionCounters,
+    CloseReason, Event, LimitKind, NACK_CODES, PeerCloseReason, ProtocolError, Session, SessionCounters,
 };

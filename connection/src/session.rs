@@ -6,7 +6,7 @@
 //! receive window, NACK matching, the heartbeat, handshake and write
 //! deadlines, the peer's actors as its directories announced them, the
 //! peer's watches of this node's actors, and every per-link limit
-//! ([`SessionConfig`]). It never touches a socket and never reads the
+//! ([`LinkLimits`]). It never touches a socket and never reads the
 //! clock: the caller passes `now`, moves bytes in ([`input_buf`] then
 //! [`input_filled`], or [`handle_input`]) and out ([`transmit`] then
 //! [`transmitted`]), takes [`Event`]s with [`poll_event`], and calls
@@ -33,13 +33,13 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //! use connection::{
-//!     Event, FrameHeader, FrameKind, HandshakeConfig, Incarnation, Role, Session, SessionConfig,
+//!     Event, FrameHeader, FrameKind, HandshakeConfig, Incarnation, Role, Session, LinkLimits,
 //!     encode_frame,
 //! };
 //! use msg_header::{ActorId, NodeId};
 //!
 //! let now = Instant::now();
-//! let config = SessionConfig::default();
+//! let config = LinkLimits::default();
 //! let hs = |name: &str| HandshakeConfig::new(NodeId::of_name(name), Incarnation([1; 16]));
 //! let mut a: Session<&str> = Session::new(Role::Client, hs("a"), [1; 32], config.clone(), now);
 //! let mut b: Session<&str> = Session::new(Role::Server, hs("b"), [2; 32], config, now);
@@ -77,86 +77,9 @@ use std::time::{Duration, Instant};
 use msg_header::{ActorId, NackReason, UnhandledReason};
 
 use crate::{
-    CloseBody, DEFAULT_MAX_FRAME, DirectoryUpdate, FRAME_HEADER_LEN, FrameDecoder, FrameError, FrameHeader,
-    FrameKind, Handshake, HandshakeConfig, HandshakeError, PeerHello, Role, encode_frame, patch_seq_ack,
+    CloseBody, DirectoryUpdate, FRAME_HEADER_LEN, FrameDecoder, FrameError, FrameHeader, FrameKind,
+    Handshake, HandshakeConfig, HandshakeError, LinkLimits, PeerHello, Role, encode_frame, patch_seq_ack,
 };
-
-/// A link's limits and timers. Every field bounds what one peer can make
-/// this side hold or do; the defaults are in `docs/GUARANTEES.md`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SessionConfig {
-    /// The largest frame, header included. Default: 1 MiB.
-    pub max_frame: usize,
-    /// How many messages the peer may send beyond the last acknowledgement
-    /// this side sent: one more is a protocol error
-    /// ([`ProtocolError::WindowOverrun`]). Default: 1,024, the default
-    /// send window, which both ends should use.
-    pub recv_window: usize,
-    /// While the caller holds this many bytes of the link's inbound
-    /// messages (see [`Session::set_inbound_held`]), nothing more is
-    /// acknowledged and nothing more is read. Default: 8 MiB.
-    pub max_inbound_bytes: usize,
-    /// While this many bytes wait to be written, nothing more is read (so
-    /// a peer that does not read cannot make this side write more, NACKs
-    /// or replies). Default: 8 MiB.
-    pub max_write_buffer: usize,
-    /// Unacknowledged messages read after which an ACK is sent at once,
-    /// not at the next [`flush_acks`](Session::flush_acks). Default: 256.
-    pub ack_every: u64,
-    /// How long the handshake may take. Default: 5 s.
-    pub handshake_timeout: Duration,
-    /// A heartbeat is sent after this long without sending. Default: 1 s.
-    pub heartbeat_interval: Duration,
-    /// The link is down after this long without receiving (not counting
-    /// time this side chose not to read). Default: 5 s.
-    pub heartbeat_timeout: Duration,
-    /// The link is cut once bytes have waited this long for the peer to
-    /// take them. Default: 10 s.
-    pub write_deadline: Duration,
-    /// Watches of this node's actors the peer may hold at once. Default: 4,096.
-    pub max_watches: usize,
-    /// Actors the peer may announce. Default: 4,096.
-    pub max_remote_actors: usize,
-    /// The longest actor or node name a directory may carry, in bytes. Default: 255.
-    pub max_name_len: usize,
-    /// Protocols, and message ids, one announced actor may list. Default: 128.
-    pub max_actor_ids: usize,
-    /// Control frames the peer may send per second, on average: every
-    /// frame but a MSG, an ACK that acknowledges something new and a NACK
-    /// that refuses a message sent (those are bounded by what this side
-    /// sends); a DIRECTORY costs one more per KiB. Past the burst this side
-    /// reads nothing more from the link until the budget has refilled, so
-    /// a flood of valid frames waits in TCP instead of taking the
-    /// executor. Default: 10,000.
-    pub control_rate: u32,
-    /// Control frames the peer may send at once before `control_rate`
-    /// applies. Default: 10,000 (more than `max_watches`, so a peer that
-    /// watches every actor it may at once is not slowed).
-    pub control_burst: u32,
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        Self {
-            max_frame: DEFAULT_MAX_FRAME,
-            recv_window: 1024,
-            max_inbound_bytes: 8 << 20,
-            max_write_buffer: 8 << 20,
-            ack_every: 256,
-            handshake_timeout: Duration::from_secs(5),
-            heartbeat_interval: Duration::from_secs(1),
-            heartbeat_timeout: Duration::from_secs(5),
-            write_deadline: Duration::from_secs(10),
-            max_watches: 4096,
-            max_remote_actors: 4096,
-            max_name_len: 255,
-            max_actor_ids: 128,
-            control_rate: 10_000,
-            control_burst: 10_000,
-        }
-    }
-}
 
 /// How the peer broke the protocol.
 #[derive(Debug, thiserror::Error)]
@@ -200,10 +123,10 @@ pub enum ProtocolError {
     /// A second full DIRECTORY on one link.
     #[error("a second full directory on one link")]
     DirectoryRepeated,
-    /// More actors than [`SessionConfig::max_remote_actors`].
+    /// More actors than [`LinkLimits::max_remote_actors`].
     #[error("more than {0} actors announced")]
     TooManyActors(usize),
-    /// A name longer than [`SessionConfig::max_name_len`].
+    /// A name longer than [`LinkLimits::max_name_len`].
     #[error("a name of {len} bytes (at most {max})")]
     NameTooLong {
         /// Its length.
@@ -211,7 +134,7 @@ pub enum ProtocolError {
         /// The limit.
         max: usize,
     },
-    /// An actor listing more ids than [`SessionConfig::max_actor_ids`].
+    /// An actor listing more ids than [`LinkLimits::max_actor_ids`].
     #[error("an actor listing {len} ids (at most {max})")]
     TooManyIds {
         /// How many.
@@ -219,7 +142,7 @@ pub enum ProtocolError {
         /// The limit.
         max: usize,
     },
-    /// More watches than [`SessionConfig::max_watches`].
+    /// More watches than [`LinkLimits::max_watches`].
     #[error("more than {0} watches")]
     TooManyWatches(usize),
 }
@@ -460,34 +383,58 @@ pub enum Event<'a, T> {
     Closed(CloseReason),
 }
 
-/// What a session has carried since the caller last took the counts
-/// ([`Session::take_counters`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SessionCounters {
-    /// Frames received.
-    pub frames_in: u64,
-    /// Frames sent.
-    pub frames_out: u64,
-    /// Bytes received.
-    pub bytes_in: u64,
-    /// Bytes written.
-    pub bytes_out: u64,
-    /// MSG frames received.
-    pub msgs_in: u64,
-    /// MSG frames sent.
-    pub msgs_out: u64,
-    /// HEARTBEATs received.
-    pub heartbeats_in: u64,
-    /// HEARTBEATs sent.
-    pub heartbeats_out: u64,
-    /// NACKs received, by reason code (0 for a code this version does not know).
-    pub nacks_in: [u64; 6],
-    /// NACKs sent, by reason code.
-    pub nacks_out: [u64; 6],
-    /// Times reading stopped because the peer spent its control budget
-    /// ([`SessionConfig::control_rate`]).
-    pub control_throttled: u64,
+/// Calls the macro `$m` with every count a session keeps, each with its
+/// documentation: `$m! { $(#[doc = ..] name,)* }`. The one list of a link's
+/// counters: [`SessionCounters`] here, and a node's per-peer counters and
+/// their snapshot (`manager::LinkStats`) are made from it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! session_counters {
+    ($m:path) => {
+        $m! {
+            /// Frames received.
+            frames_in,
+            /// Frames sent.
+            frames_out,
+            /// Bytes received.
+            bytes_in,
+            /// Bytes sent.
+            bytes_out,
+            /// MSG frames received.
+            msgs_in,
+            /// MSG frames sent.
+            msgs_out,
+            /// HEARTBEATs received.
+            heartbeats_in,
+            /// HEARTBEATs sent.
+            heartbeats_out,
+            /// Times reading stopped because the peer spent its control
+            /// budget ([`LinkLimits::control_rate`](crate::LinkLimits::control_rate)).
+            control_throttled,
+        }
+    };
 }
+
+/// NACK reason codes counted apart: 0 (a code this version does not know)
+/// to 5.
+pub const NACK_CODES: usize = 6;
+
+macro_rules! session_counters_struct {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// What a session has carried since the caller last took the counts
+        /// ([`Session::take_counters`]).
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct SessionCounters {
+            $($(#[doc = $doc])* pub $name: u64,)*
+            /// NACKs received, by reason code (0 for a code this version does not know).
+            pub nacks_in: [u64; NACK_CODES],
+            /// NACKs sent, by reason code.
+            pub nacks_out: [u64; NACK_CODES],
+        }
+    };
+}
+
+session_counters!(session_counters_struct);
 
 enum State {
     Handshaking(Box<Handshake>),
@@ -498,7 +445,7 @@ enum State {
 
 /// One link's protocol. See the [module docs](self).
 pub struct Session<T> {
-    config: SessionConfig,
+    config: LinkLimits,
     decoder: FrameDecoder,
     role: Role,
     state: State,
@@ -579,7 +526,7 @@ impl<T> Session<T> {
         role: Role,
         handshake: HandshakeConfig,
         nonce: [u8; 32],
-        config: SessionConfig,
+        config: LinkLimits,
         now: Instant,
     ) -> Self {
         let mut hs = Box::new(Handshake::new(role, handshake, nonce));
@@ -644,15 +591,15 @@ impl<T> Session<T> {
     }
 
     /// The limits this session enforces.
-    pub fn config(&self) -> &SessionConfig {
+    pub fn config(&self) -> &LinkLimits {
         &self.config
     }
 
     // -- Input ---------------------------------------------------------------
 
     /// Whether the caller should read more now: the link is open, the
-    /// output waiting is under [`SessionConfig::max_write_buffer`] and the
-    /// inbound bytes held under [`SessionConfig::max_inbound_bytes`].
+    /// output waiting is under [`LinkLimits::max_write_buffer`] and the
+    /// inbound bytes held under [`LinkLimits::max_inbound_bytes`].
     /// When this turns true again after being false, read at once (new
     /// bytes may have come while not reading, and raised no new event).
     pub fn wants_read(&self) -> bool {
@@ -751,7 +698,7 @@ impl<T> Session<T> {
     }
 
     /// How many bytes of this link's inbound messages the caller holds
-    /// (delivered, not yet handled). At [`SessionConfig::max_inbound_bytes`]
+    /// (delivered, not yet handled). At [`LinkLimits::max_inbound_bytes`]
     /// the session stops acknowledging and [`wants_read`](Self::wants_read)
     /// turns false, until it drains.
     pub fn set_inbound_held(&mut self, bytes: usize) {
@@ -872,11 +819,11 @@ impl<T> Session<T> {
         if h.seq != self.recv_seq + 1 {
             return Err(ProtocolError::OutOfSequence { last: self.recv_seq, got: h.seq });
         }
-        if h.seq > self.ack_sent + self.config.recv_window as u64 {
+        if h.seq > self.ack_sent + self.config.window as u64 {
             return Err(ProtocolError::WindowOverrun {
                 seq: h.seq,
                 acked: self.ack_sent,
-                window: self.config.recv_window,
+                window: self.config.window,
             });
         }
         // Acknowledges what came before this one only: the caller may yet

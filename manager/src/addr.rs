@@ -17,6 +17,7 @@ use std::str::FromStr;
 /// # Ok::<(), manager::AddrError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Addr {
     /// A TCP address, resolved.
     Tcp(SocketAddr),
@@ -120,6 +121,17 @@ fn redact(s: &str) -> String {
     }
 }
 
+/// The longest name after `shm:`.
+pub(crate) const MAX_SHM_NAME_LEN: usize = 64;
+
+/// Whether `name` may follow `shm:`: 1 to [`MAX_SHM_NAME_LEN`] ASCII
+/// letters, digits, `.`, `_` or `-`, not starting with a dot.
+pub(crate) fn valid_shm_name(name: &str) -> bool {
+    (1..=MAX_SHM_NAME_LEN).contains(&name.len())
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
 /// An address that does not parse or resolve.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AddrError {
@@ -167,7 +179,7 @@ impl FromStr for Addr {
             return Ok(Self::Unix(PathBuf::from(path)));
         }
         if let Some(name) = s.strip_prefix("shm:") {
-            if !crate::shm::valid_name(name) {
+            if !valid_shm_name(name) {
                 return Err(AddrError::ShmName(name.to_owned()));
             }
             return Ok(Self::Shm(name.to_owned()));

@@ -2,46 +2,81 @@
 
 use std::time::Duration;
 
-use connection::{DEFAULT_MAX_FRAME, Secret};
+use connection::{LinkLimits, Secret};
 
-/// How a [`Manager`](crate::Manager) runs.
-#[derive(Clone, Debug)]
+/// How a [`Manager`](crate::Manager) runs, in groups: who it is
+/// ([`Identity`]), whom it lets in ([`Security`]), what one link may cost
+/// ([`LinkLimits`]) and what the node bounds as a whole ([`NodeLimits`]),
+/// how it runs ([`Tuning`]), and how it meets others through NATS
+/// ([`NatsOptions`]). Every limit has one home and one default, listed in
+/// `docs/GUARANTEES.md`; the builder methods set the common ones.
+///
+/// ```
+/// use std::time::Duration;
+/// use manager::ManagerConfig;
+///
+/// let config = ManagerConfig::default().node_name("alpha").window(64).max_links(16);
+/// assert_eq!(config.identity.node_name, "alpha");
+/// assert_eq!((config.link.window, config.limits.max_links), (64, 16));
+/// assert_eq!(config.link.heartbeat_timeout, Duration::from_secs(5));
+/// ```
+#[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct ManagerConfig {
-    /// Executor threads; each hosts many actors. Default: 2.
-    pub executors: usize,
-    /// How long an executor polls for new work, yielding the CPU as it
-    /// goes (each turn on one CPU; every fourth turn, which reads its links
-    /// each time, when it has links and more than one CPU), before it
-    /// sleeps. Default: 10 µs (see [`low_latency`](Self::low_latency)).
-    pub spin: Duration,
-    /// Dead letters kept for [`Manager::dead_letters`](crate::Manager::dead_letters)
-    /// until read; past that they are counted and logged only. Default: 10,000.
-    pub dead_letter_capacity: usize,
+    /// Who this node is.
+    pub identity: Identity,
+    /// Whom it links with.
+    pub security: Security,
+    /// What each link may hold and do.
+    pub link: LinkLimits,
+    /// What the node bounds across its links and actors.
+    pub limits: NodeLimits,
+    /// How its executors run.
+    pub tuning: Tuning,
+    /// How it meets other managers through a NATS server.
+    pub nats: NatsOptions,
+}
+
+/// Who a node is.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Identity {
     /// Names threads and log lines. Default: `ipchnl`.
     pub name: String,
     /// This node's name, unique among linked nodes (`NAME@NODE` names an
     /// actor on it); its `NodeId` is the hash of it. Default: `HOST-PID`.
     pub node_name: String,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self { name: "ipchnl".into(), node_name: default_node_name() }
+    }
+}
+
+/// Whom a node links with.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct Security {
     /// The shared secret links must prove; none by default.
     pub secret: Option<Secret>,
     /// Allows listening on a non-loopback address without a secret.
     pub allow_insecure: bool,
     /// Which users may connect over a Unix socket. Default: this process's.
     pub unix_peers: UnixPeers,
-    /// How long a handshake may take. Default: 5 s.
-    pub handshake_timeout: Duration,
-    /// A link that has sent nothing for this long sends a heartbeat. Default: 1 s.
-    pub heartbeat_interval: Duration,
-    /// A link that has received nothing for this long is down. Default: 5 s.
-    pub heartbeat_timeout: Duration,
-    /// Messages sent on a link and not yet acknowledged, at most. Default: 1,024.
-    pub window: usize,
-    /// A link whose peer takes nothing we write for this long is cut
-    /// (`slow_consumer`), so a stuck reader cannot hold our memory. Default: 10 s.
-    pub write_deadline: Duration,
-    /// The largest frame, header included. Default: 1 MiB.
-    pub max_frame: usize,
+}
+
+/// How a node's executors run.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Tuning {
+    /// Executor threads; each hosts many actors. Default: 2.
+    pub executors: usize,
+    /// How long an executor polls for new work, yielding the CPU as it
+    /// goes (each turn on one CPU; every fourth turn, which reads its links
+    /// each time, when it has links and more than one CPU), before it
+    /// sleeps. Default: 10 µs (see [`ManagerConfig::low_latency`]).
+    pub spin: Duration,
     /// The first and the longest pause between attempts to redial a link
     /// that went down. Default: 50 ms and 2 s, with ±25% jitter.
     pub reconnect_backoff: (Duration, Duration),
@@ -54,59 +89,87 @@ pub struct ManagerConfig {
     /// none: listeners run on the link executors, and an accepted
     /// connection does its handshake where it will run.
     pub handshake_executor: Option<usize>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            executors: 2,
+            spin: Duration::from_micros(10),
+            reconnect_backoff: (Duration::from_millis(50), Duration::from_secs(2)),
+            link_executor: None,
+            handshake_executor: None,
+        }
+    }
+}
+
+/// How a node meets others through a NATS server (`nats://` addresses,
+/// with the `nats` feature).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct NatsOptions {
     /// A NATS credentials file (`.creds`), for servers that want one; a
     /// token or a user and password go in the `nats://` URL.
-    pub nats_credentials: Option<std::path::PathBuf>,
-    /// Links at most (accepted ones; dialed ones are this node's own doing):
-    /// past it a connection is closed at once and counted (`link_limit`).
-    /// Default: 1,024.
-    pub max_links: usize,
-    /// Accepted connections still in their handshake, at most, per
-    /// executor: past it the oldest is cut (`handshake_limit`), so a flood
-    /// of stalled connections cannot lock out a real client. Default: 128.
-    pub max_pending_handshakes: usize,
-    /// Bytes of a link's inbound messages delivered and not yet handled,
-    /// at most: past it the link acknowledges nothing and reads nothing
-    /// (the peer's window fills, TCP pushes back) until they drain.
-    /// Default: 8 MiB (never less than `max_frame`).
-    pub max_inbound_bytes: usize,
-    /// Bytes waiting to be written to a link, at most: past it the link
-    /// reads nothing from its peer (a peer that does not read cannot make
-    /// this side write more), and past `write_deadline` it is cut.
-    /// Default: 8 MiB (never less than `max_frame`).
-    pub max_write_buffer: usize,
-    /// Bytes read from one link per executor turn, at most, before the
-    /// others have theirs: one busy link cannot starve the rest. Default: 16 KiB.
-    pub read_budget: usize,
-    /// Watches of this node's actors one peer may hold. Default: 4,096.
-    pub max_watches: usize,
-    /// Actors one peer may announce. Default: 4,096.
-    pub max_remote_actors: usize,
-    /// The longest actor or node name a peer may announce, in bytes. Default: 255.
-    pub max_name_len: usize,
-    /// Protocols, and message ids, one announced actor may list. Default: 128.
-    pub max_actor_ids: usize,
-    /// Control frames (heartbeats, watches, directories, and ACKs or NACKs
-    /// that settle nothing) one peer may send per second on average; past
-    /// [`control_burst`](Self::control_burst) its link is read no more
-    /// until the budget refills, so a flood of valid frames waits in TCP.
-    /// A DIRECTORY costs one more per KiB. Default: 10,000.
-    pub control_rate: u32,
-    /// Control frames one peer may send at once before
-    /// [`control_rate`](Self::control_rate) applies. Default: 10,000.
-    pub control_burst: u32,
+    pub credentials: Option<std::path::PathBuf>,
     /// Others forget this manager when it has not announced itself on NATS
     /// for this long; it announces itself every third of it (the expiry
     /// travels in the announcement, so each manager may choose its own).
     /// Default: 5 s.
-    pub nats_expiry: Duration,
+    pub expiry: Duration,
     /// How long the NATS bridge keeps polling (its sockets and NATS's,
     /// yielding, without sleeping) after link bytes last went through it,
     /// before it sleeps: a round trip through NATS takes 100-200 µs on
     /// loopback, and a sleeping bridge takes tens of µs to wake on a VM.
     /// Zero: it sleeps at once. An idle bridge sleeps either way. Default:
     /// 1 ms.
-    pub nats_poll: Duration,
+    pub poll: Duration,
+}
+
+impl Default for NatsOptions {
+    fn default() -> Self {
+        Self { credentials: None, expiry: Duration::from_secs(5), poll: Duration::from_millis(1) }
+    }
+}
+
+connection::limits! {
+    /// What a node bounds as a whole, across its links and actors (each
+    /// link's own limits are [`LinkLimits`]). One `Default`, shown in
+    /// `docs/GUARANTEES.md` (checked against it by a test).
+    ///
+    /// ```
+    /// use manager::NodeLimits;
+    /// assert_eq!(NodeLimits::default().max_links, 1024);
+    /// ```
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct NodeLimits {
+        /// Links accepted at once (dialed ones are this node's own doing):
+        /// past it a connection is closed at once and counted, `link_limit`.
+        /// Default: 1,024.
+        max_links: usize = 1024 => len,
+        /// Accepted connections still in their handshake, per executor:
+        /// past it the oldest is cut, `handshake_limit`, so a flood of
+        /// stalled connections cannot lock out a real client. Default: 128.
+        max_pending_handshakes: usize = 128 => len,
+        /// Connections a listener accepts per executor turn: a flood of
+        /// connects cannot keep the executor from the handshakes under way
+        /// (the pending handshakes' cap cuts the oldest, so a real client's
+        /// handshake must get its turn before that many newer ones arrive),
+        /// nor the links up from their round trips. Default: 1.
+        accepts_per_turn: usize = 1 => len,
+        /// Commands an executor gave itself (messages read for its own
+        /// actors among them) past which its links read no more until they
+        /// are handled: what links read for one thread's actors is bounded
+        /// by this and one read budget per link. Default: 64.
+        own_queue_read_limit: usize = 64 => len,
+        /// Dead letters kept for [`Manager::dead_letters`](crate::Manager::dead_letters)
+        /// until read; past that they are counted and logged only. Default: 10,000.
+        dead_letter_capacity: usize = 10_000 => len,
+        /// Nodes whose link is down that are remembered (their counters and
+        /// incarnation), the longest known forgotten first: peers that come
+        /// and go under new names cannot grow the table. Default: 1,024.
+        max_down_peers: usize = 1024 => len,
+    }
 }
 
 /// Which users may connect to a Unix socket (checked with `SO_PEERCRED`).
@@ -132,44 +195,6 @@ impl UnixPeers {
     }
 }
 
-impl Default for ManagerConfig {
-    fn default() -> Self {
-        Self {
-            executors: 2,
-            spin: Duration::from_micros(10),
-            dead_letter_capacity: 10_000,
-            name: "ipchnl".into(),
-            node_name: default_node_name(),
-            secret: None,
-            allow_insecure: false,
-            unix_peers: UnixPeers::default(),
-            handshake_timeout: Duration::from_secs(5),
-            heartbeat_interval: Duration::from_secs(1),
-            heartbeat_timeout: Duration::from_secs(5),
-            window: 1024,
-            write_deadline: Duration::from_secs(10),
-            max_frame: DEFAULT_MAX_FRAME,
-            reconnect_backoff: (Duration::from_millis(50), Duration::from_secs(2)),
-            link_executor: None,
-            handshake_executor: None,
-            nats_credentials: None,
-            nats_expiry: Duration::from_secs(5),
-            nats_poll: Duration::from_millis(1),
-            max_links: 1024,
-            max_pending_handshakes: 128,
-            max_inbound_bytes: 8 << 20,
-            max_write_buffer: 8 << 20,
-            read_budget: 16 * 1024,
-            max_watches: 4096,
-            max_remote_actors: 4096,
-            max_name_len: 255,
-            max_actor_ids: 128,
-            control_rate: 10_000,
-            control_burst: 10_000,
-        }
-    }
-}
-
 /// `HOST-PID`: distinct for every process on a network of distinct hosts.
 fn default_node_name() -> String {
     let uname = rustix::system::uname();
@@ -179,13 +204,13 @@ fn default_node_name() -> String {
 impl ManagerConfig {
     /// Sets the number of executor threads (at least 1).
     pub fn executors(mut self, n: usize) -> Self {
-        self.executors = n.max(1);
+        self.tuning.executors = n.max(1);
         self
     }
 
     /// Sets how long executors poll, yielding, before they sleep.
     pub fn spin(mut self, spin: Duration) -> Self {
-        self.spin = spin;
+        self.tuning.spin = spin;
         self
     }
 
@@ -197,156 +222,163 @@ impl ManagerConfig {
 
     /// Sets how many unread dead letters are kept.
     pub fn dead_letter_capacity(mut self, n: usize) -> Self {
-        self.dead_letter_capacity = n.max(1);
+        self.limits.dead_letter_capacity = n.max(1);
         self
     }
 
     /// Sets the name used for threads and logs.
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.identity.name = name.into();
         self
     }
 
     /// Sets this node's name.
     pub fn node_name(mut self, name: impl Into<String>) -> Self {
-        self.node_name = name.into();
+        self.identity.node_name = name.into();
         self
     }
 
     /// Requires links to prove they know `secret`.
     pub fn secret(mut self, secret: Secret) -> Self {
-        self.secret = Some(secret);
+        self.security.secret = Some(secret);
         self
     }
 
     /// Allows listening on a non-loopback address without a secret.
     pub fn allow_insecure(mut self, allow: bool) -> Self {
-        self.allow_insecure = allow;
+        self.security.allow_insecure = allow;
         self
     }
 
     /// Sets which users may connect over a Unix socket.
     pub fn unix_peers(mut self, peers: UnixPeers) -> Self {
-        self.unix_peers = peers;
+        self.security.unix_peers = peers;
         self
     }
 
     /// Sets the handshake timeout.
     pub fn handshake_timeout(mut self, d: Duration) -> Self {
-        self.handshake_timeout = d;
+        self.link.handshake_timeout = d;
         self
     }
 
     /// Sets the heartbeat interval and the silence after which a link is down.
     pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
-        self.heartbeat_interval = interval;
-        self.heartbeat_timeout = timeout;
+        self.link.heartbeat_interval = interval;
+        self.link.heartbeat_timeout = timeout;
         self
     }
 
     /// Sets how many messages may be unacknowledged on a link (at least 1).
     pub fn window(mut self, n: usize) -> Self {
-        self.window = n.max(1);
+        self.link.window = n.max(1);
         self
     }
 
     /// Sets how long a peer may take nothing we write before its link is cut.
     pub fn write_deadline(mut self, d: Duration) -> Self {
-        self.write_deadline = d;
+        self.link.write_deadline = d;
         self
     }
 
     /// Sets the largest frame, header included.
     pub fn max_frame(mut self, bytes: usize) -> Self {
-        self.max_frame = bytes;
+        self.link.max_frame = bytes;
         self
     }
 
     /// Sets the first and longest pause between redials.
     pub fn reconnect_backoff(mut self, first: Duration, longest: Duration) -> Self {
-        self.reconnect_backoff = (first, longest.max(first));
+        self.tuning.reconnect_backoff = (first, longest.max(first));
         self
     }
 
     /// Runs the listeners and the handshakes on executor `index` (see
-    /// [`handshake_executor`](Self::handshake_executor)).
+    /// [`Tuning::handshake_executor`]).
     pub fn handshake_executor(mut self, index: usize) -> Self {
-        self.handshake_executor = Some(index);
+        self.tuning.handshake_executor = Some(index);
         self
     }
 
     /// Runs every link on executor `index`.
     pub fn link_executor(mut self, index: usize) -> Self {
-        self.link_executor = Some(index);
+        self.tuning.link_executor = Some(index);
         self
     }
 
-    /// Sets [`max_links`](Self::max_links).
+    /// Sets [`NodeLimits::max_links`].
     pub fn max_links(mut self, n: usize) -> Self {
-        self.max_links = n;
+        self.limits.max_links = n;
         self
     }
 
-    /// Sets [`max_pending_handshakes`](Self::max_pending_handshakes) (at least 1).
+    /// Sets [`NodeLimits::max_pending_handshakes`] (at least 1).
     pub fn max_pending_handshakes(mut self, n: usize) -> Self {
-        self.max_pending_handshakes = n.max(1);
+        self.limits.max_pending_handshakes = n.max(1);
         self
     }
 
-    /// Sets [`max_inbound_bytes`](Self::max_inbound_bytes).
+    /// Sets [`LinkLimits::max_inbound_bytes`].
     pub fn max_inbound_bytes(mut self, bytes: usize) -> Self {
-        self.max_inbound_bytes = bytes;
+        self.link.max_inbound_bytes = bytes;
         self
     }
 
-    /// Sets [`max_write_buffer`](Self::max_write_buffer).
+    /// Sets [`LinkLimits::max_write_buffer`].
     pub fn max_write_buffer(mut self, bytes: usize) -> Self {
-        self.max_write_buffer = bytes;
+        self.link.max_write_buffer = bytes;
         self
     }
 
-    /// Sets [`read_budget`](Self::read_budget) (at least 1).
+    /// Sets [`LinkLimits::read_budget`] (at least 1).
     pub fn read_budget(mut self, bytes: usize) -> Self {
-        self.read_budget = bytes.max(1);
+        self.link.read_budget = bytes.max(1);
         self
     }
 
-    /// Sets [`max_watches`](Self::max_watches).
+    /// Sets [`LinkLimits::max_watches`].
     pub fn max_watches(mut self, n: usize) -> Self {
-        self.max_watches = n;
+        self.link.max_watches = n;
         self
     }
 
-    /// Sets [`control_rate`](Self::control_rate) and
-    /// [`control_burst`](Self::control_burst).
+    /// Sets [`LinkLimits::control_rate`] and [`LinkLimits::control_burst`].
     pub fn control_budget(mut self, per_second: u32, burst: u32) -> Self {
-        self.control_rate = per_second;
-        self.control_burst = burst;
+        self.link.control_rate = per_second;
+        self.link.control_burst = burst;
         self
     }
 
-    /// Sets [`max_remote_actors`](Self::max_remote_actors).
+    /// Sets [`LinkLimits::max_remote_actors`].
     pub fn max_remote_actors(mut self, n: usize) -> Self {
-        self.max_remote_actors = n;
+        self.link.max_remote_actors = n;
         self
     }
 
-    /// Sets [`nats_credentials`](Self::nats_credentials).
+    /// Sets [`NatsOptions::credentials`].
     pub fn nats_credentials(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.nats_credentials = Some(path.into());
+        self.nats.credentials = Some(path.into());
         self
     }
 
-    /// Sets [`nats_expiry`](Self::nats_expiry).
+    /// Sets [`NatsOptions::expiry`].
     pub fn nats_expiry(mut self, expiry: Duration) -> Self {
-        self.nats_expiry = expiry;
+        self.nats.expiry = expiry;
         self
     }
 
-    /// Sets [`nats_poll`](Self::nats_poll).
+    /// Sets [`NatsOptions::poll`].
     pub fn nats_poll(mut self, poll: Duration) -> Self {
-        self.nats_poll = poll;
+        self.nats.poll = poll;
         self
+    }
+
+    /// Every limit, the node's and each link's, with its value here: the
+    /// table `docs/GUARANTEES.md` prints for the defaults.
+    pub fn limit_rows(&self) -> Vec<connection::LimitRow> {
+        let mut rows = self.link.rows();
+        rows.extend(self.limits.rows());
+        rows
     }
 }
 

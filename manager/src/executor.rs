@@ -28,6 +28,7 @@ use tracing::{debug, error, warn};
 
 use crate::cell::{ActorCell, ActorCommand};
 use crate::dead_letter::DeadLetterReason;
+use crate::link::LinkCommand;
 use crate::net::{Host, Net, NetCommand};
 use crate::peer::PeerCommand;
 use crate::sync::{ExecutorId, Lifecycle, Mailbox};
@@ -60,10 +61,10 @@ const POLL_EVERY: u32 = 8;
 /// turns (see `spin_for_work`).
 const TURNS_PER_YIELD: u32 = 4;
 
-/// As [`POLL_EVERY`] and [`TURNS_PER_YIELD`] for an executor with links
-/// over shared memory.
-const SHM_POLL_EVERY: u32 = 64;
-const SHM_TURNS_PER_YIELD: u32 = 64;
+/// As [`POLL_EVERY`] and [`TURNS_PER_YIELD`] for an executor with polled
+/// links (shared memory): reading them takes no system call.
+const POLLED_POLL_EVERY: u32 = 64;
+const POLLED_TURNS_PER_YIELD: u32 = 64;
 
 /// A yield that comes back later than this gave the CPU to another task
 /// that had work to do: the CPU is shared, at any priority (a yield lets
@@ -245,9 +246,9 @@ impl Mailbox<PeerCommand> for ExecutorHandle {
     }
 }
 
-impl Mailbox<NetCommand> for ExecutorHandle {
-    fn push(&self, cmd: NetCommand) {
-        ExecutorHandle::push(self, Command::Net(cmd));
+impl Mailbox<LinkCommand> for ExecutorHandle {
+    fn push(&self, cmd: LinkCommand) {
+        ExecutorHandle::push(self, Command::Net(NetCommand::Link(cmd)));
     }
 
     fn is_current(&self) -> bool {
@@ -323,7 +324,7 @@ impl<N: Node> Executor<N> {
     pub(crate) fn run(mut self) {
         actor::mark_executor_thread();
         self.handle.id.enter();
-        if self.shared.config().handshake_executor == Some(self.handle.index) {
+        if self.shared.config().tuning.handshake_executor == Some(self.handle.index) {
             // Handshakes wait for the links: on a CPU both want, a wake-up of
             // a link executor takes it from this one at once (Linux: the nice
             // value of this thread only).
@@ -416,8 +417,8 @@ impl<N: Node> Executor<N> {
                 self.net.on_event(&*self.shared, self.poll.registry(), event);
             }
         }
-        // Links over shared memory have no events: they are looked at too.
-        any |= self.net.poll_shm(&*self.shared, self.poll.registry());
+        // Polled links (shared memory) have no events: they are looked at too.
+        any |= self.net.poll_links(&*self.shared, self.poll.registry());
         // A link that went down told its watchers, perhaps over another link.
         self.net.drain_outbox(&*self.shared);
         any
@@ -440,10 +441,10 @@ impl<N: Node> Executor<N> {
         // When the last yield began (the clock read before it), to time it
         // with the read after it that the deadline needs anyway.
         let mut yielded_at: Option<Instant> = None;
-        // Links over shared memory are read without a system call: the
+        // Polled links (shared memory) are read without a system call: the
         // turns are short, and polls and yields come fewer turns apart.
-        let (poll_every, turns_per_yield) = if self.net.has_shm() {
-            (SHM_POLL_EVERY, SHM_TURNS_PER_YIELD)
+        let (poll_every, turns_per_yield) = if self.net.has_polled() {
+            (POLLED_POLL_EVERY, POLLED_TURNS_PER_YIELD)
         } else {
             (POLL_EVERY, TURNS_PER_YIELD)
         };
@@ -459,7 +460,7 @@ impl<N: Node> Executor<N> {
                     self.net.read_links(&*self.shared, self.poll.registry())
                 };
                 let found = match read {
-                    Some(found) => found | self.net.poll_shm(&*self.shared, self.poll.registry()),
+                    Some(found) => found | self.net.poll_links(&*self.shared, self.poll.registry()),
                     None => self.poll_io(Some(Duration::ZERO)),
                 };
                 if found || !own_is_empty() {
@@ -506,7 +507,7 @@ impl<N: Node> Executor<N> {
         self.handle.sleeping.store(true, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         if !self.has_commands() {
-            // Links over shared memory are told too; one may have work after
+            // Polled links (shared memory) are told too; one may have work after
             // all: then the sockets and links are looked at, not slept on.
             let timeout = if self.net.prepare_sleep(&*self.shared) {
                 Some(Duration::ZERO)

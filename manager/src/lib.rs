@@ -87,9 +87,8 @@ mod decoders;
 mod directory;
 mod error;
 mod executor;
+mod link;
 mod manager;
-#[cfg(feature = "nats")]
-mod nats;
 mod net;
 mod nodes;
 mod owed;
@@ -97,20 +96,22 @@ mod peer;
 mod port;
 mod secret;
 mod shared;
-mod shm;
-mod socket;
 mod stats;
 mod sync;
+mod transport;
 
 pub use addr::{Addr, AddrError, NatsAddr};
-pub use config::{ActorOptions, ManagerConfig, UnixPeers};
-pub use connection::{Incarnation, NackReason, Role, Secret};
+pub use config::{
+    ActorOptions, Identity, ManagerConfig, NatsOptions, NodeLimits, Security, Tuning, UnixPeers,
+};
+pub use connection::{Incarnation, LimitRow, LinkLimits, NackReason, Role, Secret};
 pub use dead_letter::{DeadLetter, DeadLetterReason};
 pub use error::ManagerError;
 pub use manager::Manager;
 pub use peer::PeerInfo;
 pub use port::LinkPort;
 pub use secret::{MIN_SECRET_LEN, SecretError, read_secret, user_secret, user_secret_path, write_secret};
-#[doc(hidden)]
-pub use shm::{ShmConn, private_node as private_shm_node};
 pub use stats::{LinkStats, Stats};
+#[doc(hidden)]
+#[cfg(feature = "shm")]
+pub use transport::shm::{ShmConn, private_node as private_shm_node};

@@ -64,13 +64,13 @@ pub struct Manager {
     next_executor: AtomicUsize,
     /// The NATS bridge, once a `nats://` address was connected to.
     #[cfg(feature = "nats")]
-    nats: Mutex<Option<crate::nats::Bridge>>,
+    nats: Mutex<Option<crate::transport::nats::Bridge>>,
 }
 
 impl Manager {
     /// Starts a manager and its executor threads.
     pub fn new(config: ManagerConfig) -> Result<Self, ManagerError> {
-        if let Some(secret) = &config.secret
+        if let Some(secret) = &config.security.secret
             && secret.len() < crate::MIN_SECRET_LEN
         {
             return Err(ManagerError::WeakSecret(secret.len()));
@@ -81,15 +81,15 @@ impl Manager {
             .map_err(|e| ManagerError::Io(std::io::Error::other(e.to_string())))?;
         let shared = Arc::new(Shared {
             lifecycle: lifecycle.clone(),
-            node_id: NodeId::of_name(&config.node_name),
+            node_id: NodeId::of_name(&config.identity.node_name),
             incarnation: Incarnation(incarnation),
             nodes: Nodes::new(
-                NodeId::of_name(&config.node_name),
-                config.node_name.clone(),
-                config.window,
-                config.max_frame,
+                NodeId::of_name(&config.identity.node_name),
+                config.identity.node_name.clone(),
+                &config.link,
+                config.limits.max_down_peers,
             ),
-            dead_letters: DeadLetters::new(config.dead_letter_capacity),
+            dead_letters: DeadLetters::new(config.limits.dead_letter_capacity),
             executors: OnceLock::new(),
             next_link_executor: AtomicUsize::new(0),
             decoders: Decoders::default(),
@@ -101,8 +101,8 @@ impl Manager {
         let mut executors = Vec::new();
         let mut threads = Vec::new();
         let mut runners = Vec::new();
-        for index in 0..shared.config.executors.max(1) {
-            let (executor, handle) = Executor::new(index, shared.config.spin, shared.clone())?;
+        for index in 0..shared.config.tuning.executors.max(1) {
+            let (executor, handle) = Executor::new(index, shared.config.tuning.spin, shared.clone())?;
             executors.push(handle);
             runners.push(executor);
         }
@@ -122,7 +122,7 @@ impl Manager {
         };
         for (index, executor) in runners.into_iter().enumerate() {
             let thread = std::thread::Builder::new()
-                .name(format!("{}-exec-{index}", manager.shared.config.name))
+                .name(format!("{}-exec-{index}", manager.shared.config.identity.name))
                 .spawn(move || executor.run());
             match thread {
                 Ok(t) => threads.push(t),
@@ -260,12 +260,12 @@ impl Manager {
             return Ok(addr.clone());
         }
         let config = &self.shared.config;
-        if !addr.is_loopback() && config.secret.is_none() && !config.allow_insecure {
+        if !addr.is_loopback() && config.security.secret.is_none() && !config.security.allow_insecure {
             return Err(ManagerError::Insecure(addr.to_string()));
         }
-        let (listener, bound) = crate::socket::bind(addr)?;
+        let (listener, bound) = crate::transport::bind(addr)?;
         let count = self.executors.len();
-        let executor = match self.shared.config.handshake_executor {
+        let executor = match self.shared.config.tuning.handshake_executor {
             Some(i) => i.min(count - 1),
             None => self.shared.next_link_executor(),
         };
@@ -302,7 +302,7 @@ impl Manager {
         self.executors[executor]
             .push(Command::Net(NetCommand::Dial { addr: Box::new(addr.clone()), waiter: Some(tx) }));
         // The link times out on its own; this is only a guard against a bug.
-        let guard = self.shared.config.handshake_timeout * 4 + Duration::from_secs(10);
+        let guard = self.shared.config.link.handshake_timeout * 4 + Duration::from_secs(10);
         rx.recv_timeout(guard).map_err(|_| ManagerError::Connect {
             addr: addr.to_string(),
             reason: "no answer from the executor".into(),
@@ -313,7 +313,7 @@ impl Manager {
     fn join_nats(&self, addr: &crate::NatsAddr) -> Result<(), ManagerError> {
         let mut bridge = self.nats.lock().unwrap_or_else(|e| e.into_inner());
         if bridge.is_none() {
-            *bridge = Some(crate::nats::Bridge::start(self.link_port(), addr)?);
+            *bridge = Some(crate::transport::nats::Bridge::start(self.link_port(), addr)?);
         }
         Ok(())
     }
@@ -419,7 +419,7 @@ impl Manager {
         if !self.lifecycle.begin_stop(drain) {
             return;
         }
-        debug!(manager = %self.shared.config.name, drain, "shutting down");
+        debug!(manager = %self.shared.config.identity.name, drain, "shutting down");
         // First every actor everywhere, while the links still carry what
         // their ends tell remote watchers; then the links.
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
@@ -492,7 +492,7 @@ impl Drop for Manager {
 impl std::fmt::Debug for Manager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Manager")
-            .field("name", &self.shared.config.name)
+            .field("name", &self.shared.config.identity.name)
             .field("executors", &self.executors.len())
             .field("actors", &self.actor_count())
             .finish()

@@ -12,19 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use actor::ActorSender;
-use connection::{DirectoryUpdate, PeerHello};
+use connection::{DirectoryUpdate, LinkLimits, PeerHello};
 use msg_header::{ActorId, NodeId};
 use rustc_hash::FxHashMap;
 
 use crate::directory::{Directory, Managed};
 use crate::peer::{LinkMailboxes, LinkReplaced, Peer, Place, RemoteRoute, Waiter};
 use crate::sync::lock;
-
-/// Nodes whose link is down that are remembered (for their counters and
-/// their next incarnation) at most: past it the longest known are
-/// forgotten, so peers that come and go under new names cannot grow the
-/// table without bound.
-pub(crate) const DOWN_PEERS_KEPT: usize = 1024;
 
 /// A link that just finished its handshake, placed.
 pub(crate) struct Placed {
@@ -63,12 +57,22 @@ pub(crate) struct Nodes {
     next_rank: AtomicU64,
     /// The executors, as a peer's senders reach its link.
     mailboxes: std::sync::OnceLock<LinkMailboxes>,
-    window: usize,
-    max_frame: usize,
+    /// What each peer's link may hold (its window, its frames).
+    limits: LinkLimits,
+    /// Nodes whose link is down that are remembered (for their counters
+    /// and their next incarnation) at most: past it the longest known are
+    /// forgotten, so peers that come and go under new names cannot grow
+    /// the table without bound.
+    max_down_peers: usize,
 }
 
 impl Nodes {
-    pub(crate) fn new(node_id: NodeId, node_name: String, window: usize, max_frame: usize) -> Self {
+    pub(crate) fn new(
+        node_id: NodeId,
+        node_name: String,
+        limits: &LinkLimits,
+        max_down_peers: usize,
+    ) -> Self {
         Self {
             node_id,
             node_name,
@@ -77,8 +81,8 @@ impl Nodes {
             peers: std::sync::Mutex::default(),
             next_rank: AtomicU64::new(1),
             mailboxes: std::sync::OnceLock::new(),
-            window,
-            max_frame,
+            limits: limits.normalized(),
+            max_down_peers,
         }
     }
 
@@ -198,15 +202,8 @@ impl Nodes {
     ) -> Arc<Peer> {
         let rank = self.next_rank.fetch_add(1, Ordering::Relaxed);
         let mailboxes = self.mailboxes.get().cloned().unwrap_or_else(|| Arc::from(Vec::new()));
-        let peer = Arc::new(Peer::new(
-            hello.node_id,
-            hello.incarnation,
-            rank,
-            dialer,
-            self.window,
-            mailboxes,
-            self.max_frame,
-        ));
+        let peer =
+            Arc::new(Peer::new(hello.node_id, hello.incarnation, rank, dialer, mailboxes, &self.limits));
         peer.link_up(place, dialer);
         peers.insert(hello.node_id, peer.clone());
         peer
@@ -221,7 +218,7 @@ impl Nodes {
             return None;
         }
         peer.link_down();
-        forget_old_peers(&mut peers);
+        forget_old_peers(&mut peers, self.max_down_peers);
         let gone = self.dir_mut().remove_node(peer.node_id);
         Some(
             gone.into_iter()
@@ -298,14 +295,14 @@ impl Nodes {
     }
 }
 
-fn forget_old_peers(peers: &mut HashMap<NodeId, Arc<Peer>>) {
+fn forget_old_peers(peers: &mut HashMap<NodeId, Arc<Peer>>, kept: usize) {
     let down = peers.values().filter(|p| !p.is_up()).count();
-    if down <= DOWN_PEERS_KEPT {
+    if down <= kept {
         return;
     }
     let mut ranks: Vec<u64> = peers.values().filter(|p| !p.is_up()).map(|p| p.rank).collect();
     ranks.sort_unstable();
-    let cutoff = ranks[down - DOWN_PEERS_KEPT - 1];
+    let cutoff = ranks[down - kept - 1];
     peers.retain(|_, p| p.is_up() || p.rank > cutoff);
 }
 

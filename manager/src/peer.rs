@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use actor::{ActorSender, Envelope, Route, SendError, SystemError, Terminated, TerminationReason, Wait};
-use connection::{FrameError, FrameHeader, FrameKind, Incarnation, encode_msg_frame};
+use connection::{FrameError, FrameHeader, FrameKind, Incarnation, LinkLimits, encode_msg_frame};
 use msg_header::{ActorId, BoxMsg, MsgId, NodeId};
 use protocol::ProtocolId;
 use tracing::warn;
@@ -62,11 +62,6 @@ pub(crate) enum LinkReplaced {
 /// The executors a peer's link may live on, by index.
 pub(crate) type LinkMailboxes = Arc<[Arc<dyn Mailbox<PeerCommand>>]>;
 
-/// Messages a link keeps owed at most, per window place: past the window
-/// the link reads no more from its peer (its requests wait in TCP); past
-/// four windows a handler's send is `Full`.
-pub(crate) const OWED_WINDOWS: usize = 4;
-
 /// Where a peer's current link lives: its executor and its key there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Place {
@@ -102,12 +97,16 @@ pub(crate) struct Peer {
     pub(crate) up: AtomicBool,
     pub(crate) window: Capacity,
     /// Messages sent from handlers while the window was full, kept by the
-    /// link to send as acknowledgements come ([`OWED_WINDOWS`] windows at most).
+    /// link to send as acknowledgements come (at most `max_owed`): past the
+    /// window the link reads no more from its peer (its requests wait in
+    /// TCP); past `max_owed` a handler's send is `Full`.
     pub(crate) owed: AtomicUsize,
     pub(crate) counters: LinkCounters,
     place: AtomicU64,
     executors: LinkMailboxes,
     max_frame: usize,
+    /// Messages owed at most ([`LinkLimits::owed_windows`] windows).
+    max_owed: usize,
 }
 
 impl Peer {
@@ -116,9 +115,8 @@ impl Peer {
         incarnation: Incarnation,
         rank: u64,
         dialer: NodeId,
-        window: usize,
         executors: LinkMailboxes,
-        max_frame: usize,
+        limits: &LinkLimits,
     ) -> Self {
         Self {
             node_id,
@@ -129,12 +127,13 @@ impl Peer {
             waiters: std::sync::Mutex::new(Vec::new()),
             has_directory: AtomicBool::new(false),
             up: AtomicBool::new(false),
-            window: Capacity::new(window),
+            window: Capacity::new(limits.window),
             owed: AtomicUsize::new(0),
             counters: LinkCounters::default(),
             place: AtomicU64::new(0),
             executors,
-            max_frame,
+            max_frame: limits.max_frame,
+            max_owed: limits.window.saturating_mul(limits.owed_windows),
         }
     }
 
@@ -252,7 +251,7 @@ impl RemoteRoute {
 impl RemoteRoute {
     /// Counts one more owed message, if under the cap.
     fn owe(&self, peer: &Peer) -> bool {
-        let cap = peer.window.capacity() * OWED_WINDOWS;
+        let cap = peer.max_owed;
         peer.owed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < cap).then_some(n + 1)).is_ok()
     }
 

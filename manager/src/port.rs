@@ -5,9 +5,10 @@ use std::sync::Arc;
 use connection::{Incarnation, Role};
 use msg_header::NodeId;
 
-use crate::net::{Host, NetCommand, Origin};
+use crate::link::Origin;
+use crate::net::{Host, NetCommand};
 use crate::shared::Shared;
-use crate::socket::Stream;
+use crate::transport::Stream;
 use crate::{ManagerConfig, ManagerError};
 
 /// A manager's door for transports of their own (the NATS bridge is
@@ -65,7 +66,7 @@ impl LinkPort {
             return Err(ManagerError::ShuttingDown);
         }
         stream.set_nonblocking(true)?;
-        let stream = Stream::Unix(mio::net::UnixStream::from_std(stream));
+        let stream = Box::new(Stream::Unix(mio::net::UnixStream::from_std(stream)));
         let executor = self.shared.next_link_executor();
         self.shared
             .push_to(executor, NetCommand::AddStream { stream, origin: Box::new(Origin::adopted(role)) });

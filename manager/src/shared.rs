@@ -19,6 +19,7 @@ use crate::cell::ActorCell;
 use crate::dead_letter::{DeadLetterReason, DeadLetters};
 use crate::decoders::Decoders;
 use crate::executor::{Command, ExecutorHandle, Node};
+use crate::link;
 use crate::net::{Host, NetCommand};
 use crate::nodes::Nodes;
 use crate::peer::RemoteRoute;
@@ -61,14 +62,14 @@ impl Shared {
         if peers.is_empty() {
             return;
         }
-        let Some(frame) = directory_frame(update, self.config.max_frame) else { return };
+        let Some(frame) = directory_frame(update, self.config.link.max_frame) else { return };
         for peer in peers {
             peer.send_control(frame.clone());
         }
     }
 }
 
-impl Host for Shared {
+impl link::Host for Shared {
     fn config(&self) -> &ManagerConfig {
         &self.config
     }
@@ -97,40 +98,23 @@ impl Host for Shared {
         &self.closes
     }
 
-    fn open_links(&self) -> &AtomicUsize {
-        &self.links
-    }
-
     fn directory_frames(&self) -> Vec<Vec<u8>> {
-        let entries = self.nodes.dir().local_entries();
-        let mut frames = Vec::new();
-        let mut chunks = entries.chunks(DIRECTORY_CHUNK).peekable();
-        let mut first = true;
-        loop {
-            let add = chunks
-                .next()
-                .map_or_else(Vec::new, |c| c.iter().map(|(cell, p)| dir_entry(cell, p)).collect());
-            let update = DirectoryUpdate {
-                node: first.then(|| self.config.node_name.clone()),
-                full: first,
-                add,
-                remove: Vec::new(),
-            };
-            first = false;
-            frames.extend(directory_frame(&update, self.config.max_frame));
-            if chunks.peek().is_none() {
-                return frames;
-            }
-        }
+        directory_frames(&self.nodes, &self.config.identity.node_name, self.config.link.max_frame)
     }
 
     fn is_stopping(&self) -> bool {
         !self.lifecycle.is_running()
     }
+}
+
+impl Host for Shared {
+    fn open_links(&self) -> &AtomicUsize {
+        &self.links
+    }
 
     fn next_link_executor(&self) -> usize {
         let n = self.executors().len().max(1);
-        match self.config.link_executor {
+        match self.config.tuning.link_executor {
             Some(i) => i.min(n - 1),
             None => self.next_link_executor.fetch_add(1, Ordering::Relaxed) % n,
         }
@@ -152,6 +136,26 @@ impl Node for Shared {
         self.nodes.local_changed();
         drop(dir);
         self.broadcast(&DirectoryUpdate { remove: vec![id], ..DirectoryUpdate::default() });
+    }
+}
+
+/// The local actors of `nodes`, node `name`'s full directory, in frames
+/// that fit `max_frame`.
+pub(crate) fn directory_frames(nodes: &Nodes, name: &str, max_frame: usize) -> Vec<Vec<u8>> {
+    let entries = nodes.dir().local_entries();
+    let mut frames = Vec::new();
+    let mut chunks = entries.chunks(DIRECTORY_CHUNK).peekable();
+    let mut first = true;
+    loop {
+        let add =
+            chunks.next().map_or_else(Vec::new, |c| c.iter().map(|(cell, p)| dir_entry(cell, p)).collect());
+        let update =
+            DirectoryUpdate { node: first.then(|| name.to_owned()), full: first, add, remove: Vec::new() };
+        first = false;
+        frames.extend(directory_frame(&update, max_frame));
+        if chunks.peek().is_none() {
+            return frames;
+        }
     }
 }
 

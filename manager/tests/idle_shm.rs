@@ -1,6 +1,7 @@
 //! Two managers linked over shared memory use no CPU while idle: their
 //! executors sleep, and a message wakes them. A test binary of its own, so
 //! that no other test runs beside it and the process's CPU time is theirs.
+#![cfg(feature = "shm")]
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ fn cpu_ticks() -> u64 {
 #[test]
 fn managers_linked_over_shared_memory_use_no_cpu_when_idle_and_wake_for_a_message() {
     // With the default spin, then with none (executors sleep at once).
-    for spin in [ManagerConfig::default().spin, Duration::ZERO] {
+    for spin in [ManagerConfig::default().tuning.spin, Duration::ZERO] {
         idle_then_woken(spin);
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use msg_header::NodeId;
 
 use super::*;
-use crate::{DirEntry, Incarnation, encode_frame};
+use crate::{DEFAULT_MAX_FRAME, DirEntry, Incarnation, encode_frame};
 
 type S = Session<u64>;
 
@@ -22,11 +22,11 @@ struct Pair {
 }
 
 impl Pair {
-    fn new(config: SessionConfig) -> Self {
+    fn new(config: LinkLimits) -> Self {
         Self::with(config.clone(), config)
     }
 
-    fn with(a: SessionConfig, b: SessionConfig) -> Self {
+    fn with(a: LinkLimits, b: LinkLimits) -> Self {
         let now = Instant::now();
         let mut p = Self {
             a: Session::new(Role::Client, handshake("a"), [1; 32], a, now),
@@ -110,7 +110,7 @@ fn events(s: &mut S) -> Vec<Seen> {
 
 #[test]
 fn messages_arrive_in_order_and_acknowledgements_return_them() {
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     for n in 1..=3 {
         p.a.send_msg(&msg_frame(n), n);
     }
@@ -130,7 +130,7 @@ fn messages_arrive_in_order_and_acknowledgements_return_them() {
 
 #[test]
 fn a_reply_carries_the_acknowledgement() {
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     p.a.send_msg(&msg_frame(1), 1);
     p.a_to_b();
     assert_eq!(events(&mut p.b).len(), 1);
@@ -141,7 +141,7 @@ fn a_reply_carries_the_acknowledgement() {
 
 #[test]
 fn a_refused_message_is_nacked_not_acknowledged() {
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     p.a.send_msg(&msg_frame(1), 1);
     p.a.send_msg(&msg_frame(2), 2);
     p.a_to_b();
@@ -155,7 +155,7 @@ fn a_refused_message_is_nacked_not_acknowledged() {
 
 #[test]
 fn a_message_acknowledged_then_not_handled_returns_to_its_sender() {
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     p.a.send_msg(&msg_frame(1), 1);
     p.a_to_b();
     let got = msg_headers(&mut p.b, false)[0];
@@ -199,7 +199,7 @@ fn msg_seqs(s: &mut S, wait_for_handling: bool) -> Vec<u64> {
 
 #[test]
 fn a_message_that_waits_for_its_handler_is_acknowledged_once_handled() {
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     for n in 1..=3 {
         p.a.send_msg(&msg_frame(n), n);
     }
@@ -225,7 +225,7 @@ fn a_message_that_waits_for_its_handler_is_acknowledged_once_handled() {
 #[test]
 fn unhandled_messages_keep_the_senders_window_closed() {
     let window = 8;
-    let config = SessionConfig { recv_window: window, ack_every: 2, ..SessionConfig::default() };
+    let config = LinkLimits { window, ack_every: 2, ..LinkLimits::default() };
     let mut p = Pair::new(config);
     for n in 1..=window as u64 {
         p.a.send_msg(&msg_frame(n), n);
@@ -245,7 +245,7 @@ fn unhandled_messages_keep_the_senders_window_closed() {
 
 #[test]
 fn without_waiting_messages_are_acknowledged_every_ack_every() {
-    let config = SessionConfig { ack_every: 2, ..SessionConfig::default() };
+    let config = LinkLimits { ack_every: 2, ..LinkLimits::default() };
     let mut p = Pair::new(config);
     for n in 1..=5 {
         p.a.send_msg(&msg_frame(n), n);
@@ -259,7 +259,7 @@ fn without_waiting_messages_are_acknowledged_every_ack_every() {
 
 #[test]
 fn a_message_out_of_sequence_closes_the_link() {
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     let mut frame = msg_frame(1);
     patch_seq_ack(&mut frame, 2, 0);
     p.b.handle_input(p.now, &frame);
@@ -272,7 +272,7 @@ fn a_message_out_of_sequence_closes_the_link() {
 
 #[test]
 fn a_peer_that_sends_beyond_the_receive_window_is_cut() {
-    let config = SessionConfig { recv_window: 4, ack_every: 1000, ..SessionConfig::default() };
+    let config = LinkLimits { window: 4, ack_every: 1000, ..LinkLimits::default() };
     let mut p = Pair::new(config);
     for n in 1..=4 {
         p.a.send_msg(&msg_frame(n), n);
@@ -286,7 +286,7 @@ fn a_peer_that_sends_beyond_the_receive_window_is_cut() {
 
 #[test]
 fn within_the_window_after_acknowledgements_is_fine() {
-    let config = SessionConfig { recv_window: 4, ack_every: 1000, ..SessionConfig::default() };
+    let config = LinkLimits { window: 4, ack_every: 1000, ..LinkLimits::default() };
     let mut p = Pair::new(config);
     for round in 0..5 {
         for n in 1..=4 {
@@ -302,7 +302,7 @@ fn within_the_window_after_acknowledgements_is_fine() {
 
 #[test]
 fn acknowledgements_wait_while_inbound_messages_hold_too_much() {
-    let config = SessionConfig { max_inbound_bytes: 100, ..SessionConfig::default() };
+    let config = LinkLimits { max_inbound_bytes: 100, ..LinkLimits::default() };
     let mut p = Pair::new(config);
     p.a.send_msg(&msg_frame(1), 1);
     p.a_to_b();
@@ -324,7 +324,7 @@ fn acknowledgements_wait_while_inbound_messages_hold_too_much() {
 
 #[test]
 fn reading_stops_while_the_output_is_over_its_cap() {
-    let config = SessionConfig { max_write_buffer: 200, ..SessionConfig::default() };
+    let config = LinkLimits { max_write_buffer: 200, ..LinkLimits::default() };
     let mut p = Pair::new(config);
     p.b.send_msg(&msg_frame(1), 1);
     p.b.send_msg(&msg_frame(2), 2);
@@ -338,7 +338,7 @@ fn reading_stops_while_the_output_is_over_its_cap() {
 
 #[test]
 fn heartbeats_are_sent_when_idle_and_silence_ends_the_link() {
-    let config = SessionConfig::default();
+    let config = LinkLimits::default();
     let mut p = Pair::new(config.clone());
     let t0 = p.now;
     assert_eq!(p.a.poll_timeout(), Some(t0 + config.heartbeat_interval));
@@ -355,7 +355,7 @@ fn heartbeats_are_sent_when_idle_and_silence_ends_the_link() {
 
 #[test]
 fn silence_while_this_side_does_not_read_is_not_the_peers() {
-    let config = SessionConfig { max_inbound_bytes: 10, ..SessionConfig::default() };
+    let config = LinkLimits { max_inbound_bytes: 10, ..LinkLimits::default() };
     let mut p = Pair::new(config.clone());
     p.b.set_inbound_held(10);
     let later = p.now + config.heartbeat_timeout * 3;
@@ -371,7 +371,7 @@ fn silence_while_this_side_does_not_read_is_not_the_peers() {
 #[test]
 fn a_stalled_handshake_times_out() {
     let now = Instant::now();
-    let config = SessionConfig::default();
+    let config = LinkLimits::default();
     let mut s: S = Session::new(Role::Server, handshake("b"), [2; 32], config.clone(), now);
     assert_eq!(s.poll_timeout(), Some(now + config.handshake_timeout));
     s.handle_timeout(now + config.handshake_timeout - Duration::from_millis(1));
@@ -382,7 +382,7 @@ fn a_stalled_handshake_times_out() {
 
 #[test]
 fn a_peer_that_takes_nothing_is_cut_at_the_write_deadline() {
-    let config = SessionConfig { heartbeat_timeout: Duration::from_secs(60), ..SessionConfig::default() };
+    let config = LinkLimits { heartbeat_timeout: Duration::from_secs(60), ..LinkLimits::default() };
     let mut p = Pair::new(config.clone());
     p.b.send_msg(&msg_frame(1), 1);
     p.b.write_blocked(p.now);
@@ -395,11 +395,11 @@ fn a_peer_that_takes_nothing_is_cut_at_the_write_deadline() {
 
 #[test]
 fn the_end_of_the_stream_is_peer_closed_or_a_truncated_frame() {
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     p.b.handle_input(p.now, &[]);
     assert_eq!(events(&mut p.b), [Seen::Closed("peer_closed".into())]);
 
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     let frame = msg_frame(1);
     p.b.handle_input(p.now, &frame[..30]);
     assert!(events(&mut p.b).is_empty(), "half a frame waits for the rest");
@@ -412,7 +412,7 @@ fn the_end_of_the_stream_is_peer_closed_or_a_truncated_frame() {
 
 #[test]
 fn garbage_and_oversized_frames_close_the_link() {
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     p.b.handle_input(p.now, b"GET / HTTP/1.1\r\n\r\n");
     assert_eq!(
         events(&mut p.b),
@@ -420,11 +420,11 @@ fn garbage_and_oversized_frames_close_the_link() {
         "`GET ` read as a length"
     );
 
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     p.b.handle_input(p.now, b"\x00\x00\x00\x05GET / HTTP/1.1\r\n\r\n");
     assert_eq!(events(&mut p.b), [Seen::Closed("protocol_frame_too_short".into())]);
 
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     p.b.handle_input(p.now, &u32::MAX.to_be_bytes());
     assert_eq!(events(&mut p.b), [Seen::Closed("protocol_frame_too_large".into())]);
 }
@@ -432,7 +432,7 @@ fn garbage_and_oversized_frames_close_the_link() {
 #[test]
 fn a_wrong_magic_fails_the_handshake() {
     let now = Instant::now();
-    let mut s: S = Session::new(Role::Server, handshake("b"), [2; 32], SessionConfig::default(), now);
+    let mut s: S = Session::new(Role::Server, handshake("b"), [2; 32], LinkLimits::default(), now);
     s.handle_input(now, &[0; 76]);
     assert_eq!(events(&mut s), [Seen::Closed("protocol_handshake_bad_magic".into())]);
     assert_eq!(s.pending_output(), 0, "an unauthenticated peer gets nothing");
@@ -440,14 +440,14 @@ fn a_wrong_magic_fails_the_handshake() {
 
 #[test]
 fn an_acknowledgement_of_what_was_never_sent_closes_the_link() {
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     p.b.handle_input(p.now, &control_frame(FrameHeader { ack: 5, ..FrameHeader::new(FrameKind::Ack) }, &[]));
     assert_eq!(events(&mut p.b), [Seen::Closed("protocol_bad_ack".into())]);
 }
 
 #[test]
 fn an_orderly_close_says_why_and_the_peer_hears_it() {
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     p.a.send_msg(&msg_frame(1), 1);
     p.a.close(CloseReason::Shutdown);
     assert_eq!(events(&mut p.a), [Seen::Closed("shutdown".into())]);
@@ -470,7 +470,7 @@ fn watch(target: u128, watcher: u128) -> Vec<u8> {
 
 #[test]
 fn a_watch_comes_once_per_pair_and_is_capped() {
-    let config = SessionConfig { max_watches: 2, ..SessionConfig::default() };
+    let config = LinkLimits { max_watches: 2, ..LinkLimits::default() };
     let mut p = Pair::new(config);
     p.b.handle_input(p.now, &[watch(1, 10), watch(1, 10), watch(2, 10)].concat());
     let id = ActorId::from_u128;
@@ -504,7 +504,7 @@ fn entries(range: std::ops::Range<u128>) -> Vec<DirEntry> {
 #[test]
 fn directories_are_applied_and_capped() {
     let config =
-        SessionConfig { max_remote_actors: 3, max_name_len: 8, max_actor_ids: 2, ..SessionConfig::default() };
+        LinkLimits { max_remote_actors: 3, max_name_len: 8, max_actor_ids: 2, ..LinkLimits::default() };
     let mut p = Pair::new(config.clone());
     let full = DirectoryUpdate { node: Some("b".into()), full: true, add: entries(0..2), remove: vec![] };
     p.b.handle_input(p.now, &directory(&full));
@@ -556,7 +556,7 @@ fn MsgId_of(name: &str) -> msg_header::MsgId {
 
 #[test]
 fn a_large_frame_is_read_in_pieces_of_any_size() {
-    let mut p = Pair::new(SessionConfig::default());
+    let mut p = Pair::new(LinkLimits::default());
     let big = "x".repeat(200_000);
     let header = FrameHeader { seq: 1, ..FrameHeader::new(FrameKind::Msg) };
     let mut frame = Vec::new();
@@ -585,7 +585,7 @@ fn heartbeats(n: usize) -> Vec<u8> {
 
 #[test]
 fn control_frames_past_the_burst_stop_reading_until_the_budget_refills() {
-    let config = SessionConfig { control_rate: 1_000, control_burst: 10, ..SessionConfig::default() };
+    let config = LinkLimits { control_rate: 1_000, control_burst: 10, ..LinkLimits::default() };
     let mut p = Pair::new(config);
     let t0 = p.now;
     p.b.handle_input(t0, &heartbeats(10));
@@ -607,7 +607,7 @@ fn control_frames_past_the_burst_stop_reading_until_the_budget_refills() {
 
 #[test]
 fn the_control_budget_refills_at_its_rate_up_to_the_burst() {
-    let config = SessionConfig { control_rate: 1_000, control_burst: 10, ..SessionConfig::default() };
+    let config = LinkLimits { control_rate: 1_000, control_burst: 10, ..LinkLimits::default() };
     let mut p = Pair::new(config);
     let t0 = p.now;
     // 10 a second for 10 seconds is far below the rate: never throttled.
@@ -625,7 +625,7 @@ fn the_control_budget_refills_at_its_rate_up_to_the_burst() {
 
 #[test]
 fn settling_frames_are_free_and_a_directory_costs_its_size() {
-    let config = SessionConfig { control_rate: 1_000, control_burst: 4, ..SessionConfig::default() };
+    let config = LinkLimits { control_rate: 1_000, control_burst: 4, ..LinkLimits::default() };
     let mut p = Pair::new(config);
     // Acknowledgements of what was sent are never charged.
     for n in 1..=20 {

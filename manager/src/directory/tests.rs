@@ -63,9 +63,8 @@ fn peer(node: &str, rank: u64) -> Arc<Peer> {
         Incarnation([1; 16]),
         rank,
         NodeId::ZERO,
-        8,
         mailboxes,
-        1 << 20,
+        &connection::LinkLimits::default(),
     ))
 }
 

@@ -42,7 +42,7 @@ struct Stand {
     ended: Mutex<Vec<ActorId>>,
 }
 
-impl Host for Stand {
+impl crate::link::Host for Stand {
     fn config(&self) -> &ManagerConfig {
         &self.config
     }
@@ -64,14 +64,17 @@ impl Host for Stand {
     fn closes(&self) -> &Tally {
         &self.closes
     }
-    fn open_links(&self) -> &AtomicUsize {
-        &self.links
-    }
     fn directory_frames(&self) -> Vec<Vec<u8>> {
         Vec::new()
     }
     fn is_stopping(&self) -> bool {
         !self.lifecycle.is_running()
+    }
+}
+
+impl Host for Stand {
+    fn open_links(&self) -> &AtomicUsize {
+        &self.links
     }
     fn next_link_executor(&self) -> usize {
         0
@@ -111,7 +114,7 @@ impl Running {
     fn start() -> Self {
         let config = ManagerConfig::default();
         let stand = Arc::new(Stand {
-            nodes: Nodes::new(NodeId::of_name("stand"), "stand".into(), config.window, config.max_frame),
+            nodes: Nodes::new(NodeId::of_name("stand"), "stand".into(), &config.link, 16),
             decoders: Decoders::default(),
             dead_letters: DeadLetters::new(64),
             closes: Tally::default(),
@@ -293,9 +296,9 @@ fn print_sizes() {
     );
     println!(
         "Listener {} Stream {} Origin {} Addr {} Handoff {}",
-        std::mem::size_of::<crate::socket::Listener>(),
-        std::mem::size_of::<crate::socket::Stream>(),
-        std::mem::size_of::<crate::net::Origin>(),
+        std::mem::size_of::<crate::transport::Listener>(),
+        std::mem::size_of::<crate::transport::Stream>(),
+        std::mem::size_of::<crate::link::Origin>(),
         std::mem::size_of::<crate::Addr>(),
         std::mem::size_of::<crate::net::Handoff>()
     );

@@ -7,7 +7,10 @@ use connection::{DirEntry, DirectoryUpdate, Incarnation, PeerHello};
 use msg_header::{ActorId, NodeId};
 use rustc_hash::FxHashMap;
 
-use super::{DOWN_PEERS_KEPT, Known, Nodes, Placed};
+use super::{Known, Nodes, Placed};
+
+/// The bound on nodes remembered while down, in these tests.
+const DOWN_PEERS_KEPT: usize = 64;
 use crate::peer::{LinkReplaced, PeerCommand, Place};
 use crate::sync::Mailbox;
 
@@ -30,7 +33,9 @@ impl Mailbox<PeerCommand> for Recorder {
 }
 
 fn nodes(me: &str) -> (Nodes, Arc<Recorder>) {
-    let nodes = Nodes::new(NodeId::of_name(me), me.to_owned(), 8, 1 << 20);
+    let mut limits = connection::LinkLimits::default();
+    limits.window = 8;
+    let nodes = Nodes::new(NodeId::of_name(me), me.to_owned(), &limits, DOWN_PEERS_KEPT);
     let recorder = Arc::new(Recorder::default());
     nodes.set_mailboxes(Arc::from(vec![recorder.clone() as Arc<dyn Mailbox<PeerCommand>>]));
     (nodes, recorder)

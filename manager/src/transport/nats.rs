@@ -190,7 +190,7 @@ impl Bridge {
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let addr_shown = addr.to_string();
         let addr = addr.clone();
-        let name = format!("{}-nats", port.config().name);
+        let name = format!("{}-nats", port.config().identity.name);
         let thread = std::thread::Builder::new().name(name).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
@@ -241,15 +241,15 @@ async fn connect(
 ) -> Result<Client, ManagerError> {
     let mut options = addr
         .connect_options()
-        .name(format!("ipchnl {}", port.config().node_name))
-        .connection_timeout(port.config().handshake_timeout)
+        .name(format!("ipchnl {}", port.config().identity.node_name))
+        .connection_timeout(port.config().link.handshake_timeout)
         .event_callback(move |event| {
             let notes = notes.clone();
             async move {
                 let _ = notes.send(Note::Nats(event));
             }
         });
-    if let Some(path) = &port.config().nats_credentials {
+    if let Some(path) = &port.config().nats.credentials {
         options = options.credentials_file(path).await.map_err(|e| ManagerError::Connect {
             addr: addr.to_string(),
             reason: format!("credentials file {}: {e}", path.display()),
@@ -330,9 +330,9 @@ async fn run(
     let announce = |bye: bool| {
         let a = Announce {
             node: me,
-            name: port.config().node_name.clone(),
+            name: port.config().identity.node_name.clone(),
             incarnation: hex(port.incarnation()),
-            expiry_ms: Some(u64::try_from(port.config().nats_expiry.as_millis()).unwrap_or(u64::MAX)),
+            expiry_ms: Some(u64::try_from(port.config().nats.expiry.as_millis()).unwrap_or(u64::MAX)),
             bye,
         };
         Bytes::from(serde_json::to_vec(&a).unwrap_or_default())
@@ -341,11 +341,11 @@ async fn run(
         port: port.clone(),
         client,
         me,
-        expiry: port.config().nats_expiry,
+        expiry: port.config().nats.expiry,
         announce: announce(false),
         known: HashMap::new(),
         notes,
-        busy: Arc::new(Busy::new(port.config().nats_poll)),
+        busy: Arc::new(Busy::new(port.config().nats.poll)),
         away: false,
         pumps: tokio::task::JoinSet::new(),
     };
@@ -354,7 +354,7 @@ async fn run(
     info!(%addr, node = %me, "linked through NATS");
     let _ = ready.send(Ok(()));
 
-    let expiry = port.config().nats_expiry;
+    let expiry = port.config().nats.expiry;
     // (A zero period would panic: an expiry below 30 ms ticks every 10.)
     let mut tick = tokio::time::interval((expiry / 3).max(MIN_TICK));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

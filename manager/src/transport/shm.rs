@@ -50,6 +50,11 @@ use mio::{Interest, Registry, Token};
 use rustc_hash::FxHashMap;
 use tracing::debug;
 
+use super::unix::UnixListener;
+use super::{Accept, Flavor, Listener, Readiness, Stream};
+use crate::config::UnixPeers;
+use crate::{Addr, ManagerError};
+
 /// The iceoryx2 service kind: its ports stay on the thread that made
 /// them (see [`PORTS`]). The kind whose ports may move between threads
 /// locks a mutex in each call: a round trip between two processes of bare
@@ -109,17 +114,6 @@ const PENDING_MAX: usize = CHUNK;
 /// write and waits for credits.
 const ASLEEP: u64 = 1;
 const BLOCKED: u64 = 2;
-
-/// The longest name after `shm:`.
-pub(crate) const MAX_NAME_LEN: usize = 64;
-
-/// Whether `name` may follow `shm:`: 1 to [`MAX_NAME_LEN`] ASCII letters,
-/// digits, `.`, `_` or `-`, not starting with a dot.
-pub(crate) fn valid_name(name: &str) -> bool {
-    (1..=MAX_NAME_LEN).contains(&name.len())
-        && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-}
 
 /// The rendezvous socket of `shm:NAME`.
 pub(crate) fn socket_path(name: &str) -> PathBuf {
@@ -623,7 +617,7 @@ impl ShmStream {
             self.rung = word;
             // A full socket has bells in it already; a closed one says so
             // to the reader, after what was published is read.
-            if let Err(e) = self.sock.write(&[BELL]) {
+            if let Err(e) = Write::write(&mut self.sock, &[BELL]) {
                 debug!(error = %e, "no bell rung");
             }
         }
@@ -665,7 +659,7 @@ impl ShmStream {
 
     fn flush_sock(&mut self) -> io::Result<()> {
         while !self.sock_out.is_empty() {
-            match self.sock.write(&self.sock_out) {
+            match Write::write(&mut self.sock, &self.sock_out) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => drop(self.sock_out.drain(..n)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -684,7 +678,7 @@ impl ShmStream {
                 Phase::Hello { len, .. } => HELLO_LEN - len,
                 _ => buf.len(),
             };
-            let n = match self.sock.read(&mut buf[..want]) {
+            let n = match Read::read(&mut self.sock, &mut buf[..want]) {
                 Ok(0) => {
                     self.eof = true;
                     self.sock_readable = false;
@@ -850,6 +844,102 @@ impl Drop for ShmStream {
     }
 }
 
+/// Dials `shm:NAME`.
+pub(crate) fn dial(name: &str) -> io::Result<Stream> {
+    ShmStream::connect(name).map(|s| Stream::Shm(Box::new(s)))
+}
+
+/// Listens on `shm:NAME`: its rendezvous socket.
+pub(crate) fn bind(name: &str, addr: &Addr) -> Result<(Listener, Addr), ManagerError> {
+    let socket = UnixListener::bind(&socket_path(name), addr)?;
+    Ok((Listener::Shm(ShmListener(socket)), addr.clone()))
+}
+
+/// A `shm:` listener: the Unix socket its dialers meet at.
+pub(crate) struct ShmListener(UnixListener);
+
+impl Accept for ShmListener {
+    fn accept(&self) -> io::Result<Stream> {
+        self.0.accept_socket().map(|s| Stream::Shm(Box::new(ShmStream::accepted(s))))
+    }
+}
+
+impl Source for ShmListener {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        self.0.register(r, t, i)
+    }
+
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        self.0.reregister(r, t, i)
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        self.0.deregister(r)
+    }
+}
+
+/// A shared-memory stream's bytes come with no event (the executor polls
+/// it); its socket's events (bells, the rendezvous, the end) are read on
+/// the next read, and may let it write; its ports stay on their thread.
+impl Flavor for ShmStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        ShmStream::read(self, buf)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        ShmStream::write(self, buf)
+    }
+
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.take_error()
+    }
+
+    fn is_connected(&self) -> io::Result<bool> {
+        super::connected(self.sock.peer_addr().map(drop))
+    }
+
+    fn shutdown(&self, how: std::net::Shutdown) {
+        let _ = self.sock.shutdown(how);
+    }
+
+    fn check_peer(&self, peers: &UnixPeers) -> Result<(), String> {
+        super::unix::check_peer(&self.sock, peers)
+    }
+
+    fn is_polled(&self) -> bool {
+        true
+    }
+
+    fn is_thread_bound(&self) -> bool {
+        true
+    }
+
+    fn on_event(&mut self, readable: bool, writable: bool, _ended: bool, writable_known: bool) -> Readiness {
+        if readable {
+            self.note_readable();
+        }
+        // The socket's bytes (READY, a bell) may let it write: after they
+        // are read. A short read is no sign that nothing follows.
+        let writable = writable || (readable && !writable_known);
+        Readiness { readable, writable, read_to_end: true, write_after_read: true }
+    }
+
+    fn poll(&mut self) -> io::Result<Readiness> {
+        let writable = self.writable()?;
+        let readable = self.readable()?;
+        Ok(Readiness { readable, writable, read_to_end: true, write_after_read: false })
+    }
+
+    fn prepare_sleep(&mut self) -> io::Result<Readiness> {
+        let (readable, writable) = ShmStream::prepare_sleep(self)?;
+        Ok(Readiness { readable, writable, read_to_end: true, write_after_read: false })
+    }
+
+    fn before_final_read(&mut self) {
+        self.note_readable(); // its socket's bells too
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -878,11 +968,11 @@ mod tests {
 
     #[test]
     fn names_and_hellos() {
-        for good in ["a", "bench-1", "x.y_z", &"n".repeat(MAX_NAME_LEN)] {
-            assert!(valid_name(good), "{good}");
+        for good in ["a", "bench-1", "x.y_z", &"n".repeat(crate::addr::MAX_SHM_NAME_LEN)] {
+            assert!(crate::addr::valid_shm_name(good), "{good}");
         }
-        for bad in ["", ".hidden", "a/b", "sp ace", "é", &"n".repeat(MAX_NAME_LEN + 1)] {
-            assert!(!valid_name(bad), "{bad}");
+        for bad in ["", ".hidden", "a/b", "sp ace", "é", &"n".repeat(crate::addr::MAX_SHM_NAME_LEN + 1)] {
+            assert!(!crate::addr::valid_shm_name(bad), "{bad}");
         }
         let id = "0123456789abcdef01234567";
         let hello = [HELLO_MAGIC.as_slice(), id.as_bytes()].concat();

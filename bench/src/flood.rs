@@ -4,15 +4,16 @@
 //! address, over connections of its own; the tests of the same attacks are
 //! `tests/attacks.rs`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use connection::blocking::BlockingLink;
 use connection::{
-    DEFAULT_MAX_FRAME, DirEntry, DirectoryUpdate, FrameDecoder, FrameHeader, FrameKind, Handshake,
-    HandshakeConfig, Incarnation, Role, encode_frame,
+    DEFAULT_MAX_FRAME, DirEntry, DirectoryUpdate, FrameHeader, FrameKind, HandshakeConfig, Incarnation, Role,
+    encode_frame,
 };
 use echo_req::EchoReq;
 use msg_header::{ActorId, MsgType, NodeId};
@@ -155,50 +156,24 @@ struct RawPeer {
 
 impl RawPeer {
     fn link(addr: SocketAddr) -> std::io::Result<Self> {
-        let mut s = TcpStream::connect(addr)?;
+        let s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
         s.set_write_timeout(Some(Duration::from_millis(200)))?;
         let name = format!("flood-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let mut nonce = [0; 32];
         nonce[..8].copy_from_slice(&NEXT.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-        let mut hs = Handshake::new(
-            Role::Client,
-            HandshakeConfig::new(NodeId::of_name(&name), Incarnation([3; 16])),
-            nonce,
-        );
-        s.write_all(&hs.take_output())?;
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 65536];
-        while !hs.is_done() {
-            let n = s.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            let used = hs.read(&buf).map_err(std::io::Error::other)?;
-            buf.drain(..used);
-            s.write_all(&hs.take_output())?;
-        }
-        s.write_all(&frame(FrameHeader::new(FrameKind::Directory), br#"{"full":true}"#))?;
-        let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
+        let config = HandshakeConfig::new(NodeId::of_name(&name), Incarnation([3; 16]));
+        let (mut link, _) = BlockingLink::handshake(s, Role::Client, config, nonce, DEFAULT_MAX_FRAME)?;
+        link.write_frame(&FrameHeader::new(FrameKind::Directory), br#"{"full":true}"#)?;
         loop {
-            if let Some((f, used)) = decoder.decode(&buf).map_err(std::io::Error::other)? {
-                if f.header.kind == FrameKind::Directory {
-                    let update: DirectoryUpdate =
-                        serde_json::from_slice(f.body).map_err(std::io::Error::other)?;
-                    if let Some(e) = update.add.iter().find(|e| e.name == "server") {
-                        return Ok(Self { server: e.id, s, seq: 0 });
-                    }
+            let (header, body) = link.read_frame()?;
+            if header.kind == FrameKind::Directory {
+                let update: DirectoryUpdate = serde_json::from_slice(&body).map_err(std::io::Error::other)?;
+                if let Some(e) = update.add.iter().find(|e| e.name == "server") {
+                    return Ok(Self { server: e.id, s: link.into_parts().0, seq: 0 });
                 }
-                buf.drain(..used);
-                continue;
             }
-            let n = s.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            buf.extend_from_slice(&chunk[..n]);
         }
     }
 

@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod blocking;
 mod bodies;
 mod frame;
 #[cfg(feature = "fuzzing")]

@@ -28,8 +28,9 @@ pub use actor::{
     Terminated, TerminationReason, Wait, dispatch, mark_executor_thread, on_executor_thread,
 };
 pub use manager::{
-    ActorOptions, Addr, AddrError, DeadLetter, DeadLetterReason, MIN_SECRET_LEN, Manager, ManagerConfig,
-    ManagerError, NackReason, PeerInfo, Secret, SecretError, UnixPeers, read_secret, user_secret,
+    ActorOptions, Addr, AddrError, ByteStream, DeadLetter, DeadLetterReason, Identity, LimitRow, LinkLimits,
+    LinkPort, LinkStats, MIN_SECRET_LEN, Manager, ManagerConfig, ManagerError, NackReason, NatsOptions,
+    NodeLimits, PeerInfo, Secret, SecretError, Security, Stats, Tuning, UnixPeers, read_secret, user_secret,
     user_secret_path, write_secret,
 };
 pub use msg_header::{

@@ -162,7 +162,7 @@ connection::limits! {
         /// are handled: what links read for one thread's actors is bounded
         /// by this and one read budget per link. Default: 64.
         own_queue_read_limit: usize = 64 => len,
-        /// Dead letters kept for [`Manager::dead_letters`](crate::Manager::dead_letters)
+        /// Dead letters kept for `Manager::dead_letters`
         /// until read; past that they are counted and logged only. Default: 10,000.
         dead_letter_capacity: usize = 10_000 => len,
         /// Nodes whose link is down that are remembered (their counters and

@@ -109,7 +109,7 @@ pub use dead_letter::{DeadLetter, DeadLetterReason};
 pub use error::ManagerError;
 pub use manager::Manager;
 pub use peer::PeerInfo;
-pub use port::LinkPort;
+pub use port::{ByteStream, LinkPort};
 pub use secret::{MIN_SECRET_LEN, SecretError, read_secret, user_secret, user_secret_path, write_secret};
 pub use stats::{LinkStats, Stats};
 #[doc(hidden)]

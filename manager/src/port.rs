@@ -58,18 +58,51 @@ impl LinkPort {
         &self.shared.config
     }
 
-    /// Runs a link over `stream`, this side in `role` (the client speaks
-    /// first), on the next link executor. The link is not dialed again
-    /// when it goes down: the transport adopts a new stream for that.
-    pub fn adopt(&self, stream: std::os::unix::net::UnixStream, role: Role) -> Result<(), ManagerError> {
+    /// Runs a link over `stream` (a connected Unix socket or TCP
+    /// connection), this side in `role` (the client speaks first), on the
+    /// next link executor. The link is not dialed again when it goes down:
+    /// the transport adopts a new stream for that.
+    pub fn adopt(&self, stream: impl Into<ByteStream>, role: Role) -> Result<(), ManagerError> {
         if !self.shared.lifecycle.is_running() {
             return Err(ManagerError::ShuttingDown);
         }
-        stream.set_nonblocking(true)?;
-        let stream = Box::new(Stream::Unix(mio::net::UnixStream::from_std(stream)));
+        let stream = match stream.into() {
+            ByteStream::Unix(s) => {
+                s.set_nonblocking(true)?;
+                Stream::Unix(mio::net::UnixStream::from_std(s))
+            }
+            ByteStream::Tcp(s) => {
+                s.set_nonblocking(true)?;
+                Stream::Tcp(mio::net::TcpStream::from_std(s))
+            }
+        };
         let executor = self.shared.next_link_executor();
-        self.shared
-            .push_to(executor, NetCommand::AddStream { stream, origin: Box::new(Origin::adopted(role)) });
+        let (stream, origin) = (Box::new(stream), Box::new(Origin::adopted(role)));
+        self.shared.push_to(executor, NetCommand::AddStream { stream, origin });
         Ok(())
+    }
+}
+
+/// A connected byte stream a transport of one's own hands to
+/// [`LinkPort::adopt`]: a Unix socket or a TCP connection (blocking or
+/// not: the link makes it non-blocking).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ByteStream {
+    /// A Unix-domain socket (one end of a `socketpair`, say).
+    Unix(std::os::unix::net::UnixStream),
+    /// A TCP connection.
+    Tcp(std::net::TcpStream),
+}
+
+impl From<std::os::unix::net::UnixStream> for ByteStream {
+    fn from(s: std::os::unix::net::UnixStream) -> Self {
+        Self::Unix(s)
+    }
+}
+
+impl From<std::net::TcpStream> for ByteStream {
+    fn from(s: std::net::TcpStream) -> Self {
+        Self::Tcp(s)
     }
 }

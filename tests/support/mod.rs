@@ -343,9 +343,8 @@ pub mod raw {
     use std::io::{Read, Write};
     use std::net::TcpStream;
 
-    use connection::{
-        DEFAULT_MAX_FRAME, FrameDecoder, Handshake, HandshakeConfig, Incarnation, Role, Secret,
-    };
+    use connection::blocking::BlockingLink;
+    use connection::{DEFAULT_MAX_FRAME, FrameDecoder, HandshakeConfig, Incarnation, Role, Secret};
     use ipchnl::{Addr, NodeId};
 
     use super::HANG_GUARD;
@@ -409,7 +408,6 @@ pub mod raw {
     /// Connects and completes the handshake; the rest of what the server
     /// sent (its directory) is left unread.
     pub fn handshake(addr: &Addr, secret: Option<&str>) -> Conn {
-        let mut s = connect(addr);
         let mut config = HandshakeConfig::new(
             NodeId::of_name(&format!("raw-{}", std::process::id())),
             Incarnation([7; 16]),
@@ -417,24 +415,15 @@ pub mod raw {
         if let Some(secret) = secret {
             config = config.with_secret(Secret::new(secret.as_bytes()).expect("non-empty"));
         }
-        let mut hs = Handshake::new(Role::Client, config, [9; 32]);
-        s.write_all(&hs.take_output()).expect("hello sent");
-        let mut buf = [0u8; 1];
-        while !hs.is_done() {
-            s.read_exact(&mut buf).expect("handshake bytes");
-            hs.read(&buf).expect("handshake proceeds");
-            let out = hs.take_output();
-            if !out.is_empty() {
-                s.write_all(&out).expect("handshake reply sent");
-            }
-        }
-        s
+        let (link, _) =
+            BlockingLink::handshake(connect(addr), Role::Client, config, [9; 32], DEFAULT_MAX_FRAME)
+                .expect("the handshake");
+        link.into_parts().0
     }
 
     /// A wire-level client: handshake, directory, echo round trips.
     pub struct Client<S: Read + Write> {
-        s: S,
-        buf: Vec<u8>,
+        link: BlockingLink<S>,
         seq: u64,
         peer_seq: u64,
         me: ipchnl::ActorId,
@@ -450,35 +439,13 @@ pub mod raw {
 
         /// As [`start`](Self::start), as incarnation `incarnation` (every
         /// byte of it) of node `node`.
-        pub fn start_as(mut s: S, node: &str, incarnation: u8) -> std::io::Result<Self> {
+        pub fn start_as(s: S, node: &str, incarnation: u8) -> std::io::Result<Self> {
             let config = HandshakeConfig::new(NodeId::of_name(node), Incarnation([incarnation; 16]));
             let mut nonce = [0; 32];
             nonce[..node.len().min(32)].copy_from_slice(&node.as_bytes()[..node.len().min(32)]);
-            let mut hs = Handshake::new(Role::Client, config, nonce);
-            s.write_all(&hs.take_output())?;
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            while !hs.is_done() {
-                let n = s.read(&mut chunk)?;
-                if n == 0 {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                let used = hs.read(&buf).map_err(std::io::Error::other)?;
-                buf.drain(..used);
-                let out = hs.take_output();
-                if !out.is_empty() {
-                    s.write_all(&out)?;
-                }
-            }
-            let mut client = Self {
-                s,
-                buf,
-                seq: 0,
-                peer_seq: 0,
-                me: ipchnl::ActorId::new(),
-                server: ipchnl::ActorId::NONE,
-            };
+            let (link, _) = BlockingLink::handshake(s, Role::Client, config, nonce, DEFAULT_MAX_FRAME)?;
+            let mut client =
+                Self { link, seq: 0, peer_seq: 0, me: ipchnl::ActorId::new(), server: ipchnl::ActorId::NONE };
             let dir = br#"{"full":true,"add":[]}"#;
             client.send(connection::FrameHeader::new(connection::FrameKind::Directory), dir)?;
             loop {
@@ -496,7 +463,7 @@ pub mod raw {
 
         /// The connection, to write (or not read) as an attacker would.
         pub fn stream(&mut self) -> &mut S {
-            &mut self.s
+            self.link.stream_mut()
         }
 
         /// The next `EchoReq` frame, numbered as sent (for writing in bulk).
@@ -526,10 +493,7 @@ pub mod raw {
 
         fn send(&mut self, mut h: connection::FrameHeader, body: &[u8]) -> std::io::Result<()> {
             h.ack = self.peer_seq;
-            let mut frame = Vec::new();
-            connection::encode_frame(&h, body, DEFAULT_MAX_FRAME, &mut frame)
-                .map_err(std::io::Error::other)?;
-            self.s.write_all(&frame)
+            self.link.write_frame(&h, body)
         }
 
         /// This client's actor id (the `src_id` of what it sends).
@@ -539,23 +503,11 @@ pub mod raw {
 
         /// The next frame read, whatever its kind.
         pub fn next_frame(&mut self) -> std::io::Result<(connection::FrameHeader, Vec<u8>)> {
-            let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
-            let mut chunk = [0u8; 4096];
-            loop {
-                if let Some((frame, used)) = decoder.decode(&self.buf).map_err(std::io::Error::other)? {
-                    let out = (frame.header, frame.body.to_vec());
-                    self.buf.drain(..used);
-                    if out.0.kind == connection::FrameKind::Msg {
-                        self.peer_seq = out.0.seq;
-                    }
-                    return Ok(out);
-                }
-                let n = self.s.read(&mut chunk)?;
-                if n == 0 {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
-                self.buf.extend_from_slice(&chunk[..n]);
+            let (h, body) = self.link.read_frame()?;
+            if h.kind == connection::FrameKind::Msg {
+                self.peer_seq = h.seq;
             }
+            Ok((h, body))
         }
 
         /// Sends an `EchoReq` to the server.

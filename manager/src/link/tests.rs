@@ -582,25 +582,31 @@ fn sends_past_the_window_are_owed_and_paid_as_acknowledgements_come() {
     assert_eq!(peer.owed.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
-#[test]
-fn a_link_that_owes_a_window_defers_what_it_reads_until_it_owes_less() {
+/// A pair with a window of one in which alpha owes beta a full window
+/// (one message unacknowledged, one owed), and beta has sent alpha a
+/// request that alpha has read: alpha defers it.
+fn owing_pair() -> Pair {
     let mut l = limits();
     l.window = 1;
     let mut p = Pair::with(&l, ActorOptions::default());
     let a_peer = p.a.peer();
-    // alpha owes beta a full window: one unacknowledged, one owed.
     let server_at_b = Pair::remote_server(&p.a, "beta");
     assert!(a_peer.window.try_take());
-    let frame = req_frame(server_at_b.id(), 1);
-    let _ = p.a.core.send(&p.a.host, &frame, Box::new(EchoReq::new(1, 0)), None, false);
+    let _ =
+        p.a.core.send(&p.a.host, &req_frame(server_at_b.id(), 1), Box::new(EchoReq::new(1, 0)), None, false);
     a_peer.owed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let _ =
         p.a.core.send(&p.a.host, &req_frame(server_at_b.id(), 2), Box::new(EchoReq::new(2, 0)), None, true);
-    // beta sends alpha a request meanwhile; alpha does not acknowledge its
-    // first yet (its bytes wait), so alpha owes, and defers beta's request.
+    // beta's request comes before beta has read alpha's first: alpha owes.
     Pair::remote_server(&p.b, "alpha").try_send(EchoReq::new(9, 0)).expect("sent");
     pass(&mut p.b, &mut p.a, p.now);
     assert!(p.a.deliveries().is_empty(), "deferred while it owes a window");
+    p
+}
+
+#[test]
+fn a_link_that_owes_a_window_defers_what_it_reads_until_it_owes_less() {
+    let mut p = owing_pair();
     // Once beta acknowledges, alpha pays what it owes and delivers.
     p.settle();
     let got = p.a.deliveries();
@@ -1049,20 +1055,7 @@ fn what_a_link_counted_reaches_its_peers_counters() {
 
 #[test]
 fn messages_deferred_when_the_link_ends_are_delivered_not_lost() {
-    let mut l = limits();
-    l.window = 1;
-    let mut p = Pair::with(&l, ActorOptions::default());
-    let a_peer = p.a.peer();
-    let server_at_b = Pair::remote_server(&p.a, "beta");
-    assert!(a_peer.window.try_take());
-    let _ =
-        p.a.core.send(&p.a.host, &req_frame(server_at_b.id(), 1), Box::new(EchoReq::new(1, 0)), None, false);
-    a_peer.owed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let _ =
-        p.a.core.send(&p.a.host, &req_frame(server_at_b.id(), 2), Box::new(EchoReq::new(2, 0)), None, true);
-    Pair::remote_server(&p.b, "alpha").try_send(EchoReq::new(9, 0)).expect("sent");
-    pass(&mut p.b, &mut p.a, p.now);
-    assert!(p.a.deliveries().is_empty(), "deferred");
+    let mut p = owing_pair();
     p.a.down(CloseReason::PeerClosed);
     let got = p.a.deliveries();
     assert_eq!(got.len(), 1, "acknowledged, so handed to its mailbox at the end");

@@ -6,6 +6,14 @@
 //! read budget per turn, pausing reads, the caps on links and pending
 //! handshakes, the listener's backoff. Everything here runs on the
 //! executor's thread; no other thread touches a link.
+//!
+//! Where links come from (listeners, dials and redials) is `listen`;
+//! following readiness and reading is `read`; the rest is here.
+
+mod listen;
+mod read;
+
+use listen::ListenerState;
 
 use std::collections::VecDeque;
 use std::io;
@@ -14,18 +22,17 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actor::{ActorSender, LocalPool};
-use connection::{CloseReason, LimitKind, PeerHello};
-use mio::event::Event as Readiness;
+use connection::{CloseReason, PeerHello};
 use mio::{Interest, Registry, Token};
 use msg_header::{ActorId, BoxMsg};
 use slab::Slab;
 use tracing::{debug, warn};
 
-use crate::link::{self, Actions, Caches, Inbound, LinkCommand, LinkCore, Origin, ReadGate, Redial};
+use crate::Addr;
+use crate::link::{self, Actions, Caches, Inbound, LinkCommand, LinkCore, Origin, Redial};
 use crate::peer::{LinkReplaced, Peer, PeerCommand, Place, Waiter, outbox};
 use crate::sync::Mailbox;
-use crate::transport::{self, Listener, Stream};
-use crate::{Addr, ManagerError};
+use crate::transport::{Listener, Stream};
 
 /// The manager, as its links' driver sees it: the core's view, and what
 /// places links on executors and caps them.
@@ -70,29 +77,11 @@ pub(crate) struct Link {
     writable: bool,
 }
 
-/// A listening socket and its backoff after the process ran out of
-/// descriptors (or memory).
-struct ListenerState {
-    listener: Listener,
-    backoff: Duration,
-    retry_at: Option<Instant>,
-}
-
-/// The first pause of a listener that could not accept for lack of
-/// descriptors or memory; it doubles on each failure, up to
-/// [`ACCEPT_BACKOFF_MAX`] (as Go's `net/http` does).
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
-
 /// How often a busy executor adds its links' counters to their peers'
 /// (which `Manager::stats` reads): every this many flushes, and whenever
 /// it is about to sleep. Once per read and write, the atomic additions
 /// cost a round trip about 0.1 µs.
 const PUBLISH_EVERY_FLUSHES: u32 = 256;
-
-/// With at most this many streams, a spinning executor reads its links
-/// directly instead of polling for their readiness.
-const SPECULATIVE_LINKS: usize = 4;
 
 enum Io {
     Listener(ListenerState),
@@ -383,374 +372,6 @@ impl Net {
         outbox::give_back(out);
     }
 
-    fn add_listener(&mut self, registry: &Registry, mut listener: Listener) {
-        let entry = self.io.vacant_entry();
-        if let Err(e) = registry.register(&mut listener, token(entry.key()), Interest::READABLE) {
-            warn!(error = %e, "cannot watch listener");
-            return;
-        }
-        entry.insert(Io::Listener(ListenerState { listener, backoff: ACCEPT_BACKOFF_MIN, retry_at: None }));
-    }
-
-    /// Takes over a connected (or connecting) stream. An accepted one is
-    /// refused at once past `max_links`; past `max_pending_handshakes` on
-    /// this executor, the oldest pending handshake is cut to make room.
-    fn add_stream<H: Host + ?Sized>(
-        &mut self,
-        host: &H,
-        registry: &Registry,
-        mut stream: Stream,
-        origin: Origin,
-    ) {
-        let accepted = origin.is_accepted();
-        let limits = &host.config().limits;
-        if accepted {
-            if host.open_links().load(Ordering::SeqCst) >= limits.max_links {
-                stream.shutdown();
-                link::Host::closes(host).add(&CloseReason::Limit(LimitKind::Links).key());
-                debug!(max = limits.max_links, "link refused: too many links");
-                return;
-            }
-            while self.pending.len() >= limits.max_pending_handshakes.max(1) {
-                let Some((key, id)) = self.pending.pop_front() else { break };
-                if self.link_of(key, id).is_some() {
-                    debug!("oldest pending handshake cut: too many pending handshakes");
-                    self.fail(host, key, CloseReason::Limit(LimitKind::PendingHandshakes));
-                    self.apply_downs(host, registry);
-                }
-            }
-        }
-        let key = self.io.vacant_key();
-        if let Err(e) = registry.register(&mut stream, token(key), Interest::READABLE | Interest::WRITABLE) {
-            warn!(error = %e, "cannot watch socket");
-            if let Some(w) = origin.waiter {
-                let _ = w.send(Err(ManagerError::Io(e)));
-            }
-            return;
-        }
-        let (id, inbound) = self.new_slot(host, key);
-        let now = Instant::now();
-        let deadline = now + host.config().link.handshake_timeout;
-        let place = Place { executor: self.index, key };
-        let runs_here = origin.home.is_none_or(|home| home == self.index);
-        let limits = host.config().link.normalized();
-        let mut core = LinkCore::new(&limits, place, id, origin, inbound.clone(), deadline);
-        if runs_here {
-            core.set_local(LocalPool::register(inbound));
-        }
-        let mut link = Link { stream, core, writable: false };
-        // An accepted stream is connected already: start at once.
-        if accepted {
-            host.open_links().fetch_add(1, Ordering::SeqCst);
-            self.pending.push_back((key, id));
-            start(host, &mut link, now);
-            self.dirty.push(key);
-        }
-        self.polled += usize::from(link.stream.is_polled());
-        self.io.insert(Io::Link(Box::new(link)));
-        self.timers_changed = true;
-        if accepted {
-            self.apply_downs(host, registry);
-        }
-    }
-
-    /// Starts a non-blocking connect; `waiter` hears how it went.
-    fn dial<H: Host + ?Sized>(
-        &mut self,
-        host: &H,
-        registry: &Registry,
-        redial: Redial,
-        waiter: Option<Waiter>,
-    ) {
-        let Redial { addr, attempt } = redial;
-        match transport::dial(&addr) {
-            Ok(stream) => self.add_stream(host, registry, stream, Origin::dialed(addr, waiter, attempt)),
-            Err(e) => {
-                let why = CloseReason::Io(e.to_string());
-                if let Some(again) = link::dial_failed(host, addr, waiter, attempt, &why) {
-                    self.schedule_redial(host, again);
-                }
-            }
-        }
-    }
-
-    fn schedule_redial<H: Host + ?Sized>(&mut self, host: &H, redial: Redial) {
-        let (first, longest) = host.config().tuning.reconnect_backoff;
-        let pause = first.saturating_mul(1 << redial.attempt.min(16)).min(longest);
-        let jitter = 0.75 + f64::from(getrandom::u32().unwrap_or(0) % 1000) / 2000.0;
-        self.redials.push(Scheduled { at: Instant::now() + pause.mul_f64(jitter), redial });
-        self.timers_changed = true;
-    }
-
-    /// Handles readiness of stream `token`.
-    pub(crate) fn on_event<H: Host + ?Sized>(&mut self, host: &H, registry: &Registry, event: &Readiness) {
-        let Some(key) = event.token().0.checked_sub(1) else { return };
-        match self.io.get_mut(key) {
-            Some(Io::Listener(_)) => self.accept(host, registry, key),
-            Some(Io::Link(link)) => {
-                let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                let writable = event.is_writable() || event.is_error() || event.is_write_closed();
-                let ended = event.is_read_closed() || event.is_error();
-                let ready = link.stream.on_event(readable, writable, ended, link.writable);
-                if ready.writable && !ready.write_after_read {
-                    self.on_writable(host, key);
-                }
-                if ready.readable {
-                    self.read_link(host, key, ready.read_to_end);
-                }
-                if ready.writable && ready.write_after_read {
-                    self.on_writable(host, key);
-                }
-            }
-            None => {}
-        }
-        self.apply_downs(host, registry);
-    }
-
-    /// Accepts until the listener has nothing more, at most
-    /// `accepts_per_turn` a turn (then it is accepted from again next
-    /// turn, after the handshakes already under way have read their
-    /// bytes). Out of descriptors or memory, it backs off on a timer and
-    /// tries again (the listener is edge-triggered: without the timer it
-    /// would never be polled again).
-    fn accept<H: Host + ?Sized>(&mut self, host: &H, registry: &Registry, key: usize) {
-        for _ in 0..host.config().limits.accepts_per_turn.max(1) {
-            let Some(Io::Listener(state)) = self.io.get_mut(key) else { return };
-            if state.retry_at.is_some() {
-                return;
-            }
-            let stream = match state.listener.accept() {
-                Ok(stream) => {
-                    state.backoff = ACCEPT_BACKOFF_MIN;
-                    stream
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_resource_shortage(&e) => {
-                    let pause = state.backoff;
-                    state.retry_at = Some(Instant::now() + pause);
-                    state.backoff = (pause * 2).min(ACCEPT_BACKOFF_MAX);
-                    self.timers_changed = true;
-                    link::Host::closes(host).add("accept_backoff");
-                    warn!(error = %e, pause_ms = pause.as_millis() as u64, "cannot accept; trying again later");
-                    return;
-                }
-                Err(e) => {
-                    // The connection went away before it was taken (ECONNABORTED
-                    // and the like): the listener is fine.
-                    debug!(error = %e, "accept failed");
-                    continue;
-                }
-            };
-            if let Err(why) = stream.check_peer(&host.config().security.unix_peers) {
-                warn!(reason = %why, "unix peer refused");
-                link::Host::closes(host).add("unix_peer_refused");
-                continue;
-            }
-            let executor = host.next_link_executor();
-            if executor == self.index {
-                self.add_stream(host, registry, stream, Origin::accepted());
-            } else if host.config().tuning.handshake_executor == Some(self.index) && !stream.is_thread_bound()
-            {
-                // The handshake here, the link there once it is up.
-                self.add_stream(host, registry, stream, Origin::accepted_for(executor));
-            } else {
-                let (stream, origin) = (Box::new(stream), Box::new(Origin::accepted()));
-                host.push_to(executor, NetCommand::AddStream { stream, origin });
-            }
-        }
-        // More may wait: next turn.
-        self.ready.push(key);
-    }
-
-    fn on_writable<H: Host + ?Sized>(&mut self, host: &H, key: usize) {
-        let Some(link) = self.link(key) else { return };
-        link.writable = true;
-        if !link.core.has_session() {
-            match link.stream.take_error() {
-                Ok(Some(e)) | Err(e) => return self.fail(host, key, CloseReason::Io(e.to_string())),
-                Ok(None) => {}
-            }
-            match link.stream.is_connected() {
-                Ok(true) => start(host, link, Instant::now()),
-                Ok(false) => return,
-                Err(e) => return self.fail(host, key, CloseReason::Io(e.to_string())),
-            }
-        }
-        self.write(host, key);
-    }
-
-    /// Reads the links of this executor without waiting for readiness
-    /// (while spinning, a read that finds bytes saves the poll); whether
-    /// any had bytes. Only worth it with few links.
-    pub(crate) fn read_links<H: Host + ?Sized>(&mut self, host: &H, registry: &Registry) -> Option<bool> {
-        if self.io.len() > SPECULATIVE_LINKS {
-            return None;
-        }
-        let mut keys = [None; SPECULATIVE_LINKS];
-        for (slot, (key, io)) in keys.iter_mut().zip(self.io.iter()) {
-            // Polled streams: `poll_links` looks at them.
-            if matches!(io, Io::Link(l) if l.core.is_up() && !l.core.is_paused() && !l.stream.is_polled()) {
-                *slot = Some(key);
-            }
-        }
-        let mut any = false;
-        for key in keys.into_iter().flatten() {
-            any |= self.read_link(host, key, false);
-        }
-        self.apply_downs(host, registry);
-        Some(any)
-    }
-
-    /// Looks at the links whose streams are polled (their bytes and room
-    /// come with no event): reads those with bytes, writes those with room
-    /// again; whether any had something.
-    pub(crate) fn poll_links<H: Host + ?Sized>(&mut self, host: &H, registry: &Registry) -> bool {
-        if self.polled == 0 {
-            return false;
-        }
-        let mut keys = std::mem::take(&mut self.polled_keys);
-        keys.clear();
-        keys.extend(
-            self.io
-                .iter()
-                .filter_map(|(k, io)| matches!(io, Io::Link(l) if l.stream.is_polled()).then_some(k)),
-        );
-        let mut any = false;
-        for &key in &keys {
-            let Some(link) = self.link(key) else { continue };
-            let ready = match link.stream.poll() {
-                Ok(ready) => ready,
-                Err(e) => {
-                    self.fail(host, key, CloseReason::Io(e.to_string()));
-                    continue;
-                }
-            };
-            if ready.writable {
-                any = true;
-                self.on_writable(host, key);
-            }
-            if ready.readable && self.link(key).is_some_and(|l| !l.core.is_paused()) {
-                any |= self.read_link(host, key, ready.read_to_end);
-            }
-        }
-        self.polled_keys = keys;
-        self.apply_downs(host, registry);
-        any
-    }
-
-    /// Before the executor sleeps: each polled stream says so to its peer
-    /// (which then wakes it when it writes); whether one has work after
-    /// all, and the executor must not sleep.
-    pub(crate) fn prepare_sleep<H: Host + ?Sized>(&mut self, host: &H) -> bool {
-        if self.polled == 0 {
-            return false;
-        }
-        let mut work = false;
-        let mut failed = Vec::new();
-        for (key, io) in self.io.iter_mut() {
-            let Io::Link(link) = io else { continue };
-            match link.stream.prepare_sleep() {
-                // A paused link reads nothing until it resumes (which wakes
-                // the executor): what waits for it is no work now.
-                Ok(ready) => work |= (ready.readable && !link.core.is_paused()) || ready.writable,
-                Err(e) => failed.push((key, e)),
-            }
-        }
-        for (key, e) in failed {
-            self.fail(host, key, CloseReason::Io(e.to_string()));
-            work = true;
-        }
-        work
-    }
-
-    /// Reads again the links whose budget ran out or that resumed.
-    pub(crate) fn read_ready<H: Host + ?Sized>(&mut self, host: &H, registry: &Registry) {
-        let mut ready = std::mem::take(&mut self.ready);
-        ready.sort_unstable();
-        ready.dedup();
-        for key in ready {
-            match self.io.get(key) {
-                Some(Io::Listener(_)) => self.accept(host, registry, key),
-                // No event says what is there: read until the stream says.
-                Some(Io::Link(_)) => {
-                    self.read_link(host, key, true);
-                }
-                None => {}
-            }
-        }
-        self.apply_downs(host, registry);
-    }
-
-    /// Reads what `key` has, up to the read budget, handling it as it
-    /// comes; whether there was anything. A link over its caps is paused
-    /// instead (resumed when its output drains or its inbound messages
-    /// are handled); one whose budget ran out is read again next turn. A
-    /// short read ends the turn (new bytes raise a new event), unless
-    /// `to_the_end`: the stream has ended, and the end must be read.
-    fn read_link<H: Host + ?Sized>(&mut self, host: &H, key: usize, to_the_end: bool) -> bool {
-        let mut budget = host.config().link.read_budget.max(1);
-        let own_limit = host.config().limits.own_queue_read_limit;
-        let mut any = false;
-        loop {
-            if self.handle.backlog() >= own_limit {
-                // What was read already waits for this thread's handlers:
-                // read on once they have run.
-                self.ready.push(key);
-                return any;
-            }
-            let Some(Io::Link(link)) = self.io.get_mut(key) else { return any };
-            let (gate, actions) = link.core.prepare_read(host, &mut self.caches);
-            self.apply(host, key, actions);
-            match gate {
-                ReadGate::Read => {}
-                ReadGate::Later => {
-                    self.ready.push(key);
-                    return any;
-                }
-                ReadGate::Pause => {
-                    if self.link(key).is_some_and(|l| l.core.pause()) {
-                        self.ready.push(key);
-                    }
-                    return any;
-                }
-                ReadGate::Closed => return any,
-            }
-            let Some(Io::Link(link)) = self.io.get_mut(key) else { return any };
-            let Link { stream, core, .. } = &mut **link;
-            let Some(buf) = core.input_buf() else { return any };
-            let want = buf.len().min(budget);
-            match stream.read(&mut buf[..want]) {
-                Ok(0) => {
-                    let actions = core.read(host, &mut self.caches, Instant::now(), 0);
-                    self.apply(host, key, actions);
-                    return true;
-                }
-                Ok(n) => {
-                    let actions = core.read(host, &mut self.caches, Instant::now(), n);
-                    any = true;
-                    budget -= n;
-                    let backlog = core.has_backlog();
-                    self.apply(host, key, actions);
-                    if budget == 0 || backlog {
-                        self.ready.push(key);
-                        return any;
-                    }
-                    // A short read emptied the stream: new bytes raise a new event.
-                    if n < want && !to_the_end {
-                        return any;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return any,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.fail(host, key, CloseReason::Io(e.to_string()));
-                    return true;
-                }
-            }
-        }
-    }
-
     /// Ends `key` for `reason` (a CLOSE frame is queued where one is sent).
     fn fail<H: Host + ?Sized>(&mut self, host: &H, key: usize, reason: CloseReason) {
         let Some((core, caches)) = self.core(key) else { return };
@@ -993,24 +614,4 @@ impl Net {
         }
         self.io.clear();
     }
-}
-
-/// Starts the session of a connected stream (its handshake).
-fn start<H: Host + ?Sized>(host: &H, link: &mut Link, now: Instant) {
-    link.stream.connected();
-    let mut nonce = [0; 32];
-    if getrandom::fill(&mut nonce).is_err() {
-        // Without randomness the handshake cannot be safe: the link times out.
-        warn!("no randomness for a handshake nonce");
-        return;
-    }
-    link.core.start(host, nonce, now);
-    link.writable = true;
-}
-
-/// Whether accepting failed for want of descriptors or memory, which a
-/// pause may cure.
-fn is_resource_shortage(e: &io::Error) -> bool {
-    use rustix::io::Errno;
-    matches!(Errno::from_io_error(e), Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM))
 }

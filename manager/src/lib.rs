@@ -98,6 +98,8 @@ mod secret;
 mod shared;
 mod stats;
 mod sync;
+#[cfg(test)]
+mod testing;
 mod transport;
 
 pub use addr::{Addr, AddrError, NatsAddr};

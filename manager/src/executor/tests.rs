@@ -1,107 +1,30 @@
 //! One executor with no manager around it: its host is a stand-in that
 //! records what the executor tells it.
 
-use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use actor::{
-    Actor, ActorAddr, ActorSender, Context, Envelope, System, SystemError, Terminated, TerminationReason,
-};
-use connection::Incarnation;
+use actor::{Actor, ActorSender, Context, Envelope, Terminated, TerminationReason};
 use echo_req::EchoReq;
 use msg_header::{ActorId, BoxMsg, IntoBoxMsg, MsgType, NodeId};
-use protocol::ProtocolId;
 use protocol_set::ProtocolSet;
 use server::Server;
 
-use super::{Command, Executor, ExecutorHandle, Node};
+use super::{Command, Executor, ExecutorHandle};
+use crate::ActorOptions;
 use crate::cell::{ActorCell, ActorCommand};
-use crate::dead_letter::{DeadLetterReason, DeadLetters};
-use crate::decoders::Decoders;
-use crate::net::{Host, NetCommand};
-use crate::nodes::Nodes;
-use crate::stats::Tally;
-use crate::sync::{Lifecycle, Mailbox};
-use crate::{ActorOptions, ManagerConfig};
+use crate::dead_letter::DeadLetterReason;
+use crate::net::NetCommand;
+use crate::sync::Mailbox;
+use crate::testing::TestHost;
 
 /// Hang guard: ten times anything the executor is configured to wait.
 const GUARD: Duration = Duration::from_secs(30);
 
 /// The executor's host: no links, no directory lookups; it records which
 /// actors ended.
-struct Stand {
-    config: ManagerConfig,
-    nodes: Nodes,
-    decoders: Decoders,
-    dead_letters: DeadLetters,
-    closes: Tally,
-    links: AtomicUsize,
-    lifecycle: Arc<Lifecycle>,
-    ended: Mutex<Vec<ActorId>>,
-}
-
-impl crate::link::Host for Stand {
-    fn config(&self) -> &ManagerConfig {
-        &self.config
-    }
-    fn node_id(&self) -> NodeId {
-        NodeId::of_name("stand")
-    }
-    fn incarnation(&self) -> Incarnation {
-        Incarnation([7; 16])
-    }
-    fn nodes(&self) -> &Nodes {
-        &self.nodes
-    }
-    fn decoders(&self) -> &Decoders {
-        &self.decoders
-    }
-    fn dead_letters(&self) -> &DeadLetters {
-        &self.dead_letters
-    }
-    fn closes(&self) -> &Tally {
-        &self.closes
-    }
-    fn directory_frames(&self) -> Vec<Vec<u8>> {
-        Vec::new()
-    }
-    fn is_stopping(&self) -> bool {
-        !self.lifecycle.is_running()
-    }
-}
-
-impl Host for Stand {
-    fn open_links(&self) -> &AtomicUsize {
-        &self.links
-    }
-    fn next_link_executor(&self) -> usize {
-        0
-    }
-    fn push_to(&self, _: usize, _: NetCommand) {}
-}
-
-impl System for Stand {
-    fn find_by_protocol(&self, _: ProtocolId) -> Vec<ActorSender> {
-        Vec::new()
-    }
-    fn find_by_name(&self, _: &str) -> Option<ActorSender> {
-        None
-    }
-    fn resolve(&self, addr: ActorAddr) -> Result<ActorSender, SystemError> {
-        Err(SystemError::UnknownActor(addr.actor_id.to_string()))
-    }
-}
-
-impl Node for Stand {
-    fn lifecycle(&self) -> &Lifecycle {
-        &self.lifecycle
-    }
-    fn remove_local(&self, id: ActorId) {
-        self.ended.lock().expect("ended").push(id);
-    }
-}
+type Stand = TestHost;
 
 /// An executor running on its own thread, with its stand-in host.
 struct Running {
@@ -112,17 +35,7 @@ struct Running {
 
 impl Running {
     fn start() -> Self {
-        let config = ManagerConfig::default();
-        let stand = Arc::new(Stand {
-            nodes: Nodes::new(NodeId::of_name("stand"), "stand".into(), &config.link, 16),
-            decoders: Decoders::default(),
-            dead_letters: DeadLetters::new(64),
-            closes: Tally::default(),
-            links: AtomicUsize::new(0),
-            lifecycle: Arc::new(Lifecycle::new()),
-            ended: Mutex::default(),
-            config,
-        });
+        let stand = Arc::new(TestHost::new("stand", 7, &connection::LinkLimits::default()));
         let (executor, handle) = Executor::new(0, Duration::ZERO, stand.clone()).expect("executor");
         let thread = std::thread::spawn(move || executor.run());
         Self { stand, handle, thread: Some(thread) }

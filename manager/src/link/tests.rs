@@ -4,7 +4,6 @@
 //! dead letters); its actors' mailboxes and its executors' queues are
 //! recorders the test reads and answers by hand.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,18 +15,17 @@ use crossbeam_channel::Receiver;
 use echo_reply::EchoReply;
 use echo_req::EchoReq;
 use msg_header::{ActorId, MsgId, MsgType, NodeId, UnhandledReason};
-use protocol::{MsgInfo, ProtocolId};
+use protocol::ProtocolId;
 use server::Server;
 
-use super::{Actions, Caches, Host, Inbound, LinkCommand, LinkCore, Origin, ReadGate, Redial};
+use super::{Actions, Caches, Inbound, LinkCommand, LinkCore, Origin, ReadGate, Redial};
 use crate::cell::{ActorCell, ActorCommand};
-use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetters};
-use crate::decoders::Decoders;
-use crate::nodes::{Nodes, Replaced};
+use crate::dead_letter::{DeadLetter, DeadLetterReason};
+use crate::nodes::Replaced;
 use crate::peer::{LinkReplaced, Peer, PeerCommand, Place};
-use crate::stats::Tally;
-use crate::sync::{Lifecycle, Mailbox};
-use crate::{ActorOptions, Addr, ManagerConfig, ManagerError, PeerInfo};
+use crate::sync::Mailbox;
+use crate::testing::TestHost;
+use crate::{ActorOptions, Addr, ManagerError, PeerInfo};
 
 /// A mailbox that keeps what it is given, for the test to take.
 struct Recorder<C> {
@@ -60,52 +58,6 @@ impl<C: Send> Mailbox<C> for Recorder<C> {
     }
 }
 
-/// A node's host: its tables, with nothing running.
-struct TestHost {
-    config: ManagerConfig,
-    node_id: NodeId,
-    incarnation: Incarnation,
-    nodes: Nodes,
-    decoders: Decoders,
-    dead_letters: DeadLetters,
-    closes: Tally,
-    stopping: AtomicBool,
-}
-
-impl Host for TestHost {
-    fn config(&self) -> &ManagerConfig {
-        &self.config
-    }
-    fn node_id(&self) -> NodeId {
-        self.node_id
-    }
-    fn incarnation(&self) -> Incarnation {
-        self.incarnation
-    }
-    fn nodes(&self) -> &Nodes {
-        &self.nodes
-    }
-    fn decoders(&self) -> &Decoders {
-        &self.decoders
-    }
-    fn dead_letters(&self) -> &DeadLetters {
-        &self.dead_letters
-    }
-    fn closes(&self) -> &Tally {
-        &self.closes
-    }
-    fn directory_frames(&self) -> Vec<Vec<u8>> {
-        crate::shared::directory_frames(
-            &self.nodes,
-            &self.config.identity.node_name,
-            self.config.link.max_frame,
-        )
-    }
-    fn is_stopping(&self) -> bool {
-        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
 /// One node of the harness with one link.
 struct Node {
     host: TestHost,
@@ -123,7 +75,6 @@ struct Node {
     replaced: Vec<Replaced>,
     handoffs: usize,
     redial: Option<Redial>,
-    lifecycle: Arc<Lifecycle>,
 }
 
 fn limits() -> LinkLimits {
@@ -134,26 +85,10 @@ impl Node {
     /// Node `name` (`incarnation`), its link in `origin`'s role, actors on
     /// an executor that is not the link's unless `actors_here`.
     fn new(name: &str, incarnation: u8, origin: Origin, limits: &LinkLimits, actors_here: bool) -> Self {
-        let mut config = ManagerConfig::default().node_name(name);
-        config.link = limits.clone();
-        let node_id = NodeId::of_name(name);
-        let nodes = Nodes::new(node_id, name.to_owned(), limits, 16);
+        let host = TestHost::new(name, incarnation, limits);
         let peer_cmds = Recorder::new(false);
-        nodes.set_mailboxes(Arc::from(vec![peer_cmds.clone() as Arc<dyn Mailbox<PeerCommand>>]));
-        let decoders = Decoders::default();
-        decoders.register(&[MsgInfo::wire::<Terminated>()]);
-        let dead_letters = DeadLetters::new(1024);
-        let dead = dead_letters.receiver();
-        let host = TestHost {
-            config,
-            node_id,
-            incarnation: Incarnation([incarnation; 16]),
-            nodes,
-            decoders,
-            dead_letters,
-            closes: Tally::default(),
-            stopping: AtomicBool::new(false),
-        };
+        host.nodes.set_mailboxes(Arc::from(vec![peer_cmds.clone() as Arc<dyn Mailbox<PeerCommand>>]));
+        let dead = host.dead_letters.receiver();
         let link_cmds = Recorder::new(false);
         let inbound = Inbound::new(limits.normalized().max_inbound_bytes, link_cmds.clone(), 0, 1);
         let place = Place { executor: 0, key: 0 };
@@ -172,7 +107,6 @@ impl Node {
             replaced: Vec::new(),
             handoffs: 0,
             redial: None,
-            lifecycle: Arc::new(Lifecycle::new()),
         }
     }
 
@@ -186,7 +120,7 @@ impl Node {
             self.actor_cmds.clone() as Arc<dyn Mailbox<ActorCommand>>,
             (0, 0),
             self.host.node_id,
-            self.lifecycle.clone(),
+            self.host.lifecycle.clone(),
             options,
         ));
         let sender = ActorSender::from_route(cell.clone());

@@ -8,6 +8,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc, with a background thread that gives freed memory back to the
+/// system within a second (`.cargo/config.toml` sets it), so a server's
+/// memory returns to idle once a burst of links has gone, even if nothing
+/// else happens then.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Typed actor messages over channels inside a process and over TCP or
 /// Unix sockets between processes, with one send API. Without a command,
 /// runs the feasibility report (`ipchnl bench`).
@@ -53,8 +60,10 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    // A server says what it refuses (authentications, protocol errors,
+    // caps and budgets: each kind at most once every 10 s, with a count).
+    init_logging(if matches!(cli.cmd, Some(Cmd::Serve(_))) { "warn" } else { "error" });
     let outcome = match cli.cmd {
         None => cmd::bench::run(&cmd::bench::BenchArgs::default()),
         Some(Cmd::Bench(args)) => cmd::bench::run(&args),
@@ -72,11 +81,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (errors only by default, and
-/// none of the NATS client's: what it reports as an error, such as a
+/// Logs go to stderr, filtered by `RUST_LOG` (`level` and up by default,
+/// and none of the NATS client's: what it reports as an error, such as a
 /// refused token, reaches the user as our own one-line error).
-fn init_logging() {
+fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,async_nats=off"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},async_nats=off")));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -552,3 +552,219 @@ fn a_flood_of_dead_frames_is_slowed_to_its_budget_and_its_dead_letters_are_bound
     let bound = 10_000.0 + 10_000.0 * elapsed + (16 * 1024) as f64;
     assert!(letters >= 1.0 && letters <= bound, "{letters} dead letters in {elapsed:.1} s: {stats}");
 }
+
+// What one process can cost: many links at once, each within its own
+// bounds, together within the node's budgets (GUARANTEES.md).
+
+/// The most one process's links may add to the server's memory at their
+/// peak: the node's budgets of read buffers, inbound messages and output
+/// (64 MiB each), the links' base buffers, and the allocator's slack.
+const PROCESS_RSS_BOUND: u64 = 256 << 20;
+
+/// What may stay once the attacker has gone.
+const AFTER_RSS_BOUND: u64 = 64 << 20;
+
+/// The server's memory comes back to within [`AFTER_RSS_BOUND`] of `idle`.
+fn memory_comes_back(server: &Server, idle: u64) {
+    eventually(&format!("the server's memory back within 64 MiB of idle ({idle} bytes)"), || {
+        std::thread::sleep(Duration::from_millis(50));
+        if std::env::var_os("ATTACK_DEBUG").is_some() {
+            let st = server.stats();
+            eprintln!("rss {} held {} closes {}", rss_bytes(server.pid()), st["held"], st["closes"]);
+            std::thread::sleep(Duration::from_millis(1000));
+        }
+        (rss_bytes(server.pid()) <= idle + AFTER_RSS_BOUND).then_some(())
+    });
+}
+
+/// `n` linked wire clients of this process, their streams non-blocking.
+fn many_links(server: &Server, tag: &str, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut c = linked(server, tag);
+            let s = c.stream().try_clone().expect("a second handle");
+            s.set_nonblocking(true).expect("non-blocking");
+            s
+        })
+        .collect()
+}
+
+/// A first MSG (sequence 1) of `len` bytes in all, to an actor the server
+/// does not have.
+fn large_frame(len: usize) -> Vec<u8> {
+    let h = FrameHeader {
+        msg_id: ipchnl::MsgId::of_name("echo_req::EchoReq"),
+        dst: ActorId::from_u128(0xdead),
+        seq: 1,
+        ..FrameHeader::new(FrameKind::Msg)
+    };
+    let pad = len - connection::FRAME_HEADER_LEN - 40;
+    let body = format!(r#"{{"counter":1,"req_timestamp_ns":0,"p":"{}"}}"#, "x".repeat(pad));
+    let mut f = Vec::new();
+    connection::encode_frame(&h, body.as_bytes(), connection::DEFAULT_MAX_FRAME, &mut f).expect("a frame");
+    f
+}
+
+/// Writes as much of `bytes[*at..]` as the socket takes now.
+fn write_some(s: &mut TcpStream, bytes: &[u8], at: &mut usize) {
+    while *at < bytes.len() {
+        match s.write(&bytes[*at..]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => *at += n,
+        }
+    }
+}
+
+#[test]
+fn many_links_trickling_large_frames_hold_no_more_than_the_read_budget() {
+    raise_nofile(4096);
+    let server = Server::start(&[], None);
+    echo(&server, 50);
+    let idle = rss_bytes(server.pid());
+    let mut links = many_links(&server, "trickle", 250);
+    let frame = large_frame(connection::DEFAULT_MAX_FRAME - 64);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rss = watch_rss(server.pid(), stop.clone());
+    // Each sends all of a 1 MiB frame but its last byte (as much as the
+    // server takes), then a byte now and then: the frames never complete.
+    let mut sent = vec![0; links.len()];
+    let whole = frame.len() - 1;
+    for (s, at) in links.iter_mut().zip(&mut sent) {
+        write_some(s, &frame[..whole], at);
+    }
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(250));
+        for (s, at) in links.iter_mut().zip(&mut sent) {
+            write_some(s, &frame[..whole], at);
+        }
+    }
+    echo(&server, 200);
+    stop.store(true, Ordering::Relaxed);
+    let max = rss.join().expect("rss sampled");
+    let stats = server.stats();
+    assert!(max <= idle + PROCESS_RSS_BOUND, "the server grew from {idle} to {max} bytes: {stats}");
+    assert!(stats["held"]["read_waits"].as_u64() >= Some(1), "the read budget was reached: {stats}");
+    assert!(stats["held"]["read_buffers"].as_u64() <= Some(64 << 20), "{stats}");
+    drop(links);
+    eventually("the read buffers given back", || {
+        (server.stats()["held"]["read_buffers"].as_u64() == Some(0)).then_some(())
+    });
+    memory_comes_back(&server, idle);
+    echo(&server, 200);
+}
+
+#[test]
+fn read_buffers_grown_for_large_frames_are_given_back() {
+    raise_nofile(4096);
+    let server = Server::start(&[], None);
+    echo(&server, 50);
+    let idle = rss_bytes(server.pid());
+    let mut links = many_links(&server, "large", 60);
+    let frame = large_frame(connection::DEFAULT_MAX_FRAME - 64);
+    let mut sent = vec![0; links.len()];
+    // Each sends one whole 1 MiB frame (refused: no such actor), then idles.
+    eventually("every large frame written", || {
+        for (s, at) in links.iter_mut().zip(&mut sent) {
+            write_some(s, &frame, at);
+        }
+        sent.iter().all(|&at| at == frame.len()).then_some(())
+    });
+    eventually("every large frame refused", || {
+        let nacks: u64 = server.stats()["links"]
+            .as_array()
+            .expect("links")
+            .iter()
+            .filter_map(|l| l["nacks_out"]["unknown_dst"].as_u64())
+            .sum();
+        (nacks >= 60).then_some(())
+    });
+    eventually("the read buffers given back", || {
+        (server.stats()["held"]["read_buffers"].as_u64() == Some(0)).then_some(())
+    });
+    memory_comes_back(&server, idle);
+    echo(&server, 200);
+    drop(links);
+}
+
+#[test]
+fn many_links_pipelining_and_never_reading_are_held_to_the_output_budget() {
+    raise_nofile(4096);
+    let server = Server::start(&[], None);
+    echo(&server, 50);
+    let idle = rss_bytes(server.pid());
+    let mut clients: Vec<Client<TcpStream>> = (0..60).map(|_| linked(&server, "pipeliner")).collect();
+    let batches: Vec<Vec<u8>> =
+        clients.iter_mut().map(|c| (1..=20_000).flat_map(|n| c.encode_request(n)).collect()).collect();
+    let mut streams: Vec<TcpStream> = clients
+        .iter_mut()
+        .map(|c| {
+            let s = c.stream().try_clone().expect("a second handle");
+            s.set_nonblocking(true).expect("non-blocking");
+            s
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let rss = watch_rss(server.pid(), stop.clone());
+    let flooding = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut sent = vec![0; streams.len()];
+            while !stop.load(Ordering::Relaxed) {
+                for ((s, at), batch) in streams.iter_mut().zip(&mut sent).zip(&batches) {
+                    write_some(s, batch, at);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            streams
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    echo(&server, 200);
+    // Past the budget's grace, links holding the most are cut if the node
+    // is still over it.
+    std::thread::sleep(Duration::from_millis(1500));
+    echo(&server, 200);
+    let held = server.stats()["held"].clone();
+    let inbound = held["inbound"].as_u64().expect("counted");
+    // The budget, and what the turns that read it in brought past it.
+    assert!(inbound <= (64 << 20) + 60 * (64 << 10), "{held}");
+    stop.store(true, Ordering::Relaxed);
+    let streams = flooding.join().expect("the flood ends");
+    let max = rss.join().expect("rss sampled");
+    assert!(
+        max <= idle + PROCESS_RSS_BOUND,
+        "the server grew from {idle} to {max} bytes: {}",
+        server.stats()
+    );
+    drop((streams, clients));
+    memory_comes_back(&server, idle);
+    echo(&server, 200);
+}
+
+#[test]
+fn one_user_cannot_take_every_link_and_a_refused_client_hears_which_cap() {
+    raise_nofile(4096);
+    let server = Server::start(&[], None);
+    // The cap per user (256 by default) under the total (1,024).
+    let held: Vec<Client<TcpStream>> = (0..256).map(|_| linked(&server, "idle")).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+        .args(["echo", "--insecure", "--connect", &server.url(), "--count", "10"])
+        .output()
+        .expect("ipchnl echo runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused");
+    assert!(err.contains("too many links from this user"), "{err}");
+    assert!(server.closes("user_link_limit") >= 1, "{}", server.stats());
+    drop(held);
+    eventually("the slots are given back", || {
+        let out = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+            .args(["echo", "--insecure", "--connect", &server.url(), "--count", "10"])
+            .output()
+            .expect("ipchnl echo runs");
+        if !out.status.success() {
+            eprintln!("echo: {} {}", String::from_utf8_lossy(&out.stderr), server.stats());
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        out.status.success().then_some(())
+    });
+}

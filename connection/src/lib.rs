@@ -56,5 +56,6 @@ pub use limits::{LimitRow, LinkLimits, show_bytes, show_count, show_duration};
 /// that actors and their errors can name it without the wire).
 pub use msg_header::NackReason;
 pub use session::{
-    CloseReason, Event, LimitKind, NACK_CODES, PeerCloseReason, ProtocolError, Session, SessionCounters,
+    BudgetKind, CloseReason, Event, LimitKind, NACK_CODES, PeerCloseReason, ProtocolError, READ_BUFFER_BASE,
+    Session, SessionCounters,
 };

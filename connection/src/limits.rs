@@ -200,6 +200,12 @@ crate::limits! {
         /// The link is down after this long without receiving (time this
         /// side chose not to read does not count). Default: 5 s.
         heartbeat_timeout: Duration = Duration::from_secs(5) => duration,
+        /// A frame must be whole this long after its first byte came (time
+        /// this side chose not to read does not count), or the link is cut,
+        /// `slow_frame`: a peer cannot hold a read buffer grown for a large
+        /// frame by trickling it, nor keep its link alive by sending a byte
+        /// now and then. Default: 10 s.
+        frame_deadline: Duration = Duration::from_secs(10) => duration,
         /// A link whose peer takes nothing written for this long is cut,
         /// `slow_consumer`, so a stuck reader cannot hold this side's
         /// memory. Default: 10 s.
@@ -287,7 +293,7 @@ mod tests {
     #[test]
     fn every_link_limit_documents_its_default() {
         let rows = LinkLimits::default().rows();
-        assert_eq!(rows.len(), 19);
+        assert_eq!(rows.len(), 20);
         for row in rows {
             assert!(row.doc_states_default(), "{}: docs say {:?}, value is {}", row.name, row.doc, row.shown);
             assert!(!row.what().contains("Default:"), "{}", row.what());

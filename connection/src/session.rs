@@ -206,6 +206,9 @@ pub enum CloseReason {
     HandshakeTimeout,
     /// The peer took nothing written for the write deadline.
     SlowConsumer,
+    /// A frame was not whole by the frame deadline after its first byte
+    /// ([`LinkLimits::frame_deadline`]).
+    SlowFrame,
     /// Another link between the same two nodes is kept.
     Duplicate,
     /// A newer link from the same node (a new incarnation, or a redial)
@@ -213,17 +216,64 @@ pub enum CloseReason {
     Replaced,
     /// This node is shutting down.
     Shutdown,
-    /// Refused at once: too many links, or too many pending handshakes.
+    /// Refused by a cap on links (after the handshake, with a CLOSE that
+    /// names it), or cut for too many pending handshakes.
     Limit(LimitKind),
+    /// Cut because the node's links together hold more than its budget of
+    /// this kind, and this link held the most.
+    Budget(BudgetKind),
 }
 
-/// Which manager-wide limit refused a connection.
+/// Which node-wide cap refused a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LimitKind {
-    /// `max_links`.
+    /// `max_links`: the node's links, all peers together.
     Links,
     /// `max_pending_handshakes` (the oldest pending handshake is cut).
     PendingHandshakes,
+    /// `max_links_per_user`: links from one user (a uid on this host, an
+    /// address elsewhere).
+    LinksPerUser,
+    /// `max_links_per_node`: links from one node.
+    LinksPerNode,
+}
+
+impl LimitKind {
+    /// The reason a CLOSE frame gives for it (`too_many_links`,
+    /// `too_many_links_from_user`, `too_many_links_from_node`,
+    /// `too_many_handshakes`).
+    pub fn wire(self) -> &'static str {
+        match self {
+            Self::Links => "too_many_links",
+            Self::PendingHandshakes => "too_many_handshakes",
+            Self::LinksPerUser => "too_many_links_from_user",
+            Self::LinksPerNode => "too_many_links_from_node",
+        }
+    }
+}
+
+/// Which node-wide budget a link was cut for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BudgetKind {
+    /// Bytes of read buffers grown for large frames.
+    ReadBuffers,
+    /// Bytes of inbound messages delivered and not yet handled.
+    Inbound,
+    /// Bytes waiting to be written.
+    Output,
+}
+
+impl BudgetKind {
+    /// A short name: `read_buffers`, `inbound`, `output`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::ReadBuffers => "read_buffers",
+            Self::Inbound => "inbound",
+            Self::Output => "output",
+        }
+    }
 }
 
 /// The reason a peer gave in its CLOSE frame.
@@ -240,6 +290,26 @@ pub enum PeerCloseReason {
 }
 
 impl PeerCloseReason {
+    /// What the reason means, in words a person reads (the reason itself
+    /// when it is not one this version knows).
+    pub fn explain(&self) -> String {
+        let known = match self.as_str() {
+            "shutdown" => "the peer is shutting down",
+            "duplicate" => "another link between the same two nodes is kept",
+            "replaced" => "a newer link from the same node replaced it",
+            "protocol_error" => "the peer found a protocol error in what this side sent",
+            "slow_consumer" => "this side took nothing the peer wrote for its write deadline",
+            "slow_frame" => "a frame from this side was not whole by the peer's frame deadline",
+            "over_budget" => "the peer's links hold more than its budget, and this one held the most",
+            "too_many_links" => "the peer has too many links",
+            "too_many_links_from_user" => "the peer has too many links from this user",
+            "too_many_links_from_node" => "the peer has too many links from this node",
+            "too_many_handshakes" => "the peer has too many handshakes under way",
+            other => return other.to_owned(),
+        };
+        known.to_owned()
+    }
+
     fn parse(reason: &str) -> Self {
         match reason {
             "shutdown" => Self::Shutdown,
@@ -272,11 +342,15 @@ impl CloseReason {
             Self::HeartbeatTimeout => "heartbeat_timeout".into(),
             Self::HandshakeTimeout => "handshake_timeout".into(),
             Self::SlowConsumer => "slow_consumer".into(),
+            Self::SlowFrame => "slow_frame".into(),
             Self::Duplicate => "duplicate".into(),
             Self::Replaced => "replaced".into(),
             Self::Shutdown => "shutdown".into(),
             Self::Limit(LimitKind::Links) => "link_limit".into(),
             Self::Limit(LimitKind::PendingHandshakes) => "handshake_limit".into(),
+            Self::Limit(LimitKind::LinksPerUser) => "user_link_limit".into(),
+            Self::Limit(LimitKind::LinksPerNode) => "node_link_limit".into(),
+            Self::Budget(kind) => format!("over_budget_{}", kind.key()),
         }
     }
 
@@ -288,7 +362,9 @@ impl CloseReason {
             Self::Replaced => Some("replaced"),
             Self::Protocol(_) => Some("protocol_error"),
             Self::SlowConsumer => Some("slow_consumer"),
-            Self::Limit(_) => Some("limit"),
+            Self::SlowFrame => Some("slow_frame"),
+            Self::Limit(kind) => Some(kind.wire()),
+            Self::Budget(_) => Some("over_budget"),
             _ => None,
         }
     }
@@ -312,17 +388,23 @@ impl fmt::Display for CloseReason {
             Self::Truncated(n) => {
                 write!(f, "truncated frame: {n} bytes of an incomplete frame at end of stream")
             }
-            Self::Peer(r) => write!(f, "peer closed the link: {}", r.as_str()),
+            Self::Peer(r) => write!(f, "peer closed the link: {}", r.explain()),
             Self::Io(e) => write!(f, "i/o error: {e}"),
             Self::Protocol(e) => write!(f, "protocol error: {e}"),
             Self::HeartbeatTimeout => f.write_str("no heartbeat from the peer"),
             Self::HandshakeTimeout => f.write_str("handshake timed out"),
             Self::SlowConsumer => f.write_str("the peer took nothing we wrote for the write deadline"),
+            Self::SlowFrame => f.write_str("the peer's frame was not whole by the frame deadline"),
             Self::Duplicate => f.write_str("duplicate link"),
             Self::Replaced => f.write_str("replaced by a newer link from the same node"),
             Self::Shutdown => f.write_str("shutting down"),
             Self::Limit(LimitKind::Links) => f.write_str("too many links"),
             Self::Limit(LimitKind::PendingHandshakes) => f.write_str("too many pending handshakes"),
+            Self::Limit(LimitKind::LinksPerUser) => f.write_str("too many links from this peer's user"),
+            Self::Limit(LimitKind::LinksPerNode) => f.write_str("too many links from this peer's node"),
+            Self::Budget(kind) => {
+                write!(f, "the node's links hold more {} than its budget, and this one the most", kind.key())
+            }
         }
     }
 }
@@ -469,6 +551,9 @@ pub struct Session<T> {
     closed_reported: bool,
     created: Instant,
     last_recv: Instant,
+    /// When the first byte of the frame still incomplete came (`None`: no
+    /// frame is under way).
+    frame_since: Option<Instant>,
     last_send: Instant,
     blocked_since: Option<Instant>,
     full_directory_seen: bool,
@@ -513,7 +598,12 @@ impl<T> OwnedEvent<T> {
 }
 
 /// The read buffer's first size; it grows to the largest frame.
-const RBUF_INITIAL: usize = 16 * 1024;
+const RBUF_INITIAL: usize = READ_BUFFER_BASE;
+
+/// A link's read buffer between large frames: it grows for a frame that
+/// does not fit, up to the largest frame, and is given back afterwards
+/// ([`Session::shrink_input`]).
+pub const READ_BUFFER_BASE: usize = 16 * 1024;
 
 /// The write buffer a session keeps once it has written everything: one
 /// that grew past this in a burst gives the rest back.
@@ -554,6 +644,7 @@ impl<T> Session<T> {
             closed_reported: false,
             created: now,
             last_recv: now,
+            frame_since: None,
             last_send: now,
             blocked_since: None,
             full_directory_seen: false,
@@ -663,6 +754,40 @@ impl<T> Session<T> {
             }
         }
         &mut self.rbuf[self.rend..]
+    }
+
+    /// How many bytes [`input_buf`](Self::input_buf) would add to the
+    /// read buffer now (0: it has room): a caller that bounds read buffers
+    /// across links asks before it reads.
+    pub fn input_growth(&self) -> usize {
+        let rstart = self.rstart + self.consume;
+        if self.rend < self.rbuf.len() || rstart > 0 {
+            return 0;
+        }
+        let len = (self.rbuf.len() * 2).clamp(RBUF_INITIAL, self.config.max_frame.max(RBUF_INITIAL));
+        let len = if len == self.rbuf.len() { len + RBUF_INITIAL } else { len };
+        len - self.rbuf.len()
+    }
+
+    /// The read buffer's size: [`READ_BUFFER_BASE`] bytes, more while a
+    /// large frame comes.
+    pub fn input_capacity(&self) -> usize {
+        self.rbuf.len()
+    }
+
+    /// Gives back what the read buffer grew for a large frame, if nothing
+    /// is left in it (call it when the connection has nothing more to read
+    /// for now); the bytes given back.
+    pub fn shrink_input(&mut self) -> usize {
+        self.apply_consume();
+        if self.rstart != self.rend || self.rbuf.len() <= RBUF_INITIAL {
+            return 0;
+        }
+        let freed = self.rbuf.len() - RBUF_INITIAL;
+        self.rbuf = vec![0; RBUF_INITIAL];
+        self.rstart = 0;
+        self.rend = 0;
+        freed
     }
 
     /// `n` bytes were read into [`input_buf`](Self::input_buf) at `now`;
@@ -776,6 +901,7 @@ impl<T> Session<T> {
                             continue;
                         }
                         self.consume = used;
+                        self.frame_since = None;
                         self.counters.frames_in += 1;
                         self.counters.msgs_in += 1;
                         let body = &self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rstart + used];
@@ -783,6 +909,7 @@ impl<T> Session<T> {
                     }
                     let body = self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rstart + used].to_vec();
                     self.rstart += used;
+                    self.frame_since = None;
                     self.counters.frames_in += 1;
                     match header.kind {
                         FrameKind::Heartbeat => self.counters.heartbeats_in += 1,
@@ -799,6 +926,12 @@ impl<T> Session<T> {
 
     /// No whole frame is left: at the end of the stream the link ends.
     fn at_end_of_input(&mut self) -> Option<Event<'_, T>> {
+        if self.rend > self.rstart {
+            // A frame under way: it has until the frame deadline.
+            self.frame_since.get_or_insert(self.last_recv);
+        } else {
+            self.frame_since = None;
+        }
         if !self.eof {
             return None;
         }
@@ -1202,6 +1335,9 @@ impl<T> Session<T> {
                 if let Some(t) = self.throttled_until {
                     next = next.min(t);
                 }
+                if let Some(t) = self.frame_since {
+                    next = next.min(t + c.frame_deadline);
+                }
                 Some(next)
             }
         }
@@ -1210,7 +1346,7 @@ impl<T> Session<T> {
     /// Runs the timers due at `now`: the handshake timeout, the heartbeat
     /// (sent after the interval without sending; the link ends after the
     /// timeout without receiving, except while this side chose not to
-    /// read), and the write deadline.
+    /// read), the frame deadline (likewise) and the write deadline.
     pub fn handle_timeout(&mut self, now: Instant) {
         let c = &self.config;
         match &self.state {
@@ -1228,11 +1364,17 @@ impl<T> Session<T> {
                     self.last_recv = self.last_recv.max(now);
                 }
                 if !self.wants_read() && !self.eof {
-                    // Silence while not reading is this side's doing.
+                    // Silence while not reading is this side's doing, and
+                    // so is a frame's wait.
                     self.last_recv = now;
+                    if self.frame_since.is_some() {
+                        self.frame_since = Some(now);
+                    }
                 }
                 if now >= self.last_recv + c.heartbeat_timeout {
                     self.end(CloseReason::HeartbeatTimeout);
+                } else if self.frame_since.is_some_and(|t| now >= t + c.frame_deadline) {
+                    self.end(CloseReason::SlowFrame);
                 } else if self.blocked_since.is_some_and(|b| now >= b + c.write_deadline) {
                     self.end(CloseReason::SlowConsumer);
                 } else if now >= self.last_send + c.heartbeat_interval {

@@ -165,6 +165,33 @@ connection::limits! {
         /// Dead letters kept for `Manager::dead_letters`
         /// until read; past that they are counted and logged only. Default: 10,000.
         dead_letter_capacity: usize = 10_000 => len,
+        /// Links accepted at once from one user (a uid on this host, an
+        /// address elsewhere), below `max_links`: one process cannot take
+        /// every link; a link past it is closed after its handshake with
+        /// `too_many_links_from_user`. Default: 256.
+        max_links_per_user: usize = 256 => len,
+        /// Links accepted at once from one node (its name in the
+        /// handshake); past it a link is closed after its handshake with
+        /// `too_many_links_from_node`. Default: 16.
+        max_links_per_node: usize = 16 => len,
+        /// Bytes of read buffers grown for frames larger than a link's
+        /// base buffer, all links together: a link whose frame needs more
+        /// waits until others give theirs back (each does once its frame is
+        /// whole, and a frame must be whole by `frame_deadline`). Default:
+        /// 64 MiB.
+        max_read_buffers: usize = 64 << 20 => bytes,
+        /// Bytes of inbound messages delivered and not yet handled, all links
+        /// together: past it the links holding any read no more until they
+        /// drain. Default: 64 MiB.
+        max_inbound_total: usize = 64 << 20 => bytes,
+        /// Bytes waiting to be written, all links together: past it the
+        /// links holding any read no more (so they make no more replies)
+        /// until it drains. Default: 64 MiB.
+        max_output_total: usize = 64 << 20 => bytes,
+        /// How long the node may stay over one of its budgets before it cuts
+        /// the link holding the most of it, `over_budget` (one a check,
+        /// every 10 ms, until it is under). Default: 1 s.
+        budget_grace: Duration = Duration::from_secs(1) => duration,
         /// Nodes whose link is down that are remembered (their counters and
         /// incarnation), the longest known forgotten first: peers that come
         /// and go under new names cannot grow the table. Default: 1,024.

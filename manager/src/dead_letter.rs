@@ -7,9 +7,10 @@ use actor::SendError;
 use connection::NackReason;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use msg_header::{ActorId, BoxMsg, UnhandledReason};
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::stats::Tally;
+use crate::throttle::{Throttle, warn_throttled};
 
 /// Why a message became a dead letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -124,12 +125,21 @@ pub(crate) struct DeadLetters {
     count: AtomicU64,
     unkept: AtomicU64,
     pub(crate) by_reason: Tally,
+    /// The warning of a dead letter not kept, once an interval at most.
+    throttle: Throttle,
 }
 
 impl DeadLetters {
     pub(crate) fn new(capacity: usize) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(capacity);
-        Self { tx, rx, count: AtomicU64::new(0), unkept: AtomicU64::new(0), by_reason: Tally::default() }
+        Self {
+            tx,
+            rx,
+            count: AtomicU64::new(0),
+            unkept: AtomicU64::new(0),
+            by_reason: Tally::default(),
+            throttle: Throttle::default(),
+        }
     }
 
     pub(crate) fn report(&self, letter: DeadLetter) {
@@ -139,7 +149,7 @@ impl DeadLetters {
         if let Err(TrySendError::Full(letter) | TrySendError::Disconnected(letter)) = self.tx.try_send(letter)
         {
             self.unkept.fetch_add(1, Ordering::Relaxed);
-            warn!(msg = letter.msg.name(), dst = %letter.dst, reason = %letter.reason,
+            warn_throttled!(self.throttle, "dead_letter_not_kept", msg = letter.msg.name(), dst = %letter.dst, reason = %letter.reason,
                 "dead letter not kept: no one reads them and the queue is full");
         }
     }

@@ -79,6 +79,8 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 mod addr;
+mod admission;
+mod budget;
 mod capacity;
 mod cell;
 mod config;
@@ -100,6 +102,7 @@ mod stats;
 mod sync;
 #[cfg(test)]
 mod testing;
+mod throttle;
 mod transport;
 
 pub use addr::{Addr, AddrError, NatsAddr};
@@ -113,7 +116,7 @@ pub use manager::Manager;
 pub use peer::PeerInfo;
 pub use port::{ByteStream, LinkPort};
 pub use secret::{MIN_SECRET_LEN, SecretError, read_secret, user_secret, user_secret_path, write_secret};
-pub use stats::{LinkStats, Stats};
+pub use stats::{Held, LinkStats, Stats};
 #[doc(hidden)]
 #[cfg(feature = "shm")]
 pub use transport::shm::{ShmConn, private_node as private_shm_node};

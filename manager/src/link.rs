@@ -27,13 +27,15 @@ use actor::{
     ActorSender, Envelope, Hold, HoldPool, LocalPool, SendError, Terminated, TerminationReason, Wait,
 };
 use connection::{
-    CloseReason, DirectoryUpdate, Event, FRAME_HEADER_LEN, FrameHeader, FrameKind, HandshakeConfig,
-    Incarnation, LinkLimits, NackReason, PeerHello, Role, Session,
+    BudgetKind, CloseReason, DirectoryUpdate, Event, FRAME_HEADER_LEN, FrameHeader, FrameKind,
+    HandshakeConfig, Incarnation, LimitKind, LinkLimits, NackReason, PeerHello, Role, Session,
 };
 use msg_header::{ActorId, BoxMsg, MsgHeader, MsgId, MsgType, NodeId, RawMsg, UnhandledReason};
 use rustc_hash::FxHashMap as HashMap;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
+use crate::admission::{Admission, Admitted};
+use crate::budget::Budgets;
 use crate::dead_letter::{DeadLetterReason, DeadLetters};
 use crate::decoders::Decoders;
 use crate::nodes::{Known, Nodes, Replaced};
@@ -57,6 +59,10 @@ pub(crate) trait Host: Send + Sync {
     fn dead_letters(&self) -> &DeadLetters;
     /// Links closed, by reason.
     fn closes(&self) -> &Tally;
+    /// What all links hold, against the node's budgets.
+    fn budgets(&self) -> &Budgets;
+    /// The node's caps on accepted links.
+    fn admission(&self) -> &Admission;
     /// This node's directory, in frames that fit the maximum frame.
     fn directory_frames(&self) -> Vec<Vec<u8>>;
     /// Whether shutdown has begun.
@@ -111,6 +117,9 @@ pub(crate) enum ReadGate {
     Pause,
     /// It has no session to read into (connecting, or ended).
     Closed,
+    /// Its frame needs a larger read buffer than the node's read budget
+    /// has now: it waits (paused) until others give theirs back.
+    Budget,
 }
 
 /// How a link came to be: accepted, or dialed (and redialed).
@@ -122,11 +131,24 @@ pub(crate) struct Origin {
     pub(crate) attempt: u32,
     /// The executor the link runs on once up, if not the one it starts on.
     pub(crate) home: Option<usize>,
+    /// Accepted and counted against the node's caps on links.
+    pub(crate) admitted: Option<Admitted>,
+    /// Accepted past one of those caps: its handshake done, it is closed
+    /// with a CLOSE that names the cap.
+    pub(crate) refuse: Option<LimitKind>,
 }
 
 impl Origin {
     pub(crate) fn accepted() -> Self {
-        Self { role: Role::Server, dial: None, waiter: None, attempt: 0, home: None }
+        Self {
+            role: Role::Server,
+            dial: None,
+            waiter: None,
+            attempt: 0,
+            home: None,
+            admitted: None,
+            refuse: None,
+        }
     }
 
     /// Accepted by a handshake executor, for executor `home` once up.
@@ -138,11 +160,19 @@ impl Origin {
     /// of a socket pair): never redialed here (the transport makes a new
     /// one when the peer is heard of again).
     pub(crate) fn adopted(role: Role) -> Self {
-        Self { role, dial: None, waiter: None, attempt: 0, home: None }
+        Self { role, dial: None, waiter: None, attempt: 0, home: None, admitted: None, refuse: None }
     }
 
     pub(crate) fn dialed(addr: Addr, waiter: Option<Waiter>, attempt: u32) -> Self {
-        Self { role: Role::Client, dial: Some(addr), waiter, attempt, home: None }
+        Self {
+            role: Role::Client,
+            dial: Some(addr),
+            waiter,
+            attempt,
+            home: None,
+            admitted: None,
+            refuse: None,
+        }
     }
 
     /// Whether the link was accepted (and counts against the caps).
@@ -354,6 +384,10 @@ pub(crate) struct LinkCore {
     role: Role,
     /// Accepted (counted against the caps), not dialed.
     accepted: bool,
+    /// Its place in the node's caps on links, given back when it ends.
+    admitted: Option<Admitted>,
+    /// The cap that refuses it, once its handshake is done.
+    refuse: Option<LimitKind>,
     peer: Option<Arc<Peer>>,
     /// The address to redial when the link was dialed; `None` if accepted.
     dial: Option<Addr>,
@@ -361,6 +395,12 @@ pub(crate) struct LinkCore {
     waiter: Option<Waiter>,
     /// Not reading by choice (a cap), until it clears.
     paused: bool,
+    /// Not reading for the node's budgets, until the driver says they
+    /// have room again.
+    budget_paused: bool,
+    /// Bytes of read buffer reserved from the node's read budget (what
+    /// the buffer grew beyond its base for a large frame).
+    read_reserved: usize,
     /// Messages read and not yet delivered: the turn's budget ran out.
     backlog: bool,
     /// The peer's actors, by id, for the reply address of what they send.
@@ -403,11 +443,15 @@ impl LinkCore {
             deadline,
             role: origin.role,
             accepted,
+            admitted: origin.admitted,
+            refuse: origin.refuse,
             peer: None,
             dial: origin.dial,
             attempt: origin.attempt,
             waiter: origin.waiter,
             paused: false,
+            budget_paused: false,
+            read_reserved: 0,
             backlog: false,
             remote: HashMap::default(),
             replies: ReplyTargets::default(),
@@ -449,6 +493,11 @@ impl LinkCore {
     /// Whether this link belongs to `peer` (up or not).
     pub(crate) fn is_of(&self, peer: &Arc<Peer>) -> bool {
         self.peer.as_ref().is_some_and(|p| Arc::ptr_eq(p, peer))
+    }
+
+    /// The node at the other end, once its handshake named it.
+    pub(crate) fn peer_node(&self) -> Option<NodeId> {
+        self.peer.as_ref().map(|p| p.node_id)
     }
 
     /// Whether the handshake finished (the link had a peer).
@@ -580,9 +629,17 @@ impl LinkCore {
         let held = self.inbound.held();
         let Some(session) = self.session.as_mut() else { return (ReadGate::Closed, actions) };
         session.set_inbound_held(held);
-        if !session.wants_read() {
+        if !session.wants_read() || self.budget_paused {
             let gate = if session.is_closed() { ReadGate::Closed } else { ReadGate::Pause };
             return (gate, actions);
+        }
+        let growth = session.input_growth();
+        if growth > 0 {
+            if !host.budgets().reserve_read(growth) {
+                self.budget_paused = true;
+                return (ReadGate::Budget, actions);
+            }
+            self.read_reserved += growth;
         }
         (ReadGate::Read, actions)
     }
@@ -607,6 +664,53 @@ impl LinkCore {
         actions
     }
 
+    /// The stream has nothing more to read for now: a read buffer grown for
+    /// a large frame is given back (to the node's read budget too).
+    pub(crate) fn read_idle<H: Host + ?Sized>(&mut self, host: &H) {
+        if self.read_reserved == 0 {
+            return;
+        }
+        if let Some(session) = self.session.as_mut()
+            && session.shrink_input() > 0
+        {
+            host.budgets().release_read(std::mem::take(&mut self.read_reserved));
+        }
+    }
+
+    /// Stops or restarts reading for the node's budgets; whether to read
+    /// again now (restarted, and nothing else keeps it paused).
+    pub(crate) fn set_budget_paused(&mut self, on: bool) -> bool {
+        if self.budget_paused == on {
+            return false;
+        }
+        self.budget_paused = on;
+        if on {
+            self.paused = true;
+            return false;
+        }
+        self.resume_if_clear() || !self.paused
+    }
+
+    /// Whether it waits for the node's budgets.
+    pub(crate) fn is_budget_paused(&self) -> bool {
+        self.budget_paused
+    }
+
+    /// What this link holds of `kind` of the node's budgets, in bytes.
+    pub(crate) fn holding(&self, kind: BudgetKind) -> usize {
+        match kind {
+            BudgetKind::ReadBuffers => self.read_reserved,
+            BudgetKind::Inbound => self.inbound.held(),
+            BudgetKind::Output => self.pending_output(),
+            _ => 0,
+        }
+    }
+
+    /// Bytes of inbound messages this link's messages hold now.
+    pub(crate) fn inbound_held(&self) -> usize {
+        self.inbound.held()
+    }
+
     /// Whether deferred messages may be delivered now.
     fn deliverable(&self) -> bool {
         !self.deferred.is_empty() && self.owed.len() < owed_bound(&self.peer)
@@ -628,7 +732,8 @@ impl LinkCore {
             .session
             .as_ref()
             .is_some_and(|s| s.pending_output() >= s.config().max_write_buffer || s.is_throttled());
-        if inbound.held() < inbound.limit && !over_output && inbound.paused.swap(false, Ordering::SeqCst) {
+        let clear = inbound.held() < inbound.limit && !over_output && !self.budget_paused;
+        if clear && inbound.paused.swap(false, Ordering::SeqCst) {
             self.paused = false;
             return true;
         }
@@ -637,14 +742,14 @@ impl LinkCore {
 
     /// A paused link's inbound messages drained; whether to read it again.
     pub(crate) fn resume(&mut self) -> bool {
-        std::mem::replace(&mut self.paused, false)
+        !self.budget_paused && std::mem::replace(&mut self.paused, false)
     }
 
     /// Whether a paused link reads again: nothing keeps it paused any more
     /// (its output drained, its control budget refilled, its inbound
     /// messages handled).
     pub(crate) fn resume_if_clear(&mut self) -> bool {
-        let clear = self.session.as_ref().is_some_and(Session::wants_read);
+        let clear = self.session.as_ref().is_some_and(Session::wants_read) && !self.budget_paused;
         if self.paused && clear && self.inbound.held() < self.inbound.limit {
             self.paused = false;
             self.inbound.paused.store(false, Ordering::SeqCst);
@@ -843,6 +948,17 @@ impl LinkCore {
     /// between the same two nodes.
     pub(crate) fn up<H: Host + ?Sized>(&mut self, host: &H, hello: PeerHello) -> Actions {
         let mut actions = Actions { write: true, ..Actions::default() };
+        // Past a cap: the peer hears which, and the link ends unplaced.
+        let refused = self.refuse.or_else(|| {
+            let admitted = self.admitted.as_mut()?;
+            host.admission().named(admitted, hello.node_id).err()
+        });
+        if let Some(kind) = refused {
+            if let Some(session) = self.session.as_mut() {
+                session.close(CloseReason::Limit(kind));
+            }
+            return actions;
+        }
         let dialer = if self.role == Role::Client { host.node_id() } else { hello.node_id };
         let placed = host.nodes().peer_for(&hello, dialer, self.place);
         actions.replaces = placed.replaces;
@@ -1084,6 +1200,10 @@ impl LinkCore {
         why: &CloseReason,
     ) -> Option<Redial> {
         host.closes().add(&why.key());
+        host.budgets().release_read(std::mem::take(&mut self.read_reserved));
+        if let Some(admitted) = self.admitted.take() {
+            host.admission().release(admitted);
+        }
         if let (Some(peer), CloseReason::HeartbeatTimeout) = (&self.peer, why) {
             peer.counters.heartbeats_missed.fetch_add(1, Ordering::Relaxed);
         }
@@ -1168,14 +1288,6 @@ impl LinkCore {
                     }
                 }
             }
-        }
-        let peer = self.peer.as_ref().map(|p| p.node_id);
-        match why {
-            CloseReason::Protocol(_) | CloseReason::Truncated(_) => {
-                warn!(?peer, reason = %why, "link closed")
-            }
-            _ if was_up => info!(?peer, reason = %why, "link down"),
-            _ => debug!(reason = %why, "link failed before it was up"),
         }
         if let Some(w) = self.waiter.take() {
             // Our link lost to the node's own dial: the kept one answers.

@@ -12,6 +12,8 @@ use msg_header::{ActorId, NodeId};
 use protocol::{MsgInfo, Protocol, ProtocolId};
 use tracing::{debug, warn};
 
+use crate::admission::Admission;
+use crate::budget::Budgets;
 use crate::cell::{ActorCell, ActorCommand, host_token};
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetters};
 use crate::decoders::Decoders;
@@ -21,8 +23,10 @@ use crate::nodes::Nodes;
 use crate::peer::{LinkMailboxes, PeerCommand, PeerInfo};
 use crate::port::LinkPort;
 use crate::shared::{Shared, dir_entry};
+use crate::stats::Held;
 use crate::stats::{Stats, Tally};
 use crate::sync::{Lifecycle, Mailbox};
+use crate::throttle::Throttle;
 use crate::{ActorOptions, Addr, ManagerConfig, ManagerError};
 
 /// Runs actors on executor threads and knows them all.
@@ -94,7 +98,9 @@ impl Manager {
             next_link_executor: AtomicUsize::new(0),
             decoders: Decoders::default(),
             closes: Tally::default(),
-            links: AtomicUsize::new(0),
+            admission: Admission::new(&config.limits),
+            throttle: Throttle::default(),
+            budgets: Budgets::new(&config.limits, config.tuning.executors),
             config,
         });
         shared.decoders.register(&[MsgInfo::wire::<Terminated>()]);
@@ -338,6 +344,10 @@ impl Manager {
             links: peers.iter().map(|p| p.counters.snapshot(p.node_id, p.node_name(), p.is_up())).collect(),
             closes: self.shared.closes.snapshot(),
             dead_letters: self.shared.dead_letters.by_reason.snapshot(),
+            held: {
+                let (read_buffers, inbound, output, read_waits) = self.shared.budgets.snapshot();
+                Held { read_buffers, inbound, output, read_waits }
+            },
         }
     }
 

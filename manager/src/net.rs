@@ -18,27 +18,27 @@ use listen::ListenerState;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actor::{ActorSender, LocalPool};
-use connection::{CloseReason, PeerHello};
+use connection::{CloseReason, PeerHello, ProtocolError};
 use mio::{Interest, Registry, Token};
 use msg_header::{ActorId, BoxMsg};
 use slab::Slab;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::Addr;
 use crate::link::{self, Actions, Caches, Inbound, LinkCommand, LinkCore, Origin, Redial};
 use crate::peer::{LinkReplaced, Peer, PeerCommand, Place, Waiter, outbox};
 use crate::sync::Mailbox;
+use crate::throttle::{Throttle, warn_throttled};
 use crate::transport::{Listener, Stream};
 
 /// The manager, as its links' driver sees it: the core's view, and what
 /// places links on executors and caps them.
 pub(crate) trait Host: link::Host {
-    /// Accepted links open now, every executor's (`max_links`).
-    fn open_links(&self) -> &std::sync::atomic::AtomicUsize;
+    /// Repeated warnings, each kind once an interval.
+    fn throttle(&self) -> &Throttle;
     /// The executor the next link runs on.
     fn next_link_executor(&self) -> usize;
     /// Queues `cmd` for the links of executor `index`.
@@ -76,6 +76,10 @@ pub(crate) struct Link {
     /// The stream takes writes (until one would block).
     writable: bool,
 }
+
+/// How often an executor over one of the node's budgets looks again, and
+/// cuts at most one link.
+const BUDGET_CHECK: Duration = Duration::from_millis(10);
 
 /// How often a busy executor adds its links' counters to their peers'
 /// (which `Manager::stats` reads): every this many flushes, and whenever
@@ -125,6 +129,10 @@ pub(crate) struct Net {
     polled: usize,
     /// Their keys, gathered anew on each look (kept for its allocation).
     polled_keys: Vec<usize>,
+    /// Since when the node is over one of its budgets, as this executor
+    /// last saw it; and when to look again (and perhaps cut a link).
+    over_budget_since: Option<Instant>,
+    budget_check_at: Option<Instant>,
 }
 
 /// Tokens: 0 is the executor's waker; io `k` is `k + 1`.
@@ -151,6 +159,8 @@ impl Net {
             timers_changed: false,
             polled: 0,
             polled_keys: Vec::new(),
+            over_budget_since: None,
+            budget_check_at: None,
         }
     }
 
@@ -278,10 +288,7 @@ impl Net {
             registry.register(&mut link.stream, token(key), Interest::READABLE | Interest::WRITABLE)
         {
             warn!(error = %e, "cannot watch a link handed over");
-            if link.core.is_accepted() {
-                host.open_links().fetch_sub(1, Ordering::SeqCst);
-            }
-            link::Host::closes(host).add(&CloseReason::Io(e.to_string()).key());
+            let _ = link.core.down(host, &mut self.caches, &CloseReason::Io(e.to_string()));
             return;
         }
         let (id, inbound) = self.new_slot(host, key);
@@ -451,7 +458,76 @@ impl Net {
             self.write(host, key);
         }
         self.dirty = dirty;
+        self.check_budgets(host);
         self.apply_downs(host, registry);
+    }
+
+    /// Adds up what this executor's links hold for the node's budgets.
+    /// Over one, the links holding any of it read no more (for the read
+    /// budget: those waiting for it); over one for the grace, the link
+    /// holding the most is cut, one every [`BUDGET_CHECK`]. Under them
+    /// again, they read on.
+    fn check_budgets<H: Host + ?Sized>(&mut self, host: &H) {
+        let (mut inbound, mut output, mut waiting) = (0, 0, false);
+        for (_, io) in self.io.iter() {
+            if let Io::Link(link) = io {
+                inbound += link.core.inbound_held();
+                output += link.core.pending_output();
+                waiting |= link.core.is_budget_paused();
+            }
+        }
+        let budgets = host.budgets();
+        budgets.publish(self.index, inbound, output);
+        let over = budgets.over(host.config().link.max_frame);
+        if !over.any() {
+            self.over_budget_since = None;
+            self.budget_check_at = None;
+            if waiting {
+                for key in self.keys() {
+                    if self.link(key).is_some_and(|l| l.core.set_budget_paused(false)) {
+                        self.ready.push(key);
+                    }
+                }
+            }
+            return;
+        }
+        let now = Instant::now();
+        if self.budget_check_at.is_some_and(|t| now < t) {
+            return;
+        }
+        self.budget_check_at = Some(now + BUDGET_CHECK);
+        self.timers_changed = true;
+        let since = *self.over_budget_since.get_or_insert(now);
+        for (_, io) in self.io.iter_mut() {
+            if let Io::Link(link) = io {
+                let c = &mut link.core;
+                if (over.inbound && c.inbound_held() > 0) || (over.output && c.pending_output() > 0) {
+                    let _ = c.set_budget_paused(true);
+                }
+            }
+        }
+        let Some(kind) = over.kind() else { return };
+        if now.duration_since(since) < host.config().limits.budget_grace {
+            return;
+        }
+        let largest = self
+            .io
+            .iter()
+            .filter_map(|(key, io)| match io {
+                Io::Link(link) => Some((link.core.holding(kind), std::cmp::Reverse(link.core.id()), key)),
+                Io::Listener(_) => None,
+            })
+            .filter(|(held, ..)| *held > 0)
+            .max();
+        if let Some((held, _, key)) = largest {
+            warn!(budget = kind.key(), held, "over the node's budget: the link holding the most is cut");
+            self.fail(host, key, CloseReason::Budget(kind));
+        }
+    }
+
+    /// The keys of every link and listener.
+    fn keys(&self) -> Vec<usize> {
+        self.io.iter().map(|(k, _)| k).collect()
     }
 
     /// Heartbeats, timeouts, listener retries and redials due by `now`;
@@ -489,6 +565,9 @@ impl Net {
         for key in retries {
             self.accept(host, registry, key);
         }
+        if self.budget_check_at.is_some_and(|t| t <= now) {
+            self.check_budgets(host);
+        }
         // Links that went down may schedule redials: apply them first.
         self.apply_downs(host, registry);
         if self.redials.iter().any(|r| r.at <= now) {
@@ -513,7 +592,7 @@ impl Net {
             Io::Link(link) => link.core.poll_timeout(),
             Io::Listener(state) => state.retry_at,
         });
-        io.chain(self.redials.iter().map(|r| r.at)).min()
+        io.chain(self.redials.iter().map(|r| r.at)).chain(self.budget_check_at).min()
     }
 
     /// Hands over the links that went up for another executor, and takes
@@ -549,10 +628,10 @@ impl Net {
     fn down<H: Host + ?Sized>(&mut self, host: &H, registry: &Registry, mut link: Link, why: CloseReason) {
         self.polled -= usize::from(link.stream.is_polled());
         if link.core.is_accepted() {
-            host.open_links().fetch_sub(1, Ordering::SeqCst);
             let id = link.core.id();
             self.pending.retain(|(_, p)| *p != id);
         }
+        log_end(host, &link.core, &why);
         let _ = registry.deregister(&mut link.stream);
         if link.core.was_up() {
             // The peer hears the end at once, whoever else holds the stream.
@@ -613,5 +692,27 @@ impl Net {
             }
         }
         self.io.clear();
+    }
+}
+
+/// Says why a link ended: what a peer did wrong (a failed handshake, a
+/// protocol error, a cut frame) and what a cap or a budget refused, at
+/// most once every [`LOG_INTERVAL`](crate::throttle::LOG_INTERVAL) per
+/// kind, with a count of those left out; an orderly end at `info`.
+fn log_end<H: Host + ?Sized>(host: &H, core: &LinkCore, why: &CloseReason) {
+    let peer = core.peer_node();
+    let throttle = host.throttle();
+    match why {
+        CloseReason::Protocol(ProtocolError::Handshake(e)) => {
+            warn_throttled!(throttle, "handshake", error = %e, "link refused: its handshake failed")
+        }
+        CloseReason::Protocol(_) | CloseReason::Truncated(_) | CloseReason::SlowFrame => {
+            warn_throttled!(throttle, "protocol", ?peer, reason = %why, "link closed")
+        }
+        CloseReason::Limit(_) | CloseReason::Budget(_) => {
+            warn_throttled!(throttle, "limit", ?peer, reason = %why, "link refused or cut")
+        }
+        _ if core.was_up() => info!(?peer, reason = %why, "link down"),
+        _ => debug!(reason = %why, "link failed before it was up"),
     }
 }

@@ -6,7 +6,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use connection::Secret;
@@ -45,6 +45,29 @@ pub enum SecretError {
     Exposed {
         /// The file.
         path: PathBuf,
+        /// Its mode.
+        mode: u32,
+    },
+    /// The file belongs to another user, who could change it.
+    #[error("{path}: owned by user {owner}, not by this user ({own})")]
+    NotOwned {
+        /// The file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// This process's user.
+        own: u32,
+    },
+    /// The file's directory lets others replace it: it belongs to another
+    /// user, or others may write to it (and it is not sticky, as `/tmp` is).
+    #[error(
+        "{dir}: others may replace the secret file in it (owner {owner}, mode {mode:o}); keep it in a directory of your own"
+    )]
+    UnsafeDirectory {
+        /// The directory.
+        dir: PathBuf,
+        /// Its owner.
+        owner: u32,
         /// Its mode.
         mode: u32,
     },
@@ -120,13 +143,29 @@ pub fn write_secret(path: &Path) -> Result<(), SecretError> {
 }
 
 /// The secret in the file at `path` (without one trailing newline),
-/// refused if others may read the file or it is shorter than
-/// [`MIN_SECRET_LEN`] bytes.
+/// refused if the file is not this user's, others may read it, others may
+/// replace it (its directory is another user's, or writable by others and
+/// not sticky), or it is shorter than [`MIN_SECRET_LEN`] bytes.
 pub fn read_secret(path: &Path) -> Result<Secret, SecretError> {
     let io = |source| SecretError::Io { path: path.to_owned(), source };
-    let mode = fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+    let meta = fs::metadata(path).map_err(io)?;
+    let own = rustix::process::geteuid().as_raw();
+    if meta.uid() != own {
+        return Err(SecretError::NotOwned { path: path.to_owned(), owner: meta.uid(), own });
+    }
+    let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(SecretError::Exposed { path: path.to_owned(), mode });
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let d = fs::metadata(&dir).map_err(io)?;
+    let (owner, dir_mode) = (d.uid(), d.mode() & 0o7777);
+    let others_write = dir_mode & 0o022 != 0 && dir_mode & 0o1000 == 0;
+    if (owner != own && owner != 0) || others_write {
+        return Err(SecretError::UnsafeDirectory { dir, owner, mode: dir_mode });
     }
     let secret = Secret::from_file(path).map_err(io)?;
     if secret.len() < MIN_SECRET_LEN {
@@ -172,6 +211,41 @@ mod tests {
         fs::write(&open, "a perfectly long secret, but readable by all").unwrap();
         fs::set_permissions(&open, fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(read_secret(&open), Err(SecretError::Exposed { mode: 0o644, .. })));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_secret_others_could_replace_is_refused() {
+        let dir = temp("shared-dir");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        fs::write(&path, "a perfectly long secret, kept private").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(read_secret(&path).is_ok());
+        // A directory others may write to (not sticky): they could swap the file.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = read_secret(&path).unwrap_err();
+        assert!(matches!(err, SecretError::UnsafeDirectory { mode: 0o777, .. }), "{err}");
+        // Sticky, as /tmp is: only the owner may remove or rename it.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(read_secret(&path).is_ok());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_secret_of_another_user_is_refused() {
+        let dir = temp("not-mine");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        fs::write(&path, "a perfectly long secret, kept private").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        // As root (CI), the file is given away; otherwise root's own file is
+        // another user's.
+        let path = match std::os::unix::fs::chown(&path, Some(65534), None) {
+            Ok(()) => path,
+            Err(_) => PathBuf::from("/etc/passwd"),
+        };
+        assert!(matches!(read_secret(&path), Err(SecretError::NotOwned { .. })), "{path:?}");
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -15,6 +15,8 @@ use protocol::ProtocolId;
 use tracing::warn;
 
 use crate::ManagerConfig;
+use crate::admission::Admission;
+use crate::budget::Budgets;
 use crate::cell::ActorCell;
 use crate::dead_letter::{DeadLetterReason, DeadLetters};
 use crate::decoders::Decoders;
@@ -25,6 +27,7 @@ use crate::nodes::Nodes;
 use crate::peer::RemoteRoute;
 use crate::stats::Tally;
 use crate::sync::Lifecycle;
+use crate::throttle::Throttle;
 
 /// What the executors and the manager share.
 pub(crate) struct Shared {
@@ -41,8 +44,12 @@ pub(crate) struct Shared {
     pub(crate) decoders: Decoders,
     /// Links closed, by reason.
     pub(crate) closes: Tally,
-    /// Accepted links open now, every executor's (`max_links`).
-    pub(crate) links: AtomicUsize,
+    /// The caps on accepted links, and the links they count.
+    pub(crate) admission: Admission,
+    /// Repeated warnings, each kind once an interval.
+    pub(crate) throttle: Throttle,
+    /// What all links hold, against the node's budgets.
+    pub(crate) budgets: Budgets,
 }
 
 impl Shared {
@@ -98,6 +105,14 @@ impl link::Host for Shared {
         &self.closes
     }
 
+    fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
+    fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
     fn directory_frames(&self) -> Vec<Vec<u8>> {
         directory_frames(&self.nodes, &self.config.identity.node_name, self.config.link.max_frame)
     }
@@ -108,8 +123,8 @@ impl link::Host for Shared {
 }
 
 impl Host for Shared {
-    fn open_links(&self) -> &AtomicUsize {
-        &self.links
+    fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
 
     fn next_link_executor(&self) -> usize {

@@ -105,6 +105,23 @@ pub struct Stats {
     pub closes: BTreeMap<String, u64>,
     /// Dead letters, by reason.
     pub dead_letters: BTreeMap<String, u64>,
+    /// What all links hold now, against the node's budgets.
+    pub held: Held,
+}
+
+/// What a node's links hold together now, against its budgets
+/// ([`NodeLimits`](crate::NodeLimits)).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Held {
+    /// Bytes of read buffers grown for large frames.
+    pub read_buffers: usize,
+    /// Bytes of inbound messages delivered and not yet handled (as the
+    /// executors last added them up).
+    pub inbound: usize,
+    /// Bytes waiting to be written (likewise).
+    pub output: usize,
+    /// Reads that waited for the read buffers' budget, since the start.
+    pub read_waits: u64,
 }
 
 /// Counts by name, behind a lock: rare events only.

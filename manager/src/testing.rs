@@ -1,7 +1,7 @@
 //! A node's tables with nothing running, for the unit tests of what runs
 //! on them (an executor, a link's core): it records what it is told.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actor::{ActorAddr, ActorSender, System, SystemError, Terminated};
@@ -10,6 +10,8 @@ use msg_header::{ActorId, NodeId};
 use protocol::{MsgInfo, ProtocolId};
 
 use crate::ManagerConfig;
+use crate::admission::Admission;
+use crate::budget::Budgets;
 use crate::dead_letter::DeadLetters;
 use crate::decoders::Decoders;
 use crate::executor::Node;
@@ -18,6 +20,7 @@ use crate::net::{self, NetCommand};
 use crate::nodes::Nodes;
 use crate::stats::Tally;
 use crate::sync::Lifecycle;
+use crate::throttle::Throttle;
 
 /// A stand-in for the manager: its tables, a lifecycle, and the actors
 /// that ended.
@@ -29,7 +32,9 @@ pub(crate) struct TestHost {
     pub(crate) decoders: Decoders,
     pub(crate) dead_letters: DeadLetters,
     pub(crate) closes: Tally,
-    pub(crate) links: AtomicUsize,
+    pub(crate) admission: Admission,
+    pub(crate) throttle: Throttle,
+    pub(crate) budgets: Budgets,
     pub(crate) lifecycle: Arc<Lifecycle>,
     /// Shutdown has begun, as far as links are concerned.
     pub(crate) stopping: AtomicBool,
@@ -52,7 +57,9 @@ impl TestHost {
             decoders,
             dead_letters: DeadLetters::new(1024),
             closes: Tally::default(),
-            links: AtomicUsize::new(0),
+            admission: Admission::new(&config.limits),
+            throttle: Throttle::default(),
+            budgets: Budgets::new(&config.limits, 1),
             lifecycle: Arc::new(Lifecycle::new()),
             stopping: AtomicBool::new(false),
             ended: Mutex::default(),
@@ -83,6 +90,12 @@ impl link::Host for TestHost {
     fn closes(&self) -> &Tally {
         &self.closes
     }
+    fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+    fn admission(&self) -> &Admission {
+        &self.admission
+    }
     fn directory_frames(&self) -> Vec<Vec<u8>> {
         crate::shared::directory_frames(
             &self.nodes,
@@ -96,8 +109,8 @@ impl link::Host for TestHost {
 }
 
 impl net::Host for TestHost {
-    fn open_links(&self) -> &AtomicUsize {
-        &self.links
+    fn throttle(&self) -> &Throttle {
+        &self.throttle
     }
     fn next_link_executor(&self) -> usize {
         0

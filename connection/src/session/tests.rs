@@ -645,3 +645,85 @@ fn settling_frames_are_free_and_a_directory_costs_its_size() {
     assert_eq!(events(&mut p.a), [Seen::Directory(100)]);
     assert!(p.a.is_throttled());
 }
+
+/// What `a` sends for a MSG to actor 9 of `len` bytes of body, as it
+/// goes on the wire (its sequence number set).
+fn sent_frame(p: &mut Pair, len: usize) -> Vec<u8> {
+    let header = FrameHeader { dst: ActorId::from_u128(9), ..FrameHeader::new(FrameKind::Msg) };
+    let body = format!("\"{}\"", "x".repeat(len.saturating_sub(2)));
+    p.a.send_msg(&control_frame(header, body.as_bytes()), 0);
+    let bytes = p.a.transmit().to_vec();
+    p.a.transmitted(p.now, bytes.len());
+    bytes
+}
+
+#[test]
+fn a_frame_trickled_byte_by_byte_is_cut_at_the_frame_deadline() {
+    let config = LinkLimits { heartbeat_timeout: Duration::from_secs(600), ..LinkLimits::default() };
+    let mut p = Pair::new(config.clone());
+    let frame = sent_frame(&mut p, 100_000);
+    let start = p.now;
+    // A byte a second keeps the heartbeat content, not the frame deadline.
+    for (i, byte) in frame[..20].iter().enumerate() {
+        let t = start + Duration::from_secs(i as u64 / 2);
+        p.b.handle_input(t, &[*byte]);
+        assert!(events(&mut p.b).is_empty());
+        p.b.handle_timeout(t);
+    }
+    assert_eq!(p.b.poll_timeout(), Some(start + config.frame_deadline), "from the frame's first byte");
+    p.b.handle_timeout(start + config.frame_deadline);
+    assert_eq!(events(&mut p.b), [Seen::Closed("slow_frame".into())]);
+}
+
+#[test]
+fn a_frame_that_completes_in_time_clears_its_deadline() {
+    let config = LinkLimits::default();
+    let mut p = Pair::new(config.clone());
+    let frame = sent_frame(&mut p, 10);
+    p.b.handle_input(p.now, &frame[..10]);
+    assert!(events(&mut p.b).is_empty());
+    assert_eq!(p.b.poll_timeout(), Some(p.now + config.heartbeat_interval.min(config.frame_deadline)));
+    let later = p.now + config.frame_deadline - Duration::from_millis(1);
+    p.b.handle_input(later, &frame[10..]);
+    assert_eq!(events(&mut p.b).len(), 1);
+    p.b.handle_timeout(later + Duration::from_millis(1));
+    assert!(p.b.is_up(), "the frame was whole in time");
+    assert!(p.b.poll_timeout().is_some_and(|t| t > p.now + config.frame_deadline));
+}
+
+#[test]
+fn a_frame_waiting_while_this_side_does_not_read_is_not_late() {
+    let config = LinkLimits { max_inbound_bytes: 10, ..LinkLimits::default() };
+    let mut p = Pair::new(config.clone());
+    let frame = sent_frame(&mut p, 10);
+    p.b.handle_input(p.now, &frame[..10]);
+    let _ = events(&mut p.b);
+    p.b.set_inbound_held(10);
+    let later = p.now + config.frame_deadline * 3;
+    p.b.handle_timeout(later);
+    assert!(p.b.is_up(), "this side chose not to read");
+}
+
+#[test]
+fn a_read_buffer_grown_for_a_large_frame_is_given_back() {
+    let mut p = Pair::new(LinkLimits::default());
+    assert_eq!((p.b.input_capacity(), p.b.input_growth()), (READ_BUFFER_BASE, 0));
+    let frame = sent_frame(&mut p, 200_000);
+    let mut grown = 0;
+    for chunk in frame.chunks(4096) {
+        grown += p.b.input_growth();
+        let buf = p.b.input_buf();
+        buf[..chunk.len()].copy_from_slice(chunk);
+        p.b.input_filled(p.now, chunk.len());
+        let _ = p.b.poll_event().map(|e| assert!(matches!(e, Event::Msg { .. })));
+    }
+    assert!(p.b.input_capacity() >= frame.len(), "grown to hold the frame");
+    assert_eq!(p.b.input_capacity() - READ_BUFFER_BASE, grown, "each growth was announced");
+    assert_eq!(p.b.shrink_input(), grown, "given back once read");
+    assert_eq!(p.b.input_capacity(), READ_BUFFER_BASE);
+    // Not while a frame is under way.
+    let next = sent_frame(&mut p, 50_000);
+    p.b.handle_input(p.now, &next[..30_000]);
+    assert!(p.b.poll_event().is_none());
+    assert_eq!(p.b.shrink_input(), 0);
+}

@@ -253,6 +253,8 @@ fn clone_reason(r: &CloseReason) -> CloseReason {
         CloseReason::Duplicate => CloseReason::Duplicate,
         CloseReason::Replaced => CloseReason::Replaced,
         CloseReason::Shutdown => CloseReason::Shutdown,
+        CloseReason::Limit(k) => CloseReason::Limit(*k),
+        CloseReason::Peer(r) => CloseReason::Peer(r.clone()),
         other => CloseReason::Io(other.to_string()),
     }
 }
@@ -1006,4 +1008,142 @@ fn a_nack_fails_the_ask_waiting_for_the_answer_at_once() {
     let dead = p.a.dead_letters();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].reason, DeadLetterReason::Nacked(Some(NackReason::UnknownDst)));
+}
+
+/// Feeds `bytes` to `node`'s link the way the driver reads: asking first
+/// (the read budget may make it wait); how many were taken before it had
+/// to wait.
+fn read_as_the_driver_does(node: &mut Node, bytes: &[u8], now: Instant) -> usize {
+    let mut taken = 0;
+    while taken < bytes.len() {
+        let (gate, actions) = node.core.prepare_read(&node.host, &mut node.caches);
+        let _ = node.note(actions);
+        match gate {
+            ReadGate::Read => {}
+            ReadGate::Budget => return taken,
+            ReadGate::Later => continue,
+            ReadGate::Pause | ReadGate::Closed => panic!("the link stopped reading"),
+        }
+        let buf = node.core.input_buf().expect("a session");
+        let n = buf.len().min(bytes.len() - taken).min(4096);
+        buf[..n].copy_from_slice(&bytes[taken..taken + n]);
+        taken += n;
+        let actions = node.core.read(&node.host, &mut node.caches, now, n);
+        let _ = node.note(actions);
+    }
+    taken
+}
+
+/// What `a` writes for an `EchoReq` to beta's server padded to `len` bytes.
+fn large_request(p: &mut Pair, len: usize) -> Vec<u8> {
+    let server = Pair::remote_server(&p.a, "beta");
+    let body = format!(r#"{{"counter":1,"req_timestamp_ns":0,"pad":"{}"}}"#, "x".repeat(len));
+    let h = connection::FrameHeader {
+        msg_id: EchoReq::msg_id(),
+        dst: server.id(),
+        ..connection::FrameHeader::new(connection::FrameKind::Msg)
+    };
+    let mut frame = Vec::new();
+    connection::encode_frame(&h, body.as_bytes(), 1 << 20, &mut frame).expect("a frame");
+    assert!(p.a.peer().window.try_take());
+    let _ = p.a.core.send(&p.a.host, &frame, Box::new(EchoReq::new(1, 0)), None, false);
+    let bytes = p.a.core.transmit().to_vec();
+    p.a.core.transmitted(p.now, bytes.len());
+    bytes
+}
+
+#[test]
+fn a_read_buffer_grown_for_a_large_frame_is_reserved_from_the_node_and_given_back() {
+    let mut p = Pair::new();
+    let bytes = large_request(&mut p, 300_000);
+    assert_eq!(read_as_the_driver_does(&mut p.b, &bytes, p.now), bytes.len());
+    assert_eq!(p.b.deliveries().len(), 1);
+    let (reserved, ..) = p.b.host.budgets.snapshot();
+    assert!(reserved >= 300_000 - connection::READ_BUFFER_BASE, "reserved: {reserved}");
+    assert_eq!(p.b.core.holding(connection::BudgetKind::ReadBuffers), reserved);
+    p.b.core.read_idle(&p.b.host);
+    assert_eq!(p.b.host.budgets.snapshot().0, 0, "given back once the stream had nothing more");
+}
+
+#[test]
+fn a_frame_that_needs_more_than_the_read_budget_waits_for_room() {
+    let mut p = Pair::new();
+    let node_limits = crate::NodeLimits { max_read_buffers: 128 << 10, ..crate::NodeLimits::default() };
+    p.b.host.budgets = crate::budget::Budgets::new(&node_limits, 1);
+    let bytes = large_request(&mut p, 300_000);
+    let taken = read_as_the_driver_does(&mut p.b, &bytes, p.now);
+    assert!(taken < bytes.len(), "it waits");
+    assert!(p.b.core.is_budget_paused());
+    assert!(p.b.host.budgets.snapshot().0 <= 128 << 10, "never past the budget");
+    assert!(!p.b.core.resume(), "a resume of its own does not end the wait");
+    // Another link gives its buffer back: the budget has room again.
+    p.b.host.budgets = crate::budget::Budgets::new(&crate::NodeLimits::default(), 1);
+    assert!(p.b.core.set_budget_paused(false), "reads again");
+    let rest = read_as_the_driver_does(&mut p.b, &bytes[taken..], p.now);
+    assert_eq!(taken + rest, bytes.len());
+    assert_eq!(p.b.deliveries().len(), 1);
+}
+
+/// alpha dials beta, whose accepted link is `refuse`d or `admitted` as given.
+fn dial_into(
+    b_origin: Origin,
+    b_limits: Option<crate::NodeLimits>,
+) -> (Node, Node, Receiver<Result<PeerInfo, ManagerError>>) {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let dial = Origin::dialed("tcp://127.0.0.1:9".parse().expect("an address"), Some(tx), 0);
+    let mut a = Node::new("alpha", 1, dial, &limits(), false);
+    let mut b = Node::new("beta", 2, b_origin, &limits(), false);
+    if let Some(l) = b_limits {
+        b.host.admission = crate::admission::Admission::new(&l);
+        b.host.config.limits = l;
+    }
+    let now = now0();
+    a.core.start(&a.host, [1; 32], now);
+    b.core.start(&b.host, [2; 32], now);
+    settle(&mut a, &mut b, now);
+    (a, b, rx)
+}
+
+#[test]
+fn a_link_past_a_cap_hears_which_after_its_handshake_and_is_never_placed() {
+    let mut origin = Origin::accepted();
+    origin.refuse = Some(connection::LimitKind::LinksPerUser);
+    let (mut a, b, connected) = dial_into(origin, None);
+    assert!(b.host.nodes.peers().is_empty(), "never placed");
+    assert!(b.downs.iter().any(|r| r.key() == "user_link_limit"), "{:?}", b.downs);
+    let why = a.downs.pop().expect("alpha's link ended");
+    assert_eq!(why.key(), "closed_too_many_links_from_user");
+    a.down(why);
+    let Err(ManagerError::Connect { reason, .. }) = connected.try_recv().expect("answered") else {
+        panic!("refused")
+    };
+    assert!(reason.contains("too many links from this user"), "{reason}");
+}
+
+#[test]
+fn one_node_past_its_cap_of_links_is_refused_by_name() {
+    let l = crate::NodeLimits { max_links_per_node: 1, ..crate::NodeLimits::default() };
+    let admission = crate::admission::Admission::new(&l);
+    // alpha holds its one link already.
+    let mut first = admission.accept(crate::admission::PeerUser::Uid(7)).expect("admitted");
+    admission.named(&mut first, NodeId::of_name("alpha")).expect("its first");
+    let mut origin = Origin::accepted();
+    origin.admitted = Some(admission.accept(crate::admission::PeerUser::Uid(7)).expect("under the total"));
+    let (tx, _rx) = crossbeam_channel::bounded(1);
+    let dial = Origin::dialed("tcp://127.0.0.1:9".parse().expect("an address"), Some(tx), 0);
+    let mut a = Node::new("alpha", 1, dial, &limits(), false);
+    let mut b = Node::new("beta", 2, origin, &limits(), false);
+    b.host.admission = admission;
+    let now = now0();
+    a.core.start(&a.host, [1; 32], now);
+    b.core.start(&b.host, [2; 32], now);
+    settle(&mut a, &mut b, now);
+    assert!(a.downs.iter().any(|r| r.key() == "closed_too_many_links_from_node"), "{:?}", a.downs);
+    // Its end gives its place back: the node's count is its first link's.
+    let why = b.downs.pop().expect("down");
+    b.down(why);
+    assert_eq!(b.host.admission.links(), 1, "the refused link's place was given back");
+    b.host.admission.release(first);
+    let mut again = b.host.admission.accept(crate::admission::PeerUser::Uid(7)).expect("admitted");
+    assert!(b.host.admission.named(&mut again, NodeId::of_name("alpha")).is_ok());
 }

@@ -3,7 +3,6 @@
 //! accepted links and pending handshakes.
 
 use std::io;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actor::LocalPool;
@@ -54,12 +53,12 @@ impl Net {
     ) {
         let accepted = origin.is_accepted();
         let limits = &host.config().limits;
+        let mut origin = origin;
         if accepted {
-            if host.open_links().load(Ordering::SeqCst) >= limits.max_links {
-                stream.shutdown();
-                link::Host::closes(host).add(&CloseReason::Limit(LimitKind::Links).key());
-                debug!(max = limits.max_links, "link refused: too many links");
-                return;
+            // Past a cap, the link still does its handshake, to hear why.
+            match host.admission().accept(stream.peer_user()) {
+                Ok(admitted) => origin.admitted = Some(admitted),
+                Err(kind) => origin.refuse = Some(kind),
             }
             while self.pending.len() >= limits.max_pending_handshakes.max(1) {
                 let Some((key, id)) = self.pending.pop_front() else { break };
@@ -91,9 +90,14 @@ impl Net {
         let mut link = Link { stream, core, writable: false };
         // An accepted stream is connected already: start at once.
         if accepted {
-            host.open_links().fetch_add(1, Ordering::SeqCst);
             self.pending.push_back((key, id));
-            start(host, &mut link, now);
+            if let Err(why) = start(host, &mut link, now) {
+                warn!(reason = %why, "an accepted link cannot start");
+                link.stream.shutdown();
+                let _ = link.core.down(host, &mut self.caches, &CloseReason::Io(why));
+                self.pending.pop_back();
+                return;
+            }
             self.dirty.push(key);
         }
         self.polled += usize::from(link.stream.is_polled());
@@ -190,16 +194,14 @@ impl Net {
 }
 
 /// Starts the session of a connected stream (its handshake).
-pub(super) fn start<H: Host + ?Sized>(host: &H, link: &mut Link, now: Instant) {
-    link.stream.connected();
+pub(super) fn start<H: Host + ?Sized>(host: &H, link: &mut Link, now: Instant) -> Result<(), String> {
+    link.stream.connected(&host.config().security.unix_peers)?;
     let mut nonce = [0; 32];
-    if getrandom::fill(&mut nonce).is_err() {
-        // Without randomness the handshake cannot be safe: the link times out.
-        warn!("no randomness for a handshake nonce");
-        return;
-    }
+    // Without randomness the handshake cannot be safe.
+    getrandom::fill(&mut nonce).map_err(|e| format!("no randomness for a handshake nonce: {e}"))?;
     link.core.start(host, nonce, now);
     link.writable = true;
+    Ok(())
 }
 
 /// Whether accepting failed for want of descriptors or memory, which a

@@ -52,7 +52,11 @@ impl Net {
                 Ok(None) => {}
             }
             match link.stream.is_connected() {
-                Ok(true) => start(host, link, Instant::now()),
+                Ok(true) => {
+                    if let Err(why) = start(host, link, Instant::now()) {
+                        return self.fail(host, key, CloseReason::Io(why));
+                    }
+                }
                 Ok(false) => return,
                 Err(e) => return self.fail(host, key, CloseReason::Io(e.to_string())),
             }
@@ -194,7 +198,8 @@ impl Net {
                     }
                     return any;
                 }
-                ReadGate::Closed => return any,
+                // Paused until the node's read budget has room (`check_budgets`).
+                ReadGate::Closed | ReadGate::Budget => return any,
             }
             let Some(Io::Link(link)) = self.io.get_mut(key) else { return any };
             let Link { stream, core, .. } = &mut **link;
@@ -218,10 +223,16 @@ impl Net {
                     }
                     // A short read emptied the stream: new bytes raise a new event.
                     if n < want && !to_the_end {
+                        if let Some(link) = self.link(key) {
+                            link.core.read_idle(host);
+                        }
                         return any;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return any,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    core.read_idle(host);
+                    return any;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.fail(host, key, CloseReason::Io(e.to_string()));

@@ -38,6 +38,7 @@ use std::path::PathBuf;
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
+use crate::admission::PeerUser;
 use crate::config::UnixPeers;
 use crate::{Addr, ManagerError};
 
@@ -73,11 +74,19 @@ pub(crate) trait Flavor: Source {
     fn is_connected(&self) -> io::Result<bool>;
     /// Ends one or both directions.
     fn shutdown(&self, how: std::net::Shutdown);
-    /// The connect completed: set the options the link wants.
-    fn connected(&self) {}
+    /// A connect this side made completed: checks whom it reached (a Unix
+    /// socket's listener must be a user `peers` allows, before anything is
+    /// sent to it) and sets the options the link wants.
+    fn connected(&self, _peers: &UnixPeers) -> Result<(), String> {
+        Ok(())
+    }
     /// Refuses a peer this node's policy does not allow (accepted streams).
     fn check_peer(&self, _peers: &UnixPeers) -> Result<(), String> {
         Ok(())
+    }
+    /// Who is at the other end, for the caps on links per user.
+    fn peer_user(&self) -> PeerUser {
+        PeerUser::Unknown
     }
     /// Its bytes come with no readiness event: the executor looks at it
     /// whenever it looks at its sockets ([`poll`](Self::poll)).
@@ -125,11 +134,14 @@ impl<F: Flavor + ?Sized> Flavor for Box<F> {
     fn shutdown(&self, how: std::net::Shutdown) {
         (**self).shutdown(how);
     }
-    fn connected(&self) {
-        (**self).connected();
+    fn connected(&self, peers: &UnixPeers) -> Result<(), String> {
+        (**self).connected(peers)
     }
     fn check_peer(&self, peers: &UnixPeers) -> Result<(), String> {
         (**self).check_peer(peers)
+    }
+    fn peer_user(&self) -> PeerUser {
+        (**self).peer_user()
     }
     fn is_polled(&self) -> bool {
         (**self).is_polled()
@@ -236,12 +248,16 @@ impl Stream {
         self.flavor().is_connected()
     }
 
-    pub(crate) fn connected(&self) {
-        self.flavor().connected();
+    pub(crate) fn connected(&self, peers: &UnixPeers) -> Result<(), String> {
+        self.flavor().connected(peers)
     }
 
     pub(crate) fn check_peer(&self, peers: &UnixPeers) -> Result<(), String> {
         self.flavor().check_peer(peers)
+    }
+
+    pub(crate) fn peer_user(&self) -> PeerUser {
+        self.flavor().peer_user()
     }
 
     pub(crate) fn is_polled(&self) -> bool {

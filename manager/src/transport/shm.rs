@@ -52,6 +52,7 @@ use tracing::debug;
 
 use super::unix::UnixListener;
 use super::{Accept, Flavor, Listener, Readiness, Stream};
+use crate::admission::PeerUser;
 use crate::config::UnixPeers;
 use crate::{Addr, ManagerError};
 
@@ -849,8 +850,11 @@ pub(crate) fn dial(name: &str) -> io::Result<Stream> {
     ShmStream::connect(name).map(|s| Stream::Shm(Box::new(s)))
 }
 
-/// Listens on `shm:NAME`: its rendezvous socket.
+/// Listens on `shm:NAME`: its rendezvous socket. The directory of this
+/// user's shared-memory files is checked first (another user who made it
+/// would get every link's objects): refused clearly, not link by link.
 pub(crate) fn bind(name: &str, addr: &Addr) -> Result<(Listener, Addr), ManagerError> {
+    config()?;
     let socket = UnixListener::bind(&socket_path(name), addr)?;
     Ok((Listener::Shm(ShmListener(socket)), addr.clone()))
 }
@@ -904,6 +908,15 @@ impl Flavor for ShmStream {
 
     fn check_peer(&self, peers: &UnixPeers) -> Result<(), String> {
         super::unix::check_peer(&self.sock, peers)
+    }
+
+    fn connected(&self, peers: &UnixPeers) -> Result<(), String> {
+        super::unix::check_peer(&self.sock, peers)
+            .map_err(|why| format!("the listener is not trusted: {why}"))
+    }
+
+    fn peer_user(&self) -> PeerUser {
+        super::unix::peer_user(&self.sock)
     }
 
     fn is_polled(&self) -> bool {

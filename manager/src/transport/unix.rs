@@ -11,6 +11,7 @@ use mio::{Interest, Registry, Token};
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::{Accept, BACKLOG, Flavor, Listener, RemoveOnDrop, Stream};
+use crate::admission::PeerUser;
 use crate::config::UnixPeers;
 use crate::{Addr, ManagerError};
 
@@ -66,6 +67,11 @@ fn bind_file(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     Ok(std::os::unix::net::UnixListener::from(std::os::fd::OwnedFd::from(socket)))
 }
 
+/// The user at the other end of a Unix socket.
+pub(crate) fn peer_user(stream: &mio::net::UnixStream) -> PeerUser {
+    rustix::net::sockopt::socket_peercred(stream).map_or(PeerUser::Unknown, |c| PeerUser::Uid(c.uid.as_raw()))
+}
+
 /// Refuses a peer of a user `peers` does not allow.
 pub(crate) fn check_peer(stream: &mio::net::UnixStream, peers: &UnixPeers) -> Result<(), String> {
     let cred =
@@ -102,6 +108,14 @@ impl Flavor for mio::net::UnixStream {
 
     fn check_peer(&self, peers: &UnixPeers) -> Result<(), String> {
         check_peer(self, peers)
+    }
+
+    fn connected(&self, peers: &UnixPeers) -> Result<(), String> {
+        check_peer(self, peers).map_err(|why| format!("the listener is not trusted: {why}"))
+    }
+
+    fn peer_user(&self) -> PeerUser {
+        peer_user(self)
     }
 }
 

@@ -1,0 +1,165 @@
+//! What a node's links hold together, against its budgets
+//! ([`NodeLimits`]): read buffers grown for large frames (reserved before
+//! they grow, so the budget is never passed), inbound messages delivered
+//! and not yet handled, and output waiting to be written (summed by each
+//! executor over its links as it flushes them). Each link's own bounds
+//! stay; these bound their sum, so that one process, however many links
+//! it opens, costs the others only the budget.
+//!
+//! Past a budget, the links holding any of it read no more (so none holds
+//! more); past it for [`NodeLimits::budget_grace`], each executor cuts its
+//! link holding the most, one a check, until the node is under again.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use connection::BudgetKind;
+
+use crate::NodeLimits;
+
+/// The node's budgets and what its links hold against them.
+pub(crate) struct Budgets {
+    max_read: usize,
+    max_inbound: usize,
+    max_output: usize,
+    /// Read buffer bytes reserved beyond each link's base.
+    read: AtomicUsize,
+    /// Per executor, at its last flush: its links' inbound bytes held, and
+    /// their output.
+    inbound: Box<[AtomicUsize]>,
+    output: Box<[AtomicUsize]>,
+    /// Reads that waited for the read budget.
+    read_waits: AtomicU64,
+}
+
+/// Which budgets the node is over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Over {
+    pub(crate) read: bool,
+    pub(crate) inbound: bool,
+    pub(crate) output: bool,
+}
+
+impl Over {
+    pub(crate) fn any(self) -> bool {
+        self.read || self.inbound || self.output
+    }
+
+    /// The first budget it is over, in the order links are cut for them.
+    pub(crate) fn kind(self) -> Option<BudgetKind> {
+        if self.output {
+            Some(BudgetKind::Output)
+        } else if self.inbound {
+            Some(BudgetKind::Inbound)
+        } else if self.read {
+            Some(BudgetKind::ReadBuffers)
+        } else {
+            None
+        }
+    }
+}
+
+impl Budgets {
+    pub(crate) fn new(limits: &NodeLimits, executors: usize) -> Self {
+        let slots = || (0..executors.max(1)).map(|_| AtomicUsize::new(0)).collect();
+        Self {
+            max_read: limits.max_read_buffers,
+            max_inbound: limits.max_inbound_total,
+            max_output: limits.max_output_total,
+            read: AtomicUsize::new(0),
+            inbound: slots(),
+            output: slots(),
+            read_waits: AtomicU64::new(0),
+        }
+    }
+
+    /// Reserves `bytes` of read buffer, if the budget has them.
+    pub(crate) fn reserve_read(&self, bytes: usize) -> bool {
+        let ok = self
+            .read
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                r.checked_add(bytes).filter(|&total| total <= self.max_read)
+            })
+            .is_ok();
+        if !ok {
+            self.read_waits.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Gives back `bytes` of read buffer.
+    pub(crate) fn release_read(&self, bytes: usize) {
+        if bytes > 0 {
+            self.read.fetch_sub(bytes, Ordering::AcqRel);
+        }
+    }
+
+    /// What executor `index`'s links hold now.
+    pub(crate) fn publish(&self, index: usize, inbound: usize, output: usize) {
+        let i = index.min(self.inbound.len() - 1);
+        self.inbound[i].store(inbound, Ordering::Relaxed);
+        self.output[i].store(output, Ordering::Relaxed);
+    }
+
+    /// Which budgets are passed (the read budget: nearly, a growth of a
+    /// frame's size from full).
+    pub(crate) fn over(&self, max_frame: usize) -> Over {
+        let sum = |v: &[AtomicUsize]| v.iter().map(|a| a.load(Ordering::Relaxed)).sum::<usize>();
+        Over {
+            read: self.read.load(Ordering::Acquire).saturating_add(max_frame / 2) > self.max_read,
+            inbound: sum(&self.inbound) > self.max_inbound,
+            output: sum(&self.output) > self.max_output,
+        }
+    }
+
+    /// What the links hold: read buffers, inbound, output; and the reads
+    /// that waited for the read budget.
+    pub(crate) fn snapshot(&self) -> (usize, usize, usize, u64) {
+        let sum = |v: &[AtomicUsize]| v.iter().map(|a| a.load(Ordering::Relaxed)).sum::<usize>();
+        (
+            self.read.load(Ordering::Acquire),
+            sum(&self.inbound),
+            sum(&self.output),
+            self.read_waits.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> NodeLimits {
+        NodeLimits {
+            max_read_buffers: 100,
+            max_inbound_total: 50,
+            max_output_total: 50,
+            ..NodeLimits::default()
+        }
+    }
+
+    #[test]
+    fn read_buffers_are_reserved_never_past_the_budget() {
+        let b = Budgets::new(&limits(), 2);
+        assert!(b.reserve_read(60));
+        assert!(!b.reserve_read(41), "past the budget");
+        assert!(b.reserve_read(40));
+        b.release_read(60);
+        assert!(b.reserve_read(60));
+        assert_eq!(b.snapshot().3, 1, "one read waited");
+    }
+
+    #[test]
+    fn inbound_and_output_are_summed_over_executors() {
+        let b = Budgets::new(&limits(), 2);
+        b.publish(0, 30, 10);
+        b.publish(1, 10, 10);
+        assert!(!b.over(0).any());
+        b.publish(1, 30, 45);
+        let over = b.over(0);
+        assert!(over.inbound && over.output && !over.read);
+        assert_eq!(over.kind(), Some(BudgetKind::Output), "output is cut first");
+        b.publish(0, 0, 0);
+        b.publish(1, 0, 0);
+        assert!(!b.over(0).any());
+    }
+}

@@ -311,3 +311,48 @@ impl Drop for RemoveDirs {
         }
     }
 }
+
+/// A dialer checks who listens before it says anything: a Unix socket
+/// whose listener runs as a user its policy does not allow gets no
+/// HELLO (no node id, no link id), and the connect fails saying why.
+#[test]
+fn a_dialer_checks_the_listeners_user_before_it_sends_anything() {
+    let own = rustix::process::geteuid().as_raw();
+    let path = socket_path("listener-uid");
+    let listener = std::os::unix::net::UnixListener::bind(&*path).unwrap();
+    let strict =
+        Manager::new(config("dial-strict").unix_peers(UnixPeers::Users(vec![own.wrapping_add(1)]))).unwrap();
+    let err = strict.connect(&path.addr()).unwrap_err();
+    assert!(err.to_string().contains("not trusted"), "{err}");
+    let (mut s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    drop(strict);
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    assert!(got.is_empty(), "nothing was sent to an untrusted listener: {got:?}");
+    std::fs::remove_file(&*path).unwrap();
+}
+
+/// `serve` on `shm:` refuses at once, saying why, when this user's
+/// shared-memory directory is not its own (another user could have made
+/// it, and would then get every link's objects); it never says
+/// "listening" only to drop every link.
+#[test]
+fn serve_on_shared_memory_refuses_a_directory_it_does_not_own_alone() {
+    let tmp = socket_path("shm-tmpdir").with_extension("d");
+    let _cleanup = RemoveDirs(vec![tmp.clone()]);
+    let uid = rustix::process::geteuid().as_raw();
+    let dir = tmp.join(format!("ipchnl-iox-{uid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Open to all: as another user's directory would be to us.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ipchnl"))
+        .args(["serve", "--listen", "shm:owned", "--insecure"])
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused: {err}");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "never listening");
+    assert!(err.contains("not a directory of this user's alone"), "{err}");
+}

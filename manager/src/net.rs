@@ -75,6 +75,8 @@ pub(crate) struct Link {
     core: LinkCore,
     /// The stream takes writes (until one would block).
     writable: bool,
+    /// Its stream is polled (no readiness events): asked once, kept.
+    polled: bool,
 }
 
 /// How often an executor over one of the node's budgets looks again, and
@@ -296,7 +298,7 @@ impl Net {
         link.core.moved(Place { executor: self.index, key }, id, inbound, local);
         link.writable = true;
         let actions = link.core.up(host, hello);
-        self.polled += usize::from(link.stream.is_polled());
+        self.polled += usize::from(link.polled);
         self.io.insert(Io::Link(link));
         self.timers_changed = true;
         self.apply(host, key, actions);
@@ -398,7 +400,7 @@ impl Net {
     /// its cap.
     fn write<H: Host + ?Sized>(&mut self, _host: &H, key: usize) {
         let Some(link) = self.link(key) else { return };
-        let Link { stream, core, writable } = &mut *link;
+        let Link { stream, core, writable, .. } = &mut *link;
         while *writable && core.pending_output() > 0 {
             match stream.write(core.transmit()) {
                 Ok(0) => {
@@ -603,7 +605,7 @@ impl Net {
             // the rest, with the session, from the link's executor.
             self.write(host, key);
             if let Some(Io::Link(mut link)) = self.io.try_remove(key) {
-                self.polled -= usize::from(link.stream.is_polled());
+                self.polled -= usize::from(link.polled);
                 let _ = registry.deregister(&mut link.stream);
                 let home = link.core.home();
                 host.push_to(home, NetCommand::Adopt(Handoff { link, hello }));
@@ -626,7 +628,7 @@ impl Net {
     /// Closes a link that went down: the core reports what it leaves
     /// behind, and says whether to dial it again.
     fn down<H: Host + ?Sized>(&mut self, host: &H, registry: &Registry, mut link: Link, why: CloseReason) {
-        self.polled -= usize::from(link.stream.is_polled());
+        self.polled -= usize::from(link.polled);
         if link.core.is_accepted() {
             let id = link.core.id();
             self.pending.retain(|(_, p)| *p != id);

@@ -87,7 +87,8 @@ impl Net {
         if runs_here {
             core.set_local(LocalPool::register(inbound));
         }
-        let mut link = Link { stream, core, writable: false };
+        let polled = stream.is_polled();
+        let mut link = Link { stream, core, writable: false, polled };
         // An accepted stream is connected already: start at once.
         if accepted {
             self.pending.push_back((key, id));
@@ -100,7 +101,7 @@ impl Net {
             }
             self.dirty.push(key);
         }
-        self.polled += usize::from(link.stream.is_polled());
+        self.polled += usize::from(link.polled);
         self.io.insert(Io::Link(Box::new(link)));
         self.timers_changed = true;
         if accepted {

@@ -74,7 +74,7 @@ impl Net {
         let mut keys = [None; SPECULATIVE_LINKS];
         for (slot, (key, io)) in keys.iter_mut().zip(self.io.iter()) {
             // Polled streams: `poll_links` looks at them.
-            if matches!(io, Io::Link(l) if l.core.is_up() && !l.core.is_paused() && !l.stream.is_polled()) {
+            if matches!(io, Io::Link(l) if l.core.is_up() && !l.core.is_paused() && !l.polled) {
                 *slot = Some(key);
             }
         }
@@ -95,11 +95,7 @@ impl Net {
         }
         let mut keys = std::mem::take(&mut self.polled_keys);
         keys.clear();
-        keys.extend(
-            self.io
-                .iter()
-                .filter_map(|(k, io)| matches!(io, Io::Link(l) if l.stream.is_polled()).then_some(k)),
-        );
+        keys.extend(self.io.iter().filter_map(|(k, io)| matches!(io, Io::Link(l) if l.polled).then_some(k)));
         let mut any = false;
         for &key in &keys {
             let Some(link) = self.link(key) else { continue };

@@ -11,6 +11,7 @@
 //! link holding the most, one a check, until the node is under again.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use connection::BudgetKind;
 
@@ -124,6 +125,63 @@ impl Budgets {
     }
 }
 
+/// How often an executor over one of the node's budgets looks again, and
+/// cuts at most one link.
+pub(crate) const BUDGET_CHECK: Duration = Duration::from_millis(10);
+
+/// An executor's watch over the node's budgets: since when the node is
+/// over one, and when to look again.
+#[derive(Default)]
+pub(crate) struct Watch {
+    over_since: Option<Instant>,
+    next_check: Option<Instant>,
+}
+
+/// What an executor does about the budgets on a look.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    /// Its links holding any of these stop reading.
+    pub(crate) pause: Over,
+    /// Its link holding the most of this is cut.
+    pub(crate) cut: Option<BudgetKind>,
+}
+
+impl Watch {
+    /// When to look again (a timer): while over a budget.
+    pub(crate) fn next_check(&self) -> Option<Instant> {
+        self.next_check
+    }
+
+    /// The node is under its budgets again: whether links paused for them
+    /// may read again.
+    pub(crate) fn under(&mut self) -> bool {
+        self.next_check = None;
+        self.over_since.take().is_some()
+    }
+
+    /// The node is over the budgets `over` at `now`: what to do, if it is
+    /// time to look again (every [`BUDGET_CHECK`]). Past `grace` over them,
+    /// the link holding the most of the first is cut.
+    pub(crate) fn over(&mut self, over: Over, now: Instant, grace: Duration) -> Option<Verdict> {
+        if self.next_check.is_some_and(|t| now < t) {
+            return None;
+        }
+        self.next_check = Some(now + BUDGET_CHECK);
+        let since = *self.over_since.get_or_insert(now);
+        let cut = over.kind().filter(|_| now.duration_since(since) >= grace);
+        Some(Verdict { pause: over, cut })
+    }
+}
+
+/// Of `(holding, link id, key)`, the key of the link holding the most (the
+/// oldest link of those holding as much); none if none holds anything.
+pub(crate) fn largest(links: impl Iterator<Item = (usize, u64, usize)>) -> Option<(usize, usize)> {
+    links
+        .filter(|(held, ..)| *held > 0)
+        .max_by_key(|(held, id, _)| (*held, std::cmp::Reverse(*id)))
+        .map(|(held, _, key)| (held, key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +219,30 @@ mod tests {
         b.publish(0, 0, 0);
         b.publish(1, 0, 0);
         assert!(!b.over(0).any());
+    }
+
+    #[test]
+    fn over_a_budget_links_pause_at_once_and_the_largest_is_cut_after_the_grace() {
+        let mut w = Watch::default();
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(1);
+        let over = Over { output: true, ..Over::default() };
+        let v = w.over(over, t0, grace).expect("a first look");
+        assert_eq!(v, Verdict { pause: over, cut: None });
+        assert!(w.over(over, t0 + Duration::from_millis(1), grace).is_none(), "not again so soon");
+        assert_eq!(w.next_check(), Some(t0 + BUDGET_CHECK));
+        let v = w.over(over, t0 + grace, grace).expect("a look");
+        assert_eq!(v.cut, Some(BudgetKind::Output));
+        assert!(w.under(), "paused links read again");
+        assert!(!w.under());
+        assert_eq!(w.next_check(), None);
+        // Over again: the grace starts anew.
+        assert_eq!(w.over(over, t0 + grace * 3, grace).expect("a look").cut, None);
+    }
+
+    #[test]
+    fn the_largest_holder_is_cut_the_oldest_of_equals_first() {
+        assert_eq!(largest([(5, 1, 10), (9, 2, 20), (9, 3, 30), (0, 4, 40)].into_iter()), Some((9, 20)));
+        assert_eq!(largest([(0, 1, 10)].into_iter()), None);
     }
 }

@@ -28,6 +28,7 @@ use slab::Slab;
 use tracing::{debug, info, warn};
 
 use crate::Addr;
+use crate::budget;
 use crate::link::{self, Actions, Caches, Inbound, LinkCommand, LinkCore, Origin, Redial};
 use crate::peer::{LinkReplaced, Peer, PeerCommand, Place, Waiter, outbox};
 use crate::sync::Mailbox;
@@ -79,10 +80,6 @@ pub(crate) struct Link {
     polled: bool,
 }
 
-/// How often an executor over one of the node's budgets looks again, and
-/// cuts at most one link.
-const BUDGET_CHECK: Duration = Duration::from_millis(10);
-
 /// How often a busy executor adds its links' counters to their peers'
 /// (which `Manager::stats` reads): every this many flushes, and whenever
 /// it is about to sleep. Once per read and write, the atomic additions
@@ -131,10 +128,8 @@ pub(crate) struct Net {
     polled: usize,
     /// Their keys, gathered anew on each look (kept for its allocation).
     polled_keys: Vec<usize>,
-    /// Since when the node is over one of its budgets, as this executor
-    /// last saw it; and when to look again (and perhaps cut a link).
-    over_budget_since: Option<Instant>,
-    budget_check_at: Option<Instant>,
+    /// This executor's watch over the node's budgets.
+    budgets: budget::Watch,
 }
 
 /// Tokens: 0 is the executor's waker; io `k` is `k + 1`.
@@ -161,8 +156,7 @@ impl Net {
             timers_changed: false,
             polled: 0,
             polled_keys: Vec::new(),
-            over_budget_since: None,
-            budget_check_at: None,
+            budgets: budget::Watch::default(),
         }
     }
 
@@ -464,27 +458,27 @@ impl Net {
         self.apply_downs(host, registry);
     }
 
-    /// Adds up what this executor's links hold for the node's budgets.
-    /// Over one, the links holding any of it read no more (for the read
-    /// budget: those waiting for it); over one for the grace, the link
-    /// holding the most is cut, one every [`BUDGET_CHECK`]. Under them
-    /// again, they read on.
+    /// Adds up what this executor's links hold for the node's budgets and
+    /// does what the watch over them says: over one, the links holding any
+    /// of it read no more (for the read budget: those waiting for it); over
+    /// one for the grace, the link holding the most is cut, one every
+    /// [`BUDGET_CHECK`](crate::budget::BUDGET_CHECK). Under them again,
+    /// they read on.
     fn check_budgets<H: Host + ?Sized>(&mut self, host: &H) {
-        let (mut inbound, mut output, mut waiting) = (0, 0, false);
+        let (mut inbound, mut output) = (0, 0);
         for (_, io) in self.io.iter() {
             if let Io::Link(link) = io {
                 inbound += link.core.inbound_held();
                 output += link.core.pending_output();
-                waiting |= link.core.is_budget_paused();
             }
         }
         let budgets = host.budgets();
         budgets.publish(self.index, inbound, output);
         let over = budgets.over(host.config().link.max_frame);
         if !over.any() {
-            self.over_budget_since = None;
-            self.budget_check_at = None;
-            if waiting {
+            if self.budgets.under()
+                || self.io.iter().any(|(_, io)| matches!(io, Io::Link(l) if l.core.is_budget_paused()))
+            {
                 for key in self.keys() {
                     if self.link(key).is_some_and(|l| l.core.set_budget_paused(false)) {
                         self.ready.push(key);
@@ -493,36 +487,32 @@ impl Net {
             }
             return;
         }
-        let now = Instant::now();
-        if self.budget_check_at.is_some_and(|t| now < t) {
+        let Some(verdict) = self.budgets.over(over, Instant::now(), host.config().limits.budget_grace) else {
             return;
-        }
-        self.budget_check_at = Some(now + BUDGET_CHECK);
+        };
         self.timers_changed = true;
-        let since = *self.over_budget_since.get_or_insert(now);
         for (_, io) in self.io.iter_mut() {
             if let Io::Link(link) = io {
                 let c = &mut link.core;
-                if (over.inbound && c.inbound_held() > 0) || (over.output && c.pending_output() > 0) {
+                let p = verdict.pause;
+                if (p.inbound && c.inbound_held() > 0) || (p.output && c.pending_output() > 0) {
                     let _ = c.set_budget_paused(true);
                 }
             }
         }
-        let Some(kind) = over.kind() else { return };
-        if now.duration_since(since) < host.config().limits.budget_grace {
-            return;
-        }
-        let largest = self
-            .io
-            .iter()
-            .filter_map(|(key, io)| match io {
-                Io::Link(link) => Some((link.core.holding(kind), std::cmp::Reverse(link.core.id()), key)),
-                Io::Listener(_) => None,
-            })
-            .filter(|(held, ..)| *held > 0)
-            .max();
-        if let Some((held, _, key)) = largest {
-            warn!(budget = kind.key(), held, "over the node's budget: the link holding the most is cut");
+        let Some(kind) = verdict.cut else { return };
+        let holders = self.io.iter().filter_map(|(key, io)| match io {
+            Io::Link(link) => Some((link.core.holding(kind), link.core.id(), key)),
+            Io::Listener(_) => None,
+        });
+        if let Some((held, key)) = budget::largest(holders) {
+            warn_throttled!(
+                host.throttle(),
+                "budget",
+                budget = kind.key(),
+                held,
+                "over the node's budget: the link holding the most is cut"
+            );
             self.fail(host, key, CloseReason::Budget(kind));
         }
     }
@@ -567,7 +557,7 @@ impl Net {
         for key in retries {
             self.accept(host, registry, key);
         }
-        if self.budget_check_at.is_some_and(|t| t <= now) {
+        if self.budgets.next_check().is_some_and(|t| t <= now) {
             self.check_budgets(host);
         }
         // Links that went down may schedule redials: apply them first.
@@ -594,7 +584,7 @@ impl Net {
             Io::Link(link) => link.core.poll_timeout(),
             Io::Listener(state) => state.retry_at,
         });
-        io.chain(self.redials.iter().map(|r| r.at)).chain(self.budget_check_at).min()
+        io.chain(self.redials.iter().map(|r| r.at)).chain(self.budgets.next_check()).min()
     }
 
     /// Hands over the links that went up for another executor, and takes

@@ -42,7 +42,7 @@ msg_serde_macro! {
 
 protocol! {
     /// The protocol: what a store is asked, and what it answers.
-    fn kv_protocol = "kv_protocol" [Put, Get, Value]
+    fn kv_protocol = "kv_protocol" [Put -> Value, Get -> Value]
 }
 
 protocol_set! {
@@ -68,8 +68,6 @@ impl Actor for Store {
                 ctx.answer_to(&put, Value::new(put.key.clone(), old));
             },
             get: Get => ctx.answer_to(&get, Value::new(get.key.clone(), self.map.get(&get.key).cloned())),
-            // Answers are of the protocol too; a store is never sent one.
-            _value: Value => {},
         })
     }
 }

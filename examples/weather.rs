@@ -33,8 +33,9 @@ msg_serde_macro! {
 }
 
 protocol! {
-    /// What a station is asked, and answers.
-    fn weather = "weather" [GetTemp, Temp]
+    /// What a station is asked, and what it answers with: a station takes
+    /// `GetTemp`, its askers take `Temp`.
+    fn weather = "weather" [GetTemp -> Temp]
 }
 
 protocol_set! {
@@ -62,8 +63,6 @@ impl Actor for Station {
                 // Only a `Temp` compiles here: `GetTemp` names it.
                 ctx.answer_to(&get, Temp::new(get.city.clone(), tenths));
             },
-            // Answers are of the protocol too; a station is never sent one.
-            temp: Temp => ctx.unhandled(Box::new(temp)),
         })
     }
 }
@@ -82,6 +81,7 @@ fn station(addr: &Addr) -> Result<(), Box<dyn std::error::Error>> {
 fn ask(addr: &Addr) -> Result<(), Box<dyn std::error::Error>> {
     let manager = Manager::new(ManagerConfig::default().node_name("weather-asker"))?;
     manager.connect(addr)?;
+    // Only servers of the protocol are found by it (an asker is none).
     let station = manager.find_by_protocol(weather().id()).into_iter().next().ok_or("no station found")?;
     for city in ["Oslo", "Lisbon", "Lima"] {
         // `ask` returns a `Temp`: no downcast.

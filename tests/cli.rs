@@ -101,6 +101,14 @@ fn bad_input_is_one_line_and_a_failure_never_a_panic() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("ipchnl: ") && !err.contains("panicked"), "{args:?}: {err}");
     }
+    // Refused for its secret, a client says so: a wrong one fails the
+    // server's proof, none at all is refused in the handshake.
+    let wrong_one = ipchnl(&["echo", "--connect", &serve.addr.to_string(), "--secret-file", wrong.path()]);
+    assert!(String::from_utf8_lossy(&wrong_one.stderr).contains("authentication failed"));
+    let none = ipchnl(&["echo", "--connect", &serve.addr.to_string(), "--insecure"]);
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert_eq!(none.status.code(), Some(1), "{err}");
+    assert!(err.contains("may want a secret"), "{err}");
 }
 
 #[test]
@@ -117,7 +125,8 @@ fn help_shows_examples_and_version_prints() {
 #[test]
 fn bench_quick_json_lists_seven_paths_with_positive_figures_and_plots_them() {
     let plot = std::env::temp_dir().join(format!("ipchnl-cli-plot-{}.svg", std::process::id()));
-    let out = ipchnl(&["bench", "--quick", "--json", "--plot", plot.to_str().unwrap()]);
+    // The suite keeps the machine busy: no waiting for it to settle.
+    let out = ipchnl(&["bench", "--quick", "--json", "--settle-s", "0", "--plot", plot.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> =
@@ -130,6 +139,10 @@ fn bench_quick_json_lists_seven_paths_with_positive_figures_and_plots_them() {
         v["comparisons"].as_array().unwrap().iter().map(|c| c["what"].as_str().unwrap()).collect();
     assert_eq!(between.len(), 3, "shm against threads, and against unix in rtt and stream: {between:?}");
     assert!(v["comparisons"].as_array().unwrap().iter().all(|c| c["ratio"].as_f64().unwrap() > 0.0));
+    // It ends with its answer, drawn from its figures.
+    let verdict = v["verdict"].as_str().unwrap();
+    assert!(verdict.starts_with("Verdict: yes") && verdict.contains("across processes"), "{verdict}");
+    assert_eq!(v["settled"], serde_json::json!(true), "not waited for: counted as settled");
     let svg = std::fs::read_to_string(&plot).unwrap();
     std::fs::remove_file(&plot).unwrap();
     for name in &names {
@@ -161,7 +174,8 @@ fn bench_quick_json_lists_seven_paths_with_positive_figures_and_plots_them() {
 
 #[test]
 fn bench_low_latency_reports_only_the_low_latency_option() {
-    let out = ipchnl(&["bench", "--quick", "--json", "--low-latency", "--sample-ms", "20"]);
+    let out =
+        ipchnl(&["bench", "--quick", "--json", "--low-latency", "--sample-ms", "20", "--settle-s", "0"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let paths = v["paths"].as_array().unwrap();
@@ -191,7 +205,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 fn ctrl_c_mid_bench_leaves_no_child_and_no_socket_file() {
     // In a process group of its own, as a terminal's Ctrl-C would see it.
     let bench = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
-        .args(["bench", "--quick"])
+        .args(["bench", "--quick", "--settle-s", "0"])
         .process_group(0)
         .stdout(Stdio::null())
         .spawn()

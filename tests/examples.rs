@@ -31,3 +31,11 @@ fn weather_asks_with_a_typed_reply_across_two_processes() {
     assert!(out.contains("Oslo: -3.5 °C"), "{out}");
     assert!(out.contains("Lisbon: 18.4 °C"), "{out}");
 }
+
+#[test]
+fn the_adder_serves_a_typed_ask_here_and_across_two_processes() {
+    let out = run("adder");
+    assert!(out.contains("here: 2 + 3 = 5"), "{out}");
+    assert!(out.contains("there: 40 + 2 = 42"), "{out}");
+    assert!(out.contains("servers of Calc: 1"), "{out}");
+}

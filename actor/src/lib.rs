@@ -60,6 +60,7 @@ mod hold;
 mod sender;
 mod system;
 mod terminated;
+mod typed;
 
 pub use actor::{Actor, dispatch};
 pub use context::Context;
@@ -68,11 +69,14 @@ pub use hold::{Hold, HoldPool, LocalPool};
 pub use sender::{ActorSender, Envelope, Route, Wait, mark_executor_thread, on_executor_thread};
 pub use system::{ActorAddr, StaticDirectory, System, SystemError};
 pub use terminated::{Terminated, TerminationReason};
+pub use typed::{Handler, Ref, Served, ServedBy, Service, Takes};
 
 /// What the macros of this crate name; not an API.
 #[doc(hidden)]
 pub mod __private {
-    pub use msg_header::{BoxMsg, MsgType};
+    pub use msg_header::{BoxMsg, MsgType, Request};
+    pub use protocol::{MsgInfo, Protocol};
+    pub use protocol_set::ProtocolSet;
 }
 
 #[cfg(test)]

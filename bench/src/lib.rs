@@ -18,6 +18,7 @@ pub mod flood;
 pub mod nats;
 pub mod plot;
 pub mod report;
+pub mod settle;
 
 use std::fmt::Write as _;
 

@@ -615,6 +615,48 @@ pub struct Comparison {
     pub ratio: f64,
 }
 
+/// The report's answer in one line, drawn from its own figures: whether
+/// combining channels and network connections costs anything, and how
+/// much (round trips like for like, within a thread and across
+/// processes; one-way streams).
+pub fn verdict(results: &[PathResult]) -> String {
+    let find = |name: &str| results.iter().find(|r| r.name == name);
+    let range = |names: &[&str], f: fn(&PathResult) -> f64| {
+        let v: Vec<f64> = names.iter().filter_map(|n| find(n)).map(f).collect();
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(0.0, f64::max);
+        (!v.is_empty()).then_some((lo, hi))
+    };
+    let show = |(lo, hi): (f64, f64)| {
+        if (hi - lo).abs() < 0.005 { format!("{lo:.2}x") } else { format!("{lo:.2}-{hi:.2}x") }
+    };
+    let mut parts = Vec::new();
+    if let Some(r) = find("same_thread") {
+        parts.push(format!("within a thread a round trip costs {:.2}x a bare boxed channel", r.ratio_p50));
+    }
+    if let Some(r) = find("cross_thread") {
+        parts.push(format!("between threads {:.2}x crossbeam", r.ratio_p50));
+    }
+    let across = ["tcp_low_latency", "unix_low_latency", "shm"];
+    let rtt = range(&across, |r| r.ratio_p50);
+    if let Some(rtt) = rtt {
+        parts.push(format!("across processes {} a bare socket (or iceoryx2) polled alike", show(rtt)));
+    }
+    let all: Vec<&str> = results.iter().map(|r| r.name).collect();
+    if let Some(stream) = range(&all, |r| r.ratio_stream) {
+        parts.push(format!(
+            "a one-way stream runs at {} of a bare stream doing the same JSON work",
+            show(stream)
+        ));
+    }
+    let answer = match rtt {
+        Some((_, hi)) if hi <= 1.5 => "yes",
+        Some(_) => "yes, at a cost",
+        None => "measured",
+    };
+    format!("Verdict: {answer}: one send reaches a thread or another process; {}.", parts.join("; "))
+}
+
 /// The comparisons between paths the report makes when both are in
 /// `results`: shared memory against threads and against Unix sockets.
 pub fn comparisons(results: &[PathResult]) -> Vec<Comparison> {

@@ -191,6 +191,11 @@ impl ProtocolError {
 pub enum CloseReason {
     /// The peer closed the connection without a CLOSE frame.
     PeerClosed,
+    /// The peer (a server) closed the connection during the handshake,
+    /// without a word: it refused the HELLO (it wants a secret this side
+    /// does not offer, or has none and this side offers one; or no version
+    /// is common; or the HELLO named the server's own node).
+    RefusedInHandshake,
     /// The peer closed the connection in the middle of a frame: this many
     /// bytes of it had come.
     Truncated(usize),
@@ -335,6 +340,7 @@ impl CloseReason {
     pub fn key(&self) -> String {
         match self {
             Self::PeerClosed => "peer_closed".into(),
+            Self::RefusedInHandshake => "handshake_refused".into(),
             Self::Truncated(_) => "truncated_frame".into(),
             Self::Peer(r) => format!("closed_{}", r.as_str()),
             Self::Io(_) => "io".into(),
@@ -385,6 +391,11 @@ impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::PeerClosed => f.write_str("peer closed the connection"),
+            Self::RefusedInHandshake => f.write_str(
+                "the peer refused the handshake: it may want a secret this side does not have \
+                 (--secret-file), or have none while this side offers one (--insecure), or \
+                 speak another version",
+            ),
             Self::Truncated(n) => {
                 write!(f, "truncated frame: {n} bytes of an incomplete frame at end of stream")
             }
@@ -935,9 +946,12 @@ impl<T> Session<T> {
         if !self.eof {
             return None;
         }
-        let reason = match self.rend - self.rstart {
-            0 => CloseReason::PeerClosed,
-            n => CloseReason::Truncated(n),
+        let reason = match (self.rend - self.rstart, &self.state, self.role) {
+            // A server answers a HELLO it refuses by closing: say what that
+            // most likely means.
+            (0, State::Handshaking(_), Role::Client) => CloseReason::RefusedInHandshake,
+            (0, ..) => CloseReason::PeerClosed,
+            (n, ..) => CloseReason::Truncated(n),
         };
         self.end(reason);
         self.events.pop_front().map(|e| {

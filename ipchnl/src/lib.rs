@@ -24,8 +24,9 @@
 
 pub use actor::ActorAddr;
 pub use actor::{
-    Actor, ActorSender, AskError, Context, Envelope, Route, SendError, StaticDirectory, System, SystemError,
-    Terminated, TerminationReason, Wait, dispatch, mark_executor_thread, on_executor_thread,
+    Actor, ActorSender, AskError, Context, Envelope, Handler, Ref, Route, SendError, Served, ServedBy,
+    Service, StaticDirectory, System, SystemError, Takes, Terminated, TerminationReason, Wait, dispatch,
+    mark_executor_thread, on_executor_thread, service,
 };
 pub use manager::{
     ActorOptions, Addr, AddrError, ByteStream, DeadLetter, DeadLetterReason, Identity, LimitRow, LinkLimits,
@@ -34,9 +35,9 @@ pub use manager::{
     user_secret_path, write_secret,
 };
 pub use msg_header::{
-    ActorId, BoxMsg, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg, MsgError,
-    MsgHeader, MsgId, MsgType, NodeId, ParseIdError, RawMsg, WireMsg, decode_body, encode_body, from_json,
-    now_ns, peek_msg_id, to_json,
+    ActorId, Asked, BoxMsg, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg, MsgError,
+    MsgHeader, MsgId, MsgType, NodeId, ParseIdError, RawMsg, Request, WireMsg, decode_body, encode_body,
+    from_json, now_ns, peek_msg_id, to_json,
 };
 pub use msg_local_macro::msg_local_macro;
 pub use msg_serde_macro::msg_serde_macro;

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use actor::{Actor, ActorAddr, ActorSender, System, SystemError, Terminated};
+use actor::{Actor, ActorAddr, ActorSender, Ref, Served, ServedBy, Service, System, SystemError, Terminated};
 use connection::{DirectoryUpdate, Incarnation};
 use crossbeam_channel::Receiver;
 use msg_header::{ActorId, NodeId};
@@ -151,6 +151,62 @@ impl Manager {
         self.add_with(name, actor, ActorOptions::default())
     }
 
+    /// Adds `actor` called `name` to serve the service `S`, and returns a
+    /// typed reference to it: it takes only `S`'s requests, and its `ask`
+    /// returns the reply each declares. An actor without a
+    /// [`Handler`](actor::Handler) for one of `S`'s requests does not
+    /// compile here.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actor::{Context, Handler, service};
+    /// use manager::{Manager, ManagerConfig};
+    /// # use msg_serde_macro::msg_serde_macro;
+    ///
+    /// msg_serde_macro! { struct Add("doc::Add") -> Sum { a: i64, b: i64 } }
+    /// msg_serde_macro! { struct Sum("doc::Sum") { sum: i64 } }
+    /// service! { Calc = "doc_calc" [Add] }
+    ///
+    /// struct Adder;
+    /// impl Handler<Add> for Adder {
+    ///     fn handle(&mut self, _: &mut Context<'_>, add: Add) -> Sum {
+    ///         Sum::new(add.a + add.b)
+    ///     }
+    /// }
+    ///
+    /// let manager = Manager::new(ManagerConfig::default())?;
+    /// let calc = manager.serve::<Calc, _>("adder", Adder)?;
+    /// assert_eq!(calc.ask(Add::new(2, 3), Duration::from_secs(60))?.sum, 5);
+    /// assert_eq!(manager.find::<Calc>("adder"), Some(calc));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn serve<S, A>(&self, name: impl Into<String>, actor: A) -> Result<Ref<S>, ManagerError>
+    where
+        S: ServedBy<A>,
+        A: Send + 'static,
+    {
+        let sender = self.add(name, Served::<S, A>::new(actor))?;
+        // It speaks `S` as a server: its protocol set is `S`'s.
+        Ref::new(sender).ok_or(ManagerError::ShuttingDown)
+    }
+
+    /// The actor called `name` (as [`find_by_name`](Self::find_by_name)
+    /// finds it, here or on a linked node) as a typed reference, if it
+    /// serves `S`. Replies of `S` from other processes decode here from
+    /// now on.
+    pub fn find<S: Service>(&self, name: &str) -> Option<Ref<S>> {
+        self.register_protocol(S::protocol());
+        Ref::new(self.find_by_name(name)?)
+    }
+
+    /// Every actor that serves `S` (as
+    /// [`find_by_protocol`](Self::find_by_protocol) orders them), as typed
+    /// references.
+    pub fn find_all<S: Service>(&self) -> Vec<Ref<S>> {
+        self.register_protocol(S::protocol());
+        self.find_by_protocol(S::protocol().id()).into_iter().filter_map(Ref::new).collect()
+    }
+
     /// Adds an actor called `name` where and how `options` say. The actor
     /// is in the directory when this returns; its `started` hook runs on
     /// its executor before its first message.
@@ -193,7 +249,7 @@ impl Manager {
         let entry = dir_entry(&cell, &protocols);
         executor.push(Command::Actor(ActorCommand::Spawn { actor: Box::new(actor), cell }));
         drop(dir);
-        self.shared.decoders.register(set.protocols().iter().flat_map(|p| p.messages()));
+        self.shared.decoders.register(set.all_protocols().flat_map(|p| p.messages()));
         self.shared.broadcast(&DirectoryUpdate { add: vec![entry], ..DirectoryUpdate::default() });
         debug!(actor = sender.name(), executor = index, "actor added");
         Ok(sender)

@@ -98,12 +98,18 @@ pub enum DecodeError {
     Msg(#[source] MsgError),
 }
 
-/// A named set of messages.
+/// A named set of messages, with a direction: what a server of the
+/// protocol takes (its requests, and any message without a reply), and
+/// what it answers with (its replies). An actor that serves the protocol
+/// takes the first; one that uses it (asks a server) takes the second.
 #[derive(Debug)]
 pub struct Protocol {
     name: &'static str,
     id: ProtocolId,
     messages: Vec<MsgInfo>,
+    /// The ids of the messages a server answers with (sorted): not taken
+    /// by a server, only by its clients.
+    replies: Vec<MsgId>,
 }
 
 impl Protocol {
@@ -116,7 +122,46 @@ impl Protocol {
                 kept.push(m);
             }
         }
-        Self { name, id: ProtocolId::of_name(name), messages: kept }
+        Self { name, id: ProtocolId::of_name(name), messages: kept, replies: Vec::new() }
+    }
+
+    /// A protocol whose server takes `taken` and answers with `replies`
+    /// (a message in both is taken). Hashes the name: build each protocol
+    /// once and keep it in a `static`.
+    pub fn with_replies(
+        name: &'static str,
+        taken: impl IntoIterator<Item = MsgInfo>,
+        replies: impl IntoIterator<Item = MsgInfo>,
+    ) -> Self {
+        let taken: Vec<MsgInfo> = taken.into_iter().collect();
+        let replies: Vec<MsgInfo> =
+            replies.into_iter().filter(|r| !taken.iter().any(|t| t.id == r.id)).collect();
+        let mut p = Self::new(name, taken.into_iter().chain(replies.iter().copied()));
+        p.replies = replies.iter().map(|m| m.id).collect();
+        p.replies.sort_unstable();
+        p.replies.dedup();
+        p
+    }
+
+    /// Whether a server of this protocol takes the message `id`: a
+    /// request, or a message without a reply; not a reply.
+    pub fn server_takes(&self, id: MsgId) -> bool {
+        self.contains(id) && !self.is_reply(id)
+    }
+
+    /// Whether `id` is one of the messages a server answers with.
+    pub fn is_reply(&self, id: MsgId) -> bool {
+        self.replies.binary_search(&id).is_ok()
+    }
+
+    /// The messages a server of this protocol takes.
+    pub fn taken(&self) -> impl Iterator<Item = &MsgInfo> + '_ {
+        self.messages.iter().filter(|m| !self.is_reply(m.id))
+    }
+
+    /// The messages a server answers with (what its clients take).
+    pub fn replies(&self) -> impl Iterator<Item = &MsgInfo> + '_ {
+        self.messages.iter().filter(|m| self.is_reply(m.id))
     }
 
     /// The name.
@@ -157,8 +202,12 @@ impl Protocol {
 }
 
 /// Declares a function returning a protocol, built once: its name (whose
-/// hash is its id) and its messages, in order. A message that may never
-/// leave its process is marked `local`; the others are wire messages.
+/// hash is its id) and its messages, in order. `Request -> Reply` says
+/// that a server takes `Request` and answers with `Reply`; a message
+/// listed alone is taken by a server (a request that needs no answer, or,
+/// in a protocol without arrows, any of its messages). A message that may
+/// never leave its process is marked `local`; the others are wire
+/// messages. Paths of messages in `->` pairs are written `a::B`.
 ///
 /// ```
 /// use echo_reply::EchoReply;
@@ -173,11 +222,13 @@ impl Protocol {
 ///
 /// protocol! {
 ///     /// What an echo server is asked and answers.
-///     pub fn echo = "my_echo" [EchoReq, EchoReply, local Note]
+///     pub fn echo = "my_echo" [EchoReq -> EchoReply, local Note]
 /// }
 ///
 /// assert_eq!(echo().id(), ProtocolId::of_name("my_echo"));
-/// assert_eq!(echo().msg_ids().collect::<Vec<_>>(), [EchoReq::msg_id(), EchoReply::msg_id(), Note::msg_id()]);
+/// assert_eq!(echo().msg_ids().collect::<Vec<_>>(), [EchoReq::msg_id(), Note::msg_id(), EchoReply::msg_id()]);
+/// assert!(echo().server_takes(EchoReq::msg_id()) && !echo().server_takes(EchoReply::msg_id()));
+/// assert!(echo().is_reply(EchoReply::msg_id()));
 /// assert!(!echo().msg(Note::msg_id()).unwrap().is_wire());
 /// assert!(std::ptr::eq(echo(), echo()), "built once");
 /// ```
@@ -187,28 +238,37 @@ macro_rules! protocol {
         $(#[$meta])*
         $vis fn $fn_name() -> &'static $crate::Protocol {
             static PROTOCOL: ::std::sync::LazyLock<$crate::Protocol> = ::std::sync::LazyLock::new(|| {
-                $crate::Protocol::new($name, $crate::__protocol_msgs!([] $($msgs)*))
+                let (taken, replies) = $crate::__protocol_msgs!([] [] $($msgs)*);
+                $crate::Protocol::with_replies($name, taken, replies)
             });
             &PROTOCOL
         }
     };
     ($($other:tt)*) => {
         ::std::compile_error!(
-            "expected `protocol! { pub fn NAME = \"wire_name\" [Msg, OtherMsg, local LocalMsg] }`"
+            "expected `protocol! { pub fn NAME = \"wire_name\" [Request -> Reply, OtherMsg, local LocalMsg] }`"
         );
     };
 }
 
-/// The list-building half of [`protocol!`]; not an API.
+/// The list-building half of [`protocol!`]: what a server takes, and what
+/// it answers with; not an API.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __protocol_msgs {
-    ([$($done:expr,)*] $(,)?) => { [$($done,)*] };
-    ([$($done:expr,)*] local $msg:ty $(, $($rest:tt)*)?) => {
-        $crate::__protocol_msgs!([$($done,)* $crate::MsgInfo::local::<$msg>(),] $($($rest)*)?)
+    ([$($taken:expr,)*] [$($replies:expr,)*] $(,)?) => { ([$($taken,)*], [$($replies,)*]) };
+    ([$($taken:expr,)*] [$($replies:expr,)*] local $msg:ty $(, $($rest:tt)*)?) => {
+        $crate::__protocol_msgs!([$($taken,)* $crate::MsgInfo::local::<$msg>(),] [$($replies,)*] $($($rest)*)?)
     };
-    ([$($done:expr,)*] $msg:ty $(, $($rest:tt)*)?) => {
-        $crate::__protocol_msgs!([$($done,)* $crate::MsgInfo::wire::<$msg>(),] $($($rest)*)?)
+    ([$($taken:expr,)*] [$($replies:expr,)*] $($req:ident)::+ -> $($rep:ident)::+ $(, $($rest:tt)*)?) => {
+        $crate::__protocol_msgs!(
+            [$($taken,)* $crate::MsgInfo::wire::<$($req)::+>(),]
+            [$($replies,)* $crate::MsgInfo::wire::<$($rep)::+>(),]
+            $($($rest)*)?
+        )
+    };
+    ([$($taken:expr,)*] [$($replies:expr,)*] $msg:ty $(, $($rest:tt)*)?) => {
+        $crate::__protocol_msgs!([$($taken,)* $crate::MsgInfo::wire::<$msg>(),] [$($replies,)*] $($($rest)*)?)
     };
 }
 

@@ -32,13 +32,18 @@ impl IdKind for ProtocolSetKind {
 /// Identifies a protocol set: the first 16 bytes of SHA-256 of its name.
 pub type ProtocolSetId = HashId<ProtocolSetKind>;
 
-/// The protocols an actor speaks.
+/// The protocols an actor speaks: those it serves (it takes what their
+/// servers take, and [`find_by_protocol`](ProtocolSet::speaks) finds it by
+/// them) and those it uses (it asks their servers, and takes their
+/// replies).
 #[derive(Debug)]
 pub struct ProtocolSet {
     name: &'static str,
     id: ProtocolSetId,
     protocols: Vec<&'static Protocol>,
-    /// Every message of every protocol, sorted by id for lookups.
+    /// The protocols it uses, as a client.
+    used: Vec<&'static Protocol>,
+    /// Every message the actor takes, sorted by id for lookups.
     by_msg: Vec<MsgInfo>,
 }
 
@@ -46,16 +51,37 @@ impl ProtocolSet {
     /// A set of these protocols. Hashes the name: build each set once and
     /// keep it in a `static`.
     pub fn new(name: &'static str, protocols: impl IntoIterator<Item = &'static Protocol>) -> Self {
-        let mut kept: Vec<&'static Protocol> = Vec::new();
-        for p in protocols {
-            if !kept.iter().any(|k| k.id() == p.id()) {
-                kept.push(p);
+        Self::with_uses(name, protocols, [])
+    }
+
+    /// A set that serves `served` and uses `used` (asks their servers,
+    /// and takes their replies). Hashes the name: build each set once.
+    pub fn with_uses(
+        name: &'static str,
+        served: impl IntoIterator<Item = &'static Protocol>,
+        used: impl IntoIterator<Item = &'static Protocol>,
+    ) -> Self {
+        let unique = |ps: &mut Vec<&'static Protocol>, p: &'static Protocol| {
+            if !ps.iter().any(|k| k.id() == p.id()) {
+                ps.push(p);
             }
+        };
+        let mut kept = Vec::new();
+        for p in served {
+            unique(&mut kept, p);
         }
-        let mut by_msg: Vec<MsgInfo> = kept.iter().flat_map(|p| p.messages().iter().copied()).collect();
+        let mut uses = Vec::new();
+        for p in used {
+            unique(&mut uses, p);
+        }
+        let mut by_msg: Vec<MsgInfo> = kept
+            .iter()
+            .flat_map(|p| p.taken().copied())
+            .chain(uses.iter().flat_map(|p| p.replies().copied()))
+            .collect();
         by_msg.sort_by_key(MsgInfo::id);
         by_msg.dedup_by_key(|m| m.id());
-        Self { name, id: ProtocolSetId::of_name(name), protocols: kept, by_msg }
+        Self { name, id: ProtocolSetId::of_name(name), protocols: kept, used: uses, by_msg }
     }
 
     /// The name.
@@ -68,9 +94,19 @@ impl ProtocolSet {
         self.id
     }
 
-    /// The protocols, in the order given.
+    /// The protocols it serves, in the order given.
     pub fn protocols(&self) -> &[&'static Protocol] {
         &self.protocols
+    }
+
+    /// The protocols it uses, as a client, in the order given.
+    pub fn used(&self) -> &[&'static Protocol] {
+        &self.used
+    }
+
+    /// Every protocol it serves or uses: how to decode what it may be sent.
+    pub fn all_protocols(&self) -> impl Iterator<Item = &'static Protocol> + '_ {
+        self.protocols.iter().chain(&self.used).copied()
     }
 
     /// The protocol with this id.
@@ -78,7 +114,8 @@ impl ProtocolSet {
         self.protocols.iter().copied().find(|p| p.id() == id)
     }
 
-    /// Whether the set includes the protocol with this id.
+    /// Whether the set serves the protocol with this id (a client of it
+    /// does not speak it in this sense: lookups by protocol find servers).
     pub fn speaks(&self, id: ProtocolId) -> bool {
         self.protocol(id).is_some()
     }
@@ -109,37 +146,76 @@ impl ProtocolSet {
 /// Declares a function returning a protocol set, built once: its name
 /// (whose hash is its id) and its protocols (expressions of type
 /// `&'static Protocol`, such as the functions [`protocol::protocol!`]
-/// declares).
+/// declares): those it serves, and, marked `uses`, those it asks (it
+/// takes their replies, and is not found by them).
 ///
 /// ```
+/// use echo_reply::EchoReply;
 /// use echo_req::EchoReq;
-/// use echo_requestee_protocol::echo_requestee_protocol;
 /// use msg_header::MsgType;
+/// use protocol::protocol;
 /// use protocol_set::{ProtocolSetId, protocol_set};
 ///
+/// protocol! {
+///     /// A server takes `EchoReq` and answers `EchoReply`.
+///     pub fn echo = "doc_echo" [EchoReq -> EchoReply]
+/// }
 /// protocol_set! {
 ///     /// What my server speaks.
-///     pub fn my_server = "my_server" [echo_requestee_protocol()]
+///     pub fn my_server = "my_server" [echo()]
+/// }
+/// protocol_set! {
+///     /// What its client speaks: it asks, and takes the replies.
+///     pub fn my_client = "my_client" [uses echo()]
 /// }
 ///
 /// assert_eq!(my_server().id(), ProtocolSetId::of_name("my_server"));
-/// assert!(my_server().accepts(EchoReq::msg_id()));
+/// assert!(my_server().accepts(EchoReq::msg_id()) && !my_server().accepts(EchoReply::msg_id()));
+/// assert!(my_client().accepts(EchoReply::msg_id()) && !my_client().accepts(EchoReq::msg_id()));
+/// assert!(my_server().speaks(echo().id()));
+/// assert!(!my_client().speaks(echo().id()), "a client is not found as a server");
 /// ```
 #[macro_export]
 macro_rules! protocol_set {
-    ($(#[$meta:meta])* $vis:vis fn $fn_name:ident = $name:literal [ $($protocol:expr),* $(,)? ] $(;)?) => {
+    ($(#[$meta:meta])* $vis:vis fn $fn_name:ident = $name:literal [ $($protocols:tt)* ] $(;)?) => {
         $(#[$meta])*
         $vis fn $fn_name() -> &'static $crate::ProtocolSet {
-            static SET: ::std::sync::LazyLock<$crate::ProtocolSet> =
-                ::std::sync::LazyLock::new(|| $crate::ProtocolSet::new($name, [$($protocol),*]));
+            static SET: ::std::sync::LazyLock<$crate::ProtocolSet> = ::std::sync::LazyLock::new(|| {
+                let (served, used) = $crate::__protocol_set_lists!([] [] $($protocols)*);
+                $crate::ProtocolSet::with_uses($name, served, used)
+            });
             &SET
         }
     };
     ($($other:tt)*) => {
         ::std::compile_error!(
-            "expected `protocol_set! { pub fn NAME = \"wire_name\" [a_protocol(), another_protocol()] }`"
+            "expected `protocol_set! { pub fn NAME = \"wire_name\" [a_protocol(), uses another_protocol()] }`"
         );
     };
+}
+
+/// The list-building half of [`protocol_set!`]: served and used; not an API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __protocol_set_lists {
+    ([$($served:expr,)*] [$($used:expr,)*] $(,)?) => {
+        (
+            ::std::vec![$($served),*] as ::std::vec::Vec<&'static $crate::__private::Protocol>,
+            ::std::vec![$($used),*] as ::std::vec::Vec<&'static $crate::__private::Protocol>,
+        )
+    };
+    ([$($served:expr,)*] [$($used:expr,)*] uses $p:expr $(, $($rest:tt)*)?) => {
+        $crate::__protocol_set_lists!([$($served,)*] [$($used,)* $p,] $($($rest)*)?)
+    };
+    ([$($served:expr,)*] [$($used:expr,)*] $p:expr $(, $($rest:tt)*)?) => {
+        $crate::__protocol_set_lists!([$($served,)* $p,] [$($used,)*] $($($rest)*)?)
+    };
+}
+
+/// What the macros' expansions name; not an API.
+#[doc(hidden)]
+pub mod __private {
+    pub use protocol::Protocol;
 }
 
 #[cfg(test)]

@@ -36,6 +36,10 @@ pub(crate) struct BenchArgs {
     /// of each path beside its baseline) to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
+    /// Wait at most this many seconds for the machine to settle before
+    /// measuring (default 60, quick 15; 0: do not wait).
+    #[arg(long, hide = true, value_name = "S")]
+    settle_s: Option<u64>,
     /// Only the low-latency option (executors poll 100 µs before they
     /// sleep), against bare sockets that poll as long: the cross-thread
     /// manager uses it too, and the default-mode tcp and unix paths are
@@ -78,9 +82,34 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
         nats,
         low_latency: args.low_latency,
     };
+    // A build that just ended, or a hypervisor taking back the CPU it
+    // lent, skews every figure for a while: wait for the machine to calm
+    // down, and say so loudly if it does not.
+    let wait = Duration::from_secs(args.settle_s.unwrap_or(if args.quick { 15 } else { 60 }));
+    let settled = wait.is_zero()
+        || bench::settle::wait_until_calm(wait, |busy, steal| {
+            if !args.json {
+                eprint!(
+                    "\rwaiting for the machine to settle: {:>3.0}% busy, {:>3.0}% stolen ",
+                    busy * 100.0,
+                    steal * 100.0
+                );
+            }
+            !interrupted.load(std::sync::atomic::Ordering::Relaxed)
+        });
+    if !args.json {
+        eprint!("\r{:60}\r", "");
+    }
     let machine = bench::machine();
+    let unsettled = format!(
+        "WARNING: the machine did not settle within {} s ({machine}): every figure may be skewed; run again when it is idle",
+        wait.as_secs()
+    );
     if !args.json {
         println!("ipchnl {}: {machine}", env!("CARGO_PKG_VERSION"));
+        if !settled {
+            println!("{unsettled}");
+        }
     }
     let progress = ProgressBar::new(report::samples(rounds, opts.nats.is_some(), opts.low_latency));
     progress.set_style(
@@ -99,12 +128,23 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
     if let Some(file) = &args.plot {
         bench::plot::svg(&results, file).map_err(Failure::run)?;
     }
+    let verdict = report::verdict(&results);
     if args.json {
-        let out = Report { paths: &results, comparisons: report::comparisons(&results), machine: &machine };
+        let out = Report {
+            paths: &results,
+            comparisons: report::comparisons(&results),
+            machine: &machine,
+            settled,
+            verdict: &verdict,
+        };
         let line = serde_json::to_string(&out).map_err(|e| Failure::run(e.to_string()))?;
         println!("{line}");
     } else {
         print_table(&results, rounds, sample);
+        if !settled {
+            println!("\n{unsettled}");
+        }
+        println!("\n{verdict}");
     }
     Ok(())
 }
@@ -114,6 +154,10 @@ struct Report<'a> {
     paths: &'a [PathResult],
     comparisons: Vec<report::Comparison>,
     machine: &'a str,
+    /// Whether the machine was calm before the first sample.
+    settled: bool,
+    /// The answer in one line.
+    verdict: &'a str,
 }
 
 fn print_table(results: &[PathResult], rounds: usize, sample: Duration) {

@@ -52,6 +52,9 @@ pub(crate) struct ServeArgs {
     /// Links at most (ManagerConfig::max_links).
     #[arg(long, hide = true)]
     max_links: Option<usize>,
+    /// Links at most from one user (NodeLimits::max_links_per_user).
+    #[arg(long, hide = true)]
+    max_links_per_user: Option<usize>,
     /// Pending handshakes at most per executor (ManagerConfig::max_pending_handshakes).
     #[arg(long, hide = true)]
     max_pending_handshakes: Option<usize>,
@@ -96,6 +99,9 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     }
     if let Some(n) = args.max_links {
         config = config.max_links(n);
+    }
+    if let Some(n) = args.max_links_per_user {
+        config.limits.max_links_per_user = n;
     }
     if let Some(n) = args.max_pending_handshakes {
         config = config.max_pending_handshakes(n);

@@ -277,9 +277,21 @@ fn count_entries(dir: String) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
 
-/// A process's threads and open descriptors, from `/proc/PID`.
+/// A process's threads and open descriptors, from `/proc/PID`; the
+/// allocator's own background thread (jemalloc's, in the tool), which
+/// comes and goes with its purging and not with links, is not counted.
 pub fn counts(pid: i32) -> (usize, usize) {
-    (count_entries(format!("/proc/{pid}/task")), count_entries(format!("/proc/{pid}/fd")))
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.flatten()
+                .filter(|t| {
+                    let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                    !comm.starts_with("jemalloc_bg_thd")
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    (threads, count_entries(format!("/proc/{pid}/fd")))
 }
 
 /// A process's resident memory in bytes (`VmRSS` in `/proc/PID/status`).

@@ -9,7 +9,7 @@
 //!   [`Route`].
 //!
 //! Without a manager, an actor can be driven by hand: give it a channel
-//! address with [`ActorSender::channel`] and call [`dispatch`] on what
+//! address with [`ActorSender::channel`] and call [`dispatch()`] on what
 //! arrives. The `manager` crate runs actors on executor threads.
 //!
 //! # Examples

@@ -197,7 +197,7 @@ impl ActorSender {
     }
 
     /// A channel address for `actor`, called `name` (with an id of its
-    /// own), to drive it by hand with [`dispatch`](crate::dispatch):
+    /// own), to drive it by hand with [`dispatch`](fn@crate::dispatch):
     /// bounded to `capacity` messages, or unbounded with `None`.
     pub fn channel(name: &str, actor: &dyn Actor, capacity: Option<usize>) -> (Self, Receiver<Envelope>) {
         ChannelRoute::address(ActorId::new(), name, Some(actor.protocol_set()), capacity)

@@ -536,7 +536,7 @@ enum State {
     Closed,
 }
 
-/// One link's protocol. See the [module docs](self).
+/// One link's protocol: see [`connection`](crate) for how it is driven.
 pub struct Session<T> {
     config: LinkLimits,
     decoder: FrameDecoder,

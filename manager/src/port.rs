@@ -15,7 +15,7 @@ use crate::{ManagerConfig, ManagerError};
 /// one): it adopts one end of a connected byte stream as a link, which then
 /// runs the same session as a dialed or accepted socket (handshake,
 /// authentication, acknowledgements, directory, every limit). Clones are
-/// cheap; get one from [`Manager::link_port`].
+/// cheap; get one from [`Manager::link_port`](crate::Manager::link_port).
 ///
 /// # Examples
 ///

@@ -41,7 +41,38 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
-/// Declares a message that can cross processes. See the [crate docs](crate).
+/// Declares a message that can cross processes: a struct with a
+/// `MsgHeader` and the given fields, a constructor `new(fields..)`,
+/// `to_json` and `from_json`, and the `Msg`, `MsgType`, `WireMsg` and
+/// `DecodeMsg` impls; its id is the hash of its wire name, computed once.
+/// A message declared `-> Reply` is a request: `ask` returns its reply,
+/// typed. The declaring crate needs a dependency on `serde` and nothing
+/// else.
+///
+/// ```
+/// # mod ipchnl { pub use msg_serde_macro::msg_serde_macro; pub use msg_header::*; }
+/// use ipchnl::{MsgError, MsgId, MsgType, msg_serde_macro};
+///
+/// msg_serde_macro! {
+///     /// Asks for the temperature of a city; answered with a `Temp`.
+///     #[derive(Clone, PartialEq)]
+///     pub struct GetTemp("weather::GetTemp") -> Temp {
+///         /// The city.
+///         pub city: String,
+///     }
+/// }
+/// msg_serde_macro! {
+///     /// A temperature.
+///     pub struct Temp("weather::Temp") { pub celsius: f64 }
+/// }
+///
+/// let msg = GetTemp::new("Oslo".into());
+/// assert_eq!(GetTemp::msg_id(), MsgId::of_name("weather::GetTemp"));
+/// assert_eq!(GetTemp::from_json(&msg.to_json()?)?, msg);
+/// # Ok::<(), MsgError>(())
+/// ```
+///
+/// The grammar:
 ///
 /// ```text
 /// msg_serde_macro! {

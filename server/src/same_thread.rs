@@ -122,7 +122,7 @@ impl std::error::Error for SameThreadError {}
 
 /// Runs the seed's measurement: `loops` round trips of an `EchoReq` to a
 /// fresh [`Server`] and its `EchoReply` back, all in the calling thread,
-/// through an [`ActorSender`] and [`dispatch`] as a manager's executor
+/// through an [`ActorSender`] and [`dispatch()`] as a manager's executor
 /// would. The first loop is slow (cold caches); the seed averaged the last
 /// 80 of 100.
 ///

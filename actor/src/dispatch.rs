@@ -12,12 +12,13 @@
 /// (moved out of its box) to its name and evaluates to `()`.
 ///
 /// ```
+/// # mod ipchnl { pub use actor::Actor; pub use actor::ActorSender; pub use actor::Context; pub use actor::StaticDirectory; pub use actor::dispatch; pub use msg_header::BoxMsg; pub use msg_header::IntoBoxMsg; pub use protocol_set::ProtocolSet; pub use protocol_set::protocol_set; pub mod echo { pub use echo_reply::EchoReply; pub use echo_req::EchoReq; } }
 /// use std::collections::HashMap;
-/// use actor::{Actor, ActorSender, Context, StaticDirectory, dispatch};
-/// use echo_reply::EchoReply;
-/// use echo_req::EchoReq;
-/// use msg_header::{BoxMsg, IntoBoxMsg};
-/// use protocol_set::{ProtocolSet, protocol_set};
+/// use ipchnl::{Actor, ActorSender, Context, StaticDirectory, dispatch};
+/// use ipchnl::echo::EchoReply;
+/// use ipchnl::echo::EchoReq;
+/// use ipchnl::{BoxMsg, IntoBoxMsg};
+/// use ipchnl::{ProtocolSet, protocol_set};
 ///
 /// protocol_set! {
 ///     fn echo_set = "doc::Echo" [echo_requestee_protocol::echo_requestee_protocol()]

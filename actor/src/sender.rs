@@ -302,11 +302,12 @@ impl ActorSender {
     /// message that declares no reply) gets the reply as it came.
     ///
     /// ```
+    /// # mod ipchnl { pub use actor::ActorSender; pub use msg_header::IntoBoxMsg; pub mod echo { pub use echo_reply::EchoReply; pub use echo_req::EchoReq; } }
     /// use std::time::Duration;
-    /// use actor::ActorSender;
-    /// use echo_reply::EchoReply;
-    /// use echo_req::EchoReq;
-    /// use msg_header::IntoBoxMsg;
+    /// use ipchnl::ActorSender;
+    /// use ipchnl::echo::EchoReply;
+    /// use ipchnl::echo::EchoReq;
+    /// use ipchnl::IntoBoxMsg;
     ///
     /// let (server, requests) = ActorSender::inbox("server");
     /// std::thread::spawn(move || {

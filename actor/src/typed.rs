@@ -10,9 +10,10 @@
 //! the request declares:
 //!
 //! ```
+//! # mod ipchnl { pub use actor::ActorSender; pub use actor::Context; pub use actor::Handler; pub use actor::Ref; pub use actor::StaticDirectory; pub use actor::service; pub use msg_header::IntoBoxMsg; }
 //! use std::time::Duration;
-//! use actor::{ActorSender, Context, Handler, Ref, StaticDirectory, service};
-//! use msg_header::IntoBoxMsg;
+//! use ipchnl::{ActorSender, Context, Handler, Ref, StaticDirectory, service};
+//! use ipchnl::IntoBoxMsg;
 //!
 //! msg_serde_macro::msg_serde_macro! {
 //!     /// Adds two numbers; answered with their sum.
@@ -223,8 +224,9 @@ impl<S> fmt::Debug for Ref<S> {
 /// each of them.
 ///
 /// ```
-/// use actor::{Service, service};
-/// use msg_header::MsgType;
+/// # mod ipchnl { pub use actor::Service; pub use actor::service; pub use msg_header::MsgType; }
+/// use ipchnl::{Service, service};
+/// use ipchnl::MsgType;
 ///
 /// msg_serde_macro::msg_serde_macro! {
 ///     /// Asks for a temperature.

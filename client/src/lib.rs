@@ -10,10 +10,11 @@
 //! # Examples
 //!
 //! ```
-//! use actor::{Actor, ActorSender, StaticDirectory, dispatch};
-//! use client::Client;
-//! use echo_complete::EchoComplete;
-//! use echo_start::EchoStart;
+//! # mod ipchnl { pub use actor::Actor; pub use actor::ActorSender; pub use actor::StaticDirectory; pub use actor::dispatch; pub mod echo { pub use client::Client; pub use echo_complete::EchoComplete; pub use echo_start::EchoStart; } }
+//! use ipchnl::{Actor, ActorSender, StaticDirectory, dispatch};
+//! use ipchnl::echo::Client;
+//! use ipchnl::echo::EchoComplete;
+//! use ipchnl::echo::EchoStart;
 //!
 //! // With no server to be found, the run completes at once with nothing sent.
 //! let mut client = Client::new();

@@ -1,7 +1,8 @@
 //! [`EchoComplete`]: an echo client's report that its run is done.
 //!
 //! ```
-//! use echo_complete::EchoComplete;
+//! # mod ipchnl { pub mod echo { pub use echo_complete::EchoComplete; } }
+//! use ipchnl::echo::EchoComplete;
 //! let done = EchoComplete::new(10, 10, 900, 1500, 2000, 12_000);
 //! assert_eq!(EchoComplete::from_json(&done.to_json()?)?, done);
 //! # Ok::<(), msg_header::MsgError>(())

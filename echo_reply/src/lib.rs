@@ -1,7 +1,8 @@
 //! [`EchoReply`]: the echo server's answer to an `EchoReq`.
 //!
 //! ```
-//! use echo_reply::EchoReply;
+//! # mod ipchnl { pub mod echo { pub use echo_reply::EchoReply; } }
+//! use ipchnl::echo::EchoReply;
 //! let reply = EchoReply::new(1, 100, 200);
 //! assert_eq!(EchoReply::from_json(&reply.to_json()?)?, reply);
 //! # Ok::<(), msg_header::MsgError>(())

@@ -1,7 +1,8 @@
 //! [`EchoReq`]: the echo client's request, answered by an `EchoReply`.
 //!
 //! ```
-//! use echo_req::EchoReq;
+//! # mod ipchnl { pub mod echo { pub use echo_req::EchoReq; } }
+//! use ipchnl::echo::EchoReq;
 //! let req = EchoReq::stamped(1);
 //! let back = EchoReq::from_json(&req.to_json()?)?;
 //! assert_eq!(back, req);

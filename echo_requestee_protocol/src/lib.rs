@@ -1,7 +1,8 @@
 //! The protocol an echo requestee speaks: it receives `EchoReq`s and answers with `EchoReply`s.
 //!
 //! ```
-//! use msg_header::MsgType;
+//! # mod ipchnl { pub use msg_header::MsgType; }
+//! use ipchnl::MsgType;
 //! let p = echo_requestee_protocol::echo_requestee_protocol();
 //! assert_eq!(p.name(), "echo_requestee_protocol");
 //! assert!(p.contains(echo_requestee_protocol::EchoReq::msg_id()));

@@ -1,7 +1,8 @@
 //! The protocol an echo requester speaks: it sends `EchoReq`s and receives `EchoReply`s.
 //!
 //! ```
-//! use msg_header::MsgType;
+//! # mod ipchnl { pub use msg_header::MsgType; }
+//! use ipchnl::MsgType;
 //! let p = echo_requester_protocol::echo_requester_protocol();
 //! assert_eq!(p.name(), "echo_requester_protocol");
 //! assert!(p.contains(echo_requester_protocol::EchoReq::msg_id()));

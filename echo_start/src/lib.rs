@@ -1,7 +1,8 @@
 //! [`EchoStart`]: tells an echo client to run `ping_count` round trips.
 //!
 //! ```
-//! use echo_start::EchoStart;
+//! # mod ipchnl { pub mod echo { pub use echo_start::EchoStart; } }
+//! use ipchnl::echo::EchoStart;
 //! assert_eq!(EchoStart::from_json(&EchoStart::new(3).to_json()?)?.ping_count, 3);
 //! # Ok::<(), msg_header::MsgError>(())
 //! ```

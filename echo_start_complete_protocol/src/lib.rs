@@ -1,7 +1,8 @@
 //! The protocol that starts an echo run (`EchoStart`) and reports it done (`EchoComplete`).
 //!
 //! ```
-//! use msg_header::MsgType;
+//! # mod ipchnl { pub use msg_header::MsgType; }
+//! use ipchnl::MsgType;
 //! let p = echo_start_complete_protocol::echo_start_complete_protocol();
 //! assert_eq!(p.name(), "echo_start_complete_protocol");
 //! assert!(p.contains(echo_start_complete_protocol::EchoStart::msg_id()));

@@ -31,13 +31,13 @@ pub use actor::{
 pub use manager::{
     ActorOptions, Addr, AddrError, ByteStream, DeadLetter, DeadLetterReason, Identity, LimitRow, LinkLimits,
     LinkPort, LinkStats, MIN_SECRET_LEN, Manager, ManagerConfig, ManagerError, NackReason, NatsOptions,
-    NodeLimits, PeerInfo, Secret, SecretError, Security, Stats, Tuning, UnixPeers, read_secret, user_secret,
-    user_secret_path, write_secret,
+    NodeLimits, PeerInfo, Role, Secret, SecretError, Security, Stats, Tuning, UnixPeers, read_secret,
+    user_secret, user_secret_path, write_secret,
 };
 pub use msg_header::{
     ActorId, Asked, BoxMsg, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg, MsgError,
-    MsgHeader, MsgId, MsgType, NodeId, ParseIdError, RawMsg, Request, WireMsg, decode_body, encode_body,
-    from_json, now_ns, peek_msg_id, to_json,
+    MsgHeader, MsgId, MsgType, NodeId, ParseIdError, RawMsg, Request, UnhandledReason, WireMsg, decode_body,
+    encode_body, from_json, now_ns, peek_msg_id, to_json,
 };
 pub use msg_local_macro::msg_local_macro;
 pub use msg_serde_macro::msg_serde_macro;

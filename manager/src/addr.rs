@@ -9,7 +9,8 @@ use std::str::FromStr;
 /// A link address.
 ///
 /// ```
-/// use manager::Addr;
+/// # mod ipchnl { pub use manager::Addr; }
+/// use ipchnl::Addr;
 /// let tcp: Addr = "tcp://127.0.0.1:0".parse()?;
 /// assert!(tcp.is_loopback());
 /// let unix: Addr = "unix:/tmp/ipchnl.sock".parse()?;
@@ -37,7 +38,8 @@ pub enum Addr {
 /// `nats://USER:PASSWORD@HOST:PORT`. Displayed (and logged) without them.
 ///
 /// ```
-/// use manager::Addr;
+/// # mod ipchnl { pub use manager::Addr; }
+/// use ipchnl::Addr;
 /// let Addr::Nats(nats) = "nats://s3cret@127.0.0.1:4222".parse()? else { unreachable!() };
 /// assert_eq!(nats.host_port, "127.0.0.1:4222");
 /// assert_eq!(nats.token.as_deref(), Some("s3cret"));

@@ -12,8 +12,9 @@ use connection::{LinkLimits, Secret};
 /// `docs/GUARANTEES.md`; the builder methods set the common ones.
 ///
 /// ```
+/// # mod ipchnl { pub use manager::ManagerConfig; }
 /// use std::time::Duration;
-/// use manager::ManagerConfig;
+/// use ipchnl::ManagerConfig;
 ///
 /// let config = ManagerConfig::default().node_name("alpha").window(64).max_links(16);
 /// assert_eq!(config.identity.node_name, "alpha");
@@ -137,7 +138,8 @@ connection::limits! {
     /// `docs/GUARANTEES.md` (checked against it by a test).
     ///
     /// ```
-    /// use manager::NodeLimits;
+    /// # mod ipchnl { pub use manager::NodeLimits; }
+    /// use ipchnl::NodeLimits;
     /// assert_eq!(NodeLimits::default().max_links, 1024);
     /// ```
     #[derive(Clone, Debug, PartialEq, Eq)]
@@ -460,7 +462,8 @@ impl ActorOptions {
     /// gives).
     ///
     /// ```
-    /// use manager::ActorOptions;
+    /// # mod ipchnl { pub use manager::ActorOptions; }
+    /// use ipchnl::ActorOptions;
     /// let options = ActorOptions::default().receipts(true);
     /// assert!(options.receipts);
     /// assert!(!ActorOptions::default().receipts);

@@ -39,11 +39,12 @@
 //! executors, the client finding the server by protocol.
 //!
 //! ```
+//! # mod ipchnl { pub mod echo { pub use client::Client; pub use echo_start::EchoStart; pub use server::Server; } pub use manager::ActorOptions; pub use manager::Manager; pub use manager::ManagerConfig; }
 //! use std::time::Duration;
-//! use client::Client;
-//! use echo_start::EchoStart;
-//! use manager::{ActorOptions, Manager, ManagerConfig};
-//! use server::Server;
+//! use ipchnl::echo::Client;
+//! use ipchnl::echo::EchoStart;
+//! use ipchnl::{ActorOptions, Manager, ManagerConfig};
+//! use ipchnl::echo::Server;
 //!
 //! let manager = Manager::new(ManagerConfig::default().executors(2))?;
 //! manager.add_with("server", Server::new(), ActorOptions::default().executor(0))?;
@@ -56,11 +57,12 @@
 //! Two managers linked in one process, for the example's sake:
 //!
 //! ```
+//! # mod ipchnl { pub mod echo { pub use echo_reply::EchoReply; pub use echo_req::EchoReq; pub use server::Server; } pub use manager::Manager; pub use manager::ManagerConfig; }
 //! use std::time::Duration;
-//! use echo_reply::EchoReply;
-//! use echo_req::EchoReq;
-//! use manager::{Manager, ManagerConfig};
-//! use server::Server;
+//! use ipchnl::echo::EchoReply;
+//! use ipchnl::echo::EchoReq;
+//! use ipchnl::{Manager, ManagerConfig};
+//! use ipchnl::echo::Server;
 //!
 //! let here = Manager::new(ManagerConfig::default().node_name("here"))?;
 //! let there = Manager::new(ManagerConfig::default().node_name("there"))?;

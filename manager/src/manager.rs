@@ -48,11 +48,12 @@ use crate::{ActorOptions, Addr, ManagerConfig, ManagerError};
 /// # Examples
 ///
 /// ```
+/// # mod ipchnl { pub mod echo { pub use echo_reply::EchoReply; pub use echo_req::EchoReq; pub use server::Server; } pub use manager::Manager; pub use manager::ManagerConfig; }
 /// use std::time::Duration;
-/// use echo_reply::EchoReply;
-/// use echo_req::EchoReq;
-/// use manager::{Manager, ManagerConfig};
-/// use server::Server;
+/// use ipchnl::echo::EchoReply;
+/// use ipchnl::echo::EchoReq;
+/// use ipchnl::{Manager, ManagerConfig};
+/// use ipchnl::echo::Server;
 ///
 /// let manager = Manager::new(ManagerConfig::default())?;
 /// let server = manager.add("server", Server::new())?;
@@ -158,9 +159,10 @@ impl Manager {
     /// compile here.
     ///
     /// ```
+    /// # mod ipchnl { pub use actor::Context; pub use actor::Handler; pub use actor::service; pub use manager::Manager; pub use manager::ManagerConfig; }
     /// use std::time::Duration;
-    /// use actor::{Context, Handler, service};
-    /// use manager::{Manager, ManagerConfig};
+    /// use ipchnl::{Context, Handler, service};
+    /// use ipchnl::{Manager, ManagerConfig};
     /// # use msg_serde_macro::msg_serde_macro;
     ///
     /// msg_serde_macro! { struct Add("doc::Add") -> Sum { a: i64, b: i64 } }
@@ -266,10 +268,11 @@ impl Manager {
     /// # Examples
     ///
     /// ```
+    /// # mod ipchnl { pub use actor::ActorSender; pub use actor::SystemError; pub use actor::Terminated; pub use actor::TerminationReason; pub use manager::Manager; pub use manager::ManagerConfig; pub mod echo { pub use server::Server; } }
     /// use std::time::Duration;
-    /// use actor::{ActorSender, SystemError, Terminated, TerminationReason};
-    /// use manager::{Manager, ManagerConfig};
-    /// use server::Server;
+    /// use ipchnl::{ActorSender, SystemError, Terminated, TerminationReason};
+    /// use ipchnl::{Manager, ManagerConfig};
+    /// use ipchnl::echo::Server;
     ///
     /// let manager = Manager::new(ManagerConfig::default())?;
     /// let server = manager.add("server", Server::new())?;

@@ -22,8 +22,9 @@ use crate::{ManagerConfig, ManagerError};
 /// A link over a socket pair this process made, as a transport would:
 ///
 /// ```
+/// # mod ipchnl { pub use manager::Manager; pub use manager::ManagerConfig; pub use manager::Role; }
 /// use std::os::unix::net::UnixStream;
-/// use manager::{Manager, ManagerConfig, Role};
+/// use ipchnl::{Manager, ManagerConfig, Role};
 ///
 /// let a = Manager::new(ManagerConfig::default().node_name("a"))?;
 /// let b = Manager::new(ManagerConfig::default().node_name("b"))?;

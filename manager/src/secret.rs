@@ -97,8 +97,9 @@ pub fn user_secret_path() -> Result<PathBuf, SecretError> {
 /// # Examples
 ///
 /// ```
+/// # mod ipchnl { pub use manager::read_secret; pub use manager::write_secret; }
 /// # let dir = std::env::temp_dir().join(format!("ipchnl-doc-{}", std::process::id()));
-/// use manager::{read_secret, write_secret};
+/// use ipchnl::{read_secret, write_secret};
 ///
 /// let path = dir.join("secret");
 /// write_secret(&path)?;                     // what `ipchnl secret PATH` does

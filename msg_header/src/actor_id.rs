@@ -30,7 +30,8 @@ static NEXT: AtomicU64 = AtomicU64::new(1);
 /// text form is 32 hex digits.
 ///
 /// ```
-/// use msg_header::ActorId;
+/// # mod ipchnl { pub use msg_header::ActorId; }
+/// use ipchnl::ActorId;
 /// let (a, b) = (ActorId::new(), ActorId::new());
 /// assert_ne!(a, b);
 /// assert!(!a.is_none());

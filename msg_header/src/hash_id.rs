@@ -63,7 +63,8 @@ impl<K: IdKind> HashId<K> {
     /// per type and keep it, as the message macros do.
     ///
     /// ```
-    /// use msg_header::MsgId;
+    /// # mod ipchnl { pub use msg_header::MsgId; }
+    /// use ipchnl::MsgId;
     /// assert_eq!(
     ///     MsgId::of_name("echo_req::EchoReq").to_string(),
     ///     "49772469a3a94e48fb73da57469c677d"

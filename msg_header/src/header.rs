@@ -11,7 +11,8 @@ use crate::{ActorId, MsgId};
 /// (0 when there is none).
 ///
 /// ```
-/// use msg_header::{ActorId, MsgHeader, MsgId};
+/// # mod ipchnl { pub use msg_header::ActorId; pub use msg_header::MsgHeader; pub use msg_header::MsgId; }
+/// use ipchnl::{ActorId, MsgHeader, MsgId};
 /// let id = MsgId::of_name("x");
 /// let mut h = MsgHeader::new(id);
 /// let dst = ActorId::new();

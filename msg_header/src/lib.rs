@@ -15,7 +15,8 @@
 //! # Examples
 //!
 //! ```
-//! use msg_header::MsgId;
+//! # mod ipchnl { pub use msg_header::MsgId; }
+//! use ipchnl::MsgId;
 //!
 //! // The id is a hash of the name, so anyone can compute it:
 //! // `printf %s echo_req::EchoReq | sha256sum | cut -c1-32`

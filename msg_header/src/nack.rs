@@ -65,7 +65,8 @@ impl UnhandledReason {
     /// does not know.
     ///
     /// ```
-    /// use msg_header::UnhandledReason;
+    /// # mod ipchnl { pub use msg_header::UnhandledReason; }
+    /// use ipchnl::UnhandledReason;
     /// assert_eq!(UnhandledReason::from_code(2), Some(UnhandledReason::Shutdown));
     /// assert_eq!(UnhandledReason::from_code(9), None);
     /// ```

@@ -19,7 +19,8 @@ pub trait Request: MsgType {
 /// time) gets whatever comes back.
 ///
 /// ```
-/// use msg_header::{Asked, BoxMsg, MsgHeader, MsgId, RawMsg};
+/// # mod ipchnl { pub use msg_header::Asked; pub use msg_header::BoxMsg; pub use msg_header::MsgHeader; pub use msg_header::MsgId; pub use msg_header::RawMsg; }
+/// use ipchnl::{Asked, BoxMsg, MsgHeader, MsgId, RawMsg};
 ///
 /// // A boxed request gets any answer back, as it came.
 /// let reply: BoxMsg = Box::new(RawMsg::new(MsgHeader::new(MsgId::of_name("x")), b"{}".to_vec()));

@@ -14,9 +14,10 @@
 //! # Examples
 //!
 //! ```
+//! # mod ipchnl { pub use msg_header::Msg; pub use msg_header::MsgId; pub use msg_local_macro::msg_local_macro; }
 //! use crossbeam_channel::{Sender, unbounded};
-//! use msg_header::{Msg, MsgId};
-//! use msg_local_macro::msg_local_macro;
+//! use ipchnl::{Msg, MsgId};
+//! use ipchnl::msg_local_macro;
 //!
 //! msg_local_macro! {
 //!     /// Asks for a count, answered on `reply`.

@@ -16,8 +16,9 @@
 //! # Examples
 //!
 //! ```
-//! use msg_serde_macro::msg_serde_macro;
-//! use msg_header::{Msg, MsgError, MsgId, MsgType};
+//! # mod ipchnl { pub use msg_serde_macro::msg_serde_macro; pub use msg_header::Msg; pub use msg_header::MsgError; pub use msg_header::MsgId; pub use msg_header::MsgType; }
+//! use ipchnl::msg_serde_macro;
+//! use ipchnl::{Msg, MsgError, MsgId, MsgType};
 //!
 //! msg_serde_macro! {
 //!     /// Asks for the temperature.

@@ -8,9 +8,10 @@
 //! # Examples
 //!
 //! ```
-//! use echo_req::EchoReq;
-//! use msg_header::{Msg, MsgType, WireMsg};
-//! use protocol::{MsgInfo, Protocol, ProtocolId};
+//! # mod ipchnl { pub mod echo { pub use echo_req::EchoReq; } pub use msg_header::Msg; pub use msg_header::MsgType; pub use msg_header::WireMsg; pub use protocol::MsgInfo; pub use protocol::Protocol; pub use protocol::ProtocolId; }
+//! use ipchnl::echo::EchoReq;
+//! use ipchnl::{Msg, MsgType, WireMsg};
+//! use ipchnl::{MsgInfo, Protocol, ProtocolId};
 //!
 //! let p = Protocol::new("my_protocol", [MsgInfo::wire::<EchoReq>()]);
 //! assert_eq!(p.id(), ProtocolId::of_name("my_protocol"));
@@ -210,10 +211,11 @@ impl Protocol {
 /// messages. Paths of messages in `->` pairs are written `a::B`.
 ///
 /// ```
-/// use echo_reply::EchoReply;
-/// use echo_req::EchoReq;
-/// use msg_header::MsgType;
-/// use protocol::{ProtocolId, protocol};
+/// # mod ipchnl { pub mod echo { pub use echo_reply::EchoReply; pub use echo_req::EchoReq; } pub use msg_header::MsgType; pub use protocol::ProtocolId; pub use protocol::protocol; }
+/// use ipchnl::echo::EchoReply;
+/// use ipchnl::echo::EchoReq;
+/// use ipchnl::MsgType;
+/// use ipchnl::{ProtocolId, protocol};
 ///
 /// msg_local_macro::msg_local_macro! {
 ///     /// A note that stays in its process.

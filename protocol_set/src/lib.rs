@@ -6,10 +6,11 @@
 //! # Examples
 //!
 //! ```
-//! use echo_req::EchoReq;
-//! use echo_requestee_protocol::echo_requestee_protocol;
-//! use msg_header::MsgType;
-//! use protocol_set::ProtocolSet;
+//! # mod ipchnl { pub mod echo { pub use echo_req::EchoReq; pub use echo_requestee_protocol::echo_requestee_protocol; } pub use msg_header::MsgType; pub use protocol_set::ProtocolSet; }
+//! use ipchnl::echo::EchoReq;
+//! use ipchnl::echo::echo_requestee_protocol;
+//! use ipchnl::MsgType;
+//! use ipchnl::ProtocolSet;
 //!
 //! let set = ProtocolSet::new("my_server", [echo_requestee_protocol()]);
 //! assert!(set.accepts(EchoReq::msg_id()));
@@ -150,11 +151,12 @@ impl ProtocolSet {
 /// takes their replies, and is not found by them).
 ///
 /// ```
-/// use echo_reply::EchoReply;
-/// use echo_req::EchoReq;
-/// use msg_header::MsgType;
-/// use protocol::protocol;
-/// use protocol_set::{ProtocolSetId, protocol_set};
+/// # mod ipchnl { pub mod echo { pub use echo_reply::EchoReply; pub use echo_req::EchoReq; } pub use msg_header::MsgType; pub use protocol::protocol; pub use protocol_set::ProtocolSetId; pub use protocol_set::protocol_set; }
+/// use ipchnl::echo::EchoReply;
+/// use ipchnl::echo::EchoReq;
+/// use ipchnl::MsgType;
+/// use ipchnl::protocol;
+/// use ipchnl::{ProtocolSetId, protocol_set};
 ///
 /// protocol! {
 ///     /// A server takes `EchoReq` and answers `EchoReply`.

@@ -4,10 +4,11 @@
 //! # Examples
 //!
 //! ```
-//! use actor::{ActorSender, StaticDirectory, dispatch};
-//! use echo_reply::EchoReply;
-//! use echo_req::EchoReq;
-//! use server::Server;
+//! # mod ipchnl { pub use actor::ActorSender; pub use actor::StaticDirectory; pub use actor::dispatch; pub mod echo { pub use echo_reply::EchoReply; pub use echo_req::EchoReq; pub use server::Server; } }
+//! use ipchnl::{ActorSender, StaticDirectory, dispatch};
+//! use ipchnl::echo::EchoReply;
+//! use ipchnl::echo::EchoReq;
+//! use ipchnl::echo::Server;
 //!
 //! let mut server = Server::new();
 //! let (addr, rx) = ActorSender::channel("server", &server, None);

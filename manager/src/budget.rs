@@ -28,6 +28,10 @@ pub(crate) struct Budgets {
     /// their output.
     inbound: Box<[AtomicUsize]>,
     output: Box<[AtomicUsize]>,
+    /// Per executor and budget kind (read buffers, inbound, output): what
+    /// its link holding the most holds, so that only the executor with the
+    /// node's largest holder cuts it.
+    largest: Box<[[AtomicUsize; 3]]>,
     /// Reads that waited for the read budget.
     read_waits: AtomicU64,
 }
@@ -69,6 +73,7 @@ impl Budgets {
             read: AtomicUsize::new(0),
             inbound: slots(),
             output: slots(),
+            largest: (0..executors.max(1)).map(|_| Default::default()).collect(),
             read_waits: AtomicU64::new(0),
         }
     }
@@ -94,11 +99,22 @@ impl Budgets {
         }
     }
 
-    /// What executor `index`'s links hold now.
-    pub(crate) fn publish(&self, index: usize, inbound: usize, output: usize) {
+    /// What executor `index`'s links hold now, and what its largest holder
+    /// of each kind holds (read buffers, inbound, output).
+    pub(crate) fn publish(&self, index: usize, inbound: usize, output: usize, largest: [usize; 3]) {
         let i = index.min(self.inbound.len() - 1);
         self.inbound[i].store(inbound, Ordering::Relaxed);
         self.output[i].store(output, Ordering::Relaxed);
+        for (slot, held) in self.largest[i].iter().zip(largest) {
+            slot.store(held, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `held` of `kind` is as much as any executor's largest
+    /// holder holds: only such a link is cut for the node's budget.
+    pub(crate) fn is_largest(&self, kind: BudgetKind, held: usize) -> bool {
+        let k = kind_index(kind);
+        self.largest.iter().all(|l| l[k].load(Ordering::Relaxed) <= held)
     }
 
     /// Which budgets are passed (the read budget: nearly, a growth of a
@@ -122,6 +138,15 @@ impl Budgets {
             sum(&self.output),
             self.read_waits.load(Ordering::Relaxed),
         )
+    }
+}
+
+/// A budget kind's place in per-kind arrays.
+pub(crate) fn kind_index(kind: BudgetKind) -> usize {
+    match kind {
+        BudgetKind::Inbound => 1,
+        BudgetKind::Output => 2,
+        _ => 0,
     }
 }
 
@@ -209,15 +234,17 @@ mod tests {
     #[test]
     fn inbound_and_output_are_summed_over_executors() {
         let b = Budgets::new(&limits(), 2);
-        b.publish(0, 30, 10);
-        b.publish(1, 10, 10);
+        b.publish(0, 30, 10, [0, 30, 10]);
+        b.publish(1, 10, 10, [0, 10, 10]);
         assert!(!b.over(0).any());
-        b.publish(1, 30, 45);
+        b.publish(1, 30, 45, [0, 30, 40]);
         let over = b.over(0);
         assert!(over.inbound && over.output && !over.read);
         assert_eq!(over.kind(), Some(BudgetKind::Output), "output is cut first");
-        b.publish(0, 0, 0);
-        b.publish(1, 0, 0);
+        // Only the executor holding the node's largest holder cuts it.
+        assert!(b.is_largest(BudgetKind::Output, 40) && !b.is_largest(BudgetKind::Output, 10));
+        b.publish(0, 0, 0, [0; 3]);
+        b.publish(1, 0, 0, [0; 3]);
         assert!(!b.over(0).any());
     }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actor::{ActorSender, LocalPool};
-use connection::{CloseReason, PeerHello, ProtocolError};
+use connection::{BudgetKind, CloseReason, PeerHello, ProtocolError};
 use mio::{Interest, Registry, Token};
 use msg_header::{ActorId, BoxMsg};
 use slab::Slab;
@@ -465,15 +465,23 @@ impl Net {
     /// [`BUDGET_CHECK`](crate::budget::BUDGET_CHECK). Under them again,
     /// they read on.
     fn check_budgets<H: Host + ?Sized>(&mut self, host: &H) {
-        let (mut inbound, mut output) = (0, 0);
+        let (mut inbound, mut output, mut largest) = (0, 0, [0; 3]);
         for (_, io) in self.io.iter() {
             if let Io::Link(link) = io {
-                inbound += link.core.inbound_held();
-                output += link.core.pending_output();
+                let held = [
+                    link.core.holding(BudgetKind::ReadBuffers),
+                    link.core.inbound_held(),
+                    link.core.pending_output(),
+                ];
+                inbound += held[1];
+                output += held[2];
+                for (most, h) in largest.iter_mut().zip(held) {
+                    *most = (*most).max(h);
+                }
             }
         }
         let budgets = host.budgets();
-        budgets.publish(self.index, inbound, output);
+        budgets.publish(self.index, inbound, output, largest);
         let over = budgets.over(host.config().link.max_frame);
         if !over.any() {
             if self.budgets.under()
@@ -505,7 +513,11 @@ impl Net {
             Io::Link(link) => Some((link.core.holding(kind), link.core.id(), key)),
             Io::Listener(_) => None,
         });
-        if let Some((held, key)) = budget::largest(holders) {
+        // Only the executor with the node's largest holder cuts: another's
+        // links may hold little.
+        if let Some((held, key)) =
+            budget::largest(holders).filter(|(held, _)| budgets.is_largest(kind, *held))
+        {
             warn_throttled!(
                 host.throttle(),
                 "budget",

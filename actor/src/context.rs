@@ -99,18 +99,21 @@ impl<'a> Context<'a> {
     }
 
     /// The default arm of [`dispatch!`](crate::dispatch!): as
-    /// [`unhandled`](Self::unhandled), and in a debug build a message of
-    /// the actor's own protocol set (which it says it handles) fails a
-    /// debug assertion: an arm is missing. Not an API.
+    /// [`unhandled`](Self::unhandled); a message of the actor's own protocol
+    /// set (which it says it takes) means an arm is missing, and is logged
+    /// as the error it is, never a panic in the middle of traffic (an
+    /// actor served through `service!` cannot miss one: it does not
+    /// compile). Not an API.
     #[doc(hidden)]
     pub fn no_arm(&mut self, msg: BoxMsg) {
         let id = msg.msg_id();
-        debug_assert!(
-            id == crate::Terminated::msg_id() || !self.me.route().accepts(id),
-            "actor {} has no arm for {}, a message of its own protocol set",
-            self.me.name(),
-            msg.name()
-        );
+        if id != crate::Terminated::msg_id() && self.me.route().accepts(id) {
+            tracing::error!(
+                actor = self.me.name(),
+                msg = msg.name(),
+                "no arm for a message of the actor's own protocol set: a dead letter (unhandled)"
+            );
+        }
         self.unhandled(msg);
     }
 

@@ -3,9 +3,10 @@
 /// Hands a message to the arm of its type, by value, inside
 /// [`Actor::handle`](crate::Actor::handle); anything else goes to
 /// [`Context::unhandled`](crate::Context::unhandled): a dead letter with
-/// reason `Unhandled`, never silence. In a debug build, a message of the
-/// actor's own protocol set that reaches that default fails a debug
-/// assertion: its arm is missing.
+/// reason `Unhandled`, never silence. A message of the actor's own
+/// protocol set that reaches that default is logged as an error too: its
+/// arm is missing (a service's [`Handler`](crate::Handler)s cannot miss
+/// one: that does not compile).
 ///
 /// The arm is chosen by comparing the message's id with each arm's type's
 /// id, then the message is downcast once. Each arm binds the message

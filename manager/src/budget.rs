@@ -117,6 +117,16 @@ impl Budgets {
         self.largest.iter().all(|l| l[k].load(Ordering::Relaxed) <= held)
     }
 
+    /// Whether the node holds three quarters of a budget or more (then
+    /// executors look at every flush, so as not to overshoot it).
+    pub(crate) fn is_near(&self) -> bool {
+        let sum = |v: &[AtomicUsize]| v.iter().map(|a| a.load(Ordering::Relaxed)).sum::<usize>();
+        let near = |held: usize, max: usize| held >= max / 4 * 3;
+        near(self.read.load(Ordering::Relaxed), self.max_read)
+            || near(sum(&self.inbound), self.max_inbound)
+            || near(sum(&self.output), self.max_output)
+    }
+
     /// Which budgets are passed (the read budget: nearly, a growth of a
     /// frame's size from full).
     pub(crate) fn over(&self, max_frame: usize) -> Over {
@@ -160,6 +170,8 @@ pub(crate) const BUDGET_CHECK: Duration = Duration::from_millis(10);
 pub(crate) struct Watch {
     over_since: Option<Instant>,
     next_check: Option<Instant>,
+    /// The node held three quarters of a budget at the last look.
+    near: bool,
 }
 
 /// What an executor does about the budgets on a look.
@@ -172,6 +184,16 @@ pub(crate) struct Verdict {
 }
 
 impl Watch {
+    /// Whether to look at every flush: near a budget, or over one.
+    pub(crate) fn is_close(&self) -> bool {
+        self.near || self.next_check.is_some()
+    }
+
+    /// Notes whether the node holds three quarters of a budget or more.
+    pub(crate) fn set_near(&mut self, near: bool) {
+        self.near = near;
+    }
+
     /// When to look again (a timer): while over a budget.
     pub(crate) fn next_check(&self) -> Option<Instant> {
         self.next_check

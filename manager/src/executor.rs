@@ -380,8 +380,8 @@ impl<N: Node> Executor<N> {
                 continue;
             }
             if !self.spin_for_work() {
-                // Idle from here: what the links counted is up to date.
-                self.net.publish_counters();
+                // Idle from here: what the links counted and hold is up to date.
+                self.net.before_sleep(&*self.shared);
                 if self.net.timers_changed() {
                     next_timer = self.net.timers(&*self.shared, self.poll.registry(), Instant::now());
                 }

@@ -8,8 +8,11 @@
 //! executor's thread; no other thread touches a link.
 //!
 //! Where links come from (listeners, dials and redials) is `listen`;
-//! following readiness and reading is `read`; the rest is here.
+//! following readiness and reading is `read`; adding up what the links
+//! hold for the node's budgets, and carrying out what the budgets' watch
+//! says, is `budgets`; the rest is here.
 
+mod budgets;
 mod listen;
 mod read;
 
@@ -21,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actor::{ActorSender, LocalPool};
-use connection::{BudgetKind, CloseReason, PeerHello, ProtocolError};
+use connection::{CloseReason, PeerHello, ProtocolError};
 use mio::{Interest, Registry, Token};
 use msg_header::{ActorId, BoxMsg};
 use slab::Slab;
@@ -79,12 +82,6 @@ pub(crate) struct Link {
     /// Its stream is polled (no readiness events): asked once, kept.
     polled: bool,
 }
-
-/// How often a busy executor adds up what its links hold for the node's
-/// budgets: every this many flushes (a look at every link and a few
-/// atomic stores, 2-4% of a shared-memory round trip when done at every
-/// flush), before it sleeps, and at every flush while near or over one.
-const BUDGET_EVERY_FLUSHES: u32 = 32;
 
 /// How often a busy executor adds its links' counters to their peers'
 /// (which `Manager::stats` reads): every this many flushes, and whenever
@@ -439,15 +436,6 @@ impl Net {
         }
     }
 
-    /// The executor is about to sleep: what its links counted and hold is
-    /// brought up to date.
-    pub(crate) fn before_sleep<H: Host + ?Sized>(&mut self, host: &H) {
-        self.publish_counters();
-        if self.has_io() {
-            self.check_budgets(host);
-        }
-    }
-
     /// Acknowledges what was read and writes every link with bytes pending.
     pub(crate) fn flush<H: Host + ?Sized>(&mut self, host: &H, registry: &Registry) {
         let mut dirty = std::mem::take(&mut self.dirty);
@@ -471,82 +459,10 @@ impl Net {
         self.dirty = dirty;
         // Budgets change slowly next to a flush: looked at every few, and
         // every time while the node is over one.
-        if self.flushes.is_multiple_of(BUDGET_EVERY_FLUSHES) || self.budgets.is_close() {
+        if self.flushes.is_multiple_of(budgets::EVERY_FLUSHES) || self.budgets.is_close() {
             self.check_budgets(host);
         }
         self.apply_downs(host, registry);
-    }
-
-    /// Adds up what this executor's links hold for the node's budgets and
-    /// does what the watch over them says: over one, the links holding any
-    /// of it read no more (for the read budget: those waiting for it); over
-    /// one for the grace, the link holding the most is cut, one every
-    /// [`BUDGET_CHECK`](crate::budget::BUDGET_CHECK). Under them again,
-    /// they read on.
-    fn check_budgets<H: Host + ?Sized>(&mut self, host: &H) {
-        let (mut inbound, mut output, mut largest) = (0, 0, [0; 3]);
-        for (_, io) in self.io.iter() {
-            if let Io::Link(link) = io {
-                let held = [
-                    link.core.holding(BudgetKind::ReadBuffers),
-                    link.core.inbound_held(),
-                    link.core.pending_output(),
-                ];
-                inbound += held[1];
-                output += held[2];
-                for (most, h) in largest.iter_mut().zip(held) {
-                    *most = (*most).max(h);
-                }
-            }
-        }
-        let budgets = host.budgets();
-        budgets.publish(self.index, inbound, output, largest);
-        self.budgets.set_near(budgets.is_near());
-        let over = budgets.over(host.config().link.max_frame);
-        if !over.any() {
-            if self.budgets.under()
-                || self.io.iter().any(|(_, io)| matches!(io, Io::Link(l) if l.core.is_budget_paused()))
-            {
-                for key in self.keys() {
-                    if self.link(key).is_some_and(|l| l.core.set_budget_paused(false)) {
-                        self.ready.push(key);
-                    }
-                }
-            }
-            return;
-        }
-        let Some(verdict) = self.budgets.over(over, Instant::now(), host.config().limits.budget_grace) else {
-            return;
-        };
-        self.timers_changed = true;
-        for (_, io) in self.io.iter_mut() {
-            if let Io::Link(link) = io {
-                let c = &mut link.core;
-                let p = verdict.pause;
-                if (p.inbound && c.inbound_held() > 0) || (p.output && c.pending_output() > 0) {
-                    let _ = c.set_budget_paused(true);
-                }
-            }
-        }
-        let Some(kind) = verdict.cut else { return };
-        let holders = self.io.iter().filter_map(|(key, io)| match io {
-            Io::Link(link) => Some((link.core.holding(kind), link.core.id(), key)),
-            Io::Listener(_) => None,
-        });
-        // Only the executor with the node's largest holder cuts: another's
-        // links may hold little.
-        if let Some((held, key)) =
-            budget::largest(holders).filter(|(held, _)| budgets.is_largest(kind, *held))
-        {
-            warn_throttled!(
-                host.throttle(),
-                "budget",
-                budget = kind.key(),
-                held,
-                "over the node's budget: the link holding the most is cut"
-            );
-            self.fail(host, key, CloseReason::Budget(kind));
-        }
     }
 
     /// The keys of every link and listener.

@@ -778,3 +778,46 @@ mod cpu_tests {
         u64::try_from(t.tv_sec).expect("time") * 1_000_000_000 + u64::try_from(t.tv_nsec).expect("time")
     }
 }
+
+#[cfg(test)]
+mod verdict_tests {
+    use super::{PathResult, Rtt, verdict};
+
+    fn path(name: &'static str, ratio_p50: f64, ratio_stream: f64) -> PathResult {
+        PathResult {
+            name,
+            ours: "ours",
+            baseline: "bare",
+            rtt_ns: Rtt::default(),
+            msgs_per_sec: 0.0,
+            baseline_rtt_ns: Rtt::default(),
+            baseline_msgs_per_sec: 0.0,
+            ratio_p50,
+            ratio_stream,
+            cpu_ns_per_rtt: 0.0,
+            baseline_cpu_ns_per_rtt: 0.0,
+            cpu_ns_per_msg: 0.0,
+            baseline_cpu_ns_per_msg: 0.0,
+            rtt: crate::histogram(),
+            baseline_rtt: crate::histogram(),
+        }
+    }
+
+    #[test]
+    fn the_verdict_is_drawn_from_the_figures() {
+        let near = [
+            path("same_thread", 1.3, 0.7),
+            path("cross_thread", 1.5, 0.5),
+            path("tcp_low_latency", 1.2, 0.3),
+            path("unix_low_latency", 1.4, 0.35),
+        ];
+        let v = verdict(&near);
+        assert!(v.starts_with("Verdict: yes:"), "{v}");
+        assert!(v.contains("within a thread a round trip costs 1.30x"), "{v}");
+        assert!(v.contains("across processes 1.20-1.40x"), "{v}");
+        assert!(v.contains("0.30-0.70x of a bare stream"), "{v}");
+        let far = [path("unix_low_latency", 2.5, 0.2)];
+        assert!(verdict(&far).starts_with("Verdict: yes, at a cost:"), "{}", verdict(&far));
+        assert!(verdict(&[path("same_thread", 1.0, 1.0)]).starts_with("Verdict: measured:"));
+    }
+}

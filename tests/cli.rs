@@ -162,6 +162,16 @@ fn bench_quick_json_lists_seven_paths_with_positive_figures_and_plots_them() {
         ] {
             assert!(p[key].as_f64().unwrap() > 0.0, "{key} of {p}");
         }
+        // Between processes, each stream is measured against the
+        // hand-rolled socket + channel pair too; within one, not.
+        let hand = &p["hand_rolled"];
+        if ["same_thread", "cross_thread"].contains(&p["name"].as_str().unwrap()) {
+            assert!(hand.is_null(), "{p}");
+        } else {
+            for key in ["msgs_per_sec", "cpu_ns_per_msg", "ratio_stream", "ratio_cpu_per_msg"] {
+                assert!(hand[key].as_f64().unwrap() > 0.0, "hand_rolled {key} of {p}");
+            }
+        }
         for key in ["rtt_ns", "baseline_rtt_ns"] {
             assert!(
                 p[key]["p50"].as_u64().unwrap() > 0

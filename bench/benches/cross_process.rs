@@ -174,7 +174,7 @@ fn parent() {
     let mut ours_rates = Vec::new();
     for round in 0..=rounds() {
         let a = ours_tcp.stream(later()).unwrap();
-        let b = socket_stream(&bare_child.addrs[0], later()).unwrap();
+        let b = socket_stream(&bare_child.addrs[0], later(), bench::bare::Sink::Floor).unwrap();
         if round == 0 {
             continue;
         }

@@ -65,6 +65,13 @@ impl Conn {
         })
     }
 
+    fn try_clone(&self) -> io::Result<Self> {
+        Ok(match self {
+            Self::Tcp(s) => Self::Tcp(s.try_clone()?),
+            Self::Unix(s) => Self::Unix(s.try_clone()?),
+        })
+    }
+
     fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         match self {
             Self::Tcp(s) => s.set_nonblocking(on),
@@ -168,13 +175,15 @@ impl Write for Conn {
 /// echo (an `EchoReq` frame in, decoded; an `EchoReply` frame encoded and
 /// out; waiting with a spin of `spin`), `S` for a stream sink (`EchoReq`
 /// frames decoded and counted until a CLOSE frame, then the count, 8
-/// bytes, back).
+/// bytes, back), `H` for the same stream into a hand-rolled handler
+/// (see [`handed`]).
 pub fn serve(mut conn: Conn, spin: Duration) -> io::Result<()> {
     let mut mode = [0u8; 1];
     conn.read_exact(&mut mode)?;
     match mode[0] {
         b'E' => serve_echo(Waiting::new(conn, spin)?),
-        _ => serve_sink(conn),
+        b'H' => serve_sink(conn, true),
+        _ => serve_sink(conn, false),
     }
 }
 
@@ -230,37 +239,99 @@ pub(crate) fn close_frame(out: &mut Vec<u8>) -> io::Result<()> {
         .map_err(io::Error::other)
 }
 
+/// What a bare sink finds in its bytes.
+pub(crate) enum Item {
+    /// A request, decoded as a real sink decodes it.
+    Msg(EchoReq),
+    /// The CLOSE frame that ends a stream.
+    Close,
+}
+
 /// What a bare sink does with the frames at the start of `bytes`: decodes
-/// each `EchoReq`, as a real sink does, and counts it in `count`; at a
-/// CLOSE frame, hands the count to `on_close` and starts again from 0.
+/// each `EchoReq`, as a real sink does, and hands it (or a CLOSE) to `on`.
 /// Returns the bytes of the whole frames taken.
 pub(crate) fn sink_frames(
     decoder: &FrameDecoder,
     bytes: &[u8],
-    count: &mut u64,
-    mut on_close: impl FnMut(u64) -> io::Result<()>,
+    mut on: impl FnMut(Item) -> io::Result<()>,
 ) -> io::Result<usize> {
     let mut at = 0;
     while let Ok(Some((frame, used))) = decoder.decode(&bytes[at..]) {
         at += used;
         if frame.header.kind == FrameKind::Close {
-            on_close(*count)?;
-            *count = 0;
+            on(Item::Close)?;
             continue;
         }
         let h = frame.header;
         let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
-        if EchoReq::decode_body(header, frame.body).is_ok() {
-            *count += 1;
+        if let Ok(req) = EchoReq::decode_body(header, frame.body) {
+            on(Item::Msg(req))?;
         }
     }
     Ok(at)
 }
 
-fn serve_sink(mut conn: Conn) -> io::Result<()> {
+/// The floor of a stream: counts what it decodes and delivers it to no
+/// one; at a CLOSE, hands the count to `report` and starts again from 0.
+pub(crate) fn counting(mut report: impl FnMut(u64) -> io::Result<()>) -> impl FnMut(Item) -> io::Result<()> {
+    let mut count = 0u64;
+    move |item| match item {
+        Item::Msg(_) => {
+            count += 1;
+            Ok(())
+        }
+        Item::Close => report(std::mem::take(&mut count)),
+    }
+}
+
+/// What a user writes by hand to join a socket and an actor-like handler:
+/// the reader thread sends each decoded message through a bounded
+/// crossbeam channel (1,024: as many as a link's window) to a handler
+/// thread that counts; at a CLOSE, the handler's count comes back and
+/// goes to `report`. The handler thread ends with the returned closure.
+pub(crate) fn handed(mut report: impl FnMut(u64) -> io::Result<()>) -> impl FnMut(Item) -> io::Result<()> {
+    let (to_handler, inbox) = crossbeam_channel::bounded::<Handed>(1024);
+    let (count_tx, counts) = crossbeam_channel::bounded::<u64>(1);
+    std::thread::spawn(move || {
+        let mut count = 0u64;
+        for m in inbox {
+            match m {
+                Handed::Msg(req) => {
+                    std::hint::black_box(&req);
+                    count += 1;
+                }
+                Handed::Close => {
+                    if count_tx.send(std::mem::take(&mut count)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let gone = || io::Error::other("the hand-rolled handler thread is gone");
+    move |item| match item {
+        Item::Msg(req) => to_handler.send(Handed::Msg(req)).map_err(|_| gone()),
+        Item::Close => {
+            to_handler.send(Handed::Close).map_err(|_| gone())?;
+            report(counts.recv().map_err(|_| gone())?)
+        }
+    }
+}
+
+/// What the hand-rolled reader sends its handler.
+enum Handed {
+    Msg(EchoReq),
+    Close,
+}
+
+fn serve_sink(mut conn: Conn, hand_rolled: bool) -> io::Result<()> {
     let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
     let mut buf = vec![0u8; 1 << 20];
-    let (mut start, mut end, mut count) = (0, 0, 0u64);
+    let (mut start, mut end) = (0, 0);
+    let mut reply = conn.try_clone()?;
+    let report = move |n: u64| reply.write_all(&n.to_be_bytes());
+    let mut on: Box<dyn FnMut(Item) -> io::Result<()>> =
+        if hand_rolled { Box::new(handed(report)) } else { Box::new(counting(report)) };
     loop {
         if end == buf.len() {
             buf.copy_within(start..end, 0);
@@ -272,7 +343,7 @@ fn serve_sink(mut conn: Conn) -> io::Result<()> {
             return Ok(());
         }
         end += n;
-        start += sink_frames(&decoder, &buf[start..end], &mut count, |n| conn.write_all(&n.to_be_bytes()))?;
+        start += sink_frames(&decoder, &buf[start..end], &mut on)?;
     }
 }
 
@@ -309,14 +380,27 @@ impl SocketEcho {
     }
 }
 
+/// Where a bare stream goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sink {
+    /// A reader that decodes and counts, delivering to no one: the floor.
+    Floor,
+    /// A reader that decodes and sends each message through a crossbeam
+    /// channel to a handler thread: what a user would write by hand.
+    HandRolled,
+}
+
 /// A bare stream: `EchoReq` frames, each encoded, written in batches of
 /// 256 until `until`, to a bare sink at `addr`; messages per second the
 /// sink counted.
-pub fn socket_stream(addr: &Addr, until: Instant) -> io::Result<f64> {
+pub fn socket_stream(addr: &Addr, until: Instant, sink: Sink) -> io::Result<f64> {
     let mut conn = Conn::connect(addr)?;
     let mut batch = Vec::new();
     let start = Instant::now();
-    conn.write_all(b"S")?;
+    conn.write_all(match sink {
+        Sink::Floor => b"S",
+        Sink::HandRolled => b"H",
+    })?;
     let mut last = 0;
     while Instant::now() < until {
         stream_batch(&mut last, &mut batch)?;

@@ -11,7 +11,9 @@
 //! * Streams: a publish-subscribe service. Each sample holds 256 encoded
 //!   `EchoReq` frames (as the bare socket stream writes 256 at a time); the
 //!   sink decodes every frame and counts, and at a CLOSE frame publishes
-//!   its count on a second service.
+//!   its count on a second service. A third service carries the same
+//!   stream to a hand-rolled handler ([`bare::Sink::HandRolled`]): each
+//!   decoded message goes through a crossbeam channel to a handler thread.
 //!
 //! Its objects are private to the user, as ours are (`/dev/shm` prefix
 //! `ipchnlbare<uid>_`), and every port and node is dropped when
@@ -31,7 +33,7 @@ use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::{BackpressureStrategy, ServiceName, ipc};
 use msg_header::now_ns;
 
-use crate::bare;
+use crate::bare::{self, Sink};
 use crate::histogram;
 
 type Svc = ipc::Service;
@@ -66,8 +68,14 @@ fn echo_service(node: &Node<Svc>, name: &str) -> io::Result<RequestResponse> {
         .map_err(iox)
 }
 
-fn stream_service(node: &Node<Svc>, name: &str) -> io::Result<PublishSubscribe<[u8]>> {
-    node.service_builder(&service(name, "stream")?)
+/// The stream service of a sink: `stream` for the floor, `handed` for
+/// the hand-rolled handler.
+fn stream_service(node: &Node<Svc>, name: &str, sink: Sink) -> io::Result<PublishSubscribe<[u8]>> {
+    let what = match sink {
+        Sink::Floor => "stream",
+        Sink::HandRolled => "handed",
+    };
+    node.service_builder(&service(name, what)?)
         .publish_subscribe::<[u8]>()
         .subscriber_max_buffer_size(64)
         .enable_safe_overflow(false)
@@ -94,12 +102,14 @@ pub fn serve(name: &str, spin: Duration, stop: Arc<AtomicBool>, ready: impl FnOn
     let node = node()?;
     let server =
         echo_service(&node, name)?.server_builder().initial_max_slice_len(MAX_FRAME).create().map_err(iox)?;
-    let sink = stream_service(&node, name)?.subscriber_builder().create().map_err(iox)?;
+    let floor = stream_service(&node, name, Sink::Floor)?.subscriber_builder().create().map_err(iox)?;
+    let hand = stream_service(&node, name, Sink::HandRolled)?.subscriber_builder().create().map_err(iox)?;
     let count_out = count_service(&node, name)?.publisher_builder().create().map_err(iox)?;
     ready();
     let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
     let mut out = Vec::new();
-    let mut count = 0u64;
+    let report = |n: u64| count_out.send_copy(n).map(drop).map_err(iox);
+    let (mut on_floor, mut on_hand) = (bare::counting(report), bare::handed(report));
     let mut idle_since = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut busy = false;
@@ -108,11 +118,13 @@ pub fn serve(name: &str, spin: Duration, stop: Arc<AtomicBool>, ready: impl FnOn
             bare::echo(req.payload(), &mut out)?;
             req.loan_slice_uninit(out.len()).map_err(iox)?.write_from_slice(&out).send().map_err(iox)?;
         }
-        while let Some(batch) = sink.receive().map_err(iox)? {
+        while let Some(batch) = floor.receive().map_err(iox)? {
             busy = true;
-            bare::sink_frames(&decoder, batch.payload(), &mut count, |n| {
-                count_out.send_copy(n).map(drop).map_err(iox)
-            })?;
+            bare::sink_frames(&decoder, batch.payload(), &mut on_floor)?;
+        }
+        while let Some(batch) = hand.receive().map_err(iox)? {
+            busy = true;
+            bare::sink_frames(&decoder, batch.payload(), &mut on_hand)?;
         }
         if busy {
             idle_since = Instant::now();
@@ -128,7 +140,8 @@ pub fn serve(name: &str, spin: Duration, stop: Arc<AtomicBool>, ready: impl FnOn
 /// A bare iceoryx2 client of [`serve`].
 pub struct ShmEcho {
     client: Client<Svc, [u8], (), [u8], ()>,
-    stream: Publisher<Svc, [u8], ()>,
+    floor: Publisher<Svc, [u8], ()>,
+    hand: Publisher<Svc, [u8], ()>,
     counts: Subscriber<Svc, u64, ()>,
     spin: Duration,
     req: Vec<u8>,
@@ -145,14 +158,17 @@ impl ShmEcho {
             .initial_max_slice_len(MAX_FRAME)
             .create()
             .map_err(iox)?;
-        let stream = stream_service(&node, name)?
-            .publisher_builder()
-            .initial_max_slice_len(MAX_BATCH)
-            .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
-            .create()
-            .map_err(iox)?;
+        let publisher = |sink| {
+            stream_service(&node, name, sink)?
+                .publisher_builder()
+                .initial_max_slice_len(MAX_BATCH)
+                .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
+                .create()
+                .map_err(iox)
+        };
+        let (floor, hand) = (publisher(Sink::Floor)?, publisher(Sink::HandRolled)?);
         let counts = count_service(&node, name)?.subscriber_builder().create().map_err(iox)?;
-        Ok(Self { client, stream, counts, spin, req: Vec::new(), _node: node })
+        Ok(Self { client, floor, hand, counts, spin, req: Vec::new(), _node: node })
     }
 
     /// Round trips until `until` (or `max` of them): each request encoded,
@@ -188,18 +204,18 @@ impl ShmEcho {
         Ok(h)
     }
 
-    /// A stream of `EchoReq` frames, 256 to a sample, until `until`;
-    /// messages per second the sink counted.
-    pub fn stream(&mut self, until: Instant) -> io::Result<f64> {
+    /// A stream of `EchoReq` frames, 256 to a sample, to `sink` until
+    /// `until`; messages per second the sink counted.
+    pub fn stream(&mut self, until: Instant, sink: Sink) -> io::Result<f64> {
         let start = Instant::now();
         let mut batch = Vec::new();
         let mut last = 0;
         while Instant::now() < until {
             bare::stream_batch(&mut last, &mut batch)?;
-            self.publish(&batch)?;
+            self.publish(sink, &batch)?;
         }
         bare::close_frame(&mut batch)?;
-        self.publish(&batch)?;
+        self.publish(sink, &batch)?;
         let waited = Instant::now();
         loop {
             if let Some(n) = self.counts.receive().map_err(iox)? {
@@ -212,13 +228,12 @@ impl ShmEcho {
         }
     }
 
-    fn publish(&self, bytes: &[u8]) -> io::Result<()> {
-        self.stream
-            .loan_slice_uninit(bytes.len())
-            .map_err(iox)?
-            .write_from_slice(bytes)
-            .send()
-            .map_err(iox)?;
+    fn publish(&self, sink: Sink, bytes: &[u8]) -> io::Result<()> {
+        let publisher = match sink {
+            Sink::Floor => &self.floor,
+            Sink::HandRolled => &self.hand,
+        };
+        publisher.loan_slice_uninit(bytes.len()).map_err(iox)?.write_from_slice(bytes).send().map_err(iox)?;
         Ok(())
     }
 }

@@ -170,6 +170,7 @@ mod tests {
             baseline_cpu_ns_per_rtt: 0.0,
             cpu_ns_per_msg: 0.0,
             baseline_cpu_ns_per_msg: 0.0,
+            hand_rolled: None,
             rtt: ours.clone(),
             baseline_rtt: bare.clone(),
         };

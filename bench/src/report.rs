@@ -84,12 +84,33 @@ pub struct PathResult {
     pub cpu_ns_per_msg: f64,
     /// The same for the bare stream.
     pub baseline_cpu_ns_per_msg: f64,
+    /// The same stream against what a user would write by hand, on the
+    /// paths between processes that have one (tcp, unix, shm).
+    pub hand_rolled: Option<HandRolled>,
     /// Every round trip through ipchnl.
     #[serde(skip)]
     pub rtt: Histogram<u64>,
     /// Every round trip of the baseline.
     #[serde(skip)]
     pub baseline_rtt: Histogram<u64>,
+}
+
+/// A stream's figures against the hand-rolled combination of a socket and
+/// a channel: a reader thread decodes each frame's JSON and sends the
+/// message through a bounded crossbeam channel to a handler thread (the
+/// question the project answers is whether combining channels and
+/// network connections costs anything).
+#[derive(Clone, Debug, Serialize)]
+pub struct HandRolled {
+    /// One-way messages per second through the hand-rolled pair, median
+    /// over rounds.
+    pub msgs_per_sec: f64,
+    /// CPU time per message through it, in ns (as `cpu_ns_per_msg`).
+    pub cpu_ns_per_msg: f64,
+    /// The median over rounds of ours messages per second / hand-rolled.
+    pub ratio_stream: f64,
+    /// The median over rounds of ours CPU per message / hand-rolled.
+    pub ratio_cpu_per_msg: f64,
 }
 
 /// CPU time (user and system, in ns) process `pid` has used so far, every
@@ -127,6 +148,11 @@ trait Path {
     fn bare_rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String>;
     fn stream(&mut self, until: Instant) -> Result<f64, String>;
     fn bare_stream(&mut self, until: Instant) -> Result<f64, String>;
+    /// The stream into a hand-rolled socket reader and handler thread
+    /// ([`HandRolled`]), where the path has one.
+    fn hand_stream(&mut self, _until: Instant) -> Option<Result<f64, String>> {
+        None
+    }
 }
 
 /// Runs the report; `tick` is called after every sample with the path's
@@ -189,6 +215,8 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
         }
         let (mut ours_rates, mut bare_rates, mut stream_ratios) = (Vec::new(), Vec::new(), Vec::new());
         let (mut ours_msg_cpu, mut bare_msg_cpu) = (Vec::new(), Vec::new());
+        // Per round: rate, CPU per message, and the two ratios of ours to it.
+        let mut hand: Vec<(f64, f64, f64, f64)> = Vec::new();
         // CPU per message: the sample's CPU over the messages it moved.
         let per_msg = |cpu: u64, rate: f64, took: Duration| cpu as f64 / (rate * took.as_secs_f64()).max(1.0);
         for _ in 0..opts.rounds {
@@ -203,7 +231,31 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
             bare_msg_cpu.push(per_msg(cpu, rate, took));
             stream_ratios.push(ours_rates[ours_rates.len() - 1] / rate.max(1.0));
             tick(name);
+            let mut hand_rate = None;
+            let (rate, cpu, took) = timed(&pids, || {
+                sample(opts, || {
+                    let rate = path.hand_stream(Instant::now() + opts.sample).transpose()?;
+                    hand_rate = rate;
+                    Ok(rate.unwrap_or(0.0))
+                })
+            })?;
+            if hand_rate.is_some() {
+                let (ours_rate, ours_cpu) =
+                    (ours_rates[ours_rates.len() - 1], ours_msg_cpu[ours_msg_cpu.len() - 1]);
+                let cpu = per_msg(cpu, rate, took);
+                hand.push((rate, cpu, ours_rate / rate.max(1.0), ours_cpu / cpu.max(1.0)));
+                tick(name);
+            }
         }
+        let hand_rolled = (!hand.is_empty()).then(|| {
+            let of = |f: fn(&(f64, f64, f64, f64)) -> f64| median(&hand.iter().map(f).collect::<Vec<_>>());
+            HandRolled {
+                msgs_per_sec: of(|h| h.0),
+                cpu_ns_per_msg: of(|h| h.1),
+                ratio_stream: of(|h| h.2),
+                ratio_cpu_per_msg: of(|h| h.3),
+            }
+        });
         let (ours_legend, baseline) = path.legend();
         results.push(PathResult {
             name,
@@ -219,6 +271,7 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
             baseline_cpu_ns_per_rtt: median(&bare_cpu),
             cpu_ns_per_msg: median(&ours_msg_cpu),
             baseline_cpu_ns_per_msg: median(&bare_msg_cpu),
+            hand_rolled,
             rtt: ours_h,
             baseline_rtt: bare_h,
         });
@@ -229,8 +282,11 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
 /// How many times [`run`] calls its `tick` for `rounds`, a `nats` path or
 /// not, and the low-latency option only or not.
 pub fn samples(rounds: usize, nats: bool, low_latency: bool) -> u64 {
-    let paths = 5 + usize::from(nats) + if low_latency { 0 } else { 2 };
-    (paths * 4 * rounds) as u64
+    let extra = if low_latency { 0 } else { 2 };
+    let paths = 5 + usize::from(nats) + extra;
+    // Between processes, tcp, unix and shm have a hand-rolled stream too.
+    let hand_rolled = 3 + extra;
+    ((paths * 4 + hand_rolled) * rounds) as u64
 }
 
 fn sample<T>(opts: &Options, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
@@ -552,7 +608,11 @@ impl Path for Linked {
     }
 
     fn bare_stream(&mut self, until: Instant) -> Result<f64, String> {
-        bare::socket_stream(&self.bare_addr, until).map_err(failed)
+        bare::socket_stream(&self.bare_addr, until, bare::Sink::Floor).map_err(failed)
+    }
+
+    fn hand_stream(&mut self, until: Instant) -> Option<Result<f64, String>> {
+        Some(bare::socket_stream(&self.bare_addr, until, bare::Sink::HandRolled).map_err(failed))
     }
 }
 
@@ -600,7 +660,11 @@ impl Path for OverShm {
     }
 
     fn bare_stream(&mut self, until: Instant) -> Result<f64, String> {
-        self.bare.stream(until).map_err(failed)
+        self.bare.stream(until, bare::Sink::Floor).map_err(failed)
+    }
+
+    fn hand_stream(&mut self, until: Instant) -> Option<Result<f64, String>> {
+        Some(self.bare.stream(until, bare::Sink::HandRolled).map_err(failed))
     }
 }
 
@@ -648,6 +712,13 @@ pub fn verdict(results: &[PathResult]) -> String {
             "a one-way stream runs at {} of a bare stream doing the same JSON work",
             show(stream)
         ));
+    }
+    let handed: Vec<f64> =
+        results.iter().filter_map(|r| Some(r.hand_rolled.as_ref()?.ratio_stream)).collect();
+    if !handed.is_empty() {
+        let lo = handed.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = handed.iter().copied().fold(0.0, f64::max);
+        parts.push(format!("and at {} of a hand-rolled socket reader and channel", show((lo, hi))));
     }
     let answer = match rtt {
         Some((_, hi)) if hi <= 1.5 => "yes",
@@ -798,6 +869,7 @@ mod verdict_tests {
             baseline_cpu_ns_per_rtt: 0.0,
             cpu_ns_per_msg: 0.0,
             baseline_cpu_ns_per_msg: 0.0,
+            hand_rolled: None,
             rtt: crate::histogram(),
             baseline_rtt: crate::histogram(),
         }
@@ -816,6 +888,16 @@ mod verdict_tests {
         assert!(v.contains("within a thread a round trip costs 1.30x"), "{v}");
         assert!(v.contains("across processes 1.20-1.40x"), "{v}");
         assert!(v.contains("0.30-0.70x of a bare stream"), "{v}");
+        assert!(!v.contains("hand-rolled"), "no path had one: {v}");
+        let mut handed = path("unix", 1.1, 0.3);
+        handed.hand_rolled = Some(super::HandRolled {
+            msgs_per_sec: 1.0,
+            cpu_ns_per_msg: 1.0,
+            ratio_stream: 0.55,
+            ratio_cpu_per_msg: 2.0,
+        });
+        let v = verdict(&[handed]);
+        assert!(v.contains("and at 0.55x of a hand-rolled socket reader and channel"), "{v}");
         let far = [path("unix_low_latency", 2.5, 0.2)];
         assert!(verdict(&far).starts_with("Verdict: yes, at a cost:"), "{}", verdict(&far));
         assert!(verdict(&[path("same_thread", 1.0, 1.0)]).starts_with("Verdict: measured:"));

@@ -208,6 +208,29 @@ fn print_table(results: &[PathResult], rounds: usize, sample: Duration) {
          processes it started) per round trip or streamed message, median over rounds: what\n\
          polling costs beside what it saves."
     );
+    let handed: Vec<_> = results.iter().filter_map(|r| Some((r, r.hand_rolled.as_ref()?))).collect();
+    if !handed.is_empty() {
+        println!(
+            "\nStreams against the hand-rolled pair (a socket reader decoding the same JSON and sending\n\
+             each message through a crossbeam channel to a handler thread):\n"
+        );
+        println!(
+            "{:<16} {:>11} {:>11} {:>6} {:>7} {:>7} {:>6}",
+            "path", "stream", "hand", "ratio", "cpu/msg", "hand", "ratio"
+        );
+        for (r, h) in handed {
+            println!(
+                "{:<16} {:>11.0} {:>11.0} {:>5.2}x {:>7.0} {:>7.0} {:>5.2}x",
+                r.name,
+                r.msgs_per_sec,
+                h.msgs_per_sec,
+                h.ratio_stream,
+                r.cpu_ns_per_msg,
+                h.cpu_ns_per_msg,
+                h.ratio_cpu_per_msg
+            );
+        }
+    }
     let between = report::comparisons(results);
     if !between.is_empty() {
         println!("\nBetween paths:");

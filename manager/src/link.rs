@@ -309,39 +309,61 @@ impl HoldPool for Inbound {
 }
 
 /// An executor's caches of shared tables, refreshed when their version
-/// changes: its links look up local actors and decoders here.
+/// changes: its links look up local actors and decoders here. The two
+/// halves are borrowed apart: a message's destination, borrowed from one,
+/// stays borrowed while its body is decoded with the other.
 #[derive(Default)]
 pub(crate) struct Caches {
-    dir_version: u64,
-    actors: HashMap<ActorId, ActorSender>,
-    dec_version: u64,
-    decoders: Arc<HashMap<MsgId, protocol::MsgInfo>>,
+    actors: ActorCache,
+    decoders: DecoderCache,
 }
 
 impl Caches {
     /// A local actor by id.
     fn local_actor<H: Host + ?Sized>(&mut self, host: &H, id: ActorId) -> Option<ActorSender> {
-        self.local_actor_ref(host, id).cloned()
+        self.actors.get(host, id).cloned()
     }
 
+    fn decoder<H: Host + ?Sized>(&mut self, host: &H, id: MsgId) -> Option<protocol::MsgInfo> {
+        self.decoders.get(host, id)
+    }
+}
+
+/// The node's local actors by id, as of a version of its directory.
+#[derive(Default)]
+struct ActorCache {
+    version: u64,
+    actors: HashMap<ActorId, ActorSender>,
+}
+
+impl ActorCache {
     /// A local actor by id, as the cache holds it (no reference counted).
-    fn local_actor_ref<H: Host + ?Sized>(&mut self, host: &H, id: ActorId) -> Option<&ActorSender> {
+    fn get<H: Host + ?Sized>(&mut self, host: &H, id: ActorId) -> Option<&ActorSender> {
         let version = host.nodes().dir_version();
-        if version != self.dir_version {
+        if version != self.version {
             self.actors.clear();
-            self.dir_version = version;
+            self.version = version;
         }
         match self.actors.entry(id) {
             Entry::Occupied(found) => Some(found.into_mut()),
             Entry::Vacant(slot) => Some(slot.insert(host.nodes().local_actor(id)?)),
         }
     }
+}
 
-    fn decoder<H: Host + ?Sized>(&mut self, host: &H, id: MsgId) -> Option<protocol::MsgInfo> {
+/// The node's decoders, as of a version of its protocol table.
+#[derive(Default)]
+struct DecoderCache {
+    version: u64,
+    decoders: Arc<HashMap<MsgId, protocol::MsgInfo>>,
+}
+
+impl DecoderCache {
+    fn get<H: Host + ?Sized>(&mut self, host: &H, id: MsgId) -> Option<protocol::MsgInfo> {
         let version = host.decoders().version();
-        if version != self.dec_version {
+        if version != self.version {
             self.decoders = host.decoders().snapshot();
-            self.dec_version = version;
+            self.version = version;
         }
         self.decoders.get(&id).copied()
     }
@@ -1061,6 +1083,7 @@ impl LinkCore {
 
     /// A message for the peer, encoded by its sender, counted in its window
     /// (or `owed`: to send once the window has room).
+    #[cfg(test)]
     pub(crate) fn send<H: Host + ?Sized>(
         &mut self,
         host: &H,
@@ -1069,24 +1092,42 @@ impl LinkCore {
         reply_to: Option<ActorSender>,
         owed: bool,
     ) -> Actions {
-        if let Some(r) = reply_to {
-            // A reply to an address that is not this node's actor (an ask,
-            // an inbox, another manager's actor) comes back to it here.
-            if r.node_id() != host.node_id() {
-                self.replies.insert(r, self.limits.max_reply_targets);
+        self.send_run(host, std::iter::once((frame, msg, reply_to, owed)))
+    }
+
+    /// Messages for the peer, in order, each as [`send`](Self::send) takes
+    /// it; what the window cannot take yet is paid once, after them all.
+    pub(crate) fn send_run<'b, H: Host + ?Sized>(
+        &mut self,
+        host: &H,
+        msgs: impl Iterator<Item = (&'b [u8], BoxMsg, Option<ActorSender>, bool)>,
+    ) -> Actions {
+        let mut sent = false;
+        for (frame, msg, reply_to, owed) in msgs {
+            if let Some(r) = reply_to {
+                // A reply to an address that is not this node's actor (an
+                // ask, an inbox, another manager's actor) comes back to it
+                // here.
+                if r.node_id() != host.node_id() {
+                    self.replies.insert(r, self.limits.max_reply_targets);
+                }
             }
+            if owed || !self.owed.is_empty() {
+                // Behind what is owed already, in order: a message that has
+                // its window place waits too.
+                self.owed.push(frame, msg, !owed);
+                continue;
+            }
+            let Some(session) = self.session.as_mut() else { continue };
+            send_on(session, frame, msg);
+            sent = true;
         }
-        if owed || !self.owed.is_empty() {
-            // Behind what is owed already, in order: a message that has its
-            // window place waits too.
-            self.owed.push(frame, msg, !owed);
-            // The window may have room already (its acknowledgements came
-            // before this): nothing else would send it then.
-            return Actions { write: self.pay_owed(), ..Actions::default() };
+        // The window may have room already (its acknowledgements came
+        // before these): nothing else would send what is owed then.
+        if !self.owed.is_empty() {
+            sent |= self.pay_owed();
         }
-        let Some(session) = self.session.as_mut() else { return Actions::default() };
-        send_on(session, frame, msg);
-        Actions { write: true, ..Actions::default() }
+        Actions { write: sent, ..Actions::default() }
     }
 
     /// A control frame for the peer (directory changes).
@@ -1396,20 +1437,28 @@ fn on_msg<H: Host + ?Sized>(
 ) -> Result<Delivered, (NackReason, String)> {
     let LinkParts { peer, remote, replies, inbound, local: local_pool, watches, last_src, defer } = link;
     let is_terminated = h.msg_id == Terminated::msg_id();
-    // The destination is borrowed from the cache (no reference counted),
-    // here to check it and at the end to deliver.
-    let local = {
-        let (target, local) = match caches.local_actor_ref(host, h.dst) {
-            Some(t) => (t, true),
-            None => (replies.map.get(&h.dst).ok_or((NackReason::UnknownDst, String::new()))?, false),
-        };
-        if !target.accepts(h.msg_id) && !is_terminated {
-            return Err((NackReason::UnknownMsg, String::new()));
+    // Where replies go, first: finding it may fill the actor cache, which
+    // the destination is then borrowed from (no reference counted) until
+    // it is delivered. A sender's messages come in runs: its route is
+    // made once per run.
+    let reply_to = match last_src {
+        Some(last) if last.id() == h.src => Some(last.clone()),
+        _ => {
+            let route = reply_route(host, caches, peer.as_ref(), remote, replies, h.src);
+            last_src.clone_from(&route);
+            route
         }
-        local
     };
+    let Caches { actors, decoders } = caches;
+    let (target, local) = match actors.get(host, h.dst) {
+        Some(t) => (t, true),
+        None => (replies.map.get(&h.dst).ok_or((NackReason::UnknownDst, String::new()))?, false),
+    };
+    if !target.accepts(h.msg_id) && !is_terminated {
+        return Err((NackReason::UnknownMsg, String::new()));
+    }
     let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
-    let msg = match caches.decoder(host, h.msg_id) {
+    let msg = match decoders.get(host, h.msg_id) {
         Some(info) => info.decode(header, body).map_err(|e| (NackReason::BadBody, e.to_string()))?,
         // An address with no protocols of its own (an ask, an inbox)
         // takes what this process cannot decode as it came.
@@ -1420,17 +1469,6 @@ fn on_msg<H: Host + ?Sized>(
     if let Some(end) = msg.downcast_ref::<Terminated>() {
         watches.retain(|(t, _, w)| !(*t == end.actor && w.id() == h.dst));
     }
-    let reply_to = match last_src {
-        Some(last) if last.id() == h.src => Some(last.clone()),
-        _ => {
-            let route = reply_route(host, caches, peer.as_ref(), remote, replies, h.src);
-            last_src.clone_from(&route);
-            route
-        }
-    };
-    let target = if local { caches.local_actor_ref(host, h.dst) } else { replies.map.get(&h.dst) };
-    // Gone since it was checked (the directory changed meanwhile).
-    let target = target.ok_or((NackReason::UnknownDst, String::new()))?;
     let env = Envelope::new(msg, reply_to);
     let bytes = body.len() + FRAME_HEADER_LEN + HOLD_OVERHEAD;
     let receipt = (local && target.route().acks_when_handled()).then_some(h.seq);
@@ -1490,8 +1528,8 @@ fn reply_route<H: Host + ?Sized>(
     if let Some(ours) = replies.map.get(&src) {
         return Some(ours.clone());
     }
-    if let Some(ours) = caches.local_actor(host, src) {
-        return Some(ours);
+    if let Some(ours) = caches.actors.get(host, src) {
+        return Some(ours.clone());
     }
     Some(RemoteRoute::sender(peer?.clone(), src, format!("{src}"), Vec::new(), None))
 }

@@ -336,13 +336,28 @@ impl Net {
         reply_to: Option<ActorSender>,
         owed: bool,
     ) {
+        self.link_send_run(host, peer, std::iter::once((frame, msg, reply_to, owed)));
+    }
+
+    /// Messages for `peer`'s link, in order (each as [`LinkCore::send`]
+    /// takes it): the link is found once for them all.
+    fn link_send_run<'b, H: Host + ?Sized>(
+        &mut self,
+        host: &H,
+        peer: &Arc<Peer>,
+        msgs: impl Iterator<Item = (&'b [u8], BoxMsg, Option<ActorSender>, bool)>,
+    ) {
         let key = peer.place().key;
         match self.link(key).filter(|l| l.core.carries(peer)) {
             Some(link) => {
-                let actions = link.core.send(host, frame, msg, reply_to, owed);
+                let actions = link.core.send_run(host, msgs);
                 self.apply(host, key, actions);
             }
-            None => link::not_sent(host, peer, msg, owed),
+            None => {
+                for (_, msg, _, owed) in msgs {
+                    link::not_sent(host, peer, msg, owed);
+                }
+            }
         }
     }
 
@@ -365,16 +380,22 @@ impl Net {
         }
     }
 
-    /// Moves what handlers of this executor wrote to the outbox to their links.
+    /// Moves what handlers of this executor wrote to the outbox to their
+    /// links, a run for one peer at a time.
     pub(crate) fn drain_outbox<H: Host + ?Sized>(&mut self, host: &H) {
         if outbox::is_empty() {
             return;
         }
         let mut out = outbox::take();
-        for item in out.items.drain(..) {
-            let frame = &out.bytes[item.start..item.end];
-            self.link_send(host, &item.peer, frame, item.msg, item.reply_to, item.owed);
+        let lens: Vec<usize> = (0..out.runs.len()).map(|i| out.run_len(i)).collect();
+        let outbox::Outbox { bytes, items, runs } = &mut out;
+        let mut items = items.drain(..);
+        for (run, n) in runs.iter().zip(lens) {
+            let run_items =
+                items.by_ref().take(n).map(|i| (&bytes[i.start..i.end], i.msg, i.reply_to, i.owed));
+            self.link_send_run(host, &run.peer, run_items);
         }
+        drop(items);
         outbox::give_back(out);
     }
 

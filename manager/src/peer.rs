@@ -366,7 +366,9 @@ impl Route for RemoteRoute {
 
 /// Frames written by handlers running on the executor that owns their link:
 /// encoded straight into a buffer of the thread, moved to the link when the
-/// handler returns, with no hand-off through the mailbox.
+/// handler returns, with no hand-off through the mailbox. A handler's sends
+/// come in runs to one peer: the peer is counted once per run, and its link
+/// takes a run at once.
 pub(crate) mod outbox {
     use std::cell::RefCell;
     use std::sync::Arc;
@@ -378,7 +380,6 @@ pub(crate) mod outbox {
 
     /// One frame in the outbox: `bytes[start..end]`.
     pub(crate) struct Item {
-        pub(crate) peer: Arc<Peer>,
         pub(crate) start: usize,
         pub(crate) end: usize,
         pub(crate) msg: BoxMsg,
@@ -387,15 +388,32 @@ pub(crate) mod outbox {
         pub(crate) owed: bool,
     }
 
+    /// Items for one peer, one after another: from `first` to the next
+    /// run's first.
+    pub(crate) struct Run {
+        pub(crate) peer: Arc<Peer>,
+        pub(crate) first: usize,
+    }
+
     /// The frames written on this thread and not yet moved to their links.
     #[derive(Default)]
     pub(crate) struct Outbox {
         pub(crate) bytes: Vec<u8>,
         pub(crate) items: Vec<Item>,
+        pub(crate) runs: Vec<Run>,
+    }
+
+    impl Outbox {
+        /// How many items run `i` has.
+        pub(crate) fn run_len(&self, i: usize) -> usize {
+            let end = self.runs.get(i + 1).map_or(self.items.len(), |r| r.first);
+            end - self.runs[i].first
+        }
     }
 
     thread_local! {
-        static OUTBOX: RefCell<Outbox> = const { RefCell::new(Outbox { bytes: Vec::new(), items: Vec::new() }) };
+        static OUTBOX: RefCell<Outbox> =
+            const { RefCell::new(Outbox { bytes: Vec::new(), items: Vec::new(), runs: Vec::new() }) };
     }
 
     /// Appends the frame `encode` writes; its span, to [`commit`] at once.
@@ -426,7 +444,11 @@ pub(crate) mod outbox {
     ) {
         OUTBOX.with(|o| {
             if let Ok(mut o) = o.try_borrow_mut() {
-                o.items.push(Item { peer: peer.clone(), start, end, msg, reply_to, owed });
+                let Outbox { items, runs, .. } = &mut *o;
+                if runs.last().is_none_or(|r| !Arc::ptr_eq(&r.peer, peer)) {
+                    runs.push(Run { peer: peer.clone(), first: items.len() });
+                }
+                items.push(Item { start, end, msg, reply_to, owed });
             }
         });
     }
@@ -446,6 +468,7 @@ pub(crate) mod outbox {
     pub(crate) fn give_back(mut outbox: Outbox) {
         outbox.bytes.clear();
         outbox.items.clear();
+        outbox.runs.clear();
         OUTBOX.with(|o| {
             if let Ok(mut o) = o.try_borrow_mut()
                 && o.items.is_empty()

@@ -18,6 +18,15 @@
 //!    for the same 100 µs on both sides, then blocking). Targets: <= 1.5x
 //!    it, <= c/4.
 //!
+//! 4. Against servo's `ipc-channel` (an `ipc::channel` pair across two
+//!    processes, bincode, blocking), alternating in each round with our
+//!    Unix round trip in both modes, from an actor and from a plain thread
+//!    (`ask`, as `ipchnl echo` does). Each round is shown `fast` when
+//!    ipc-channel's round trip is under 6 µs (the VM's wake-ups are fast:
+//!    both kinds of round come minutes apart) and the ratios are summed up
+//!    per kind. Targets (issue 25): ours / ipc-channel <= 1x in fast rounds,
+//!    default and low-latency; ask / actor <= 1.1x.
+//!
 //! `cargo bench -p bench --bench cross_process` (`IPCHNL_BENCH_ROUNDS=N`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
@@ -217,5 +226,73 @@ fn parent() {
         "low-latency / ipc-channel:    {} (target <= 0.25x; ipc-channel p50 {ipc_p50:.0} ns)",
         summary(&li)
     );
+
+    // Phase 4: ipc-channel, round by round, against both of our modes.
+    let ours_child = ChildProc::start(&me, &[], Mode::Ours, &[sock("ours-4")]).unwrap();
+    let ours = Remote::connect("unix", &ours_child.addrs[0], false).unwrap();
+    let ipc = Ipc::new();
+    against_ipc_channel(&ipc, &ours, &low);
     println!("load average after: {}", machine().rsplit("load average ").next().unwrap_or(""));
+}
+
+/// A round of ipc-channel counts as one of fast wake-ups under this p50.
+const FAST_IPC_NS: f64 = 6_000.0;
+
+/// Phase 4: ipc-channel against our Unix round trip, default (`ours`) and
+/// low-latency (`low`), each from an actor and asked from this thread.
+fn against_ipc_channel(ipc: &Ipc, ours: &Remote, low: &Remote) {
+    let n = u64::MAX;
+    println!(
+        "\n4. against servo's ipc-channel (Unix), p50 per round (ns); fast: ipc-channel under {:.0} µs",
+        FAST_IPC_NS / 1000.0
+    );
+    println!(
+        "{:>5} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8} | {:>6} {:>6} {:>6} {:>6} {:>6}",
+        "round", "mode", "ipc-ch", "actor", "ask", "ll", "ll-ask", "a/ipc", "k/ipc", "l/ipc", "lk/ipc", "k/a"
+    );
+    // Per kind of round (fast, slow): the four ratios to ipc-channel.
+    let mut by_mode: [[Vec<f64>; 4]; 2] = Default::default();
+    let (mut ask_actor, mut ll_ask_actor) = (Vec::new(), Vec::new());
+    for round in 0..=rounds() {
+        let c = ipc.p50(later());
+        let a = p50(ours.rtt(later(), n).unwrap());
+        let k = p50(ours.ask_rtt(later(), n).unwrap());
+        let l = p50(low.rtt(later(), n).unwrap());
+        let lk = p50(low.ask_rtt(later(), n).unwrap());
+        if round == 0 {
+            continue; // the warm-up round
+        }
+        let fast = c < FAST_IPC_NS;
+        let row = [a / c, k / c, l / c, lk / c];
+        for (v, x) in by_mode[usize::from(!fast)].iter_mut().zip(row) {
+            v.push(x);
+        }
+        ask_actor.push(k / a);
+        ll_ask_actor.push(lk / l);
+        println!(
+            "{round:>5} {:>5} {c:>8.0} {a:>8.0} {k:>8.0} {l:>8.0} {lk:>8.0} | {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>6.2}",
+            if fast { "fast" } else { "slow" },
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            k / a
+        );
+    }
+    for (mode, ratios) in ["fast", "slow"].iter().zip(&by_mode) {
+        if ratios[0].is_empty() {
+            println!("{mode} rounds: none");
+            continue;
+        }
+        println!(
+            "{mode} rounds ({}): / ipc-channel: actor {}, ask {}, low-latency actor {}, low-latency ask {} (target in fast rounds <= 1x)",
+            ratios[0].len(),
+            summary(&ratios[0]),
+            summary(&ratios[1]),
+            summary(&ratios[2]),
+            summary(&ratios[3])
+        );
+    }
+    println!("ask / actor, default:      {} (target <= 1.1x)", summary(&ask_actor));
+    println!("ask / actor, low-latency:  {} (target <= 1.1x)", summary(&ll_ask_actor));
 }

@@ -535,6 +535,23 @@ impl Remote {
         ping(&self.pinger, &self.server, until, max)
     }
 
+    /// The same round trips asked from this thread, outside any actor (as
+    /// `ipchnl echo` does): each request is sent with `ask`, which waits
+    /// for the reply.
+    pub fn ask_rtt(&self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+        let mut h = histogram();
+        while h.len() < max && Instant::now() < until {
+            let start = now_ns();
+            let reply: EchoReply =
+                self.server.ask(EchoReq::new(h.len() + 1, start), GUARD).map_err(failed)?;
+            if reply.counter != h.len() + 1 {
+                return Err(format!("reply {} to request {}", reply.counter, h.len() + 1));
+            }
+            h.saturating_record(now_ns() - start);
+        }
+        Ok(h)
+    }
+
     /// A stream to the child's sink until `until`; messages per second.
     pub fn stream(&self, until: Instant) -> Result<f64, String> {
         let (done, got) = crossbeam_channel::bounded(1);

@@ -96,6 +96,19 @@ impl Capacity {
     }
 
     /// Takes a place, waiting as `wait` says while `open` holds.
+    /// Takes as many places as are free, up to `n`; how many it took.
+    pub(crate) fn try_take_up_to(&self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        match self.used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| {
+            (q < self.capacity).then(|| q + n.min(self.capacity - q))
+        }) {
+            Ok(before) => n.min(self.capacity - before),
+            Err(_) => 0,
+        }
+    }
+
     pub(crate) fn take(&self, wait: Wait, open: &AtomicBool) -> Result<(), Refusal> {
         if self.try_take() {
             return Ok(());
@@ -150,5 +163,24 @@ impl Capacity {
     pub(crate) fn wake_all(&self) {
         let _guard = lock(&self.lock);
         self.room.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Capacity;
+
+    #[test]
+    fn taking_up_to_n_takes_what_is_free_and_no_more() {
+        let c = Capacity::new(4);
+        assert_eq!(c.try_take_up_to(0), 0);
+        assert!(c.try_take());
+        assert_eq!(c.try_take_up_to(10), 3, "three were free");
+        assert_eq!(c.try_take_up_to(1), 0, "none left");
+        assert!(!c.try_take());
+        c.release(2);
+        assert_eq!(c.try_take_up_to(1), 1);
+        assert_eq!(c.try_take_up_to(5), 1);
+        assert_eq!(c.try_take_up_to(5), 0);
     }
 }

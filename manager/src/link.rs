@@ -1159,21 +1159,27 @@ impl LinkCore {
         Actions { write: true, ..Actions::default() }
     }
 
-    /// Sends what the link owes while the window has room; whether it sent any.
+    /// Sends what the link owes while the window has room; whether it sent
+    /// any. The window places are taken at once, for as many as it has.
     fn pay_owed(&mut self) -> bool {
         let (Some(peer), Some(session)) = (&self.peer, self.session.as_mut()) else { return false };
+        let mut places = peer.window.try_take_up_to(self.owed.unplaced());
+        let paid = places;
         let mut sent = false;
         while let Some(placed) = self.owed.front_placed() {
-            if !placed && !peer.window.try_take() {
-                break;
-            }
-            self.owed.pop_with(|frame, o| {
-                if !o.placed {
-                    peer.owed.fetch_sub(1, Ordering::SeqCst);
+            if !placed {
+                if places == 0 {
+                    break;
                 }
-                send_on(session, frame, o.msg);
-            });
+                places -= 1;
+            }
+            self.owed.pop_with(|frame, o| send_on(session, frame, o.msg));
             sent = true;
+        }
+        // Every place taken went to an owed message: there were as many.
+        debug_assert_eq!(places, 0, "window places taken and not used");
+        if paid > 0 {
+            peer.owed.fetch_sub(paid, Ordering::SeqCst);
         }
         sent
     }

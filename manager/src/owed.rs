@@ -16,6 +16,8 @@ pub(crate) struct OwedQueue<M> {
     bytes: Vec<u8>,
     head: usize,
     items: VecDeque<Owed<M>>,
+    /// How many of `items` have no window place yet.
+    unplaced: usize,
 }
 
 /// One owed message: its frame's length in the buffer and the message
@@ -30,7 +32,7 @@ pub(crate) struct Owed<M> {
 
 impl<M> Default for OwedQueue<M> {
     fn default() -> Self {
-        Self { bytes: Vec::new(), head: 0, items: VecDeque::new() }
+        Self { bytes: Vec::new(), head: 0, items: VecDeque::new(), unplaced: 0 }
     }
 }
 
@@ -48,7 +50,13 @@ impl<M> OwedQueue<M> {
     /// Owes `msg`, encoded as `frame`, behind the others.
     pub(crate) fn push(&mut self, frame: &[u8], msg: M, placed: bool) {
         self.bytes.extend_from_slice(frame);
+        self.unplaced += usize::from(!placed);
         self.items.push_back(Owed { len: frame.len(), msg, placed });
+    }
+
+    /// How many owed messages have no window place yet.
+    pub(crate) fn unplaced(&self) -> usize {
+        self.unplaced
     }
 
     /// Whether the oldest owed message has its window place already.
@@ -59,6 +67,7 @@ impl<M> OwedQueue<M> {
     /// Takes the oldest owed message and hands its frame to `send`.
     pub(crate) fn pop_with<R>(&mut self, send: impl FnOnce(&[u8], Owed<M>) -> R) -> Option<R> {
         let owed = self.items.pop_front()?;
+        self.unplaced -= usize::from(!owed.placed);
         let (start, end) = (self.head, self.head + owed.len);
         let out = send(&self.bytes[start..end], owed);
         self.head = end;
@@ -76,6 +85,7 @@ impl<M> OwedQueue<M> {
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = Owed<M>> + '_ {
         self.bytes.clear();
         self.head = 0;
+        self.unplaced = 0;
         self.items.drain(..)
     }
 }
@@ -94,8 +104,9 @@ mod tests {
         assert!(q.is_empty() && q.front_placed().is_none());
         q.push(b"one", 1, false);
         q.push(b"second", 2, true);
-        assert_eq!((q.len(), q.front_placed()), (2, Some(false)));
+        assert_eq!((q.len(), q.front_placed(), q.unplaced()), (2, Some(false), 1));
         assert_eq!(pop(&mut q), Some((b"one".to_vec(), 1, false)));
+        assert_eq!(q.unplaced(), 0);
         q.push(b"3", 3, true);
         assert_eq!(pop(&mut q), Some((b"second".to_vec(), 2, true)));
         assert_eq!(pop(&mut q), Some((b"3".to_vec(), 3, true)));
@@ -123,8 +134,9 @@ mod tests {
         for i in 0..5u32 {
             q.push(b"frame", i, i % 2 == 0);
         }
+        assert_eq!(q.unplaced(), 2);
         let msgs: Vec<u32> = q.drain().map(|o| o.msg).collect();
         assert_eq!(msgs, [0, 1, 2, 3, 4]);
-        assert!(q.is_empty() && q.bytes.is_empty());
+        assert!(q.is_empty() && q.bytes.is_empty() && q.unplaced() == 0);
     }
 }

@@ -309,10 +309,17 @@ impl Route for RemoteRoute {
         // message: its link keeps it and sends it as acknowledgements come,
         // reading nothing more from the peer meanwhile (so a peer that
         // pipelines requests gets every reply, in order).
-        let owed = match peer.window.take(wait, &peer.up) {
-            Ok(()) => false,
-            Err(Refusal::Full) if actor::on_executor_thread() && self.owe(peer) => true,
-            Err(refusal) => return Err(refusal.into_error(env.msg)),
+        let on_executor = actor::on_executor_thread();
+        let owed = if on_executor && peer.owed.load(Ordering::Relaxed) > 0 && self.owe(peer) {
+            // Behind what the link owes already: it takes its window place
+            // when it is paid, with the others.
+            true
+        } else {
+            match peer.window.take(wait, &peer.up) {
+                Ok(()) => false,
+                Err(Refusal::Full) if on_executor && self.owe(peer) => true,
+                Err(refusal) => return Err(refusal.into_error(env.msg)),
+            }
         };
         let encode = |out: &mut Vec<u8>| encode_msg_frame(&header, wire, peer.max_frame, out);
         let executor = peer.executor();

@@ -456,26 +456,47 @@ pub fn same_thread_echo(until: Instant, max: u64) -> Histogram<u64> {
     h
 }
 
-/// A bare ping-pong between this thread and one it starts.
+/// A bare ping-pong between this thread and one it starts. Both sides wait
+/// as an executor with a spin of `spin` does: they poll their channel for
+/// up to `spin`, then block in `recv` (no spin: they block at once).
 pub struct ThreadEcho {
     to: Sender<Box<dyn Any + Send>>,
     from: Receiver<Box<dyn Any + Send>>,
+    spin: Duration,
+}
+
+/// The next message of `rx`: polled for up to `spin`, then waited for.
+fn recv_polling<T>(rx: &Receiver<T>, spin: Duration) -> Option<T> {
+    if !spin.is_zero() {
+        let since = Instant::now();
+        loop {
+            match rx.try_recv() {
+                Ok(m) => return Some(m),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+                Err(crossbeam_channel::TryRecvError::Empty) if since.elapsed() < spin => {
+                    std::hint::spin_loop()
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => break,
+            }
+        }
+    }
+    rx.recv().ok()
 }
 
 impl ThreadEcho {
-    /// Starts the echo thread; it ends when this is dropped.
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
+    /// Starts the echo thread, both sides waiting with a spin of `spin`;
+    /// it ends when this is dropped.
+    pub fn new(spin: Duration) -> Self {
         let (to, rx) = crossbeam_channel::unbounded::<Box<dyn Any + Send>>();
         let (tx, from) = crossbeam_channel::unbounded::<Box<dyn Any + Send>>();
         std::thread::spawn(move || {
-            for m in rx {
+            while let Some(m) = recv_polling(&rx, spin) {
                 if tx.send(m).is_err() {
                     break;
                 }
             }
         });
-        Self { to, from }
+        Self { to, from, spin }
     }
 
     /// Round trips until `until` (or `max` of them).
@@ -488,7 +509,7 @@ impl ThreadEcho {
             if self.to.send(Box::new(BareReq { counter, req_timestamp_ns: start })).is_err() {
                 break;
             }
-            if self.from.recv().is_err() {
+            if recv_polling(&self.from, self.spin).is_none() {
                 break;
             }
             h.saturating_record(now_ns() - start);

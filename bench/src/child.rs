@@ -22,8 +22,12 @@ pub enum Mode {
     Ours,
     /// The same, with executors that poll 100 µs before sleeping.
     OursLowLatency,
-    /// Bare sockets (see [`bare::serve`]).
+    /// Bare sockets (see [`bare::serve`]) whose echo blocks.
     Bare,
+    /// Bare sockets whose echo waits as an executor of the default mode
+    /// does: it polls a non-blocking socket for the same spin (10 µs),
+    /// then blocks.
+    BarePolling,
     /// Bare sockets whose echo waits as an executor of the low-latency
     /// option does: it polls a non-blocking socket for the same spin, then
     /// blocks.
@@ -37,13 +41,14 @@ impl Mode {
             Self::Ours => "ours",
             Self::OursLowLatency => "ours-low-latency",
             Self::Bare => "bare",
+            Self::BarePolling => "bare-polling",
             Self::BareSpinning => "bare-spinning",
         }
     }
 
     /// The mode of a name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Ours, Self::OursLowLatency, Self::Bare, Self::BareSpinning]
+        [Self::Ours, Self::OursLowLatency, Self::Bare, Self::BarePolling, Self::BareSpinning]
             .into_iter()
             .find(|m| m.as_str() == s)
     }
@@ -95,9 +100,13 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
             }
             Some(m)
         }
-        Mode::Bare | Mode::BareSpinning => {
+        Mode::Bare | Mode::BarePolling | Mode::BareSpinning => {
+            let spin = match mode {
+                Mode::BareSpinning => low_latency_spin(),
+                Mode::BarePolling => default_spin(),
+                _ => Duration::ZERO,
+            };
             for a in addrs {
-                let spin = if mode == Mode::BareSpinning { low_latency_spin() } else { Duration::ZERO };
                 let bound = match a {
                     Addr::Shm(name) => {
                         shm_servers.push(bare_shm_listen(name, spin, stop.clone())?);
@@ -122,6 +131,12 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
         let _ = std::fs::remove_file(f);
     }
     Ok(())
+}
+
+/// How long an executor of the default mode polls before it sleeps (what
+/// a polling bare socket or thread is given too).
+pub fn default_spin() -> Duration {
+    ManagerConfig::default().tuning.spin
 }
 
 /// How long an executor of the low-latency option polls before it sleeps

@@ -169,7 +169,7 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
     listen.extend(opts.nats.clone());
     let ours = ChildProc::start(program, &args, Mode::Ours, &listen)?;
     listen[1] = sock("bare");
-    let bare = ChildProc::start(program, &args, Mode::Bare, &listen)?;
+    let bare = ChildProc::start(program, &args, Mode::BarePolling, &listen)?;
     // The low-latency pair: both wait by polling for the same spin (and
     // then sleep), so that neither burns a CPU while the others run.
     let shm = |tag: &str| Addr::Shm(format!("bench-{}-{tag}", std::process::id()));
@@ -397,7 +397,9 @@ impl CrossThread {
             .add_with("pinger", Pinger::default(), ActorOptions::default().executor(1))
             .map_err(failed)?;
         manager.add_with("sink", Sink::default(), ActorOptions::default().executor(1)).map_err(failed)?;
-        Ok(Self { manager, pinger, server, bare: ThreadEcho::new(), low_latency })
+        // The bare pair waits as the executors do: it polls for their spin.
+        let bare = ThreadEcho::new(manager.config().tuning.spin);
+        Ok(Self { manager, pinger, server, bare, low_latency })
     }
 }
 
@@ -429,10 +431,12 @@ impl Path for CrossThread {
         } else {
             "a pinger actor and the echo server on two executors of one manager (default: poll 10 µs, then sleep)"
         };
-        (
-            ours,
-            "a boxed request through crossbeam channels to an echo thread and back, blocking recv on both sides",
-        )
+        let bare = if self.low_latency {
+            "a boxed request through crossbeam channels to an echo thread and back, both sides polling 100 µs before a blocking recv"
+        } else {
+            "a boxed request through crossbeam channels to an echo thread and back, both sides polling 10 µs before a blocking recv"
+        };
+        (ours, bare)
     }
 
     fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
@@ -567,7 +571,7 @@ impl Remote {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Wait {
     /// Ours: executors poll 10 µs, then sleep in `epoll_wait`. Bare:
-    /// blocking reads.
+    /// non-blocking reads polled for the same 10 µs, then blocking.
     Default,
     /// Ours: the low-latency option (executors poll 100 µs, then sleep).
     /// Bare: non-blocking reads polled for the same 100 µs, then blocking.
@@ -588,7 +592,7 @@ impl Linked {
     fn new(name: &'static str, wait: Wait, ours: &Addr, bare: &Addr) -> Result<Self, String> {
         let low = wait == Wait::LowLatency;
         let ours = Remote::connect(name, ours, low)?;
-        let spin = if low { crate::child::low_latency_spin() } else { Duration::ZERO };
+        let spin = if low { crate::child::low_latency_spin() } else { crate::child::default_spin() };
         let bare_echo = SocketEcho::connect(bare, spin).map_err(failed)?;
         Ok(Self { name, wait, ours, bare_addr: bare.clone(), bare: bare_echo })
     }
@@ -603,7 +607,7 @@ impl Path for Linked {
         match self.wait {
             Wait::Default => (
                 "a pinger actor and the other process's echo server over a link (executors poll 10 µs, then sleep)",
-                "one thread per side, blocking reads and writes, the same frames and JSON encoding and decoding",
+                "one thread per side, the same frames and JSON encoding and decoding, non-blocking reads polled for 10 µs before blocking",
             ),
             Wait::LowLatency => (
                 "as above with the low-latency option on both sides (executors poll 100 µs, then sleep)",

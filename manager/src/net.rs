@@ -387,12 +387,16 @@ impl Net {
             return;
         }
         let mut out = outbox::take();
-        let lens: Vec<usize> = (0..out.runs.len()).map(|i| out.run_len(i)).collect();
         let outbox::Outbox { bytes, items, runs } = &mut out;
+        let total = items.len();
         let mut items = items.drain(..);
-        for (run, n) in runs.iter().zip(lens) {
-            let run_items =
-                items.by_ref().take(n).map(|i| (&bytes[i.start..i.end], i.msg, i.reply_to, i.owed));
+        for (i, run) in runs.iter().enumerate() {
+            // A run's items go up to the next run's first.
+            let end = runs.get(i + 1).map_or(total, |next| next.first);
+            let run_items = items
+                .by_ref()
+                .take(end - run.first)
+                .map(|item| (&bytes[item.start..item.end], item.msg, item.reply_to, item.owed));
             self.link_send_run(host, &run.peer, run_items);
         }
         drop(items);

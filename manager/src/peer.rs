@@ -410,14 +410,6 @@ pub(crate) mod outbox {
         pub(crate) runs: Vec<Run>,
     }
 
-    impl Outbox {
-        /// How many items run `i` has.
-        pub(crate) fn run_len(&self, i: usize) -> usize {
-            let end = self.runs.get(i + 1).map_or(self.items.len(), |r| r.first);
-            end - self.runs[i].first
-        }
-    }
-
     thread_local! {
         static OUTBOX: RefCell<Outbox> =
             const { RefCell::new(Outbox { bytes: Vec::new(), items: Vec::new(), runs: Vec::new() }) };

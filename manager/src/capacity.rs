@@ -95,7 +95,6 @@ impl Capacity {
             .is_ok()
     }
 
-    /// Takes a place, waiting as `wait` says while `open` holds.
     /// Takes as many places as are free, up to `n`; how many it took.
     pub(crate) fn try_take_up_to(&self, n: usize) -> usize {
         if n == 0 {
@@ -109,6 +108,7 @@ impl Capacity {
         }
     }
 
+    /// Takes a place, waiting as `wait` says while `open` holds.
     pub(crate) fn take(&self, wait: Wait, open: &AtomicBool) -> Result<(), Refusal> {
         if self.try_take() {
             return Ok(());

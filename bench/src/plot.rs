@@ -117,7 +117,6 @@ fn failed(e: impl std::fmt::Display) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::report::Rtt;
 
     #[test]
     fn labels_count_nines() {
@@ -157,22 +156,11 @@ mod tests {
             bare.record(800 + v).unwrap();
         }
         let result = |name| PathResult {
-            name,
-            ours: "ours",
-            baseline: "bare",
-            rtt_ns: Rtt::default(),
-            msgs_per_sec: 0.0,
-            baseline_rtt_ns: Rtt::default(),
-            baseline_msgs_per_sec: 0.0,
             ratio_p50: 1.0,
             ratio_stream: 1.0,
-            cpu_ns_per_rtt: 0.0,
-            baseline_cpu_ns_per_rtt: 0.0,
-            cpu_ns_per_msg: 0.0,
-            baseline_cpu_ns_per_msg: 0.0,
-            hand_rolled: None,
             rtt: ours.clone(),
             baseline_rtt: bare.clone(),
+            ..PathResult::named(name)
         };
         let file = std::env::temp_dir().join(format!("ipchnl-plot-test-{}.svg", std::process::id()));
         svg(&[result("tcp"), result("unix"), result("same_thread")], &file).unwrap();

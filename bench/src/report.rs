@@ -95,6 +95,32 @@ pub struct PathResult {
     pub baseline_rtt: Histogram<u64>,
 }
 
+#[cfg(test)]
+impl PathResult {
+    /// A path of this name with every figure zero and empty histograms,
+    /// for tests to fill in what they look at.
+    pub(crate) fn named(name: &'static str) -> Self {
+        Self {
+            name,
+            ours: "ours",
+            baseline: "bare",
+            rtt_ns: Rtt::default(),
+            msgs_per_sec: 0.0,
+            baseline_rtt_ns: Rtt::default(),
+            baseline_msgs_per_sec: 0.0,
+            ratio_p50: 0.0,
+            ratio_stream: 0.0,
+            cpu_ns_per_rtt: 0.0,
+            baseline_cpu_ns_per_rtt: 0.0,
+            cpu_ns_per_msg: 0.0,
+            baseline_cpu_ns_per_msg: 0.0,
+            hand_rolled: None,
+            rtt: crate::histogram(),
+            baseline_rtt: crate::histogram(),
+        }
+    }
+}
+
 /// A stream's figures against the hand-rolled combination of a socket and
 /// a channel: a reader thread decodes each frame's JSON and sends the
 /// message through a bounded crossbeam channel to a handler thread (the
@@ -873,27 +899,10 @@ mod cpu_tests {
 
 #[cfg(test)]
 mod verdict_tests {
-    use super::{PathResult, Rtt, verdict};
+    use super::{PathResult, verdict};
 
     fn path(name: &'static str, ratio_p50: f64, ratio_stream: f64) -> PathResult {
-        PathResult {
-            name,
-            ours: "ours",
-            baseline: "bare",
-            rtt_ns: Rtt::default(),
-            msgs_per_sec: 0.0,
-            baseline_rtt_ns: Rtt::default(),
-            baseline_msgs_per_sec: 0.0,
-            ratio_p50,
-            ratio_stream,
-            cpu_ns_per_rtt: 0.0,
-            baseline_cpu_ns_per_rtt: 0.0,
-            cpu_ns_per_msg: 0.0,
-            baseline_cpu_ns_per_msg: 0.0,
-            hand_rolled: None,
-            rtt: crate::histogram(),
-            baseline_rtt: crate::histogram(),
-        }
+        PathResult { ratio_p50, ratio_stream, ..PathResult::named(name) }
     }
 
     #[test]

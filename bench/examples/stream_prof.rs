@@ -1,5 +1,6 @@
 //! A profiling driver: a link to a child process (started from this
-//! program) streaming to its sink (`stream`) or echoing (`rtt`) for
+//! program) streaming to its sink (`stream`), echoing from an actor on the
+//! link's executor (`rtt`) or echoing asked from this thread (`ask`) for
 //! SECONDS, over a Unix socket, `tcp` or `shm` (and `ll`: the low-latency
 //! option on both sides); prints the rate and the CPU time
 //! of both processes per message. `cargo run --release -p bench --example
@@ -38,7 +39,7 @@ fn main() {
         let n = rate * t0.elapsed().as_secs_f64();
         println!("{rate:.0} msg/s, {:.0} ns CPU/msg", (cpu() - before) as f64 / n);
     } else {
-        let h = r.rtt(until, u64::MAX).unwrap();
-        println!("p50 {}", h.value_at_quantile(0.5));
+        let h = if what == "ask" { r.ask_rtt(until, u64::MAX) } else { r.rtt(until, u64::MAX) }.unwrap();
+        println!("{what}: {} round trips, p50 {} ns", h.len(), h.value_at_quantile(0.5));
     }
 }

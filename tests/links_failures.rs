@@ -159,6 +159,30 @@ fn two_nodes_dialing_each_other_keep_one_link() {
 }
 
 #[test]
+fn one_node_dialing_another_many_times_at_once_keeps_one_link() {
+    // As `connect` during a redial: both ends must keep the same link (the
+    // newer dial), whatever order the handshakes finish in at each end.
+    let a = manager("dials-a");
+    let b = manager("dials-b");
+    b.add("server-b", ipchnl::echo::Server::new()).unwrap();
+    let at_b = b.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let linked: Vec<_> = std::thread::scope(|s| {
+        let dials: Vec<_> = (0..8).map(|_| s.spawn(|| a.connect(&at_b))).collect();
+        dials.into_iter().map(|d| d.join().unwrap()).collect()
+    });
+    assert!(linked.iter().all(Result::is_ok), "{linked:?}");
+    // The link kept stays up at both ends (a link both ends closed, each
+    // keeping the other, would not be dialed again).
+    let to_b = eventually("the kept link up at both ends", || {
+        let (pa, pb) = (a.peers(), b.peers());
+        let up = pa.len() == 1 && pb.len() == 1 && pa[0].up && pb[0].up;
+        up.then(|| a.find_by_name("server-b")).flatten()
+    });
+    echo_against(&a, to_b, 100);
+    assert!(a.peers()[0].up && b.peers()[0].up);
+}
+
+#[test]
 fn a_full_window_is_full_for_try_send_and_waits_for_send() {
     full_window("tcp://127.0.0.1:0");
 }

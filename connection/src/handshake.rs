@@ -154,6 +154,41 @@ pub struct PeerHello {
     pub capabilities: u32,
     /// Whether both sides proved they have the shared secret.
     pub authenticated: bool,
+    /// The link's dial number: the client nonce's first 8 bytes, big-endian
+    /// (see [`client_nonce`]). Of two links one node dialed to the same
+    /// other node, the one with the larger number is the newer.
+    pub dial: u64,
+}
+
+/// A client nonce: `dial`, the dialer's count of the links it dialed
+/// (larger for a later dial), big-endian, then 24 random bytes. Both ends
+/// of two links one node dialed to the same other then agree which is the
+/// newer, whatever order their handshakes finished in (`docs/WIRE.md` §2).
+///
+/// ```
+/// use connection::{client_nonce, Handshake, HandshakeConfig, Incarnation, Role};
+/// use msg_header::NodeId;
+/// let config = |name: &str| HandshakeConfig::new(NodeId::of_name(name), Incarnation::default());
+/// let mut client = Handshake::new(Role::Client, config("a"), client_nonce(7, [9; 24]));
+/// let mut server = Handshake::new(Role::Server, config("b"), [2; 32]);
+/// server.read(&client.take_output())?;
+/// client.read(&server.take_output())?;
+/// assert_eq!(server.peer().map(|p| p.dial), Some(7));
+/// assert_eq!(client.peer().map(|p| p.dial), Some(7));
+/// # Ok::<(), connection::HandshakeError>(())
+/// ```
+pub fn client_nonce(dial: u64, random: [u8; 24]) -> [u8; 32] {
+    let mut nonce = [0; 32];
+    nonce[..8].copy_from_slice(&dial.to_be_bytes());
+    nonce[8..].copy_from_slice(&random);
+    nonce
+}
+
+/// The dial number a client nonce carries (see [`client_nonce`]).
+fn dial_of(nonce: &[u8; 32]) -> u64 {
+    let mut dial = [0; 8];
+    dial.copy_from_slice(&nonce[..8]);
+    u64::from_be_bytes(dial)
 }
 
 /// The handshake failed; close the connection without sending anything more.
@@ -358,7 +393,8 @@ pub struct Handshake {
 }
 
 impl Handshake {
-    /// Starts a handshake. `nonce` must be 32 fresh random bytes. A client
+    /// Starts a handshake. `nonce` must be 32 fresh random bytes, a
+    /// client's made by [`client_nonce`] (its dial number, then 24). A client
     /// has its HELLO ready in [`take_output`](Self::take_output) at once.
     pub fn new(role: Role, config: HandshakeConfig, nonce: [u8; 32]) -> Self {
         let mut handshake = Self {
@@ -496,7 +532,9 @@ impl Handshake {
 
     /// The peer, from its HELLO or HELLO_ACK.
     fn remember_peer(&mut self, peer: &Hello, version: u8) {
+        let client = if self.role == Role::Client { &self.nonce } else { &peer.nonce };
         self.peer = Some(PeerHello {
+            dial: dial_of(client),
             node_id: peer.node_id,
             incarnation: peer.incarnation,
             version,

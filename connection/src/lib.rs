@@ -47,7 +47,7 @@ pub use frame::{
 };
 pub use handshake::{
     AUTH, DEAD, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, PeerHello, Role, Secret,
-    VERSION_MAX, VERSION_MIN, starts_hello,
+    VERSION_MAX, VERSION_MIN, client_nonce, starts_hello,
 };
 #[doc(hidden)]
 pub use limits::show as limits_show;

@@ -527,8 +527,18 @@ impl LinkCore {
         self.peer.is_some()
     }
 
-    /// Starts the session (the handshake) with the random `nonce`.
-    pub(crate) fn start<H: Host + ?Sized>(&mut self, host: &H, nonce: [u8; 32], now: Instant) {
+    /// Starts the session (the handshake) with the random `nonce`; a
+    /// dialer's begins with the node's next dial number instead (see
+    /// [`connection::client_nonce`]).
+    pub(crate) fn start<H: Host + ?Sized>(&mut self, host: &H, random: [u8; 32], now: Instant) {
+        let nonce = match self.role {
+            Role::Client => {
+                let mut rest = [0; 24];
+                rest.copy_from_slice(&random[8..]);
+                connection::client_nonce(host.nodes().next_dial(), rest)
+            }
+            Role::Server => random,
+        };
         let mut hs = HandshakeConfig::new(host.node_id(), host.incarnation());
         hs.secret.clone_from(&host.config().security.secret);
         self.session = Some(Session::new(self.role, hs, nonce, self.limits.clone(), now));

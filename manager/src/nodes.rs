@@ -17,7 +17,7 @@ use msg_header::{ActorId, NodeId};
 use rustc_hash::FxHashMap;
 
 use crate::directory::{Directory, Managed};
-use crate::peer::{LinkMailboxes, LinkReplaced, Peer, Place, RemoteRoute, Waiter};
+use crate::peer::{Dialed, LinkMailboxes, LinkReplaced, Peer, Place, RemoteRoute, Waiter};
 use crate::sync::lock;
 
 /// A link that just finished its handshake, placed.
@@ -55,6 +55,8 @@ pub(crate) struct Nodes {
     dir_version: AtomicU64,
     peers: std::sync::Mutex<HashMap<NodeId, Arc<Peer>>>,
     next_rank: AtomicU64,
+    /// The dial number of the last link this node dialed.
+    dials: AtomicU64,
     /// The executors, as a peer's senders reach its link.
     mailboxes: std::sync::OnceLock<LinkMailboxes>,
     /// What each peer's link may hold (its window, its frames).
@@ -80,6 +82,7 @@ impl Nodes {
             dir_version: AtomicU64::new(0),
             peers: std::sync::Mutex::default(),
             next_rank: AtomicU64::new(1),
+            dials: AtomicU64::new(0),
             mailboxes: std::sync::OnceLock::new(),
             limits: limits.normalized(),
             max_down_peers,
@@ -124,6 +127,11 @@ impl Nodes {
         lock(&self.peers)
     }
 
+    /// The number of a link this node dials: larger than every earlier one's.
+    pub(crate) fn next_dial(&self) -> u64 {
+        self.dials.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// Every peer known, in the order first linked.
     pub(crate) fn peers(&self) -> Vec<Arc<Peer>> {
         let mut peers: Vec<Arc<Peer>> = self.peers_lock().values().cloned().collect();
@@ -142,31 +150,34 @@ impl Nodes {
     }
 
     /// The peer a link that just finished its handshake belongs to, and
-    /// whether the link is kept (when two links join the same two nodes,
-    /// the one dialed by the lower `NodeId` is). A kept link is the peer's
-    /// current link on return: the switch happens under the peers lock, so
-    /// the link it replaces, going down meanwhile, cannot take the peer
-    /// down with it (see [`Nodes::link_lost`]).
+    /// whether the link is kept. Of two links between the same two nodes,
+    /// one dialed by each, the one dialed by the lower `NodeId` is kept; of
+    /// two dialed by the same node, the newer (the larger dial number: both
+    /// ends agree, whatever order the handshakes finished in). A kept link
+    /// is the peer's current link on return: the switch happens under the
+    /// peers lock, so the link it replaces, going down meanwhile, cannot
+    /// take the peer down with it (see [`Nodes::link_lost`]).
     pub(crate) fn peer_for(&self, hello: &PeerHello, dialer: NodeId, place: Place) -> Placed {
+        let dialed = Dialed { by: dialer, dial: hello.dial };
         let mut peers = self.peers_lock();
         if let Some(peer) = peers.get(&hello.node_id) {
             if peer.incarnation == hello.incarnation {
                 if !peer.is_up() {
-                    peer.link_up(place, dialer);
+                    peer.link_up(place, dialed);
                     return Placed { peer: peer.clone(), keep: true, replaces: None };
                 }
-                let current = *peer.dialer.read().unwrap_or_else(|e| e.into_inner());
-                let preferred = self.node_id.min(hello.node_id);
-                // The same dialer dials again only after giving up on its
-                // link: the new one replaces it. Two dialers: the lower
-                // `NodeId`'s link is kept (WIRE.md §3).
-                let keep = current == dialer || dialer == preferred;
+                let current = *peer.dialed.read().unwrap_or_else(|e| e.into_inner());
+                // The same dialer: its newer link (it gave up on the older,
+                // or dialed twice at once, say `connect` during a redial).
+                // Two dialers: the lower `NodeId`'s link (WIRE.md §3).
+                let same = current.by == dialer;
+                let keep =
+                    if same { dialed.dial > current.dial } else { dialer == self.node_id.min(hello.node_id) };
                 let mut replaces = None;
                 if keep {
                     let old = peer.place();
-                    peer.link_up(place, dialer);
-                    let reason =
-                        if current == dialer { LinkReplaced::Newer } else { LinkReplaced::Duplicate };
+                    peer.link_up(place, dialed);
+                    let reason = if same { LinkReplaced::Newer } else { LinkReplaced::Duplicate };
                     replaces = Some(Replaced { peer: peer.clone(), place: old, reason });
                 }
                 return Placed { peer: peer.clone(), keep, replaces };
@@ -186,10 +197,10 @@ impl Nodes {
                     route.mark_removed();
                 }
             }
-            let peer = self.new_peer(&mut peers, hello, dialer, place);
+            let peer = self.new_peer(&mut peers, hello, dialed, place);
             return Placed { peer, keep: true, replaces };
         }
-        let peer = self.new_peer(&mut peers, hello, dialer, place);
+        let peer = self.new_peer(&mut peers, hello, dialed, place);
         Placed { peer, keep: true, replaces: None }
     }
 
@@ -197,14 +208,13 @@ impl Nodes {
         &self,
         peers: &mut HashMap<NodeId, Arc<Peer>>,
         hello: &PeerHello,
-        dialer: NodeId,
+        dialed: Dialed,
         place: Place,
     ) -> Arc<Peer> {
         let rank = self.next_rank.fetch_add(1, Ordering::Relaxed);
         let mailboxes = self.mailboxes.get().cloned().unwrap_or_else(|| Arc::from(Vec::new()));
-        let peer =
-            Arc::new(Peer::new(hello.node_id, hello.incarnation, rank, dialer, mailboxes, &self.limits));
-        peer.link_up(place, dialer);
+        let peer = Arc::new(Peer::new(hello.node_id, hello.incarnation, rank, mailboxes, &self.limits));
+        peer.link_up(place, dialed);
         peers.insert(hello.node_id, peer.clone());
         peer
     }

@@ -79,6 +79,14 @@ impl Place {
     }
 }
 
+/// Who dialed a link, and the dial number it gave it (see
+/// [`connection::client_nonce`]): settles which of two links is kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Dialed {
+    pub(crate) by: NodeId,
+    pub(crate) dial: u64,
+}
+
 /// A linked node (one incarnation of it): whether its link is up, the
 /// window of messages sent to it and not yet acknowledged, where its link is.
 pub(crate) struct Peer {
@@ -86,8 +94,8 @@ pub(crate) struct Peer {
     pub(crate) incarnation: Incarnation,
     /// Order of first contact: the directory lists peers' actors by it.
     pub(crate) rank: u64,
-    /// Who dialed the current link: settles which of two links is kept.
-    pub(crate) dialer: RwLock<NodeId>,
+    /// Who dialed the current link, and its dial number.
+    pub(crate) dialed: RwLock<Dialed>,
     node_name: RwLock<String>,
     /// `connect` calls whose own link lost to another one to this node:
     /// answered when the kept link has its directory.
@@ -114,7 +122,6 @@ impl Peer {
         node_id: NodeId,
         incarnation: Incarnation,
         rank: u64,
-        dialer: NodeId,
         executors: LinkMailboxes,
         limits: &LinkLimits,
     ) -> Self {
@@ -122,7 +129,7 @@ impl Peer {
             node_id,
             incarnation,
             rank,
-            dialer: RwLock::new(dialer),
+            dialed: RwLock::new(Dialed::default()),
             node_name: RwLock::new(node_id.to_string()),
             waiters: std::sync::Mutex::new(Vec::new()),
             has_directory: AtomicBool::new(false),
@@ -160,9 +167,9 @@ impl Peer {
     }
 
     /// The link at `place` carries this peer's traffic from now on.
-    pub(crate) fn link_up(&self, place: Place, dialer: NodeId) {
+    pub(crate) fn link_up(&self, place: Place, dialed: Dialed) {
         self.has_directory.store(false, Ordering::SeqCst);
-        *self.dialer.write().unwrap_or_else(|e| e.into_inner()) = dialer;
+        *self.dialed.write().unwrap_or_else(|e| e.into_inner()) = dialed;
         self.place.store(place.pack(), Ordering::Release);
         self.up.store(true, Ordering::SeqCst);
     }

@@ -63,6 +63,8 @@ fn assert_peers(c: &Handshake, s: &Handshake, authenticated: bool) {
         version: 1,
         capabilities: DEAD | if authenticated { AUTH } else { 0 },
         authenticated,
+        // Both ends read the dial number from the client's nonce.
+        dial: 0xaaaa_aaaa_aaaa_aaaa,
     };
     let expected_client = PeerHello {
         node_id: NodeId::of_name("alpha"),

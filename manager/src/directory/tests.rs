@@ -62,7 +62,6 @@ fn peer(node: &str, rank: u64) -> Arc<Peer> {
         NodeId::of_name(node),
         Incarnation([1; 16]),
         rank,
-        NodeId::ZERO,
         mailboxes,
         &connection::LinkLimits::default(),
     ))

@@ -42,12 +42,18 @@ fn nodes(me: &str) -> (Nodes, Arc<Recorder>) {
 }
 
 fn hello(node: &str, incarnation: u8) -> PeerHello {
+    dialed(node, incarnation, 1)
+}
+
+/// The hello of a link with dial number `dial`.
+fn dialed(node: &str, incarnation: u8, dial: u64) -> PeerHello {
     PeerHello {
         node_id: NodeId::of_name(node),
         incarnation: Incarnation([incarnation; 16]),
         version: 1,
         capabilities: 0,
         authenticated: true,
+        dial,
     }
 }
 
@@ -82,8 +88,8 @@ fn a_first_link_makes_a_peer_that_is_up_and_kept() {
 fn the_same_dialer_dialing_again_replaces_its_old_link() {
     let (nodes, _) = nodes("here");
     let me = NodeId::of_name("here");
-    let first = nodes.peer_for(&hello("there", 1), me, at(1));
-    let again = nodes.peer_for(&hello("there", 1), me, at(2));
+    let first = nodes.peer_for(&dialed("there", 1, 1), me, at(1));
+    let again = nodes.peer_for(&dialed("there", 1, 2), me, at(2));
     assert!(Arc::ptr_eq(&first.peer, &again.peer), "one incarnation, one peer");
     assert!(again.keep);
     assert_eq!(replaced(&again), Some((at(1), LinkReplaced::Newer)));
@@ -92,6 +98,25 @@ fn the_same_dialer_dialing_again_replaces_its_old_link() {
     // The old link going down now changes nothing: it is not the current one.
     assert!(nodes.link_lost(&first.peer, at(1)).is_none());
     assert!(again.peer.is_up());
+}
+
+#[test]
+fn of_two_links_one_node_dialed_at_once_both_ends_keep_the_newer() {
+    // `connect` during a redial: dials 1 and 2 of `here`, their handshakes
+    // finished in either order at either end.
+    let here = NodeId::of_name("here");
+    for (first, second) in [(1, 2), (2, 1)] {
+        let (nodes, _) = nodes("there");
+        let a = nodes.peer_for(&dialed("here", 1, first), here, at(first as usize));
+        let b = nodes.peer_for(&dialed("here", 1, second), here, at(second as usize));
+        assert_eq!(b.peer.place(), at(2), "dial 2 kept, whichever finished first");
+        assert!(a.keep && b.keep == (second == 2));
+        if second == 2 {
+            assert_eq!(replaced(&b), Some((at(1), LinkReplaced::Newer)));
+        } else {
+            assert!(b.replaces.is_none(), "the older link is closed, the newer kept");
+        }
+    }
 }
 
 #[test]

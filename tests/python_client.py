@@ -18,6 +18,7 @@ otherwise. Every wait is bounded (--timeout), so it never hangs.
 import argparse
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import socket
@@ -250,8 +251,13 @@ def read_secret(path):
     return secret
 
 
+# This process's dials, numbered upwards: a client nonce begins with its
+# link's number (§2, §3: of two links one node dialed, the larger is kept).
+DIALS = itertools.count(1)
+
+
 def handshake(link, secret, node_id):
-    nonce, incarnation = os.urandom(32), os.urandom(16)
+    nonce, incarnation = struct.pack(">Q", next(DIALS)) + os.urandom(24), os.urandom(16)
     h = hello(nonce, node_id, incarnation, CAP_AUTH)
     check(len(h) == HELLO_LEN, "HELLO is not 76 bytes")
     link.send(h, "HELLO")

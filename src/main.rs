@@ -38,7 +38,8 @@ enum Cmd {
     /// Measure each path against its bare baseline and print one table.
     #[command(after_help = "Examples:\n  ipchnl bench --quick --json\n  ipchnl bench --plot rtt.svg")]
     Bench(cmd::bench::BenchArgs),
-    /// Host an echo server actor and listen for links until SIGINT or SIGTERM
+    /// Host an echo server actor (`server`) and an echo of binary payloads
+    /// (`bytes`), and listen for links until SIGINT or SIGTERM
     /// (SIGUSR1 prints the link counters).
     #[command(after_help = "Examples:\n  ipchnl serve --listen tcp://127.0.0.1:7000\n  \
         ipchnl serve --listen unix:/tmp/ipchnl.sock\n  \

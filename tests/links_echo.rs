@@ -1,10 +1,11 @@
 //! The unchanged echo client runs against a server in another process,
-//! found by protocol, over TCP and over a Unix socket.
+//! found by protocol, over TCP, a Unix socket and shared memory; so do
+//! binary payloads.
 
 mod support;
 
-use ipchnl::echo::{Client, EchoReq, EchoStart, echo_requestee_protocol};
-use ipchnl::{ActorOptions, Manager};
+use ipchnl::echo::{BytesEchoService, Client, EchoBytes, EchoReq, EchoStart, echo_requestee_protocol};
+use ipchnl::{ActorOptions, Bytes, Manager};
 use support::*;
 
 fn echo_runs(m: &Manager, serve: &Serve) {
@@ -26,6 +27,14 @@ fn echo_runs(m: &Manager, serve: &Serve) {
     // Location transparency: ask works on the remote server as on a local one.
     let reply = found[0].ask(EchoReq::new(42, 7), HANG_GUARD).unwrap();
     assert_eq!((reply.counter, reply.req_timestamp_ns), (42, 7));
+    // Binary payloads travel beside the JSON and come back byte for byte.
+    let bytes = m.find::<BytesEchoService>("bytes").expect("serve runs `bytes`");
+    for (tag, len) in [(1, 0), (2, 1), (3, 300_000)] {
+        let data = Bytes::from((0..len).map(|i| (i * 7 + tag) as u8).collect::<Vec<u8>>());
+        let reply = bytes.ask(EchoBytes::new(tag as u64, data.clone()), HANG_GUARD).unwrap();
+        assert_eq!(reply.tag, tag as u64);
+        assert!(reply.data == data, "{len} bytes came back changed");
+    }
     assert_eq!(m.dead_letter_count(), 0);
 }
 

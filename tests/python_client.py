@@ -3,8 +3,9 @@
 
 It links to an `ipchnl serve` over TCP, does the authenticated handshake,
 reads the server's DIRECTORY, finds the actor that speaks
-`echo_requestee_protocol`, makes one EchoReq/EchoReply round trip, then
-sends a frame whose length is over the maximum and checks that the server
+`echo_requestee_protocol`, makes one EchoReq/EchoReply round trip, has
+`bytes` echo binary payloads (bodies with blobs, and a malformed one NACKed),
+then sends a frame whose length is over the maximum and checks that the server
 closes the link. Then, on new connections: the same node dialing again as
 a new incarnation (a restart) has its old link closed `replaced`; and a
 client that pipelines 10,000 requests and reads nothing for a second gets
@@ -38,6 +39,8 @@ def hash_id(name):
 ECHO_REQ = hash_id("echo_req::EchoReq")
 ECHO_REPLY = hash_id("echo_reply::EchoReply")
 ECHO_REQUESTEE = hash_id("echo_requestee_protocol")
+ECHO_BYTES = hash_id("server::EchoBytes")
+ECHOED_BYTES = hash_id("server::EchoedBytes")
 
 # ---- §2 handshake --------------------------------------------------------
 
@@ -283,6 +286,8 @@ def find_echo_server(link):
     d = parse_json(f, "the first DIRECTORY")
     check(isinstance(d, dict) and d.get("full") is True, "the first DIRECTORY is not full: %r" % d)
     link.server_name = d.get("node")
+    link.bytes_echo = next((bytes.fromhex(e["id"]) for e in d.get("add", [])
+                            if ECHO_BYTES.hex() in e.get("msgs", []) and e.get("name") == "bytes"), None)
     for entry in d.get("add", []):
         if ECHO_REQUESTEE.hex() in entry.get("protocols", []):
             check(entry.get("name") == "server", "the echo actor is named %r, not server" % entry.get("name"))
@@ -324,6 +329,78 @@ def echo(link, server, src, corr):
         g = link.read_frame()
         check(g.kind != MSG, "an unexpected MSG: " + g.describe())
     return reply
+
+
+def with_blobs(fields, blobs):
+    """A body with blobs (§3): the JSON, then the blobs; a field names blob k by the number k."""
+    j = json.dumps(fields, separators=(",", ":")).encode()
+    return (b"\x00" + struct.pack(">I", len(j)) + j + struct.pack(">I", len(blobs))
+            + b"".join(struct.pack(">Q", len(b)) for b in blobs) + b"".join(blobs))
+
+
+def read_blobs(f, what):
+    """The fields and the blobs of a MSG body: plain JSON has none."""
+    body = f.body
+    if body[:1] != b"\x00":
+        return parse_json(f, what), []
+    check(len(body) >= 9, "%s: a body with blobs cut short" % what)
+    j = struct.unpack(">I", body[1:5])[0]
+    check(9 + j <= len(body), "%s: its JSON length passes the body" % what)
+    fields = json.loads(body[5:5 + j].decode("utf-8"))
+    n = struct.unpack(">I", body[5 + j:9 + j])[0]
+    at = 9 + j + 8 * n
+    check(at <= len(body), "%s: more blob lengths than bytes" % what)
+    blobs = []
+    for k in range(n):
+        size = struct.unpack(">Q", body[9 + j + 8 * k:17 + j + 8 * k])[0]
+        blobs.append(body[at:at + size])
+        at += size
+    check(at == len(body), "%s: its blobs do not end where the body does" % what)
+    return fields, blobs
+
+
+def read_msg_to(link, src, what):
+    """The next MSG, which must be to `src`; DIRECTORY, ACK and HEARTBEAT frames are passed over."""
+    while True:
+        f = link.read_frame()
+        if f.kind == MSG:
+            check(f.dst == src, "an unexpected MSG: " + f.describe())
+            return f
+        if f.kind == DIRECTORY:
+            parse_json(f, "a DIRECTORY update")
+        elif f.kind == WATCH:
+            raise Fail("an unexpected WATCH while %s was expected: %s" % (what, f.describe()))
+
+
+def bytes_echo(link, src):
+    """Binary payloads (§3, bodies with blobs): 100,000 random bytes as a blob, and three bytes as a JSON
+    array, come back from `bytes` as blobs; a body with a byte after its last blob is NACKed bad_body,
+    and the link stays up."""
+    actor = link.bytes_echo
+    check(actor is not None, "no actor named bytes lists server::EchoBytes in the DIRECTORY")
+    payload = os.urandom(100_000)
+    cases = [(with_blobs({"tag": 11, "data": 0}, [payload]), 11, payload),
+             (json.dumps({"tag": 12, "data": [1, 2, 3]}).encode(), 12, b"\x01\x02\x03")]
+    for body, tag, expected in cases:
+        link.send_seq += 1
+        link.send_frame(MSG, body=body, msg_id=ECHO_BYTES, dst=actor, src=src, seq=link.send_seq, corr=tag)
+        f = read_msg_to(link, src, "EchoedBytes")
+        check(f.msg_id == ECHOED_BYTES and f.corr == tag, "not the EchoedBytes of tag %d: %s" % (tag, f.describe()))
+        fields, blobs = read_blobs(f, "EchoedBytes")
+        check(fields.get("tag") == tag, "EchoedBytes tag is %r, not %d" % (fields.get("tag"), tag))
+        k = fields.get("data")
+        check(isinstance(k, int) and 0 <= k < len(blobs), "EchoedBytes data is %r, not a blob of %d" % (k, len(blobs)))
+        check(blobs[k] == expected, "EchoedBytes carries %d other bytes, not the %d sent" % (len(blobs[k]), len(expected)))
+    link.send_seq += 1
+    link.send_frame(MSG, body=with_blobs({"tag": 13, "data": 0}, [b"abc"]) + b"!", msg_id=ECHO_BYTES, dst=actor,
+                    src=src, seq=link.send_seq, corr=13)
+    try:
+        f = read_msg_to(link, src, "a NACK")
+        raise Fail("a body with a byte after its last blob was answered: " + f.describe())
+    except Fail as e:
+        check("bad_body" in str(e), "not NACKed bad_body: %s" % e)
+    link.send_frame(ACK)
+    return len(payload)
 
 
 def oversized(link):
@@ -468,6 +545,7 @@ def main():
             src = os.urandom(16)
             corr = int.from_bytes(os.urandom(8), "big") | 1
             echo(link, server, src, corr)
+            blob_len = bytes_echo(link, src)
             in_flight = oversized(link)
         redial_replaces(args, secret, deadline)
         replies = pipelined(args, secret, deadline, 10_000)
@@ -475,9 +553,9 @@ def main():
         print("python client: FAIL: %s" % e, file=sys.stderr)
         return 1
     print("python client: ok: echo round trip with %s on node %r (counter 1, corr %#x, ack %d), "
-          "oversized frame closed the link (then %d frame(s) in flight: %s), a redial as a new "
+          "%d bytes echoed as a blob, a bad body with blobs NACKed, oversized frame closed the link (then %d frame(s) in flight: %s), a redial as a new "
           "incarnation replaced the old link, %d pipelined requests answered in order"
-          % (server.hex(), link.server_name, corr, link.max_ack, len(in_flight), ",".join(in_flight) or "none",
+          % (server.hex(), link.server_name, corr, link.max_ack, blob_len, len(in_flight), ",".join(in_flight) or "none",
              replies))
     return 0
 

@@ -10,7 +10,8 @@ use connection::{
     encode_msg_frame,
 };
 use echo_req::EchoReq;
-use msg_header::{ActorId, MsgType, NodeId};
+use msg_header::{ActorId, Bytes, MsgType, NodeId};
+use server::EchoBytes;
 
 const WIRE_MD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/WIRE.md");
 
@@ -118,8 +119,18 @@ fn handshake() -> [Vec<u8>; 3] {
 
 /// The MSG frame of §5.
 fn msg_frame() -> Vec<u8> {
+    frame_of(&EchoReq::new(1, 1000))
+}
+
+/// The MSG frame with blobs of §5.
+fn msg_frame_with_blobs() -> Vec<u8> {
+    frame_of(&EchoBytes::new(7, Bytes::from_static(&[0xde, 0xad, 0xbe, 0xef])))
+}
+
+/// `msg` in the MSG frame the examples describe.
+fn frame_of<M: MsgType + msg_header::WireMsg>(msg: &M) -> Vec<u8> {
     let header = FrameHeader {
-        msg_id: EchoReq::msg_id(),
+        msg_id: M::msg_id(),
         dst: ActorId::from_u128(0xa0a0_a0a0_a0a0_a0a0_0000_0000_0000_0001),
         src: ActorId::from_u128(0xb0b0_b0b0_b0b0_b0b0_0000_0000_0000_0002),
         seq: 1,
@@ -128,7 +139,7 @@ fn msg_frame() -> Vec<u8> {
         ..FrameHeader::new(FrameKind::Msg)
     };
     let mut out = Vec::new();
-    encode_msg_frame(&header, &EchoReq::new(1, 1000), DEFAULT_MAX_FRAME, &mut out).unwrap();
+    encode_msg_frame(&header, msg, DEFAULT_MAX_FRAME, &mut out).unwrap();
     out
 }
 
@@ -147,9 +158,18 @@ fn msg_frame_dump_matches_the_encoder() {
 }
 
 #[test]
+fn msg_frame_with_blobs_dump_matches_the_encoder() {
+    check(&dumps(), "MSG frame with blobs", &msg_frame_with_blobs());
+}
+
+#[test]
 fn every_dump_is_checked() {
     let names: Vec<String> = dumps().into_iter().map(|(name, _)| name).collect();
-    assert_eq!(names, ["HELLO", "HELLO_ACK", "AUTH", "MSG frame"], "the dumps of docs/WIRE.md §5");
+    assert_eq!(
+        names,
+        ["HELLO", "HELLO_ACK", "AUTH", "MSG frame", "MSG frame with blobs"],
+        "the dumps of docs/WIRE.md §5"
+    );
 }
 
 #[test]

@@ -35,9 +35,9 @@ pub use manager::{
     user_secret, user_secret_path, write_secret,
 };
 pub use msg_header::{
-    ActorId, Asked, BoxMsg, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg, MsgError,
-    MsgHeader, MsgId, MsgType, NodeId, ParseIdError, RawMsg, Request, UnhandledReason, WireMsg, decode_body,
-    encode_body, from_json, now_ns, peek_msg_id, to_json,
+    ActorId, Asked, BoxMsg, Bytes, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg,
+    MsgError, MsgHeader, MsgId, MsgType, NodeId, ParseIdError, RawMsg, Request, UnhandledReason, WireMsg,
+    decode_body, encode_body, from_json, now_ns, peek_msg_id, to_json,
 };
 pub use msg_local_macro::msg_local_macro;
 pub use msg_serde_macro::msg_serde_macro;
@@ -55,8 +55,8 @@ pub mod echo {
     pub use echo_start::EchoStart;
     pub use echo_start_complete_protocol::echo_start_complete_protocol;
     pub use server::{
-        EchoLoop, SameThreadError, SameThreadReport, Server, ServerState, same_thread_echo,
-        server_protocol_set,
+        BytesEcho, BytesEchoService, EchoBytes, EchoLoop, EchoedBytes, SameThreadError, SameThreadReport,
+        Server, ServerState, same_thread_echo, server_protocol_set,
     };
 }
 

@@ -19,6 +19,10 @@ pub enum MsgError {
     /// The buffer is not the JSON of a message of this shape.
     #[error("malformed message json")]
     Json(#[from] serde_json::Error),
+    /// A body with blobs that does not hold together (`docs/WIRE.md` §3),
+    /// or one too large to write.
+    #[error("malformed body with blobs: {0}")]
+    Blobs(&'static str),
     /// The buffer holds a different message than the decoder's.
     #[error("wrong message id: expected {expected}, found {found}")]
     WrongMsgId {

@@ -11,13 +11,14 @@ use serde_json::value::RawValue;
 
 use crate::{Msg, MsgError, MsgHeader, MsgId, MsgType};
 
-/// Appends `msg`'s fields as JSON to `out`.
+/// Appends `msg`'s fields as JSON to `out`; with its [`Bytes`](crate::Bytes)
+/// fields after the JSON if it has any (a body with blobs, see
+/// `docs/WIRE.md` §3).
 pub fn encode_body<T: Serialize>(msg: &T, out: &mut Vec<u8>) -> Result<(), MsgError> {
-    serde_json::to_writer(out, msg)?;
-    Ok(())
+    crate::blob::encode(out, |out| Ok(serde_json::to_writer(out, msg)?))
 }
 
-/// Rebuilds a `T` from its header and JSON body.
+/// Rebuilds a `T` from its header and body (JSON, or a body with blobs).
 ///
 /// A header of another message type is `Err(WrongMsgId)`, checked before
 /// the body is read.
@@ -26,7 +27,7 @@ pub fn decode_body<T: MsgType + DeserializeOwned>(header: MsgHeader, body: &[u8]
     if header.msg_id() != expected {
         return Err(MsgError::WrongMsgId { expected, found: header.msg_id() });
     }
-    let mut msg: T = serde_json::from_slice(body)?;
+    let mut msg: T = crate::blob::decode(body, |json| Ok(serde_json::from_slice(json)?))?;
     *msg.header_mut() = header;
     Ok(msg)
 }

@@ -29,6 +29,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used, clippy::expect_used)]
 
 mod actor_id;
+mod blob;
 mod clock;
 mod error;
 mod hash_id;
@@ -40,6 +41,7 @@ mod nack;
 mod request;
 
 pub use actor_id::ActorId;
+pub use blob::Bytes;
 pub use clock::now_ns;
 pub use error::{DowncastError, MsgError, ParseIdError};
 pub use hash_id::{HashId, IdKind, MsgId, MsgKind, NodeId, NodeKind};

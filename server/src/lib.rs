@@ -90,8 +90,10 @@ impl Actor for Server {
     }
 }
 
+mod bytes_echo;
 mod same_thread;
 
+pub use bytes_echo::{BytesEcho, BytesEchoService, EchoBytes, EchoedBytes};
 pub use same_thread::{EchoLoop, SameThreadError, SameThreadReport, same_thread_echo};
 
 #[cfg(test)]

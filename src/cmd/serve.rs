@@ -1,11 +1,12 @@
-//! `ipchnl serve`: host an echo server until SIGINT or SIGTERM.
+//! `ipchnl serve`: host an echo server (and `bytes`, an echo of binary
+//! payloads) until SIGINT or SIGTERM.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use ipchnl::echo::Server;
+use ipchnl::echo::{BytesEcho, BytesEchoService, Server};
 use ipchnl::{Manager, ManagerConfig, ManagerError};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
@@ -119,6 +120,7 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     manager
         .add_with("server", Server::new(), ipchnl::ActorOptions::default().executor(0))
         .map_err(start_failed)?;
+    manager.serve::<BytesEchoService, _>("bytes", BytesEcho).map_err(start_failed)?;
     if args.test_actors {
         testkit::add_test_actors(&manager, args.sink_log.as_deref(), args.sink_receipts)
             .map_err(start_failed)?;

@@ -29,6 +29,9 @@ pub enum FrameKind {
     /// A message acknowledged earlier that its destination did not handle,
     /// returned to its sender with a reason.
     Dead = 8,
+    /// A piece of a message larger than a frame; a MSG flagged
+    /// [`LAST_PART`](crate::LAST_PART) ends it.
+    Part = 9,
 }
 
 impl TryFrom<u8> for FrameKind {
@@ -44,6 +47,7 @@ impl TryFrom<u8> for FrameKind {
             6 => Self::Watch,
             7 => Self::Close,
             8 => Self::Dead,
+            9 => Self::Part,
             other => return Err(FrameError::UnknownKind(other)),
         })
     }
@@ -54,7 +58,8 @@ impl TryFrom<u8> for FrameKind {
 pub struct FrameHeader {
     /// What the frame is.
     pub kind: FrameKind,
-    /// The reason code of a NACK; 0 otherwise.
+    /// The reason code of a NACK or a DEAD; a message's first PART, or
+    /// the MSG ending one sent in parts, sets bit 0; 0 otherwise.
     pub flags: u8,
     /// The message type (MSG, NACK).
     pub msg_id: MsgId,
@@ -372,7 +377,7 @@ mod tests {
     #[test]
     fn unknown_kind_is_refused() {
         let decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
-        for kind in [0, 9, 0xff] {
+        for kind in [0, 10, 0xff] {
             let mut wire = encode(&header(), b"{}");
             wire[4] = kind;
             assert!(matches!(decoder.decode(&wire), Err(FrameError::UnknownKind(k)) if k == kind));

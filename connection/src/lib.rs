@@ -38,6 +38,7 @@ mod frame;
 pub mod fuzzing;
 mod handshake;
 mod limits;
+mod parts;
 mod session;
 
 pub use bodies::{CloseBody, DirEntry, DirectoryUpdate};
@@ -55,6 +56,7 @@ pub use limits::{LimitRow, LinkLimits, show_bytes, show_count, show_duration};
 /// Why a NACK refused a message (defined beside the message header, so
 /// that actors and their errors can name it without the wire).
 pub use msg_header::NackReason;
+pub use parts::{FIRST_PART, LAST_PART, PART_BODY};
 pub use session::{
     BudgetKind, CloseReason, Event, LimitKind, NACK_CODES, PeerCloseReason, ProtocolError, READ_BUFFER_BASE,
     Session, SessionCounters,

@@ -175,6 +175,13 @@ crate::limits! {
     pub struct LinkLimits {
         /// The largest frame, header included. Default: 1 MiB.
         max_frame: usize = DEFAULT_MAX_FRAME => bytes,
+        /// The largest message body, in bytes: one larger than a frame goes
+        /// in parts (WIRE.md §3), others' parts interleaved with its; one
+        /// larger than this is refused before any of it is sent (a dead
+        /// letter, `too_large`), and a peer announcing one closes the link,
+        /// `protocol_message_too_large`. What a message coming in parts
+        /// holds counts against the node's read buffers. Default: 64 MiB.
+        max_message: usize = 64 << 20 => bytes,
         /// Messages sent on a link and not yet acknowledged, at most; also
         /// how many the peer may send beyond the last acknowledgement this
         /// side sent (one more is a protocol error, `window_overrun`): both
@@ -293,7 +300,7 @@ mod tests {
     #[test]
     fn every_link_limit_documents_its_default() {
         let rows = LinkLimits::default().rows();
-        assert_eq!(rows.len(), 20);
+        assert_eq!(rows.len(), 21);
         for row in rows {
             assert!(row.doc_states_default(), "{}: docs say {:?}, value is {}", row.name, row.doc, row.shown);
             assert!(!row.what().contains("Default:"), "{}", row.what());

@@ -76,9 +76,11 @@ use std::time::{Duration, Instant};
 
 use msg_header::{ActorId, NackReason, UnhandledReason};
 
+use crate::parts::{Assembly, Outgoing, Piece};
 use crate::{
     CloseBody, DirectoryUpdate, FRAME_HEADER_LEN, FrameDecoder, FrameError, FrameHeader, FrameKind,
-    Handshake, HandshakeConfig, HandshakeError, LinkLimits, PeerHello, Role, encode_frame, patch_seq_ack,
+    Handshake, HandshakeConfig, HandshakeError, LAST_PART, LinkLimits, PART_BODY, PeerHello, Role,
+    encode_frame, patch_seq_ack,
 };
 
 /// How the peer broke the protocol.
@@ -145,6 +147,17 @@ pub enum ProtocolError {
     /// More watches than [`LinkLimits::max_watches`].
     #[error("more than {0} watches")]
     TooManyWatches(usize),
+    /// The pieces of a message sent in parts broke the rules (WIRE.md §3).
+    #[error("bad message parts: {0}")]
+    BadPart(&'static str),
+    /// A message in parts announced as larger than [`LinkLimits::max_message`].
+    #[error("a message of {len} bytes announced (at most {max})")]
+    MessageTooLarge {
+        /// The length announced.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl ProtocolError {
@@ -154,7 +167,8 @@ impl ProtocolError {
     /// `handshake_auth_required`, `handshake_no_secret`,
     /// `handshake_bad_mac`, `handshake_self`, `out_of_sequence`,
     /// `window_overrun`, `bad_ack`, `bad_directory`, `directory_repeated`,
-    /// `too_many_actors`, `name_too_long`, `too_many_ids`, `too_many_watches`.
+    /// `too_many_actors`, `name_too_long`, `too_many_ids`, `too_many_watches`,
+    /// `bad_part`, `message_too_large`.
     pub fn key(&self) -> &'static str {
         match self {
             Self::Frame(e) => match e {
@@ -181,6 +195,8 @@ impl ProtocolError {
             Self::NameTooLong { .. } => "name_too_long",
             Self::TooManyIds { .. } => "too_many_ids",
             Self::TooManyWatches(_) => "too_many_watches",
+            Self::BadPart(_) => "bad_part",
+            Self::MessageTooLarge { .. } => "message_too_large",
         }
     }
 }
@@ -211,7 +227,8 @@ pub enum CloseReason {
     HandshakeTimeout,
     /// The peer took nothing written for the write deadline.
     SlowConsumer,
-    /// A frame was not whole by the frame deadline after its first byte
+    /// A frame was not whole by the frame deadline after its first byte,
+    /// or a message in parts had none for that long
     /// ([`LinkLimits::frame_deadline`]).
     SlowFrame,
     /// Another link between the same two nodes is kept.
@@ -405,7 +422,9 @@ impl fmt::Display for CloseReason {
             Self::HeartbeatTimeout => f.write_str("no heartbeat from the peer"),
             Self::HandshakeTimeout => f.write_str("handshake timed out"),
             Self::SlowConsumer => f.write_str("the peer took nothing we wrote for the write deadline"),
-            Self::SlowFrame => f.write_str("the peer's frame was not whole by the frame deadline"),
+            Self::SlowFrame => {
+                f.write_str("the peer's frame (or message in parts) was not whole by the frame deadline")
+            }
             Self::Duplicate => f.write_str("duplicate link"),
             Self::Replaced => f.write_str("replaced by a newer link from the same node"),
             Self::Shutdown => f.write_str("shutting down"),
@@ -554,6 +573,18 @@ pub struct Session<T> {
     recv_seq: u64,
     ack_sent: u64,
     unacked: VecDeque<(u64, T)>,
+    /// Messages too large for a frame, waiting to go in parts (the first
+    /// one under way); numbered when their last piece goes.
+    large_out: VecDeque<Outgoing<T>>,
+    /// The peer's message coming in parts, if one is under way.
+    assembly: Option<Assembly>,
+    /// The assembly was delivered (an [`Event::Msg`] borrows its body):
+    /// dropped on the next call.
+    assembled: bool,
+    /// Bytes the caller allows the assembly to take ([`Session::grant_parts`]).
+    part_room: usize,
+    /// Bytes more the next piece needs than `part_room` allows (0: none waits).
+    part_wanted: usize,
     /// Messages read whose acknowledgement waits until they are handled
     /// ([`Session::ack_when_handled`]); fewer than the receive window.
     awaiting: BTreeSet<u64>,
@@ -579,6 +610,16 @@ pub struct Session<T> {
     /// Reading waits until then: the peer overspent its control budget.
     throttled_until: Option<Instant>,
     counters: SessionCounters,
+}
+
+/// What became of a piece of a message in parts.
+enum PieceTaken {
+    /// Taken; more follows.
+    More,
+    /// The message is whole.
+    Whole,
+    /// It waits for room.
+    Wait,
 }
 
 /// The events that do not borrow the buffer.
@@ -649,6 +690,11 @@ impl<T> Session<T> {
             recv_seq: 0,
             ack_sent: 0,
             unacked: VecDeque::new(),
+            large_out: VecDeque::new(),
+            assembly: None,
+            assembled: false,
+            part_room: 0,
+            part_wanted: 0,
             awaiting: BTreeSet::new(),
             inbound_held: 0,
             events: VecDeque::new(),
@@ -700,8 +746,9 @@ impl<T> Session<T> {
     // -- Input ---------------------------------------------------------------
 
     /// Whether the caller should read more now: the link is open, the
-    /// output waiting is under [`LinkLimits::max_write_buffer`] and the
-    /// inbound bytes held under [`LinkLimits::max_inbound_bytes`].
+    /// output waiting is under [`LinkLimits::max_write_buffer`], the
+    /// inbound bytes held under [`LinkLimits::max_inbound_bytes`] and no
+    /// piece of a message waits for room ([`part_growth`](Self::part_growth)).
     /// When this turns true again after being false, read at once (new
     /// bytes may have come while not reading, and raised no new event).
     pub fn wants_read(&self) -> bool {
@@ -710,6 +757,7 @@ impl<T> Session<T> {
             && self.pending_output() < self.config.max_write_buffer
             && self.inbound_held < self.config.max_inbound_bytes
             && self.throttled_until.is_none()
+            && self.part_wanted == 0
     }
 
     /// Whether reading waits for the peer's control budget to refill
@@ -855,6 +903,9 @@ impl<T> Session<T> {
     /// and the timers produced.
     pub fn poll_event(&mut self) -> Option<Event<'_, T>> {
         self.apply_consume();
+        if std::mem::take(&mut self.assembled) {
+            self.assembly = None;
+        }
         loop {
             if let Some(e) = self.events.pop_front() {
                 if matches!(e, OwnedEvent::Closed(_)) {
@@ -897,6 +948,29 @@ impl<T> Session<T> {
                 }
                 Ok(Some((frame, used))) => {
                     let header = frame.header;
+                    let piece = header.kind == FrameKind::Part
+                        || (header.kind == FrameKind::Msg && header.flags & LAST_PART != 0);
+                    if piece {
+                        if let Err(e) = self.on_ack(header.ack) {
+                            self.end(CloseReason::Protocol(e));
+                            continue;
+                        }
+                        if !self.events.is_empty() {
+                            continue;
+                        }
+                        match self.on_piece(&header, used) {
+                            Ok(PieceTaken::More) => continue,
+                            Ok(PieceTaken::Wait) if self.eof => return self.at_end_of_input(),
+                            Ok(PieceTaken::Wait) => return None,
+                            Ok(PieceTaken::Whole) => {}
+                            Err(e) => {
+                                self.end(CloseReason::Protocol(e));
+                                continue;
+                            }
+                        }
+                        let body = self.assembly.as_ref().map_or(&[][..], |a| a.body.as_slice());
+                        return Some(Event::Msg { header: FrameHeader { flags: 0, ..header }, body });
+                    }
                     if header.kind == FrameKind::Msg {
                         // What its acknowledgement returns comes first; the
                         // frame is read again on the next turn of the loop.
@@ -958,6 +1032,66 @@ impl<T> Session<T> {
             self.closed_reported = true;
             e.into_event()
         })
+    }
+
+    /// Takes a piece of a message in parts, `used` bytes at the start of
+    /// the input (its acknowledgement is taken already): the message is
+    /// whole with its last piece (the caller then has it, and the frame is
+    /// consumed on the next call), or the piece waits for the room the
+    /// caller allows ([`part_growth`](Self::part_growth)).
+    fn on_piece(&mut self, header: &FrameHeader, used: usize) -> Result<PieceTaken, ProtocolError> {
+        let body = &self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rstart + used];
+        let need = Assembly::check(self.assembly.as_ref(), header, body, self.config.max_message)?;
+        let held = self.assembly.as_ref().map_or(0, Assembly::held);
+        let room = self.part_room.saturating_sub(held);
+        if need.bytes > room {
+            self.part_wanted = need.bytes - room;
+            return Ok(PieceTaken::Wait);
+        }
+        self.part_wanted = 0;
+        let last = header.kind == FrameKind::Msg;
+        if last {
+            self.on_msg_header(header)?;
+        }
+        let now = self.last_recv;
+        let body = &self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rstart + used];
+        match &mut self.assembly {
+            Some(a) => a.push(body, now),
+            None => self.assembly = Some(Assembly::start(header, body, now)),
+        }
+        self.frame_since = None;
+        self.counters.frames_in += 1;
+        if last {
+            self.counters.msgs_in += 1;
+            self.consume = used;
+            self.assembled = true;
+            return Ok(PieceTaken::Whole);
+        }
+        self.rstart += used;
+        Ok(PieceTaken::More)
+    }
+
+    /// Bytes the next piece of a message in parts needs beyond what
+    /// [`grant_parts`](Self::grant_parts) allowed (0: none waits); reading
+    /// waits until they are granted. A caller that bounds memory across
+    /// links reserves them first.
+    pub fn part_growth(&self) -> usize {
+        self.part_wanted
+    }
+
+    /// Allows the message coming in parts `bytes` more.
+    pub fn grant_parts(&mut self, bytes: usize) {
+        self.part_room = self.part_room.saturating_add(bytes);
+        self.part_wanted = 0;
+    }
+
+    /// Gives back what was granted and is not held (a message in parts
+    /// delivered, or the link closed): the bytes given back.
+    pub fn release_parts(&mut self) -> usize {
+        let held = self.assembly.as_ref().map_or(0, Assembly::held);
+        let free = self.part_room.saturating_sub(held);
+        self.part_room -= free;
+        free
     }
 
     /// Checks a MSG's sequence number and the receive window (its
@@ -1025,7 +1159,8 @@ impl<T> Session<T> {
         }
         self.on_ack(h.ack)?;
         match h.kind {
-            FrameKind::Msg | FrameKind::Ack | FrameKind::Nack | FrameKind::Heartbeat => {}
+            // Pieces of messages never come here (`poll_event` takes them).
+            FrameKind::Msg | FrameKind::Part | FrameKind::Ack | FrameKind::Nack | FrameKind::Heartbeat => {}
             FrameKind::Dead => {
                 let header = FrameHeader { ack: 0, ..*h };
                 self.events.push_back(OwnedEvent::Unhandled { header, body: body.to_vec() });
@@ -1168,6 +1303,40 @@ impl<T> Session<T> {
         self.counters.msgs_out += 1;
     }
 
+    /// Sends a message too large for one frame, in parts (WIRE.md §3):
+    /// `frame` is its encoding as one MSG (`encode_msg_frame` with the
+    /// largest message, not frame, as its maximum). The parts go one at a
+    /// time as the output drains, so frames sent meanwhile wait behind one
+    /// part at most; the last piece takes the message's `seq`. `msg` is
+    /// kept as for [`send_msg`](Self::send_msg).
+    pub fn send_large(&mut self, frame: Vec<u8>, msg: T) {
+        if !self.is_up() {
+            self.unacked.push_back((0, msg));
+            return;
+        }
+        self.large_out.push_back(Outgoing::new(frame, msg));
+        self.send_parts();
+    }
+
+    /// Writes the next pieces of the messages going in parts while less
+    /// than a part waits to be written.
+    fn send_parts(&mut self) {
+        let part = PART_BODY.min(self.config.max_frame.saturating_sub(FRAME_HEADER_LEN)).max(2 * 8);
+        while self.pending_output() < part && self.is_up() {
+            let ack = self.ack_value();
+            let Some(head) = self.large_out.front_mut() else { return };
+            if let Piece::Last = head.next_piece(&mut self.out, part, ack, self.send_seq + 1) {
+                self.send_seq += 1;
+                if let Some(sent) = self.large_out.pop_front() {
+                    self.unacked.push_back((self.send_seq, sent.msg));
+                }
+                self.counters.msgs_out += 1;
+            }
+            self.ack_sent = ack;
+            self.counters.frames_out += 1;
+        }
+    }
+
     /// Sends a control frame already encoded (a directory change), stamping
     /// its acknowledgement.
     pub fn send_encoded_control(&mut self, frame: &[u8]) {
@@ -1270,6 +1439,11 @@ impl<T> Session<T> {
             self.send_control(FrameHeader::new(FrameKind::Close), &body);
         }
         self.state = State::Closed;
+        // Nothing half-received is delivered.
+        if !self.assembled {
+            self.assembly = None;
+        }
+        self.part_wanted = 0;
         self.events.push_back(OwnedEvent::Closed(reason));
     }
 
@@ -1301,6 +1475,9 @@ impl<T> Session<T> {
             self.out.drain(..self.out_pos);
             self.out_pos = 0;
         }
+        if !self.large_out.is_empty() {
+            self.send_parts();
+        }
     }
 
     /// The connection takes no more for now, with bytes still waiting: the
@@ -1321,15 +1498,16 @@ impl<T> Session<T> {
         self.ack_sent
     }
 
-    /// How many messages sent wait for the peer's acknowledgement.
+    /// How many messages sent wait for the peer's acknowledgement (those
+    /// still going in parts among them).
     pub fn unacked_len(&self) -> usize {
-        self.unacked.len()
+        self.unacked.len() + self.large_out.len()
     }
 
     /// What was sent and is neither acknowledged nor refused, oldest first:
     /// once the link has ended, the caller reports it (`Unacknowledged`).
     pub fn take_unacked(&mut self) -> impl Iterator<Item = T> + '_ {
-        self.unacked.drain(..).map(|(_, msg)| msg)
+        self.unacked.drain(..).map(|(_, msg)| msg).chain(self.large_out.drain(..).map(|o| o.msg))
     }
 
     // -- Timers --------------------------------------------------------------
@@ -1351,6 +1529,9 @@ impl<T> Session<T> {
                 }
                 if let Some(t) = self.frame_since {
                     next = next.min(t + c.frame_deadline);
+                }
+                if let Some(a) = &self.assembly {
+                    next = next.min(a.at + c.frame_deadline);
                 }
                 Some(next)
             }
@@ -1384,10 +1565,18 @@ impl<T> Session<T> {
                     if self.frame_since.is_some() {
                         self.frame_since = Some(now);
                     }
+                    if let Some(a) = &mut self.assembly {
+                        a.at = now;
+                    }
                 }
                 if now >= self.last_recv + c.heartbeat_timeout {
                     self.end(CloseReason::HeartbeatTimeout);
-                } else if self.frame_since.is_some_and(|t| now >= t + c.frame_deadline) {
+                } else if self.frame_since.is_some_and(|t| now >= t + c.frame_deadline)
+                    || self
+                        .assembly
+                        .as_ref()
+                        .is_some_and(|a| !self.assembled && now >= a.at + c.frame_deadline)
+                {
                     self.end(CloseReason::SlowFrame);
                 } else if self.blocked_since.is_some_and(|b| now >= b + c.write_deadline) {
                     self.end(CloseReason::SlowConsumer);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use msg_header::NodeId;
 
 use super::*;
-use crate::{DEFAULT_MAX_FRAME, DirEntry, Incarnation, encode_frame};
+use crate::{DEFAULT_MAX_FRAME, DirEntry, FIRST_PART, Incarnation, encode_frame};
 
 type S = Session<u64>;
 
@@ -726,4 +726,189 @@ fn a_read_buffer_grown_for_a_large_frame_is_given_back() {
     p.b.handle_input(p.now, &next[..30_000]);
     assert!(p.b.poll_event().is_none());
     assert_eq!(p.b.shrink_input(), 0);
+}
+
+// -- Messages in parts --------------------------------------------------------
+
+/// Limits with small frames, so that a message of a few KiB goes in parts.
+fn small_frames() -> LinkLimits {
+    LinkLimits { max_frame: 4096, max_message: 1 << 20, ..LinkLimits::default() }
+}
+
+/// A message of `len` body bytes (0, 1, 2, ...) to actor 9, encoded as one MSG.
+fn large_frame(len: usize) -> (Vec<u8>, Vec<u8>) {
+    let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    let header = FrameHeader { dst: ActorId::from_u128(9), corr: 5, ..FrameHeader::new(FrameKind::Msg) };
+    let mut frame = Vec::new();
+    encode_frame(&header, &body, usize::MAX, &mut frame).unwrap();
+    (frame, body)
+}
+
+/// Moves bytes both ways until neither side has any, `b` granting what
+/// pieces ask; `b`'s messages (seq and body) and `a`'s acknowledged.
+fn run_parts(p: &mut Pair, grant: bool) -> (Vec<(u64, Vec<u8>)>, Vec<u64>) {
+    let (mut got, mut acked) = (Vec::new(), Vec::new());
+    for _ in 0..10_000 {
+        p.a_to_b();
+        let mut any = false;
+        while let Some(e) = p.b.poll_event() {
+            any = true;
+            match e {
+                Event::Msg { header, body } => got.push((header.seq, body.to_vec())),
+                other => panic!("{other:?}"),
+            }
+        }
+        if grant && p.b.part_growth() > 0 {
+            let n = p.b.part_growth();
+            p.b.grant_parts(n);
+            continue;
+        }
+        p.b.flush_acks();
+        p.b_to_a();
+        while let Some(e) = p.a.poll_event() {
+            match e {
+                Event::Acked(t) => acked.extend(t),
+                other => panic!("{other:?}"),
+            }
+        }
+        if !any && p.a.transmit().is_empty() {
+            break;
+        }
+    }
+    (got, acked)
+}
+
+#[test]
+fn a_message_larger_than_a_frame_goes_in_parts_with_other_frames_between() {
+    let mut p = Pair::new(small_frames());
+    let (frame, body) = large_frame(100_000);
+    p.a.send_large(frame, 1);
+    p.a.send_msg(&msg_frame(2), 2);
+    // The small message goes out after one part, not after the whole.
+    assert!(p.a.transmit().len() < 2 * 4096, "{} bytes queued", p.a.transmit().len());
+    let (got, acked) = run_parts(&mut p, true);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0], (1, br#"{"n":2}"#.to_vec()), "the small one, numbered first");
+    assert_eq!(got[1].0, 2, "the large one takes its number with its last piece");
+    assert!(got[1].1 == body, "delivered whole and unchanged");
+    assert_eq!(acked, [2, 1]);
+    // Once delivered, what was granted comes back.
+    assert!(p.b.poll_event().is_none());
+    assert!(p.b.release_parts() >= 100_000);
+    assert_eq!(p.b.release_parts(), 0);
+}
+
+#[test]
+fn a_piece_waits_for_room_and_reading_with_it() {
+    let mut p = Pair::new(small_frames());
+    let (frame, body) = large_frame(10_000);
+    p.a.send_large(frame, 1);
+    p.a_to_b();
+    assert!(events(&mut p.b).is_empty());
+    let want = p.b.part_growth();
+    assert!(want > 0 && want <= 4096, "{want}");
+    assert!(!p.b.wants_read(), "no more is read while a piece waits");
+    p.b.grant_parts(want);
+    assert!(p.b.wants_read());
+    let (got, acked) = run_parts(&mut p, true);
+    assert!(got.len() == 1 && got[0].1 == body);
+    assert_eq!(acked, [1]);
+}
+
+#[test]
+fn a_message_in_parts_never_holds_more_than_its_length() {
+    let mut p = Pair::new(small_frames());
+    let (frame, _) = large_frame(50_001);
+    p.a.send_large(frame, 1);
+    let mut granted = 0;
+    for _ in 0..1000 {
+        p.a_to_b();
+        let _ = events(&mut p.b);
+        let n = p.b.part_growth();
+        if n == 0 && p.a.transmit().is_empty() {
+            break;
+        }
+        granted += n;
+        p.b.grant_parts(n);
+    }
+    assert!(granted >= 50_001 && granted <= 50_001 + 4096, "{granted}");
+}
+
+#[test]
+fn a_link_lost_mid_message_delivers_nothing_and_reports_it_unacknowledged() {
+    let mut p = Pair::new(small_frames());
+    let (frame, _) = large_frame(20_000);
+    p.a.send_large(frame, 7);
+    p.a_to_b();
+    p.b.grant_parts(1 << 20);
+    assert!(events(&mut p.b).is_empty());
+    p.b.handle_input(p.now, &[]);
+    assert_eq!(events(&mut p.b), [Seen::Closed("peer_closed".into())]);
+    assert_eq!(p.b.release_parts(), 1 << 20, "the half-received message is gone");
+    p.a.close(CloseReason::Shutdown);
+    let _ = events(&mut p.a);
+    assert_eq!(p.a.take_unacked().collect::<Vec<_>>(), [7]);
+}
+
+/// A PART (or a last MSG, `kind` Msg) for actor 9 with `body`.
+fn piece(kind: FrameKind, flags: u8, dst: u128, seq: u64, body: &[u8]) -> Vec<u8> {
+    let header = FrameHeader { flags, dst: ActorId::from_u128(dst), seq, corr: 5, ..FrameHeader::new(kind) };
+    control_frame(header, body)
+}
+
+fn first_part(total: u64, data: &[u8]) -> Vec<u8> {
+    piece(FrameKind::Part, FIRST_PART, 9, 0, &[&total.to_be_bytes()[..], data].concat())
+}
+
+#[test]
+fn pieces_that_break_the_rules_close_the_link() {
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("a part with no first", piece(FrameKind::Part, 0, 9, 0, b"x"), "protocol_bad_part"),
+        ("a last MSG with no parts", piece(FrameKind::Msg, LAST_PART, 9, 1, b"x"), "protocol_bad_part"),
+        ("two firsts", [first_part(10, b"ab"), first_part(10, b"cd")].concat(), "protocol_bad_part"),
+        (
+            "a part of another message",
+            [first_part(10, b"ab"), piece(FrameKind::Part, 0, 8, 0, b"cd")].concat(),
+            "protocol_bad_part",
+        ),
+        (
+            "more than announced",
+            [first_part(3, b"ab"), piece(FrameKind::Part, 0, 9, 0, b"cd")].concat(),
+            "protocol_bad_part",
+        ),
+        (
+            "less than announced at the end",
+            [first_part(10, b"ab"), piece(FrameKind::Msg, LAST_PART, 9, 1, b"cd")].concat(),
+            "protocol_bad_part",
+        ),
+        ("over the largest message", first_part((1 << 20) + 1, b"ab"), "protocol_message_too_large"),
+        ("no length", piece(FrameKind::Part, FIRST_PART, 9, 0, b"abc"), "protocol_bad_part"),
+    ];
+    for (what, bytes, key) in cases {
+        let mut p = Pair::new(small_frames());
+        p.b.grant_parts(1 << 20);
+        p.b.handle_input(p.now, &bytes);
+        let seen = events(&mut p.b);
+        assert_eq!(seen.last(), Some(&Seen::Closed(key.into())), "{what}: {seen:?}");
+        assert!(seen.iter().all(|s| !matches!(s, Seen::Msg(..))), "{what}: nothing delivered");
+    }
+}
+
+#[test]
+fn a_message_in_parts_that_stops_coming_is_cut_at_the_frame_deadline() {
+    let mut p = Pair::new(small_frames());
+    p.b.grant_parts(1 << 20);
+    p.b.handle_input(p.now, &first_part(60 << 10, &[1; 1000]));
+    assert!(events(&mut p.b).is_empty());
+    let deadline = p.now + LinkLimits::default().frame_deadline;
+    assert!(p.b.poll_timeout().is_some_and(|t| t <= deadline));
+    // Heartbeats keep the link alive, not the message.
+    for quarter in 1..4 {
+        let at = p.now + LinkLimits::default().frame_deadline * quarter / 4;
+        p.b.handle_input(at, &heartbeats(1));
+        assert!(events(&mut p.b).is_empty());
+        p.b.handle_timeout(at);
+    }
+    p.b.handle_timeout(deadline);
+    assert_eq!(events(&mut p.b), [Seen::Closed("slow_frame".into())]);
 }

@@ -1,0 +1,181 @@
+//! Messages larger than a frame (`docs/WIRE.md` §3, "Large messages"):
+//! sent as PART frames and a last MSG, one message at a time each way on a
+//! link, with other frames between their pieces.
+//!
+//! [`Outgoing`] cuts a message into its pieces as the output drains;
+//! [`Assembly`] puts one together, checking each piece against the rules.
+//! The [`Session`](crate::Session) drives both.
+
+use std::time::Instant;
+
+use crate::{FRAME_HEADER_LEN, FrameHeader, FrameKind, ProtocolError, patch_seq_ack};
+
+/// The flag of a message's first PART (whose body begins with the length
+/// of the whole message's body).
+pub const FIRST_PART: u8 = 0x01;
+/// The flag of the MSG that ends a message sent in parts.
+pub const LAST_PART: u8 = 0x01;
+/// Bytes of a message's body one PART carries at most (fewer if the
+/// largest frame is smaller): small enough that a frame queued behind one
+/// waits little.
+pub const PART_BODY: usize = 64 << 10;
+/// The length of the whole body, at the start of a first PART's body.
+const TOTAL_LEN: usize = 8;
+
+/// A message being sent in parts: its encoding as one (oversized) MSG
+/// frame, how much of its body has gone, and what the caller keeps for it.
+pub(crate) struct Outgoing<T> {
+    frame: Vec<u8>,
+    sent: usize,
+    pub(crate) msg: T,
+}
+
+/// What [`Outgoing::next_piece`] wrote.
+pub(crate) enum Piece {
+    /// A PART: more follows.
+    Part,
+    /// The last MSG, with this sequence number.
+    Last,
+}
+
+impl<T> Outgoing<T> {
+    /// `frame` as `encode_msg_frame` writes it, however long.
+    pub(crate) fn new(frame: Vec<u8>, msg: T) -> Self {
+        Self { frame, sent: 0, msg }
+    }
+
+    fn body(&self) -> &[u8] {
+        self.frame.get(FRAME_HEADER_LEN..).unwrap_or_default()
+    }
+
+    /// Appends the next piece, at most `part` body bytes, to `out`: a PART,
+    /// or (when what is left fits) the last MSG, numbered `seq`. `ack` is
+    /// the acknowledgement every frame carries.
+    pub(crate) fn next_piece(&mut self, out: &mut Vec<u8>, part: usize, ack: u64, seq: u64) -> Piece {
+        let total = self.body().len();
+        let first = self.sent == 0;
+        let room = if first { part - TOTAL_LEN } else { part };
+        let take = (total - self.sent).min(room);
+        let last = self.sent + take == total && !first;
+        let start = out.len();
+        out.extend_from_slice(&self.frame[..FRAME_HEADER_LEN]);
+        let (kind, flags, seq) = match (first, last) {
+            (_, true) => (FrameKind::Msg, LAST_PART, seq),
+            (true, _) => (FrameKind::Part, FIRST_PART, 0),
+            (false, false) => (FrameKind::Part, 0, 0),
+        };
+        if first {
+            out.extend_from_slice(&(total as u64).to_be_bytes());
+        }
+        out.extend_from_slice(&self.frame[FRAME_HEADER_LEN + self.sent..FRAME_HEADER_LEN + self.sent + take]);
+        self.sent += take;
+        let len = u32::try_from(out.len() - start - 4).unwrap_or(u32::MAX);
+        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        out[start + 4] = kind as u8;
+        out[start + 5] = flags;
+        patch_seq_ack(&mut out[start..], seq, ack);
+        if last { Piece::Last } else { Piece::Part }
+    }
+}
+
+/// A message coming in parts: the header its pieces share, the length
+/// its first part announced, the body so far.
+pub(crate) struct Assembly {
+    header: FrameHeader,
+    total: usize,
+    pub(crate) body: Vec<u8>,
+    /// When its last piece came.
+    pub(crate) at: Instant,
+}
+
+/// What a piece asks of the session before it is taken.
+pub(crate) struct Need {
+    /// How many bytes the body under way grows by to take it.
+    pub(crate) bytes: usize,
+}
+
+impl Assembly {
+    /// The bytes the body under way takes (what it has room for).
+    pub(crate) fn held(&self) -> usize {
+        self.body.capacity()
+    }
+
+    /// The room the body needs to take `add` bytes more: doubling, capped
+    /// at what was announced, so that a message takes at most its own
+    /// length, however it was cut.
+    fn room_for(&self, add: usize) -> usize {
+        let len = self.body.len() + add;
+        if len <= self.body.capacity() {
+            return self.body.capacity();
+        }
+        len.max(self.body.len() * 2).min(self.total).max(len)
+    }
+
+    /// Checks the piece of `header` and `body` against `under_way` (the
+    /// message being put together, if any) and the largest message; what
+    /// taking it needs.
+    pub(crate) fn check(
+        under_way: Option<&Self>,
+        header: &FrameHeader,
+        body: &[u8],
+        max_message: usize,
+    ) -> Result<Need, ProtocolError> {
+        let first = header.kind == FrameKind::Part && header.flags & FIRST_PART != 0;
+        match under_way {
+            None if !first => Err(ProtocolError::BadPart("a part with no first part before it")),
+            Some(_) if first => {
+                Err(ProtocolError::BadPart("a first part while another message is under way"))
+            }
+            None => {
+                let total = total_of(body)?;
+                if total > max_message {
+                    return Err(ProtocolError::MessageTooLarge { len: total, max: max_message });
+                }
+                let bytes = body.len() - TOTAL_LEN;
+                if bytes > total {
+                    return Err(ProtocolError::BadPart("a part past the announced length"));
+                }
+                Ok(Need { bytes })
+            }
+            Some(a) => {
+                let same = |h: &FrameHeader| (h.msg_id, h.dst, h.src, h.corr);
+                if same(header) != same(&a.header) {
+                    return Err(ProtocolError::BadPart("a part of another message"));
+                }
+                let after = a.body.len() + body.len();
+                let last = header.kind == FrameKind::Msg;
+                if after > a.total || (last && after != a.total) {
+                    return Err(ProtocolError::BadPart("parts that do not add up to the announced length"));
+                }
+                Ok(Need { bytes: a.room_for(body.len()) - a.body.capacity() })
+            }
+        }
+    }
+
+    /// Starts a message with its first part (checked by [`check`](Self::check)).
+    pub(crate) fn start(header: &FrameHeader, body: &[u8], now: Instant) -> Self {
+        // `check` read the length: it is there.
+        let total = total_of(body).unwrap_or(0);
+        let data = &body[TOTAL_LEN.min(body.len())..];
+        // Grown as parts come, never to more than was announced.
+        let mut v = Vec::with_capacity(data.len());
+        v.extend_from_slice(data);
+        Self { header: *header, total, body: v, at: now }
+    }
+
+    /// Adds a later piece (checked by [`check`](Self::check)).
+    pub(crate) fn push(&mut self, body: &[u8], now: Instant) {
+        let room = self.room_for(body.len());
+        self.body.reserve_exact(room - self.body.len());
+        self.body.extend_from_slice(body);
+        self.at = now;
+    }
+}
+
+fn total_of(body: &[u8]) -> Result<usize, ProtocolError> {
+    let Some(len) = body.first_chunk::<TOTAL_LEN>() else {
+        return Err(ProtocolError::BadPart("a first part without the message's length"));
+    };
+    usize::try_from(u64::from_be_bytes(*len))
+        .map_err(|_| ProtocolError::BadPart("a length past this machine's"))
+}

@@ -831,7 +831,7 @@ fn a_message_in_parts_never_holds_more_than_its_length() {
         granted += n;
         p.b.grant_parts(n);
     }
-    assert!(granted >= 50_001 && granted <= 50_001 + 4096, "{granted}");
+    assert!((50_001..=50_001 + 4096).contains(&granted), "{granted}");
 }
 
 #[test]

@@ -27,9 +27,10 @@ fn echo_runs(m: &Manager, serve: &Serve) {
     // Location transparency: ask works on the remote server as on a local one.
     let reply = found[0].ask(EchoReq::new(42, 7), HANG_GUARD).unwrap();
     assert_eq!((reply.counter, reply.req_timestamp_ns), (42, 7));
-    // Binary payloads travel beside the JSON and come back byte for byte.
+    // Binary payloads travel beside the JSON and come back byte for byte;
+    // one larger than a frame goes in parts, both ways.
     let bytes = m.find::<BytesEchoService>("bytes").expect("serve runs `bytes`");
-    for (tag, len) in [(1, 0), (2, 1), (3, 300_000)] {
+    for (tag, len) in [(1, 0), (2, 1), (3, 300_000), (4, 16 << 20)] {
         let data = Bytes::from((0..len).map(|i| (i * 7 + tag) as u8).collect::<Vec<u8>>());
         let reply = bytes.ask(EchoBytes::new(tag as u64, data.clone()), HANG_GUARD).unwrap();
         assert_eq!(reply.tag, tag as u64);
@@ -104,4 +105,38 @@ fn shuts_down_in_order(listen: &str, path: &std::path::Path) {
     let t = seen.recv_timeout(HANG_GUARD).unwrap().msg.downcast::<ipchnl::Terminated>().unwrap();
     assert_eq!(t.reason, ipchnl::TerminationReason::Shutdown);
     assert!(!path.exists(), "the socket file is removed");
+}
+
+#[test]
+fn round_trips_go_on_while_a_large_message_is_under_way() {
+    let serve = Serve::start("tcp://127.0.0.1:0", &[]);
+    let m = manager("echo-large");
+    m.connect(&serve.addr).unwrap();
+    let bytes = m.find::<BytesEchoService>("bytes").expect("serve runs `bytes`");
+    let server = m.find_by_name("server").expect("the echo server");
+    let data = Bytes::from(vec![0x5a; 48 << 20]);
+    std::thread::scope(|s| {
+        let large = s.spawn(|| bytes.ask(EchoBytes::new(9, data.clone()), HANG_GUARD));
+        // Small round trips are not queued behind the 48 MiB each way.
+        for n in 1..=200 {
+            let reply = server.ask(EchoReq::new(n, 0), HANG_GUARD).unwrap();
+            assert_eq!(reply.counter, n);
+        }
+        let reply = large.join().unwrap().unwrap();
+        assert!(reply.data == data);
+    });
+    assert_eq!(m.dead_letter_count(), 0);
+}
+
+#[test]
+fn a_message_larger_than_the_largest_is_refused_before_anything_is_sent() {
+    let serve = Serve::start("tcp://127.0.0.1:0", &[]);
+    let m = Manager::new(config("too-large").max_message(1 << 20)).unwrap();
+    m.connect(&serve.addr).unwrap();
+    let bytes = m.find::<BytesEchoService>("bytes").expect("serve runs `bytes`");
+    let err = bytes.send(EchoBytes::new(1, Bytes::from(vec![1; 2 << 20]))).unwrap_err();
+    assert!(matches!(err, ipchnl::SendError::TooLarge(_)), "{err:?}");
+    // The link is fine, and one just under the largest goes.
+    let reply = bytes.ask(EchoBytes::new(2, Bytes::from(vec![2; 1000 << 10])), HANG_GUARD).unwrap();
+    assert_eq!(reply.data.len(), 1000 << 10);
 }

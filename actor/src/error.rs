@@ -26,10 +26,14 @@ pub enum SendError {
     /// `reply` was called for a message that came with no reply address.
     #[error("no reply address, {} not sent", .0.name())]
     NoReplyTo(BoxMsg),
-    /// The message could not be encoded for the wire: larger than a frame
-    /// may be, or a field refused to serialize.
+    /// The message could not be encoded for the wire: a field refused to
+    /// serialize.
     #[error("{} could not be encoded for the wire", .0.name())]
     Encode(BoxMsg),
+    /// Encoded, the message is larger than the largest a link carries
+    /// (`LinkLimits::max_message`, 64 MiB by default): nothing of it was sent.
+    #[error("{} is larger than the largest message a link carries, not sent", .0.name())]
+    TooLarge(BoxMsg),
 }
 
 impl SendError {
@@ -42,7 +46,8 @@ impl SendError {
             | Self::NotSerializable(m)
             | Self::NotAccepted(m)
             | Self::NoReplyTo(m)
-            | Self::Encode(m) => m,
+            | Self::Encode(m)
+            | Self::TooLarge(m) => m,
         }
     }
 
@@ -55,7 +60,8 @@ impl SendError {
             | Self::NotSerializable(m)
             | Self::NotAccepted(m)
             | Self::NoReplyTo(m)
-            | Self::Encode(m) => m.as_ref(),
+            | Self::Encode(m)
+            | Self::TooLarge(m) => m.as_ref(),
         }
     }
 
@@ -68,6 +74,7 @@ impl SendError {
             Self::NotAccepted(_) => "NotAccepted",
             Self::NoReplyTo(_) => "NoReplyTo",
             Self::Encode(_) => "Encode",
+            Self::TooLarge(_) => "TooLarge",
         }
     }
 }

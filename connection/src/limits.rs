@@ -176,11 +176,12 @@ crate::limits! {
         /// The largest frame, header included. Default: 1 MiB.
         max_frame: usize = DEFAULT_MAX_FRAME => bytes,
         /// The largest message body, in bytes: one larger than a frame goes
-        /// in parts (WIRE.md §3), others' parts interleaved with its; one
-        /// larger than this is refused before any of it is sent (a dead
-        /// letter, `too_large`), and a peer announcing one closes the link,
+        /// in parts (WIRE.md §3), other frames between its parts; one
+        /// larger than this is refused before any of it is sent (the send
+        /// fails, `TooLarge`), and a peer announcing one closes the link,
         /// `protocol_message_too_large`. What a message coming in parts
-        /// holds counts against the node's read buffers. Default: 64 MiB.
+        /// holds counts against the node's read buffers, and it must get a
+        /// part every `frame_deadline`. Default: 64 MiB.
         max_message: usize = 64 << 20 => bytes,
         /// Messages sent on a link and not yet acknowledged, at most; also
         /// how many the peer may send beyond the last acknowledgement this

@@ -1401,6 +1401,8 @@ impl<T> Session<T> {
             corr: header.corr,
             ..FrameHeader::new(FrameKind::Dead)
         };
+        // A message that came in parts goes back without its body.
+        let body = if FRAME_HEADER_LEN + body.len() > self.config.max_frame { &[][..] } else { body };
         self.send_control(dead, body);
     }
 

@@ -177,15 +177,16 @@ connection::limits! {
         /// `too_many_links_from_node`. Default: 16.
         max_links_per_node: usize = 16 => len,
         /// Bytes of read buffers grown for frames larger than a link's
-        /// base buffer, all links together: a link whose frame needs more
-        /// waits until others give theirs back (each does once its frame is
-        /// whole, and a frame must be whole by `frame_deadline`). Default:
-        /// 64 MiB.
-        max_read_buffers: usize = 64 << 20 => bytes,
+        /// base buffer, and of messages coming in parts, all links
+        /// together: a link whose frame or message needs more waits until
+        /// others give theirs back (each does once its frame or message is
+        /// whole, and each must progress within `frame_deadline`). Twice
+        /// the largest message. Default: 128 MiB.
+        max_read_buffers: usize = 128 << 20 => bytes,
         /// Bytes of inbound messages delivered and not yet handled, all links
         /// together: past it the links holding any read no more until they
-        /// drain. Default: 64 MiB.
-        max_inbound_total: usize = 64 << 20 => bytes,
+        /// drain. Twice the largest message. Default: 128 MiB.
+        max_inbound_total: usize = 128 << 20 => bytes,
         /// Bytes waiting to be written, all links together: past it the
         /// links holding any read no more (so they make no more replies)
         /// until it drains. Default: 64 MiB.
@@ -313,6 +314,19 @@ impl ManagerConfig {
     /// Sets the largest frame, header included.
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.link.max_frame = bytes;
+        self
+    }
+
+    /// Sets the largest message body (one larger than a frame goes in
+    /// parts; one larger than this is refused, `SendError::TooLarge`).
+    ///
+    /// ```
+    /// # mod ipchnl { pub use manager::ManagerConfig; }
+    /// use ipchnl::ManagerConfig;
+    /// assert_eq!(ManagerConfig::default().max_message(16 << 20).link.max_message, 16 << 20);
+    /// ```
+    pub fn max_message(mut self, bytes: usize) -> Self {
+        self.link.max_message = bytes;
         self
     }
 

@@ -423,6 +423,9 @@ pub(crate) struct LinkCore {
     /// Bytes of read buffer reserved from the node's read budget (what
     /// the buffer grew beyond its base for a large frame).
     read_reserved: usize,
+    /// Bytes reserved from the node's read budget for the peer's message
+    /// coming in parts (what its session was granted).
+    parts_reserved: usize,
     /// Messages read and not yet delivered: the turn's budget ran out.
     backlog: bool,
     /// The peer's actors, by id, for the reply address of what they send.
@@ -474,6 +477,7 @@ impl LinkCore {
             paused: false,
             budget_paused: false,
             read_reserved: 0,
+            parts_reserved: 0,
             backlog: false,
             remote: HashMap::default(),
             replies: ReplyTargets::default(),
@@ -651,16 +655,37 @@ impl LinkCore {
         host: &H,
         caches: &mut Caches,
     ) -> (ReadGate, Actions) {
+        // A piece of a message in parts that waits for room takes it from
+        // the node's read budget, as a large frame's buffer does.
+        let mut granted = false;
+        if let Some(session) = self.session.as_mut()
+            && session.part_growth() > 0
+            && !self.budget_paused
+        {
+            let wanted = session.part_growth();
+            if !host.budgets().reserve_read(wanted) {
+                self.budget_paused = true;
+                return (ReadGate::Budget, Actions::default());
+            }
+            self.parts_reserved += wanted;
+            session.grant_parts(wanted);
+            granted = true;
+        }
         let mut actions = Actions::default();
-        if self.backlog || self.deliverable() {
+        if self.backlog || self.deliverable() || granted {
             actions = self.drive(host, caches, self.limits.msgs_per_turn);
             if self.backlog {
                 return (ReadGate::Later, actions);
             }
         }
+        self.release_parts(host);
         let held = self.inbound.held();
         let Some(session) = self.session.as_mut() else { return (ReadGate::Closed, actions) };
         session.set_inbound_held(held);
+        if session.part_growth() > 0 && !self.budget_paused {
+            // The next piece wants more room: next turn.
+            return (ReadGate::Later, actions);
+        }
         if !session.wants_read() || self.budget_paused {
             let gate = if session.is_closed() { ReadGate::Closed } else { ReadGate::Pause };
             return (gate, actions);
@@ -709,6 +734,18 @@ impl LinkCore {
         }
     }
 
+    /// Gives the node back what the session was granted for a message in
+    /// parts and holds no more (it was delivered).
+    fn release_parts<H: Host + ?Sized>(&mut self, host: &H) {
+        if self.parts_reserved > 0
+            && let Some(session) = self.session.as_mut()
+        {
+            let free = session.release_parts().min(self.parts_reserved);
+            self.parts_reserved -= free;
+            host.budgets().release_read(free);
+        }
+    }
+
     /// Stops or restarts reading for the node's budgets; whether to read
     /// again now (restarted, and nothing else keeps it paused).
     pub(crate) fn set_budget_paused(&mut self, on: bool) -> bool {
@@ -731,7 +768,7 @@ impl LinkCore {
     /// What this link holds of `kind` of the node's budgets, in bytes.
     pub(crate) fn holding(&self, kind: BudgetKind) -> usize {
         match kind {
-            BudgetKind::ReadBuffers => self.read_reserved,
+            BudgetKind::ReadBuffers => self.read_reserved + self.parts_reserved,
             BudgetKind::Inbound => self.inbound.held(),
             BudgetKind::Output => self.pending_output(),
             _ => 0,
@@ -1258,6 +1295,7 @@ impl LinkCore {
     ) -> Option<Redial> {
         host.closes().add(&why.key());
         host.budgets().release_read(std::mem::take(&mut self.read_reserved));
+        host.budgets().release_read(std::mem::take(&mut self.parts_reserved));
         if let Some(admitted) = self.admitted.take() {
             host.admission().release(admitted);
         }
@@ -1419,7 +1457,11 @@ fn send_on(session: &mut Session<BoxMsg>, frame: &[u8], msg: BoxMsg) {
             session.forget_watch(end.actor, msg.header().dst_id());
         }
     }
-    session.send_msg(frame, msg);
+    if frame.len() > session.config().max_frame {
+        session.send_large(frame.to_vec(), msg);
+    } else {
+        session.send_msg(frame, msg);
+    }
 }
 
 /// Owed messages past which a link delivers nothing more of what its peer

@@ -112,7 +112,8 @@ pub(crate) struct Peer {
     pub(crate) counters: LinkCounters,
     place: AtomicU64,
     executors: LinkMailboxes,
-    max_frame: usize,
+    /// The largest encoded message: the largest body and a frame header.
+    max_encoded: usize,
     /// Messages owed at most ([`LinkLimits::owed_windows`] windows).
     max_owed: usize,
 }
@@ -139,7 +140,10 @@ impl Peer {
             counters: LinkCounters::default(),
             place: AtomicU64::new(0),
             executors,
-            max_frame: limits.max_frame,
+            max_encoded: limits
+                .max_message
+                .max(limits.max_frame)
+                .saturating_add(connection::FRAME_HEADER_LEN),
             max_owed: limits.window.saturating_mul(limits.owed_windows),
         }
     }
@@ -269,7 +273,10 @@ impl RemoteRoute {
             self.peer.window.release(1);
         }
         warn!(msg = msg.name(), dst = %self.name, error = %e, "message not encoded");
-        Err(SendError::Encode(msg))
+        match e {
+            FrameError::TooLarge { .. } => Err(SendError::TooLarge(msg)),
+            _ => Err(SendError::Encode(msg)),
+        }
     }
 }
 
@@ -328,7 +335,8 @@ impl Route for RemoteRoute {
                 Err(refusal) => return Err(refusal.into_error(env.msg)),
             }
         };
-        let encode = |out: &mut Vec<u8>| encode_msg_frame(&header, wire, peer.max_frame, out);
+        // Up to the largest message: one larger than a frame goes in parts.
+        let encode = |out: &mut Vec<u8>| encode_msg_frame(&header, wire, peer.max_encoded, out);
         let executor = peer.executor();
         // On the link's own executor: straight into the outbox, no hand-off.
         if executor.is_current() {
@@ -470,9 +478,14 @@ pub(crate) mod outbox {
         OUTBOX.with(|o| o.try_borrow_mut().map(|mut o| std::mem::take(&mut *o)).unwrap_or_default())
     }
 
+    /// Bytes of its buffer an outbox keeps once emptied: one that held a
+    /// message sent in parts gives the rest back.
+    const KEEP: usize = 1 << 20;
+
     /// Hands back an emptied outbox, so its buffers are reused.
     pub(crate) fn give_back(mut outbox: Outbox) {
         outbox.bytes.clear();
+        outbox.bytes.shrink_to(KEEP);
         outbox.items.clear();
         outbox.runs.clear();
         OUTBOX.with(|o| {

@@ -62,6 +62,10 @@ pub(crate) struct ServeArgs {
     /// How long (ms) a peer may take nothing written (ManagerConfig::write_deadline).
     #[arg(long, hide = true)]
     write_deadline_ms: Option<u64>,
+    /// How long (ms) a frame, or a message in parts between parts, may take
+    /// (LinkLimits::frame_deadline).
+    #[arg(long, hide = true)]
+    frame_deadline_ms: Option<u64>,
     /// Over NATS: how long (ms) others wait after this node's last
     /// announcement before they forget it.
     #[arg(long, hide = true)]
@@ -109,6 +113,9 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     }
     if let Some(ms) = args.write_deadline_ms {
         config = config.write_deadline(Duration::from_millis(ms));
+    }
+    if let Some(ms) = args.frame_deadline_ms {
+        config.link.frame_deadline = Duration::from_millis(ms);
     }
     if let Some(ms) = args.heartbeat_ms {
         config = config.heartbeat(Duration::from_millis(ms), Duration::from_millis(ms * 5));

@@ -768,3 +768,109 @@ fn one_user_cannot_take_every_link_and_a_refused_client_hears_which_cap() {
         out.status.success().then_some(())
     });
 }
+
+// Messages in parts (WIRE.md §3): what a peer that breaks their rules, or
+// starts them and stops, gets, and what many of them cost.
+
+/// A piece of a message to an actor the server does not have: a PART, or
+/// (`kind` Msg) the MSG that ends one, numbered `seq`.
+fn piece(kind: FrameKind, flags: u8, seq: u64, body: &[u8]) -> Vec<u8> {
+    let h = FrameHeader {
+        flags,
+        msg_id: ipchnl::MsgId::of_name("server::EchoBytes"),
+        dst: ActorId::from_u128(0xdead),
+        seq,
+        ..FrameHeader::new(kind)
+    };
+    let mut f = Vec::new();
+    connection::encode_frame(&h, body, connection::DEFAULT_MAX_FRAME, &mut f).expect("a frame");
+    f
+}
+
+/// The first PART of a message of `total` bytes, carrying `len` of them.
+fn first_part(total: u64, len: usize) -> Vec<u8> {
+    let body: Vec<u8> = total.to_be_bytes().into_iter().chain(std::iter::repeat_n(7, len)).collect();
+    piece(FrameKind::Part, connection::FIRST_PART, 0, &body)
+}
+
+#[test]
+fn parts_that_break_the_rules_close_the_link_naming_why() {
+    let server = Server::start(&[], None);
+    let most = connection::LinkLimits::default().max_message as u64;
+    let cases = [
+        ("announcing more than the largest message", first_part(most + 1, 100), "protocol_message_too_large"),
+        ("a part with no first part", piece(FrameKind::Part, 0, 0, b"xy"), "protocol_bad_part"),
+        (
+            "a first part while one is under way",
+            [first_part(1 << 20, 100), first_part(1 << 20, 100)].concat(),
+            "protocol_bad_part",
+        ),
+        (
+            "a last piece short of the announced length",
+            [first_part(1 << 20, 100), piece(FrameKind::Msg, connection::LAST_PART, 1, b"xy")].concat(),
+            "protocol_bad_part",
+        ),
+        (
+            "a last piece with no first part",
+            piece(FrameKind::Msg, connection::LAST_PART, 1, b"xy"),
+            "protocol_bad_part",
+        ),
+    ];
+    for (what, bytes, reason) in cases {
+        let before = server.closes(reason);
+        let mut c = linked(&server, "parts");
+        c.stream().write_all(&bytes).expect("written");
+        read_until_closed(c.stream());
+        eventually(&format!("{what}: closed, {reason}"), || (server.closes(reason) > before).then_some(()));
+    }
+    echo(&server, 50);
+    assert_eq!(server.stats()["held"]["read_buffers"].as_u64(), Some(0));
+}
+
+#[test]
+fn a_message_announced_then_left_after_one_part_is_cut_and_gives_its_room_back() {
+    let server = Server::start(&["--frame-deadline-ms", "300"], None);
+    let mut c = linked(&server, "stall");
+    // 64 MiB announced, 60 KiB sent, then nothing more of it.
+    c.stream().write_all(&first_part(64 << 20, 60 << 10)).expect("written");
+    eventually("the link cut, slow_frame", || (server.closes("slow_frame") >= 1).then_some(()));
+    eventually("its room given back", || {
+        (server.stats()["held"]["read_buffers"].as_u64() == Some(0)).then_some(())
+    });
+    echo(&server, 50);
+}
+
+#[test]
+fn many_links_each_sending_most_of_a_large_message_hold_no_more_than_the_read_budget() {
+    raise_nofile(4096);
+    let server = Server::start(&[], None);
+    echo(&server, 50);
+    let idle = rss_bytes(server.pid());
+    let mut links = many_links(&server, "parts", 200);
+    // Each announces a 64 MiB message and sends 8 MiB of it as fast as the
+    // server takes it, never the end: 1.6 GB wanted, against a budget of 128 MiB.
+    let part = piece(FrameKind::Part, 0, 0, &[7; 64 << 10]);
+    let stream: Vec<u8> = first_part(64 << 20, (64 << 10) - 8).into_iter().chain(part.repeat(127)).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let rss = watch_rss(server.pid(), stop.clone());
+    let mut sent = vec![0; links.len()];
+    for _ in 0..6 {
+        for (s, at) in links.iter_mut().zip(&mut sent) {
+            write_some(s, &stream, at);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    echo(&server, 200);
+    stop.store(true, Ordering::Relaxed);
+    let max = rss.join().expect("rss sampled");
+    let stats = server.stats();
+    assert!(max <= idle + PROCESS_RSS_BOUND, "the server grew from {idle} to {max} bytes: {stats}");
+    assert!(stats["held"]["read_waits"].as_u64() >= Some(1), "the read budget was reached: {stats}");
+    assert!(stats["held"]["read_buffers"].as_u64() <= Some(128 << 20), "{stats}");
+    drop(links);
+    eventually("the room given back", || {
+        (server.stats()["held"]["read_buffers"].as_u64() == Some(0)).then_some(())
+    });
+    memory_comes_back(&server, idle);
+    echo(&server, 200);
+}

@@ -585,6 +585,9 @@ pub struct Session<T> {
     part_room: usize,
     /// Bytes more the next piece needs than `part_room` allows (0: none waits).
     part_wanted: usize,
+    /// Messages that left `large_out` (all written, or reported) since the
+    /// caller last asked ([`Session::take_large_done`]).
+    large_done: usize,
     /// Messages read whose acknowledgement waits until they are handled
     /// ([`Session::ack_when_handled`]); fewer than the receive window.
     awaiting: BTreeSet<u64>,
@@ -695,6 +698,7 @@ impl<T> Session<T> {
             assembled: false,
             part_room: 0,
             part_wanted: 0,
+            large_done: 0,
             awaiting: BTreeSet::new(),
             inbound_held: 0,
             events: VecDeque::new(),
@@ -1312,6 +1316,7 @@ impl<T> Session<T> {
     pub fn send_large(&mut self, frame: Vec<u8>, msg: T) {
         if !self.is_up() {
             self.unacked.push_back((0, msg));
+            self.large_done += 1;
             return;
         }
         self.large_out.push_back(Outgoing::new(frame, msg));
@@ -1329,6 +1334,7 @@ impl<T> Session<T> {
                 self.send_seq += 1;
                 if let Some(sent) = self.large_out.pop_front() {
                     self.unacked.push_back((self.send_seq, sent.msg));
+                    self.large_done += 1;
                 }
                 self.counters.msgs_out += 1;
             }
@@ -1509,7 +1515,15 @@ impl<T> Session<T> {
     /// What was sent and is neither acknowledged nor refused, oldest first:
     /// once the link has ended, the caller reports it (`Unacknowledged`).
     pub fn take_unacked(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.large_done += self.large_out.len();
         self.unacked.drain(..).map(|(_, msg)| msg).chain(self.large_out.drain(..).map(|o| o.msg))
+    }
+
+    /// How many messages sent with [`send_large`](Self::send_large) have
+    /// been written whole, or handed back by
+    /// [`take_unacked`](Self::take_unacked), since the last call.
+    pub fn take_large_done(&mut self) -> usize {
+        std::mem::take(&mut self.large_done)
     }
 
     // -- Timers --------------------------------------------------------------

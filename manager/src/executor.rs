@@ -529,6 +529,13 @@ impl<N: Node> Executor<N> {
                 let dst = msg.header().dst_id();
                 self.shared.dead_letters().report_msg(msg, dst, DeadLetterReason::Shutdown);
             }
+            Command::Peer(PeerCommand::SendLarge { peer, msg, .. })
+                if self.shared.lifecycle().is_aborting() =>
+            {
+                peer.give_back_large();
+                let dst = msg.header().dst_id();
+                self.shared.dead_letters().report_msg(msg, dst, DeadLetterReason::Shutdown);
+            }
             Command::Peer(cmd) => self.net.execute_peer(&*self.shared, cmd),
             Command::Net(cmd) => self.net.execute(&*self.shared, self.poll.registry(), cmd),
             Command::StopActors { done } => {

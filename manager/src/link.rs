@@ -596,6 +596,7 @@ impl LinkCore {
         if let Some(s) = self.session.as_mut() {
             s.transmitted(now, n);
         }
+        self.release_large();
     }
 
     /// The socket takes no more for now.
@@ -1177,6 +1178,41 @@ impl LinkCore {
         Actions { write: sent, ..Actions::default() }
     }
 
+    /// A message larger than a frame for the peer, encoded by its sender
+    /// (`frame`), counted in its window and its large messages: it goes in
+    /// parts as the output drains.
+    pub(crate) fn send_large<H: Host + ?Sized>(
+        &mut self,
+        host: &H,
+        frame: Vec<u8>,
+        msg: BoxMsg,
+        reply_to: Option<ActorSender>,
+    ) -> Actions {
+        if let Some(r) = reply_to
+            && r.node_id() != host.node_id()
+        {
+            self.replies.insert(r, self.limits.max_reply_targets);
+        }
+        match (self.session.as_mut(), &self.peer) {
+            (Some(session), _) => session.send_large(frame, msg),
+            (None, Some(peer)) => not_sent_large(host, peer, msg),
+            (None, None) => {
+                let dst = msg.header().dst_id();
+                host.dead_letters().report_msg(msg, dst, DeadLetterReason::Unacknowledged);
+            }
+        }
+        self.release_large();
+        Actions { write: true, ..Actions::default() }
+    }
+
+    /// Gives the peer back the places of its large messages whose parts
+    /// are all written (or that left the link otherwise).
+    fn release_large(&mut self) {
+        if let (Some(session), Some(peer)) = (self.session.as_mut(), &self.peer) {
+            peer.large.release(session.take_large_done());
+        }
+    }
+
     /// A control frame for the peer (directory changes).
     pub(crate) fn control(&mut self, frame: &[u8]) -> Actions {
         if let Some(session) = self.session.as_mut() {
@@ -1335,6 +1371,7 @@ impl LinkCore {
             }
             if let Some(peer) = &self.peer {
                 peer.window.release(n);
+                peer.large.release(session.take_large_done());
             }
         }
         // What it still owed was never sent.
@@ -1408,6 +1445,13 @@ impl LinkCore {
 
 /// A message for a link that no longer carries `peer`: it was never sent
 /// (`owed`) or its fate is unknown.
+/// A message larger than a frame for a link that is gone.
+pub(crate) fn not_sent_large<H: Host + ?Sized>(host: &H, peer: &Peer, msg: BoxMsg) {
+    peer.give_back_large();
+    let dst = msg.header().dst_id();
+    host.dead_letters().report_msg(msg, dst, DeadLetterReason::Unacknowledged);
+}
+
 pub(crate) fn not_sent<H: Host + ?Sized>(host: &H, peer: &Peer, msg: BoxMsg, owed: bool) {
     peer.give_back(owed);
     let dst = msg.header().dst_id();

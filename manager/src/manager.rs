@@ -520,6 +520,10 @@ impl Manager {
                 let (msg, window) = match cmd {
                     Command::Actor(ActorCommand::Deliver { env, .. }) => (env.msg, None),
                     Command::Peer(PeerCommand::Send { msg, peer, owed, .. }) => (msg, Some((peer, owed))),
+                    Command::Peer(PeerCommand::SendLarge { msg, peer, .. }) => {
+                        peer.give_back_large();
+                        (msg, None)
+                    }
                     _ => continue,
                 };
                 if let Some((peer, owed)) = window {

@@ -313,6 +313,16 @@ impl Net {
             PeerCommand::Send { peer, frame, msg, reply_to, owed } => {
                 self.link_send(host, &peer, &frame, msg, reply_to, owed)
             }
+            PeerCommand::SendLarge { peer, frame, msg, reply_to } => {
+                let key = peer.place().key;
+                match self.link(key).filter(|l| l.core.carries(&peer)) {
+                    Some(link) => {
+                        let actions = link.core.send_large(host, frame, msg, reply_to);
+                        self.apply(host, key, actions);
+                    }
+                    None => link::not_sent_large(host, &peer, msg),
+                }
+            }
             PeerCommand::Control { peer, frame } => {
                 let key = peer.place().key;
                 if let Some(link) = self.link(key).filter(|l| l.core.carries(&peer)) {

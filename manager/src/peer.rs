@@ -43,6 +43,9 @@ pub(crate) enum PeerCommand {
     /// Write a message frame: already counted in the peer's window, or
     /// `owed` (to send once the window has room).
     Send { peer: Arc<Peer>, frame: Vec<u8>, msg: BoxMsg, reply_to: Option<ActorSender>, owed: bool },
+    /// Write a message larger than a frame, in parts: counted in the
+    /// peer's window and in its messages going in parts (never owed).
+    SendLarge { peer: Arc<Peer>, frame: Vec<u8>, msg: BoxMsg, reply_to: Option<ActorSender> },
     /// Write a control frame.
     Control { peer: Arc<Peer>, frame: Vec<u8> },
     /// Ask the peer to tell `watcher` when `target` ends.
@@ -58,6 +61,10 @@ pub(crate) enum LinkReplaced {
     /// link carries its traffic from now on (`replaced`).
     Newer,
 }
+
+/// Messages larger than a frame a link holds queued at most (their
+/// encodings: each at most `LinkLimits::max_message`).
+pub(crate) const LARGE_QUEUED: usize = 2;
 
 /// The executors a peer's link may live on, by index.
 pub(crate) type LinkMailboxes = Arc<[Arc<dyn Mailbox<PeerCommand>>]>;
@@ -109,11 +116,18 @@ pub(crate) struct Peer {
     /// window the link reads no more from its peer (its requests wait in
     /// TCP); past `max_owed` a handler's send is `Full`.
     pub(crate) owed: AtomicUsize,
+    /// Messages larger than a frame queued for the link and not yet all
+    /// written ([`LARGE_QUEUED`] at most): a sender of large messages
+    /// waits for the link, as for the window, and its encodings held at
+    /// once are bounded.
+    pub(crate) large: Capacity,
     pub(crate) counters: LinkCounters,
     place: AtomicU64,
     executors: LinkMailboxes,
     /// The largest encoded message: the largest body and a frame header.
     max_encoded: usize,
+    /// The largest frame: a message encoded larger goes in parts.
+    max_frame: usize,
     /// Messages owed at most ([`LinkLimits::owed_windows`] windows).
     max_owed: usize,
 }
@@ -137,6 +151,7 @@ impl Peer {
             up: AtomicBool::new(false),
             window: Capacity::new(limits.window),
             owed: AtomicUsize::new(0),
+            large: Capacity::new(LARGE_QUEUED),
             counters: LinkCounters::default(),
             place: AtomicU64::new(0),
             executors,
@@ -144,6 +159,7 @@ impl Peer {
                 .max_message
                 .max(limits.max_frame)
                 .saturating_add(connection::FRAME_HEADER_LEN),
+            max_frame: limits.max_frame,
             max_owed: limits.window.saturating_mul(limits.owed_windows),
         }
     }
@@ -194,6 +210,12 @@ impl Peer {
         // `place.executor` always indexes `executors`: it is set from an
         // executor's own index.
         &self.executors[place.executor.min(self.executors.len() - 1)]
+    }
+
+    /// A message larger than a frame, that took its places, will not be sent.
+    pub(crate) fn give_back_large(&self) {
+        self.window.release(1);
+        self.large.release(1);
     }
 
     /// A message that took a window place (or was owed) will not be sent.
@@ -264,6 +286,25 @@ impl RemoteRoute {
     fn owe(&self, peer: &Peer) -> bool {
         let cap = peer.max_owed;
         peer.owed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < cap).then_some(n + 1)).is_ok()
+    }
+
+    /// Hands a message larger than a frame (`frame`, its encoding) to the
+    /// link, once it has a place among the link's large messages (waiting
+    /// as `wait` says). A handler's that met a full window is `Full`: only
+    /// small messages are owed.
+    fn send_large(&self, frame: Vec<u8>, env: Envelope, owed: bool, wait: Wait) -> Result<(), SendError> {
+        let peer = &self.peer;
+        if owed {
+            peer.give_back(true);
+            return Err(SendError::Full(env.msg));
+        }
+        if let Err(refusal) = peer.large.take(wait, &peer.up) {
+            peer.window.release(1);
+            return Err(refusal.into_error(env.msg));
+        }
+        let (msg, reply_to) = (env.msg, env.reply_to);
+        peer.executor().push(PeerCommand::SendLarge { peer: peer.clone(), frame, msg, reply_to });
+        Ok(())
     }
 
     fn not_encoded(&self, msg: BoxMsg, e: FrameError, owed: bool) -> Result<(), SendError> {
@@ -341,6 +382,9 @@ impl Route for RemoteRoute {
         // On the link's own executor: straight into the outbox, no hand-off.
         if executor.is_current() {
             match outbox::write(encode) {
+                Some(Ok(span)) if span.1 - span.0 > peer.max_frame => {
+                    return self.send_large(outbox::take_last(span), env, owed, wait);
+                }
                 Some(Ok(span)) => {
                     outbox::commit(peer, span, env.msg, env.reply_to, owed);
                     return Ok(());
@@ -352,6 +396,9 @@ impl Route for RemoteRoute {
         let mut frame = Vec::with_capacity(128);
         if let Err(e) = encode(&mut frame) {
             return self.not_encoded(env.msg, e, owed);
+        }
+        if frame.len() > peer.max_frame {
+            return self.send_large(frame, env, owed, wait);
         }
         let (msg, reply_to) = (env.msg, env.reply_to);
         executor.push(PeerCommand::Send { peer: peer.clone(), frame, msg, reply_to, owed });
@@ -445,6 +492,15 @@ pub(crate) mod outbox {
                     Err(e)
                 }
             })
+        })
+    }
+
+    /// Takes out the frame [`write`] just wrote (a message too large for a
+    /// frame): without a copy when it is all the outbox holds.
+    pub(crate) fn take_last((start, _): (usize, usize)) -> Vec<u8> {
+        OUTBOX.with(|o| {
+            let Ok(mut o) = o.try_borrow_mut() else { return Vec::new() };
+            if start == 0 { std::mem::take(&mut o.bytes) } else { o.bytes.split_off(start) }
         })
     }
 

@@ -185,6 +185,14 @@ impl Node {
                         Actions::default()
                     }
                 }
+                PeerCommand::SendLarge { peer, frame, msg, reply_to } => {
+                    if self.core.carries(&peer) {
+                        self.core.send_large(&self.host, frame, msg, reply_to)
+                    } else {
+                        super::not_sent_large(&self.host, &peer, msg);
+                        Actions::default()
+                    }
+                }
                 PeerCommand::Control { peer, frame } => {
                     if self.core.carries(&peer) {
                         self.core.control(&frame)

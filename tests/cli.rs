@@ -123,7 +123,7 @@ fn help_shows_examples_and_version_prints() {
 }
 
 #[test]
-fn bench_quick_json_lists_seven_paths_with_positive_figures_and_plots_them() {
+fn bench_quick_json_lists_seven_paths_and_the_large_one_with_positive_figures_and_plots_them() {
     let plot = std::env::temp_dir().join(format!("ipchnl-cli-plot-{}.svg", std::process::id()));
     // The suite keeps the machine busy: no waiting for it to settle.
     let out = ipchnl(&["bench", "--quick", "--json", "--settle-s", "0", "--plot", plot.to_str().unwrap()]);
@@ -143,6 +143,17 @@ fn bench_quick_json_lists_seven_paths_with_positive_figures_and_plots_them() {
     let verdict = v["verdict"].as_str().unwrap();
     assert!(verdict.starts_with("Verdict: yes") && verdict.contains("across processes"), "{verdict}");
     assert_eq!(v["settled"], serde_json::json!(true), "not waited for: counted as settled");
+    // The large path: 16 MiB messages over each transport, round trips
+    // beside them, memory per message.
+    let large = &v["large"];
+    let transports: Vec<&str> =
+        large["rows"].as_array().unwrap().iter().map(|r| r["transport"].as_str().unwrap()).collect();
+    assert_eq!(transports, ["tcp", "unix", "shm"], "{large}");
+    for r in large["rows"].as_array().unwrap() {
+        assert!(r["ours_gb_per_sec"].as_f64().unwrap() > 0.0 && r["ratio"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert!(large["rtt_busy_ns"][1].as_u64().unwrap() > 0, "{large}");
+    assert!(large["receiver_rss_per_message"].as_f64().unwrap() >= 0.0, "{large}");
     let svg = std::fs::read_to_string(&plot).unwrap();
     std::fs::remove_file(&plot).unwrap();
     for name in &names {

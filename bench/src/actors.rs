@@ -256,3 +256,14 @@ enum Ask {
     /// Both asked; waiting for the answers.
     Done,
 }
+
+/// The sink of the `large` path: takes `EchoBytes` and answers each with
+/// its tag alone, no bytes back.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BytesSink;
+
+impl actor::Handler<server::EchoBytes> for BytesSink {
+    fn handle(&mut self, _: &mut Context<'_>, req: server::EchoBytes) -> server::EchoedBytes {
+        server::EchoedBytes::new(req.tag, msg_header::Bytes::new())
+    }
+}

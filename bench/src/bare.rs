@@ -176,15 +176,67 @@ impl Write for Conn {
 /// out; waiting with a spin of `spin`), `S` for a stream sink (`EchoReq`
 /// frames decoded and counted until a CLOSE frame, then the count, 8
 /// bytes, back), `H` for the same stream into a hand-rolled handler
-/// (see [`handed`]).
+/// (see [`handed`]), `L` for large messages (see [`large_stream`]).
 pub fn serve(mut conn: Conn, spin: Duration) -> io::Result<()> {
     let mut mode = [0u8; 1];
     conn.read_exact(&mut mode)?;
     match mode[0] {
         b'E' => serve_echo(Waiting::new(conn, spin)?),
         b'H' => serve_sink(conn, true),
+        b'L' => serve_large(conn),
         _ => serve_sink(conn, false),
     }
+}
+
+/// The bare side of [`large_stream`]: reads each message whole into a
+/// buffer, and answers it with one byte; a length of 0 ends it.
+fn serve_large(mut conn: Conn) -> io::Result<()> {
+    let mut buf = Vec::new();
+    loop {
+        let mut len = [0u8; 8];
+        conn.read_exact(&mut len)?;
+        let len = usize::try_from(u64::from_be_bytes(len)).map_err(io::Error::other)?;
+        if len == 0 {
+            return Ok(());
+        }
+        if len > 1 << 30 {
+            return Err(io::Error::other("a message over 1 GiB"));
+        }
+        buf.resize(len, 0);
+        conn.read_exact(&mut buf)?;
+        conn.write_all(&[1])?;
+    }
+}
+
+/// A bare stream of messages of `size` bytes (an 8-byte length, then the
+/// bytes) to a bare sink at `addr` until `until`, each answered with a
+/// byte; bytes per second the sink took.
+pub fn large_stream(addr: &Addr, until: Instant, size: usize) -> io::Result<f64> {
+    let mut conn = Conn::connect(addr)?;
+    let mut acks = conn.try_clone()?;
+    let payload = vec![0x5a; size];
+    let start = Instant::now();
+    conn.write_all(b"L")?;
+    let reader = std::thread::spawn(move || -> io::Result<u64> {
+        let mut n = 0;
+        let mut ack = [0u8; 1];
+        while acks.read(&mut ack)? == 1 {
+            n += 1;
+        }
+        Ok(n)
+    });
+    let mut sent = 0u64;
+    while Instant::now() < until {
+        conn.write_all(&(size as u64).to_be_bytes())?;
+        conn.write_all(&payload)?;
+        sent += 1;
+    }
+    conn.write_all(&0u64.to_be_bytes())?;
+    let acked = reader.join().map_err(|_| io::Error::other("the ack reader panicked"))??;
+    if acked != sent {
+        return Err(io::Error::other(format!("{acked} of {sent} large messages answered")));
+    }
+    Ok((sent * size as u64) as f64 / start.elapsed().as_secs_f64())
 }
 
 fn serve_echo(mut conn: Waiting) -> io::Result<()> {

@@ -94,6 +94,8 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
             let receipts = on0.receipts(true);
             m.add_with("server-receipts", Server::new(), receipts).map_err(|e| e.to_string())?;
             m.add_with("sink-receipts", Sink::default(), receipts).map_err(|e| e.to_string())?;
+            let bytes_sink = actor::Served::<server::BytesEchoService, _>::new(crate::actors::BytesSink);
+            m.add_with("bytes-sink", bytes_sink, on0).map_err(|e| e.to_string())?;
             for a in addrs {
                 let bound = m.listen(a).map_err(|e| e.to_string())?;
                 writeln!(out, "listening on {bound}").map_err(|e| e.to_string())?;

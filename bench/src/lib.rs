@@ -14,6 +14,7 @@ pub mod bare;
 pub mod bare_shm;
 pub mod child;
 pub mod flood;
+pub mod large;
 #[cfg(feature = "nats")]
 pub mod nats;
 pub mod plot;

@@ -500,7 +500,7 @@ fn count_of(sink: &ActorSender) -> Result<u64, String> {
 /// Our side of a link to a child's manager: a pinger and a streamer on
 /// the executor that owns the link, the child's server and sink.
 pub struct Remote {
-    _manager: Manager,
+    manager: Manager,
     pinger: ActorSender,
     streamer: ActorSender,
     server: ActorSender,
@@ -557,7 +557,12 @@ impl Remote {
         let on_link = ActorOptions::default().executor(0);
         let pinger = manager.add_with("pinger", Pinger::default(), on_link).map_err(failed)?;
         let streamer = manager.add_with("streamer", Streamer::new(), on_link).map_err(failed)?;
-        Ok(Self { _manager: manager, pinger, streamer, server, sink })
+        Ok(Self { manager, pinger, streamer, server, sink })
+    }
+
+    /// Its manager, linked to the child's.
+    pub fn manager(&self) -> &Manager {
+        &self.manager
     }
 
     /// Round trips with the child's server until `until` (or `max`).

@@ -120,11 +120,14 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
         progress.set_message(path.to_owned());
         progress.inc(1);
     });
-    progress.finish_and_clear();
     let results = results.map_err(|e| match e.as_str() {
         "interrupted" => Failure { message: "interrupted".into(), code: 130 },
         _ => Failure::run(format!("bench failed: {e}")),
     })?;
+    progress.set_message("large");
+    let large = bench::large::run(&opts.child, rounds, sample.max(Duration::from_millis(200)))
+        .map_err(|e| Failure::run(format!("bench failed: large: {e}")))?;
+    progress.finish_and_clear();
     if let Some(file) = &args.plot {
         bench::plot::svg(&results, file).map_err(Failure::run)?;
     }
@@ -132,6 +135,7 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
     if args.json {
         let out = Report {
             paths: &results,
+            large: &large,
             comparisons: report::comparisons(&results),
             machine: &machine,
             settled,
@@ -141,6 +145,7 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
         println!("{line}");
     } else {
         print_table(&results, rounds, sample);
+        print_large(&large);
         if !settled {
             println!("\n{unsettled}");
         }
@@ -152,12 +157,41 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
 #[derive(serde::Serialize)]
 struct Report<'a> {
     paths: &'a [PathResult],
+    /// Messages of 16 MiB: streams, round trips beside them, memory.
+    large: &'a bench::large::LargeReport,
     comparisons: Vec<report::Comparison>,
     machine: &'a str,
     /// Whether the machine was calm before the first sample.
     settled: bool,
     /// The answer in one line.
     verdict: &'a str,
+}
+
+fn print_large(large: &bench::large::LargeReport) {
+    println!(
+        "\nlarge: messages of {} MiB one way (a blob, sent in parts), low-latency mode",
+        large.message_bytes >> 20
+    );
+    println!("{:<6} {:>10} {:>10} {:>7}  baseline", "path", "ours GB/s", "base GB/s", "ratio");
+    for r in &large.rows {
+        println!(
+            "{:<6} {:>10.2} {:>10.2} {:>6.2}x  {}",
+            r.transport, r.ours_gb_per_sec, r.baseline_gb_per_sec, r.ratio, r.baseline
+        );
+    }
+    let us = |ns: u64| ns as f64 / 1000.0;
+    println!(
+        "round trips on the unix link: p50/p99 {:.1}/{:.1} µs alone, {:.1}/{:.1} µs beside the stream (p99 {:.2}x)",
+        us(large.rtt_idle_ns.0),
+        us(large.rtt_idle_ns.1),
+        us(large.rtt_busy_ns.0),
+        us(large.rtt_busy_ns.1),
+        large.rtt_p99_ratio
+    );
+    println!(
+        "memory per 64 MiB message in flight, peak above the start: sender {:.2}x, receiver {:.2}x its size",
+        large.sender_rss_per_message, large.receiver_rss_per_message
+    );
 }
 
 fn print_table(results: &[PathResult], rounds: usize, sample: Duration) {

@@ -1,0 +1,225 @@
+//! The `large` path: messages of 16 MiB one way, ours (an `EchoBytes` whose
+//! payload is a blob, sent in parts) against a bare socket moving the same
+//! bytes (an 8-byte length, then the bytes, read whole by the other side),
+//! over TCP, a Unix socket and shared memory; small round trips while a
+//! large transfer runs on the same link, against the same without it; and
+//! the memory each side holds per 64 MiB message in flight.
+//!
+//! Both sides of every comparison run in the same run, alternating.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actor::ActorSender;
+use manager::Addr;
+use msg_header::Bytes;
+use serde::Serialize;
+use server::{EchoBytes, EchoedBytes};
+
+use crate::bare;
+use crate::child::{ChildProc, Mode};
+use crate::median;
+use crate::report::{GUARD, Remote};
+
+/// The size of the streamed messages.
+pub const LARGE: usize = 16 << 20;
+/// The size of the message whose memory is measured: the largest a link
+/// carries by default (64 MiB), less room for its JSON and blob table.
+pub const HUGE: usize = (64 << 20) - 4096;
+
+/// One transport's large stream: ours against its baseline, per round.
+#[derive(Clone, Debug, Serialize)]
+pub struct LargeRow {
+    /// `tcp`, `unix` or `shm`.
+    pub transport: &'static str,
+    /// Ours, GB/s (median over rounds).
+    pub ours_gb_per_sec: f64,
+    /// What it is compared with.
+    pub baseline: &'static str,
+    /// The baseline, GB/s (median over rounds).
+    pub baseline_gb_per_sec: f64,
+    /// The median over rounds of ours / the baseline.
+    pub ratio: f64,
+}
+
+/// The large path's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct LargeReport {
+    /// The size of each streamed message.
+    pub message_bytes: usize,
+    /// The streams.
+    pub rows: Vec<LargeRow>,
+    /// Small round trips over the Unix link alone: p50 and p99, ns.
+    pub rtt_idle_ns: (u64, u64),
+    /// The same while 16 MiB messages stream on that link: p50 and p99, ns.
+    pub rtt_busy_ns: (u64, u64),
+    /// Busy p99 over idle p99 (median over rounds).
+    pub rtt_p99_ratio: f64,
+    /// The sender's resident memory at its peak, above what it held before
+    /// the message existed, per 64 MiB message in flight (one at a time).
+    pub sender_rss_per_message: f64,
+    /// The receiver's (the child's) likewise.
+    pub receiver_rss_per_message: f64,
+}
+
+/// Runs the large path: `rounds` of each stream for `sample` each.
+pub fn run(
+    child: &(std::path::PathBuf, Vec<String>),
+    rounds: usize,
+    sample: Duration,
+) -> Result<LargeReport, String> {
+    let (program, args) = child;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let dir = std::env::temp_dir();
+    let sock = |tag: &str| Addr::Unix(dir.join(format!("ipchnl-large-{}-{tag}.sock", std::process::id())));
+    let tcp = Addr::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let shm = Addr::Shm(format!("large-{}", std::process::id()));
+    let ours = ChildProc::start(program, &args, Mode::OursLowLatency, &[tcp.clone(), sock("ours"), shm])?;
+    let bare = ChildProc::start(program, &args, Mode::Bare, &[tcp, sock("bare")])?;
+    let links: Vec<Remote> = ours
+        .addrs
+        .iter()
+        .zip(["large-tcp", "large-unix", "large-shm"])
+        .map(|(addr, name)| Remote::connect(name, addr, true))
+        .collect::<Result<_, _>>()?;
+    let sinks: Vec<ActorSender> = links
+        .iter()
+        .map(|l| l.manager().find_by_name("bytes-sink").ok_or_else(|| "no bytes-sink".to_string()))
+        .collect::<Result<_, _>>()?;
+    let data = Bytes::from(vec![0x5a; LARGE]);
+    // Warm: each link's first large message.
+    for sink in &sinks {
+        stream(sink, &data, Instant::now())?;
+    }
+    let mut per: [Vec<(f64, f64)>; 3] = Default::default();
+    for _ in 0..rounds {
+        for (i, sink) in sinks.iter().enumerate() {
+            let ours = stream(sink, &data, Instant::now() + sample)?;
+            let base = match i {
+                2 => stream(&sinks[1], &data, Instant::now() + sample)?,
+                _ => bare::large_stream(&bare.addrs[i], Instant::now() + sample, LARGE).map_err(|e| e.to_string())?,
+            };
+            per[i].push((ours, base));
+        }
+    }
+    let rows = per
+        .iter()
+        .zip(["tcp", "unix", "shm"])
+        .map(|(p, transport)| LargeRow {
+            transport,
+            ours_gb_per_sec: median(&p.iter().map(|r| r.0 / 1e9).collect::<Vec<_>>()),
+            baseline: if transport == "shm" {
+                "ours over a Unix socket"
+            } else {
+                "a bare socket: a length, then the bytes"
+            },
+            baseline_gb_per_sec: median(&p.iter().map(|r| r.1 / 1e9).collect::<Vec<_>>()),
+            ratio: median(&p.iter().map(|r| r.0 / r.1.max(1.0)).collect::<Vec<_>>()),
+        })
+        .collect();
+
+    // Round trips on the Unix link, alone and while a stream runs on it.
+    let unix = &links[1];
+    let (mut idle, mut busy, mut ratios) = (crate::histogram(), crate::histogram(), Vec::new());
+    for _ in 0..rounds {
+        let alone = unix.rtt(Instant::now() + sample, u64::MAX)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let streaming = {
+            let (sink, data, stop) = (sinks[1].clone(), data.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    stream(&sink, &data, Instant::now() + Duration::from_millis(50))?;
+                }
+                Ok::<(), String>(())
+            })
+        };
+        // Once the stream is under way.
+        std::thread::sleep(Duration::from_millis(20));
+        let during = unix.rtt(Instant::now() + sample, u64::MAX);
+        stop.store(true, Ordering::Relaxed);
+        streaming.join().map_err(|_| "the stream panicked".to_string())??;
+        let during = during?;
+        ratios.push(during.value_at_quantile(0.99) as f64 / alone.value_at_quantile(0.99).max(1) as f64);
+        let _ = idle.add(&alone);
+        let _ = busy.add(&during);
+    }
+    let q = |h: &hdrhistogram::Histogram<u64>| (h.value_at_quantile(0.5), h.value_at_quantile(0.99));
+
+    // Memory per 64 MiB message in flight, one at a time over the Unix link.
+    drop(data);
+    let (sender, receiver) = memory_per_message(&sinks[1], ours.pid())?;
+    Ok(LargeReport {
+        message_bytes: LARGE,
+        rows,
+        rtt_idle_ns: q(&idle),
+        rtt_busy_ns: q(&busy),
+        rtt_p99_ratio: median(&ratios),
+        sender_rss_per_message: sender,
+        receiver_rss_per_message: receiver,
+    })
+}
+
+/// Sends `data` to `sink` until `until` (once at least), its replies to an
+/// inbox; waits for them all; bytes per second.
+fn stream(sink: &ActorSender, data: &Bytes, until: Instant) -> Result<f64, String> {
+    let (me, replies) = ActorSender::inbox("large");
+    let start = Instant::now();
+    let mut sent = 0u64;
+    loop {
+        sink.send_from(EchoBytes::new(sent, data.clone()), &me).map_err(|e| e.to_string())?;
+        sent += 1;
+        if Instant::now() >= until {
+            break;
+        }
+    }
+    for _ in 0..sent {
+        let reply = replies.recv_timeout(GUARD).map_err(|_| "a large message went unanswered".to_string())?;
+        if reply.msg.downcast::<EchoedBytes>().is_err() {
+            return Err("an answer that is not EchoedBytes".into());
+        }
+    }
+    Ok((sent * data.len() as u64) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Peak resident memory above the start, per 64 MiB message, of this
+/// process and of the child `pid`: a message made, asked one at a time,
+/// three times.
+fn memory_per_message(sink: &ActorSender, pid: u32) -> Result<(f64, f64), String> {
+    let before = (rss(std::process::id()), rss(pid));
+    let stop = Arc::new(AtomicBool::new(false));
+    let peaks = [Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0))];
+    let sampler = {
+        let (stop, peaks) = (stop.clone(), peaks.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                peaks[0].fetch_max(rss(std::process::id()), Ordering::Relaxed);
+                peaks[1].fetch_max(rss(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let mut result = Ok(());
+    for tag in 0..3 {
+        let data = Bytes::from(vec![0xa5; HUGE]);
+        if let Err(e) = sink.ask::<EchoBytes>(EchoBytes::new(tag, data), GUARD) {
+            result = Err(e.to_string());
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    result?;
+    let per = |peak: u64, base: u64| peak.saturating_sub(base) as f64 / HUGE as f64;
+    Ok((per(peaks[0].load(Ordering::Relaxed), before.0), per(peaks[1].load(Ordering::Relaxed), before.1)))
+}
+
+/// A process's resident memory in bytes (`VmRSS`).
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}

@@ -1,6 +1,7 @@
 //! A profiling driver: a link to a child process (started from this
 //! program) streaming to its sink (`stream`), echoing from an actor on the
-//! link's executor (`rtt`) or echoing asked from this thread (`ask`) for
+//! link's executor (`rtt`), echoing asked from this thread (`ask`), or
+//! streaming 16 MiB messages to its `bytes-sink` (`large`: GB/s) for
 //! SECONDS, over a Unix socket, `tcp` or `shm` (and `ll`: the low-latency
 //! option on both sides); prints the rate and the CPU time
 //! of both processes per message. `cargo run --release -p bench --example
@@ -26,13 +27,27 @@ fn main() {
     };
     let low = std::env::args().nth(4).as_deref() == Some("ll");
     let mode = if low { Mode::OursLowLatency } else { Mode::Ours };
-    let c = ChildProc::start(&me, &[], mode, &[sock]).unwrap();
+    // IPCHNL_PROF_CHILD=path/to/ipchnl: that binary's `bench-child` serves
+    // (its allocator, as `ipchnl bench` has it).
+    let c = match std::env::var_os("IPCHNL_PROF_CHILD") {
+        Some(p) => ChildProc::start(std::path::Path::new(&p), &["bench-child"], mode, &[sock]),
+        None => ChildProc::start(&me, &[], mode, &[sock]),
+    }
+    .unwrap();
     println!("child {}", c.pid());
     let r = Remote::connect("prof", &c.addrs[0], low).unwrap();
     let until = Instant::now() + Duration::from_secs(secs);
     let pids = [std::process::id(), c.pid()];
     let cpu = || pids.iter().map(|&p| bench::report::cpu_ns(p)).sum::<u64>();
-    if what == "stream" {
+    if what == "large" {
+        let sink = r.manager().find_by_name("bytes-sink").unwrap();
+        let data = msg_header::Bytes::from(vec![0x5a; bench::large::LARGE]);
+        let before = cpu();
+        let t0 = Instant::now();
+        let rate = bench::large::stream(&sink, &data, until).unwrap();
+        let bytes = rate * t0.elapsed().as_secs_f64();
+        println!("{:.2} GB/s, {:.2} ns CPU/byte", rate / 1e9, (cpu() - before) as f64 / bytes);
+    } else if what == "stream" {
         let before = cpu();
         let t0 = Instant::now();
         let rate = r.stream(until).unwrap();

@@ -75,32 +75,29 @@ pub fn run(
     let sock = |tag: &str| Addr::Unix(dir.join(format!("ipchnl-large-{}-{tag}.sock", std::process::id())));
     let tcp = Addr::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     let shm = Addr::Shm(format!("large-{}", std::process::id()));
-    let ours = ChildProc::start(program, &args, Mode::OursLowLatency, &[tcp.clone(), sock("ours"), shm])?;
-    let bare = ChildProc::start(program, &args, Mode::Bare, &[tcp, sock("bare")])?;
-    let links: Vec<Remote> = ours
-        .addrs
-        .iter()
-        .zip(["large-tcp", "large-unix", "large-shm"])
-        .map(|(addr, name)| Remote::connect(name, addr, true))
-        .collect::<Result<_, _>>()?;
-    let sinks: Vec<ActorSender> = links
-        .iter()
-        .map(|l| l.manager().find_by_name("bytes-sink").ok_or_else(|| "no bytes-sink".to_string()))
-        .collect::<Result<_, _>>()?;
+    let bare = ChildProc::start(program, &args, Mode::Bare, &[tcp.clone(), sock("bare")])?;
     let data = Bytes::from(vec![0x5a; LARGE]);
-    // Warm: each link's first large message.
-    for sink in &sinks {
-        stream(sink, &data, Instant::now())?;
-    }
+    // Each transport on a link of its own, to a child of its own, alone:
+    // another link's polling (shared memory is polled) takes no CPU from it.
     let mut per: [Vec<(f64, f64)>; 3] = Default::default();
-    for _ in 0..rounds {
-        for (i, sink) in sinks.iter().enumerate() {
-            let ours = stream(sink, &data, Instant::now() + sample)?;
+    let mut unix_rates = Vec::new();
+    for (i, addr) in [tcp, sock("ours"), shm].into_iter().enumerate() {
+        let ours = ChildProc::start(program, &args, Mode::OursLowLatency, &[addr])?;
+        let link = Remote::connect("large", &ours.addrs[0], true)?;
+        let sink = link.manager().find_by_name("bytes-sink").ok_or("no bytes-sink")?;
+        stream(&sink, &data, Instant::now())?;
+        for round in 0..rounds {
+            let rate = stream(&sink, &data, Instant::now() + sample)?;
             let base = match i {
-                2 => stream(&sinks[1], &data, Instant::now() + sample)?,
+                // Shared memory against ours over a Unix socket, measured
+                // just before.
+                2 => unix_rates.get(round).copied().unwrap_or(f64::NAN),
                 _ => bare::large_stream(&bare.addrs[i], Instant::now() + sample, LARGE).map_err(|e| e.to_string())?,
             };
-            per[i].push((ours, base));
+            if i == 1 {
+                unix_rates.push(rate);
+            }
+            per[i].push((rate, base));
         }
     }
     let rows = per
@@ -119,14 +116,17 @@ pub fn run(
         })
         .collect();
 
-    // Round trips on the Unix link, alone and while a stream runs on it.
-    let unix = &links[1];
+    // Round trips on a Unix link, alone and while a stream runs on it.
+    let ours = ChildProc::start(program, &args, Mode::OursLowLatency, &[sock("ours-rtt")])?;
+    let unix = Remote::connect("large-rtt", &ours.addrs[0], true)?;
+    let sink = unix.manager().find_by_name("bytes-sink").ok_or("no bytes-sink")?;
+    stream(&sink, &data, Instant::now())?;
     let (mut idle, mut busy, mut ratios) = (crate::histogram(), crate::histogram(), Vec::new());
     for _ in 0..rounds {
         let alone = unix.rtt(Instant::now() + sample, u64::MAX)?;
         let stop = Arc::new(AtomicBool::new(false));
         let streaming = {
-            let (sink, data, stop) = (sinks[1].clone(), data.clone(), stop.clone());
+            let (sink, data, stop) = (sink.clone(), data.clone(), stop.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     stream(&sink, &data, Instant::now() + Duration::from_millis(50))?;
@@ -148,7 +148,7 @@ pub fn run(
 
     // Memory per 64 MiB message in flight, one at a time over the Unix link.
     drop(data);
-    let (sender, receiver) = memory_per_message(&sinks[1], ours.pid())?;
+    let (sender, receiver) = memory_per_message(&sink, ours.pid())?;
     Ok(LargeReport {
         message_bytes: LARGE,
         rows,
@@ -162,7 +162,7 @@ pub fn run(
 
 /// Sends `data` to `sink` until `until` (once at least), its replies to an
 /// inbox; waits for them all; bytes per second.
-fn stream(sink: &ActorSender, data: &Bytes, until: Instant) -> Result<f64, String> {
+pub fn stream(sink: &ActorSender, data: &Bytes, until: Instant) -> Result<f64, String> {
     let (me, replies) = ActorSender::inbox("large");
     let start = Instant::now();
     let mut sent = 0u64;

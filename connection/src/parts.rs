@@ -90,25 +90,16 @@ pub(crate) struct Assembly {
 
 /// What a piece asks of the session before it is taken.
 pub(crate) struct Need {
-    /// How many bytes the body under way grows by to take it.
+    /// How many bytes the body under way holds more once it is taken.
     pub(crate) bytes: usize,
 }
 
 impl Assembly {
-    /// The bytes the body under way takes (what it has room for).
+    /// The bytes the body under way holds: its buffer is made for the
+    /// whole announced length at once (never moved as it grows, and what
+    /// is not yet written is not resident), and charged as it fills.
     pub(crate) fn held(&self) -> usize {
-        self.body.capacity()
-    }
-
-    /// The room the body needs to take `add` bytes more: doubling, capped
-    /// at what was announced, so that a message takes at most its own
-    /// length, however it was cut.
-    fn room_for(&self, add: usize) -> usize {
-        let len = self.body.len() + add;
-        if len <= self.body.capacity() {
-            return self.body.capacity();
-        }
-        len.max(self.body.len() * 2).min(self.total).max(len)
+        self.body.len()
     }
 
     /// Checks the piece of `header` and `body` against `under_way` (the
@@ -147,7 +138,7 @@ impl Assembly {
                 if after > a.total || (last && after != a.total) {
                     return Err(ProtocolError::BadPart("parts that do not add up to the announced length"));
                 }
-                Ok(Need { bytes: a.room_for(body.len()) - a.body.capacity() })
+                Ok(Need { bytes: body.len() })
             }
         }
     }
@@ -157,16 +148,13 @@ impl Assembly {
         // `check` read the length: it is there.
         let total = total_of(body).unwrap_or(0);
         let data = &body[TOTAL_LEN.min(body.len())..];
-        // Grown as parts come, never to more than was announced.
-        let mut v = Vec::with_capacity(data.len());
+        let mut v = Vec::with_capacity(total);
         v.extend_from_slice(data);
         Self { header: *header, total, body: v, at: now }
     }
 
     /// Adds a later piece (checked by [`check`](Self::check)).
     pub(crate) fn push(&mut self, body: &[u8], now: Instant) {
-        let room = self.room_for(body.len());
-        self.body.reserve_exact(room - self.body.len());
         self.body.extend_from_slice(body);
         self.at = now;
     }

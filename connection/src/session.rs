@@ -61,7 +61,7 @@
 //! a.send_msg(&frame, "kept until acknowledged");
 //! pass(&mut a, &mut b, now);
 //! match b.poll_event() {
-//!     Some(Event::Msg { header, body }) => assert_eq!((header.seq, body), (1, &br#"{"n":1}"#[..])),
+//!     Some(Event::Msg { header, body, .. }) => assert_eq!((header.seq, body), (1, &br#"{"n":1}"#[..])),
 //!     other => panic!("{other:?}"),
 //! }
 //! b.flush_acks();
@@ -450,8 +450,12 @@ pub enum Event<'a, T> {
     Msg {
         /// The frame's header (`seq` already checked).
         header: FrameHeader,
-        /// The message's fields as JSON.
+        /// The message's body: its fields as JSON, or a body with blobs.
         body: &'a [u8],
+        /// For a message that came in parts, the buffer `body` is: decoded
+        /// within [`msg_header::with_shared_body`], its blobs are slices of
+        /// it rather than copies.
+        shared: Option<&'a bytes::Bytes>,
     },
     /// The peer acknowledged these messages sent with
     /// [`Session::send_msg`] (oldest first; one acknowledgement covers many).
@@ -578,9 +582,9 @@ pub struct Session<T> {
     large_out: VecDeque<Outgoing<T>>,
     /// The peer's message coming in parts, if one is under way.
     assembly: Option<Assembly>,
-    /// The assembly was delivered (an [`Event::Msg`] borrows its body):
-    /// dropped on the next call.
-    assembled: bool,
+    /// The body of the message in parts just delivered (an [`Event::Msg`]
+    /// borrows it): dropped on the next call.
+    assembled: Option<bytes::Bytes>,
     /// Bytes the caller allows the assembly to take ([`Session::grant_parts`]).
     part_room: usize,
     /// Bytes more the next piece needs than `part_room` allows (0: none waits).
@@ -695,7 +699,7 @@ impl<T> Session<T> {
             unacked: VecDeque::new(),
             large_out: VecDeque::new(),
             assembly: None,
-            assembled: false,
+            assembled: None,
             part_room: 0,
             part_wanted: 0,
             large_done: 0,
@@ -907,9 +911,7 @@ impl<T> Session<T> {
     /// and the timers produced.
     pub fn poll_event(&mut self) -> Option<Event<'_, T>> {
         self.apply_consume();
-        if std::mem::take(&mut self.assembled) {
-            self.assembly = None;
-        }
+        self.assembled = None;
         loop {
             if let Some(e) = self.events.pop_front() {
                 if matches!(e, OwnedEvent::Closed(_)) {
@@ -972,8 +974,9 @@ impl<T> Session<T> {
                                 continue;
                             }
                         }
-                        let body = self.assembly.as_ref().map_or(&[][..], |a| a.body.as_slice());
-                        return Some(Event::Msg { header: FrameHeader { flags: 0, ..header }, body });
+                        let shared = self.assembled.as_ref();
+                        let body = shared.map_or(&[][..], |b| &b[..]);
+                        return Some(Event::Msg { header: FrameHeader { flags: 0, ..header }, body, shared });
                     }
                     if header.kind == FrameKind::Msg {
                         // What its acknowledgement returns comes first; the
@@ -994,7 +997,7 @@ impl<T> Session<T> {
                         self.counters.frames_in += 1;
                         self.counters.msgs_in += 1;
                         let body = &self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rstart + used];
-                        return Some(Event::Msg { header, body });
+                        return Some(Event::Msg { header, body, shared: None });
                     }
                     let body = self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rstart + used].to_vec();
                     self.rstart += used;
@@ -1068,7 +1071,7 @@ impl<T> Session<T> {
         if last {
             self.counters.msgs_in += 1;
             self.consume = used;
-            self.assembled = true;
+            self.assembled = self.assembly.take().map(|a| bytes::Bytes::from(a.body));
             return Ok(PieceTaken::Whole);
         }
         self.rstart += used;
@@ -1448,9 +1451,7 @@ impl<T> Session<T> {
         }
         self.state = State::Closed;
         // Nothing half-received is delivered.
-        if !self.assembled {
-            self.assembly = None;
-        }
+        self.assembly = None;
         self.part_wanted = 0;
         self.events.push_back(OwnedEvent::Closed(reason));
     }
@@ -1588,10 +1589,7 @@ impl<T> Session<T> {
                 if now >= self.last_recv + c.heartbeat_timeout {
                     self.end(CloseReason::HeartbeatTimeout);
                 } else if self.frame_since.is_some_and(|t| now >= t + c.frame_deadline)
-                    || self
-                        .assembly
-                        .as_ref()
-                        .is_some_and(|a| !self.assembled && now >= a.at + c.frame_deadline)
+                    || self.assembly.as_ref().is_some_and(|a| now >= a.at + c.frame_deadline)
                 {
                     self.end(CloseReason::SlowFrame);
                 } else if self.blocked_since.is_some_and(|b| now >= b + c.write_deadline) {

@@ -915,7 +915,7 @@ impl LinkCore {
             }
             let Some(event) = self.session.as_mut().and_then(Session::poll_event) else { break };
             match event {
-                Event::Msg { header, body } => {
+                Event::Msg { header, body, shared } => {
                     delivered += 1;
                     if acked > 0 {
                         // What came acknowledged before this message goes
@@ -937,7 +937,7 @@ impl LinkCore {
                         last_src: &mut self.last_src,
                         defer: defer.then_some(&mut self.deferred),
                     };
-                    let outcome = on_msg(host, caches, &mut parts, &header, body);
+                    let outcome = on_msg(host, caches, &mut parts, &header, body, shared);
                     match outcome {
                         Ok(Delivered::Acked) => {}
                         Ok(Delivered::AckWhenHandled) => {
@@ -1536,6 +1536,7 @@ fn on_msg<H: Host + ?Sized>(
     link: &mut LinkParts<'_>,
     h: &FrameHeader,
     body: &[u8],
+    shared: Option<&bytes::Bytes>,
 ) -> Result<Delivered, (NackReason, String)> {
     let LinkParts { peer, remote, replies, inbound, local: local_pool, watches, last_src, defer } = link;
     let is_terminated = h.msg_id == Terminated::msg_id();
@@ -1561,7 +1562,14 @@ fn on_msg<H: Host + ?Sized>(
     }
     let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
     let msg = match decoders.get(host, h.msg_id) {
-        Some(info) => info.decode(header, body).map_err(|e| (NackReason::BadBody, e.to_string()))?,
+        Some(info) => {
+            // A message that came in parts: its blobs are slices of it.
+            let decoded = match shared {
+                Some(buf) => msg_header::with_shared_body(buf, || info.decode(header, body)),
+                None => info.decode(header, body),
+            };
+            decoded.map_err(|e| (NackReason::BadBody, e.to_string()))?
+        }
         // An address with no protocols of its own (an ask, an inbox)
         // takes what this process cannot decode as it came.
         None if !local => Box::new(RawMsg::new(header, body.to_vec())),

@@ -131,6 +131,50 @@ enum Scope {
 
 thread_local! {
     static SCOPE: RefCell<Option<Scope>> = const { RefCell::new(None) };
+    /// A buffer the body being decoded lies in ([`with_shared_body`]).
+    static SHARED: RefCell<Option<bytes::Bytes>> = const { RefCell::new(None) };
+}
+
+/// Runs `decode` with `buffer` as what the bodies it decodes lie in: their
+/// blobs are then slices of it, shared, not copies. (A link's message that
+/// came in parts is decoded so: its 64 MiB are not copied again.)
+///
+/// ```
+/// use msg_header::{Bytes, MsgError, with_shared_body};
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Picture { pixels: Bytes }
+/// let mut body = Vec::new();
+/// msg_header::encode_body(&Picture { pixels: Bytes::from(vec![7; 1000]) }, &mut body)?;
+/// let buffer = bytes::Bytes::from(body);
+/// let picture: Picture = with_shared_body(&buffer, || {
+///     msg_header::decode_blobs(&buffer, |json| Ok(serde_json::from_slice(json)?))
+/// })?;
+/// assert!(buffer.as_ptr_range().contains(&picture.pixels.as_ptr()), "a slice of the buffer");
+/// # Ok::<(), MsgError>(())
+/// ```
+pub fn with_shared_body<R>(buffer: &bytes::Bytes, decode: impl FnOnce() -> R) -> R {
+    let outer = SHARED.with(|s| s.borrow_mut().replace(buffer.clone()));
+    struct Back(Option<bytes::Bytes>);
+    impl Drop for Back {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            SHARED.with(|s| *s.borrow_mut() = outer);
+        }
+    }
+    let _back = Back(outer);
+    decode()
+}
+
+/// `data` as a slice of the shared buffer it lies in, or a copy.
+fn share_or_copy(data: &[u8]) -> bytes::Bytes {
+    let within = |buf: &bytes::Bytes| {
+        let (b, d) = (buf.as_ptr() as usize, data.as_ptr() as usize);
+        d >= b && d + data.len() <= b + buf.len()
+    };
+    SHARED.with(|s| match s.borrow().as_ref() {
+        Some(buf) if !data.is_empty() && within(buf) => buf.slice_ref(data),
+        _ => bytes::Bytes::copy_from_slice(data),
+    })
 }
 
 /// Puts back the scope that was there before, however the closure ended.
@@ -189,10 +233,12 @@ pub(crate) fn encode(
     Ok(())
 }
 
-/// Reads a body with `read_json`: a plain JSON body as it is, a body with
-/// blobs by handing `read_json` its JSON with the blobs in scope (copied
-/// once, out of `body`, into one shared buffer).
-pub(crate) fn decode<T>(
+/// Reads a body with `read_json` (which parses the JSON it is given): a
+/// plain JSON body as it is, a body with blobs by handing `read_json` its
+/// JSON with the blobs in scope, for the [`Bytes`] fields to take (copied
+/// once, out of `body`, into one shared buffer; or, within
+/// [`with_shared_body`], sliced out of it).
+pub fn decode_blobs<T>(
     body: &[u8],
     read_json: impl FnOnce(&[u8]) -> Result<T, MsgError>,
 ) -> Result<T, MsgError> {
@@ -232,7 +278,7 @@ fn split(body: &[u8]) -> Result<(&[u8], Vec<bytes::Bytes>), MsgError> {
     if end != data.len() {
         return Err(MsgError::Blobs("bytes after the last blob"));
     }
-    let shared = bytes::Bytes::copy_from_slice(data);
+    let shared = share_or_copy(data);
     let mut start = 0;
     let blobs = ends
         .into_iter()

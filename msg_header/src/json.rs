@@ -27,7 +27,7 @@ pub fn decode_body<T: MsgType + DeserializeOwned>(header: MsgHeader, body: &[u8]
     if header.msg_id() != expected {
         return Err(MsgError::WrongMsgId { expected, found: header.msg_id() });
     }
-    let mut msg: T = crate::blob::decode(body, |json| Ok(serde_json::from_slice(json)?))?;
+    let mut msg: T = crate::blob::decode_blobs(body, |json| Ok(serde_json::from_slice(json)?))?;
     *msg.header_mut() = header;
     Ok(msg)
 }

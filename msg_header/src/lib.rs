@@ -41,7 +41,7 @@ mod nack;
 mod request;
 
 pub use actor_id::ActorId;
-pub use blob::Bytes;
+pub use blob::{Bytes, decode_blobs, with_shared_body};
 pub use clock::now_ns;
 pub use error::{DowncastError, MsgError, ParseIdError};
 pub use hash_id::{HashId, IdKind, MsgId, MsgKind, NodeId, NodeKind};

@@ -93,7 +93,7 @@ fn events(s: &mut S) -> Vec<Seen> {
     let mut out = Vec::new();
     while let Some(e) = s.poll_event() {
         out.push(match e {
-            Event::Msg { header, body } => Seen::Msg(header.seq, String::from_utf8_lossy(body).into_owned()),
+            Event::Msg { header, body, .. } => Seen::Msg(header.seq, String::from_utf8_lossy(body).into_owned()),
             Event::Acked(t) => Seen::Acked(t),
             Event::Nacked { msg, reason, .. } => Seen::Nacked(msg, reason),
             Event::Unhandled { header, reason, body } => {
@@ -571,7 +571,7 @@ fn a_large_frame_is_read_in_pieces_of_any_size() {
         }
     }
     match p.b.poll_event() {
-        Some(Event::Msg { header, body }) => assert_eq!((header.seq, body.len()), (1, 200_000)),
+        Some(Event::Msg { header, body, .. }) => assert_eq!((header.seq, body.len()), (1, 200_000)),
         other => panic!("{other:?}"),
     }
     assert_eq!(p.b.buffered_input(), 200_080, "consumed on the next call");
@@ -754,7 +754,7 @@ fn run_parts(p: &mut Pair, grant: bool) -> (Vec<(u64, Vec<u8>)>, Vec<u64>) {
         while let Some(e) = p.b.poll_event() {
             any = true;
             match e {
-                Event::Msg { header, body } => got.push((header.seq, body.to_vec())),
+                Event::Msg { header, body, .. } => got.push((header.seq, body.to_vec())),
                 other => panic!("{other:?}"),
             }
         }

@@ -25,7 +25,7 @@ fn encoded<T: Serialize>(msg: &T) -> Vec<u8> {
 }
 
 fn decoded<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, MsgError> {
-    decode(body, |json| Ok(serde_json::from_slice(json)?))
+    decode_blobs(body, |json| Ok(serde_json::from_slice(json)?))
 }
 
 #[test]

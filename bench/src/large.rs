@@ -92,7 +92,8 @@ pub fn run(
                 // Shared memory against ours over a Unix socket, measured
                 // just before.
                 2 => unix_rates.get(round).copied().unwrap_or(f64::NAN),
-                _ => bare::large_stream(&bare.addrs[i], Instant::now() + sample, LARGE).map_err(|e| e.to_string())?,
+                _ => bare::large_stream(&bare.addrs[i], Instant::now() + sample, LARGE)
+                    .map_err(|e| e.to_string())?,
             };
             if i == 1 {
                 unix_rates.push(rate);

@@ -203,6 +203,46 @@ pub fn encode_msg_frame(
     Ok(())
 }
 
+/// As [`encode_msg_frame`], for a message that may be larger than a frame
+/// (up to `max_encoded` bytes, header included). When it fits in
+/// `max_frame`, `out` gets its whole frame and no blobs come back. When it
+/// does not, `out` gets its header (whose length counts the whole) and
+/// its body up to the bytes of its blobs, and the blobs come back, to
+/// follow it: a link sends it in parts straight from them
+/// ([`Session::send_large`](crate::Session::send_large)). On error `out`
+/// is left as it was.
+pub fn encode_msg_split(
+    header: &FrameHeader,
+    msg: &dyn WireMsg,
+    max_frame: usize,
+    max_encoded: usize,
+    out: &mut Vec<u8>,
+) -> Result<Vec<msg_header::Bytes>, FrameError> {
+    let start = out.len();
+    out.resize(start + FRAME_HEADER_LEN, 0);
+    let blobs = match msg.encode_body_split(out) {
+        Ok(blobs) => blobs,
+        Err(e) => {
+            out.truncate(start);
+            return Err(FrameError::Body(e));
+        }
+    };
+    let total = out.len() - start + blobs.iter().map(|b| b.len()).sum::<usize>();
+    let len = u32::try_from(total - 4).ok().filter(|_| total <= max_encoded);
+    let Some(len) = len else {
+        out.truncate(start);
+        return Err(FrameError::TooLarge { len: total as u64, max: max_encoded });
+    };
+    header.write(len, &mut out[start..]);
+    if total > max_frame {
+        return Ok(blobs);
+    }
+    for b in &blobs {
+        out.extend_from_slice(b);
+    }
+    Ok(Vec::new())
+}
+
 /// Overwrites the `seq` and `ack` of the encoded frame at the start of
 /// `frame`: they are known only when the frame is written to its link.
 ///

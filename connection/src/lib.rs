@@ -44,7 +44,7 @@ mod session;
 pub use bodies::{CloseBody, DirEntry, DirectoryUpdate};
 pub use frame::{
     DEFAULT_MAX_FRAME, FRAME_HEADER_LEN, Frame, FrameDecoder, FrameError, FrameHeader, FrameKind,
-    encode_frame, encode_msg_frame, patch_seq_ack,
+    encode_frame, encode_msg_frame, encode_msg_split, patch_seq_ack,
 };
 pub use handshake::{
     AUTH, DEAD, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, PeerHello, Role, Secret,

@@ -8,6 +8,8 @@
 
 use std::time::Instant;
 
+use msg_header::Bytes;
+
 use crate::{FRAME_HEADER_LEN, FrameHeader, FrameKind, ProtocolError, patch_seq_ack};
 
 /// The flag of a message's first PART (whose body begins with the length
@@ -23,10 +25,17 @@ pub const PART_BODY: usize = 64 << 10;
 const TOTAL_LEN: usize = 8;
 
 /// A message being sent in parts: its encoding as one (oversized) MSG
-/// frame, how much of its body has gone, and what the caller keeps for it.
+/// frame, as a head (the header and the body up to its blobs' bytes) and
+/// the blobs that follow it; how much of its body has gone; and what the
+/// caller keeps for it.
 pub(crate) struct Outgoing<T> {
-    frame: Vec<u8>,
+    head: Vec<u8>,
+    blobs: Vec<Bytes>,
+    /// Body bytes sent.
     sent: usize,
+    /// Where the next byte is: a segment (0: the head's body, then the
+    /// blobs) and an offset in it.
+    at: (usize, usize),
     pub(crate) msg: T,
 }
 
@@ -39,26 +48,48 @@ pub(crate) enum Piece {
 }
 
 impl<T> Outgoing<T> {
-    /// `frame` as `encode_msg_frame` writes it, however long.
-    pub(crate) fn new(frame: Vec<u8>, msg: T) -> Self {
-        Self { frame, sent: 0, msg }
+    /// `head` and `blobs` as `encode_msg_split` gives them (or a whole
+    /// oversized frame and no blobs).
+    pub(crate) fn new(head: Vec<u8>, blobs: Vec<Bytes>, msg: T) -> Self {
+        Self { head, blobs, sent: 0, at: (0, 0), msg }
     }
 
-    fn body(&self) -> &[u8] {
-        self.frame.get(FRAME_HEADER_LEN..).unwrap_or_default()
+    fn segment(&self, i: usize) -> Option<&[u8]> {
+        match i {
+            0 => Some(self.head.get(FRAME_HEADER_LEN..).unwrap_or_default()),
+            i => self.blobs.get(i - 1).map(|b| &b[..]),
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.head.len().saturating_sub(FRAME_HEADER_LEN) + self.blobs.iter().map(|b| b.len()).sum::<usize>()
+    }
+
+    /// Appends the body's next `n` bytes to `out`.
+    fn copy_next(&mut self, out: &mut Vec<u8>, mut n: usize) {
+        while n > 0 {
+            let (i, off) = self.at;
+            let Some(seg) = self.segment(i) else { return };
+            let take = (seg.len() - off).min(n);
+            out.extend_from_slice(&seg[off..off + take]);
+            let end = seg.len();
+            n -= take;
+            self.sent += take;
+            self.at = if off + take == end { (i + 1, 0) } else { (i, off + take) };
+        }
     }
 
     /// Appends the next piece, at most `part` body bytes, to `out`: a PART,
     /// or (when what is left fits) the last MSG, numbered `seq`. `ack` is
     /// the acknowledgement every frame carries.
     pub(crate) fn next_piece(&mut self, out: &mut Vec<u8>, part: usize, ack: u64, seq: u64) -> Piece {
-        let total = self.body().len();
+        let total = self.total();
         let first = self.sent == 0;
         let room = if first { part - TOTAL_LEN } else { part };
         let take = (total - self.sent).min(room);
         let last = self.sent + take == total && !first;
         let start = out.len();
-        out.extend_from_slice(&self.frame[..FRAME_HEADER_LEN]);
+        out.extend_from_slice(&self.head[..FRAME_HEADER_LEN]);
         let (kind, flags, seq) = match (first, last) {
             (_, true) => (FrameKind::Msg, LAST_PART, seq),
             (true, _) => (FrameKind::Part, FIRST_PART, 0),
@@ -67,8 +98,7 @@ impl<T> Outgoing<T> {
         if first {
             out.extend_from_slice(&(total as u64).to_be_bytes());
         }
-        out.extend_from_slice(&self.frame[FRAME_HEADER_LEN + self.sent..FRAME_HEADER_LEN + self.sent + take]);
-        self.sent += take;
+        self.copy_next(out, take);
         let len = u32::try_from(out.len() - start - 4).unwrap_or(u32::MAX);
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
         out[start + 4] = kind as u8;

@@ -1311,18 +1311,21 @@ impl<T> Session<T> {
     }
 
     /// Sends a message too large for one frame, in parts (WIRE.md §3):
-    /// `frame` is its encoding as one MSG (`encode_msg_frame` with the
-    /// largest message, not frame, as its maximum). The parts go one at a
-    /// time as the output drains, so frames sent meanwhile wait behind one
-    /// part at most; the last piece takes the message's `seq`. `msg` is
-    /// kept as for [`send_msg`](Self::send_msg).
-    pub fn send_large(&mut self, frame: Vec<u8>, msg: T) {
+    /// `head` and `blobs` are its encoding as [`encode_msg_split`] gives
+    /// it (or `head` a whole oversized MSG, as `encode_msg_frame` with the
+    /// largest message as its maximum writes it, and no blobs). The parts
+    /// go one at a time as the output drains, so frames sent meanwhile wait
+    /// behind one part at most; the last piece takes the message's `seq`.
+    /// `msg` is kept as for [`send_msg`](Self::send_msg).
+    ///
+    /// [`encode_msg_split`]: crate::encode_msg_split
+    pub fn send_large(&mut self, head: Vec<u8>, blobs: Vec<msg_header::Bytes>, msg: T) {
         if !self.is_up() {
             self.unacked.push_back((0, msg));
             self.large_done += 1;
             return;
         }
-        self.large_out.push_back(Outgoing::new(frame, msg));
+        self.large_out.push_back(Outgoing::new(head, blobs, msg));
         self.send_parts();
     }
 

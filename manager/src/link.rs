@@ -1179,12 +1179,13 @@ impl LinkCore {
     }
 
     /// A message larger than a frame for the peer, encoded by its sender
-    /// (`frame`), counted in its window and its large messages: it goes in
-    /// parts as the output drains.
+    /// (`head`, then `blobs`), counted in its window and its large
+    /// messages: it goes in parts as the output drains.
     pub(crate) fn send_large<H: Host + ?Sized>(
         &mut self,
         host: &H,
-        frame: Vec<u8>,
+        head: Vec<u8>,
+        blobs: Vec<msg_header::Bytes>,
         msg: BoxMsg,
         reply_to: Option<ActorSender>,
     ) -> Actions {
@@ -1194,7 +1195,7 @@ impl LinkCore {
             self.replies.insert(r, self.limits.max_reply_targets);
         }
         match (self.session.as_mut(), &self.peer) {
-            (Some(session), _) => session.send_large(frame, msg),
+            (Some(session), _) => session.send_large(head, blobs, msg),
             (None, Some(peer)) => not_sent_large(host, peer, msg),
             (None, None) => {
                 let dst = msg.header().dst_id();
@@ -1502,7 +1503,7 @@ fn send_on(session: &mut Session<BoxMsg>, frame: &[u8], msg: BoxMsg) {
         }
     }
     if frame.len() > session.config().max_frame {
-        session.send_large(frame.to_vec(), msg);
+        session.send_large(frame.to_vec(), Vec::new(), msg);
     } else {
         session.send_msg(frame, msg);
     }

@@ -313,11 +313,11 @@ impl Net {
             PeerCommand::Send { peer, frame, msg, reply_to, owed } => {
                 self.link_send(host, &peer, &frame, msg, reply_to, owed)
             }
-            PeerCommand::SendLarge { peer, frame, msg, reply_to } => {
+            PeerCommand::SendLarge { peer, head, blobs, msg, reply_to } => {
                 let key = peer.place().key;
                 match self.link(key).filter(|l| l.core.carries(&peer)) {
                     Some(link) => {
-                        let actions = link.core.send_large(host, frame, msg, reply_to);
+                        let actions = link.core.send_large(host, head, blobs, msg, reply_to);
                         self.apply(host, key, actions);
                     }
                     None => link::not_sent_large(host, &peer, msg),

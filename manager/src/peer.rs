@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use actor::{ActorSender, Envelope, Route, SendError, SystemError, Terminated, TerminationReason, Wait};
-use connection::{FrameError, FrameHeader, FrameKind, Incarnation, LinkLimits, encode_msg_frame};
+use connection::{FrameError, FrameHeader, FrameKind, Incarnation, LinkLimits, encode_msg_split};
 use msg_header::{ActorId, BoxMsg, MsgId, NodeId};
 use protocol::ProtocolId;
 use tracing::warn;
@@ -45,7 +45,15 @@ pub(crate) enum PeerCommand {
     Send { peer: Arc<Peer>, frame: Vec<u8>, msg: BoxMsg, reply_to: Option<ActorSender>, owed: bool },
     /// Write a message larger than a frame, in parts: counted in the
     /// peer's window and in its messages going in parts (never owed).
-    SendLarge { peer: Arc<Peer>, frame: Vec<u8>, msg: BoxMsg, reply_to: Option<ActorSender> },
+    /// Its encoding is `head` (header and body up to the blobs' bytes) and
+    /// the `blobs` that follow it.
+    SendLarge {
+        peer: Arc<Peer>,
+        head: Vec<u8>,
+        blobs: Vec<msg_header::Bytes>,
+        msg: BoxMsg,
+        reply_to: Option<ActorSender>,
+    },
     /// Write a control frame.
     Control { peer: Arc<Peer>, frame: Vec<u8> },
     /// Ask the peer to tell `watcher` when `target` ends.
@@ -292,7 +300,14 @@ impl RemoteRoute {
     /// link, once it has a place among the link's large messages (waiting
     /// as `wait` says). A handler's that met a full window is `Full`: only
     /// small messages are owed.
-    fn send_large(&self, frame: Vec<u8>, env: Envelope, owed: bool, wait: Wait) -> Result<(), SendError> {
+    fn send_large(
+        &self,
+        head: Vec<u8>,
+        blobs: Vec<msg_header::Bytes>,
+        env: Envelope,
+        owed: bool,
+        wait: Wait,
+    ) -> Result<(), SendError> {
         let peer = &self.peer;
         if owed {
             peer.give_back(true);
@@ -303,7 +318,7 @@ impl RemoteRoute {
             return Err(refusal.into_error(env.msg));
         }
         let (msg, reply_to) = (env.msg, env.reply_to);
-        peer.executor().push(PeerCommand::SendLarge { peer: peer.clone(), frame, msg, reply_to });
+        peer.executor().push(PeerCommand::SendLarge { peer: peer.clone(), head, blobs, msg, reply_to });
         Ok(())
     }
 
@@ -376,14 +391,18 @@ impl Route for RemoteRoute {
                 Err(refusal) => return Err(refusal.into_error(env.msg)),
             }
         };
-        // Up to the largest message: one larger than a frame goes in parts.
-        let encode = |out: &mut Vec<u8>| encode_msg_frame(&header, wire, peer.max_encoded, out);
+        // Up to the largest message: one larger than a frame goes in parts,
+        // from its blobs (not copied here).
+        let encode =
+            |out: &mut Vec<u8>| encode_msg_split(&header, wire, peer.max_frame, peer.max_encoded, out);
         let executor = peer.executor();
         // On the link's own executor: straight into the outbox, no hand-off.
         if executor.is_current() {
-            match outbox::write(encode) {
-                Some(Ok(span)) if span.1 - span.0 > peer.max_frame => {
-                    return self.send_large(outbox::take_last(span), env, owed, wait);
+            let mut blobs = Vec::new();
+            let written = outbox::write(|out| encode(out).map(|b| blobs = b));
+            match written {
+                Some(Ok(span)) if span.1 - span.0 > peer.max_frame || !blobs.is_empty() => {
+                    return self.send_large(outbox::take_last(span), blobs, env, owed, wait);
                 }
                 Some(Ok(span)) => {
                     outbox::commit(peer, span, env.msg, env.reply_to, owed);
@@ -394,11 +413,12 @@ impl Route for RemoteRoute {
             }
         }
         let mut frame = Vec::with_capacity(128);
-        if let Err(e) = encode(&mut frame) {
-            return self.not_encoded(env.msg, e, owed);
-        }
-        if frame.len() > peer.max_frame {
-            return self.send_large(frame, env, owed, wait);
+        let blobs = match encode(&mut frame) {
+            Ok(blobs) => blobs,
+            Err(e) => return self.not_encoded(env.msg, e, owed),
+        };
+        if frame.len() > peer.max_frame || !blobs.is_empty() {
+            return self.send_large(frame, blobs, env, owed, wait);
         }
         let (msg, reply_to) = (env.msg, env.reply_to);
         executor.push(PeerCommand::Send { peer: peer.clone(), frame, msg, reply_to, owed });

@@ -209,28 +209,41 @@ pub(crate) fn encode(
     out: &mut Vec<u8>,
     write_json: impl FnOnce(&mut Vec<u8>) -> Result<(), MsgError>,
 ) -> Result<(), MsgError> {
+    let blobs = encode_split(out, write_json)?;
+    let total: usize = blobs.iter().map(|b| b.len()).sum();
+    out.reserve(total);
+    for b in &blobs {
+        out.extend_from_slice(b);
+    }
+    Ok(())
+}
+
+/// As [`encode`], but the blobs' bytes are not written: what `out` gets is
+/// the body up to them (its JSON and the blobs' lengths), and the blobs
+/// are returned, in order, to follow it (a large message is sent from
+/// them, not from a copy). No blobs: a plain JSON body.
+pub(crate) fn encode_split(
+    out: &mut Vec<u8>,
+    write_json: impl FnOnce(&mut Vec<u8>) -> Result<(), MsgError>,
+) -> Result<Vec<Bytes>, MsgError> {
     let start = out.len();
     let (written, scope) = scoped(Scope::Encoding(Vec::new()), || write_json(out));
     written?;
-    let Some(Scope::Encoding(blobs)) = scope else { return Ok(()) };
+    let Some(Scope::Encoding(blobs)) = scope else { return Ok(Vec::new()) };
     if blobs.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let json_len = u32::try_from(out.len() - start).map_err(|_| MsgError::Blobs("JSON over 4 GiB"))?;
     let count = u32::try_from(blobs.len()).map_err(|_| MsgError::Blobs("over 2^32 blobs"))?;
     let mut head = [MARK; HEAD];
     head[1..].copy_from_slice(&json_len.to_be_bytes());
     out.splice(start..start, head);
-    let total: usize = blobs.iter().map(|b| b.len()).sum();
-    out.reserve(4 + 8 * blobs.len() + total);
+    out.reserve(4 + 8 * blobs.len());
     out.extend_from_slice(&count.to_be_bytes());
     for b in &blobs {
         out.extend_from_slice(&(b.len() as u64).to_be_bytes());
     }
-    for b in &blobs {
-        out.extend_from_slice(b);
-    }
-    Ok(())
+    Ok(blobs.into_iter().map(Bytes).collect())
 }
 
 /// Reads a body with `read_json` (which parses the JSON it is given): a

@@ -18,6 +18,13 @@ pub fn encode_body<T: Serialize>(msg: &T, out: &mut Vec<u8>) -> Result<(), MsgEr
     crate::blob::encode(out, |out| Ok(serde_json::to_writer(out, msg)?))
 }
 
+/// As [`encode_body`], but a body with blobs stops before their bytes:
+/// the blobs are returned, to follow what `out` got (see
+/// [`WireMsg::encode_body_split`](crate::WireMsg::encode_body_split)).
+pub fn encode_body_split<T: Serialize>(msg: &T, out: &mut Vec<u8>) -> Result<Vec<crate::Bytes>, MsgError> {
+    crate::blob::encode_split(out, |out| Ok(serde_json::to_writer(out, msg)?))
+}
+
 /// Rebuilds a `T` from its header and body (JSON, or a body with blobs).
 ///
 /// A header of another message type is `Err(WrongMsgId)`, checked before

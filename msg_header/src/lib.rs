@@ -46,7 +46,7 @@ pub use clock::now_ns;
 pub use error::{DowncastError, MsgError, ParseIdError};
 pub use hash_id::{HashId, IdKind, MsgId, MsgKind, NodeId, NodeKind};
 pub use header::MsgHeader;
-pub use json::{decode_body, encode_body, from_json, peek_msg_id, to_json};
+pub use json::{decode_body, encode_body, encode_body_split, from_json, peek_msg_id, to_json};
 #[doc(hidden)]
 pub use macros::__private;
 pub use msg::{BoxMsg, DecodeFn, DecodeMsg, IntoBoxMsg, Msg, MsgType, RawMsg, WireMsg, decode_boxed};

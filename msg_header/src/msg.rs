@@ -171,6 +171,14 @@ impl WireMsg for RawMsg {
 pub trait WireMsg: Msg {
     /// Appends the message's fields (not its header) as JSON to `out`.
     fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), MsgError>;
+
+    /// As [`encode_body`](Self::encode_body), but the bytes of its
+    /// [`Bytes`](crate::Bytes) fields are returned, to follow what `out`
+    /// got, rather than copied after it: a link sends a large message
+    /// straight from them. The default copies them, returning none.
+    fn encode_body_split(&self, out: &mut Vec<u8>) -> Result<Vec<crate::Bytes>, MsgError> {
+        self.encode_body(out).map(|()| Vec::new())
+    }
 }
 
 /// A wire message type that can be rebuilt from a header and a JSON body.

@@ -192,6 +192,13 @@ macro_rules! __msg_serde_macro {
             ) -> $crate::__private::Result<(), $crate::__private::MsgError> {
                 $crate::__private::encode_body(self, out)
             }
+
+            fn encode_body_split(
+                &self,
+                out: &mut $crate::__private::Vec<u8>,
+            ) -> $crate::__private::Result<$crate::__private::Vec<$crate::__private::Bytes>, $crate::__private::MsgError> {
+                $crate::__private::encode_body_split(self, out)
+            }
         }
 
         impl $crate::__private::DecodeMsg for $name {
@@ -235,7 +242,8 @@ macro_rules! __msg_serde_macro {
 pub mod __private {
     pub use msg_header::__msg_impl;
     pub use msg_header::{
-        DecodeMsg, MsgError, MsgHeader, Request, WireMsg, decode_body, encode_body, from_json, to_json,
+        Bytes, DecodeMsg, MsgError, MsgHeader, Request, WireMsg, decode_body, encode_body, encode_body_split,
+        from_json, to_json,
     };
     pub use serde::{Deserialize, Serialize};
     pub use std::fmt::Debug;

@@ -93,7 +93,9 @@ fn events(s: &mut S) -> Vec<Seen> {
     let mut out = Vec::new();
     while let Some(e) = s.poll_event() {
         out.push(match e {
-            Event::Msg { header, body, .. } => Seen::Msg(header.seq, String::from_utf8_lossy(body).into_owned()),
+            Event::Msg { header, body, .. } => {
+                Seen::Msg(header.seq, String::from_utf8_lossy(body).into_owned())
+            }
             Event::Acked(t) => Seen::Acked(t),
             Event::Nacked { msg, reason, .. } => Seen::Nacked(msg, reason),
             Event::Unhandled { header, reason, body } => {
@@ -782,7 +784,7 @@ fn run_parts(p: &mut Pair, grant: bool) -> (Vec<(u64, Vec<u8>)>, Vec<u64>) {
 fn a_message_larger_than_a_frame_goes_in_parts_with_other_frames_between() {
     let mut p = Pair::new(small_frames());
     let (frame, body) = large_frame(100_000);
-    p.a.send_large(frame, 1);
+    p.a.send_large(frame, Vec::new(), 1);
     p.a.send_msg(&msg_frame(2), 2);
     // The small message goes out after one part, not after the whole.
     assert!(p.a.transmit().len() < 2 * 4096, "{} bytes queued", p.a.transmit().len());
@@ -802,7 +804,7 @@ fn a_message_larger_than_a_frame_goes_in_parts_with_other_frames_between() {
 fn a_piece_waits_for_room_and_reading_with_it() {
     let mut p = Pair::new(small_frames());
     let (frame, body) = large_frame(10_000);
-    p.a.send_large(frame, 1);
+    p.a.send_large(frame, Vec::new(), 1);
     p.a_to_b();
     assert!(events(&mut p.b).is_empty());
     let want = p.b.part_growth();
@@ -819,7 +821,7 @@ fn a_piece_waits_for_room_and_reading_with_it() {
 fn a_message_in_parts_never_holds_more_than_its_length() {
     let mut p = Pair::new(small_frames());
     let (frame, _) = large_frame(50_001);
-    p.a.send_large(frame, 1);
+    p.a.send_large(frame, Vec::new(), 1);
     let mut granted = 0;
     for _ in 0..1000 {
         p.a_to_b();
@@ -838,7 +840,7 @@ fn a_message_in_parts_never_holds_more_than_its_length() {
 fn a_link_lost_mid_message_delivers_nothing_and_reports_it_unacknowledged() {
     let mut p = Pair::new(small_frames());
     let (frame, _) = large_frame(20_000);
-    p.a.send_large(frame, 7);
+    p.a.send_large(frame, Vec::new(), 7);
     p.a_to_b();
     p.b.grant_parts(1 << 20);
     assert!(events(&mut p.b).is_empty());
@@ -911,4 +913,34 @@ fn a_message_in_parts_that_stops_coming_is_cut_at_the_frame_deadline() {
     }
     p.b.handle_timeout(deadline);
     assert_eq!(events(&mut p.b), [Seen::Closed("slow_frame".into())]);
+}
+
+#[test]
+fn a_message_sent_from_its_blobs_arrives_as_its_whole_encoding() {
+    #[derive(serde::Serialize)]
+    struct Picture {
+        name: &'static str,
+        pixels: msg_header::Bytes,
+        empty: msg_header::Bytes,
+        thumbnail: msg_header::Bytes,
+    }
+    let picture = Picture {
+        name: "p",
+        pixels: (0..30_000u32).map(|i| i as u8).collect::<Vec<u8>>().into(),
+        empty: msg_header::Bytes::new(),
+        thumbnail: vec![9; 5000].into(),
+    };
+    let mut whole = Vec::new();
+    msg_header::encode_body(&picture, &mut whole).unwrap();
+    let header = FrameHeader { dst: ActorId::from_u128(9), ..FrameHeader::new(FrameKind::Msg) };
+    let mut head = vec![0; FRAME_HEADER_LEN];
+    let blobs = msg_header::encode_body_split(&picture, &mut head).unwrap();
+    assert_eq!(blobs.len(), 3);
+    let mut frame = Vec::new();
+    encode_frame(&header, &head[FRAME_HEADER_LEN..], usize::MAX, &mut frame).unwrap();
+    let mut p = Pair::new(small_frames());
+    p.a.send_large(frame, blobs, 1);
+    let (got, acked) = run_parts(&mut p, true);
+    assert!(got.len() == 1 && got[0].1 == whole, "the pieces add up to the whole encoding");
+    assert_eq!(acked, [1]);
 }

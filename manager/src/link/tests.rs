@@ -185,9 +185,9 @@ impl Node {
                         Actions::default()
                     }
                 }
-                PeerCommand::SendLarge { peer, frame, msg, reply_to } => {
+                PeerCommand::SendLarge { peer, head, blobs, msg, reply_to } => {
                     if self.core.carries(&peer) {
-                        self.core.send_large(&self.host, frame, msg, reply_to)
+                        self.core.send_large(&self.host, head, blobs, msg, reply_to)
                     } else {
                         super::not_sent_large(&self.host, &peer, msg);
                         Actions::default()

@@ -153,6 +153,7 @@ fn bench_quick_json_lists_seven_paths_and_the_large_one_with_positive_figures_an
         assert!(r["ours_gb_per_sec"].as_f64().unwrap() > 0.0 && r["ratio"].as_f64().unwrap() > 0.0, "{r}");
     }
     assert!(large["rtt_busy_ns"][1].as_u64().unwrap() > 0, "{large}");
+    assert!(large["bare_rtt_busy_ns"][1].as_u64().unwrap() > 0, "{large}");
     assert!(large["receiver_rss_per_message"].as_f64().unwrap() >= 0.0, "{large}");
     let svg = std::fs::read_to_string(&plot).unwrap();
     std::fs::remove_file(&plot).unwrap();

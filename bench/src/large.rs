@@ -56,6 +56,15 @@ pub struct LargeReport {
     pub rtt_busy_ns: (u64, u64),
     /// Busy p99 over idle p99 (median over rounds).
     pub rtt_p99_ratio: f64,
+    /// The floor of the same on this machine: bare round trips (one
+    /// thread a side, polling as ours do) on a Unix socket of their own,
+    /// alone: p50 and p99, ns.
+    pub bare_rtt_idle_ns: (u64, u64),
+    /// Those bare round trips while a bare stream of 16 MiB messages runs
+    /// between the same two processes on another socket: p50 and p99, ns.
+    pub bare_rtt_busy_ns: (u64, u64),
+    /// Bare busy p99 over bare idle p99 (median over rounds).
+    pub bare_rtt_p99_ratio: f64,
     /// The sender's resident memory at its peak, above what it held before
     /// the message existed, per 64 MiB message in flight (one at a time).
     pub sender_rss_per_message: f64,
@@ -122,30 +131,21 @@ pub fn run(
     let unix = Remote::connect("large-rtt", &ours.addrs[0], true)?;
     let sink = unix.manager().find_by_name("bytes-sink").ok_or("no bytes-sink")?;
     stream(&sink, &data, Instant::now())?;
-    let (mut idle, mut busy, mut ratios) = (crate::histogram(), crate::histogram(), Vec::new());
+    let mut bare_echo = bare::SocketEcho::connect(&bare.addrs[1], crate::child::low_latency_spin())
+        .map_err(|e| e.to_string())?;
+    let (mut ours_rtt, mut bare_rtt) = (Beside::default(), Beside::default());
     for _ in 0..rounds {
-        let alone = unix.rtt(Instant::now() + sample, u64::MAX)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let streaming = {
-            let (sink, data, stop) = (sink.clone(), data.clone(), stop.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    stream(&sink, &data, Instant::now() + Duration::from_millis(50))?;
-                }
-                Ok::<(), String>(())
-            })
-        };
-        // Once the stream is under way.
-        std::thread::sleep(Duration::from_millis(20));
-        let during = unix.rtt(Instant::now() + sample, u64::MAX);
-        stop.store(true, Ordering::Relaxed);
-        streaming.join().map_err(|_| "the stream panicked".to_string())??;
-        let during = during?;
-        ratios.push(during.value_at_quantile(0.99) as f64 / alone.value_at_quantile(0.99).max(1) as f64);
-        let _ = idle.add(&alone);
-        let _ = busy.add(&during);
+        let (sink, data) = (sink.clone(), data.clone());
+        ours_rtt.round(
+            || unix.rtt(Instant::now() + sample, u64::MAX),
+            move |until| stream(&sink, &data, until).map(drop),
+        )?;
+        let to = bare.addrs[1].clone();
+        bare_rtt.round(
+            || bare_echo.run(Instant::now() + sample, u64::MAX).map_err(|e| e.to_string()),
+            move |until| bare::large_stream(&to, until, LARGE).map(drop).map_err(|e| e.to_string()),
+        )?;
     }
-    let q = |h: &hdrhistogram::Histogram<u64>| (h.value_at_quantile(0.5), h.value_at_quantile(0.99));
 
     // Memory per 64 MiB message in flight, one at a time over the Unix link.
     drop(data);
@@ -153,12 +153,65 @@ pub fn run(
     Ok(LargeReport {
         message_bytes: LARGE,
         rows,
-        rtt_idle_ns: q(&idle),
-        rtt_busy_ns: q(&busy),
-        rtt_p99_ratio: median(&ratios),
+        rtt_idle_ns: quantiles(&ours_rtt.idle),
+        rtt_busy_ns: quantiles(&ours_rtt.busy),
+        rtt_p99_ratio: median(&ours_rtt.ratios),
+        bare_rtt_idle_ns: quantiles(&bare_rtt.idle),
+        bare_rtt_busy_ns: quantiles(&bare_rtt.busy),
+        bare_rtt_p99_ratio: median(&bare_rtt.ratios),
         sender_rss_per_message: sender,
         receiver_rss_per_message: receiver,
     })
+}
+
+/// Round trips alone and beside a stream, over rounds.
+struct Beside {
+    idle: hdrhistogram::Histogram<u64>,
+    busy: hdrhistogram::Histogram<u64>,
+    /// Busy p99 over idle p99, per round.
+    ratios: Vec<f64>,
+}
+
+impl Default for Beside {
+    fn default() -> Self {
+        Self { idle: crate::histogram(), busy: crate::histogram(), ratios: Vec::new() }
+    }
+}
+
+impl Beside {
+    /// One round: `rtt` alone, then again while a thread runs `stream`
+    /// (given when to stop, 50 ms at a time) until it is done.
+    fn round(
+        &mut self,
+        mut rtt: impl FnMut() -> Result<hdrhistogram::Histogram<u64>, String>,
+        stream: impl Fn(Instant) -> Result<(), String> + Send + 'static,
+    ) -> Result<(), String> {
+        let alone = rtt()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let streaming = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    stream(Instant::now() + Duration::from_millis(50))?;
+                }
+                Ok::<(), String>(())
+            })
+        };
+        // Once the stream is under way.
+        std::thread::sleep(Duration::from_millis(20));
+        let during = rtt();
+        stop.store(true, Ordering::Relaxed);
+        streaming.join().map_err(|_| "the stream panicked".to_string())??;
+        let during = during?;
+        self.ratios.push(during.value_at_quantile(0.99) as f64 / alone.value_at_quantile(0.99).max(1) as f64);
+        let _ = self.idle.add(&alone);
+        let _ = self.busy.add(&during);
+        Ok(())
+    }
+}
+
+fn quantiles(h: &hdrhistogram::Histogram<u64>) -> (u64, u64) {
+    (h.value_at_quantile(0.5), h.value_at_quantile(0.99))
 }
 
 /// Sends `data` to `sink` until `until` (once at least), its replies to an

@@ -247,6 +247,11 @@ crate::limits! {
         /// others have theirs: one busy link cannot starve the rest.
         /// Default: 16 KiB.
         read_budget: usize = 16 << 10 => bytes,
+        /// Bytes written to one link per executor turn, at most, while more
+        /// waits (the parts of a large message): commands and the other
+        /// links have their turn between, so a small message never waits
+        /// for a large one to be written whole. Default: 64 KiB.
+        write_budget: usize = 64 << 10 => bytes,
         /// Messages of one link delivered per executor turn, at most (the
         /// rest wait for the next): a message of another link on the same
         /// executor waits behind no more than this many of a busy one's.
@@ -266,14 +271,15 @@ crate::limits! {
 
 impl LinkLimits {
     /// The limits as they apply: `max_inbound_bytes` and
-    /// `max_write_buffer` at least `max_frame`, the window, the read
-    /// budget and the turn at least 1.
+    /// `max_write_buffer` at least `max_frame`, the window, the read and
+    /// write budgets and the turn at least 1.
     pub fn normalized(&self) -> Self {
         let mut l = self.clone();
         l.max_inbound_bytes = l.max_inbound_bytes.max(l.max_frame);
         l.max_write_buffer = l.max_write_buffer.max(l.max_frame);
         l.window = l.window.max(1);
         l.read_budget = l.read_budget.max(1);
+        l.write_budget = l.write_budget.max(1);
         l.msgs_per_turn = l.msgs_per_turn.max(1);
         l
     }
@@ -301,7 +307,7 @@ mod tests {
     #[test]
     fn every_link_limit_documents_its_default() {
         let rows = LinkLimits::default().rows();
-        assert_eq!(rows.len(), 21);
+        assert_eq!(rows.len(), 22);
         for row in rows {
             assert!(row.doc_states_default(), "{}: docs say {:?}, value is {}", row.name, row.doc, row.shown);
             assert!(!row.what().contains("Default:"), "{}", row.what());

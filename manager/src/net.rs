@@ -109,6 +109,9 @@ pub(crate) struct Net {
     caches: Caches,
     /// Links with bytes to write.
     dirty: Vec<usize>,
+    /// Links whose write budget ran out with more to write and room for
+    /// it: written again at the next flush.
+    write_again: Vec<usize>,
     /// Links that may have more to read (their budget ran out, or they
     /// resumed), and listeners that may have more to accept: served on the
     /// next turn, as if readiness said so.
@@ -149,6 +152,7 @@ impl Net {
             redials: Vec::new(),
             caches: Caches::default(),
             dirty: Vec::new(),
+            write_again: Vec::new(),
             ready: Vec::new(),
             downs: Vec::new(),
             pending: VecDeque::new(),
@@ -179,7 +183,7 @@ impl Net {
 
     /// Whether links wait to be read again without a readiness event.
     pub(crate) fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
+        !self.ready.is_empty() || !self.write_again.is_empty()
     }
 
     fn link(&mut self, key: usize) -> Option<&mut Link> {
@@ -430,16 +434,30 @@ impl Net {
     /// Writes what is pending on `key`, as far as the stream takes it. A
     /// link paused for its output reads again once the output is under
     /// its cap.
-    fn write<H: Host + ?Sized>(&mut self, _host: &H, key: usize) {
+    ///
+    /// At most [`write_budget`](connection::LinkLimits::write_budget)
+    /// bytes go per call: a link with more (the parts of a large message)
+    /// is written again next turn, after the commands that came meanwhile.
+    fn write<H: Host + ?Sized>(&mut self, host: &H, key: usize) {
+        let mut budget = host.config().link.write_budget.max(1);
         let Some(link) = self.link(key) else { return };
         let Link { stream, core, writable, .. } = &mut *link;
+        let mut again = false;
         while *writable && core.pending_output() > 0 {
-            match stream.write(core.transmit()) {
+            if budget == 0 {
+                again = true;
+                break;
+            }
+            let out = core.transmit();
+            match stream.write(&out[..out.len().min(budget)]) {
                 Ok(0) => {
                     core.close(CloseReason::PeerClosed);
                     break;
                 }
-                Ok(n) => core.transmitted(Instant::now(), n),
+                Ok(n) => {
+                    budget -= n;
+                    core.transmitted(Instant::now(), n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     *writable = false;
                     core.write_blocked(Instant::now());
@@ -452,6 +470,9 @@ impl Net {
             }
         }
         let (resumes, ended) = core.after_write();
+        if again {
+            self.write_again.push(key);
+        }
         if resumes {
             self.ready.push(key);
         }
@@ -474,6 +495,7 @@ impl Net {
     /// Acknowledges what was read and writes every link with bytes pending.
     pub(crate) fn flush<H: Host + ?Sized>(&mut self, host: &H, registry: &Registry) {
         let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.append(&mut self.write_again);
         self.flushes = self.flushes.wrapping_add(1);
         let publish = self.flushes.is_multiple_of(PUBLISH_EVERY_FLUSHES);
         for (key, io) in self.io.iter_mut() {

@@ -189,6 +189,14 @@ fn print_large(large: &bench::large::LargeReport) {
         large.rtt_p99_ratio
     );
     println!(
+        "bare round trips on a socket of their own: p50/p99 {:.1}/{:.1} µs alone, {:.1}/{:.1} µs beside a bare stream on another (p99 {:.2}x)",
+        us(large.bare_rtt_idle_ns.0),
+        us(large.bare_rtt_idle_ns.1),
+        us(large.bare_rtt_busy_ns.0),
+        us(large.bare_rtt_busy_ns.1),
+        large.bare_rtt_p99_ratio
+    );
+    println!(
         "memory per 64 MiB message in flight, peak above the start: sender {:.2}x, receiver {:.2}x its size",
         large.sender_rss_per_message, large.receiver_rss_per_message
     );

@@ -59,7 +59,7 @@ impl Secret {
     }
 
     /// The MAC keyed with this secret over `label` then `parts`.
-    fn mac(&self, label: &[u8], parts: &[&[u8]]) -> Result<HmacSha256, HandshakeError> {
+    pub(crate) fn mac(&self, label: &[u8], parts: &[&[u8]]) -> Result<HmacSha256, HandshakeError> {
         // HMAC takes keys of any length, so this cannot fail; if it ever
         // did, no MAC could be checked: authentication fails.
         let mut mac = HmacSha256::new_from_slice(&self.0).map_err(|_| HandshakeError::BadMac)?;

@@ -10,6 +10,9 @@
 //! * [`FrameHeader`], [`encode_frame`], [`FrameDecoder`]: length-prefixed
 //!   frames with a hard maximum size, checked before any allocation.
 //! * [`DirectoryUpdate`], [`CloseBody`]: the JSON bodies of control frames.
+//! * [`NoiseHandshake`], [`Secure`]: encrypted links, a Noise handshake
+//!   keyed by the shared secret and AEAD records that carry the frames
+//!   (not yet offered by the manager's links).
 //!
 //! # Examples
 //!
@@ -39,6 +42,7 @@ pub mod fuzzing;
 mod handshake;
 mod limits;
 mod parts;
+mod secure;
 mod session;
 
 pub use bodies::{CloseBody, DirEntry, DirectoryUpdate};
@@ -57,6 +61,10 @@ pub use limits::{LimitRow, LinkLimits, show_bytes, show_count, show_duration};
 /// that actors and their errors can name it without the wire).
 pub use msg_header::NackReason;
 pub use parts::{FIRST_PART, LAST_PART, PART_BODY};
+pub use secure::{
+    MAX_PLAIN, MAX_RECORD, NOISE_PATTERN, NoiseHandshake, RECORD_HEADER_LEN, Secure, SecureCounters,
+    SecureError, TAG_LEN,
+};
 pub use session::{
     BudgetKind, CloseReason, Event, LimitKind, NACK_CODES, PeerCloseReason, ProtocolError, READ_BUFFER_BASE,
     Session, SessionCounters,

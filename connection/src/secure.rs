@@ -1,0 +1,262 @@
+//! Encrypted links, I/O-free: a Noise handshake keyed by the shared
+//! secret, then records sealed with an AEAD. Bytes in, bytes out, as the
+//! rest of the crate: the driver moves them.
+//!
+//! * **The handshake** is `Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s`: each
+//!   side draws an ephemeral key pair for this link only (forward secrecy:
+//!   a secret stolen later opens no record recorded earlier), and the
+//!   pre-shared key ([`Secret::noise_psk`]) is mixed in before the first
+//!   message, so a side without the secret cannot complete it. The
+//!   prologue binds what came before it on the connection (the plain
+//!   handshake's transcript): a relay that changed any byte of it makes
+//!   the Noise handshake fail.
+//! * **Records** carry the session's bytes: a 2-byte big-endian length,
+//!   then that many bytes of ciphertext (at most [`MAX_RECORD`], the Noise
+//!   limit; its last [`TAG_LEN`] bytes are the tag). One record holds as
+//!   many frames as fit ([`MAX_PLAIN`] bytes), so the cost is per burst,
+//!   not per small message. Nonces are implicit, counted on each side: a
+//!   record altered, replayed, reordered, dropped or truncated fails to
+//!   open ([`SecureError::BadRecord`]), and the link closes.
+//!
+//! ```
+//! use connection::{NoiseHandshake, Role, Secret};
+//!
+//! let secret = Secret::new(b"both ends hold this".to_vec()).unwrap();
+//! let psk = secret.noise_psk(b"what came before on the connection");
+//! let mut client = NoiseHandshake::new(Role::Client, &psk, b"prologue").unwrap();
+//! let mut server = NoiseHandshake::new(Role::Server, &psk, b"prologue").unwrap();
+//! let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
+//! client.write(&mut to_server).unwrap();
+//! server.read(&to_server).unwrap();
+//! server.write(&mut to_client).unwrap();
+//! client.read(&to_client).unwrap();
+//! let (mut client, mut server) = (client.finish().unwrap(), server.finish().unwrap());
+//!
+//! let mut wire = Vec::new();
+//! client.seal(b"a burst of frames", &mut wire).unwrap();
+//! assert!(!wire.windows(5).any(|w| w == b"burst"), "nothing of it in the clear");
+//! let mut plain = Vec::new();
+//! assert_eq!(server.open(&wire, &mut plain).unwrap(), wire.len());
+//! assert_eq!(plain, b"a burst of frames");
+//! ```
+
+use crate::{Role, Secret};
+
+/// The Noise protocol of encrypted links.
+pub const NOISE_PATTERN: &str = "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s";
+
+/// The bytes of a record's length, before its ciphertext.
+pub const RECORD_HEADER_LEN: usize = 2;
+
+/// The AEAD tag at the end of every record's ciphertext.
+pub const TAG_LEN: usize = 16;
+
+/// The largest ciphertext of a record (the Noise limit).
+pub const MAX_RECORD: usize = 65535;
+
+/// The most plaintext one record carries.
+pub const MAX_PLAIN: usize = MAX_RECORD - TAG_LEN;
+
+/// Why encrypted bytes were refused: each closes the link.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SecureError {
+    /// A record did not open: altered, replayed, reordered, or out of
+    /// place after a dropped one.
+    #[error("a record failed its authentication (altered, replayed, reordered or dropped)")]
+    BadRecord,
+    /// A record too short to hold its tag.
+    #[error("a record of {0} bytes, shorter than its tag")]
+    ShortRecord(usize),
+    /// The stream ended inside a record.
+    #[error("the stream ended inside a record")]
+    Truncated,
+    /// The Noise handshake failed: the peer does not hold the secret, or
+    /// what came before it on the connection was changed.
+    #[error("the encrypted handshake failed: {0}")]
+    Handshake(&'static str),
+    /// So many records went one way that their nonces ran out.
+    #[error("the link's keys are spent")]
+    Exhausted,
+}
+
+impl Secret {
+    /// The Noise pre-shared key of a link: the secret's MAC over
+    /// `transcript` (what the link's plain handshake exchanged), so that
+    /// each link has a key of its own.
+    pub fn noise_psk(&self, transcript: &[u8]) -> [u8; 32] {
+        let mut psk = [0u8; 32];
+        if let Ok(mac) = self.mac(b"ipchnl noise psk 1", &[transcript]) {
+            psk.copy_from_slice(&hmac::Mac::finalize(mac).into_bytes());
+        }
+        psk
+    }
+}
+
+/// The Noise handshake of one link, in memory: [`write`](Self::write)
+/// what it sends, [`read`](Self::read) what came, until
+/// [`is_done`](Self::is_done); then [`finish`](Self::finish) gives the
+/// link's [`Secure`] records. The client (initiator) writes first.
+pub struct NoiseHandshake {
+    state: snow::HandshakeState,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for NoiseHandshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NoiseHandshake").field("done", &self.is_done()).finish_non_exhaustive()
+    }
+}
+
+impl NoiseHandshake {
+    /// A handshake for `role`, keyed with `psk`, bound to `prologue`.
+    pub fn new(role: Role, psk: &[u8; 32], prologue: &[u8]) -> Result<Self, SecureError> {
+        let params = NOISE_PATTERN.parse().map_err(|_| SecureError::Handshake("unknown Noise pattern"))?;
+        let builder = snow::Builder::new(params)
+            .psk(0, psk)
+            .and_then(|b| b.prologue(prologue))
+            .map_err(|_| SecureError::Handshake("bad Noise parameters"))?;
+        let state = match role {
+            Role::Client => builder.build_initiator(),
+            Role::Server => builder.build_responder(),
+        }
+        .map_err(|_| SecureError::Handshake("no Noise state"))?;
+        Ok(Self { state, buf: vec![0; MAX_RECORD] })
+    }
+
+    /// Whether it is this side's turn to write.
+    pub fn wants_to_write(&self) -> bool {
+        !self.state.is_handshake_finished() && self.state.is_my_turn()
+    }
+
+    /// Appends this side's next handshake message, as a record, to `out`
+    /// (nothing when it is not this side's turn).
+    pub fn write(&mut self, out: &mut Vec<u8>) -> Result<(), SecureError> {
+        if !self.wants_to_write() {
+            return Ok(());
+        }
+        let n = self
+            .state
+            .write_message(&[], &mut self.buf)
+            .map_err(|_| SecureError::Handshake("cannot write a handshake message"))?;
+        push_record(out, &self.buf[..n]);
+        Ok(())
+    }
+
+    /// Reads the peer's next handshake message from the front of `input`;
+    /// the bytes taken (0: it is not whole yet, or it is not the peer's
+    /// turn).
+    pub fn read(&mut self, input: &[u8]) -> Result<usize, SecureError> {
+        if self.state.is_handshake_finished() || self.state.is_my_turn() {
+            return Ok(0);
+        }
+        let Some((record, used)) = next_record(input)? else { return Ok(0) };
+        self.state.read_message(record, &mut self.buf).map_err(|_| {
+            SecureError::Handshake("the peer does not hold the secret, or the connection was changed")
+        })?;
+        Ok(used)
+    }
+
+    /// Whether both sides have what they need.
+    pub fn is_done(&self) -> bool {
+        self.state.is_handshake_finished()
+    }
+
+    /// The link's records, once [`is_done`](Self::is_done).
+    pub fn finish(self) -> Result<Secure, SecureError> {
+        let transport = self
+            .state
+            .into_transport_mode()
+            .map_err(|_| SecureError::Handshake("the handshake is not done"))?;
+        Ok(Secure { transport, buf: self.buf, counters: SecureCounters::default() })
+    }
+}
+
+/// What a link's records counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SecureCounters {
+    /// Records sealed and sent.
+    pub records_out: u64,
+    /// Records opened.
+    pub records_in: u64,
+    /// Records refused (each closes the link: at most one per link).
+    pub bad_records: u64,
+}
+
+/// A link's records after its handshake: [`seal`](Self::seal) what the
+/// session writes, [`open`](Self::open) what the connection brings.
+pub struct Secure {
+    transport: snow::TransportState,
+    buf: Vec<u8>,
+    counters: SecureCounters,
+}
+
+impl std::fmt::Debug for Secure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secure").field("counters", &self.counters).finish_non_exhaustive()
+    }
+}
+
+impl Secure {
+    /// Appends `plain` to `out` as records of at most [`MAX_PLAIN`] bytes
+    /// each (none for no bytes).
+    pub fn seal(&mut self, plain: &[u8], out: &mut Vec<u8>) -> Result<(), SecureError> {
+        for chunk in plain.chunks(MAX_PLAIN) {
+            let n = self.transport.write_message(chunk, &mut self.buf).map_err(|_| SecureError::Exhausted)?;
+            push_record(out, &self.buf[..n]);
+            self.counters.records_out += 1;
+        }
+        Ok(())
+    }
+
+    /// Opens the whole records at the front of `input`, appending their
+    /// plaintext to `plain`; the bytes taken (a record not yet whole is
+    /// left for the next call). On error the link must close: nothing
+    /// after the bad record can be read.
+    pub fn open(&mut self, input: &[u8], plain: &mut Vec<u8>) -> Result<usize, SecureError> {
+        let mut used = 0;
+        while let Some((record, n)) =
+            next_record(&input[used..]).inspect_err(|_| self.counters.bad_records += 1)?
+        {
+            let Ok(len) = self.transport.read_message(record, &mut self.buf) else {
+                self.counters.bad_records += 1;
+                return Err(SecureError::BadRecord);
+            };
+            plain.extend_from_slice(&self.buf[..len]);
+            self.counters.records_in += 1;
+            used += n;
+        }
+        Ok(used)
+    }
+
+    /// The connection ended with `left` bytes not taken by
+    /// [`open`](Self::open): an error if they are part of a record.
+    pub fn check_end(&self, left: usize) -> Result<(), SecureError> {
+        if left == 0 { Ok(()) } else { Err(SecureError::Truncated) }
+    }
+
+    /// What was counted so far.
+    pub fn counters(&self) -> SecureCounters {
+        self.counters
+    }
+}
+
+fn push_record(out: &mut Vec<u8>, ciphertext: &[u8]) {
+    // Noise messages are at most MAX_RECORD (65535) bytes: the length fits.
+    let len = u16::try_from(ciphertext.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(ciphertext);
+}
+
+/// The record at the front of `input` and the bytes it takes, if whole.
+fn next_record(input: &[u8]) -> Result<Option<(&[u8], usize)>, SecureError> {
+    let Some(len) = input.first_chunk::<RECORD_HEADER_LEN>() else { return Ok(None) };
+    let len = usize::from(u16::from_be_bytes(*len));
+    if len < TAG_LEN {
+        return Err(SecureError::ShortRecord(len));
+    }
+    let end = RECORD_HEADER_LEN + len;
+    Ok(input.get(RECORD_HEADER_LEN..end).map(|r| (r, end)))
+}
+
+#[cfg(test)]
+mod tests;

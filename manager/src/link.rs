@@ -28,7 +28,8 @@ use actor::{
 };
 use connection::{
     BudgetKind, CloseReason, DirectoryUpdate, Event, FRAME_HEADER_LEN, FrameHeader, FrameKind,
-    HandshakeConfig, Incarnation, LimitKind, LinkLimits, NackReason, PeerHello, Role, Session,
+    HandshakeConfig, Incarnation, LimitKind, LinkLimits, NackReason, PeerCloseReason, PeerHello, Role,
+    Session,
 };
 use msg_header::{ActorId, BoxMsg, MsgHeader, MsgId, MsgType, NodeId, RawMsg, UnhandledReason};
 use rustc_hash::FxHashMap as HashMap;
@@ -1422,9 +1423,15 @@ impl LinkCore {
                 }
             }
         }
+        // This node dialed a newer link to the same peer, which either end
+        // kept instead of this one: that link is the answer, and its own
+        // loss is what would be redialed. (The peer's word for it can come
+        // before the newer link is up here: redialing then replaced the
+        // newer link in turn, losing what it carried, again and again.)
+        let replaced = matches!(why, CloseReason::Replaced | CloseReason::Peer(PeerCloseReason::Replaced));
         if let Some(w) = self.waiter.take() {
             // Our link lost to the node's own dial: the kept one answers.
-            if let (Some(peer), true) = (&self.peer, why.is_duplicate()) {
+            if let (Some(peer), true) = (&self.peer, why.is_duplicate() || replaced) {
                 host.nodes().await_directory(peer, w);
                 return None;
             }
@@ -1435,7 +1442,7 @@ impl LinkCore {
         // A link that lost to another one to the same node is not redialed:
         // the kept link's dialer redials that one if it goes down.
         let addr = self.dial.take()?;
-        let redials = !matches!(why, CloseReason::Duplicate | CloseReason::Shutdown | CloseReason::Replaced);
+        let redials = !matches!(why, CloseReason::Duplicate | CloseReason::Shutdown) && !replaced;
         if redials && !(why.is_duplicate() && still_linked) && !host.is_stopping() {
             let attempt = if was_up { 0 } else { self.attempt + 1 };
             return Some(Redial { addr, attempt });

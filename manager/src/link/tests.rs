@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use actor::{
     Actor, ActorSender, Envelope, Hold, LocalPool, Route, SendError, Terminated, TerminationReason, Wait,
 };
-use connection::{CloseReason, Incarnation, LinkLimits, NackReason};
+use connection::{CloseReason, Incarnation, LinkLimits, NackReason, PeerCloseReason};
 use crossbeam_channel::Receiver;
 use echo_reply::EchoReply;
 use echo_req::EchoReq;
@@ -639,7 +639,7 @@ fn a_link_that_goes_down_reports_what_it_carried_unacknowledged_and_owed() {
 fn watches_across_a_link_end_with_it_as_link_down_or_shutdown() {
     for (why, expected) in [
         (CloseReason::PeerClosed, TerminationReason::LinkDown),
-        (CloseReason::Peer(connection::PeerCloseReason::Shutdown), TerminationReason::Shutdown),
+        (CloseReason::Peer(PeerCloseReason::Shutdown), TerminationReason::Shutdown),
     ] {
         let mut p = Pair::new();
         let (watcher, rx) = ActorSender::inbox("watcher");
@@ -703,6 +703,8 @@ fn a_dialed_link_that_goes_down_is_redialed_unless_replaced_or_shutting_down() {
         (CloseReason::HeartbeatTimeout, true),
         (CloseReason::Duplicate, false),
         (CloseReason::Replaced, false),
+        // The peer kept a newer link this node dialed.
+        (CloseReason::Peer(PeerCloseReason::Replaced), false),
         (CloseReason::Shutdown, false),
     ] {
         let mut p = Pair::new();

@@ -6,6 +6,8 @@ use hmac::{Hmac, Mac};
 use msg_header::NodeId;
 use sha2::Sha256;
 
+use crate::secure::{NoiseHandshake, Secure, SecureError};
+
 /// The first four bytes of every handshake message: `IPCH`.
 pub const MAGIC: [u8; 4] = *b"IPCH";
 /// The lowest protocol version this implementation speaks.
@@ -18,6 +20,13 @@ pub const AUTH: u32 = 0x0000_0001;
 /// Capability bit: this side reads DEAD frames (messages it sent, returned
 /// unhandled after they were acknowledged); a peer sends it none without.
 pub const DEAD: u32 = 0x0000_0002;
+/// Capability bit: this side can encrypt the link (it has a shared secret,
+/// the Noise pre-shared key, and speaks the records of `crate::Secure`).
+pub const ENCRYPT: u32 = 0x0000_0004;
+/// Capability bit: this side requires the link encrypted. The link is
+/// encrypted when either side requires it; a side that requires it of a
+/// peer that cannot refuses the link.
+pub const ENCRYPT_REQUIRED: u32 = 0x0000_0008;
 
 /// A shared secret. Its `Debug` is redacted, it is never logged, and its
 /// bytes are overwritten when it is dropped.
@@ -125,13 +134,29 @@ pub struct HandshakeConfig {
     pub version_min: u8,
     /// The highest version to speak.
     pub version_max: u8,
+    /// Whether this side requires the link encrypted (it needs `secret`).
+    pub encrypt: bool,
 }
 
 impl HandshakeConfig {
     /// This node's configuration, without a secret, speaking every version
     /// this implementation knows.
     pub fn new(node_id: NodeId, incarnation: Incarnation) -> Self {
-        Self { node_id, incarnation, secret: None, version_min: VERSION_MIN, version_max: VERSION_MAX }
+        Self {
+            node_id,
+            incarnation,
+            secret: None,
+            version_min: VERSION_MIN,
+            version_max: VERSION_MAX,
+            encrypt: false,
+        }
+    }
+
+    /// Requires the link encrypted (with [`with_secret`](Self::with_secret):
+    /// the secret keys it).
+    pub fn with_encryption(mut self) -> Self {
+        self.encrypt = true;
+        self
     }
 
     /// Requires the peer to prove it has `secret`.
@@ -154,6 +179,9 @@ pub struct PeerHello {
     pub capabilities: u32,
     /// Whether both sides proved they have the shared secret.
     pub authenticated: bool,
+    /// Whether the link is encrypted (after the handshake, every byte is
+    /// in records: [`Handshake::take_secure`]).
+    pub encrypted: bool,
     /// The link's dial number: the client nonce's first 8 bytes, big-endian
     /// (see [`client_nonce`]). Of two links one node dialed to the same
     /// other node, the one with the larger number is the newer.
@@ -225,6 +253,18 @@ pub enum HandshakeError {
     /// The peer is this very node.
     #[error("refusing a link to this node itself")]
     SelfConnect,
+    /// One side requires the link encrypted and the other cannot encrypt.
+    #[error("{}", if *.by_peer { "the peer requires encryption, and this side cannot encrypt" } else { "this side requires encryption, and the peer cannot encrypt" })]
+    EncryptionRequired {
+        /// Whether it was the peer that required it.
+        by_peer: bool,
+    },
+    /// The Noise handshake after the plain one failed.
+    #[error("{0}")]
+    Noise(SecureError),
+    /// This side requires encryption and has no secret to key it.
+    #[error("encryption is required and no secret is configured to key it")]
+    EncryptionNeedsSecret,
 }
 
 /// Bytes of a HELLO, and of a HELLO_ACK without its MAC.
@@ -237,6 +277,10 @@ const HELLO_ACK_AUTH_LEN: usize = HELLO_LEN + MAC_LEN;
 const AUTH_HEAD_LEN: usize = 8;
 /// Bytes of an AUTH.
 const AUTH_LEN: usize = AUTH_HEAD_LEN + MAC_LEN;
+/// Bytes of each Noise handshake message after the plain handshake, as a
+/// record: its 2-byte length, an ephemeral key (32) and the tag of its
+/// empty payload (16).
+const NOISE_MSG_LEN: usize = 2 + 32 + 16;
 
 /// Message type of a HELLO.
 const TYPE_HELLO: u8 = 0x01;
@@ -264,6 +308,9 @@ enum State {
     AwaitHello,
     /// Server: the HELLO_ACK is sent, the client's AUTH is awaited.
     AwaitAuth,
+    /// Either side: the plain handshake is done and the link encrypted;
+    /// the peer's Noise message is awaited.
+    AwaitNoise,
     /// Frames may flow.
     Done,
     /// The handshake failed for good.
@@ -279,6 +326,8 @@ impl State {
             Self::AwaitServerMac => Some((HELLO_ACK_AUTH_LEN, TYPE_HELLO_ACK)),
             Self::AwaitHello => Some((HELLO_LEN, TYPE_HELLO)),
             Self::AwaitAuth => Some((AUTH_LEN, TYPE_AUTH)),
+            // A record, not a handshake message: no magic, no type.
+            Self::AwaitNoise => Some((NOISE_MSG_LEN, 0)),
             Self::Done | Self::Failed(_) => None,
         }
     }
@@ -390,6 +439,10 @@ pub struct Handshake {
     output: Vec<u8>,
     /// The peer, once the handshake succeeded.
     peer: Option<PeerHello>,
+    /// The Noise handshake of an encrypted link, under way.
+    noise: Option<NoiseHandshake>,
+    /// An encrypted link's records, once done (taken by the session).
+    secure: Option<Secure>,
 }
 
 impl Handshake {
@@ -406,6 +459,8 @@ impl Handshake {
             transcript: Vec::with_capacity(HELLO_LEN + HELLO_ACK_AUTH_LEN),
             output: Vec::new(),
             peer: None,
+            noise: None,
+            secure: None,
         };
         if role == Role::Client {
             let hello = handshake
@@ -430,7 +485,11 @@ impl Handshake {
             self.input.extend_from_slice(&input[used..used + take]);
             used += take;
             let whole = self.input.len() == len;
-            let step = if whole { self.step() } else { self.check_start(kind) };
+            let step = match (whole, self.state == State::AwaitNoise) {
+                (true, _) => self.step(),
+                (false, false) => self.check_start(kind),
+                (false, true) => Ok(()),
+            };
             if let Err(e) = step {
                 self.fail(e.clone());
                 return Err(e);
@@ -465,12 +524,20 @@ impl Handshake {
         self.role
     }
 
+    /// An encrypted link's records, once the handshake is done (once: the
+    /// session takes them). `None` for a link that is not encrypted.
+    pub fn take_secure(&mut self) -> Option<Secure> {
+        self.secure.take().filter(|_| self.is_done())
+    }
+
     /// This side's HELLO or HELLO_ACK, version bytes aside.
     fn own_hello(&self, version_a: u8, version_b: u8) -> Hello {
         Hello {
             version_a,
             version_b,
-            capabilities: DEAD | if self.config.secret.is_some() { AUTH } else { 0 },
+            capabilities: DEAD
+                | if self.config.secret.is_some() { AUTH | ENCRYPT } else { 0 }
+                | if self.config.encrypt { ENCRYPT_REQUIRED } else { 0 },
             nonce: self.nonce,
             node_id: self.config.node_id,
             incarnation: self.config.incarnation,
@@ -482,6 +549,8 @@ impl Handshake {
         self.output.clear();
         self.input.clear();
         self.peer = None;
+        self.noise = None;
+        self.secure = None;
     }
 
     /// Refuses a partial message as soon as its start is wrong, so that
@@ -504,6 +573,7 @@ impl Handshake {
             State::AwaitServerMac => self.on_server_mac(),
             State::AwaitHello => self.on_hello(),
             State::AwaitAuth => self.on_auth(),
+            State::AwaitNoise => self.on_noise(),
             State::Done | State::Failed(_) => Ok(()),
         }
     }
@@ -527,7 +597,23 @@ impl Handshake {
         if peer.node_id == self.config.node_id {
             return Err(HandshakeError::SelfConnect);
         }
-        Ok(())
+        self.encrypted(peer).map(drop)
+    }
+
+    /// Whether the link with `peer` is encrypted: when either side
+    /// requires it, and both can.
+    fn encrypted(&self, peer: &Hello) -> Result<bool, HandshakeError> {
+        if self.config.encrypt && self.config.secret.is_none() {
+            return Err(HandshakeError::EncryptionNeedsSecret);
+        }
+        let ours = self.own_hello(0, 0).capabilities;
+        let theirs = peer.capabilities;
+        let (we_can, they_can) = (ours & ENCRYPT != 0, theirs & ENCRYPT != 0);
+        match (self.config.encrypt, theirs & ENCRYPT_REQUIRED != 0) {
+            (true, _) if !they_can => Err(HandshakeError::EncryptionRequired { by_peer: false }),
+            (_, true) if !we_can => Err(HandshakeError::EncryptionRequired { by_peer: true }),
+            (ours_req, theirs_req) => Ok(ours_req || theirs_req),
+        }
     }
 
     /// The peer, from its HELLO or HELLO_ACK.
@@ -540,6 +626,7 @@ impl Handshake {
             version,
             capabilities: peer.capabilities,
             authenticated: false,
+            encrypted: false,
         });
     }
 
@@ -590,7 +677,51 @@ impl Handshake {
         let client_mac = secret.mac(CLIENT_LABEL, &[&self.transcript, &auth[..AUTH_HEAD_LEN]])?.finalize();
         auth[AUTH_HEAD_LEN..].copy_from_slice(&client_mac.into_bytes());
         self.output.extend_from_slice(&auth);
+        self.after_auth()
+    }
+
+    /// Both sides, the plain handshake authenticated: done, or on to the
+    /// Noise handshake of an encrypted link (the client writes first),
+    /// keyed and bound by what the plain one exchanged.
+    fn after_auth(&mut self) -> Result<(), HandshakeError> {
+        let encrypted =
+            self.peer.as_ref().is_some_and(|p| p.capabilities & ENCRYPT_REQUIRED != 0) || self.config.encrypt;
+        let Some(secret) = self.config.secret.as_ref().filter(|_| encrypted) else {
+            self.finish(true);
+            return Ok(());
+        };
+        let psk = secret.noise_psk(&self.transcript);
+        let mut noise =
+            NoiseHandshake::new(self.role, &psk, &self.transcript).map_err(HandshakeError::Noise)?;
+        noise.write(&mut self.output).map_err(HandshakeError::Noise)?;
+        self.noise = Some(noise);
+        self.input.clear();
+        self.state = State::AwaitNoise;
+        Ok(())
+    }
+
+    /// Both sides: the peer's Noise message. The server answers with its
+    /// own; after it (server) or after reading it (client) the link is up,
+    /// encrypted.
+    fn on_noise(&mut self) -> Result<(), HandshakeError> {
+        let Some(noise) = self.noise.as_mut() else {
+            return Err(HandshakeError::Noise(SecureError::Handshake("no Noise handshake")));
+        };
+        let used = noise.read(&self.input).map_err(HandshakeError::Noise)?;
+        if used != self.input.len() {
+            return Err(HandshakeError::Noise(SecureError::Handshake("a Noise message of the wrong length")));
+        }
+        noise.write(&mut self.output).map_err(HandshakeError::Noise)?;
+        if !noise.is_done() {
+            return Err(HandshakeError::Noise(SecureError::Handshake("the Noise handshake did not end")));
+        }
+        let secure =
+            self.noise.take().map(NoiseHandshake::finish).transpose().map_err(HandshakeError::Noise)?;
+        self.secure = secure;
         self.finish(true);
+        if let Some(peer) = &mut self.peer {
+            peer.encrypted = true;
+        }
         Ok(())
     }
 
@@ -632,8 +763,7 @@ impl Handshake {
             .mac(CLIENT_LABEL, &[&self.transcript, head])?
             .verify_slice(client_mac)
             .map_err(|_| HandshakeError::BadMac)?;
-        self.finish(true);
-        Ok(())
+        self.after_auth()
     }
 }
 

@@ -51,8 +51,8 @@ pub use frame::{
     encode_frame, encode_msg_frame, encode_msg_split, patch_seq_ack,
 };
 pub use handshake::{
-    AUTH, DEAD, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC, PeerHello, Role, Secret,
-    VERSION_MAX, VERSION_MIN, client_nonce, starts_hello,
+    AUTH, DEAD, ENCRYPT, ENCRYPT_REQUIRED, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC,
+    PeerHello, Role, Secret, VERSION_MAX, VERSION_MIN, client_nonce, starts_hello,
 };
 #[doc(hidden)]
 pub use limits::show as limits_show;

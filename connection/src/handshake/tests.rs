@@ -61,8 +61,9 @@ fn assert_peers(c: &Handshake, s: &Handshake, authenticated: bool) {
         node_id: NodeId::of_name("beta"),
         incarnation: Incarnation([4; 16]),
         version: 1,
-        capabilities: DEAD | if authenticated { AUTH } else { 0 },
+        capabilities: DEAD | if authenticated { AUTH | ENCRYPT } else { 0 },
         authenticated,
+        encrypted: false,
         // Both ends read the dial number from the client's nonce.
         dial: 0xaaaa_aaaa_aaaa_aaaa,
     };
@@ -410,4 +411,87 @@ fn secret_from_file_strips_one_newline() {
     let missing = Secret::from_file(dir.join("missing")).unwrap_err();
     assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A client and server with the secret, each requiring encryption or not.
+fn run_encrypted(
+    client_requires: bool,
+    server_requires: bool,
+) -> Result<(Handshake, Handshake), (Role, HandshakeError)> {
+    let with = |c: HandshakeConfig, on: bool| if on { c.with_encryption() } else { c };
+    let mut c =
+        Handshake::new(Role::Client, with(config("alpha", Some(SECRET)), client_requires), [0xaa; 32]);
+    let mut s = Handshake::new(Role::Server, with(config("beta", Some(SECRET)), server_requires), [0xbb; 32]);
+    drive(&mut c, &mut s, 7).map(|()| (c, s))
+}
+
+#[test]
+fn a_link_is_encrypted_when_either_side_requires_it() {
+    for (client_requires, server_requires) in [(true, false), (false, true), (true, true)] {
+        let (mut c, mut s) = run_encrypted(client_requires, server_requires).expect("done");
+        assert!(c.peer().unwrap().encrypted && s.peer().unwrap().encrypted);
+        assert!(c.peer().unwrap().authenticated && s.peer().unwrap().authenticated);
+        let (mut cs, mut ss) =
+            (c.take_secure().expect("client records"), s.take_secure().expect("server records"));
+        assert!(c.take_secure().is_none(), "taken once");
+        let mut wire = Vec::new();
+        cs.seal(b"frames", &mut wire).unwrap();
+        let mut plain = Vec::new();
+        ss.open(&wire, &mut plain).unwrap();
+        assert_eq!(plain, b"frames");
+    }
+}
+
+#[test]
+fn without_a_requirement_a_link_is_plain_as_before() {
+    let (mut c, mut s) = run_encrypted(false, false).expect("done");
+    assert!(!c.peer().unwrap().encrypted && !s.peer().unwrap().encrypted);
+    assert!(c.take_secure().is_none() && s.take_secure().is_none());
+}
+
+#[test]
+fn a_side_that_requires_encryption_refuses_a_peer_that_cannot() {
+    // A peer with the secret that does not offer ENCRYPT (an older or
+    // simpler implementation): its HELLO without the bit.
+    let mut s = Handshake::new(Role::Server, config("beta", Some(SECRET)).with_encryption(), [0xbb; 32]);
+    let mut c = client(Some(SECRET));
+    let mut hello = c.take_output();
+    let caps = u32::from_be_bytes(hello[8..12].try_into().unwrap()) & !ENCRYPT;
+    hello[8..12].copy_from_slice(&caps.to_be_bytes());
+    assert_eq!(s.read(&hello), Err(HandshakeError::EncryptionRequired { by_peer: false }));
+    assert!(s.take_output().is_empty(), "nothing sent to it");
+    // And a client that requires it, of a server that cannot.
+    let mut c = Handshake::new(Role::Client, config("alpha", Some(SECRET)).with_encryption(), [0xaa; 32]);
+    let mut s = server(Some(SECRET));
+    s.read(&c.take_output()).unwrap();
+    let mut ack = s.take_output();
+    let caps = u32::from_be_bytes(ack[8..12].try_into().unwrap()) & !ENCRYPT;
+    ack[8..12].copy_from_slice(&caps.to_be_bytes());
+    assert_eq!(c.read(&ack), Err(HandshakeError::EncryptionRequired { by_peer: false }));
+    // What the other case says (a side that cannot encrypt has no secret,
+    // and a mismatch of secrets is refused before it).
+    let err = HandshakeError::EncryptionRequired { by_peer: true };
+    assert_eq!(err.to_string(), "the peer requires encryption, and this side cannot encrypt");
+}
+
+#[test]
+fn requiring_encryption_without_a_secret_is_an_error() {
+    let mut s = Handshake::new(Role::Server, config("beta", None).with_encryption(), [0xbb; 32]);
+    let mut c = client(None);
+    assert_eq!(s.read(&c.take_output()), Err(HandshakeError::EncryptionNeedsSecret));
+}
+
+#[test]
+fn a_changed_noise_message_fails_the_handshake() {
+    let mut c = Handshake::new(Role::Client, config("alpha", Some(SECRET)).with_encryption(), [0xaa; 32]);
+    let mut s = server(Some(SECRET));
+    feed(&mut s, &c.take_output(), usize::MAX).unwrap();
+    feed(&mut c, &s.take_output(), usize::MAX).unwrap();
+    // AUTH, then the client's Noise message: a bit of its key flipped.
+    let mut out = c.take_output();
+    let last = out.len() - 20;
+    out[last] ^= 1;
+    let err = s.read(&out).unwrap_err();
+    assert!(matches!(err, HandshakeError::Noise(_)), "{err:?}");
+    assert!(!s.is_done());
 }

@@ -888,6 +888,7 @@ fn a_link_up_for_another_executor_is_handed_over_before_it_delivers() {
         version: connection::VERSION_MAX,
         capabilities: 0,
         authenticated: false,
+        encrypted: false,
         dial: 1,
     };
     let actions = b.core.up(&b.host, hello);

@@ -53,6 +53,7 @@ fn dialed(node: &str, incarnation: u8, dial: u64) -> PeerHello {
         version: 1,
         capabilities: 0,
         authenticated: true,
+        encrypted: false,
         dial,
     }
 }

@@ -231,6 +231,20 @@ impl Secure {
         Ok(used)
     }
 
+    /// Opens the record at the front of `input`, if it is whole: its
+    /// plaintext (in this side's buffer, until the next call) and the
+    /// bytes it took.
+    pub fn open_record<'a>(&'a mut self, input: &[u8]) -> Result<Option<(&'a [u8], usize)>, SecureError> {
+        let next = next_record(input).inspect_err(|_| self.counters.bad_records += 1)?;
+        let Some((record, used)) = next else { return Ok(None) };
+        let Ok(len) = self.transport.read_message(record, &mut self.buf) else {
+            self.counters.bad_records += 1;
+            return Err(SecureError::BadRecord);
+        };
+        self.counters.records_in += 1;
+        Ok(Some((&self.buf[..len], used)))
+    }
+
     /// The connection ended with `left` bytes not taken by
     /// [`open`](Self::open): an error if they are part of a record.
     pub fn check_end(&self, left: usize) -> Result<(), SecureError> {

@@ -79,8 +79,8 @@ use msg_header::{ActorId, NackReason, UnhandledReason};
 use crate::parts::{Assembly, Outgoing, Piece};
 use crate::{
     CloseBody, DirectoryUpdate, FRAME_HEADER_LEN, FrameDecoder, FrameError, FrameHeader, FrameKind,
-    Handshake, HandshakeConfig, HandshakeError, LAST_PART, LinkLimits, PART_BODY, PeerHello, Role,
-    encode_frame, patch_seq_ack,
+    Handshake, HandshakeConfig, HandshakeError, LAST_PART, LinkLimits, MAX_RECORD, PART_BODY, PeerHello,
+    RECORD_HEADER_LEN, Role, Secure, SecureError, encode_frame, patch_seq_ack,
 };
 
 /// How the peer broke the protocol.
@@ -93,6 +93,9 @@ pub enum ProtocolError {
     /// The handshake failed.
     #[error("handshake: {0}")]
     Handshake(#[from] HandshakeError),
+    /// A record of an encrypted link did not open.
+    #[error("encrypted link: {0}")]
+    Record(#[from] SecureError),
     /// A MSG out of sequence.
     #[error("message {got} after {last}")]
     OutOfSequence {
@@ -170,7 +173,7 @@ impl ProtocolError {
     /// `handshake_noise`, `out_of_sequence`,
     /// `window_overrun`, `bad_ack`, `bad_directory`, `directory_repeated`,
     /// `too_many_actors`, `name_too_long`, `too_many_ids`, `too_many_watches`,
-    /// `bad_part`, `message_too_large`.
+    /// `bad_part`, `message_too_large`, `bad_record`.
     pub fn key(&self) -> &'static str {
         match self {
             Self::Frame(e) => match e {
@@ -202,6 +205,7 @@ impl ProtocolError {
             Self::TooManyWatches(_) => "too_many_watches",
             Self::BadPart(_) => "bad_part",
             Self::MessageTooLarge { .. } => "message_too_large",
+            Self::Record(_) => "bad_record",
         }
     }
 }
@@ -572,7 +576,18 @@ pub struct Session<T> {
     state: State,
     rbuf: Vec<u8>,
     rstart: usize,
+    /// The end of the plaintext in `rbuf`: frames are read from
+    /// `rstart..rend`.
     rend: usize,
+    /// The end of what was read into `rbuf`: records not yet opened sit in
+    /// `rend..cend` (the same as `rend` on a link that is not encrypted).
+    cend: usize,
+    /// An encrypted link's records, after its handshake.
+    secure: Option<Secure>,
+    /// An encrypted link's sealed output (`out` is sealed into it as the
+    /// caller asks for bytes to write), and how much of it is written.
+    sealed: Vec<u8>,
+    sealed_pos: usize,
     /// Bytes of `rbuf` the last [`Event::Msg`] borrowed, consumed on the next call.
     consume: usize,
     eof: bool,
@@ -694,6 +709,10 @@ impl<T> Session<T> {
             rbuf: vec![0; RBUF_INITIAL],
             rstart: 0,
             rend: 0,
+            cend: 0,
+            secure: None,
+            sealed: Vec::new(),
+            sealed_pos: 0,
             consume: 0,
             eof: false,
             out,
@@ -812,20 +831,31 @@ impl<T> Session<T> {
     /// [`input_filled`](Self::input_filled) with how many came.
     pub fn input_buf(&mut self) -> &mut [u8] {
         self.apply_consume();
-        if self.rend == self.rbuf.len() {
+        if self.cend == self.rbuf.len() {
             if self.rstart > 0 {
-                self.rbuf.copy_within(self.rstart..self.rend, 0);
+                self.rbuf.copy_within(self.rstart..self.cend, 0);
                 self.rend -= self.rstart;
+                self.cend -= self.rstart;
                 self.rstart = 0;
             } else {
-                // Full of one incomplete frame: the decoder refused anything
-                // larger than the maximum, so it fits once grown to it.
-                let len = (self.rbuf.len() * 2).clamp(RBUF_INITIAL, self.config.max_frame.max(RBUF_INITIAL));
-                let len = if len == self.rbuf.len() { len + RBUF_INITIAL } else { len };
+                // Full of one incomplete frame (and, encrypted, a record):
+                // the decoder refused anything larger than the maximum, so
+                // it fits once grown to it.
+                let len = self.grown_len();
                 self.rbuf.resize(len, 0);
             }
         }
-        &mut self.rbuf[self.rend..]
+        &mut self.rbuf[self.cend..]
+    }
+
+    /// The size the read buffer grows to when it is full.
+    fn grown_len(&self) -> usize {
+        // An encrypted link holds an incomplete frame's plaintext and an
+        // incomplete record after it.
+        let records = if self.secure.is_some() { RECORD_HEADER_LEN + MAX_RECORD } else { 0 };
+        let max = self.config.max_frame.max(RBUF_INITIAL) + records;
+        let len = (self.rbuf.len() * 2).clamp(RBUF_INITIAL, max);
+        if len == self.rbuf.len() { len + RBUF_INITIAL } else { len }
     }
 
     /// How many bytes [`input_buf`](Self::input_buf) would add to the
@@ -833,12 +863,10 @@ impl<T> Session<T> {
     /// across links asks before it reads.
     pub fn input_growth(&self) -> usize {
         let rstart = self.rstart + self.consume;
-        if self.rend < self.rbuf.len() || rstart > 0 {
+        if self.cend < self.rbuf.len() || rstart > 0 {
             return 0;
         }
-        let len = (self.rbuf.len() * 2).clamp(RBUF_INITIAL, self.config.max_frame.max(RBUF_INITIAL));
-        let len = if len == self.rbuf.len() { len + RBUF_INITIAL } else { len };
-        len - self.rbuf.len()
+        self.grown_len() - self.rbuf.len()
     }
 
     /// The read buffer's size: [`READ_BUFFER_BASE`] bytes, more while a
@@ -852,13 +880,14 @@ impl<T> Session<T> {
     /// for now); the bytes given back.
     pub fn shrink_input(&mut self) -> usize {
         self.apply_consume();
-        if self.rstart != self.rend || self.rbuf.len() <= RBUF_INITIAL {
+        if self.rstart != self.cend || self.rbuf.len() <= RBUF_INITIAL {
             return 0;
         }
         let freed = self.rbuf.len() - RBUF_INITIAL;
         self.rbuf = vec![0; RBUF_INITIAL];
         self.rstart = 0;
         self.rend = 0;
+        self.cend = 0;
         freed
     }
 
@@ -869,9 +898,51 @@ impl<T> Session<T> {
             self.eof = true;
             return;
         }
-        self.rend = (self.rend + n).min(self.rbuf.len());
+        self.cend = (self.cend + n).min(self.rbuf.len());
         self.last_recv = now;
         self.counters.bytes_in += n as u64;
+        self.open_records();
+    }
+
+    /// Opens the whole records read, each into plaintext where it lay
+    /// (moving what follows down); a link that is not encrypted has
+    /// nothing to open. A record that does not open ends the link.
+    fn open_records(&mut self) {
+        let Some(secure) = self.secure.as_mut() else {
+            self.rend = self.cend;
+            return;
+        };
+        while self.rend < self.cend {
+            match secure.open_record(&self.rbuf[self.rend..self.cend]) {
+                Ok(None) => return,
+                Ok(Some((plain, used))) => {
+                    let len = plain.len();
+                    self.rbuf[self.rend..self.rend + len].copy_from_slice(plain);
+                    self.rbuf.copy_within(self.rend + used..self.cend, self.rend + len);
+                    self.rend += len;
+                    self.cend -= used - len;
+                }
+                Err(e) => {
+                    // Nothing after it can be read.
+                    self.cend = self.rend;
+                    self.end(CloseReason::Protocol(ProtocolError::Record(e)));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Records of an encrypted link from now on: what is left of the read
+    /// bytes is records, what waits to be written is sent as it is (the
+    /// handshake's last message).
+    fn start_records(&mut self, secure: Secure) {
+        self.sealed.extend_from_slice(&self.out[self.out_pos..]);
+        self.out.clear();
+        self.out_pos = 0;
+        self.cend = self.rend;
+        self.rend = self.rstart;
+        self.secure = Some(secure);
+        self.open_records();
     }
 
     /// Copies `bytes` in, as if read from the connection (an empty slice
@@ -891,7 +962,7 @@ impl<T> Session<T> {
 
     /// The bytes read and not yet taken by [`poll_event`](Self::poll_event).
     pub fn buffered_input(&self) -> usize {
-        self.rend - self.rstart
+        self.cend - self.rstart
     }
 
     /// How many bytes of this link's inbound messages the caller holds
@@ -904,9 +975,10 @@ impl<T> Session<T> {
 
     fn apply_consume(&mut self) {
         self.rstart += std::mem::take(&mut self.consume);
-        if self.rstart == self.rend {
+        if self.rstart == self.cend {
             self.rstart = 0;
             self.rend = 0;
+            self.cend = 0;
         }
     }
 
@@ -935,6 +1007,9 @@ impl<T> Session<T> {
                             self.out.extend_from_slice(&out);
                             match hs.peer().cloned() {
                                 Some(peer) => {
+                                    if let Some(secure) = hs.take_secure() {
+                                        self.start_records(secure);
+                                    }
                                     self.state = State::Up(peer.clone());
                                     self.events.push_back(OwnedEvent::Up(peer));
                                     continue;
@@ -1023,8 +1098,8 @@ impl<T> Session<T> {
 
     /// No whole frame is left: at the end of the stream the link ends.
     fn at_end_of_input(&mut self) -> Option<Event<'_, T>> {
-        if self.rend > self.rstart {
-            // A frame under way: it has until the frame deadline.
+        if self.cend > self.rstart {
+            // A frame (or a record) under way: it has until the frame deadline.
             self.frame_since.get_or_insert(self.last_recv);
         } else {
             self.frame_since = None;
@@ -1032,7 +1107,7 @@ impl<T> Session<T> {
         if !self.eof {
             return None;
         }
-        let reason = match (self.rend - self.rstart, &self.state, self.role) {
+        let reason = match (self.cend - self.rstart, &self.state, self.role) {
             // A server answers a HELLO it refuses by closing: say what that
             // most likely means.
             (0, State::Handshaking(_), Role::Client) => CloseReason::RefusedInHandshake,
@@ -1464,14 +1539,28 @@ impl<T> Session<T> {
         self.events.push_back(OwnedEvent::Closed(reason));
     }
 
-    /// The bytes waiting to be written.
-    pub fn transmit(&self) -> &[u8] {
-        &self.out[self.out_pos..]
+    /// The bytes waiting to be written (on an encrypted link, what the
+    /// session wrote so far is sealed into records first).
+    pub fn transmit(&mut self) -> &[u8] {
+        let Some(secure) = self.secure.as_mut() else { return &self.out[self.out_pos..] };
+        if self.out_pos < self.out.len() {
+            if let Err(e) = secure.seal(&self.out[self.out_pos..], &mut self.sealed) {
+                // Nothing more can go: the link ends (its CLOSE unsent).
+                self.out.clear();
+                self.out_pos = 0;
+                self.end(CloseReason::Protocol(ProtocolError::Record(e)));
+            }
+            self.out.clear();
+            self.out.shrink_to(OUT_KEEP);
+            self.out_pos = 0;
+        }
+        &self.sealed[self.sealed_pos..]
     }
 
-    /// How many bytes wait to be written.
+    /// How many bytes wait to be written (before sealing, on an encrypted
+    /// link: its records add 18 bytes per 64 KiB).
     pub fn pending_output(&self) -> usize {
-        self.out.len() - self.out_pos
+        self.out.len() - self.out_pos + self.sealed.len() - self.sealed_pos
     }
 
     /// `n` bytes of [`transmit`](Self::transmit) were written at `now`.
@@ -1480,20 +1569,31 @@ impl<T> Session<T> {
             self.last_send = now;
             self.counters.bytes_out += n as u64;
         }
-        self.out_pos = (self.out_pos + n).min(self.out.len());
-        if self.out_pos == self.out.len() {
-            self.out.clear();
-            self.out.shrink_to(OUT_KEEP);
-            self.out_pos = 0;
+        if self.secure.is_some() {
+            Self::written(&mut self.sealed, &mut self.sealed_pos, n);
+        } else {
+            Self::written(&mut self.out, &mut self.out_pos, n);
+        }
+        if self.pending_output() == 0 {
             self.blocked_since = None;
-        } else if self.out_pos >= self.out.len() - self.out_pos {
-            // What was written goes, or a link that never quite catches up
-            // would keep every byte it ever sent.
-            self.out.drain(..self.out_pos);
-            self.out_pos = 0;
         }
         if !self.large_out.is_empty() {
             self.send_parts();
+        }
+    }
+
+    /// `n` more bytes of `buf` from `pos` were written: what was written
+    /// goes once it is all, or half, of `buf` (a link that never quite
+    /// catches up would keep every byte it ever sent otherwise).
+    fn written(buf: &mut Vec<u8>, pos: &mut usize, n: usize) {
+        *pos = (*pos + n).min(buf.len());
+        if *pos == buf.len() {
+            buf.clear();
+            buf.shrink_to(OUT_KEEP);
+            *pos = 0;
+        } else if *pos >= buf.len() - *pos {
+            buf.drain(..*pos);
+            *pos = 0;
         }
     }
 

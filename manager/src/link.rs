@@ -583,8 +583,8 @@ impl LinkCore {
     }
 
     /// What waits to be written.
-    pub(crate) fn transmit(&self) -> &[u8] {
-        self.session.as_ref().map_or(&[], Session::transmit)
+    pub(crate) fn transmit(&mut self) -> &[u8] {
+        self.session.as_mut().map_or(&[], Session::transmit)
     }
 
     /// How many bytes wait to be written.

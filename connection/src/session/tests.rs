@@ -944,3 +944,71 @@ fn a_message_sent_from_its_blobs_arrives_as_its_whole_encoding() {
     assert!(got.len() == 1 && got[0].1 == whole, "the pieces add up to the whole encoding");
     assert_eq!(acked, [1]);
 }
+
+/// A client `a` that requires encryption and a server `b`, both with the
+/// secret, linked: their handshake, then Noise's, in memory.
+fn encrypted_pair(config: LinkLimits) -> Pair {
+    let now = Instant::now();
+    let with_secret = |name: &str| handshake(name).with_secret(crate::Secret::new("s3cret").unwrap());
+    let mut p = Pair {
+        a: Session::new(Role::Client, with_secret("a").with_encryption(), [1; 32], config.clone(), now),
+        b: Session::new(Role::Server, with_secret("b"), [2; 32], config, now),
+        now,
+    };
+    let (mut a_up, mut b_up) = (false, false);
+    for _ in 0..4 {
+        p.a_to_b();
+        for e in events(&mut p.b) {
+            assert_eq!(e, Seen::Up);
+            b_up = true;
+        }
+        p.b_to_a();
+        for e in events(&mut p.a) {
+            assert_eq!(e, Seen::Up);
+            a_up = true;
+        }
+    }
+    assert!(a_up && b_up, "both up");
+    assert!(p.a.peer().unwrap().encrypted && p.b.peer().unwrap().encrypted);
+    p
+}
+
+#[test]
+fn an_encrypted_link_carries_messages_both_ways_with_nothing_in_the_clear() {
+    let mut p = encrypted_pair(LinkLimits::default());
+    for n in 1..=3 {
+        p.a.send_msg(&msg_frame(n), n);
+    }
+    let wire = p.a.transmit().to_vec();
+    assert!(!wire.windows(4).any(|w| w == b"\"n\":"), "no JSON on the wire");
+    p.a.transmitted(p.now, wire.len());
+    // A byte at a time: frames and records end anywhere.
+    for byte in wire.chunks(1) {
+        p.b.handle_input(p.now, byte);
+    }
+    assert_eq!(events(&mut p.b), [1, 2, 3].map(|n| Seen::Msg(n, format!("{{\"n\":{n}}}"))));
+    p.b.flush_acks();
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Acked(vec![1, 2, 3])]);
+}
+
+#[test]
+fn a_record_changed_in_transit_closes_an_encrypted_link_with_its_reason() {
+    let mut p = encrypted_pair(LinkLimits::default());
+    p.a.send_msg(&msg_frame(1), 1);
+    let mut wire = p.a.transmit().to_vec();
+    let at = wire.len() / 2;
+    wire[at] ^= 0x40;
+    p.b.handle_input(p.now, &wire);
+    assert_eq!(events(&mut p.b), [Seen::Closed("protocol_bad_record".into())]);
+}
+
+#[test]
+fn a_message_larger_than_a_record_crosses_an_encrypted_link_in_parts() {
+    let mut p = encrypted_pair(small_frames());
+    let (frame, body) = large_frame(200_000);
+    p.a.send_large(frame, Vec::new(), 1);
+    let (got, acked) = run_parts(&mut p, true);
+    assert!(got.len() == 1 && got[0].1 == body, "delivered whole");
+    assert_eq!(acked, [1]);
+}

@@ -29,10 +29,10 @@ pub use actor::{
     mark_executor_thread, on_executor_thread, service,
 };
 pub use manager::{
-    ActorOptions, Addr, AddrError, ByteStream, DeadLetter, DeadLetterReason, Identity, LimitRow, LinkLimits,
-    LinkPort, LinkStats, MIN_SECRET_LEN, Manager, ManagerConfig, ManagerError, NackReason, NatsOptions,
-    NodeLimits, PeerInfo, Role, Secret, SecretError, Security, Stats, Tuning, UnixPeers, read_secret,
-    user_secret, user_secret_path, write_secret,
+    ActorOptions, Addr, AddrError, ByteStream, DeadLetter, DeadLetterReason, Encryption, Identity, LimitRow,
+    LinkLimits, LinkPort, LinkStats, MIN_SECRET_LEN, Manager, ManagerConfig, ManagerError, NackReason,
+    NatsOptions, NodeLimits, PeerInfo, Role, Secret, SecretError, Security, Stats, Tuning, UnixPeers,
+    read_secret, user_secret, user_secret_path, write_secret,
 };
 pub use msg_header::{
     ActorId, Asked, BoxMsg, Bytes, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg,

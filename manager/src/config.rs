@@ -65,6 +65,29 @@ pub struct Security {
     pub allow_insecure: bool,
     /// Which users may connect over a Unix socket. Default: this process's.
     pub unix_peers: UnixPeers,
+    /// Which links this node requires encrypted (keyed by `secret`; a
+    /// link is encrypted when either end requires it). Default:
+    /// [`Encryption::OffHost`].
+    pub encryption: Encryption,
+}
+
+/// Which links a node requires encrypted (WIRE.md §2, "The encrypted
+/// link"). Encryption is keyed by the shared secret: a node without one
+/// encrypts nothing, and [`Encryption::Always`] needs one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Encryption {
+    /// TCP links to or from another host (a non-loopback address), when
+    /// the node has a secret; loopback TCP, Unix sockets and shared
+    /// memory stay authenticated only (the kernel keeps their bytes from
+    /// other users).
+    #[default]
+    OffHost,
+    /// Every link.
+    Always,
+    /// None by this node's choice (a peer may still require it, and then
+    /// the link is encrypted).
+    Never,
 }
 
 /// How a node's executors run.
@@ -271,6 +294,12 @@ impl ManagerConfig {
     /// Requires links to prove they know `secret`.
     pub fn secret(mut self, secret: Secret) -> Self {
         self.security.secret = Some(secret);
+        self
+    }
+
+    /// Sets which links this node requires encrypted.
+    pub fn encryption(mut self, encryption: Encryption) -> Self {
+        self.security.encryption = encryption;
         self
     }
 

@@ -40,6 +40,9 @@ pub enum ManagerError {
     /// The configured secret is too short to resist a dictionary.
     #[error("the secret is {0} bytes: at least {min} are needed", min = crate::MIN_SECRET_LEN)]
     WeakSecret(usize),
+    /// Encryption of every link was asked for without a secret to key it.
+    #[error("encrypting every link needs a shared secret (ManagerConfig::secret)")]
+    EncryptionNeedsSecret,
     /// A link could not be established.
     #[error("cannot link to {addr}: {reason}")]
     Connect {

@@ -109,7 +109,7 @@ mod transport;
 
 pub use addr::{Addr, AddrError, NatsAddr};
 pub use config::{
-    ActorOptions, Identity, ManagerConfig, NatsOptions, NodeLimits, Security, Tuning, UnixPeers,
+    ActorOptions, Encryption, Identity, ManagerConfig, NatsOptions, NodeLimits, Security, Tuning, UnixPeers,
 };
 pub use connection::{Incarnation, LimitRow, LinkLimits, NackReason, Role, Secret};
 pub use dead_letter::{DeadLetter, DeadLetterReason};

@@ -44,7 +44,7 @@ use crate::owed::OwedQueue;
 use crate::peer::{Peer, PeerCommand, Place, RemoteRoute, Waiter};
 use crate::stats::Tally;
 use crate::sync::Mailbox;
-use crate::{Addr, ManagerConfig, ManagerError};
+use crate::{Addr, Encryption, ManagerConfig, ManagerError};
 
 #[cfg(test)]
 mod tests;
@@ -416,6 +416,8 @@ pub(crate) struct LinkCore {
     dial: Option<Addr>,
     attempt: u32,
     waiter: Option<Waiter>,
+    /// The other end is on another host ([`Encryption::OffHost`]).
+    off_host: bool,
     /// Not reading by choice (a cap), until it clears.
     paused: bool,
     /// Not reading for the node's budgets, until the driver says they
@@ -475,6 +477,7 @@ impl LinkCore {
             dial: origin.dial,
             attempt: origin.attempt,
             waiter: origin.waiter,
+            off_host: false,
             paused: false,
             budget_paused: false,
             read_reserved: 0,
@@ -545,8 +548,21 @@ impl LinkCore {
             Role::Server => random,
         };
         let mut hs = HandshakeConfig::new(host.node_id(), host.incarnation());
-        hs.secret.clone_from(&host.config().security.secret);
+        let security = &host.config().security;
+        hs.secret.clone_from(&security.secret);
+        hs.encrypt = hs.secret.is_some()
+            && match security.encryption {
+                Encryption::Always => true,
+                Encryption::OffHost => self.off_host,
+                _ => false,
+            };
         self.session = Some(Session::new(self.role, hs, nonce, self.limits.clone(), now));
+    }
+
+    /// Whether the other end is on another host (before
+    /// [`start`](Self::start): it decides whether the link is encrypted).
+    pub(crate) fn set_off_host(&mut self, off_host: bool) {
+        self.off_host = off_host;
     }
 
     /// The link moved to executor slot `place` as link `id` there, with a

@@ -80,6 +80,10 @@ impl Manager {
         {
             return Err(ManagerError::WeakSecret(secret.len()));
         }
+        if config.security.encryption == crate::config::Encryption::Always && config.security.secret.is_none()
+        {
+            return Err(ManagerError::EncryptionNeedsSecret);
+        }
         let lifecycle = Arc::new(Lifecycle::new());
         let mut incarnation = [0; 16];
         getrandom::fill(&mut incarnation)

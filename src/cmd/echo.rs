@@ -45,6 +45,10 @@ pub(crate) struct EchoArgs {
     /// Link without a secret (to a server started with --insecure).
     #[arg(long)]
     insecure: bool,
+    /// Encrypt the link even on this host (by default only TCP links with
+    /// another host are).
+    #[arg(long, conflicts_with = "insecure")]
+    encrypt: bool,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -63,6 +67,9 @@ pub(crate) fn run(args: &EchoArgs) -> Outcome {
     }
     if let Some(secret) = secret {
         config = config.secret(secret);
+    }
+    if args.encrypt {
+        config = config.encryption(ipchnl::Encryption::Always);
     }
     let manager = Manager::new(config).map_err(|e| Failure::run(format!("cannot start: {e}")))?;
     let peer = manager.connect(&addr).map_err(|e| Failure::run(e.to_string()))?;

@@ -29,6 +29,10 @@ pub(crate) struct ServeArgs {
     /// non-loopback address too; frames are not encrypted).
     #[arg(long)]
     insecure: bool,
+    /// Encrypt every link, loopback, Unix and shared memory too (by
+    /// default only TCP links with another host are).
+    #[arg(long, conflicts_with = "insecure")]
+    encrypt: bool,
     /// This node's name (default HOST-PID).
     #[arg(long, hide = true)]
     node_name: Option<String>,
@@ -92,6 +96,9 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     }
     if let Some(secret) = secret {
         config = config.secret(secret);
+    }
+    if args.encrypt {
+        config = config.encryption(ipchnl::Encryption::Always);
     }
     if let Some(name) = &args.node_name {
         config = config.node_name(name.clone());

@@ -25,7 +25,12 @@ pub enum Mode {
     /// Stops reading what the client sends (the server side never sees
     /// it), while still forwarding what the server sends.
     StallUpstream,
+    /// Flips one bit of the next chunk the server sends, then passes.
+    FlipDownOnce,
 }
+
+/// The most bytes a proxy records (what passed, both ways).
+const RECORD_MAX: usize = 8 << 20;
 
 struct Conn {
     down: TcpStream,
@@ -41,6 +46,7 @@ pub struct Proxy {
     /// Bumped on every change of mode; each pump says which it has seen.
     generation: Arc<AtomicU64>,
     seen: Arc<Mutex<Vec<Arc<AtomicU64>>>>,
+    recorded: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Proxy {
@@ -55,15 +61,22 @@ impl Proxy {
         let stop = Arc::new(AtomicBool::new(false));
         let generation = Arc::new(AtomicU64::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::new(Mutex::new(Vec::new()));
         let pumps = Pumps {
             mode: mode.clone(),
             stop: stop.clone(),
             generation: generation.clone(),
             seen: seen.clone(),
+            recorded: recorded.clone(),
         };
         let c = conns.clone();
         std::thread::spawn(move || accept_loop(listener, upstream, pumps, c));
-        Self { addr, mode, conns, stop, generation, seen }
+        Self { addr, mode, conns, stop, generation, seen, recorded }
+    }
+
+    /// What passed through so far, both ways (its first 8 MiB).
+    pub fn recorded(&self) -> Vec<u8> {
+        self.recorded.lock().unwrap().clone()
     }
 
     /// Sets the mode, and returns once every pump works by it.
@@ -117,6 +130,7 @@ struct Pumps {
     stop: Arc<AtomicBool>,
     generation: Arc<AtomicU64>,
     seen: Arc<Mutex<Vec<Arc<AtomicU64>>>>,
+    recorded: Arc<Mutex<Vec<u8>>>,
 }
 
 fn accept_loop(listener: TcpListener, upstream: SocketAddr, pumps: Pumps, conns: Arc<Mutex<Vec<Conn>>>) {
@@ -172,10 +186,25 @@ fn pump(mut from: TcpStream, mut to: TcpStream, upstream: bool, pumps: &Pumps, s
             }
             Err(_) => break,
         };
+        {
+            let mut recorded = pumps.recorded.lock().unwrap();
+            let room = RECORD_MAX.saturating_sub(recorded.len()).min(n);
+            recorded.extend_from_slice(&buf[..room]);
+        }
         let ok = match current {
             Mode::Pass | Mode::Blackhole | Mode::Reset | Mode::StallUpstream => {
                 to.write_all(&buf[..n]).is_ok()
             }
+            Mode::FlipDownOnce if !upstream => {
+                let mut mode = pumps.mode.lock().unwrap();
+                if *mode == Mode::FlipDownOnce {
+                    buf[n / 2] ^= 0x10;
+                    *mode = Mode::Pass;
+                }
+                drop(mode);
+                to.write_all(&buf[..n]).is_ok()
+            }
+            Mode::FlipDownOnce => to.write_all(&buf[..n]).is_ok(),
             Mode::Delay(d) => {
                 std::thread::sleep(d);
                 to.write_all(&buf[..n]).is_ok()

@@ -200,6 +200,7 @@ pub(super) fn start<H: Host + ?Sized>(host: &H, link: &mut Link, now: Instant) -
     let mut nonce = [0; 32];
     // Without randomness the handshake cannot be safe.
     getrandom::fill(&mut nonce).map_err(|e| format!("no randomness for a handshake nonce: {e}"))?;
+    link.core.set_off_host(link.stream.is_off_host());
     link.core.start(host, nonce, now);
     link.writable = true;
     Ok(())

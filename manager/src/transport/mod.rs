@@ -88,6 +88,12 @@ pub(crate) trait Flavor: Source {
     fn peer_user(&self) -> PeerUser {
         PeerUser::Unknown
     }
+    /// The other end is on another host (its bytes cross a network that
+    /// the kernel does not keep from others): TCP to a non-loopback
+    /// address.
+    fn is_off_host(&self) -> bool {
+        false
+    }
     /// Its bytes come with no readiness event: the executor looks at it
     /// whenever it looks at its sockets ([`poll`](Self::poll)).
     fn is_polled(&self) -> bool {
@@ -142,6 +148,9 @@ impl<F: Flavor + ?Sized> Flavor for Box<F> {
     }
     fn peer_user(&self) -> PeerUser {
         (**self).peer_user()
+    }
+    fn is_off_host(&self) -> bool {
+        (**self).is_off_host()
     }
     fn is_polled(&self) -> bool {
         (**self).is_polled()
@@ -258,6 +267,10 @@ impl Stream {
 
     pub(crate) fn peer_user(&self) -> PeerUser {
         self.flavor().peer_user()
+    }
+
+    pub(crate) fn is_off_host(&self) -> bool {
+        self.flavor().is_off_host()
     }
 
     pub(crate) fn is_polled(&self) -> bool {

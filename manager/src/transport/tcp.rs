@@ -55,6 +55,11 @@ impl Flavor for mio::net::TcpStream {
         Ok(())
     }
 
+    fn is_off_host(&self) -> bool {
+        // Unknown: as if it were, so that encryption fails safe.
+        self.peer_addr().map_or(true, |peer| !peer.ip().is_loopback())
+    }
+
     fn peer_user(&self) -> PeerUser {
         match (self.peer_addr(), self.local_addr()) {
             (Ok(peer), Ok(local)) if peer.ip().is_loopback() => {

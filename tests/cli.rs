@@ -133,7 +133,16 @@ fn bench_quick_json_lists_seven_paths_and_the_large_one_with_positive_figures_an
         v["paths"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["same_thread", "cross_thread", "tcp", "unix", "tcp_low_latency", "unix_low_latency", "shm"]
+        [
+            "same_thread",
+            "cross_thread",
+            "tcp",
+            "unix",
+            "tcp_low_latency",
+            "unix_low_latency",
+            "shm",
+            "tcp_encrypted"
+        ]
     );
     let between: Vec<&str> =
         v["comparisons"].as_array().unwrap().iter().map(|c| c["what"].as_str().unwrap()).collect();
@@ -202,7 +211,10 @@ fn bench_low_latency_reports_only_the_low_latency_option() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let paths = v["paths"].as_array().unwrap();
     let names: Vec<&str> = paths.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["same_thread", "cross_thread", "tcp_low_latency", "unix_low_latency", "shm"]);
+    assert_eq!(
+        names,
+        ["same_thread", "cross_thread", "tcp_low_latency", "unix_low_latency", "shm", "tcp_encrypted"]
+    );
     assert!(paths[1]["ours"].as_str().unwrap().contains("low-latency"), "{}", paths[1]);
     for p in paths {
         assert!(p["rtt_ns"]["p50"].as_u64().unwrap() > 0 && p["msgs_per_sec"].as_f64().unwrap() > 0.0, "{p}");

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixListener;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
-use manager::{ActorOptions, Addr, Manager, ManagerConfig};
+use manager::{ActorOptions, Addr, Manager, ManagerConfig, Secret};
 use server::Server;
 
 use crate::actors::Sink;
@@ -87,6 +87,9 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
             if mode == Mode::OursLowLatency {
                 config = config.low_latency();
             }
+            if let Some(secret) = secret_from_env()? {
+                config = config.secret(secret);
+            }
             let m = Manager::new(config).map_err(|e| e.to_string())?;
             let on0 = ActorOptions::default().executor(0);
             m.add_with("server", Server::new(), on0).map_err(|e| e.to_string())?;
@@ -133,6 +136,29 @@ pub fn run(mode: Mode, addrs: &[Addr]) -> Result<(), String> {
         let _ = std::fs::remove_file(f);
     }
     Ok(())
+}
+
+/// The environment variable that gives a child of ours its secret, in hex
+/// ([`ChildProc::start_with_secret`]).
+const SECRET_ENV: &str = "IPCHNL_BENCH_SECRET";
+
+/// A secret for the links of one run: 32 random bytes, in hex.
+pub fn random_secret() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(hex::encode(bytes))
+}
+
+/// The secret a parent gave this child, if any.
+fn secret_from_env() -> Result<Option<Secret>, String> {
+    let Ok(hex_secret) = std::env::var(SECRET_ENV) else { return Ok(None) };
+    let bytes = hex::decode(hex_secret.trim()).map_err(|e| format!("{SECRET_ENV}: {e}"))?;
+    Ok(Secret::new(bytes))
+}
+
+/// The secret of hex digits `hex_secret` (as [`random_secret`] gives it).
+pub fn secret_of(hex_secret: &str) -> Result<Secret, String> {
+    hex::decode(hex_secret).ok().and_then(Secret::new).ok_or_else(|| "a bad secret".to_string())
 }
 
 /// How long an executor of the default mode polls before it sleeps (what
@@ -225,7 +251,23 @@ impl ChildProc {
         mode: Mode,
         listen: &[Addr],
     ) -> Result<Self, String> {
-        let mut child = Command::new(program)
+        Self::start_with_secret(program, args, mode, listen, None)
+    }
+
+    /// As [`start`](Self::start), the child's links requiring the secret
+    /// of hex digits `secret` (see [`random_secret`]).
+    pub fn start_with_secret(
+        program: &std::path::Path,
+        args: &[&str],
+        mode: Mode,
+        listen: &[Addr],
+        secret: Option<&str>,
+    ) -> Result<Self, String> {
+        let mut command = Command::new(program);
+        if let Some(secret) = secret {
+            command.env(SECRET_ENV, secret);
+        }
+        let mut child = command
             .args(args)
             .args(["--mode", mode.as_str()])
             .args(listen.iter().map(ToString::to_string))

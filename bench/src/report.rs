@@ -12,7 +12,7 @@ use actor::{ActorSender, StaticDirectory, dispatch};
 use echo_reply::EchoReply;
 use echo_req::EchoReq;
 use hdrhistogram::Histogram;
-use manager::{ActorOptions, Addr, Manager, ManagerConfig};
+use manager::{ActorOptions, Addr, Encryption, Manager, ManagerConfig, Secret};
 use msg_header::now_ns;
 use serde::Serialize;
 use server::Server;
@@ -211,11 +211,16 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
     paths.push(Box::new(Linked::new("tcp_low_latency", low, &ours_ll.addrs[0], &bare_ll.addrs[0])?));
     paths.push(Box::new(Linked::new("unix_low_latency", low, &ours_ll.addrs[1], &bare_ll.addrs[1])?));
     paths.push(Box::new(OverShm::new(&ours_ll.addrs[2], &bare_ll.addrs[2])?));
+    // Encrypted against plain TCP: a child of its own, with a secret.
+    let secret = crate::child::random_secret()?;
+    let secured =
+        ChildProc::start_with_secret(program, &args, Mode::OursLowLatency, &listen[..1], Some(&secret))?;
+    paths.push(Box::new(Encrypted::new(&secured.addrs[0], &secret)?));
     if let Some(nats) = &opts.nats {
         paths.push(over_nats(nats, &ours, &bare)?);
     }
 
-    let pids = [std::process::id(), ours.pid(), bare.pid(), ours_ll.pid(), bare_ll.pid()];
+    let pids = [std::process::id(), ours.pid(), bare.pid(), ours_ll.pid(), bare_ll.pid(), secured.pid()];
     let mut results = Vec::new();
     for path in &mut paths {
         let name = path.name();
@@ -309,7 +314,7 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
 /// not, and the low-latency option only or not.
 pub fn samples(rounds: usize, nats: bool, low_latency: bool) -> u64 {
     let extra = if low_latency { 0 } else { 2 };
-    let paths = 5 + usize::from(nats) + extra;
+    let paths = 6 + usize::from(nats) + extra;
     // Between processes, tcp, unix and shm have a hand-rolled stream too.
     let hand_rolled = 3 + extra;
     ((paths * 4 + hand_rolled) * rounds) as u64
@@ -531,13 +536,39 @@ impl Remote {
         addr: &Addr,
         low_latency: bool,
         node: Option<&str>,
+        actors: (&str, &str),
+    ) -> Result<Self, String> {
+        Self::connect_with(name, addr, low_latency, node, actors, None)
+    }
+
+    /// As [`connect`](Self::connect), with `secret`, and `encryption` of
+    /// the link.
+    pub fn connect_secure(
+        name: &str,
+        addr: &Addr,
+        low_latency: bool,
+        secret: Secret,
+        encryption: Encryption,
+    ) -> Result<Self, String> {
+        Self::connect_with(name, addr, low_latency, None, ("server", "sink"), Some((secret, encryption)))
+    }
+
+    fn connect_with(
+        name: &str,
+        addr: &Addr,
+        low_latency: bool,
+        node: Option<&str>,
         (server_name, sink_name): (&str, &str),
+        security: Option<(Secret, Encryption)>,
     ) -> Result<Self, String> {
         let mut config = ManagerConfig::default()
             .node_name(format!("bench-{name}-{}", std::process::id()))
             .link_executor(0);
         if low_latency {
             config = config.low_latency();
+        }
+        if let Some((secret, encryption)) = security {
+            config = config.secret(secret).encryption(encryption);
         }
         let manager = Manager::new(config).map_err(failed)?;
         manager.connect(addr).map_err(failed)?;
@@ -668,6 +699,53 @@ impl Path for Linked {
     }
 }
 
+/// The `tcp_encrypted` path: our manager linked to a child's over TCP,
+/// both with a secret, the link encrypted, against a plain (authenticated)
+/// TCP link between the same two processes; both low-latency.
+struct Encrypted {
+    ours: Remote,
+    plain: Remote,
+}
+
+impl Encrypted {
+    fn new(addr: &Addr, secret: &str) -> Result<Self, String> {
+        let secret = crate::child::secret_of(secret)?;
+        Ok(Self {
+            ours: Remote::connect_secure("tcp-encrypted", addr, true, secret.clone(), Encryption::Always)?,
+            plain: Remote::connect_secure("tcp-plain", addr, true, secret, Encryption::Never)?,
+        })
+    }
+}
+
+impl Path for Encrypted {
+    fn name(&self) -> &'static str {
+        "tcp_encrypted"
+    }
+
+    fn legend(&self) -> (&'static str, &'static str) {
+        (
+            "a pinger actor and the other process's echo server over an encrypted TCP link (Noise, AES-256-GCM records), low-latency option",
+            "ours over a plain TCP link (authenticated, not encrypted) to the same process, low-latency option",
+        )
+    }
+
+    fn rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+        self.ours.rtt(until, max)
+    }
+
+    fn bare_rtt(&mut self, until: Instant, max: u64) -> Result<Histogram<u64>, String> {
+        self.plain.rtt(until, max)
+    }
+
+    fn stream(&mut self, until: Instant) -> Result<f64, String> {
+        self.ours.stream(until)
+    }
+
+    fn bare_stream(&mut self, until: Instant) -> Result<f64, String> {
+        self.plain.stream(until)
+    }
+}
+
 /// The `shm` path: our manager linked to the child's over shared memory,
 /// with the low-latency option, against bare iceoryx2 request-response
 /// with the bare child.
@@ -758,7 +836,9 @@ pub fn verdict(results: &[PathResult]) -> String {
     if let Some(rtt) = rtt {
         parts.push(format!("across processes {} a bare socket (or iceoryx2) polled alike", show(rtt)));
     }
-    let all: Vec<&str> = results.iter().map(|r| r.name).collect();
+    // Against a bare stream: every path but the encrypted one (whose
+    // baseline is our own plain link).
+    let all: Vec<&str> = results.iter().map(|r| r.name).filter(|n| *n != "tcp_encrypted").collect();
     if let Some(stream) = range(&all, |r| r.ratio_stream) {
         parts.push(format!(
             "a one-way stream runs at {} of a bare stream doing the same JSON work",

@@ -3,7 +3,11 @@
 
 mod support;
 
-use ipchnl::{Encryption, Manager, ManagerError};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use ipchnl::{Addr, Encryption, Manager, ManagerError};
 use support::proxy::{Mode, Proxy};
 use support::*;
 
@@ -58,12 +62,124 @@ fn a_record_changed_by_a_relay_closes_the_link_naming_why_and_it_comes_back() {
         m.stats().closes.keys().any(|k| k.contains("bad_record")).then_some(())
     });
     // Redialed, it works again.
-    eventually("the link back up", || m.peers().iter().any(|p| p.up).then_some(()));
-    echo_completes(&m, 10);
+    let server = eventually("the link back up, the server known again", || {
+        m.peers().iter().any(|p| p.up).then(|| m.find_by_name("server")).flatten()
+    });
+    echo_against(&m, server, 10);
 }
 
 #[test]
 fn requiring_encryption_without_a_secret_is_refused_at_the_start() {
     let err = Manager::new(config("no-secret").encryption(Encryption::Always)).err();
     assert!(matches!(err, Some(ManagerError::EncryptionNeedsSecret)), "{err:?}");
+}
+
+/// What a record relay does to the next record the server sends, once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    Drop,
+    Duplicate,
+    Reorder,
+}
+
+/// A relay that knows where the server's records are (after its
+/// HELLO_ACK, 108 bytes, and its Noise message, 50) and can drop,
+/// duplicate or reorder one.
+struct RecordRelay {
+    addr: Addr,
+    fault: Arc<Mutex<Option<Fault>>>,
+}
+
+impl RecordRelay {
+    fn start(upstream: &Addr) -> Self {
+        let Addr::Tcp(upstream) = *upstream else { panic!("TCP") };
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = Addr::Tcp(listener.local_addr().unwrap());
+        let fault = Arc::new(Mutex::new(None));
+        let f = fault.clone();
+        std::thread::spawn(move || {
+            for down in listener.incoming() {
+                let Ok(down) = down else { return };
+                let f = f.clone();
+                std::thread::spawn(move || relay(down, upstream, &f));
+            }
+        });
+        Self { addr, fault }
+    }
+
+    fn arm(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = Some(fault);
+    }
+}
+
+fn relay(down: TcpStream, upstream: SocketAddr, fault: &Mutex<Option<Fault>>) {
+    let Ok(up) = TcpStream::connect(upstream) else { return };
+    let (mut from_client, mut to_server) = (down.try_clone().unwrap(), up.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_client, &mut to_server);
+        let _ = to_server.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut from_server, mut to_client) = (up, down);
+    // The HELLO_ACK, then (once the client has answered) the Noise message.
+    for len in [108, 50] {
+        let mut head = vec![0u8; len];
+        if from_server.read_exact(&mut head).is_err() || to_client.write_all(&head).is_err() {
+            return;
+        }
+    }
+    let read_record = |s: &mut TcpStream| -> Option<Vec<u8>> {
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).ok()?;
+        let mut record = len.to_vec();
+        record.resize(2 + usize::from(u16::from_be_bytes(len)), 0);
+        s.read_exact(&mut record[2..]).ok()?;
+        Some(record)
+    };
+    while let Some(record) = read_record(&mut from_server) {
+        let out = match fault.lock().unwrap().take() {
+            None => record,
+            Some(Fault::Drop) => continue,
+            Some(Fault::Duplicate) => [record.clone(), record].concat(),
+            Some(Fault::Reorder) => {
+                let Some(next) = read_record(&mut from_server) else { return };
+                [next, record].concat()
+            }
+        };
+        if to_client.write_all(&out).is_err() {
+            return;
+        }
+    }
+    let _ = to_client.shutdown(std::net::Shutdown::Write);
+}
+
+#[test]
+fn a_record_dropped_duplicated_or_reordered_by_a_relay_closes_the_link() {
+    let file = secret_file(SECRET);
+    let serve = Serve::start("tcp://127.0.0.1:0", &["--secret-file", file.path(), "--encrypt"]);
+    let relay = RecordRelay::start(&serve.addr);
+    let m = Manager::new(config("records").secret(secret(SECRET))).unwrap();
+    m.connect(&relay.addr).unwrap();
+    echo_completes(&m, 10);
+    for (n, fault) in [Fault::Drop, Fault::Duplicate, Fault::Reorder].into_iter().enumerate() {
+        relay.arm(fault);
+        // Replies, or heartbeats, carry the records it changes.
+        let server = m.find_by_name("server").expect("the server is known");
+        for i in 0..4 {
+            let _ = server.send(ipchnl::echo::EchoReq::new(i, 0));
+        }
+        eventually(&format!("{fault:?}: a link closed for a bad record"), || {
+            let closed = m
+                .stats()
+                .closes
+                .iter()
+                .filter(|(k, _)| k.contains("bad_record"))
+                .map(|(_, n)| *n)
+                .sum::<u64>();
+            (closed > n as u64).then_some(())
+        });
+        let server = eventually("the link back up, the server known again", || {
+            m.peers().iter().any(|p| p.up).then(|| m.find_by_name("server")).flatten()
+        });
+        echo_against(&m, server, 10);
+    }
 }

@@ -11,6 +11,11 @@ a new incarnation (a restart) has its old link closed `replaced`; and a
 client that pipelines 10,000 requests and reads nothing for a second gets
 every reply, in order, once it reads and acknowledges.
 
+With --encrypt it requires the link encrypted (§2, "The encrypted link"):
+the Noise handshake after AUTH, then every byte in AES-256-GCM records, for
+the echo and the bytes echo. That needs the `cryptography` package; without
+it the client prints "python client: skip" and exits 77.
+
 Exit status 0 and a line starting with "python client: ok" on success;
 exit status 1 and a line starting with "python client: FAIL" on stderr
 otherwise. Every wait is bounded (--timeout), so it never hangs.
@@ -48,6 +53,7 @@ MAGIC = b"IPCH"
 T_HELLO, T_HELLO_ACK, T_AUTH = 1, 2, 3
 VERSION_MIN = VERSION_MAX = 1
 CAP_AUTH = 0x0000_0001
+CAP_ENCRYPT, CAP_ENCRYPT_REQUIRED = 0x0000_0004, 0x0000_0008
 HELLO_LEN, HELLO_ACK_LEN, MAC_LEN, AUTH_LEN = 76, 76, 32, 40
 SERVER_LABEL = b"ipchnl v1 server"
 CLIENT_LABEL = b"ipchnl v1 client"
@@ -140,6 +146,75 @@ def self_test():
           "MSG frame bytes differ from §5")
 
 
+# ---- §2 the encrypted link: Noise_NNpsk0_25519_AESGCM_BLAKE2s, then records
+
+
+def _hmac(key, data):
+    return hmac.new(key, data, hashlib.blake2s).digest()
+
+
+def _hkdf(ck, ikm, n):
+    temp = _hmac(ck, ikm)
+    outs, prev = [], b""
+    for i in range(1, n + 1):
+        prev = _hmac(temp, prev + bytes([i]))
+        outs.append(prev)
+    return outs
+
+
+class Cipher:
+    """A Noise CipherState: AES-256-GCM, nonce 4 zero bytes then the counter, big-endian."""
+
+    def __init__(self, key):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        self.aead, self.n = AESGCM(key), 0
+
+    def _nonce(self):
+        nonce = b"\0\0\0\0" + struct.pack(">Q", self.n)
+        self.n += 1
+        return nonce
+
+    def seal(self, ad, plain):
+        return self.aead.encrypt(self._nonce(), plain, ad)
+
+    def open(self, ad, sealed):
+        from cryptography.exceptions import InvalidTag
+        try:
+            return self.aead.decrypt(self._nonce(), sealed, ad)
+        except InvalidTag:
+            raise Fail("a record did not open (altered, replayed, reordered or dropped)")
+
+
+def noise_client(link, secret, transcript):
+    """The initiator's side of Noise_NNpsk0_25519_AESGCM_BLAKE2s after AUTH: (send, receive) ciphers."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    psk = hmac.new(secret, b"ipchnl noise psk 1" + transcript, hashlib.sha256).digest()
+    name = b"Noise_NNpsk0_25519_AESGCM_BLAKE2s"
+    h = hashlib.blake2s(name).digest() if len(name) > 32 else name.ljust(32, b"\0")
+    ck = h
+    h = hashlib.blake2s(h + transcript).digest()  # the prologue
+    ck, temp_h, k = _hkdf(ck, psk, 3)  # psk: MixKeyAndHash
+    h = hashlib.blake2s(h + temp_h).digest()
+    e = X25519PrivateKey.generate()
+    e_pub = e.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    h = hashlib.blake2s(h + e_pub).digest()  # e: MixHash, and MixKey (psk mode)
+    ck, k = _hkdf(ck, e_pub, 2)
+    tag = Cipher(k).seal(h, b"")
+    h = hashlib.blake2s(h + tag).digest()
+    msg1 = e_pub + tag
+    link.send(struct.pack(">H", len(msg1)) + msg1, "Noise message 1")
+    msg2 = link.read_exact(2 + 48, "Noise message 2")
+    check(struct.unpack(">H", msg2[:2])[0] == 48, "Noise message 2 is not 48 bytes")
+    re_pub, tag = msg2[2:34], msg2[34:]
+    h = hashlib.blake2s(h + re_pub).digest()  # e
+    ck, k = _hkdf(ck, re_pub, 2)
+    ck, k = _hkdf(ck, e.exchange(X25519PublicKey.from_public_bytes(re_pub)), 2)  # ee
+    Cipher(k).open(h, tag)
+    k1, k2 = _hkdf(ck, b"", 2)
+    return Cipher(k1), Cipher(k2)
+
+
 # ---- the link --------------------------------------------------------------
 
 
@@ -154,6 +229,8 @@ class Link:
         self.recv_seq = 0  # the server's last MSG seq
         self.max_ack = 0  # the highest ack the server sent
         self.server_name = None
+        self.records = None  # (send, receive) ciphers of an encrypted link
+        self.sealed = b""  # bytes of records not yet opened
 
     def log(self, s):
         if self.verbose:
@@ -166,6 +243,10 @@ class Link:
         return left
 
     def send(self, data, what):
+        if self.records:
+            seal = self.records[0].seal
+            data = b"".join(struct.pack(">H", len(c)) + c
+                            for c in (seal(b"", data[i:i + 65519]) for i in range(0, len(data), 65519)))
         self.sock.settimeout(self.remaining())
         try:
             self.sock.sendall(data)
@@ -187,7 +268,20 @@ class Link:
                 wait = min(wait, max(0.05, self.last_send + HEARTBEAT_INTERVAL - time.monotonic()))
             self.sock.settimeout(wait)
             try:
-                return self.sock.recv(65536)
+                got = self.sock.recv(65536)
+                if not self.records or not got:
+                    return got
+                self.sealed += got
+                plain = b""
+                while len(self.sealed) >= 2:
+                    n = struct.unpack(">H", self.sealed[:2])[0]
+                    if len(self.sealed) < 2 + n:
+                        break
+                    plain += self.records[1].open(b"", self.sealed[2:2 + n])
+                    self.sealed = self.sealed[2 + n:]
+                if plain:
+                    return plain
+                continue
             except socket.timeout:
                 if heartbeat and time.monotonic() >= self.last_send + HEARTBEAT_INTERVAL:
                     self.send_frame(HEARTBEAT)
@@ -259,9 +353,9 @@ def read_secret(path):
 DIALS = itertools.count(1)
 
 
-def handshake(link, secret, node_id):
+def handshake(link, secret, node_id, encrypt=False):
     nonce, incarnation = struct.pack(">Q", next(DIALS)) + os.urandom(24), os.urandom(16)
-    h = hello(nonce, node_id, incarnation, CAP_AUTH)
+    h = hello(nonce, node_id, incarnation, CAP_AUTH | (CAP_ENCRYPT | CAP_ENCRYPT_REQUIRED if encrypt else 0))
     check(len(h) == HELLO_LEN, "HELLO is not 76 bytes")
     link.send(h, "HELLO")
     ack = link.read_exact(HELLO_ACK_LEN, "HELLO_ACK")
@@ -276,7 +370,12 @@ def handshake(link, secret, node_id):
     expected = server_mac(secret, h, ack[:76])
     check(hmac.compare_digest(expected, ack[76:108]), "the server MAC is wrong (a different secret?)")
     link.send(auth(secret, h, ack), "AUTH")
-    link.log("handshake done with node %s (version %d)" % (ack[44:60].hex(), ack[5]))
+    if encrypt or caps & CAP_ENCRYPT_REQUIRED:
+        check(encrypt, "the server requires encryption (run with --encrypt)")
+        check(caps & CAP_ENCRYPT, "the server cannot encrypt (caps %#010x)" % caps)
+        link.records = noise_client(link, secret, h + ack)
+    link.log("handshake done with node %s (version %d%s)" % (ack[44:60].hex(), ack[5],
+                                                             ", encrypted" if link.records else ""))
 
 
 def find_echo_server(link):
@@ -522,7 +621,14 @@ def main():
     p.add_argument("--node-name", default="python-client-%d" % os.getpid(), help="this client's node name")
     p.add_argument("--timeout", type=float, default=30.0, help="hang guard for the whole run, seconds")
     p.add_argument("-v", "--verbose", action="store_true", help="log every frame on stderr")
+    p.add_argument("--encrypt", action="store_true", help="require the link encrypted (needs `cryptography`)")
     args = p.parse_args()
+    if args.encrypt:
+        try:
+            import cryptography  # noqa: F401
+        except ImportError:
+            print("python client: skip: --encrypt needs the `cryptography` package", file=sys.stderr)
+            return 77
     try:
         self_test()
         host, sep, port = args.addr.rpartition(":")
@@ -536,7 +642,7 @@ def main():
         with sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             link = Link(sock, deadline, args.verbose)
-            handshake(link, secret, hash_id(args.node_name))
+            handshake(link, secret, hash_id(args.node_name), args.encrypt)
             # Our first frame: a full DIRECTORY (we announce no actors; the
             # reply goes to our src_id all the same).
             link.send_frame(DIRECTORY, body=json.dumps(
@@ -546,6 +652,11 @@ def main():
             corr = int.from_bytes(os.urandom(8), "big") | 1
             echo(link, server, src, corr)
             blob_len = bytes_echo(link, src)
+            if args.encrypt:
+                # The rest of the run is about the plain wire.
+                print("python client: ok: encrypted echo round trip with %s (counter 1, corr %#x), "
+                      "%d bytes echoed as a blob" % (server.hex(), corr, blob_len))
+                return 0
             in_flight = oversized(link)
         redial_replaces(args, secret, deadline)
         replies = pipelined(args, secret, deadline, 10_000)

@@ -100,8 +100,14 @@ fn run(mut cmd: Command, what: &str) -> Finished {
 
 /// Starts `ipchnl serve` on a fresh loopback port; its guard and `HOST:PORT`.
 fn serve(secret_file: &str) -> (KillOnDrop, String) {
+    serve_with(secret_file, &[])
+}
+
+/// As [`serve`], with `extra` arguments.
+fn serve_with(secret_file: &str, extra: &[&str]) -> (KillOnDrop, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
         .args(["serve", "--listen", "tcp://127.0.0.1:0", "--secret-file", secret_file])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -166,4 +172,33 @@ fn a_python_client_written_from_wire_md_echoes_and_an_oversized_frame_closes_onl
         .unwrap_or_else(|e| panic!("ipchnl echo --json printed {:?}: {e}", echo.stdout));
     assert_eq!(summary["received"], 100, "{summary}");
     assert!(echo.stdout.contains("\"received\":100"), "{}", echo.stdout);
+}
+
+#[test]
+fn the_python_client_speaks_the_encrypted_link_from_wire_md() {
+    let secret = TempFile::with("a python client knows this\n");
+    let (_server, addr) = serve_with(secret.path(), &["--encrypt"]);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("python_client.py");
+    let mut python = Command::new("python3");
+    python.arg(&script).args(["--addr", &addr, "--secret-file", secret.path(), "--encrypt"]);
+    let py = run(python, "python3 tests/python_client.py --encrypt");
+    if py.status.code() == Some(77) {
+        // `.ci/install-deps` installs it: CI never takes this branch.
+        println!("SKIPPED: the python client has no `cryptography` package: {}", py.stderr.trim_end());
+        return;
+    }
+    assert!(
+        py.status.success() && py.stdout.lines().any(|l| l.starts_with(SUCCESS)),
+        "the encrypted python client failed ({})\nstdout:\n{}\nstderr:\n{}",
+        py.status,
+        py.stdout,
+        py.stderr
+    );
+    // A plain client, without the encryption this server requires, is
+    // refused before its handshake is answered.
+    let mut plain = Command::new("python3");
+    plain.arg(&script).args(["--addr", &addr, "--secret-file", secret.path()]);
+    let py = run(plain, "python3 tests/python_client.py");
+    assert!(!py.status.success(), "a plain client linked to a server that requires encryption");
+    assert!(py.stderr.contains("HELLO_ACK was expected"), "{}", py.stderr);
 }

@@ -62,8 +62,8 @@ pub use limits::{LimitRow, LinkLimits, show_bytes, show_count, show_duration};
 pub use msg_header::NackReason;
 pub use parts::{FIRST_PART, LAST_PART, PART_BODY};
 pub use secure::{
-    MAX_PLAIN, MAX_RECORD, NOISE_PATTERN, NoiseHandshake, RECORD_HEADER_LEN, Secure, SecureCounters,
-    SecureError, TAG_LEN,
+    MAX_PLAIN, MAX_RECORD, NOISE_PATTERN, NOISE_PATTERN_KEYS, NodeKeys, NoiseHandshake, RECORD_HEADER_LEN,
+    Secure, SecureCounters, SecureError, TAG_LEN,
 };
 pub use session::{
     BudgetKind, CloseReason, Event, LimitKind, NACK_CODES, PeerCloseReason, ProtocolError, READ_BUFFER_BASE,

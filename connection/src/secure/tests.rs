@@ -175,3 +175,70 @@ fn a_record_injected_by_a_relay_closes() {
     let forged = records(&mut relay, &[b"forged"]).remove(0);
     assert_eq!(s.open(&forged, &mut Vec::new()), Err(SecureError::BadRecord));
 }
+
+/// Two sides with node keys, each allowing the other's key if told to.
+fn keyed(client_allows_server: bool, server_allows_client: bool) -> Result<(Secure, Secure), SecureError> {
+    let (c, s) = (NodeKeys::generate().unwrap(), NodeKeys::generate().unwrap());
+    let allow = |keys: NodeKeys, other: &NodeKeys, yes: bool| {
+        if yes { keys.allow(&other.public_hex()).unwrap() } else { keys }
+    };
+    let psk = psk(b"s");
+    let mut client = NoiseHandshake::with_keys(
+        Role::Client,
+        &psk,
+        b"p",
+        Some(allow(c.clone(), &s, client_allows_server)),
+    )?;
+    let mut server = NoiseHandshake::with_keys(
+        Role::Server,
+        &psk,
+        b"p",
+        Some(allow(s.clone(), &c, server_allows_client)),
+    )?;
+    for _ in 0..4 {
+        let mut wire = Vec::new();
+        client.write(&mut wire)?;
+        if !wire.is_empty() {
+            assert_eq!(Some(wire.len()), server.next_read_len(), "the length the server expects");
+            assert_eq!(server.read(&wire)?, wire.len());
+        }
+        let mut wire = Vec::new();
+        server.write(&mut wire)?;
+        if !wire.is_empty() {
+            assert_eq!(Some(wire.len()), client.next_read_len(), "the length the client expects");
+            assert_eq!(client.read(&wire)?, wire.len());
+        }
+        if client.is_done() && server.is_done() {
+            return Ok((client.finish()?, server.finish()?));
+        }
+    }
+    panic!("the handshake did not end");
+}
+
+#[test]
+fn nodes_that_list_each_others_keys_link() {
+    let (mut c, mut s) = keyed(true, true).unwrap();
+    let mut wire = Vec::new();
+    c.seal(b"keyed", &mut wire).unwrap();
+    let mut plain = Vec::new();
+    s.open(&wire, &mut plain).unwrap();
+    assert_eq!(plain, b"keyed");
+}
+
+#[test]
+fn a_node_whose_key_is_not_listed_is_refused_by_either_side() {
+    assert!(matches!(keyed(true, false).err(), Some(SecureError::UnlistedKey(_))));
+    assert!(matches!(keyed(false, true).err(), Some(SecureError::UnlistedKey(_))));
+}
+
+#[test]
+fn node_keys_go_to_text_and_back() {
+    let keys = NodeKeys::generate().unwrap();
+    let again = NodeKeys::from_text(&keys.to_text()).unwrap();
+    assert_eq!(again.public_hex(), keys.public_hex());
+    assert!(NodeKeys::from_text("private 00\npublic 11\n").is_none());
+    let listed = again.allow(&format!("# a comment\n\n{}\n", keys.public_hex())).unwrap();
+    assert!(listed.allows(&NodeKeys::from_text(&keys.to_text()).unwrap().public));
+    assert!(listed.allow("not a key").is_err());
+    assert!(!format!("{keys:?}").contains(&keys.to_text()[8..20]), "Debug shows no private key");
+}

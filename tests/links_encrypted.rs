@@ -183,3 +183,35 @@ fn a_record_dropped_duplicated_or_reordered_by_a_relay_closes_the_link() {
         echo_against(&m, server, 10);
     }
 }
+
+#[test]
+fn nodes_that_list_each_others_keys_link_and_an_unlisted_key_is_refused() {
+    use ipchnl::NodeKeys;
+    let (a, b, stranger) =
+        (NodeKeys::generate().unwrap(), NodeKeys::generate().unwrap(), NodeKeys::generate().unwrap());
+    let node = |tag: &str, keys: &NodeKeys, allowed: &[&NodeKeys]| {
+        let list: String = allowed.iter().map(|k| k.public_hex() + "\n").collect();
+        Manager::new(config(tag).secret(secret(SECRET)).node_keys(keys.clone().allow(&list).unwrap()))
+            .unwrap()
+    };
+    let server = node("keys-server", &b, &[&a]);
+    server.add("server", ipchnl::echo::Server::new()).unwrap();
+    let at = server.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+
+    let listed = node("keys-listed", &a, &[&b]);
+    listed.connect(&at).unwrap();
+    echo_completes(&listed, 20);
+
+    // The secret, and a key of its own the server does not list.
+    let unlisted = node("keys-unlisted", &stranger, &[&b]);
+    let err = unlisted.connect(&at).unwrap_err();
+    assert!(matches!(err, ManagerError::Connect { .. }), "{err}");
+    assert!(unlisted.find_by_name("server").is_none(), "learns nothing of the server's actors");
+    eventually("the server's refusal counted", || {
+        server.stats().closes.keys().any(|k| k.contains("unlisted_key")).then_some(())
+    });
+    // No node keys at all: refused too, saying why.
+    let keyless = Manager::new(config("keys-none").secret(secret(SECRET))).unwrap();
+    let err = keyless.connect(&at).unwrap_err();
+    assert!(err.to_string().contains("node keys") || matches!(err, ManagerError::Connect { .. }), "{err}");
+}

@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use msg_header::NodeId;
 use sha2::Sha256;
 
-use crate::secure::{NoiseHandshake, Secure, SecureError};
+use crate::secure::{NodeKeys, NoiseHandshake, Secure, SecureError};
 
 /// The first four bytes of every handshake message: `IPCH`.
 pub const MAGIC: [u8; 4] = *b"IPCH";
@@ -27,6 +27,10 @@ pub const ENCRYPT: u32 = 0x0000_0004;
 /// encrypted when either side requires it; a side that requires it of a
 /// peer that cannot refuses the link.
 pub const ENCRYPT_REQUIRED: u32 = 0x0000_0008;
+/// Capability bit: this side proves a node key and requires the other to
+/// (all or nothing, as `AUTH`); the link is then encrypted, and each side
+/// refuses a key it does not list.
+pub const NODE_KEYS: u32 = 0x0000_0010;
 
 /// A shared secret. Its `Debug` is redacted, it is never logged, and its
 /// bytes are overwritten when it is dropped.
@@ -136,6 +140,8 @@ pub struct HandshakeConfig {
     pub version_max: u8,
     /// Whether this side requires the link encrypted (it needs `secret`).
     pub encrypt: bool,
+    /// This node's key and the keys allowed to link (it needs `secret`).
+    pub node_keys: Option<NodeKeys>,
 }
 
 impl HandshakeConfig {
@@ -149,7 +155,14 @@ impl HandshakeConfig {
             version_min: VERSION_MIN,
             version_max: VERSION_MAX,
             encrypt: false,
+            node_keys: None,
         }
+    }
+
+    /// Proves `keys` and requires the peer to prove one they list.
+    pub fn with_node_keys(mut self, keys: NodeKeys) -> Self {
+        self.node_keys = Some(keys);
+        self
     }
 
     /// Requires the link encrypted (with [`with_secret`](Self::with_secret):
@@ -265,6 +278,12 @@ pub enum HandshakeError {
     /// This side requires encryption and has no secret to key it.
     #[error("encryption is required and no secret is configured to key it")]
     EncryptionNeedsSecret,
+    /// One side proves node keys and the other has none.
+    #[error("{}", if *.by_peer { "the peer requires node keys, and this side has none" } else { "this side requires node keys, and the peer has none" })]
+    NodeKeysRequired {
+        /// Whether it was the peer that required them.
+        by_peer: bool,
+    },
 }
 
 /// Bytes of a HELLO, and of a HELLO_ACK without its MAC.
@@ -277,10 +296,6 @@ const HELLO_ACK_AUTH_LEN: usize = HELLO_LEN + MAC_LEN;
 const AUTH_HEAD_LEN: usize = 8;
 /// Bytes of an AUTH.
 const AUTH_LEN: usize = AUTH_HEAD_LEN + MAC_LEN;
-/// Bytes of each Noise handshake message after the plain handshake, as a
-/// record: its 2-byte length, an ephemeral key (32) and the tag of its
-/// empty payload (16).
-const NOISE_MSG_LEN: usize = 2 + 32 + 16;
 
 /// Message type of a HELLO.
 const TYPE_HELLO: u8 = 0x01;
@@ -309,8 +324,8 @@ enum State {
     /// Server: the HELLO_ACK is sent, the client's AUTH is awaited.
     AwaitAuth,
     /// Either side: the plain handshake is done and the link encrypted;
-    /// the peer's Noise message is awaited.
-    AwaitNoise,
+    /// the peer's Noise message, of this many bytes, is awaited.
+    AwaitNoise(usize),
     /// Frames may flow.
     Done,
     /// The handshake failed for good.
@@ -327,7 +342,7 @@ impl State {
             Self::AwaitHello => Some((HELLO_LEN, TYPE_HELLO)),
             Self::AwaitAuth => Some((AUTH_LEN, TYPE_AUTH)),
             // A record, not a handshake message: no magic, no type.
-            Self::AwaitNoise => Some((NOISE_MSG_LEN, 0)),
+            Self::AwaitNoise(len) => Some((*len, 0)),
             Self::Done | Self::Failed(_) => None,
         }
     }
@@ -485,7 +500,7 @@ impl Handshake {
             self.input.extend_from_slice(&input[used..used + take]);
             used += take;
             let whole = self.input.len() == len;
-            let step = match (whole, self.state == State::AwaitNoise) {
+            let step = match (whole, matches!(self.state, State::AwaitNoise(_))) {
                 (true, _) => self.step(),
                 (false, false) => self.check_start(kind),
                 (false, true) => Ok(()),
@@ -537,7 +552,8 @@ impl Handshake {
             version_b,
             capabilities: DEAD
                 | if self.config.secret.is_some() { AUTH | ENCRYPT } else { 0 }
-                | if self.config.encrypt { ENCRYPT_REQUIRED } else { 0 },
+                | if self.config.encrypt { ENCRYPT_REQUIRED } else { 0 }
+                | if self.config.node_keys.is_some() { NODE_KEYS } else { 0 },
             nonce: self.nonce,
             node_id: self.config.node_id,
             incarnation: self.config.incarnation,
@@ -573,7 +589,7 @@ impl Handshake {
             State::AwaitServerMac => self.on_server_mac(),
             State::AwaitHello => self.on_hello(),
             State::AwaitAuth => self.on_auth(),
-            State::AwaitNoise => self.on_noise(),
+            State::AwaitNoise(_) => self.on_noise(),
             State::Done | State::Failed(_) => Ok(()),
         }
     }
@@ -603,8 +619,14 @@ impl Handshake {
     /// Whether the link with `peer` is encrypted: when either side
     /// requires it, and both can.
     fn encrypted(&self, peer: &Hello) -> Result<bool, HandshakeError> {
-        if self.config.encrypt && self.config.secret.is_none() {
+        if (self.config.encrypt || self.config.node_keys.is_some()) && self.config.secret.is_none() {
             return Err(HandshakeError::EncryptionNeedsSecret);
+        }
+        match (self.config.node_keys.is_some(), peer.capabilities & NODE_KEYS != 0) {
+            (true, false) => return Err(HandshakeError::NodeKeysRequired { by_peer: false }),
+            (false, true) => return Err(HandshakeError::NodeKeysRequired { by_peer: true }),
+            (true, true) => return Ok(true),
+            (false, false) => {}
         }
         let ours = self.own_hello(0, 0).capabilities;
         let theirs = peer.capabilities;
@@ -685,18 +707,22 @@ impl Handshake {
     /// keyed and bound by what the plain one exchanged.
     fn after_auth(&mut self) -> Result<(), HandshakeError> {
         let encrypted =
-            self.peer.as_ref().is_some_and(|p| p.capabilities & ENCRYPT_REQUIRED != 0) || self.config.encrypt;
+            self.peer.as_ref().is_some_and(|p| p.capabilities & (ENCRYPT_REQUIRED | NODE_KEYS) != 0)
+                || self.config.encrypt
+                || self.config.node_keys.is_some();
         let Some(secret) = self.config.secret.as_ref().filter(|_| encrypted) else {
             self.finish(true);
             return Ok(());
         };
         let psk = secret.noise_psk(&self.transcript);
         let mut noise =
-            NoiseHandshake::new(self.role, &psk, &self.transcript).map_err(HandshakeError::Noise)?;
+            NoiseHandshake::with_keys(self.role, &psk, &self.transcript, self.config.node_keys.clone())
+                .map_err(HandshakeError::Noise)?;
         noise.write(&mut self.output).map_err(HandshakeError::Noise)?;
+        let len = noise.next_read_len().unwrap_or(0);
         self.noise = Some(noise);
         self.input.clear();
-        self.state = State::AwaitNoise;
+        self.state = State::AwaitNoise(len);
         Ok(())
     }
 
@@ -712,6 +738,12 @@ impl Handshake {
             return Err(HandshakeError::Noise(SecureError::Handshake("a Noise message of the wrong length")));
         }
         noise.write(&mut self.output).map_err(HandshakeError::Noise)?;
+        if let Some(len) = noise.next_read_len() {
+            // Node keys: a third message is due.
+            self.input.clear();
+            self.state = State::AwaitNoise(len);
+            return Ok(());
+        }
         if !noise.is_done() {
             return Err(HandshakeError::Noise(SecureError::Handshake("the Noise handshake did not end")));
         }

@@ -52,7 +52,7 @@ pub use frame::{
 };
 pub use handshake::{
     AUTH, DEAD, ENCRYPT, ENCRYPT_REQUIRED, Handshake, HandshakeConfig, HandshakeError, Incarnation, MAGIC,
-    PeerHello, Role, Secret, VERSION_MAX, VERSION_MIN, client_nonce, starts_hello,
+    NODE_KEYS, PeerHello, Role, Secret, VERSION_MAX, VERSION_MIN, client_nonce, starts_hello,
 };
 #[doc(hidden)]
 pub use limits::show as limits_show;

@@ -170,7 +170,8 @@ impl ProtocolError {
     /// `handshake_auth_required`, `handshake_no_secret`,
     /// `handshake_bad_mac`, `handshake_self`,
     /// `handshake_encryption_required`, `handshake_encryption_no_secret`,
-    /// `handshake_noise`, `out_of_sequence`,
+    /// `handshake_noise`, `handshake_unlisted_key`, `handshake_node_keys`,
+    /// `out_of_sequence`,
     /// `window_overrun`, `bad_ack`, `bad_directory`, `directory_repeated`,
     /// `too_many_actors`, `name_too_long`, `too_many_ids`, `too_many_watches`,
     /// `bad_part`, `message_too_large`, `bad_record`.
@@ -192,7 +193,9 @@ impl ProtocolError {
                 HandshakeError::SelfConnect => "handshake_self",
                 HandshakeError::EncryptionRequired { .. } => "handshake_encryption_required",
                 HandshakeError::EncryptionNeedsSecret => "handshake_encryption_no_secret",
+                HandshakeError::Noise(SecureError::UnlistedKey(_)) => "handshake_unlisted_key",
                 HandshakeError::Noise(_) => "handshake_noise",
+                HandshakeError::NodeKeysRequired { .. } => "handshake_node_keys",
             },
             Self::OutOfSequence { .. } => "out_of_sequence",
             Self::WindowOverrun { .. } => "window_overrun",
@@ -420,6 +423,7 @@ impl fmt::Display for CloseReason {
             Self::RefusedInHandshake => f.write_str(
                 "the peer refused the handshake: it may want a secret this side does not have \
                  (--secret-file), or have none while this side offers one (--insecure), or \
+                 require encryption or node keys this side does not offer, or \
                  speak another version",
             ),
             Self::Truncated(n) => {

@@ -31,8 +31,8 @@ pub use actor::{
 pub use manager::{
     ActorOptions, Addr, AddrError, ByteStream, DeadLetter, DeadLetterReason, Encryption, Identity, LimitRow,
     LinkLimits, LinkPort, LinkStats, MIN_SECRET_LEN, Manager, ManagerConfig, ManagerError, NackReason,
-    NatsOptions, NodeLimits, PeerInfo, Role, Secret, SecretError, Security, Stats, Tuning, UnixPeers,
-    read_secret, user_secret, user_secret_path, write_secret,
+    NatsOptions, NodeKeys, NodeLimits, PeerInfo, Role, Secret, SecretError, Security, Stats, Tuning,
+    UnixPeers, read_secret, user_secret, user_secret_path, write_secret,
 };
 pub use msg_header::{
     ActorId, Asked, BoxMsg, Bytes, DecodeFn, DecodeMsg, DowncastError, HashId, IdKind, IntoBoxMsg, Msg,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use connection::{LinkLimits, Secret};
+use connection::{LinkLimits, NodeKeys, Secret};
 
 /// How a [`Manager`](crate::Manager) runs, in groups: who it is
 /// ([`Identity`]), whom it lets in ([`Security`]), what one link may cost
@@ -69,6 +69,10 @@ pub struct Security {
     /// link is encrypted when either end requires it). Default:
     /// [`Encryption::OffHost`].
     pub encryption: Encryption,
+    /// This node's key and the keys of the nodes allowed to link, if
+    /// links prove node keys (every link is then encrypted; it needs
+    /// `secret` too). None by default.
+    pub node_keys: Option<NodeKeys>,
 }
 
 /// Which links a node requires encrypted (WIRE.md §2, "The encrypted
@@ -294,6 +298,14 @@ impl ManagerConfig {
     /// Requires links to prove they know `secret`.
     pub fn secret(mut self, secret: Secret) -> Self {
         self.security.secret = Some(secret);
+        self
+    }
+
+    /// Links prove node keys: this node's, and one of those `keys`
+    /// allows from the peer (every link is then encrypted; it needs
+    /// [`secret`](Self::secret) too).
+    pub fn node_keys(mut self, keys: NodeKeys) -> Self {
+        self.security.node_keys = Some(keys);
         self
     }
 

@@ -41,7 +41,7 @@ pub enum ManagerError {
     #[error("the secret is {0} bytes: at least {min} are needed", min = crate::MIN_SECRET_LEN)]
     WeakSecret(usize),
     /// Encryption of every link was asked for without a secret to key it.
-    #[error("encrypting every link needs a shared secret (ManagerConfig::secret)")]
+    #[error("encrypting every link (or node keys) needs a shared secret (ManagerConfig::secret)")]
     EncryptionNeedsSecret,
     /// A link could not be established.
     #[error("cannot link to {addr}: {reason}")]

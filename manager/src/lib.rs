@@ -111,7 +111,7 @@ pub use addr::{Addr, AddrError, NatsAddr};
 pub use config::{
     ActorOptions, Encryption, Identity, ManagerConfig, NatsOptions, NodeLimits, Security, Tuning, UnixPeers,
 };
-pub use connection::{Incarnation, LimitRow, LinkLimits, NackReason, Role, Secret};
+pub use connection::{Incarnation, LimitRow, LinkLimits, NackReason, NodeKeys, Role, Secret};
 pub use dead_letter::{DeadLetter, DeadLetterReason};
 pub use error::ManagerError;
 pub use manager::Manager;

@@ -550,6 +550,7 @@ impl LinkCore {
         let mut hs = HandshakeConfig::new(host.node_id(), host.incarnation());
         let security = &host.config().security;
         hs.secret.clone_from(&security.secret);
+        hs.node_keys.clone_from(&security.node_keys);
         hs.encrypt = hs.secret.is_some()
             && match security.encryption {
                 Encryption::Always => true,

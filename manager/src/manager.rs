@@ -80,8 +80,9 @@ impl Manager {
         {
             return Err(ManagerError::WeakSecret(secret.len()));
         }
-        if config.security.encryption == crate::config::Encryption::Always && config.security.secret.is_none()
-        {
+        let encrypts = config.security.encryption == crate::config::Encryption::Always
+            || config.security.node_keys.is_some();
+        if encrypts && config.security.secret.is_none() {
             return Err(ManagerError::EncryptionNeedsSecret);
         }
         let lifecycle = Arc::new(Lifecycle::new());

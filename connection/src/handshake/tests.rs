@@ -303,7 +303,7 @@ fn reserved_bytes_and_unknown_capabilities_are_ignored() {
     let mut s = server(Some(SECRET));
     let mut hello = c.take_output();
     hello[7] = 0xff;
-    hello[8..12].copy_from_slice(&(0xffff_fff0 | AUTH).to_be_bytes());
+    hello[8..12].copy_from_slice(&(0xffff_ffe0 | AUTH).to_be_bytes());
     // The client's transcript holds the HELLO as it sent it: tamper with
     // it too, as if the client had set those bits.
     c.transcript.copy_from_slice(&hello);
@@ -311,7 +311,7 @@ fn reserved_bytes_and_unknown_capabilities_are_ignored() {
     feed(&mut c, &s.take_output(), usize::MAX).unwrap();
     feed(&mut s, &c.take_output(), usize::MAX).unwrap();
     assert!(c.is_done() && s.is_done());
-    assert_eq!(s.peer().unwrap().capabilities, 0xffff_fff1);
+    assert_eq!(s.peer().unwrap().capabilities, 0xffff_ffe1);
 }
 
 #[test]
@@ -494,4 +494,33 @@ fn a_changed_noise_message_fails_the_handshake() {
     let err = s.read(&out).unwrap_err();
     assert!(matches!(err, HandshakeError::Noise(_)), "{err:?}");
     assert!(!s.is_done());
+}
+
+#[test]
+fn nodes_with_keys_they_list_link_encrypted_and_an_unlisted_key_is_refused() {
+    use crate::NodeKeys;
+    let (a, b, stranger) =
+        (NodeKeys::generate().unwrap(), NodeKeys::generate().unwrap(), NodeKeys::generate().unwrap());
+    let with = |name: &str, keys: &NodeKeys, allowed: &[&NodeKeys]| {
+        let list: String = allowed.iter().map(|k| k.public_hex() + "\n").collect();
+        config(name, Some(SECRET)).with_node_keys(keys.clone().allow(&list).unwrap())
+    };
+    let run_keyed = |client: HandshakeConfig, server: HandshakeConfig| {
+        let mut c = Handshake::new(Role::Client, client, [0xaa; 32]);
+        let mut s = Handshake::new(Role::Server, server, [0xbb; 32]);
+        drive(&mut c, &mut s, 5).map(|()| (c, s))
+    };
+    let (mut c, mut s) =
+        run_keyed(with("alpha", &a, &[&b]), with("beta", &b, &[&a])).expect("listed keys link");
+    assert!(c.peer().unwrap().encrypted && s.peer().unwrap().encrypted);
+    assert!(c.take_secure().is_some() && s.take_secure().is_some());
+    // A node with the secret and a key of its own the server does not list.
+    let err = run_keyed(with("alpha", &stranger, &[&b]), with("beta", &b, &[&a])).err().expect("refused");
+    assert!(matches!(err, (Role::Server, HandshakeError::Noise(SecureError::UnlistedKey(_)))), "{err:?}");
+    // A server the client does not list: refused before the client says who it is.
+    let err = run_keyed(with("alpha", &a, &[&stranger]), with("beta", &b, &[&a])).err().expect("refused");
+    assert!(matches!(err, (Role::Client, HandshakeError::Noise(SecureError::UnlistedKey(_)))), "{err:?}");
+    // Keys on one side only.
+    let err = run_keyed(config("alpha", Some(SECRET)), with("beta", &b, &[&a])).err().expect("refused");
+    assert_eq!(err, (Role::Server, HandshakeError::NodeKeysRequired { by_peer: false }));
 }

@@ -55,6 +55,11 @@ enum Cmd {
         ipchnl secret ./fleet.secret"
     )]
     Secret(cmd::secret::SecretArgs),
+    /// Write a node key pair (mode 0600) and print its public key: with
+    /// --node-key and --allowed-keys, links prove node keys, so one leaked
+    /// host cannot pass for every other.
+    #[command(after_help = "Example:\n  ipchnl keygen ./node.key")]
+    Keygen(cmd::keys::KeygenArgs),
     /// The report's own second process.
     #[command(hide = true)]
     BenchChild(cmd::bench::ChildArgs),
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         Some(Cmd::Serve(args)) => cmd::serve::run(&args),
         Some(Cmd::Echo(args)) => cmd::echo::run(&args),
         Some(Cmd::Secret(args)) => cmd::secret::run(&args),
+        Some(Cmd::Keygen(args)) => cmd::keys::run(&args),
         Some(Cmd::BenchChild(args)) => cmd::bench::run_child(&args),
     };
     match outcome {

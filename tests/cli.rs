@@ -303,3 +303,73 @@ fn serve_prints_its_counters_on_sigusr1_and_at_exit() {
     );
     assert!(wait_guarded(child, HANG_GUARD).status.success());
 }
+
+#[test]
+fn keygen_writes_node_keys_that_serve_and_echo_prove_and_an_unlisted_key_is_refused() {
+    let dir = std::env::temp_dir().join(format!("ipchnl-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    struct RemoveDir(std::path::PathBuf);
+    impl Drop for RemoveDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = RemoveDir(dir.clone());
+    let keygen = |name: &str| {
+        let path = dir.join(name);
+        let out = ipchnl(&["keygen", path.to_str().unwrap()]);
+        assert!(out.status.success(), "keygen failed: {}", String::from_utf8_lossy(&out.stderr));
+        let public = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_owned();
+        assert_eq!(public.len(), 64, "a public key in hex: {public}");
+        (path, public)
+    };
+    let (server_key, server_pub) = keygen("server.key");
+    let (client_key, client_pub) = keygen("client.key");
+    let (stranger_key, _) = keygen("stranger.key");
+    let list = |name: &str, keys: &[&str]| {
+        let path = dir.join(name);
+        std::fs::write(&path, keys.join("\n")).unwrap();
+        path
+    };
+    let (server_list, client_list) =
+        (list("server.allowed", &[&client_pub]), list("client.allowed", &[&server_pub]));
+    let secret = secret_file("a secret both hosts share, long enough");
+    let serve = Serve::start(
+        "tcp://127.0.0.1:0",
+        &[
+            "--secret-file",
+            secret.path(),
+            "--node-key",
+            server_key.to_str().unwrap(),
+            "--allowed-keys",
+            server_list.to_str().unwrap(),
+        ],
+    );
+    let addr = serve.addr.to_string();
+    let echo = |key: &std::path::Path| {
+        ipchnl(&[
+            "echo",
+            "--connect",
+            &addr,
+            "--secret-file",
+            secret.path(),
+            "--node-key",
+            key.to_str().unwrap(),
+            "--allowed-keys",
+            client_list.to_str().unwrap(),
+            "--count",
+            "100",
+        ])
+    };
+    let listed = echo(&client_key);
+    assert!(listed.status.success(), "a listed key links: {}", String::from_utf8_lossy(&listed.stderr));
+    let unlisted = echo(&stranger_key);
+    assert!(!unlisted.status.success(), "an unlisted key is refused");
+    let err = String::from_utf8_lossy(&unlisted.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("does not list this node's key"), "says why: {err}");
+    // A key file others may read is refused before anything starts.
+    std::fs::set_permissions(&client_key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let exposed = echo(&client_key);
+    assert!(String::from_utf8_lossy(&exposed.stderr).contains("chmod 600"), "{:?}", exposed);
+}

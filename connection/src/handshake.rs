@@ -458,6 +458,8 @@ pub struct Handshake {
     noise: Option<NoiseHandshake>,
     /// An encrypted link's records, once done (taken by the session).
     secure: Option<Secure>,
+    /// Server: the client's node key, not listed (the link closes at once).
+    unlisted: Option<String>,
 }
 
 impl Handshake {
@@ -476,6 +478,7 @@ impl Handshake {
             peer: None,
             noise: None,
             secure: None,
+            unlisted: None,
         };
         if role == Role::Client {
             let hello = handshake
@@ -537,6 +540,13 @@ impl Handshake {
     /// This side's role.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// Server, once done: the client's node key, which this side does not
+    /// list; the link must close at once, saying so (the handshake ends
+    /// so that it can).
+    pub fn unlisted_peer(&self) -> Option<&str> {
+        self.unlisted.as_deref()
     }
 
     /// An encrypted link's records, once the handshake is done (once: the
@@ -747,6 +757,7 @@ impl Handshake {
         if !noise.is_done() {
             return Err(HandshakeError::Noise(SecureError::Handshake("the Noise handshake did not end")));
         }
+        self.unlisted = noise.unlisted_peer().map(str::to_owned);
         let secure =
             self.noise.take().map(NoiseHandshake::finish).transpose().map_err(HandshakeError::Noise)?;
         self.secure = secure;

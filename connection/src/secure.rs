@@ -204,6 +204,9 @@ pub struct NoiseHandshake {
     keys: Option<NodeKeys>,
     /// Handshake messages read.
     received: u32,
+    /// Responder: the initiator's node key, which `keys` does not list
+    /// (the handshake ends, so that the link can close saying why).
+    unlisted: Option<String>,
 }
 
 impl std::fmt::Debug for NoiseHandshake {
@@ -245,7 +248,7 @@ impl NoiseHandshake {
             Role::Server => builder.build_responder(),
         }
         .map_err(|_| SecureError::Handshake("no Noise state"))?;
-        Ok(Self { state, buf: vec![0; MAX_RECORD], keys, received: 0 })
+        Ok(Self { state, buf: vec![0; MAX_RECORD], keys, received: 0, unlisted: None })
     }
 
     /// The length of the peer's next handshake message as a record
@@ -301,9 +304,20 @@ impl NoiseHandshake {
         if let (Some(keys), Some(remote)) = (&self.keys, self.state.get_remote_static())
             && !keys.allows(remote)
         {
-            return Err(SecureError::UnlistedKey(remote.iter().map(|b| format!("{b:02x}")).collect()));
+            let key: String = remote.iter().map(|b| format!("{b:02x}")).collect();
+            if self.state.is_initiator() {
+                // Before this side says who it is.
+                return Err(SecureError::UnlistedKey(key));
+            }
+            self.unlisted = Some(key);
         }
         Ok(used)
+    }
+
+    /// Responder, once done: the initiator's node key if this side does
+    /// not list it (the link must then close at once, saying so).
+    pub fn unlisted_peer(&self) -> Option<&str> {
+        self.unlisted.as_deref()
     }
 
     /// Whether both sides have what they need.

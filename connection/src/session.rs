@@ -339,6 +339,9 @@ impl PeerCloseReason {
             "too_many_links_from_user" => "the peer has too many links from this user",
             "too_many_links_from_node" => "the peer has too many links from this node",
             "too_many_handshakes" => "the peer has too many handshakes under way",
+            "unlisted_key" => {
+                "the peer does not list this node's key among those allowed to link (--allowed-keys)"
+            }
             other => return other.to_owned(),
         };
         known.to_owned()
@@ -395,6 +398,9 @@ impl CloseReason {
             Self::Shutdown => Some("shutdown"),
             Self::Duplicate => Some("duplicate"),
             Self::Replaced => Some("replaced"),
+            Self::Protocol(ProtocolError::Handshake(HandshakeError::Noise(SecureError::UnlistedKey(_)))) => {
+                Some("unlisted_key")
+            }
             Self::Protocol(_) => Some("protocol_error"),
             Self::SlowConsumer => Some("slow_consumer"),
             Self::SlowFrame => Some("slow_frame"),
@@ -1011,10 +1017,18 @@ impl<T> Session<T> {
                             self.out.extend_from_slice(&out);
                             match hs.peer().cloned() {
                                 Some(peer) => {
+                                    let unlisted = hs.unlisted_peer().map(str::to_owned);
                                     if let Some(secure) = hs.take_secure() {
                                         self.start_records(secure);
                                     }
                                     self.state = State::Up(peer.clone());
+                                    if let Some(key) = unlisted {
+                                        // Up only to say why it closes.
+                                        self.end(CloseReason::Protocol(ProtocolError::Handshake(
+                                            HandshakeError::Noise(SecureError::UnlistedKey(key)),
+                                        )));
+                                        continue;
+                                    }
                                     self.events.push_back(OwnedEvent::Up(peer));
                                     continue;
                                 }

@@ -49,6 +49,14 @@ pub(crate) struct EchoArgs {
     /// another host are).
     #[arg(long, conflicts_with = "insecure")]
     encrypt: bool,
+    /// This node's key pair (written by `ipchnl keygen`): links prove it,
+    /// and are encrypted. Needs --allowed-keys.
+    #[arg(long, value_name = "PATH", conflicts_with = "insecure", requires = "allowed_keys")]
+    node_key: Option<PathBuf>,
+    /// The public keys of the nodes allowed to link, one per line (`#`
+    /// comments). Needs --node-key.
+    #[arg(long, value_name = "PATH", requires = "node_key")]
+    allowed_keys: Option<PathBuf>,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -70,6 +78,9 @@ pub(crate) fn run(args: &EchoArgs) -> Outcome {
     }
     if args.encrypt {
         config = config.encryption(ipchnl::Encryption::Always);
+    }
+    if let Some(keys) = super::keys::node_keys(args.node_key.as_deref(), args.allowed_keys.as_deref())? {
+        config = config.node_keys(keys);
     }
     let manager = Manager::new(config).map_err(|e| Failure::run(format!("cannot start: {e}")))?;
     let peer = manager.connect(&addr).map_err(|e| Failure::run(e.to_string()))?;

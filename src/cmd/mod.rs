@@ -2,6 +2,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod echo;
+pub(crate) mod keys;
 pub(crate) mod secret;
 pub(crate) mod serve;
 

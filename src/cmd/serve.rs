@@ -33,6 +33,14 @@ pub(crate) struct ServeArgs {
     /// default only TCP links with another host are).
     #[arg(long, conflicts_with = "insecure")]
     encrypt: bool,
+    /// This node's key pair (written by `ipchnl keygen`): links prove it,
+    /// and are encrypted. Needs --allowed-keys.
+    #[arg(long, value_name = "PATH", conflicts_with = "insecure", requires = "allowed_keys")]
+    node_key: Option<PathBuf>,
+    /// The public keys of the nodes allowed to link, one per line (`#`
+    /// comments). Needs --node-key.
+    #[arg(long, value_name = "PATH", requires = "node_key")]
+    allowed_keys: Option<PathBuf>,
     /// This node's name (default HOST-PID).
     #[arg(long, hide = true)]
     node_name: Option<String>,
@@ -99,6 +107,9 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
     }
     if args.encrypt {
         config = config.encryption(ipchnl::Encryption::Always);
+    }
+    if let Some(keys) = super::keys::node_keys(args.node_key.as_deref(), args.allowed_keys.as_deref())? {
+        config = config.node_keys(keys);
     }
     if let Some(name) = &args.node_name {
         config = config.node_name(name.clone());

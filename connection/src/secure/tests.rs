@@ -209,6 +209,9 @@ fn keyed(client_allows_server: bool, server_allows_client: bool) -> Result<(Secu
             assert_eq!(client.read(&wire)?, wire.len());
         }
         if client.is_done() && server.is_done() {
+            if let Some(key) = server.unlisted_peer() {
+                return Err(SecureError::UnlistedKey(key.to_owned()));
+            }
             return Ok((client.finish()?, server.finish()?));
         }
     }

@@ -1012,3 +1012,36 @@ fn a_message_larger_than_a_record_crosses_an_encrypted_link_in_parts() {
     assert!(got.len() == 1 && got[0].1 == body, "delivered whole");
     assert_eq!(acked, [1]);
 }
+
+#[test]
+fn a_client_whose_node_key_the_server_does_not_list_is_told_so_in_a_close() {
+    let (a, b, stranger) = (
+        crate::NodeKeys::generate().unwrap(),
+        crate::NodeKeys::generate().unwrap(),
+        crate::NodeKeys::generate().unwrap(),
+    );
+    let with = |name: &str, keys: &crate::NodeKeys, allowed: &crate::NodeKeys| {
+        handshake(name)
+            .with_secret(crate::Secret::new("s3cret").unwrap())
+            .with_node_keys(keys.clone().allow(&allowed.public_hex()).unwrap())
+    };
+    let now = Instant::now();
+    let mut p = Pair {
+        a: Session::new(Role::Client, with("a", &stranger, &b), [1; 32], LinkLimits::default(), now),
+        b: Session::new(Role::Server, with("b", &b, &a), [2; 32], LinkLimits::default(), now),
+        now,
+    };
+    let (mut seen_a, mut seen_b) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        p.a_to_b();
+        seen_b.extend(events(&mut p.b));
+        p.b_to_a();
+        seen_a.extend(events(&mut p.a));
+    }
+    assert_eq!(
+        seen_b,
+        [Seen::Closed("protocol_handshake_unlisted_key".into())],
+        "the server never has it up"
+    );
+    assert_eq!(seen_a, [Seen::Up, Seen::Closed("closed_unlisted_key".into())], "told why");
+}

@@ -123,7 +123,7 @@ fn help_shows_examples_and_version_prints() {
 }
 
 #[test]
-fn bench_quick_json_lists_seven_paths_and_the_large_one_with_positive_figures_and_plots_them() {
+fn bench_quick_json_lists_eight_paths_and_the_large_one_with_positive_figures_and_plots_them() {
     let plot = std::env::temp_dir().join(format!("ipchnl-cli-plot-{}.svg", std::process::id()));
     // The suite keeps the machine busy: no waiting for it to settle.
     let out = ipchnl(&["bench", "--quick", "--json", "--settle-s", "0", "--plot", plot.to_str().unwrap()]);
@@ -184,9 +184,10 @@ fn bench_quick_json_lists_seven_paths_and_the_large_one_with_positive_figures_an
             assert!(p[key].as_f64().unwrap() > 0.0, "{key} of {p}");
         }
         // Between processes, each stream is measured against the
-        // hand-rolled socket + channel pair too; within one, not.
+        // hand-rolled socket + channel pair too; within one, not, nor the
+        // encrypted link (its baseline is our plain one).
         let hand = &p["hand_rolled"];
-        if ["same_thread", "cross_thread"].contains(&p["name"].as_str().unwrap()) {
+        if ["same_thread", "cross_thread", "tcp_encrypted"].contains(&p["name"].as_str().unwrap()) {
             assert!(hand.is_null(), "{p}");
         } else {
             for key in ["msgs_per_sec", "cpu_ns_per_msg", "ratio_stream", "ratio_cpu_per_msg"] {

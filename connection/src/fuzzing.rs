@@ -29,9 +29,9 @@ use msg_header::{ActorId, MsgId, NodeId, UnhandledReason};
 use protocol::ProtocolId;
 
 use crate::{
-    AUTH, CloseReason, DEAD, DirEntry, DirectoryUpdate, Event, FRAME_HEADER_LEN, FrameDecoder, FrameHeader,
-    FrameKind, Handshake, HandshakeConfig, HandshakeError, Incarnation, LinkLimits, MAGIC, NackReason, Role,
-    Secret, Session, encode_frame,
+    AUTH, CloseReason, DEAD, DirEntry, DirectoryUpdate, ENCRYPT, Event, FRAME_HEADER_LEN, FrameDecoder,
+    FrameHeader, FrameKind, Handshake, HandshakeConfig, HandshakeError, Incarnation, LinkLimits, MAGIC,
+    NackReason, Role, Secret, Session, encode_frame,
 };
 
 // ---------------------------------------------------------------------------
@@ -215,6 +215,9 @@ const ALPHA: Identity =
 const BETA: Identity =
     Identity { role: Role::Server, name: "beta", incarnation: [0x22; 16], nonce: [0xbb; 32] };
 
+/// The client's first Noise message of an encrypted link, as a record.
+const NOISE_FIRST_LEN: usize = 2 + 48;
+
 /// One side of a handshake, and what it has read and sent, checked at
 /// every step.
 struct Side {
@@ -309,12 +312,21 @@ impl Side {
         let expected = self.expected_messages();
         assert!(self.messages < expected.len(), "{:?} sent one message too many", self.id.role);
         let (len, kind) = expected[self.messages];
+        // A peer that requires encryption: the client's first Noise
+        // message (a record of 48 bytes) follows its AUTH at once.
+        let noise = kind == TYPE_AUTH && out.len() == len + NOISE_FIRST_LEN;
+        let len = if noise { len + NOISE_FIRST_LEN } else { len };
         assert_eq!((out.len(), out[..4] == MAGIC, out[4]), (len, true, kind), "message {}", self.messages);
-        let capabilities = DEAD | if self.secret.is_some() { AUTH } else { 0 };
+        let capabilities = DEAD | if self.secret.is_some() { AUTH | ENCRYPT } else { 0 };
         match kind {
             TYPE_AUTH => {
                 assert_eq!(&out[5..8], &[0; 3], "AUTH's reserved bytes are zero");
-                assert!(self.hs.is_done(), "a client sends AUTH once it is done");
+                if noise {
+                    assert_eq!(&out[AUTH_LEN..AUTH_LEN + 2], &[0, 48], "the Noise message's record length");
+                    assert!(!self.hs.is_done(), "an encrypted link is done after the Noise handshake");
+                } else {
+                    assert!(self.hs.is_done(), "a client sends AUTH once it is done");
+                }
             }
             _ => {
                 let version_ok = match kind {

@@ -378,15 +378,8 @@ impl Secure {
     /// after the bad record can be read.
     pub fn open(&mut self, input: &[u8], plain: &mut Vec<u8>) -> Result<usize, SecureError> {
         let mut used = 0;
-        while let Some((record, n)) =
-            next_record(&input[used..]).inspect_err(|_| self.counters.bad_records += 1)?
-        {
-            let Ok(len) = self.transport.read_message(record, &mut self.buf) else {
-                self.counters.bad_records += 1;
-                return Err(SecureError::BadRecord);
-            };
-            plain.extend_from_slice(&self.buf[..len]);
-            self.counters.records_in += 1;
+        while let Some((record, n)) = self.open_record(&input[used..])? {
+            plain.extend_from_slice(record);
             used += n;
         }
         Ok(used)

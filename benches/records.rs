@@ -47,6 +47,21 @@ fn records(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // A round trip's worth: one small frame (an echo request's 128 bytes),
+    // sealed and opened as a record of its own.
+    let small = &burst[..128];
+    let mut group = c.benchmark_group("record_128B");
+    group.bench_function("sealed and opened", |b| {
+        b.iter(|| {
+            wire.clear();
+            plain.clear();
+            sealer.seal(black_box(small), &mut wire).expect("sealed");
+            opener.open(&wire, &mut plain).expect("opened");
+            black_box(plain.len())
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, records);

@@ -41,6 +41,15 @@ pub struct Options {
     /// Only the low-latency option: the cross-thread manager uses it too,
     /// and the default-mode `tcp` and `unix` paths are left out.
     pub low_latency: bool,
+    /// Only the paths of these names (none: every path).
+    pub only: Option<Vec<String>>,
+}
+
+impl Options {
+    /// Whether the report measures the path `name`.
+    pub fn wants(&self, name: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.iter().any(|n| n == name))
+    }
 }
 
 /// Round-trip percentiles, in nanoseconds.
@@ -220,6 +229,7 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
         paths.push(over_nats(nats, &ours, &bare)?);
     }
 
+    paths.retain(|p| opts.wants(p.name()));
     let pids = [std::process::id(), ours.pid(), bare.pid(), ours_ll.pid(), bare_ll.pid(), secured.pid()];
     let mut results = Vec::new();
     for path in &mut paths {
@@ -229,13 +239,25 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
         // Warm up both sides, so that no first-time cost lands in a round.
         path.rtt(Instant::now() + opts.sample / 4, opts.max)?;
         path.bare_rtt(Instant::now() + opts.sample / 4, opts.max)?;
-        for _ in 0..opts.rounds {
-            let (a, a_cpu, _) =
-                timed(&pids, || sample(opts, || path.rtt(Instant::now() + opts.sample, opts.max)))?;
+        for round in 0..opts.rounds {
+            // Ours first in even rounds, the baseline first in odd ones:
+            // whatever the second sample of a round gains or loses by
+            // coming second (a warmer cache, a CPU frequency that moved)
+            // falls to both alike.
+            let mut one = |bare: bool| {
+                timed(&pids, || {
+                    sample(opts, || {
+                        let until = Instant::now() + opts.sample;
+                        if bare { path.bare_rtt(until, opts.max) } else { path.rtt(until, opts.max) }
+                    })
+                })
+            };
+            let first = one(round % 2 == 1)?;
             tick(name);
-            let (b, b_cpu, _) =
-                timed(&pids, || sample(opts, || path.bare_rtt(Instant::now() + opts.sample, opts.max)))?;
+            let second = one(round % 2 == 0)?;
             tick(name);
+            let ((a, a_cpu, _), (b, b_cpu, _)) =
+                if round % 2 == 0 { (first, second) } else { (second, first) };
             if !a.is_empty() && !b.is_empty() {
                 ratios.push(a.value_at_quantile(0.5) as f64 / b.value_at_quantile(0.5).max(1) as f64);
                 ours_cpu.push(a_cpu as f64 / a.len() as f64);

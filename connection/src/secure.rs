@@ -40,6 +40,8 @@
 //! assert_eq!(plain, b"a burst of frames");
 //! ```
 
+use ring::aead;
+
 use crate::{Role, Secret};
 
 /// The Noise protocol of encrypted links between nodes with node keys
@@ -48,9 +50,10 @@ use crate::{Role, Secret};
 pub const NOISE_PATTERN_KEYS: &str = "Noise_XXpsk3_25519_AESGCM_BLAKE2s";
 
 /// The Noise protocol of encrypted links. AES-256-GCM (ring's, on AES-NI
-/// where the CPU has it) seals and opens 1 MiB in 0.7 ms on this project's
-/// test machine, ChaCha20-Poly1305 in 1.9 ms (`cargo bench --bench
-/// records`).
+/// where the CPU has it), in place, seals and opens 1 MiB in 0.43 ms on
+/// this project's test machine and a 128-byte record in 0.22 µs (`cargo
+/// bench --bench records`); ring's ChaCha20-Poly1305 took 2.5 times as
+/// long for 1 MiB, and 1.8 times for 150 bytes.
 pub const NOISE_PATTERN: &str = "Noise_NNpsk0_25519_AESGCM_BLAKE2s";
 
 /// The bytes of a record's length, before its ciphertext.
@@ -58,6 +61,11 @@ pub const RECORD_HEADER_LEN: usize = 2;
 
 /// The AEAD tag at the end of every record's ciphertext.
 pub const TAG_LEN: usize = 16;
+
+/// Room for the largest handshake message (XX's second: an ephemeral
+/// key, a sealed static key, an empty sealed payload) and then some; a
+/// longer one fails the handshake.
+const HANDSHAKE_BUF: usize = 256;
 
 /// The largest ciphertext of a record (the Noise limit).
 pub const MAX_RECORD: usize = 65535;
@@ -248,7 +256,7 @@ impl NoiseHandshake {
             Role::Server => builder.build_responder(),
         }
         .map_err(|_| SecureError::Handshake("no Noise state"))?;
-        Ok(Self { state, buf: vec![0; MAX_RECORD], keys, received: 0, unlisted: None })
+        Ok(Self { state, buf: vec![0; HANDSHAKE_BUF], keys, received: 0, unlisted: None })
     }
 
     /// The length of the peer's next handshake message as a record
@@ -326,12 +334,48 @@ impl NoiseHandshake {
     }
 
     /// The link's records, once [`is_done`](Self::is_done).
-    pub fn finish(self) -> Result<Secure, SecureError> {
-        let transport = self
-            .state
-            .into_transport_mode()
-            .map_err(|_| SecureError::Handshake("the handshake is not done"))?;
-        Ok(Secure { transport, buf: self.buf, counters: SecureCounters::default() })
+    pub fn finish(mut self) -> Result<Secure, SecureError> {
+        if !self.state.is_handshake_finished() {
+            return Err(SecureError::Handshake("the handshake is not done"));
+        }
+        // The Noise split: the first key seals what the initiator sends,
+        // the second what the responder sends. Records are sealed with
+        // them here, in place, as Noise's own transport would (AES-256-GCM,
+        // nonce 32 zero bits and the record's 64-bit big-endian count, no
+        // associated data), without its copy through a scratch buffer.
+        let (initiator, responder) = self.state.dangerously_get_raw_split();
+        let (send, recv) =
+            if self.state.is_initiator() { (initiator, responder) } else { (responder, initiator) };
+        Ok(Secure {
+            send: Cipher::new(&send)?,
+            recv: Cipher::new(&recv)?,
+            counters: SecureCounters::default(),
+        })
+    }
+}
+
+/// One direction's key and the count of its records (the nonce).
+struct Cipher {
+    key: aead::LessSafeKey,
+    next: u64,
+}
+
+impl Cipher {
+    fn new(key: &[u8; 32]) -> Result<Self, SecureError> {
+        let key = aead::UnboundKey::new(&aead::AES_256_GCM, key)
+            .map_err(|_| SecureError::Handshake("no AES-256-GCM key"))?;
+        Ok(Self { key: aead::LessSafeKey::new(key), next: 0 })
+    }
+
+    /// The next record's nonce (Noise reserves the last count).
+    fn nonce(&mut self) -> Result<aead::Nonce, SecureError> {
+        if self.next == u64::MAX {
+            return Err(SecureError::Exhausted);
+        }
+        let mut nonce = [0u8; aead::NONCE_LEN];
+        nonce[4..].copy_from_slice(&self.next.to_be_bytes());
+        self.next += 1;
+        Ok(aead::Nonce::assume_unique_for_key(nonce))
     }
 }
 
@@ -347,10 +391,11 @@ pub struct SecureCounters {
 }
 
 /// A link's records after its handshake: [`seal`](Self::seal) what the
-/// session writes, [`open`](Self::open) what the connection brings.
+/// session writes, [`open_in_place`](Self::open_in_place) what the
+/// connection brings. It holds two keys and two counts: no buffer.
 pub struct Secure {
-    transport: snow::TransportState,
-    buf: Vec<u8>,
+    send: Cipher,
+    recv: Cipher,
     counters: SecureCounters,
 }
 
@@ -362,11 +407,22 @@ impl std::fmt::Debug for Secure {
 
 impl Secure {
     /// Appends `plain` to `out` as records of at most [`MAX_PLAIN`] bytes
-    /// each (none for no bytes).
+    /// each (none for no bytes), each sealed where it lands in `out`.
     pub fn seal(&mut self, plain: &[u8], out: &mut Vec<u8>) -> Result<(), SecureError> {
+        out.reserve(plain.len() + plain.len().div_ceil(MAX_PLAIN) * (RECORD_HEADER_LEN + TAG_LEN));
         for chunk in plain.chunks(MAX_PLAIN) {
-            let n = self.transport.write_message(chunk, &mut self.buf).map_err(|_| SecureError::Exhausted)?;
-            push_record(out, &self.buf[..n]);
+            let nonce = self.send.nonce()?;
+            // A chunk is at most MAX_PLAIN bytes: with its tag the length fits.
+            let len = u16::try_from(chunk.len() + TAG_LEN).unwrap_or(u16::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+            let at = out.len();
+            out.extend_from_slice(chunk);
+            let tag = self
+                .send
+                .key
+                .seal_in_place_separate_tag(nonce, aead::Aad::empty(), &mut out[at..])
+                .map_err(|_| SecureError::Exhausted)?;
+            out.extend_from_slice(tag.as_ref());
             self.counters.records_out += 1;
         }
         Ok(())
@@ -378,25 +434,38 @@ impl Secure {
     /// after the bad record can be read.
     pub fn open(&mut self, input: &[u8], plain: &mut Vec<u8>) -> Result<usize, SecureError> {
         let mut used = 0;
-        while let Some((record, n)) = self.open_record(&input[used..])? {
-            plain.extend_from_slice(record);
+        while let Some((_, n)) =
+            next_record(&input[used..]).inspect_err(|_| self.counters.bad_records += 1)?
+        {
+            let at = plain.len();
+            plain.extend_from_slice(&input[used..used + n]);
+            let opened = self.open_in_place(&mut plain[at..]);
+            let Ok(Some((len, _))) = opened else {
+                plain.truncate(at);
+                return opened.map(|_| used);
+            };
+            plain.copy_within(at + RECORD_HEADER_LEN..at + RECORD_HEADER_LEN + len, at);
+            plain.truncate(at + len);
             used += n;
         }
         Ok(used)
     }
 
-    /// Opens the record at the front of `input`, if it is whole: its
-    /// plaintext (in this side's buffer, until the next call) and the
-    /// bytes it took.
-    pub fn open_record<'a>(&'a mut self, input: &[u8]) -> Result<Option<(&'a [u8], usize)>, SecureError> {
+    /// Opens the record at the front of `input` where it lies, if it is
+    /// whole: the length of its plaintext, which then starts at
+    /// [`RECORD_HEADER_LEN`], and the bytes the record took.
+    pub fn open_in_place(&mut self, input: &mut [u8]) -> Result<Option<(usize, usize)>, SecureError> {
         let next = next_record(input).inspect_err(|_| self.counters.bad_records += 1)?;
         let Some((record, used)) = next else { return Ok(None) };
-        let Ok(len) = self.transport.read_message(record, &mut self.buf) else {
+        let len = record.len() - TAG_LEN;
+        let nonce = self.recv.nonce()?;
+        let record = &mut input[RECORD_HEADER_LEN..used];
+        if self.recv.key.open_in_place(nonce, aead::Aad::empty(), record).is_err() {
             self.counters.bad_records += 1;
             return Err(SecureError::BadRecord);
-        };
+        }
         self.counters.records_in += 1;
-        Ok(Some((&self.buf[..len], used)))
+        Ok(Some((len, used)))
     }
 
     /// The connection ended with `left` bytes not taken by

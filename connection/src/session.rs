@@ -914,23 +914,25 @@ impl<T> Session<T> {
         self.open_records();
     }
 
-    /// Opens the whole records read, each into plaintext where it lay
-    /// (moving what follows down); a link that is not encrypted has
-    /// nothing to open. A record that does not open ends the link.
+    /// Opens the whole records read, each in place, its plaintext moved
+    /// down to follow the plaintext before it; then what is left of an
+    /// incomplete record follows that (one move per read, however many
+    /// records it brought). A link that is not encrypted has nothing to
+    /// open. A record that does not open ends the link.
     fn open_records(&mut self) {
         let Some(secure) = self.secure.as_mut() else {
             self.rend = self.cend;
             return;
         };
-        while self.rend < self.cend {
-            match secure.open_record(&self.rbuf[self.rend..self.cend]) {
-                Ok(None) => return,
-                Ok(Some((plain, used))) => {
-                    let len = plain.len();
-                    self.rbuf[self.rend..self.rend + len].copy_from_slice(plain);
-                    self.rbuf.copy_within(self.rend + used..self.cend, self.rend + len);
+        let mut at = self.rend;
+        while at < self.cend {
+            match secure.open_in_place(&mut self.rbuf[at..self.cend]) {
+                Ok(None) => break,
+                Ok(Some((len, used))) => {
+                    let plain = at + RECORD_HEADER_LEN;
+                    self.rbuf.copy_within(plain..plain + len, self.rend);
                     self.rend += len;
-                    self.cend -= used - len;
+                    at += used;
                 }
                 Err(e) => {
                     // Nothing after it can be read.
@@ -940,6 +942,8 @@ impl<T> Session<T> {
                 }
             }
         }
+        self.rbuf.copy_within(at..self.cend, self.rend);
+        self.cend -= at - self.rend;
     }
 
     /// Records of an encrypted link from now on: what is left of the read

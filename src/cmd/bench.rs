@@ -46,6 +46,10 @@ pub(crate) struct BenchArgs {
     /// left out. (Without it the report has both.)
     #[arg(long)]
     low_latency: bool,
+    /// Only these paths (names as the table prints them, `large` for the
+    /// large-message rows), comma-separated: for working on one of them.
+    #[arg(long, hide = true, value_name = "NAMES", value_delimiter = ',')]
+    only: Option<Vec<String>>,
 }
 
 /// Options of the hidden `ipchnl bench-child`.
@@ -81,6 +85,7 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
         interrupted: interrupted.clone(),
         nats,
         low_latency: args.low_latency,
+        only: args.only.clone(),
     };
     // A build that just ended, or a hypervisor taking back the CPU it
     // lent, skews every figure for a while: wait for the machine to calm
@@ -125,8 +130,14 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
         _ => Failure::run(format!("bench failed: {e}")),
     })?;
     progress.set_message("large");
-    let large = bench::large::run(&opts.child, rounds, sample.max(Duration::from_millis(200)))
-        .map_err(|e| Failure::run(format!("bench failed: large: {e}")))?;
+    let large = if opts.wants("large") {
+        Some(
+            bench::large::run(&opts.child, rounds, sample.max(Duration::from_millis(200)))
+                .map_err(|e| Failure::run(format!("bench failed: large: {e}")))?,
+        )
+    } else {
+        None
+    };
     progress.finish_and_clear();
     if let Some(file) = &args.plot {
         bench::plot::svg(&results, file).map_err(Failure::run)?;
@@ -135,7 +146,7 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
     if args.json {
         let out = Report {
             paths: &results,
-            large: &large,
+            large: large.as_ref(),
             comparisons: report::comparisons(&results),
             machine: &machine,
             settled,
@@ -145,7 +156,9 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
         println!("{line}");
     } else {
         print_table(&results, rounds, sample);
-        print_large(&large);
+        if let Some(large) = &large {
+            print_large(large);
+        }
         if !settled {
             println!("\n{unsettled}");
         }
@@ -158,7 +171,7 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
 struct Report<'a> {
     paths: &'a [PathResult],
     /// Messages of 16 MiB: streams, round trips beside them, memory.
-    large: &'a bench::large::LargeReport,
+    large: Option<&'a bench::large::LargeReport>,
     comparisons: Vec<report::Comparison>,
     machine: &'a str,
     /// Whether the machine was calm before the first sample.

@@ -32,17 +32,43 @@ use support::*;
 /// What one peer's flood may add to the server's memory (see the module docs).
 const RSS_BOUND: u64 = 64 << 20;
 
-/// A real `ipchnl serve --insecure`, its counters on demand.
+/// A real `ipchnl serve --insecure` (or with the options of
+/// [`start_encrypted`](Self::start_encrypted)), its counters on demand.
 struct Server {
     child: Child,
     addr: String,
     lines: Receiver<String>,
+    /// What an `ipchnl echo` needs to link with it.
+    client_args: Vec<String>,
+    _secret: Option<tempfile_path::TempFile>,
 }
+
+/// The secret of [`Server::start_encrypted`].
+const SECRET: &str = "the attackers know this one too";
 
 impl Server {
     /// Starts it with `extra` arguments, its descriptors limited to
     /// `nofile` if given (through `prlimit`).
     fn start(extra: &[&str], nofile: Option<u64>) -> Self {
+        Self::spawn(&[&["--insecure"], extra].concat(), nofile, vec!["--insecure".into()], None)
+    }
+
+    /// Starts it with [`SECRET`] and `--encrypt`: every link, on loopback
+    /// too, is encrypted.
+    fn start_encrypted(extra: &[&str]) -> Self {
+        let file = secret_file(SECRET);
+        let path = file.path().to_owned();
+        let args = [&["--secret-file", path.as_str(), "--encrypt"], extra].concat();
+        let client = vec!["--secret-file".into(), path.clone(), "--encrypt".into()];
+        Self::spawn(&args, None, client, Some(file))
+    }
+
+    fn spawn(
+        extra: &[&str],
+        nofile: Option<u64>,
+        client_args: Vec<String>,
+        secret: Option<tempfile_path::TempFile>,
+    ) -> Self {
         let exe = env!("CARGO_BIN_EXE_ipchnl");
         let mut cmd = match nofile {
             Some(n) => {
@@ -53,7 +79,7 @@ impl Server {
             None => Command::new(exe),
         };
         let mut child = cmd
-            .args(["serve", "--listen", "tcp://127.0.0.1:0", "--insecure"])
+            .args(["serve", "--listen", "tcp://127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -71,7 +97,7 @@ impl Server {
         });
         let first = lines.recv_timeout(HANG_GUARD).expect("serve prints its address");
         let addr = first.strip_prefix("listening on tcp://").expect("the first line").to_owned();
-        Self { child, addr, lines }
+        Self { child, addr, lines, client_args, _secret: secret }
     }
 
     fn pid(&self) -> i32 {
@@ -110,7 +136,8 @@ impl Drop for Server {
 /// A real `ipchnl echo` of `count` round trips: it must succeed.
 fn echo(server: &Server, count: u64) {
     let child = Command::new(env!("CARGO_BIN_EXE_ipchnl"))
-        .args(["echo", "--insecure", "--connect", &server.url(), "--count", &count.to_string(), "--json"])
+        .args(["echo", "--connect", &server.url(), "--count", &count.to_string(), "--json"])
+        .args(&server.client_args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -645,6 +672,54 @@ fn many_links_trickling_large_frames_hold_no_more_than_the_read_budget() {
     assert!(max <= idle + PROCESS_RSS_BOUND, "the server grew from {idle} to {max} bytes: {stats}");
     assert!(stats["held"]["read_waits"].as_u64() >= Some(1), "the read budget was reached: {stats}");
     assert!(stats["held"]["read_buffers"].as_u64() <= Some(128 << 20), "{stats}");
+    drop(links);
+    eventually("the read buffers given back", || {
+        (server.stats()["held"]["read_buffers"].as_u64() == Some(0)).then_some(())
+    });
+    memory_comes_back(&server, idle);
+    echo(&server, 200);
+}
+
+#[test]
+fn a_thousand_encrypted_links_trickling_large_frames_hold_no_more_than_the_read_budget() {
+    raise_nofile(4096);
+    let server = Server::start_encrypted(&["--max-links-per-user", "1100"]);
+    echo(&server, 50);
+    let idle = rss_bytes(server.pid());
+    // A thousand links that hold the secret, each encrypted: every one
+    // sends all of a 256 KiB frame in records but the last record's last
+    // byte, so the server holds the frame's plaintext and a record it
+    // cannot open yet, for every link at once if its budget let it.
+    let frame = large_frame(256 << 10);
+    let mut links: Vec<(TcpStream, Vec<u8>)> = (0..1000)
+        .map(|_| {
+            let mut c = Client::start_secret(connect(&server), &node("sealed"), SECRET).expect("links");
+            assert!(c.is_encrypted(), "the server requires it");
+            let mut records = c.seal(&frame).expect("sealed");
+            records.pop();
+            let s = c.stream().try_clone().expect("a second handle");
+            s.set_nonblocking(true).expect("non-blocking");
+            (s, records)
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let rss = watch_rss(server.pid(), stop.clone());
+    let mut sent = vec![0; links.len()];
+    for _ in 0..4 {
+        for ((s, records), at) in links.iter_mut().zip(&mut sent) {
+            write_some(s, records, at);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    echo(&server, 200);
+    stop.store(true, Ordering::Relaxed);
+    let max = rss.join().expect("rss sampled");
+    let stats = server.stats();
+    assert!(max <= idle + PROCESS_RSS_BOUND, "the server grew from {idle} to {max} bytes: {stats}");
+    assert!(stats["held"]["read_waits"].as_u64() >= Some(1), "the read budget was reached: {stats}");
+    assert!(stats["held"]["read_buffers"].as_u64() <= Some(128 << 20), "{stats}");
+    let up = stats["links"].as_array().expect("links").iter().filter(|l| l["up"] == true).count();
+    assert!(up >= 1000, "every link was taken: {up}");
     drop(links);
     eventually("the read buffers given back", || {
         (server.stats()["held"]["read_buffers"].as_u64() == Some(0)).then_some(())

@@ -3,7 +3,8 @@
 //! clients and tools that do not run a session: the bare baselines of the
 //! benchmarks, tests that play a hostile peer, a client in a script. What
 //! it reads is bounded as a session's is (the handshake's own limits, and
-//! `max_frame`).
+//! `max_frame`). A link the handshake encrypted is read and written in
+//! records ([`Secure`]), as a session does.
 //!
 //! # Examples
 //!
@@ -33,14 +34,18 @@
 
 use std::io::{self, Read, Write};
 
-use crate::{FrameDecoder, FrameHeader, Handshake, HandshakeConfig, PeerHello, Role, encode_frame};
+use crate::{FrameDecoder, FrameHeader, Handshake, HandshakeConfig, PeerHello, Role, Secure, encode_frame};
 
 /// A blocking stream after its handshake: frames in and out.
 pub struct BlockingLink<S> {
     stream: S,
-    /// Bytes read and not yet taken as frames.
+    /// Bytes read and not yet taken as frames (opened, on an encrypted
+    /// link).
     buf: Vec<u8>,
     decoder: FrameDecoder,
+    /// An encrypted link's records, and the bytes read that are not yet a
+    /// whole record.
+    secure: Option<(Secure, Vec<u8>)>,
 }
 
 /// A handshake or frame error, as the `io::Error` a blocking caller expects.
@@ -68,7 +73,15 @@ impl<S: Read + Write> BlockingLink<S> {
                 stream.write_all(&out)?;
             }
             if let Some(hello) = hs.peer().filter(|_| hs.is_done()).cloned() {
-                let link = Self { stream, buf, decoder: FrameDecoder::new(max_frame) };
+                let mut link =
+                    Self { stream, buf: Vec::new(), decoder: FrameDecoder::new(max_frame), secure: None };
+                match hs.take_secure() {
+                    Some(secure) => {
+                        link.secure = Some((secure, Vec::new()));
+                        link.received(&buf)?;
+                    }
+                    None => link.buf = buf,
+                }
                 return Ok((link, hello));
             }
             let n = stream.read(&mut chunk)?;
@@ -94,15 +107,44 @@ impl<S: Read + Write> BlockingLink<S> {
             if n == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            self.buf.extend_from_slice(&chunk[..n]);
+            self.received(&chunk[..n])?;
         }
+    }
+
+    /// Takes `bytes` read from the stream: into `buf`, opened first on an
+    /// encrypted link.
+    fn received(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let Some((secure, raw)) = &mut self.secure else {
+            self.buf.extend_from_slice(bytes);
+            return Ok(());
+        };
+        raw.extend_from_slice(bytes);
+        let used = secure.open(raw, &mut self.buf).map_err(invalid)?;
+        raw.drain(..used);
+        Ok(())
     }
 
     /// Writes one frame.
     pub fn write_frame(&mut self, header: &FrameHeader, body: &[u8]) -> io::Result<()> {
         let mut frame = Vec::with_capacity(crate::FRAME_HEADER_LEN + body.len());
         encode_frame(header, body, self.decoder.max(), &mut frame).map_err(invalid)?;
-        self.stream.write_all(&frame)
+        let bytes = self.seal(&frame)?;
+        self.stream.write_all(&bytes)
+    }
+
+    /// What to write to the stream for `bytes` of frames (whole or not): the
+    /// bytes themselves on a plain link, records holding them on an
+    /// encrypted one (to write later, or a piece at a time).
+    pub fn seal(&mut self, bytes: &[u8]) -> io::Result<Vec<u8>> {
+        let Some((secure, _)) = &mut self.secure else { return Ok(bytes.to_vec()) };
+        let mut out = Vec::with_capacity(bytes.len() + 64);
+        secure.seal(bytes, &mut out).map_err(invalid)?;
+        Ok(out)
+    }
+
+    /// Whether the handshake encrypted the link.
+    pub fn is_encrypted(&self) -> bool {
+        self.secure.is_some()
     }
 
     /// The stream, to write (or not read) as the caller pleases.
@@ -110,7 +152,9 @@ impl<S: Read + Write> BlockingLink<S> {
         &mut self.stream
     }
 
-    /// The stream, and what was read from it that is not yet a frame.
+    /// The stream, and what was read from it that is not yet a frame (on
+    /// an encrypted link, what was opened: the link's keys go with it, so
+    /// nothing more can be read or written on it).
     pub fn into_parts(self) -> (S, Vec<u8>) {
         (self.stream, self.buf)
     }
@@ -155,6 +199,40 @@ mod tests {
         link.write_frame(&h, br#"{"full":true}"#)?;
         let (back, body) = link.read_frame()?;
         assert_eq!((back.kind, body.as_slice()), (FrameKind::Directory, &br#"{"full":true}"#[..]));
+        server.join().expect("the server")
+    }
+
+    #[test]
+    fn an_encrypted_link_carries_frames_in_records_both_ways() -> io::Result<()> {
+        let (a, b) = UnixStream::pair()?;
+        let secret = Some(&b"sixteen bytes!!!"[..]);
+        let server = std::thread::spawn(move || -> io::Result<()> {
+            let config = config("b", secret).with_encryption();
+            let (mut link, hello) = BlockingLink::handshake(b, Role::Server, config, [2; 32], 4096)?;
+            assert!(hello.encrypted && link.is_encrypted());
+            for _ in 0..2 {
+                let (h, body) = link.read_frame()?;
+                link.write_frame(&h, &body)?;
+            }
+            Ok(())
+        });
+        let (mut link, hello) = BlockingLink::handshake(a, Role::Client, config("a", secret), [1; 32], 4096)?;
+        assert!(hello.encrypted && link.is_encrypted(), "the server requires it");
+        let h = FrameHeader::new(FrameKind::Directory);
+        link.write_frame(&h, br#"{"full":true}"#)?;
+        // A frame written in two pieces, each sealed on its own.
+        let mut frame = Vec::new();
+        encode_frame(&h, br#"{"full":false}"#, 4096, &mut frame).map_err(invalid)?;
+        let (first, second) = frame.split_at(7);
+        for piece in [first, second] {
+            let sealed = link.seal(piece)?;
+            assert_eq!(sealed.len(), piece.len() + crate::RECORD_HEADER_LEN + crate::TAG_LEN);
+            link.stream_mut().write_all(&sealed)?;
+        }
+        for want in [&br#"{"full":true}"#[..], br#"{"full":false}"#] {
+            let (back, body) = link.read_frame()?;
+            assert_eq!((back.kind, body.as_slice()), (FrameKind::Directory, want));
+        }
         server.join().expect("the server")
     }
 

@@ -552,7 +552,7 @@ impl Handshake {
     /// An encrypted link's records, once the handshake is done (once: the
     /// session takes them). `None` for a link that is not encrypted.
     pub fn take_secure(&mut self) -> Option<Secure> {
-        self.secure.take().filter(|_| self.is_done())
+        if self.is_done() { self.secure.take() } else { None }
     }
 
     /// This side's HELLO or HELLO_ACK, version bytes aside.

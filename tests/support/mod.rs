@@ -453,6 +453,18 @@ pub mod raw {
         /// byte of it) of node `node`.
         pub fn start_as(s: S, node: &str, incarnation: u8) -> std::io::Result<Self> {
             let config = HandshakeConfig::new(NodeId::of_name(node), Incarnation([incarnation; 16]));
+            Self::start_with(s, node, config)
+        }
+
+        /// As [`start`](Self::start), proving `secret` (the link is
+        /// encrypted if the server requires it).
+        pub fn start_secret(s: S, node: &str, secret: &str) -> std::io::Result<Self> {
+            let config = HandshakeConfig::new(NodeId::of_name(node), Incarnation([1; 16]))
+                .with_secret(Secret::new(secret.as_bytes()).expect("non-empty"));
+            Self::start_with(s, node, config)
+        }
+
+        fn start_with(s: S, node: &str, config: HandshakeConfig) -> std::io::Result<Self> {
             let mut nonce = [0; 32];
             nonce[..node.len().min(32)].copy_from_slice(&node.as_bytes()[..node.len().min(32)]);
             let (link, _) = BlockingLink::handshake(s, Role::Client, config, nonce, DEFAULT_MAX_FRAME)?;
@@ -476,6 +488,17 @@ pub mod raw {
         /// The connection, to write (or not read) as an attacker would.
         pub fn stream(&mut self) -> &mut S {
             self.link.stream_mut()
+        }
+
+        /// What to write to [`stream`](Self::stream) for `bytes` of frames:
+        /// records, on an encrypted link.
+        pub fn seal(&mut self, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+            self.link.seal(bytes)
+        }
+
+        /// Whether the link is encrypted.
+        pub fn is_encrypted(&self) -> bool {
+            self.link.is_encrypted()
         }
 
         /// The next `EchoReq` frame, numbered as sent (for writing in bulk).

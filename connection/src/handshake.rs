@@ -454,6 +454,8 @@ pub struct Handshake {
     output: Vec<u8>,
     /// The peer, once the handshake succeeded.
     peer: Option<PeerHello>,
+    /// Whether the link is to be encrypted (known from the peer's hello).
+    encrypt: bool,
     /// The Noise handshake of an encrypted link, under way.
     noise: Option<NoiseHandshake>,
     /// An encrypted link's records, once done (taken by the session).
@@ -476,6 +478,7 @@ impl Handshake {
             transcript: Vec::with_capacity(HELLO_LEN + HELLO_ACK_AUTH_LEN),
             output: Vec::new(),
             peer: None,
+            encrypt: false,
             noise: None,
             secure: None,
             unlisted: None,
@@ -613,8 +616,8 @@ impl Handshake {
     }
 
     /// Checks that authentication is all or nothing and that the peer is
-    /// another node.
-    fn check_peer(&self, peer: &Hello) -> Result<(), HandshakeError> {
+    /// another node; then whether the link is encrypted.
+    fn check_peer(&self, peer: &Hello) -> Result<bool, HandshakeError> {
         match (self.config.secret.is_some(), peer.capabilities & AUTH != 0) {
             (true, false) => return Err(HandshakeError::AuthRequired),
             (false, true) => return Err(HandshakeError::NoSecret),
@@ -623,7 +626,7 @@ impl Handshake {
         if peer.node_id == self.config.node_id {
             return Err(HandshakeError::SelfConnect);
         }
-        self.encrypted(peer).map(drop)
+        self.encrypted(peer)
     }
 
     /// Whether the link with `peer` is encrypted: when either side
@@ -679,7 +682,7 @@ impl Handshake {
         if !(ours.0..=ours.1).contains(&version) {
             return Err(HandshakeError::NoCommonVersion { ours, theirs: (version, version) });
         }
-        self.check_peer(&ack)?;
+        self.encrypt = self.check_peer(&ack)?;
         self.remember_peer(&ack, version);
         if self.config.secret.is_some() {
             // The server MAC follows.
@@ -716,11 +719,7 @@ impl Handshake {
     /// Noise handshake of an encrypted link (the client writes first),
     /// keyed and bound by what the plain one exchanged.
     fn after_auth(&mut self) -> Result<(), HandshakeError> {
-        let encrypted =
-            self.peer.as_ref().is_some_and(|p| p.capabilities & (ENCRYPT_REQUIRED | NODE_KEYS) != 0)
-                || self.config.encrypt
-                || self.config.node_keys.is_some();
-        let Some(secret) = self.config.secret.as_ref().filter(|_| encrypted) else {
+        let Some(secret) = self.config.secret.as_ref().filter(|_| self.encrypt) else {
             self.finish(true);
             return Ok(());
         };
@@ -778,7 +777,7 @@ impl Handshake {
             return Err(HandshakeError::NoCommonVersion { ours, theirs });
         }
         let version = high;
-        self.check_peer(&hello)?;
+        self.encrypt = self.check_peer(&hello)?;
         self.remember_peer(&hello, version);
         self.transcript.extend_from_slice(&self.input);
         self.input.clear();

@@ -174,17 +174,12 @@ impl NodeKeys {
 }
 
 fn hex32(key: &[u8; 32]) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(key)
 }
 
-fn parse_key(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
+fn parse_key(text: &str) -> Option<[u8; 32]> {
     let mut key = [0u8; 32];
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(text, &mut key).ok()?;
     Some(key)
 }
 
@@ -312,7 +307,7 @@ impl NoiseHandshake {
         if let (Some(keys), Some(remote)) = (&self.keys, self.state.get_remote_static())
             && !keys.allows(remote)
         {
-            let key: String = remote.iter().map(|b| format!("{b:02x}")).collect();
+            let key = hex::encode(remote);
             if self.state.is_initiator() {
                 // Before this side says who it is.
                 return Err(SecureError::UnlistedKey(key));

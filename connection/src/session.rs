@@ -1566,15 +1566,16 @@ impl<T> Session<T> {
     pub fn transmit(&mut self) -> &[u8] {
         let Some(secure) = self.secure.as_mut() else { return &self.out[self.out_pos..] };
         if self.out_pos < self.out.len() {
-            if let Err(e) = secure.seal(&self.out[self.out_pos..], &mut self.sealed) {
-                // Nothing more can go: the link ends (its CLOSE unsent).
-                self.out.clear();
-                self.out_pos = 0;
-                self.end(CloseReason::Protocol(ProtocolError::Record(e)));
-            }
+            let sealed = secure.seal(&self.out[self.out_pos..], &mut self.sealed);
             self.out.clear();
             self.out.shrink_to(OUT_KEEP);
             self.out_pos = 0;
+            if let Err(e) = sealed {
+                // Nothing more can go: the link ends (the CLOSE it queues
+                // is dropped with the rest).
+                self.end(CloseReason::Protocol(ProtocolError::Record(e)));
+                self.out.clear();
+            }
         }
         &self.sealed[self.sealed_pos..]
     }

@@ -1,13 +1,12 @@
 //! `ipchnl echo`: link to a server and run the echo client against it.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use ipchnl::echo::{Client, EchoStart, echo_requestee_protocol};
 use ipchnl::{ActorOptions, Addr, Manager, ManagerConfig};
 
-use super::{Failure, Outcome, link_secret, parse_addr};
+use super::{Failure, Outcome, SecurityArgs, parse_addr};
 
 /// `--json` output; fields in the documented order.
 #[derive(serde::Serialize)]
@@ -38,25 +37,8 @@ pub(crate) struct EchoArgs {
     /// Round trips to make.
     #[arg(long, default_value_t = 10_000)]
     count: u64,
-    /// A file holding the shared secret (default: this user's secret,
-    /// `~/.config/ipchnl/secret`, created on first use).
-    #[arg(long, value_name = "PATH")]
-    secret_file: Option<PathBuf>,
-    /// Link without a secret (to a server started with --insecure).
-    #[arg(long)]
-    insecure: bool,
-    /// Encrypt the link even on this host (by default only TCP links with
-    /// another host are).
-    #[arg(long, conflicts_with = "insecure")]
-    encrypt: bool,
-    /// This node's key pair (written by `ipchnl keygen`): links prove it,
-    /// and are encrypted. Needs --allowed-keys.
-    #[arg(long, value_name = "PATH", conflicts_with = "insecure", requires = "allowed_keys")]
-    node_key: Option<PathBuf>,
-    /// The public keys of the nodes allowed to link, one per line (`#`
-    /// comments). Needs --node-key.
-    #[arg(long, value_name = "PATH", requires = "node_key")]
-    allowed_keys: Option<PathBuf>,
+    #[command(flatten)]
+    security: SecurityArgs,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -68,20 +50,11 @@ pub(crate) struct EchoArgs {
 
 pub(crate) fn run(args: &EchoArgs) -> Outcome {
     let addr = parse_addr(&args.connect)?;
-    let secret = link_secret(args.secret_file.as_deref(), args.insecure)?;
     let mut config = ManagerConfig::default().link_executor(0);
     if args.low_latency {
         config = config.low_latency();
     }
-    if let Some(secret) = secret {
-        config = config.secret(secret);
-    }
-    if args.encrypt {
-        config = config.encryption(ipchnl::Encryption::Always);
-    }
-    if let Some(keys) = super::keys::node_keys(args.node_key.as_deref(), args.allowed_keys.as_deref())? {
-        config = config.node_keys(keys);
-    }
+    config = args.security.apply(config)?;
     let manager = Manager::new(config).map_err(|e| Failure::run(format!("cannot start: {e}")))?;
     let peer = manager.connect(&addr).map_err(|e| Failure::run(e.to_string()))?;
     // A direct link brings the server's directory with it; through NATS,

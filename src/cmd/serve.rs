@@ -11,7 +11,7 @@ use ipchnl::{Manager, ManagerConfig, ManagerError};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
-use super::{Failure, Outcome, link_secret, parse_addr};
+use super::{Failure, Outcome, SecurityArgs, parse_addr};
 
 /// Options of `ipchnl serve`.
 #[derive(Args)]
@@ -20,27 +20,8 @@ pub(crate) struct ServeArgs {
     /// nats://HOST:PORT (join that NATS server; needs the `nats` feature).
     #[arg(long, value_name = "ADDR")]
     listen: String,
-    /// A file holding the shared secret peers must prove they know
-    /// (default: this user's secret, `~/.config/ipchnl/secret`, created on
-    /// first use: every process of this user links, no other user does).
-    #[arg(long, value_name = "PATH")]
-    secret_file: Option<PathBuf>,
-    /// No secret at all: anyone who can reach the address links (on a
-    /// non-loopback address too; frames are not encrypted).
-    #[arg(long)]
-    insecure: bool,
-    /// Encrypt every link, loopback, Unix and shared memory too (by
-    /// default only TCP links with another host are).
-    #[arg(long, conflicts_with = "insecure")]
-    encrypt: bool,
-    /// This node's key pair (written by `ipchnl keygen`): links prove it,
-    /// and are encrypted. Needs --allowed-keys.
-    #[arg(long, value_name = "PATH", conflicts_with = "insecure", requires = "allowed_keys")]
-    node_key: Option<PathBuf>,
-    /// The public keys of the nodes allowed to link, one per line (`#`
-    /// comments). Needs --node-key.
-    #[arg(long, value_name = "PATH", requires = "node_key")]
-    allowed_keys: Option<PathBuf>,
+    #[command(flatten)]
+    security: SecurityArgs,
     /// This node's name (default HOST-PID).
     #[arg(long, hide = true)]
     node_name: Option<String>,
@@ -90,10 +71,8 @@ pub(crate) struct ServeArgs {
 
 pub(crate) fn run(args: &ServeArgs) -> Outcome {
     let addr = parse_addr(&args.listen)?;
-    let secret = link_secret(args.secret_file.as_deref(), args.insecure)?;
     raise_nofile_limit();
-    let mut config =
-        ManagerConfig::default().executors(args.executors).allow_insecure(args.insecure).link_executor(0);
+    let mut config = ManagerConfig::default().executors(args.executors).link_executor(0);
     if args.low_latency {
         config = config.low_latency();
     }
@@ -102,15 +81,7 @@ pub(crate) fn run(args: &ServeArgs) -> Outcome {
         // that never finish their handshake costs the links nothing.
         config = config.handshake_executor(1);
     }
-    if let Some(secret) = secret {
-        config = config.secret(secret);
-    }
-    if args.encrypt {
-        config = config.encryption(ipchnl::Encryption::Always);
-    }
-    if let Some(keys) = super::keys::node_keys(args.node_key.as_deref(), args.allowed_keys.as_deref())? {
-        config = config.node_keys(keys);
-    }
+    config = args.security.apply(config)?;
     if let Some(name) = &args.node_name {
         config = config.node_name(name.clone());
     }

@@ -272,32 +272,42 @@ pub fn run(opts: &Options, mut tick: impl FnMut(&str)) -> Result<Vec<PathResult>
         let mut hand: Vec<(f64, f64, f64, f64)> = Vec::new();
         // CPU per message: the sample's CPU over the messages it moved.
         let per_msg = |cpu: u64, rate: f64, took: Duration| cpu as f64 / (rate * took.as_secs_f64()).max(1.0);
-        for _ in 0..opts.rounds {
-            let (rate, cpu, took) =
-                timed(&pids, || sample(opts, || path.stream(Instant::now() + opts.sample)))?;
-            ours_rates.push(rate);
-            ours_msg_cpu.push(per_msg(cpu, rate, took));
-            tick(name);
-            let (rate, cpu, took) =
-                timed(&pids, || sample(opts, || path.bare_stream(Instant::now() + opts.sample)))?;
+        for round in 0..opts.rounds {
+            // Ours, the bare floor and the hand-rolled pair, in an order
+            // that turns each round (as the round trips alternate).
+            let mut got: [Option<(f64, f64)>; 3] = [None; 3];
+            for k in 0..3 {
+                let which = (k + round) % 3;
+                let mut ran = true;
+                let (rate, cpu, took) = timed(&pids, || {
+                    sample(opts, || {
+                        let until = Instant::now() + opts.sample;
+                        match which {
+                            0 => path.stream(until),
+                            1 => path.bare_stream(until),
+                            _ => {
+                                let rate = path.hand_stream(until).transpose()?;
+                                ran = rate.is_some();
+                                Ok(rate.unwrap_or(0.0))
+                            }
+                        }
+                    })
+                })?;
+                if ran {
+                    got[which] = Some((rate, per_msg(cpu, rate, took)));
+                    tick(name);
+                }
+            }
+            let [Some((ours_rate, ours_cpu)), Some((rate, cpu)), hand_got] = got else {
+                return Err(format!("{name}: a stream sample did not run"));
+            };
+            ours_rates.push(ours_rate);
+            ours_msg_cpu.push(ours_cpu);
             bare_rates.push(rate);
-            bare_msg_cpu.push(per_msg(cpu, rate, took));
-            stream_ratios.push(ours_rates[ours_rates.len() - 1] / rate.max(1.0));
-            tick(name);
-            let mut hand_rate = None;
-            let (rate, cpu, took) = timed(&pids, || {
-                sample(opts, || {
-                    let rate = path.hand_stream(Instant::now() + opts.sample).transpose()?;
-                    hand_rate = rate;
-                    Ok(rate.unwrap_or(0.0))
-                })
-            })?;
-            if hand_rate.is_some() {
-                let (ours_rate, ours_cpu) =
-                    (ours_rates[ours_rates.len() - 1], ours_msg_cpu[ours_msg_cpu.len() - 1]);
-                let cpu = per_msg(cpu, rate, took);
+            bare_msg_cpu.push(cpu);
+            stream_ratios.push(ours_rate / rate.max(1.0));
+            if let Some((rate, cpu)) = hand_got {
                 hand.push((rate, cpu, ours_rate / rate.max(1.0), ours_cpu / cpu.max(1.0)));
-                tick(name);
             }
         }
         let hand_rolled = (!hand.is_empty()).then(|| {

@@ -642,48 +642,65 @@ fn write_some(s: &mut TcpStream, bytes: &[u8], at: &mut usize) {
     }
 }
 
+/// Each of `links` writes as much of its bytes as the server takes, in
+/// `rounds` a quarter of a second apart, while the server's memory is
+/// watched; then an echo must complete, the server must have waited for
+/// its read budget and held no more than it (nor grown past
+/// [`PROCESS_RSS_BOUND`] above `idle`), and once the links are gone their
+/// room and memory must come back. `more` checks the counters too.
+fn flood_the_read_budget<B: AsRef<[u8]>>(
+    server: &Server,
+    idle: u64,
+    mut links: Vec<(TcpStream, B)>,
+    rounds: usize,
+    more: impl FnOnce(&serde_json::Value),
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let rss = watch_rss(server.pid(), stop.clone());
+    let mut sent = vec![0; links.len()];
+    for _ in 0..rounds {
+        for ((s, bytes), at) in links.iter_mut().zip(&mut sent) {
+            write_some(s, bytes.as_ref(), at);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    echo(server, 200);
+    stop.store(true, Ordering::Relaxed);
+    let max = rss.join().expect("rss sampled");
+    let stats = server.stats();
+    let (held, closes) = (&stats["held"], &stats["closes"]);
+    assert!(max <= idle + PROCESS_RSS_BOUND, "the server grew from {idle} to {max} bytes: {held}");
+    assert!(held["read_waits"].as_u64() >= Some(1), "the read budget was reached: {held}, closes {closes}");
+    assert!(held["read_buffers"].as_u64() <= Some(128 << 20), "{held}");
+    more(&stats);
+    drop(links);
+    eventually("the read buffers given back", || {
+        (server.stats()["held"]["read_buffers"].as_u64() == Some(0)).then_some(())
+    });
+    memory_comes_back(server, idle);
+    echo(server, 200);
+}
+
 #[test]
 fn many_links_trickling_large_frames_hold_no_more_than_the_read_budget() {
     raise_nofile(4096);
     let server = Server::start(&[], None);
     echo(&server, 50);
     let idle = rss_bytes(server.pid());
-    let mut links = many_links(&server, "trickle", 250);
-    let frame = large_frame(connection::DEFAULT_MAX_FRAME - 64);
-    let stop = Arc::new(AtomicBool::new(false));
-    let rss = watch_rss(server.pid(), stop.clone());
     // Each sends all of a 1 MiB frame but its last byte (as much as the
     // server takes), then a byte now and then: the frames never complete.
-    let mut sent = vec![0; links.len()];
-    let whole = frame.len() - 1;
-    for (s, at) in links.iter_mut().zip(&mut sent) {
-        write_some(s, &frame[..whole], at);
-    }
-    for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(250));
-        for (s, at) in links.iter_mut().zip(&mut sent) {
-            write_some(s, &frame[..whole], at);
-        }
-    }
-    echo(&server, 200);
-    stop.store(true, Ordering::Relaxed);
-    let max = rss.join().expect("rss sampled");
-    let stats = server.stats();
-    assert!(max <= idle + PROCESS_RSS_BOUND, "the server grew from {idle} to {max} bytes: {stats}");
-    assert!(stats["held"]["read_waits"].as_u64() >= Some(1), "the read budget was reached: {stats}");
-    assert!(stats["held"]["read_buffers"].as_u64() <= Some(128 << 20), "{stats}");
-    drop(links);
-    eventually("the read buffers given back", || {
-        (server.stats()["held"]["read_buffers"].as_u64() == Some(0)).then_some(())
-    });
-    memory_comes_back(&server, idle);
-    echo(&server, 200);
+    let frame = large_frame(connection::DEFAULT_MAX_FRAME - 64);
+    let whole = &frame[..frame.len() - 1];
+    let links = many_links(&server, "trickle", 250).into_iter().map(|s| (s, whole)).collect();
+    flood_the_read_budget(&server, idle, links, 5, |_| {});
 }
 
 #[test]
 fn a_thousand_encrypted_links_trickling_large_frames_hold_no_more_than_the_read_budget() {
     raise_nofile(4096);
-    let server = Server::start_encrypted(&["--max-links-per-user", "1100"]);
+    // Its links send nothing while the thousand are made (slow in a debug
+    // build): no heartbeat timeout may cut them meanwhile.
+    let server = Server::start_encrypted(&["--max-links-per-user", "1100", "--heartbeat-ms", "60000"]);
     echo(&server, 50);
     let idle = rss_bytes(server.pid());
     // A thousand links that hold the secret, each encrypted: every one
@@ -691,7 +708,7 @@ fn a_thousand_encrypted_links_trickling_large_frames_hold_no_more_than_the_read_
     // byte, so the server holds the frame's plaintext and a record it
     // cannot open yet, for every link at once if its budget let it.
     let frame = large_frame(256 << 10);
-    let mut links: Vec<(TcpStream, Vec<u8>)> = (0..1000)
+    let links: Vec<(TcpStream, Vec<u8>)> = (0..1000)
         .map(|_| {
             let mut c = Client::start_secret(connect(&server), &node("sealed"), SECRET).expect("links");
             assert!(c.is_encrypted(), "the server requires it");
@@ -702,30 +719,10 @@ fn a_thousand_encrypted_links_trickling_large_frames_hold_no_more_than_the_read_
             (s, records)
         })
         .collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let rss = watch_rss(server.pid(), stop.clone());
-    let mut sent = vec![0; links.len()];
-    for _ in 0..4 {
-        for ((s, records), at) in links.iter_mut().zip(&mut sent) {
-            write_some(s, records, at);
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    echo(&server, 200);
-    stop.store(true, Ordering::Relaxed);
-    let max = rss.join().expect("rss sampled");
-    let stats = server.stats();
-    assert!(max <= idle + PROCESS_RSS_BOUND, "the server grew from {idle} to {max} bytes: {stats}");
-    assert!(stats["held"]["read_waits"].as_u64() >= Some(1), "the read budget was reached: {stats}");
-    assert!(stats["held"]["read_buffers"].as_u64() <= Some(128 << 20), "{stats}");
-    let up = stats["links"].as_array().expect("links").iter().filter(|l| l["up"] == true).count();
-    assert!(up >= 1000, "every link was taken: {up}");
-    drop(links);
-    eventually("the read buffers given back", || {
-        (server.stats()["held"]["read_buffers"].as_u64() == Some(0)).then_some(())
+    flood_the_read_budget(&server, idle, links, 4, |stats| {
+        let up = stats["links"].as_array().expect("links").iter().filter(|l| l["up"] == true).count();
+        assert!(up >= 1000, "every link was taken: {up} up, closes {}", stats["closes"]);
     });
-    memory_comes_back(&server, idle);
-    echo(&server, 200);
 }
 
 #[test]
@@ -921,31 +918,10 @@ fn many_links_each_sending_most_of_a_large_message_hold_no_more_than_the_read_bu
     let server = Server::start(&[], None);
     echo(&server, 50);
     let idle = rss_bytes(server.pid());
-    let mut links = many_links(&server, "parts", 200);
     // Each announces a 64 MiB message and sends 8 MiB of it as fast as the
     // server takes it, never the end: 1.6 GB wanted, against a budget of 128 MiB.
     let part = piece(FrameKind::Part, 0, 0, &[7; 64 << 10]);
     let stream: Vec<u8> = first_part(64 << 20, (64 << 10) - 8).into_iter().chain(part.repeat(127)).collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let rss = watch_rss(server.pid(), stop.clone());
-    let mut sent = vec![0; links.len()];
-    for _ in 0..6 {
-        for (s, at) in links.iter_mut().zip(&mut sent) {
-            write_some(s, &stream, at);
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    echo(&server, 200);
-    stop.store(true, Ordering::Relaxed);
-    let max = rss.join().expect("rss sampled");
-    let stats = server.stats();
-    assert!(max <= idle + PROCESS_RSS_BOUND, "the server grew from {idle} to {max} bytes: {stats}");
-    assert!(stats["held"]["read_waits"].as_u64() >= Some(1), "the read budget was reached: {stats}");
-    assert!(stats["held"]["read_buffers"].as_u64() <= Some(128 << 20), "{stats}");
-    drop(links);
-    eventually("the room given back", || {
-        (server.stats()["held"]["read_buffers"].as_u64() == Some(0)).then_some(())
-    });
-    memory_comes_back(&server, idle);
-    echo(&server, 200);
+    let links = many_links(&server, "parts", 200).into_iter().map(|s| (s, &stream[..])).collect();
+    flood_the_read_budget(&server, idle, links, 6, |_| {});
 }

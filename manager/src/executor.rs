@@ -653,14 +653,17 @@ impl<N: Node> Executor<N> {
         self.after_handler(slot as u32, outcome);
     }
 
-    /// Ends the actor in `slot`: removes it from the directory, refuses
-    /// further sends and tells its watchers, runs its stopped hook (not
-    /// after a panic: its state may be broken), frees the slot.
+    /// Ends the actor in `slot`: removes it from the directory, frees the
+    /// slot, refuses further sends and tells its watchers, runs its
+    /// stopped hook (not after a panic: its state may be broken).
     fn stop_slot(&mut self, slot: u32, reason: TerminationReason) {
         let Some(Some(mut s)) = self.slots.get_mut(slot as usize).map(Option::take) else { return };
         // Out of the directory first: a watcher told of the end no longer
-        // finds the actor by name.
+        // finds the actor by name. The slot is free before anyone is told
+        // (an actor spawned then may be given it: it starts on this thread, after
+        // this); what is still sent to the old one misses by generation.
         self.shared.remove_local(s.cell.id);
+        self.handle.free_slot(slot);
         s.cell.close(reason);
         if reason != TerminationReason::Panicked {
             let shared = &*self.shared;
@@ -669,7 +672,6 @@ impl<N: Node> Executor<N> {
                 warn!(actor = %s.cell.name, panic = panic_message(&*panic), "stopped hook panicked");
             }
         }
-        self.handle.free_slot(slot);
         debug!(executor = self.handle.index, actor = %s.cell.name, ?reason, "actor stopped");
     }
 

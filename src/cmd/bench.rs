@@ -192,23 +192,31 @@ fn print_large(large: &bench::large::LargeReport) {
             r.transport, r.ours_gb_per_sec, r.baseline_gb_per_sec, r.ratio, r.baseline
         );
     }
-    let us = |ns: u64| ns as f64 / 1000.0;
-    println!(
-        "round trips on the unix link: p50/p99 {:.1}/{:.1} µs alone, {:.1}/{:.1} µs beside the stream (p99 {:.2}x)",
-        us(large.rtt_idle_ns.0),
-        us(large.rtt_idle_ns.1),
-        us(large.rtt_busy_ns.0),
-        us(large.rtt_busy_ns.1),
-        large.rtt_p99_ratio
+    let line = |what: &str, idle: (u64, u64), busy: (u64, u64), beside: &str, ratio: f64| {
+        let us = |ns: u64| ns as f64 / 1000.0;
+        println!(
+            "{what}: p50/p99 {:.1}/{:.1} µs alone, {:.1}/{:.1} µs {beside} (p99 {ratio:.2}x)",
+            us(idle.0),
+            us(idle.1),
+            us(busy.0),
+            us(busy.1)
+        );
+    };
+    line(
+        "round trips on the unix link",
+        large.rtt_idle_ns,
+        large.rtt_busy_ns,
+        "beside the stream",
+        large.rtt_p99_ratio,
     );
-    println!(
-        "bare round trips on a socket of their own: p50/p99 {:.1}/{:.1} µs alone, {:.1}/{:.1} µs beside a bare stream on another (p99 {:.2}x)",
-        us(large.bare_rtt_idle_ns.0),
-        us(large.bare_rtt_idle_ns.1),
-        us(large.bare_rtt_busy_ns.0),
-        us(large.bare_rtt_busy_ns.1),
-        large.bare_rtt_p99_ratio
+    line(
+        "bare round trips on a socket of their own",
+        large.bare_rtt_idle_ns,
+        large.bare_rtt_busy_ns,
+        "beside a bare stream on another",
+        large.bare_rtt_p99_ratio,
     );
+    println!("beside a stream, our round trips' p99 is {:.2}x the bare ones'", large.rtt_busy_p99_vs_bare);
     println!(
         "memory per 64 MiB message in flight, peak above the start: sender {:.2}x, receiver {:.2}x its size",
         large.sender_rss_per_message, large.receiver_rss_per_message

@@ -131,19 +131,7 @@ fn bench_quick_json_lists_eight_paths_and_the_large_one_with_positive_figures_an
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> =
         v["paths"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(
-        names,
-        [
-            "same_thread",
-            "cross_thread",
-            "tcp",
-            "unix",
-            "tcp_low_latency",
-            "unix_low_latency",
-            "shm",
-            "tcp_encrypted"
-        ]
-    );
+    assert_eq!(names, BENCH_PATHS);
     let between: Vec<&str> =
         v["comparisons"].as_array().unwrap().iter().map(|c| c["what"].as_str().unwrap()).collect();
     assert_eq!(between.len(), 3, "shm against threads, and against unix in rtt and stream: {between:?}");
@@ -309,13 +297,7 @@ fn serve_prints_its_counters_on_sigusr1_and_at_exit() {
 fn keygen_writes_node_keys_that_serve_and_echo_prove_and_an_unlisted_key_is_refused() {
     let dir = std::env::temp_dir().join(format!("ipchnl-keys-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    struct RemoveDir(std::path::PathBuf);
-    impl Drop for RemoveDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _cleanup = RemoveDir(dir.clone());
+    let _cleanup = RemoveDirs(vec![dir.clone()]);
     let keygen = |name: &str| {
         let path = dir.join(name);
         let out = ipchnl(&["keygen", path.to_str().unwrap()]);

@@ -301,17 +301,6 @@ fn the_per_user_secret_links_this_user_and_refuses_others() {
     }
 }
 
-/// Directories removed when the test ends.
-struct RemoveDirs(Vec<std::path::PathBuf>);
-
-impl Drop for RemoveDirs {
-    fn drop(&mut self) {
-        for d in &self.0 {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
-
 /// A dialer checks who listens before it says anything: a Unix socket
 /// whose listener runs as a user its policy does not allow gets no
 /// HELLO (no node id, no link id), and the connect fails saying why.

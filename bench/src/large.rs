@@ -65,10 +65,6 @@ pub struct LargeReport {
     pub bare_rtt_busy_ns: (u64, u64),
     /// Bare busy p99 over bare idle p99 (median over rounds).
     pub bare_rtt_p99_ratio: f64,
-    /// Our busy p99 over the bare busy p99 (all rounds): what a stream
-    /// beside them costs our round trips beyond what it costs bare ones on
-    /// this machine (both CPUs busy with it).
-    pub rtt_busy_p99_vs_bare: f64,
     /// The sender's resident memory at its peak, above what it held before
     /// the message existed, per 64 MiB message in flight (one at a time).
     pub sender_rss_per_message: f64,
@@ -168,7 +164,6 @@ pub fn run(
         bare_rtt_idle_ns: quantiles(&bare_rtt.idle),
         bare_rtt_busy_ns: quantiles(&bare_rtt.busy),
         bare_rtt_p99_ratio: median(&bare_rtt.ratios),
-        rtt_busy_p99_vs_bare: quantiles(&ours_rtt.busy).1 as f64 / quantiles(&bare_rtt.busy).1.max(1) as f64,
         sender_rss_per_message: sender,
         receiver_rss_per_message: receiver,
     })

@@ -111,7 +111,7 @@ pub struct NodeKeys {
 impl std::fmt::Debug for NodeKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NodeKeys")
-            .field("public", &hex32(&self.public))
+            .field("public", &hex::encode(self.public))
             .field("allowed", &self.allowed.len())
             .finish()
     }
@@ -149,7 +149,7 @@ impl NodeKeys {
 
     /// The key pair as text, for a file only its owner reads.
     pub fn to_text(&self) -> String {
-        format!("private {}\npublic {}\n", hex32(&self.private), hex32(&self.public))
+        format!("private {}\npublic {}\n", hex::encode(self.private), hex::encode(self.public))
     }
 
     /// Allows the nodes of these public keys (lines of 64 hex digits;
@@ -164,17 +164,13 @@ impl NodeKeys {
 
     /// This node's public key, in hex (what the other nodes list).
     pub fn public_hex(&self) -> String {
-        hex32(&self.public)
+        hex::encode(self.public)
     }
 
     /// Whether the node of `public` may link.
     pub fn allows(&self, public: &[u8]) -> bool {
         self.allowed.iter().any(|k| k[..] == *public)
     }
-}
-
-fn hex32(key: &[u8; 32]) -> String {
-    hex::encode(key)
 }
 
 fn parse_key(text: &str) -> Option<[u8; 32]> {

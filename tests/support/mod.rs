@@ -271,6 +271,30 @@ pub mod tempfile_path {
     }
 }
 
+/// Directories removed when the test ends.
+pub struct RemoveDirs(pub Vec<std::path::PathBuf>);
+
+impl Drop for RemoveDirs {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// The paths `ipchnl bench` reports, in order (the `nats` path comes
+/// after them when asked for).
+pub const BENCH_PATHS: [&str; 8] = [
+    "same_thread",
+    "cross_thread",
+    "tcp",
+    "unix",
+    "tcp_low_latency",
+    "unix_low_latency",
+    "shm",
+    "tcp_encrypted",
+];
+
 pub mod proxy;
 
 fn count_entries(dir: String) -> usize {

@@ -273,14 +273,7 @@ class Link:
                 got = self.sock.recv(65536)
                 if not self.records or not got:
                     return got
-                self.sealed += got
-                plain = b""
-                while len(self.sealed) >= 2:
-                    n = struct.unpack(">H", self.sealed[:2])[0]
-                    if len(self.sealed) < 2 + n:
-                        break
-                    plain += self.records[1].open(b"", self.sealed[2:2 + n])
-                    self.sealed = self.sealed[2 + n:]
+                plain = self.open_records(got)
                 if plain:
                     return plain
                 continue
@@ -292,6 +285,18 @@ class Link:
                 return b""
             except OSError as e:
                 raise Fail("reading %s failed: %s" % (what, e))
+
+    def open_records(self, got):
+        """Takes `got`, bytes of records; the plaintext of those now whole (the rest waits)."""
+        self.sealed += got
+        plain = b""
+        while len(self.sealed) >= 2:
+            n = struct.unpack(">H", self.sealed[:2])[0]
+            if len(self.sealed) < 2 + n:
+                break
+            plain += self.records[1].open(b"", self.sealed[2:2 + n])
+            self.sealed = self.sealed[2 + n:]
+        return plain
 
     def read_exact(self, n, what, heartbeat=False):
         while len(self.buf) < n:
@@ -376,6 +381,10 @@ def handshake(link, secret, node_id, encrypt=False):
         check(encrypt, "the server requires encryption (run with --encrypt)")
         check(caps & CAP_ENCRYPT, "the server cannot encrypt (caps %#010x)" % caps)
         link.records = noise_client(link, secret, h + ack)
+        # What came with Noise message 2 (the server writes frames at once)
+        # is records already.
+        leftover, link.buf = link.buf, b""
+        link.buf = link.open_records(leftover)
     link.log("handshake done with node %s (version %d%s)" % (ack[44:60].hex(), ack[5],
                                                              ", encrypted" if link.records else ""))
 

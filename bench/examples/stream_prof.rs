@@ -1,7 +1,8 @@
 //! A profiling driver: a link to a child process (started from this
 //! program) streaming to its sink (`stream`), echoing from an actor on the
 //! link's executor (`rtt`), echoing asked from this thread (`ask`), or
-//! streaming 16 MiB messages to its `bytes-sink` (`large`: GB/s) for
+//! streaming 16 MiB messages to its `bytes-sink` (`large`: GB/s; `bare-large`
+//! its baseline, a bare socket) for
 //! SECONDS, over a Unix socket, `tcp` or `shm` (and `ll`: the low-latency
 //! option on both sides); prints the rate and the CPU time
 //! of both processes per message. `cargo run --release -p bench --example
@@ -26,6 +27,18 @@ fn main() {
         _ => Addr::Unix(std::env::temp_dir().join(format!("prof-{}.sock", std::process::id()))),
     };
     let low = std::env::args().nth(4).as_deref() == Some("ll");
+    if what == "bare-large" {
+        // The baseline of `large`: a bare socket moving the same bytes.
+        let c = ChildProc::start(&me, &[], Mode::Bare, &[sock]).unwrap();
+        let pids = [std::process::id(), c.pid()];
+        let cpu = || pids.iter().map(|&p| bench::report::cpu_ns(p)).sum::<u64>();
+        let (before, t0) = (cpu(), Instant::now());
+        let until = t0 + Duration::from_secs(secs);
+        let rate = bench::bare::large_stream(&c.addrs[0], until, bench::large::LARGE).unwrap();
+        let bytes = rate * t0.elapsed().as_secs_f64();
+        println!("{:.2} GB/s, {:.2} ns CPU/byte", rate / 1e9, (cpu() - before) as f64 / bytes);
+        return;
+    }
     let mode = if low { Mode::OursLowLatency } else { Mode::Ours };
     // IPCHNL_PROF_CHILD=path/to/ipchnl: that binary's `bench-child` serves
     // (its allocator, as `ipchnl bench` has it).

@@ -276,17 +276,8 @@ impl FrameDecoder {
     /// does not hold a whole frame yet (read more and call again). An
     /// error means the stream is broken: close the link.
     pub fn decode<'a>(&self, buf: &'a [u8]) -> Result<Option<(Frame<'a>, usize)>, FrameError> {
-        let Some(len) = buf.get(0..4) else { return Ok(None) };
-        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
-        if (len as usize) < FRAME_HEADER_LEN - 4 {
-            return Err(FrameError::TooShort(len));
-        }
-        let total = u64::from(len) + 4;
-        if total > self.max as u64 {
-            return Err(FrameError::TooLarge { len: total, max: self.max });
-        }
-        let total = total as usize;
-        let Some(whole) = buf.get(..total) else {
+        let total = self.frame_len(buf)?;
+        let Some(whole) = total.and_then(|total| buf.get(..total)) else {
             // Still check the kind early, so garbage is refused without
             // waiting for bytes that may never come.
             if let Some(&kind) = buf.get(4) {
@@ -297,7 +288,32 @@ impl FrameDecoder {
         let mut head = [0; FRAME_HEADER_LEN];
         head.copy_from_slice(&whole[..FRAME_HEADER_LEN]);
         let header = FrameHeader::read(&head)?;
-        Ok(Some((Frame { header, body: &whole[FRAME_HEADER_LEN..] }, total)))
+        Ok(Some((Frame { header, body: &whole[FRAME_HEADER_LEN..] }, whole.len())))
+    }
+
+    /// The header of the first frame in `buf` and the frame's whole length,
+    /// header included, as soon as `buf` holds the header (its body may
+    /// still be on the way); `None` before that. Checked as
+    /// [`decode`](Self::decode) checks it.
+    pub fn decode_header(&self, buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, FrameError> {
+        let Some(total) = self.frame_len(buf)? else { return Ok(None) };
+        let Some(head) = buf.first_chunk::<FRAME_HEADER_LEN>() else { return Ok(None) };
+        Ok(Some((FrameHeader::read(head)?, total)))
+    }
+
+    /// The length of the frame `buf` begins with, header included, once
+    /// its first four bytes are there.
+    fn frame_len(&self, buf: &[u8]) -> Result<Option<usize>, FrameError> {
+        let Some(len) = buf.first_chunk::<4>() else { return Ok(None) };
+        let len = u32::from_be_bytes(*len);
+        if (len as usize) < FRAME_HEADER_LEN - 4 {
+            return Err(FrameError::TooShort(len));
+        }
+        let total = u64::from(len) + 4;
+        if total > self.max as u64 {
+            return Err(FrameError::TooLarge { len: total, max: self.max });
+        }
+        Ok(Some(total as usize))
     }
 }
 

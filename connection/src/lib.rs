@@ -41,6 +41,7 @@ mod frame;
 pub mod fuzzing;
 mod handshake;
 mod limits;
+mod output;
 mod parts;
 mod secure;
 mod session;

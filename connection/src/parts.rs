@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use msg_header::Bytes;
 
+use crate::output::Output;
 use crate::{FRAME_HEADER_LEN, FrameHeader, FrameKind, ProtocolError, patch_seq_ack};
 
 /// The flag of a message's first PART (whose body begins with the length
@@ -65,14 +66,18 @@ impl<T> Outgoing<T> {
         self.head.len().saturating_sub(FRAME_HEADER_LEN) + self.blobs.iter().map(|b| b.len()).sum::<usize>()
     }
 
-    /// Appends the body's next `n` bytes to `out`.
-    fn copy_next(&mut self, out: &mut Vec<u8>, mut n: usize) {
+    /// Appends the body's next `n` bytes to `out`: the blobs' from where
+    /// they lie if `share`.
+    fn copy_next(&mut self, out: &mut Output, mut n: usize, share: bool) {
         while n > 0 {
             let (i, off) = self.at;
             let Some(seg) = self.segment(i) else { return };
             let take = (seg.len() - off).min(n);
-            out.extend_from_slice(&seg[off..off + take]);
             let end = seg.len();
+            match i.checked_sub(1).and_then(|b| self.blobs.get(b)) {
+                Some(blob) => out.push_blob(blob, off..off + take, share),
+                None => out.tail().extend_from_slice(&seg[off..off + take]),
+            }
             n -= take;
             self.sent += take;
             self.at = if off + take == end { (i + 1, 0) } else { (i, off + take) };
@@ -81,29 +86,39 @@ impl<T> Outgoing<T> {
 
     /// Appends the next piece, at most `part` body bytes, to `out`: a PART,
     /// or (when what is left fits) the last MSG, numbered `seq`. `ack` is
-    /// the acknowledgement every frame carries.
-    pub(crate) fn next_piece(&mut self, out: &mut Vec<u8>, part: usize, ack: u64, seq: u64) -> Piece {
+    /// the acknowledgement every frame carries. The blobs' bytes go from
+    /// where they lie if `share`.
+    pub(crate) fn next_piece(
+        &mut self,
+        out: &mut Output,
+        part: usize,
+        ack: u64,
+        seq: u64,
+        share: bool,
+    ) -> Piece {
         let total = self.total();
         let first = self.sent == 0;
         let room = if first { part - TOTAL_LEN } else { part };
         let take = (total - self.sent).min(room);
         let last = self.sent + take == total && !first;
-        let start = out.len();
-        out.extend_from_slice(&self.head[..FRAME_HEADER_LEN]);
         let (kind, flags, seq) = match (first, last) {
             (_, true) => (FrameKind::Msg, LAST_PART, seq),
             (true, _) => (FrameKind::Part, FIRST_PART, 0),
             (false, false) => (FrameKind::Part, 0, 0),
         };
+        let head = out.tail();
+        let start = head.len();
+        head.extend_from_slice(&self.head[..FRAME_HEADER_LEN]);
+        let len = FRAME_HEADER_LEN - 4 + take + if first { TOTAL_LEN } else { 0 };
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        head[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        head[start + 4] = kind as u8;
+        head[start + 5] = flags;
+        patch_seq_ack(&mut head[start..], seq, ack);
         if first {
-            out.extend_from_slice(&(total as u64).to_be_bytes());
+            head.extend_from_slice(&(total as u64).to_be_bytes());
         }
-        self.copy_next(out, take);
-        let len = u32::try_from(out.len() - start - 4).unwrap_or(u32::MAX);
-        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
-        out[start + 4] = kind as u8;
-        out[start + 5] = flags;
-        patch_seq_ack(&mut out[start..], seq, ack);
+        self.copy_next(out, take, share);
         if last { Piece::Last } else { Piece::Part }
     }
 }
@@ -144,9 +159,6 @@ impl Assembly {
         let first = header.kind == FrameKind::Part && header.flags & FIRST_PART != 0;
         match under_way {
             None if !first => Err(ProtocolError::BadPart("a part with no first part before it")),
-            Some(_) if first => {
-                Err(ProtocolError::BadPart("a first part while another message is under way"))
-            }
             None => {
                 let total = total_of(body)?;
                 if total > max_message {
@@ -158,19 +170,26 @@ impl Assembly {
                 }
                 Ok(Need { bytes })
             }
-            Some(a) => {
-                let same = |h: &FrameHeader| (h.msg_id, h.dst, h.src, h.corr);
-                if same(header) != same(&a.header) {
-                    return Err(ProtocolError::BadPart("a part of another message"));
-                }
-                let after = a.body.len() + body.len();
-                let last = header.kind == FrameKind::Msg;
-                if after > a.total || (last && after != a.total) {
-                    return Err(ProtocolError::BadPart("parts that do not add up to the announced length"));
-                }
-                Ok(Need { bytes: body.len() })
-            }
+            Some(a) => a.check_later(header, body.len()),
         }
+    }
+
+    /// Checks a later piece (not a first part) of `header` whose body is
+    /// `len` bytes against this message: what taking it needs.
+    pub(crate) fn check_later(&self, header: &FrameHeader, len: usize) -> Result<Need, ProtocolError> {
+        if header.kind == FrameKind::Part && header.flags & FIRST_PART != 0 {
+            return Err(ProtocolError::BadPart("a first part while another message is under way"));
+        }
+        let same = |h: &FrameHeader| (h.msg_id, h.dst, h.src, h.corr);
+        if same(header) != same(&self.header) {
+            return Err(ProtocolError::BadPart("a part of another message"));
+        }
+        let after = self.body.len() + len;
+        let last = header.kind == FrameKind::Msg;
+        if after > self.total || (last && after != self.total) {
+            return Err(ProtocolError::BadPart("parts that do not add up to the announced length"));
+        }
+        Ok(Need { bytes: len })
     }
 
     /// Starts a message with its first part (checked by [`check`](Self::check)).

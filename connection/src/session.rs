@@ -76,11 +76,12 @@ use std::time::{Duration, Instant};
 
 use msg_header::{ActorId, NackReason, UnhandledReason};
 
+use crate::output::{OUT_KEEP, Output};
 use crate::parts::{Assembly, Outgoing, Piece};
 use crate::{
-    CloseBody, DirectoryUpdate, FRAME_HEADER_LEN, FrameDecoder, FrameError, FrameHeader, FrameKind,
-    Handshake, HandshakeConfig, HandshakeError, LAST_PART, LinkLimits, MAX_RECORD, PART_BODY, PeerHello,
-    RECORD_HEADER_LEN, Role, Secure, SecureError, encode_frame, patch_seq_ack,
+    CloseBody, DirectoryUpdate, FIRST_PART, FRAME_HEADER_LEN, FrameDecoder, FrameError, FrameHeader,
+    FrameKind, Handshake, HandshakeConfig, HandshakeError, LAST_PART, LinkLimits, MAX_RECORD, PART_BODY,
+    PeerHello, RECORD_HEADER_LEN, Role, Secure, SecureError, encode_frame, patch_seq_ack,
 };
 
 /// How the peer broke the protocol.
@@ -601,8 +602,7 @@ pub struct Session<T> {
     /// Bytes of `rbuf` the last [`Event::Msg`] borrowed, consumed on the next call.
     consume: usize,
     eof: bool,
-    out: Vec<u8>,
-    out_pos: usize,
+    out: Output,
     send_seq: u64,
     recv_seq: u64,
     ack_sent: u64,
@@ -619,6 +619,12 @@ pub struct Session<T> {
     part_room: usize,
     /// Bytes more the next piece needs than `part_room` allows (0: none waits).
     part_wanted: usize,
+    /// The piece of the message in parts being read straight into its
+    /// buffer ([`Session::input_direct`]), if one is.
+    direct: Option<DirectPiece>,
+    /// The message a piece read that way made whole, for the next
+    /// [`Session::poll_event`].
+    direct_whole: Option<(FrameHeader, bytes::Bytes)>,
     /// Messages that left `large_out` (all written, or reported) since the
     /// caller last asked ([`Session::take_large_done`]).
     large_done: usize,
@@ -648,6 +654,23 @@ pub struct Session<T> {
     throttled_until: Option<Instant>,
     counters: SessionCounters,
 }
+
+/// A piece of a message in parts whose body goes straight into the
+/// message's buffer as it is read, not through the read buffer.
+struct DirectPiece {
+    header: FrameHeader,
+    /// Bytes of its body still to come.
+    left: usize,
+    /// Bytes of the frame come so far, header included.
+    got: usize,
+    /// The length of the message's buffer once the piece is in.
+    end: usize,
+}
+
+/// A piece whose body lacks at least this many bytes when its header is
+/// read goes straight into the message's buffer; one nearly whole is
+/// finished in the read buffer.
+const DIRECT_MIN: usize = 4 << 10;
 
 /// What became of a piece of a message in parts.
 enum PieceTaken {
@@ -694,10 +717,6 @@ const RBUF_INITIAL: usize = READ_BUFFER_BASE;
 /// ([`Session::shrink_input`]).
 pub const READ_BUFFER_BASE: usize = 16 * 1024;
 
-/// The write buffer a session keeps once it has written everything: one
-/// that grew past this in a burst gives the rest back.
-const OUT_KEEP: usize = 256 * 1024;
-
 impl<T> Session<T> {
     /// A session for a link just opened (a client speaks first: its HELLO
     /// is ready in [`transmit`](Self::transmit)). `nonce` must be random.
@@ -709,7 +728,8 @@ impl<T> Session<T> {
         now: Instant,
     ) -> Self {
         let mut hs = Box::new(Handshake::new(role, handshake, nonce));
-        let out = hs.take_output();
+        let mut out = Output::default();
+        out.tail().extend_from_slice(&hs.take_output());
         let control_credit = i64::from(config.control_burst);
         Self {
             decoder: FrameDecoder::new(config.max_frame),
@@ -726,7 +746,6 @@ impl<T> Session<T> {
             consume: 0,
             eof: false,
             out,
-            out_pos: 0,
             send_seq: 0,
             recv_seq: 0,
             ack_sent: 0,
@@ -736,6 +755,8 @@ impl<T> Session<T> {
             assembled: None,
             part_room: 0,
             part_wanted: 0,
+            direct: None,
+            direct_whole: None,
             large_done: 0,
             awaiting: BTreeSet::new(),
             inbound_held: 0,
@@ -908,10 +929,64 @@ impl<T> Session<T> {
             self.eof = true;
             return;
         }
-        self.cend = (self.cend + n).min(self.rbuf.len());
         self.last_recv = now;
         self.counters.bytes_in += n as u64;
+        if self.direct.is_some() {
+            return self.direct_filled(now, n);
+        }
+        self.cend = (self.cend + n).min(self.rbuf.len());
         self.open_records();
+    }
+
+    /// Where the body of a piece of a message in parts goes while it comes
+    /// ([`poll_event`](Self::poll_event) found its header with most of its
+    /// body still to come): the message's buffer, and how many bytes may
+    /// be appended to it at most. Append what is read, then call
+    /// [`input_filled`](Self::input_filled) with how many. `None`: read
+    /// into [`input_buf`](Self::input_buf).
+    ///
+    /// The body is then copied once, from wherever the transport has it,
+    /// instead of twice (through the read buffer).
+    pub fn input_direct(&mut self) -> Option<(&mut Vec<u8>, usize)> {
+        let left = self.direct.as_ref()?.left;
+        self.assembly.as_mut().map(|a| (&mut a.body, left))
+    }
+
+    /// `n` bytes came while a piece's body comes straight into its
+    /// message: appended to the message's buffer
+    /// ([`input_direct`](Self::input_direct)), or read into
+    /// [`input_buf`](Self::input_buf) by a caller that does not read
+    /// straight (they are moved over; what follows the piece stays).
+    fn direct_filled(&mut self, now: Instant, n: usize) {
+        let (Some(d), Some(a)) = (self.direct.as_mut(), self.assembly.as_mut()) else { return };
+        let had = d.end - d.left;
+        let n = if a.body.len() > had {
+            // Never more than was announced, whatever the caller appended.
+            a.body.truncate(d.end);
+            a.body.len() - had
+        } else {
+            let n = n.min(self.rbuf.len() - self.cend);
+            let take = n.min(d.left);
+            a.body.extend_from_slice(&self.rbuf[self.cend..self.cend + take]);
+            self.rbuf.copy_within(self.cend + take..self.cend + n, self.cend);
+            self.cend += n - take;
+            self.rend = self.cend;
+            take
+        };
+        d.left -= n;
+        d.got += n;
+        a.at = now;
+        if d.left > 0 {
+            return;
+        }
+        let header = d.header;
+        self.direct = None;
+        self.frame_since = None;
+        self.counters.frames_in += 1;
+        if header.kind == FrameKind::Msg {
+            self.counters.msgs_in += 1;
+            self.direct_whole = self.assembly.take().map(|a| (header, bytes::Bytes::from(a.body)));
+        }
     }
 
     /// Opens the whole records read, each in place, its plaintext moved
@@ -950,9 +1025,8 @@ impl<T> Session<T> {
     /// bytes is records, what waits to be written is sent as it is (the
     /// handshake's last message).
     fn start_records(&mut self, secure: Secure) {
-        self.sealed.extend_from_slice(&self.out[self.out_pos..]);
-        self.out.clear();
-        self.out_pos = 0;
+        let sealed = &mut self.sealed;
+        self.out.drain(|bytes| sealed.extend_from_slice(bytes));
         self.cend = self.rend;
         self.rend = self.rstart;
         self.secure = Some(secure);
@@ -966,9 +1040,19 @@ impl<T> Session<T> {
             return self.input_filled(now, 0);
         }
         while !bytes.is_empty() {
-            let buf = self.input_buf();
-            let n = buf.len().min(bytes.len());
-            buf[..n].copy_from_slice(&bytes[..n]);
+            let n = match self.input_direct() {
+                Some((body, left)) => {
+                    let n = left.min(bytes.len());
+                    body.extend_from_slice(&bytes[..n]);
+                    n
+                }
+                None => {
+                    let buf = self.input_buf();
+                    let n = buf.len().min(bytes.len());
+                    buf[..n].copy_from_slice(&bytes[..n]);
+                    n
+                }
+            };
             self.input_filled(now, n);
             bytes = &bytes[n..];
         }
@@ -1010,6 +1094,11 @@ impl<T> Session<T> {
                 }
                 return Some(e.into_event());
             }
+            if let Some((header, body)) = self.direct_whole.take() {
+                let shared: &bytes::Bytes = self.assembled.insert(body);
+                let header = FrameHeader { flags: 0, ..header };
+                return Some(Event::Msg { header, body: &shared[..], shared: Some(shared) });
+            }
             match &mut self.state {
                 State::Closed => return None,
                 State::Handshaking(hs) => {
@@ -1018,7 +1107,7 @@ impl<T> Session<T> {
                         Ok(used) => {
                             self.rstart += used;
                             let out = hs.take_output();
-                            self.out.extend_from_slice(&out);
+                            self.out.tail().extend_from_slice(&out);
                             match hs.peer().cloned() {
                                 Some(peer) => {
                                     let unlisted = hs.unlisted_peer().map(str::to_owned);
@@ -1046,6 +1135,20 @@ impl<T> Session<T> {
                     }
                 }
                 State::Up(_) => {}
+            }
+            if self.direct.is_some() {
+                // The piece's body comes straight into its message.
+                return self.at_end_of_input();
+            }
+            match self.direct_piece() {
+                Ok(None) => {}
+                Ok(Some(PieceTaken::Wait)) if self.eof => return self.at_end_of_input(),
+                Ok(Some(PieceTaken::Wait)) => return None,
+                Ok(Some(_)) => continue,
+                Err(e) => {
+                    self.end(CloseReason::Protocol(e));
+                    continue;
+                }
             }
             let decoded = self.decoder.decode(&self.rbuf[self.rstart..self.rend]);
             match decoded {
@@ -1118,8 +1221,66 @@ impl<T> Session<T> {
         }
     }
 
+    /// A later piece of the message in parts under way whose header is
+    /// read and whose body mostly is not (and the link not encrypted: a
+    /// record's plaintext is in the read buffer anyway): checked and given
+    /// the room it needs as [`on_piece`](Self::on_piece) does, then taken
+    /// straight into the message's buffer as it comes
+    /// ([`input_direct`](Self::input_direct)). `None`: not such a piece.
+    fn direct_piece(&mut self) -> Result<Option<PieceTaken>, ProtocolError> {
+        if self.secure.is_some() || self.assembly.is_none() {
+            return Ok(None);
+        }
+        let input = &self.rbuf[self.rstart..self.rend];
+        let Some((header, total)) = self.decoder.decode_header(input)? else { return Ok(None) };
+        let later = match header.kind {
+            FrameKind::Part => header.flags & FIRST_PART == 0,
+            FrameKind::Msg => header.flags & LAST_PART != 0,
+            _ => false,
+        };
+        if !later || total < input.len() + DIRECT_MIN {
+            return Ok(None);
+        }
+        self.on_ack(header.ack)?;
+        if !self.events.is_empty() {
+            // What the acknowledgement returned comes first.
+            return Ok(Some(PieceTaken::More));
+        }
+        let Some(a) = self.assembly.as_ref() else { return Ok(None) };
+        let need = a.check_later(&header, total - FRAME_HEADER_LEN)?;
+        let room = self.part_room.saturating_sub(a.held());
+        if need.bytes > room {
+            self.part_wanted = need.bytes - room;
+            return Ok(Some(PieceTaken::Wait));
+        }
+        self.part_wanted = 0;
+        if header.kind == FrameKind::Msg {
+            self.on_msg_header(&header)?;
+        }
+        let got = self.rend - self.rstart;
+        let Some(a) = self.assembly.as_mut() else { return Ok(None) };
+        let end = a.body.len() + need.bytes;
+        a.push(&self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rend], self.last_recv);
+        self.rstart = self.rend;
+        self.frame_since.get_or_insert(self.last_recv);
+        self.direct = Some(DirectPiece { header, left: total - got, got, end });
+        Ok(Some(PieceTaken::More))
+    }
+
     /// No whole frame is left: at the end of the stream the link ends.
     fn at_end_of_input(&mut self) -> Option<Event<'_, T>> {
+        if let Some(d) = &self.direct {
+            // A piece under way: it has until the frame deadline.
+            self.frame_since.get_or_insert(self.last_recv);
+            if self.eof {
+                self.end(CloseReason::Truncated(d.got));
+                return self.events.pop_front().map(|e| {
+                    self.closed_reported = true;
+                    e.into_event()
+                });
+            }
+            return None;
+        }
         if self.cend > self.rstart {
             // A frame (or a record) under way: it has until the frame deadline.
             self.frame_since.get_or_insert(self.last_recv);
@@ -1197,7 +1358,11 @@ impl<T> Session<T> {
     /// Gives back what was granted and is not held (a message in parts
     /// delivered, or the link closed): the bytes given back.
     pub fn release_parts(&mut self) -> usize {
-        let held = self.assembly.as_ref().map_or(0, Assembly::held);
+        // A piece coming straight in keeps the room it was given.
+        let held = match &self.direct {
+            Some(d) => d.end,
+            None => self.assembly.as_ref().map_or(0, Assembly::held),
+        };
         let free = self.part_room.saturating_sub(held);
         self.part_room -= free;
         free
@@ -1403,9 +1568,10 @@ impl<T> Session<T> {
         }
         self.send_seq += 1;
         let ack = self.ack_value();
-        let at = self.out.len();
-        self.out.extend_from_slice(frame);
-        patch_seq_ack(&mut self.out[at..], self.send_seq, ack);
+        let out = self.out.tail();
+        let at = out.len();
+        out.extend_from_slice(frame);
+        patch_seq_ack(&mut out[at..], self.send_seq, ack);
         self.ack_sent = ack;
         self.unacked.push_back((self.send_seq, msg));
         self.counters.frames_out += 1;
@@ -1435,10 +1601,13 @@ impl<T> Session<T> {
     /// than a part waits to be written.
     fn send_parts(&mut self) {
         let part = PART_BODY.min(self.config.max_frame.saturating_sub(FRAME_HEADER_LEN)).max(2 * 8);
+        // An encrypted link seals what it writes into records anyway: its
+        // blobs are copied, so that records stay whole.
+        let share = self.secure.is_none();
         while self.pending_output() < part && self.is_up() {
             let ack = self.ack_value();
             let Some(head) = self.large_out.front_mut() else { return };
-            if let Piece::Last = head.next_piece(&mut self.out, part, ack, self.send_seq + 1) {
+            if let Piece::Last = head.next_piece(&mut self.out, part, ack, self.send_seq + 1, share) {
                 self.send_seq += 1;
                 if let Some(sent) = self.large_out.pop_front() {
                     self.unacked.push_back((self.send_seq, sent.msg));
@@ -1458,9 +1627,10 @@ impl<T> Session<T> {
             return;
         }
         let ack = self.ack_value();
-        let at = self.out.len();
-        self.out.extend_from_slice(frame);
-        patch_seq_ack(&mut self.out[at..], 0, ack);
+        let out = self.out.tail();
+        let at = out.len();
+        out.extend_from_slice(frame);
+        patch_seq_ack(&mut out[at..], 0, ack);
         self.ack_sent = ack;
         self.counters.frames_out += 1;
     }
@@ -1468,7 +1638,7 @@ impl<T> Session<T> {
     /// Sends a control frame of `header` and `body` (its `ack` filled in).
     fn send_control(&mut self, mut header: FrameHeader, body: &[u8]) {
         header.ack = self.ack_value();
-        if encode_frame(&header, body, self.config.max_frame, &mut self.out).is_ok() {
+        if encode_frame(&header, body, self.config.max_frame, self.out.tail()).is_ok() {
             self.ack_sent = header.ack;
             self.counters.frames_out += 1;
             match header.kind {
@@ -1557,6 +1727,8 @@ impl<T> Session<T> {
         self.state = State::Closed;
         // Nothing half-received is delivered.
         self.assembly = None;
+        self.direct = None;
+        self.direct_whole = None;
         self.part_wanted = 0;
         self.events.push_back(OwnedEvent::Closed(reason));
     }
@@ -1564,12 +1736,14 @@ impl<T> Session<T> {
     /// The bytes waiting to be written (on an encrypted link, what the
     /// session wrote so far is sealed into records first).
     pub fn transmit(&mut self) -> &[u8] {
-        let Some(secure) = self.secure.as_mut() else { return &self.out[self.out_pos..] };
-        if self.out_pos < self.out.len() {
-            let sealed = secure.seal(&self.out[self.out_pos..], &mut self.sealed);
-            self.out.clear();
-            self.out.shrink_to(OUT_KEEP);
-            self.out_pos = 0;
+        let Some(secure) = self.secure.as_mut() else { return self.out.front() };
+        if !self.out.is_empty() {
+            let (mut sealed, records) = (Ok(()), &mut self.sealed);
+            self.out.drain(|plain| {
+                if sealed.is_ok() {
+                    sealed = secure.seal(plain, records);
+                }
+            });
             if let Err(e) = sealed {
                 // Nothing more can go: the link ends (the CLOSE it queues
                 // is dropped with the rest).
@@ -1583,7 +1757,7 @@ impl<T> Session<T> {
     /// How many bytes wait to be written (before sealing, on an encrypted
     /// link: its records add 18 bytes per 64 KiB).
     pub fn pending_output(&self) -> usize {
-        self.out.len() - self.out_pos + self.sealed.len() - self.sealed_pos
+        self.out.len() + self.sealed.len() - self.sealed_pos
     }
 
     /// `n` bytes of [`transmit`](Self::transmit) were written at `now`.
@@ -1595,7 +1769,7 @@ impl<T> Session<T> {
         if self.secure.is_some() {
             Self::written(&mut self.sealed, &mut self.sealed_pos, n);
         } else {
-            Self::written(&mut self.out, &mut self.out_pos, n);
+            self.out.advance(n);
         }
         if self.pending_output() == 0 {
             self.blocked_since = None;

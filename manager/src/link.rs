@@ -108,6 +108,14 @@ pub(crate) struct Actions {
     pub(crate) replaces: Option<Replaced>,
 }
 
+/// Where a link's next bytes are read into ([`LinkCore::input`]).
+pub(crate) enum Input<'a> {
+    /// The read buffer's free room.
+    Buf(&'a mut [u8]),
+    /// A message coming in parts: append at most this many bytes.
+    Direct(&'a mut Vec<u8>, usize),
+}
+
 /// Whether a link may be read now.
 pub(crate) enum ReadGate {
     /// Read it.
@@ -594,9 +602,23 @@ impl LinkCore {
 
     // --- Bytes in and out (the driver's I/O) ---
 
-    /// Where the next bytes read go (`None` without a session).
+    /// The read buffer's free room (`None` without a session): what comes
+    /// while a piece goes straight into its message is moved over.
+    #[cfg(test)]
     pub(crate) fn input_buf(&mut self) -> Option<&mut [u8]> {
         self.session.as_mut().map(Session::input_buf)
+    }
+
+    /// Where the next bytes read go: the read buffer, or straight into a
+    /// message coming in parts (`None` without a session).
+    pub(crate) fn input(&mut self) -> Option<Input<'_>> {
+        let session = self.session.as_mut()?;
+        // Asked twice: a borrow returned from one branch ends only after
+        // the function (a limit of today's borrow checker).
+        if session.input_direct().is_some() {
+            return session.input_direct().map(|(body, left)| Input::Direct(body, left));
+        }
+        Some(Input::Buf(session.input_buf()))
     }
 
     /// What waits to be written.

@@ -92,7 +92,14 @@ enum Seen {
 fn events(s: &mut S) -> Vec<Seen> {
     let mut out = Vec::new();
     while let Some(e) = s.poll_event() {
-        out.push(match e {
+        out.push(Seen::of(e));
+    }
+    out
+}
+
+impl Seen {
+    fn of(e: Event<'_, u64>) -> Self {
+        match e {
             Event::Msg { header, body, .. } => {
                 Seen::Msg(header.seq, String::from_utf8_lossy(body).into_owned())
             }
@@ -105,9 +112,8 @@ fn events(s: &mut S) -> Vec<Seen> {
             Event::Watch { target, watcher } => Seen::Watch(target, watcher),
             Event::Closed(r) => Seen::Closed(r.key()),
             Event::Up(_) => Seen::Up,
-        });
+        }
     }
-    out
 }
 
 #[test]
@@ -1044,4 +1050,118 @@ fn a_client_whose_node_key_the_server_does_not_list_is_told_so_in_a_close() {
         "the server never has it up"
     );
     assert_eq!(seen_a, [Seen::Up, Seen::Closed("closed_unlisted_key".into())], "told why");
+}
+
+/// All that `a` has to send, the output drained.
+fn all_output(p: &mut Pair) -> Vec<u8> {
+    let mut wire = Vec::new();
+    loop {
+        let out = p.a.transmit().to_vec();
+        if out.is_empty() {
+            return wire;
+        }
+        p.a.transmitted(p.now, out.len());
+        wire.extend_from_slice(&out);
+    }
+}
+
+/// Feeds `wire` to `b` `chunk` bytes at a time, straight into a message
+/// in parts when `b` offers it (through its read buffer when not
+/// `direct`), its events polled and its pieces granted between reads;
+/// `b`'s events.
+fn trickle(p: &mut Pair, wire: &[u8], chunk: usize, direct: bool) -> (Vec<Vec<u8>>, Vec<Seen>, usize) {
+    let (mut got, mut seen, mut straight) = (Vec::new(), Vec::new(), 0);
+    let (mut at, mut granted, mut released) = (0, 0, 0);
+    for _ in 0..10 * wire.len() {
+        while let Some(e) = p.b.poll_event() {
+            match e {
+                Event::Msg { body, .. } => got.push(body.to_vec()),
+                other => seen.push(Seen::of(other)),
+            }
+        }
+        // As a link gives back what is not held after each turn.
+        released += p.b.release_parts();
+        if p.b.part_growth() > 0 {
+            let n = p.b.part_growth();
+            granted += n;
+            assert!(granted - released <= 400_000, "{granted} granted, {released} given back");
+            p.b.grant_parts(n);
+            continue;
+        }
+        if at == wire.len() || p.b.is_closed() {
+            return (got, seen, straight);
+        }
+        let n = match p.b.input_direct().filter(|_| direct) {
+            Some((body, left)) => {
+                let n = left.min(chunk).min(wire.len() - at);
+                body.extend_from_slice(&wire[at..at + n]);
+                straight += n;
+                n
+            }
+            None => {
+                let buf = p.b.input_buf();
+                let n = buf.len().min(chunk).min(wire.len() - at);
+                buf[..n].copy_from_slice(&wire[at..at + n]);
+                n
+            }
+        };
+        p.b.input_filled(p.now, n);
+        at += n;
+    }
+    panic!("the bytes were not taken");
+}
+
+#[test]
+fn pieces_read_as_they_come_go_straight_into_their_message() {
+    for (chunk, direct) in [(1000, true), (70_000, true), (3000, false), (1, true)] {
+        let mut p = Pair::new(LinkLimits::default());
+        let (frame, body) = large_frame(300_000);
+        p.a.send_large(frame, Vec::new(), 1);
+        p.a.send_msg(&msg_frame(2), 2);
+        let wire = all_output(&mut p);
+        let (got, seen, straight) = trickle(&mut p, &wire, chunk, direct);
+        assert!(seen.is_empty(), "{seen:?}");
+        assert_eq!(got.len(), 2, "chunks of {chunk}");
+        assert_eq!(got[0], br#"{"n":2}"#.to_vec(), "the small one first");
+        assert!(got[1] == body, "delivered whole and unchanged (chunks of {chunk})");
+        if direct && chunk < 4096 {
+            assert!(straight > 200_000, "{straight} bytes went straight in");
+        }
+    }
+}
+
+#[test]
+fn a_link_lost_while_a_piece_comes_straight_in_delivers_nothing() {
+    let mut p = Pair::new(LinkLimits::default());
+    let (frame, _) = large_frame(300_000);
+    p.a.send_large(frame, Vec::new(), 1);
+    let wire = all_output(&mut p);
+    let (got, seen, straight) = trickle(&mut p, &wire[..150_000], 1000, true);
+    assert!(got.is_empty() && seen.is_empty() && straight > 0, "{seen:?}");
+    assert!(p.b.input_direct().is_some(), "a piece under way");
+    p.b.handle_input(p.now, &[]);
+    assert_eq!(events(&mut p.b), [Seen::Closed("truncated_frame".into())]);
+    assert!(p.b.input_direct().is_none());
+    assert!(p.b.release_parts() > 0, "the half-received message's room comes back");
+}
+
+#[test]
+fn a_piece_that_comes_straight_in_still_has_the_frame_deadline() {
+    let mut p = Pair::new(LinkLimits::default());
+    let (frame, _) = large_frame(300_000);
+    p.a.send_large(frame, Vec::new(), 1);
+    let wire = all_output(&mut p);
+    let _ = trickle(&mut p, &wire[..150_000], 1000, true);
+    assert!(p.b.input_direct().is_some(), "a piece under way");
+    let deadline = p.now + LinkLimits::default().frame_deadline;
+    assert!(p.b.poll_timeout().is_some_and(|t| t <= deadline));
+    // A byte now and then keeps the link alive, not the piece.
+    for quarter in 1..4 {
+        let at = p.now + LinkLimits::default().frame_deadline * quarter / 4;
+        p.b.handle_input(at, &wire[150_000 + quarter as usize - 1..][..1]);
+        assert!(events(&mut p.b).is_empty());
+        p.b.handle_timeout(at);
+    }
+    p.b.handle_timeout(deadline);
+    assert_eq!(events(&mut p.b), [Seen::Closed("slow_frame".into())]);
 }

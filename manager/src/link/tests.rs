@@ -18,7 +18,7 @@ use msg_header::{ActorId, MsgId, MsgType, NodeId, UnhandledReason};
 use protocol::ProtocolId;
 use server::Server;
 
-use super::{Actions, Caches, Inbound, LinkCommand, LinkCore, Origin, ReadGate, Redial};
+use super::{Actions, Caches, Inbound, Input, LinkCommand, LinkCore, Origin, ReadGate, Redial};
 use crate::cell::{ActorCell, ActorCommand};
 use crate::dead_letter::{DeadLetter, DeadLetterReason};
 use crate::nodes::Replaced;
@@ -148,9 +148,19 @@ impl Node {
     fn input(&mut self, bytes: &[u8], now: Instant) {
         let mut rest = bytes;
         while !rest.is_empty() {
-            let Some(buf) = self.core.input_buf() else { return };
-            let n = buf.len().min(rest.len());
-            buf[..n].copy_from_slice(&rest[..n]);
+            let n = match self.core.input() {
+                None => return,
+                Some(Input::Buf(buf)) => {
+                    let n = buf.len().min(rest.len());
+                    buf[..n].copy_from_slice(&rest[..n]);
+                    n
+                }
+                Some(Input::Direct(body, left)) => {
+                    let n = left.min(rest.len());
+                    body.extend_from_slice(&rest[..n]);
+                    n
+                }
+            };
             rest = &rest[n..];
             let actions = self.core.read(&self.host, &mut self.caches, now, n);
             let _ = self.note(actions);

@@ -11,7 +11,7 @@ use mio::event::Event as Readiness;
 
 use super::listen::start;
 use super::{Host, Io, Link, Net};
-use crate::link::ReadGate;
+use crate::link::{Input, ReadGate};
 
 /// With at most this many streams, a spinning executor reads its links
 /// directly instead of polling for their readiness.
@@ -199,9 +199,18 @@ impl Net {
             }
             let Some(Io::Link(link)) = self.io.get_mut(key) else { return any };
             let Link { stream, core, .. } = &mut **link;
-            let Some(buf) = core.input_buf() else { return any };
-            let want = buf.len().min(budget);
-            match stream.read(&mut buf[..want]) {
+            let (result, want) = match core.input() {
+                None => return any,
+                Some(Input::Buf(buf)) => {
+                    let want = buf.len().min(budget);
+                    (stream.read(&mut buf[..want]), want)
+                }
+                Some(Input::Direct(body, left)) => {
+                    let want = left.min(budget);
+                    (stream.read_into(body, want), want)
+                }
+            };
+            match result {
                 Ok(0) => {
                     let actions = core.read(host, &mut self.caches, Instant::now(), 0);
                     self.apply(host, key, actions);

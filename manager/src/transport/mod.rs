@@ -66,6 +66,17 @@ pub(crate) struct Readiness {
 pub(crate) trait Flavor: Source {
     /// Reads what is there (`Ok(0)`: the end; `WouldBlock`: nothing yet).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// As [`read`](Self::read), appending at most `max` bytes to `body`
+    /// (a message coming in parts). By default the room is zeroed, then
+    /// read into: a transport that holds its bytes in memory of its own
+    /// appends them from there instead.
+    fn read_into(&mut self, body: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let start = body.len();
+        body.resize(start + max, 0);
+        let read = self.read(&mut body[start..]);
+        body.truncate(start + read.as_ref().map_or(0, |&n| n));
+        read
+    }
     /// Writes what it takes now.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
     /// A pending error (a failed connect).
@@ -127,6 +138,9 @@ pub(crate) trait Flavor: Source {
 impl<F: Flavor + ?Sized> Flavor for Box<F> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (**self).read(buf)
+    }
+    fn read_into(&mut self, body: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        (**self).read_into(body, max)
     }
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (**self).write(buf)
@@ -243,6 +257,10 @@ flavors! {
 impl Stream {
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.flavor_mut().read(buf)
+    }
+
+    pub(crate) fn read_into(&mut self, body: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        self.flavor_mut().read_into(body, max)
     }
 
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

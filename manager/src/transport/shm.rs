@@ -475,28 +475,44 @@ impl ShmStream {
 
     /// Reads what was published (or the socket's end: `Ok(0)`).
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut at = 0;
+        self.read_with(buf.len(), |bytes| {
+            buf[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        })
+    }
+
+    /// As [`read`](Self::read), appending at most `max` bytes to `body`
+    /// straight from the samples.
+    pub(crate) fn read_into(&mut self, body: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        self.read_with(max, |bytes| body.extend_from_slice(bytes))
+    }
+
+    /// Reads at most `max` bytes of what was published, handing them to
+    /// `put` in order.
+    fn read_with(&mut self, max: usize, mut put: impl FnMut(&[u8])) -> io::Result<usize> {
         self.flush_sock()?;
         if self.sock_readable {
             self.read_sock()?;
         }
         let mut n = 0;
         if self.rest_at < self.rest.len() {
-            n = (self.rest.len() - self.rest_at).min(buf.len());
-            buf[..n].copy_from_slice(&self.rest[self.rest_at..self.rest_at + n]);
+            n = (self.rest.len() - self.rest_at).min(max);
+            put(&self.rest[self.rest_at..self.rest_at + n]);
             self.rest_at += n;
         }
         if let (Phase::Up, Some(key)) = (&self.phase, self.ports) {
             let (read, rest, rest_at) = (&mut self.read, &mut self.rest, &mut self.rest_at);
             n = with_ports(key, |ports| {
-                while n < buf.len() {
+                while n < max {
                     let Some(sample) = ports.data_rx.receive().map_err(iox)? else { break };
                     *read += 1;
                     let bytes = sample.payload();
                     if bytes.is_empty() {
                         continue; // never sent by ipchnl; no end of stream
                     }
-                    let k = bytes.len().min(buf.len() - n);
-                    buf[n..n + k].copy_from_slice(&bytes[..k]);
+                    let k = bytes.len().min(max - n);
+                    put(&bytes[..k]);
                     n += k;
                     if k < bytes.len() {
                         rest.clear();
@@ -888,6 +904,10 @@ impl Source for ShmListener {
 impl Flavor for ShmStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         ShmStream::read(self, buf)
+    }
+
+    fn read_into(&mut self, body: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        ShmStream::read_into(self, body, max)
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

@@ -949,7 +949,9 @@ impl<T> Session<T> {
     /// instead of twice (through the read buffer).
     pub fn input_direct(&mut self) -> Option<(&mut Vec<u8>, usize)> {
         let left = self.direct.as_ref()?.left;
-        self.assembly.as_mut().map(|a| (&mut a.body, left))
+        let a = self.assembly.as_mut()?;
+        let room = left.min(self.part_room.saturating_sub(a.body.len()));
+        (room > 0).then_some((&mut a.body, room))
     }
 
     /// `n` bytes came while a piece's body comes straight into its
@@ -977,7 +979,7 @@ impl<T> Session<T> {
         d.got += n;
         a.at = now;
         if d.left > 0 {
-            return;
+            return self.want_direct_room();
         }
         let header = d.header;
         self.direct = None;
@@ -1248,23 +1250,37 @@ impl<T> Session<T> {
         }
         let Some(a) = self.assembly.as_ref() else { return Ok(None) };
         let need = a.check_later(&header, total - FRAME_HEADER_LEN)?;
+        // Room for what came so far and a part's worth more; the rest is
+        // asked for as it comes (a peer that sends a header gets no more
+        // room than that).
+        let got = self.rend - self.rstart;
+        let wanted = got - FRAME_HEADER_LEN + (total - got).min(PART_BODY);
         let room = self.part_room.saturating_sub(a.held());
-        if need.bytes > room {
-            self.part_wanted = need.bytes - room;
+        if wanted > room {
+            self.part_wanted = wanted - room;
             return Ok(Some(PieceTaken::Wait));
         }
         self.part_wanted = 0;
         if header.kind == FrameKind::Msg {
             self.on_msg_header(&header)?;
         }
-        let got = self.rend - self.rstart;
         let Some(a) = self.assembly.as_mut() else { return Ok(None) };
         let end = a.body.len() + need.bytes;
         a.push(&self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rend], self.last_recv);
         self.rstart = self.rend;
         self.frame_since.get_or_insert(self.last_recv);
         self.direct = Some(DirectPiece { header, left: total - got, got, end });
+        self.want_direct_room();
         Ok(Some(PieceTaken::More))
+    }
+
+    /// A piece coming straight in that has used the room it was given asks
+    /// for more, up to a part's worth ([`part_growth`](Self::part_growth)).
+    fn want_direct_room(&mut self) {
+        let (Some(d), Some(a)) = (&self.direct, &self.assembly) else { return };
+        if d.left > 0 && self.part_room <= a.held() {
+            self.part_wanted = d.left.min(PART_BODY);
+        }
     }
 
     /// No whole frame is left: at the end of the stream the link ends.

@@ -1068,8 +1068,9 @@ fn all_output(p: &mut Pair) -> Vec<u8> {
 /// Feeds `wire` to `b` `chunk` bytes at a time, straight into a message
 /// in parts when `b` offers it (through its read buffer when not
 /// `direct`), its events polled and its pieces granted between reads;
-/// `b`'s events.
-fn trickle(p: &mut Pair, wire: &[u8], chunk: usize, direct: bool) -> (Vec<Vec<u8>>, Vec<Seen>, usize) {
+/// `b`'s messages, its other events, the bytes that went straight in and
+/// the room `b` holds for parts at the end.
+fn trickle(p: &mut Pair, wire: &[u8], chunk: usize, direct: bool) -> (Vec<Vec<u8>>, Vec<Seen>, usize, usize) {
     let (mut got, mut seen, mut straight) = (Vec::new(), Vec::new(), 0);
     let (mut at, mut granted, mut released) = (0, 0, 0);
     for _ in 0..10 * wire.len() {
@@ -1089,7 +1090,7 @@ fn trickle(p: &mut Pair, wire: &[u8], chunk: usize, direct: bool) -> (Vec<Vec<u8
             continue;
         }
         if at == wire.len() || p.b.is_closed() {
-            return (got, seen, straight);
+            return (got, seen, straight, granted - released);
         }
         let n = match p.b.input_direct().filter(|_| direct) {
             Some((body, left)) => {
@@ -1119,7 +1120,7 @@ fn pieces_read_as_they_come_go_straight_into_their_message() {
         p.a.send_large(frame, Vec::new(), 1);
         p.a.send_msg(&msg_frame(2), 2);
         let wire = all_output(&mut p);
-        let (got, seen, straight) = trickle(&mut p, &wire, chunk, direct);
+        let (got, seen, straight, _) = trickle(&mut p, &wire, chunk, direct);
         assert!(seen.is_empty(), "{seen:?}");
         assert_eq!(got.len(), 2, "chunks of {chunk}");
         assert_eq!(got[0], br#"{"n":2}"#.to_vec(), "the small one first");
@@ -1136,7 +1137,7 @@ fn a_link_lost_while_a_piece_comes_straight_in_delivers_nothing() {
     let (frame, _) = large_frame(300_000);
     p.a.send_large(frame, Vec::new(), 1);
     let wire = all_output(&mut p);
-    let (got, seen, straight) = trickle(&mut p, &wire[..150_000], 1000, true);
+    let (got, seen, straight, _) = trickle(&mut p, &wire[..150_000], 1000, true);
     assert!(got.is_empty() && seen.is_empty() && straight > 0, "{seen:?}");
     assert!(p.b.input_direct().is_some(), "a piece under way");
     p.b.handle_input(p.now, &[]);
@@ -1164,4 +1165,18 @@ fn a_piece_that_comes_straight_in_still_has_the_frame_deadline() {
     }
     p.b.handle_timeout(deadline);
     assert_eq!(events(&mut p.b), [Seen::Closed("slow_frame".into())]);
+}
+
+#[test]
+fn a_piece_announced_and_not_sent_is_given_no_more_room_than_a_part() {
+    let mut p = Pair::new(LinkLimits::default());
+    // A first part, then the header of a part as large as a frame may be
+    // and a few bytes of it: the peer sends no more.
+    let big = LinkLimits::default().max_frame - FRAME_HEADER_LEN;
+    let second = piece(FrameKind::Part, 0, 9, 0, &vec![7; big]);
+    let wire = [first_part(8 << 20, &[1; 1000]), second[..FRAME_HEADER_LEN + 5000].to_vec()].concat();
+    let (got, seen, _, held) = trickle(&mut p, &wire, 1000, true);
+    assert!(got.is_empty() && seen.is_empty(), "{seen:?}");
+    assert!(p.b.input_direct().is_some(), "the second part comes straight in");
+    assert!(held <= 1000 + 5000 + PART_BODY, "{held} bytes of room for 6000 received");
 }

@@ -96,11 +96,49 @@ impl Output {
         }
     }
 
-    /// `n` bytes of [`front`](Self::front) were written.
-    pub(crate) fn advance(&mut self, n: usize) {
-        let Some(first) = self.queue.front() else {
-            return self.tail_written(n);
-        };
+    /// The next bytes to write, as up to `slices.len()` slices in order
+    /// (for a vectored write); how many.
+    pub(crate) fn fronts<'a>(&'a self, slices: &mut [&'a [u8]]) -> usize {
+        if self.queue.is_empty() {
+            // Frames only (the rule): one slice.
+            let tail = &self.tail[self.tail_pos..];
+            return match slices.first_mut() {
+                Some(slot) if !tail.is_empty() => {
+                    *slot = tail;
+                    1
+                }
+                _ => 0,
+            };
+        }
+        let pieces = self.queue.iter().map(Piece::bytes).chain(std::iter::once(&self.tail[self.tail_pos..]));
+        let mut n = 0;
+        for (i, bytes) in pieces.enumerate() {
+            let bytes = if i == 0 && !self.queue.is_empty() { &bytes[self.pos..] } else { bytes };
+            let Some(slot) = slices.get_mut(n) else { break };
+            if !bytes.is_empty() {
+                *slot = bytes;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// `n` bytes were written, from the [`front`](Self::front) on (they
+    /// may span pieces, as a vectored write of [`fronts`](Self::fronts)).
+    pub(crate) fn advance(&mut self, mut n: usize) {
+        while n > 0 && !self.queue.is_empty() {
+            let done = n.min(self.front().len());
+            self.advance_front(done);
+            n -= done;
+        }
+        if n > 0 {
+            self.tail_written(n);
+        }
+    }
+
+    /// `n` bytes of the queue's first piece were written.
+    fn advance_front(&mut self, n: usize) {
+        let Some(first) = self.queue.front() else { return };
         let len = first.bytes().len();
         let n = n.min(len - self.pos);
         self.pos += n;
@@ -207,6 +245,28 @@ mod tests {
         expected.extend_from_slice(&blob);
         expected.extend_from_slice(b"after");
         assert!(write_all(&mut out, 1000) == expected);
+    }
+
+    #[test]
+    fn a_vectored_write_takes_several_pieces_at_once() {
+        let blob = Bytes::from(vec![9u8; 6000]);
+        let mut out = Output::default();
+        out.tail().extend_from_slice(b"head");
+        out.push_blob(&blob, 0..6000, true);
+        out.tail().extend_from_slice(b"tail");
+        let mut expected = b"head".to_vec();
+        expected.extend_from_slice(&blob);
+        expected.extend_from_slice(b"tail");
+        let mut wire = Vec::new();
+        while !out.is_empty() {
+            let mut slices = [&[][..]; 2];
+            let n = out.fronts(&mut slices);
+            // A write that stops partway through the second slice.
+            let bytes: Vec<u8> = slices[..n].concat().into_iter().take(4100).collect();
+            wire.extend_from_slice(&bytes);
+            out.advance(bytes.len());
+        }
+        assert!(wire == expected);
     }
 
     #[test]

@@ -1770,6 +1770,23 @@ impl<T> Session<T> {
         &self.sealed[self.sealed_pos..]
     }
 
+    /// As [`transmit`](Self::transmit), as up to `slices.len()` slices in
+    /// order, for a vectored write (a large message's blobs go from where
+    /// they lie, between the frames around them); how many.
+    pub fn transmit_vectored<'a>(&'a mut self, slices: &mut [&'a [u8]]) -> usize {
+        if self.secure.is_some() {
+            let sealed = self.transmit();
+            return match slices.first_mut() {
+                Some(slot) if !sealed.is_empty() => {
+                    *slot = sealed;
+                    1
+                }
+                _ => 0,
+            };
+        }
+        self.out.fronts(slices)
+    }
+
     /// How many bytes wait to be written (before sealing, on an encrypted
     /// link: its records add 18 bytes per 64 KiB).
     pub fn pending_output(&self) -> usize {

@@ -622,8 +622,14 @@ impl LinkCore {
     }
 
     /// What waits to be written.
+    #[cfg(test)]
     pub(crate) fn transmit(&mut self) -> &[u8] {
         self.session.as_mut().map_or(&[], Session::transmit)
+    }
+
+    /// What waits to be written, as up to `slices.len()` slices; how many.
+    pub(crate) fn transmit_vectored<'a>(&'a mut self, slices: &mut [&'a [u8]]) -> usize {
+        self.session.as_mut().map_or(0, |s| s.transmit_vectored(slices))
     }
 
     /// How many bytes wait to be written.

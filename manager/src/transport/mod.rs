@@ -79,6 +79,11 @@ pub(crate) trait Flavor: Source {
     }
     /// Writes what it takes now.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// As [`write`](Self::write), `bufs` one after another. By default
+    /// only the first that is not empty.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        bufs.iter().find(|b| !b.is_empty()).map_or(Ok(0), |b| self.write(b))
+    }
     /// A pending error (a failed connect).
     fn take_error(&self) -> io::Result<Option<io::Error>>;
     /// Whether a non-blocking connect has completed.
@@ -144,6 +149,9 @@ impl<F: Flavor + ?Sized> Flavor for Box<F> {
     }
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (**self).write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (**self).write_vectored(bufs)
     }
     fn take_error(&self) -> io::Result<Option<io::Error>> {
         (**self).take_error()
@@ -265,6 +273,10 @@ impl Stream {
 
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.flavor_mut().write(buf)
+    }
+
+    pub(crate) fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.flavor_mut().write_vectored(bufs)
     }
 
     pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {

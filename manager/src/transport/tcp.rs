@@ -38,6 +38,12 @@ impl Flavor for mio::net::TcpStream {
         Write::write(self, buf)
     }
 
+    // No vectored write: a large message's part (a header of 80 bytes, then
+    // 64 KiB of a blob) written with one `writev` streamed at 0.4x of the
+    // same written as two writes (`stream_prof large 2 tcp ll`, 1.23 vs
+    // 2.98 GB/s, median of 5 alternating runs); over a Unix socket one
+    // `writev` is faster (3.07 vs 2.81 GB/s).
+
     fn take_error(&self) -> io::Result<Option<io::Error>> {
         mio::net::TcpStream::take_error(self)
     }

@@ -94,6 +94,10 @@ impl Flavor for mio::net::UnixStream {
         Write::write(self, buf)
     }
 
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        Write::write_vectored(self, bufs)
+    }
+
     fn take_error(&self) -> io::Result<Option<io::Error>> {
         mio::net::UnixStream::take_error(self)
     }

@@ -986,6 +986,11 @@ impl<T> Session<T> {
         self.frame_since = None;
         self.counters.frames_in += 1;
         if header.kind == FrameKind::Msg {
+            // Its number counts (and is acknowledged) only now that it is
+            // whole: a link lost before leaves it unacknowledged.
+            if let Err(e) = self.on_msg_header(&header) {
+                return self.end(CloseReason::Protocol(e));
+            }
             self.counters.msgs_in += 1;
             self.direct_whole = self.assembly.take().map(|a| (header, bytes::Bytes::from(a.body)));
         }
@@ -1261,9 +1266,6 @@ impl<T> Session<T> {
             return Ok(Some(PieceTaken::Wait));
         }
         self.part_wanted = 0;
-        if header.kind == FrameKind::Msg {
-            self.on_msg_header(&header)?;
-        }
         let Some(a) = self.assembly.as_mut() else { return Ok(None) };
         let end = a.body.len() + need.bytes;
         a.push(&self.rbuf[self.rstart + FRAME_HEADER_LEN..self.rend], self.last_recv);

@@ -1180,3 +1180,42 @@ fn a_piece_announced_and_not_sent_is_given_no_more_room_than_a_part() {
     assert!(p.b.input_direct().is_some(), "the second part comes straight in");
     assert!(held <= 1000 + 5000 + PART_BODY, "{held} bytes of room for 6000 received");
 }
+
+#[test]
+fn a_last_piece_coming_straight_in_is_not_acknowledged_until_whole() {
+    let mut p = Pair::new(LinkLimits::default());
+    let (frame, body) = large_frame(300_000);
+    p.a.send_large(frame, Vec::new(), 7);
+    let wire = all_output(&mut p);
+    let (got, seen, _, _) = trickle(&mut p, &wire[..wire.len() - 10_000], 1000, true);
+    assert!(got.is_empty() && seen.is_empty(), "{seen:?}");
+    assert!(p.b.input_direct().is_some(), "the last piece comes straight in");
+    // What `b` sends meanwhile acknowledges nothing of it.
+    p.b.send_msg(&msg_frame(1), 1);
+    p.b.flush_acks();
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Msg(1, r#"{"n":1}"#.into())]);
+    // Whole, it is delivered and acknowledged.
+    let (got, _, _, _) = trickle(&mut p, &wire[wire.len() - 10_000..], 1000, true);
+    assert!(got.len() == 1 && got[0] == body);
+    p.b.flush_acks();
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Acked(vec![7])]);
+}
+
+#[test]
+fn a_link_lost_before_its_last_piece_is_whole_reports_the_message_unacknowledged() {
+    let mut p = Pair::new(LinkLimits::default());
+    let (frame, _) = large_frame(300_000);
+    p.a.send_large(frame, Vec::new(), 7);
+    let wire = all_output(&mut p);
+    let _ = trickle(&mut p, &wire[..wire.len() - 10_000], 1000, true);
+    assert!(p.b.input_direct().is_some(), "the last piece comes straight in");
+    p.b.send_msg(&msg_frame(1), 1);
+    p.b.flush_acks();
+    p.b_to_a();
+    let _ = events(&mut p.a);
+    p.a.close(CloseReason::Shutdown);
+    let _ = events(&mut p.a);
+    assert_eq!(p.a.take_unacked().collect::<Vec<_>>(), [7]);
+}

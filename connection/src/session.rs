@@ -986,12 +986,8 @@ impl<T> Session<T> {
         self.frame_since = None;
         self.counters.frames_in += 1;
         if header.kind == FrameKind::Msg {
-            // Its number counts (and is acknowledged) only now that it is
-            // whole: a link lost before leaves it unacknowledged.
-            if let Err(e) = self.on_msg_header(&header) {
-                return self.end(CloseReason::Protocol(e));
-            }
-            self.counters.msgs_in += 1;
+            // Its number counts (and is acknowledged) only once it is
+            // handed out, at the next `poll_event`.
             self.direct_whole = self.assembly.take().map(|a| (header, bytes::Bytes::from(a.body)));
         }
     }
@@ -1102,6 +1098,13 @@ impl<T> Session<T> {
                 return Some(e.into_event());
             }
             if let Some((header, body)) = self.direct_whole.take() {
+                // Its number counts (and is acknowledged) from now on: a
+                // link lost before leaves it unacknowledged.
+                if let Err(e) = self.on_msg_header(&header) {
+                    self.end(CloseReason::Protocol(e));
+                    continue;
+                }
+                self.counters.msgs_in += 1;
                 let shared: &bytes::Bytes = self.assembled.insert(body);
                 let header = FrameHeader { flags: 0, ..header };
                 return Some(Event::Msg { header, body: &shared[..], shared: Some(shared) });
@@ -1751,8 +1754,14 @@ impl<T> Session<T> {
         self.events.push_back(OwnedEvent::Closed(reason));
     }
 
-    /// The bytes waiting to be written (on an encrypted link, what the
-    /// session wrote so far is sealed into records first).
+    /// The next bytes waiting to be written (on an encrypted link, what
+    /// the session wrote so far is sealed into records first). While a
+    /// large message goes, its blobs' bytes wait where they lie, between
+    /// the frames around them: this is then only the first of several
+    /// slices. Write it, call [`transmitted`](Self::transmitted), and ask
+    /// again while [`pending_output`](Self::pending_output) is not 0 (or
+    /// take them all at once with
+    /// [`transmit_vectored`](Self::transmit_vectored)).
     pub fn transmit(&mut self) -> &[u8] {
         let Some(secure) = self.secure.as_mut() else { return self.out.front() };
         if !self.out.is_empty() {

@@ -1195,9 +1195,15 @@ fn a_last_piece_coming_straight_in_is_not_acknowledged_until_whole() {
     p.b.flush_acks();
     p.b_to_a();
     assert_eq!(events(&mut p.a), [Seen::Msg(1, r#"{"n":1}"#.into())]);
-    // Whole, it is delivered and acknowledged.
-    let (got, _, _, _) = trickle(&mut p, &wire[wire.len() - 10_000..], 1000, true);
-    assert!(got.len() == 1 && got[0] == body);
+    // Whole but not yet handed out, it is not acknowledged either.
+    p.b.handle_input(p.now, &wire[wire.len() - 10_000..]);
+    p.b.send_msg(&msg_frame(2), 2);
+    p.b.flush_acks();
+    p.b_to_a();
+    assert_eq!(events(&mut p.a), [Seen::Msg(2, r#"{"n":2}"#.into())]);
+    // Handed out, it is.
+    let Some(Event::Msg { header, body: got, .. }) = p.b.poll_event() else { panic!("no message") };
+    assert!(header.seq == 1 && got == &body[..]);
     p.b.flush_acks();
     p.b_to_a();
     assert_eq!(events(&mut p.a), [Seen::Acked(vec![7])]);

@@ -42,10 +42,20 @@ fn kill_9_mid_echo(listen: &str) {
     assert!(done.received >= 100, "{done:?}");
     assert!(done.sent - done.received <= 1, "{done:?}");
     if done.received < done.sent {
-        // The request in flight when the link died is reported, not lost.
-        let letter = m.dead_letters().recv_timeout(HANG_GUARD).unwrap();
-        assert_eq!(letter.reason, DeadLetterReason::Unacknowledged);
-        assert_eq!(letter.msg.downcast::<EchoReq>().unwrap().counter, done.sent);
+        // The request in flight when the link died is reported, not lost,
+        // unless the server had acknowledged it (it was in its mailbox)
+        // and died before answering: a killed process loses its
+        // mailboxes, and the server takes no receipts (GUARANTEES.md,
+        // "What an acknowledgement means"). The link reports what it
+        // leaves unacknowledged as it goes down, before the client hears
+        // of it and ends its run: nothing more comes later.
+        match m.dead_letters().try_recv() {
+            Ok(letter) => {
+                assert_eq!(letter.reason, DeadLetterReason::Unacknowledged);
+                assert_eq!(letter.msg.downcast::<EchoReq>().unwrap().counter, done.sent);
+            }
+            Err(_) => assert_eq!(m.dead_letter_count(), 0),
+        }
     } else {
         // Its reply had arrived before the link died: nothing to report.
         assert_eq!(m.dead_letter_count(), 0);

@@ -99,28 +99,20 @@ impl Output {
     /// The next bytes to write, as up to `slices.len()` slices in order
     /// (for a vectored write); how many.
     pub(crate) fn fronts<'a>(&'a self, slices: &mut [&'a [u8]]) -> usize {
-        if self.queue.is_empty() {
-            // Frames only (the rule): one slice.
-            let tail = &self.tail[self.tail_pos..];
-            return match slices.first_mut() {
-                Some(slot) if !tail.is_empty() => {
-                    *slot = tail;
-                    1
-                }
-                _ => 0,
-            };
-        }
-        let pieces = self.queue.iter().map(Piece::bytes).chain(std::iter::once(&self.tail[self.tail_pos..]));
         let mut n = 0;
-        for (i, bytes) in pieces.enumerate() {
-            let bytes = if i == 0 && !self.queue.is_empty() { &bytes[self.pos..] } else { bytes };
-            let Some(slot) = slices.get_mut(n) else { break };
-            if !bytes.is_empty() {
-                *slot = bytes;
-                n += 1;
-            }
+        for (slot, bytes) in slices.iter_mut().zip(self.pending()) {
+            *slot = bytes;
+            n += 1;
         }
         n
+    }
+
+    /// What is not yet written, in order: a slice per piece (none empty).
+    fn pending(&self) -> impl Iterator<Item = &[u8]> {
+        let first = self.queue.front().map(|p| &p.bytes()[self.pos..]);
+        let rest = self.queue.iter().skip(1).map(Piece::bytes);
+        let tail = (self.tail.len() > self.tail_pos).then(|| &self.tail[self.tail_pos..]);
+        first.into_iter().chain(rest).chain(tail)
     }
 
     /// `n` bytes were written, from the [`front`](Self::front) on (they
@@ -174,12 +166,8 @@ impl Output {
 
     /// Hands what is not yet written to `f`, in order, and forgets it.
     pub(crate) fn drain(&mut self, mut f: impl FnMut(&[u8])) {
-        for (i, piece) in self.queue.iter().enumerate() {
-            let bytes = piece.bytes();
-            f(if i == 0 { &bytes[self.pos..] } else { bytes });
-        }
-        if self.tail.len() > self.tail_pos {
-            f(&self.tail[self.tail_pos..]);
+        for bytes in self.pending() {
+            f(bytes);
         }
         self.clear();
     }

@@ -451,18 +451,13 @@ impl Net {
             // The frames and the blob slices between them, in one write.
             let mut slices = [&[][..]; 4];
             let count = core.transmit_vectored(&mut slices);
-            let written = if count == 1 {
-                stream.write(&slices[0][..slices[0].len().min(budget)])
-            } else {
-                let (mut io, mut room) = ([io::IoSlice::new(&[]); 4], budget);
-                for (slot, s) in io.iter_mut().zip(&slices[..count]) {
-                    let s = &s[..s.len().min(room)];
-                    room -= s.len();
-                    *slot = io::IoSlice::new(s);
-                }
-                stream.write_vectored(&io[..count])
-            };
-            match written {
+            let (mut io, mut room) = ([io::IoSlice::new(&[]); 4], budget);
+            for (slot, s) in io.iter_mut().zip(&slices[..count]) {
+                let s = &s[..s.len().min(room)];
+                room -= s.len();
+                *slot = io::IoSlice::new(s);
+            }
+            match stream.write_vectored(&io[..count]) {
                 Ok(0) => {
                     core.close(CloseReason::PeerClosed);
                     break;

@@ -271,10 +271,6 @@ impl Stream {
         self.flavor_mut().read_into(body, max)
     }
 
-    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.flavor_mut().write(buf)
-    }
-
     pub(crate) fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         self.flavor_mut().write_vectored(bufs)
     }

@@ -145,8 +145,46 @@ pub fn add_test_actors(
     manager.add_with("napper", TestActor::default(), ActorOptions::default().executor(last).capacity(1))?;
     let mut sink = TestActor::default();
     if let Some(path) = sink_log {
-        sink.sink_log = Some(File::options().create(true).append(true).open(path)?);
+        sink.sink_log = Some(open_sink_log(path)?);
     }
     manager.add_with("sink", sink, ActorOptions::default().receipts(sink_receipts))?;
     Ok(())
+}
+
+/// What ends a line that a killed sink left unfinished.
+///
+/// A write that straddles a page boundary can be cut short by `SIGKILL`;
+/// the next sink to open the log ends that line with this, so that its own
+/// lines start clean and a reader can tell the torn one from a record.
+pub const TORN: &str = " torn\n";
+
+/// Opens the sink's log for appending, ending a line left unfinished by a
+/// killed predecessor with [`TORN`].
+fn open_sink_log(path: &Path) -> std::io::Result<File> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::options().create(true).read(true).append(true).open(path)?;
+    let mut last = [0u8; 1];
+    if file.seek(SeekFrom::End(-1)).is_ok() && file.read_exact(&mut last).is_ok() && last[0] != b'\n' {
+        file.write_all(TORN.as_bytes())?;
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_left_unfinished_by_a_killed_sink_is_ended_as_torn() {
+        let path = std::env::temp_dir().join(format!("ipchnl-sink-log-{}", std::process::id()));
+        std::fs::write(&path, "1 1\n1 2\n1 3").unwrap();
+        let mut log = open_sink_log(&path).unwrap();
+        log.write_all(b"2 4\n").unwrap();
+        drop(log);
+        // A finished log is left as it is.
+        open_sink_log(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(text, format!("1 1\n1 2\n1 3{TORN}2 4\n"));
+    }
 }

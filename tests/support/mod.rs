@@ -362,14 +362,22 @@ pub fn read_log(path: &std::path::Path) -> Vec<u64> {
     read_log_by_process(path).into_iter().map(|(_, n)| n).collect()
 }
 
-/// What a sink logged: `(pid, n)` per line, in order.
+/// What a sink logged: `(pid, n)` per line, in order. A line a killed
+/// sink left unfinished (ended by the next with [`testkit::TORN`]) is no
+/// record: that message counts as not logged. So is an unfinished last
+/// line.
 pub fn read_log_by_process(path: &std::path::Path) -> Vec<(u32, u64)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or(0, |i| i + 1);
+    text[..complete]
         .lines()
+        .filter(|l| !l.ends_with(testkit::TORN.trim_end()))
         .map(|l| {
-            let (pid, n) = l.split_once(' ').expect("PID N per line");
-            (pid.parse().expect("a pid"), n.parse().expect("a number"))
+            let (pid, n) = l.split_once(' ').unwrap_or_else(|| panic!("PID N per line: {l:?}"));
+            (
+                pid.parse().unwrap_or_else(|_| panic!("a pid: {l:?}")),
+                n.parse().unwrap_or_else(|_| panic!("a number: {l:?}")),
+            )
         })
         .collect()
 }

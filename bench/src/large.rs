@@ -136,7 +136,12 @@ pub fn run(
     let unix = Remote::connect("large-rtt", &ours.addrs[0], true)?;
     let sink = unix.manager().find_by_name("bytes-sink").ok_or("no bytes-sink")?;
     stream(&sink, &data, Instant::now())?;
-    let mut bare_echo = bare::SocketEcho::connect(&bare.addrs[1], crate::child::low_latency_spin())
+    // The bare round trips wait as ours do: both sides poll for the
+    // low-latency spin before they sleep (a bare server that blocks at once
+    // would pay a wake-up per round trip that ours does not).
+    drop(bare);
+    let bare = ChildProc::start(program, &args, Mode::BareSpinning, &[sock("bare-rtt")])?;
+    let mut bare_echo = bare::SocketEcho::connect(&bare.addrs[0], crate::child::low_latency_spin())
         .map_err(|e| e.to_string())?;
     let (mut ours_rtt, mut bare_rtt) = (Beside::default(), Beside::default());
     for _ in 0..rounds {
@@ -145,7 +150,7 @@ pub fn run(
             || unix.rtt(Instant::now() + sample, u64::MAX),
             move |until| stream(&sink, &data, until).map(drop),
         )?;
-        let to = bare.addrs[1].clone();
+        let to = bare.addrs[0].clone();
         bare_rtt.round(
             || bare_echo.run(Instant::now() + sample, u64::MAX).map_err(|e| e.to_string()),
             move |until| bare::large_stream(&to, until, LARGE).map(drop).map_err(|e| e.to_string()),

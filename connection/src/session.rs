@@ -602,6 +602,9 @@ pub struct Session<T> {
     /// Bytes of `rbuf` the last [`Event::Msg`] borrowed, consumed on the next call.
     consume: usize,
     eof: bool,
+    /// The transport saw the peer end its stream while this side was not
+    /// reading ([`peer_ended`](Session::peer_ended)).
+    peer_ended: bool,
     out: Output,
     send_seq: u64,
     recv_seq: u64,
@@ -745,6 +748,7 @@ impl<T> Session<T> {
             sealed_pos: 0,
             consume: 0,
             eof: false,
+            peer_ended: false,
             out,
             send_seq: 0,
             recv_seq: 0,
@@ -815,12 +819,29 @@ impl<T> Session<T> {
     /// When this turns true again after being false, read at once (new
     /// bytes may have come while not reading, and raised no new event).
     pub fn wants_read(&self) -> bool {
+        self.wants_read_given_room() && self.part_wanted == 0
+    }
+
+    /// Whether the caller should read more once a piece of a message that
+    /// waits for room ([`part_growth`](Self::part_growth)) has it: what
+    /// [`wants_read`](Self::wants_read) asks but that.
+    pub fn wants_read_given_room(&self) -> bool {
         !self.eof
             && !self.is_closed()
             && self.pending_output() < self.config.max_write_buffer
             && self.inbound_held < self.config.max_inbound_bytes
             && self.throttled_until.is_none()
-            && self.part_wanted == 0
+    }
+
+    /// The transport saw the peer end its stream (or reset it) while this
+    /// side may not be reading (waiting for room or a budget). A frame or
+    /// message under way then gets no more time for that wait: the peer
+    /// sends nothing more, so unless what it sent completes it within the
+    /// frame deadline, the link ends `slow_frame` and what it held is
+    /// given back. Links whose peers all left cannot hold a budget that
+    /// live ones wait for.
+    pub fn peer_ended(&mut self) {
+        self.peer_ended = true;
     }
 
     /// Whether reading waits for the peer's control budget to refill
@@ -1926,13 +1947,16 @@ impl<T> Session<T> {
                 }
                 if !self.wants_read() && !self.eof {
                     // Silence while not reading is this side's doing, and
-                    // so is a frame's wait.
+                    // so is a frame's wait, unless the peer has ended: then
+                    // what it sent must complete the frame in time.
                     self.last_recv = now;
-                    if self.frame_since.is_some() {
-                        self.frame_since = Some(now);
-                    }
-                    if let Some(a) = &mut self.assembly {
-                        a.at = now;
+                    if !self.peer_ended {
+                        if self.frame_since.is_some() {
+                            self.frame_since = Some(now);
+                        }
+                        if let Some(a) = &mut self.assembly {
+                            a.at = now;
+                        }
                     }
                 }
                 if now >= self.last_recv + c.heartbeat_timeout {

@@ -169,6 +169,9 @@ pub(crate) const BUDGET_CHECK: Duration = Duration::from_millis(10);
 #[derive(Default)]
 pub(crate) struct Watch {
     over_since: Option<Instant>,
+    /// Since when the node is under its budgets again, while `over_since`
+    /// still counts (a dip shorter than the grace does not restart it).
+    under_since: Option<Instant>,
     next_check: Option<Instant>,
     /// The node held three quarters of a budget at the last look.
     near: bool,
@@ -199,21 +202,27 @@ impl Watch {
         self.next_check
     }
 
-    /// The node is under its budgets again: whether links paused for them
-    /// may read again.
-    pub(crate) fn under(&mut self) -> bool {
+    /// The node is under its budgets again at `now`: whether links paused
+    /// for them may read again (the first look under).
+    pub(crate) fn under(&mut self, now: Instant) -> bool {
         self.next_check = None;
-        self.over_since.take().is_some()
+        self.over_since.is_some() && self.under_since.replace(self.under_since.unwrap_or(now)).is_none()
     }
 
     /// The node is over the budgets `over` at `now`: what to do, if it is
     /// time to look again (every [`BUDGET_CHECK`]). Past `grace` over them,
-    /// the link holding the most of the first is cut.
+    /// the link holding the most of the first is cut. A time under them
+    /// shorter than the grace does not start it anew: links that all wait
+    /// for room (each holding part of a message it cannot finish) take
+    /// what a cut frees at once, and would otherwise be cut one a grace.
     pub(crate) fn over(&mut self, over: Over, now: Instant, grace: Duration) -> Option<Verdict> {
         if self.next_check.is_some_and(|t| now < t) {
             return None;
         }
         self.next_check = Some(now + BUDGET_CHECK);
+        if self.under_since.take().is_some_and(|t| now.duration_since(t) >= grace) {
+            self.over_since = None;
+        }
         let since = *self.over_since.get_or_insert(now);
         let cut = over.kind().filter(|_| now.duration_since(since) >= grace);
         Some(Verdict { pause: over, cut })
@@ -282,11 +291,15 @@ mod tests {
         assert_eq!(w.next_check(), Some(t0 + BUDGET_CHECK));
         let v = w.over(over, t0 + grace, grace).expect("a look");
         assert_eq!(v.cut, Some(BudgetKind::Output));
-        assert!(w.under(), "paused links read again");
-        assert!(!w.under());
+        let t1 = t0 + grace + BUDGET_CHECK;
+        assert!(w.under(t1), "paused links read again");
+        assert!(!w.under(t1 + BUDGET_CHECK));
         assert_eq!(w.next_check(), None);
-        // Over again: the grace starts anew.
-        assert_eq!(w.over(over, t0 + grace * 3, grace).expect("a look").cut, None);
+        // Over again after a dip: the grace is not started anew.
+        assert_eq!(w.over(over, t1 + BUDGET_CHECK * 2, grace).expect("a look").cut, Some(BudgetKind::Output));
+        // Over again after the grace under: it is.
+        assert!(w.under(t1 + BUDGET_CHECK * 3));
+        assert_eq!(w.over(over, t1 + BUDGET_CHECK * 3 + grace, grace).expect("a look").cut, None);
     }
 
     #[test]

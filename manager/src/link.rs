@@ -832,6 +832,13 @@ impl LinkCore {
         !self.deferred.is_empty() && self.owed.len() < owed_bound(&self.peer)
     }
 
+    /// The stream says its peer ended (see [`Session::peer_ended`]).
+    pub(crate) fn peer_ended(&mut self) {
+        if let Some(session) = self.session.as_mut() {
+            session.peer_ended();
+        }
+    }
+
     /// Stops reading until the caps clear; whether to read again at once
     /// (they cleared meanwhile).
     pub(crate) fn pause(&mut self) -> bool {
@@ -865,7 +872,8 @@ impl LinkCore {
     /// (its output drained, its control budget refilled, its inbound
     /// messages handled).
     pub(crate) fn resume_if_clear(&mut self) -> bool {
-        let clear = self.session.as_ref().is_some_and(Session::wants_read) && !self.budget_paused;
+        // A piece waiting for room takes it when read again (`prepare_read`).
+        let clear = self.session.as_ref().is_some_and(Session::wants_read_given_room) && !self.budget_paused;
         if self.paused && clear && self.inbound.held() < self.inbound.limit {
             self.paused = false;
             self.inbound.paused.store(false, Ordering::SeqCst);

@@ -713,6 +713,24 @@ fn a_frame_waiting_while_this_side_does_not_read_is_not_late() {
 }
 
 #[test]
+fn a_frame_waiting_while_this_side_does_not_read_is_late_once_the_peer_ended() {
+    let config = LinkLimits { max_inbound_bytes: 10, ..LinkLimits::default() };
+    let mut p = Pair::new(config.clone());
+    let frame = sent_frame(&mut p, 10);
+    p.b.handle_input(p.now, &frame[..10]);
+    let _ = events(&mut p.b);
+    p.b.set_inbound_held(10);
+    p.b.handle_timeout(p.now + config.frame_deadline / 2);
+    assert!(p.b.is_up(), "this side chose not to read");
+    // The peer has gone: what it sent cannot complete the frame.
+    p.b.peer_ended();
+    p.b.handle_timeout(p.now + config.frame_deadline / 2);
+    assert!(p.b.is_up(), "the deadline runs from the frame's last progress");
+    p.b.handle_timeout(p.now + config.frame_deadline * 3 / 2);
+    assert_eq!(events(&mut p.b), [Seen::Closed("slow_frame".into())]);
+}
+
+#[test]
 fn a_read_buffer_grown_for_a_large_frame_is_given_back() {
     let mut p = Pair::new(LinkLimits::default());
     assert_eq!((p.b.input_capacity(), p.b.input_growth()), (READ_BUFFER_BASE, 0));

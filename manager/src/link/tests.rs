@@ -1106,6 +1106,51 @@ fn a_frame_that_needs_more_than_the_read_budget_waits_for_room() {
     assert_eq!(p.b.deliveries().len(), 1);
 }
 
+#[test]
+fn a_piece_waiting_for_room_reads_again_once_the_budget_has_room() {
+    let mut p = Pair::new();
+    let node_limits = crate::NodeLimits { max_read_buffers: 256 << 10, ..crate::NodeLimits::default() };
+    p.b.host.budgets = crate::budget::Budgets::new(&node_limits, 1);
+    // A request of 2 MiB: larger than a frame, it goes in parts.
+    let server = Pair::remote_server(&p.a, "beta");
+    let body = format!(r#"{{"counter":1,"req_timestamp_ns":0,"pad":"{}"}}"#, "x".repeat(2 << 20));
+    let h = connection::FrameHeader {
+        msg_id: EchoReq::msg_id(),
+        dst: server.id(),
+        ..connection::FrameHeader::new(connection::FrameKind::Msg)
+    };
+    let mut frame = Vec::new();
+    connection::encode_frame(&h, body.as_bytes(), 4 << 20, &mut frame).expect("a frame");
+    assert!(p.a.peer().window.try_take());
+    let _ = p.a.core.send(&p.a.host, &frame, Box::new(EchoReq::new(1, 0)), None, false);
+    let mut bytes = Vec::new();
+    loop {
+        let out = p.a.core.transmit().to_vec();
+        if out.is_empty() {
+            break;
+        }
+        p.a.core.transmitted(p.now, out.len());
+        bytes.extend(out);
+    }
+    let taken = read_as_the_driver_does(&mut p.b, &bytes, p.now);
+    assert!(taken < bytes.len(), "it waits");
+    assert!(p.b.core.is_budget_paused());
+    // Its stream is readable meanwhile: the driver finds it paused.
+    let (gate, _) = p.b.core.prepare_read(&p.b.host, &mut p.b.caches);
+    assert!(matches!(gate, ReadGate::Pause), "paused");
+    let _ = p.b.core.pause();
+    // Other links give theirs back: the budget has room again, and the
+    // piece that waits for it must not keep the link paused.
+    p.b.host.budgets = crate::budget::Budgets::new(&crate::NodeLimits::default(), 1);
+    assert!(p.b.core.set_budget_paused(false), "reads again");
+    let rest = read_as_the_driver_does(&mut p.b, &bytes[taken..], p.now);
+    assert_eq!(taken + rest, bytes.len());
+    let (gate, actions) = p.b.core.prepare_read(&p.b.host, &mut p.b.caches);
+    let _ = p.b.note(actions);
+    assert!(matches!(gate, ReadGate::Read), "reading on");
+    assert_eq!(p.b.deliveries().len(), 1);
+}
+
 /// alpha dials beta, whose accepted link is `refuse`d or `admitted` as given.
 fn dial_into(
     b_origin: Origin,

@@ -29,8 +29,9 @@ impl Net {
     /// does what the watch over them says: over one, the links holding any
     /// of it read no more (for the read budget: those waiting for it); over
     /// one for the grace, the link holding the most is cut, one every
-    /// [`BUDGET_CHECK`](crate::budget::BUDGET_CHECK). Under them again,
-    /// they read on.
+    /// [`BUDGET_CHECK`](crate::budget::BUDGET_CHECK) (a dip under it
+    /// shorter than the grace does not start the grace anew). Under them
+    /// again, they read on.
     pub(super) fn check_budgets<H: Host + ?Sized>(&mut self, host: &H) {
         let (mut inbound, mut output, mut largest) = (0, 0, [0; 3]);
         for (_, io) in self.io.iter() {
@@ -52,7 +53,7 @@ impl Net {
         self.budgets.set_near(budgets.is_near());
         let over = budgets.over(host.config().link.max_frame);
         if !over.any() {
-            if self.budgets.under()
+            if self.budgets.under(Instant::now())
                 || self.io.iter().any(|(_, io)| matches!(io, Io::Link(l) if l.core.is_budget_paused()))
             {
                 for key in self.keys() {

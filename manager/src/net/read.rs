@@ -27,6 +27,9 @@ impl Net {
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 let writable = event.is_writable() || event.is_error() || event.is_write_closed();
                 let ended = event.is_read_closed() || event.is_error();
+                if ended {
+                    link.core.peer_ended();
+                }
                 let ready = link.stream.on_event(readable, writable, ended, link.writable);
                 if ready.writable && !ready.write_after_read {
                     self.on_writable(host, key);

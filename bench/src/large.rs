@@ -50,6 +50,14 @@ pub struct LargeReport {
     pub message_bytes: usize,
     /// The streams.
     pub rows: Vec<LargeRow>,
+    /// One thread copying the message's bytes from one buffer into another
+    /// (both allocated once), GB/s (median over rounds): what a path that
+    /// copies them once, as sending a `Bytes` into shared memory must, can
+    /// reach at most.
+    pub copy_gb_per_sec: f64,
+    /// The median over rounds of that copy's rate over ours on a Unix
+    /// socket (the shm row's baseline) measured just before.
+    pub copy_ratio: f64,
     /// Small round trips over the Unix link alone: p50 and p99, ns.
     pub rtt_idle_ns: (u64, u64),
     /// The same while 16 MiB messages stream on that link: p50 and p99, ns.
@@ -90,6 +98,7 @@ pub fn run(
     // another link's polling (shared memory is polled) takes no CPU from it.
     let mut per: [Vec<(f64, f64)>; 3] = Default::default();
     let mut unix_rates = Vec::new();
+    let mut copies = Vec::new();
     for (i, addr) in [tcp, sock("ours"), shm].into_iter().enumerate() {
         let ours = ChildProc::start(program, &args, Mode::OursLowLatency, &[addr])?;
         let link = Remote::connect("large", &ours.addrs[0], true)?;
@@ -111,6 +120,9 @@ pub fn run(
             };
             if i == 1 {
                 unix_rates.push(rate);
+            }
+            if i == 2 {
+                copies.push((copy_rate(&data, Instant::now() + sample), base));
             }
             per[i].push((rate, base));
         }
@@ -163,6 +175,8 @@ pub fn run(
     Ok(LargeReport {
         message_bytes: LARGE,
         rows,
+        copy_gb_per_sec: median(&copies.iter().map(|c| c.0 / 1e9).collect::<Vec<_>>()),
+        copy_ratio: median(&copies.iter().map(|c| c.0 / c.1.max(1.0)).collect::<Vec<_>>()),
         rtt_idle_ns: quantiles(&ours_rtt.idle),
         rtt_busy_ns: quantiles(&ours_rtt.busy),
         rtt_p99_ratio: median(&ours_rtt.ratios),
@@ -244,6 +258,23 @@ pub fn stream(sink: &ActorSender, data: &Bytes, until: Instant) -> Result<f64, S
         }
     }
     Ok((sent * data.len() as u64) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Copies `data` into a buffer of its size until `until` (once at least);
+/// bytes per second.
+fn copy_rate(data: &[u8], until: Instant) -> f64 {
+    let mut to = vec![0u8; data.len()];
+    let start = Instant::now();
+    let mut copied = 0u64;
+    loop {
+        to.copy_from_slice(data);
+        std::hint::black_box(&mut to);
+        copied += data.len() as u64;
+        if Instant::now() >= until {
+            break;
+        }
+    }
+    copied as f64 / start.elapsed().as_secs_f64()
 }
 
 /// Peak resident memory above the start, per 64 MiB message, of this

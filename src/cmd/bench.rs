@@ -192,6 +192,10 @@ fn print_large(large: &bench::large::LargeReport) {
             r.transport, r.ours_gb_per_sec, r.baseline_gb_per_sec, r.ratio, r.baseline
         );
     }
+    println!(
+        "one copy of the bytes in memory, one thread: {:.2} GB/s, {:.2}x ours over unix (the most a path that copies them once reaches)",
+        large.copy_gb_per_sec, large.copy_ratio
+    );
     let line = |what: &str, idle: (u64, u64), busy: (u64, u64), beside: &str, ratio: f64| {
         let us = |ns: u64| ns as f64 / 1000.0;
         println!(

@@ -172,7 +172,10 @@ impl Net {
     /// short read ends the turn (new bytes raise a new event), unless
     /// `to_the_end`: the stream has ended, and the end must be read.
     pub(super) fn read_link<H: Host + ?Sized>(&mut self, host: &H, key: usize, to_the_end: bool) -> bool {
-        let mut budget = host.config().link.read_budget.max(1);
+        let mut budget = match self.io.get(key) {
+            Some(Io::Link(link)) => link.stream.turn_bytes(host.config().link.read_budget.max(1)),
+            _ => return false,
+        };
         let own_limit = host.config().limits.own_queue_read_limit;
         let mut any = false;
         loop {

@@ -115,6 +115,12 @@ pub(crate) trait Flavor: Source {
     fn is_polled(&self) -> bool {
         false
     }
+    /// How many bytes one turn reads at most, given the link's
+    /// `read_budget`: a transport that hands out its bytes in units larger
+    /// than that reads one unit at least.
+    fn turn_bytes(&self, read_budget: usize) -> usize {
+        read_budget
+    }
     /// It must stay on the thread that made it (its handshake is done on
     /// the executor where it will run).
     fn is_thread_bound(&self) -> bool {
@@ -176,6 +182,9 @@ impl<F: Flavor + ?Sized> Flavor for Box<F> {
     }
     fn is_polled(&self) -> bool {
         (**self).is_polled()
+    }
+    fn turn_bytes(&self, read_budget: usize) -> usize {
+        (**self).turn_bytes(read_budget)
     }
     fn is_thread_bound(&self) -> bool {
         (**self).is_thread_bound()
@@ -301,6 +310,10 @@ impl Stream {
 
     pub(crate) fn is_polled(&self) -> bool {
         self.flavor().is_polled()
+    }
+
+    pub(crate) fn turn_bytes(&self, read_budget: usize) -> usize {
+        self.flavor().turn_bytes(read_budget)
     }
 
     pub(crate) fn is_thread_bound(&self) -> bool {

@@ -103,7 +103,7 @@ pub(crate) const RING: usize = 16;
 /// The dialer's first bytes on the socket: [`HELLO_MAGIC`] and the link's
 /// id, [`ID_LEN`] lowercase hex digits.
 pub(crate) const HELLO_LEN: usize = HELLO_MAGIC.len() + ID_LEN;
-const HELLO_MAGIC: &[u8; 12] = b"ipchnl-shm1 ";
+const HELLO_MAGIC: &[u8; 12] = b"ipchnl-shm2 ";
 const ID_LEN: usize = 24;
 
 /// The listener's answer to the hello: its ports exist.

@@ -170,7 +170,8 @@ pub(crate) const BUDGET_CHECK: Duration = Duration::from_millis(10);
 pub(crate) struct Watch {
     over_since: Option<Instant>,
     /// Since when the node is under its budgets again, while `over_since`
-    /// still counts (a dip shorter than the grace does not restart it).
+    /// still counts (a dip under the read budget shorter than the grace
+    /// does not restart it).
     under_since: Option<Instant>,
     next_check: Option<Instant>,
     /// The node held three quarters of a budget at the last look.
@@ -211,16 +212,18 @@ impl Watch {
 
     /// The node is over the budgets `over` at `now`: what to do, if it is
     /// time to look again (every [`BUDGET_CHECK`]). Past `grace` over them,
-    /// the link holding the most of the first is cut. A time under them
-    /// shorter than the grace does not start it anew: links that all wait
-    /// for room (each holding part of a message it cannot finish) take
-    /// what a cut frees at once, and would otherwise be cut one a grace.
+    /// the link holding the most of the first is cut. Over the read
+    /// budget, a time under it shorter than the grace does not start the
+    /// grace anew: links that all wait for room (each holding part of a
+    /// message it cannot finish) take what a cut frees at once, and would
+    /// otherwise be cut one a grace. Over the others, links that drain
+    /// (handlers, writes) make the dips: the grace starts anew.
     pub(crate) fn over(&mut self, over: Over, now: Instant, grace: Duration) -> Option<Verdict> {
         if self.next_check.is_some_and(|t| now < t) {
             return None;
         }
         self.next_check = Some(now + BUDGET_CHECK);
-        if self.under_since.take().is_some_and(|t| now.duration_since(t) >= grace) {
+        if self.under_since.take().is_some_and(|t| !over.read || now.duration_since(t) >= grace) {
             self.over_since = None;
         }
         let since = *self.over_since.get_or_insert(now);
@@ -295,11 +298,26 @@ mod tests {
         assert!(w.under(t1), "paused links read again");
         assert!(!w.under(t1 + BUDGET_CHECK));
         assert_eq!(w.next_check(), None);
-        // Over again after a dip: the grace is not started anew.
-        assert_eq!(w.over(over, t1 + BUDGET_CHECK * 2, grace).expect("a look").cut, Some(BudgetKind::Output));
-        // Over again after the grace under: it is.
-        assert!(w.under(t1 + BUDGET_CHECK * 3));
-        assert_eq!(w.over(over, t1 + BUDGET_CHECK * 3 + grace, grace).expect("a look").cut, None);
+        // Over the output again, even after a dip: the grace starts anew.
+        assert_eq!(w.over(over, t1 + BUDGET_CHECK * 2, grace).expect("a look").cut, None);
+    }
+
+    #[test]
+    fn a_dip_under_the_read_budget_does_not_start_its_grace_anew() {
+        let mut w = Watch::default();
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(1);
+        let read = Over { read: true, ..Over::default() };
+        assert_eq!(w.over(read, t0, grace).expect("a first look").cut, None);
+        assert_eq!(w.over(read, t0 + grace, grace).expect("a look").cut, Some(BudgetKind::ReadBuffers));
+        // A cut frees room, waiting links take it at once: over again.
+        let t1 = t0 + grace + BUDGET_CHECK;
+        assert!(w.under(t1));
+        let v = w.over(read, t1 + BUDGET_CHECK, grace).expect("a look");
+        assert_eq!(v.cut, Some(BudgetKind::ReadBuffers), "the next holder is cut without a new grace");
+        // Under for the grace: the next time over has a grace of its own.
+        assert!(w.under(t1 + BUDGET_CHECK * 2));
+        assert_eq!(w.over(read, t1 + BUDGET_CHECK * 2 + grace, grace).expect("a look").cut, None);
     }
 
     #[test]

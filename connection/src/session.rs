@@ -833,13 +833,14 @@ impl<T> Session<T> {
             && self.throttled_until.is_none()
     }
 
-    /// The transport saw the peer end its stream (or reset it) while this
-    /// side may not be reading (waiting for room or a budget). A frame or
-    /// message under way then gets no more time for that wait: the peer
-    /// sends nothing more, so unless what it sent completes it within the
-    /// frame deadline, the link ends `slow_frame` and what it held is
-    /// given back. Links whose peers all left cannot hold a budget that
-    /// live ones wait for.
+    /// The transport saw the peer end its stream (or reset it). A piece of
+    /// a message in parts that waits for room
+    /// ([`part_growth`](Self::part_growth)) then gets no more time for
+    /// that wait: unless what the peer sent completes it within the frame
+    /// deadline, the link ends `slow_frame` and what it held is given
+    /// back, so links whose peers all left cannot hold a budget that live
+    /// ones wait for. Other waits of this side's (inbound or output caps,
+    /// a peer that half-closed after its last message) stay excused.
     pub fn peer_ended(&mut self) {
         self.peer_ended = true;
     }
@@ -1947,10 +1948,12 @@ impl<T> Session<T> {
                 }
                 if !self.wants_read() && !self.eof {
                     // Silence while not reading is this side's doing, and
-                    // so is a frame's wait, unless the peer has ended: then
-                    // what it sent must complete the frame in time.
+                    // so is a frame's wait; but a piece that waits for room
+                    // from a peer that has ended is no longer excused: all
+                    // it will ever get is here, and the room it waits for
+                    // may be held by others like it.
                     self.last_recv = now;
-                    if !self.peer_ended {
+                    if !(self.peer_ended && self.part_wanted > 0) {
                         if self.frame_since.is_some() {
                             self.frame_since = Some(now);
                         }

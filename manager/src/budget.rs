@@ -170,9 +170,10 @@ pub(crate) const BUDGET_CHECK: Duration = Duration::from_millis(10);
 pub(crate) struct Watch {
     over_since: Option<Instant>,
     /// Since when the node is under its budgets again, while `over_since`
-    /// still counts (a dip under the read budget shorter than the grace
-    /// does not restart it).
+    /// still counts (see [`over`](Self::over)).
     under_since: Option<Instant>,
+    /// The last look over a budget cut a link for the read budget.
+    cut_read: bool,
     next_check: Option<Instant>,
     /// The node held three quarters of a budget at the last look.
     near: bool,
@@ -213,21 +214,28 @@ impl Watch {
     /// The node is over the budgets `over` at `now`: what to do, if it is
     /// time to look again (every [`BUDGET_CHECK`]). Past `grace` over them,
     /// the link holding the most of the first is cut. Over the read
-    /// budget, a time under it shorter than the grace does not start the
-    /// grace anew: links that all wait for room (each holding part of a
-    /// message it cannot finish) take what a cut frees at once, and would
-    /// otherwise be cut one a grace. Over the others, links that drain
-    /// (handlers, writes) make the dips: the grace starts anew.
+    /// budget again right after a cut for it (under it for less than the
+    /// grace), the grace is not started anew: links that all wait for
+    /// room (each holding part of a message it cannot finish) take what a
+    /// cut frees at once, and would otherwise be cut one a grace. Any
+    /// other dip starts it anew: links that drain (handlers, writes,
+    /// messages made whole) make those.
     pub(crate) fn over(&mut self, over: Over, now: Instant, grace: Duration) -> Option<Verdict> {
         if self.next_check.is_some_and(|t| now < t) {
             return None;
         }
         self.next_check = Some(now + BUDGET_CHECK);
-        if self.under_since.take().is_some_and(|t| !over.read || now.duration_since(t) >= grace) {
-            self.over_since = None;
+        if let Some(t) = self.under_since.take() {
+            let refilled = self.cut_read
+                && over.kind() == Some(BudgetKind::ReadBuffers)
+                && now.duration_since(t) < grace;
+            if !refilled {
+                self.over_since = None;
+            }
         }
         let since = *self.over_since.get_or_insert(now);
         let cut = over.kind().filter(|_| now.duration_since(since) >= grace);
+        self.cut_read = cut == Some(BudgetKind::ReadBuffers);
         Some(Verdict { pause: over, cut })
     }
 }
@@ -303,21 +311,35 @@ mod tests {
     }
 
     #[test]
-    fn a_dip_under_the_read_budget_does_not_start_its_grace_anew() {
+    fn the_read_budget_refilled_right_after_a_cut_does_not_start_its_grace_anew() {
         let mut w = Watch::default();
         let t0 = Instant::now();
         let grace = Duration::from_secs(1);
         let read = Over { read: true, ..Over::default() };
         assert_eq!(w.over(read, t0, grace).expect("a first look").cut, None);
+        // Dips with no cut before them (messages made whole) start it anew.
+        assert!(w.under(t0 + BUDGET_CHECK));
+        assert_eq!(w.over(read, t0 + grace / 2, grace).expect("a look").cut, None);
+        assert!(w.under(t0 + grace / 2 + BUDGET_CHECK));
+        let t0 = t0 + grace;
+        assert_eq!(w.over(read, t0, grace).expect("a look").cut, None, "half a grace over in all");
         assert_eq!(w.over(read, t0 + grace, grace).expect("a look").cut, Some(BudgetKind::ReadBuffers));
         // A cut frees room, waiting links take it at once: over again.
         let t1 = t0 + grace + BUDGET_CHECK;
         assert!(w.under(t1));
         let v = w.over(read, t1 + BUDGET_CHECK, grace).expect("a look");
         assert_eq!(v.cut, Some(BudgetKind::ReadBuffers), "the next holder is cut without a new grace");
+        // Over the output too: its holder is not cut without a grace.
+        let t2 = t1 + BUDGET_CHECK * 2;
+        assert!(w.under(t2));
+        let both = Over { read: true, output: true, ..Over::default() };
+        assert_eq!(w.over(both, t2 + BUDGET_CHECK, grace).expect("a look").cut, None);
         // Under for the grace: the next time over has a grace of its own.
-        assert!(w.under(t1 + BUDGET_CHECK * 2));
-        assert_eq!(w.over(read, t1 + BUDGET_CHECK * 2 + grace, grace).expect("a look").cut, None);
+        let mut w = Watch::default();
+        assert_eq!(w.over(read, t0 + grace, grace).expect("a look").cut, None);
+        assert_eq!(w.over(read, t0 + grace * 2, grace).expect("a look").cut, Some(BudgetKind::ReadBuffers));
+        assert!(w.under(t0 + grace * 2 + BUDGET_CHECK));
+        assert_eq!(w.over(read, t0 + grace * 3 + BUDGET_CHECK, grace).expect("a look").cut, None);
     }
 
     #[test]

@@ -29,8 +29,9 @@ impl Net {
     /// does what the watch over them says: over one, the links holding any
     /// of it read no more (for the read budget: those waiting for it); over
     /// one for the grace, the link holding the most is cut, one every
-    /// [`BUDGET_CHECK`](crate::budget::BUDGET_CHECK) (a dip under the
-    /// read budget shorter than the grace does not start the grace anew). Under them
+    /// [`BUDGET_CHECK`](crate::budget::BUDGET_CHECK) (over the read
+    /// budget again right after a cut for it, the grace is not waited for
+    /// anew). Under them
     /// again, they read on.
     pub(super) fn check_budgets<H: Host + ?Sized>(&mut self, host: &H) {
         let (mut inbound, mut output, mut largest) = (0, 0, [0; 3]);

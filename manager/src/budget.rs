@@ -174,6 +174,9 @@ pub(crate) struct Watch {
     under_since: Option<Instant>,
     /// The last look over a budget cut a link for the read budget.
     cut_read: bool,
+    /// No link is cut for the read budget before this (see
+    /// [`read_cut`](Self::read_cut)).
+    next_read_cut: Option<Instant>,
     next_check: Option<Instant>,
     /// The node held three quarters of a budget at the last look.
     near: bool,
@@ -234,9 +237,25 @@ impl Watch {
             }
         }
         let since = *self.over_since.get_or_insert(now);
-        let cut = over.kind().filter(|_| now.duration_since(since) >= grace);
+        let cut = over.kind().filter(|kind| {
+            now.duration_since(since) >= grace
+                && (*kind != BudgetKind::ReadBuffers || self.next_read_cut.is_none_or(|t| now >= t))
+        });
         self.cut_read = cut == Some(BudgetKind::ReadBuffers);
         Some(Verdict { pause: over, cut })
+    }
+}
+
+impl Watch {
+    /// A link holding `held` bytes of the read budget `max_read` was cut
+    /// at `now`: the next cut for it waits `grace` times the share of the
+    /// budget this one freed. Cuts then free at most about the budget per
+    /// grace, and what the allocator keeps of the freed memory for a while
+    /// (jemalloc's dirty pages, about a second) stays within about the
+    /// budget too, however fast links that wait take the room.
+    pub(crate) fn read_cut(&mut self, held: usize, max_read: usize, grace: Duration, now: Instant) {
+        let share = held as f64 / max_read.max(1) as f64;
+        self.next_read_cut = Some(now + grace.mul_f64(share.min(1.0)));
     }
 }
 
@@ -340,6 +359,25 @@ mod tests {
         assert_eq!(w.over(read, t0 + grace * 2, grace).expect("a look").cut, Some(BudgetKind::ReadBuffers));
         assert!(w.under(t0 + grace * 2 + BUDGET_CHECK));
         assert_eq!(w.over(read, t0 + grace * 3 + BUDGET_CHECK, grace).expect("a look").cut, None);
+    }
+
+    #[test]
+    fn cuts_for_the_read_budget_free_about_the_budget_per_grace() {
+        let mut w = Watch::default();
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(1);
+        let read = Over { read: true, ..Over::default() };
+        assert_eq!(w.over(read, t0, grace).expect("a look").cut, None);
+        assert_eq!(w.over(read, t0 + grace, grace).expect("a look").cut, Some(BudgetKind::ReadBuffers));
+        // The link cut held a quarter of the budget: the next waits a
+        // quarter of the grace, paused meanwhile.
+        w.read_cut(25, 100, grace, t0 + grace);
+        let t1 = t0 + grace + BUDGET_CHECK;
+        assert!(w.under(t1));
+        let v = w.over(read, t1 + BUDGET_CHECK, grace).expect("a look");
+        assert_eq!(v, Verdict { pause: read, cut: None });
+        let v = w.over(read, t0 + grace + grace / 4, grace).expect("a look");
+        assert_eq!(v.cut, Some(BudgetKind::ReadBuffers));
     }
 
     #[test]

@@ -95,6 +95,10 @@ impl Net {
                 held,
                 "over the node's budget: the link holding the most is cut"
             );
+            if kind == BudgetKind::ReadBuffers {
+                let limits = &host.config().limits;
+                self.budgets.read_cut(held, limits.max_read_buffers, limits.budget_grace, Instant::now());
+            }
             self.fail(host, key, CloseReason::Budget(kind));
         }
     }

@@ -209,7 +209,9 @@ crate::limits! {
         /// side chose not to read does not count). Default: 5 s.
         heartbeat_timeout: Duration = Duration::from_secs(5) => duration,
         /// A frame must be whole this long after its first byte came (time
-        /// this side chose not to read does not count), or the link is cut,
+        /// this side chose not to read does not count, except a piece of a
+        /// message in parts waiting for the read budget after the peer
+        /// ended its stream), or the link is cut,
         /// `slow_frame`: a peer cannot hold a read buffer grown for a large
         /// frame by trickling it, nor keep its link alive by sending a byte
         /// now and then. Default: 10 s.
@@ -244,7 +246,8 @@ crate::limits! {
         /// actor it may at once is not slowed). Default: 10,000.
         control_burst: u32 = 10_000 => count,
         /// Bytes read from one link per executor turn, at most, before the
-        /// others have theirs: one busy link cannot starve the rest.
+        /// others have theirs: one busy link cannot starve the rest (a
+        /// shared-memory link reads one sample, up to 64 KiB, at least).
         /// Default: 16 KiB.
         read_budget: usize = 16 << 10 => bytes,
         /// Bytes written to one link per executor turn, at most, while more

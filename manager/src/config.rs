@@ -220,7 +220,9 @@ connection::limits! {
         max_output_total: usize = 64 << 20 => bytes,
         /// How long the node may stay over one of its budgets before it cuts
         /// the link holding the most of it, `over_budget` (one a check,
-        /// every 10 ms, until it is under). Default: 1 s.
+        /// every 10 ms, until it is under; over the read budget again right
+        /// after a cut for it, this is not waited for anew, and those cuts
+        /// are paced to free about the budget per grace). Default: 1 s.
         budget_grace: Duration = Duration::from_secs(1) => duration,
         /// Nodes whose link is down that are remembered (their counters and
         /// incarnation), the longest known forgotten first: peers that come

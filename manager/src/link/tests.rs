@@ -1056,7 +1056,8 @@ fn read_as_the_driver_does(node: &mut Node, bytes: &[u8], now: Instant) -> usize
     taken
 }
 
-/// What `a` writes for an `EchoReq` to beta's server padded to `len` bytes.
+/// What `a` writes for an `EchoReq` to beta's server padded to `len` bytes
+/// (in parts, if that is larger than a frame).
 fn large_request(p: &mut Pair, len: usize) -> Vec<u8> {
     let server = Pair::remote_server(&p.a, "beta");
     let body = format!(r#"{{"counter":1,"req_timestamp_ns":0,"pad":"{}"}}"#, "x".repeat(len));
@@ -1066,12 +1067,19 @@ fn large_request(p: &mut Pair, len: usize) -> Vec<u8> {
         ..connection::FrameHeader::new(connection::FrameKind::Msg)
     };
     let mut frame = Vec::new();
-    connection::encode_frame(&h, body.as_bytes(), 1 << 20, &mut frame).expect("a frame");
+    connection::encode_frame(&h, body.as_bytes(), usize::MAX, &mut frame).expect("a frame");
     assert!(p.a.peer().window.try_take());
     let _ = p.a.core.send(&p.a.host, &frame, Box::new(EchoReq::new(1, 0)), None, false);
-    let bytes = p.a.core.transmit().to_vec();
-    p.a.core.transmitted(p.now, bytes.len());
-    bytes
+    // Parts go as the output drains: drain it all.
+    let mut bytes = Vec::new();
+    loop {
+        let out = p.a.core.transmit().to_vec();
+        if out.is_empty() {
+            return bytes;
+        }
+        p.a.core.transmitted(p.now, out.len());
+        bytes.extend(out);
+    }
 }
 
 #[test]
@@ -1112,26 +1120,7 @@ fn a_piece_waiting_for_room_reads_again_once_the_budget_has_room() {
     let node_limits = crate::NodeLimits { max_read_buffers: 256 << 10, ..crate::NodeLimits::default() };
     p.b.host.budgets = crate::budget::Budgets::new(&node_limits, 1);
     // A request of 2 MiB: larger than a frame, it goes in parts.
-    let server = Pair::remote_server(&p.a, "beta");
-    let body = format!(r#"{{"counter":1,"req_timestamp_ns":0,"pad":"{}"}}"#, "x".repeat(2 << 20));
-    let h = connection::FrameHeader {
-        msg_id: EchoReq::msg_id(),
-        dst: server.id(),
-        ..connection::FrameHeader::new(connection::FrameKind::Msg)
-    };
-    let mut frame = Vec::new();
-    connection::encode_frame(&h, body.as_bytes(), 4 << 20, &mut frame).expect("a frame");
-    assert!(p.a.peer().window.try_take());
-    let _ = p.a.core.send(&p.a.host, &frame, Box::new(EchoReq::new(1, 0)), None, false);
-    let mut bytes = Vec::new();
-    loop {
-        let out = p.a.core.transmit().to_vec();
-        if out.is_empty() {
-            break;
-        }
-        p.a.core.transmitted(p.now, out.len());
-        bytes.extend(out);
-    }
+    let bytes = large_request(&mut p, 2 << 20);
     let taken = read_as_the_driver_does(&mut p.b, &bytes, p.now);
     assert!(taken < bytes.len(), "it waits");
     assert!(p.b.core.is_budget_paused());

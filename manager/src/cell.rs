@@ -81,6 +81,11 @@ impl ActorCell {
         }
     }
 
+    /// Whether the actor takes messages (it has not ended).
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
     /// A message for this actor was taken out of the executor's mailbox.
     pub(crate) fn release(&self) {
         if let Some(b) = &self.bound {

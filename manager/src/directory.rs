@@ -172,6 +172,14 @@ impl Directory {
         self.entries.get(&id).filter(|e| e.node.is_none()).map(|e| e.sender.clone())
     }
 
+    /// A local actor by id, with its cell.
+    pub(crate) fn local_cell_by_id(&self, id: ActorId) -> Option<(ActorSender, Arc<ActorCell>)> {
+        match self.entries.get(&id) {
+            Some(Entry { sender, route: Managed::Local(cell), .. }) => Some((sender.clone(), cell.clone())),
+            _ => None,
+        }
+    }
+
     /// Every local actor's cell with its protocols, in the order added.
     pub(crate) fn local_entries(&self) -> Vec<(Arc<ActorCell>, Vec<ProtocolId>)> {
         let mut local: Vec<&Entry> = self.entries.values().filter(|e| e.node.is_none()).collect();

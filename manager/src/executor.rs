@@ -28,7 +28,7 @@ use tracing::{debug, error, warn};
 
 use crate::cell::{ActorCell, ActorCommand};
 use crate::dead_letter::DeadLetterReason;
-use crate::link::LinkCommand;
+use crate::link::{LinkCommand, ToHandle};
 use crate::net::{Host, Net, NetCommand};
 use crate::peer::PeerCommand;
 use crate::sync::{ExecutorId, Lifecycle, Mailbox};
@@ -352,6 +352,7 @@ impl<N: Node> Executor<N> {
                 // read once what was read before is handled, so that reading
                 // never outruns the handlers on this thread.
                 self.net.read_ready(&*self.shared, self.poll.registry());
+                self.run_burst();
                 self.net.drain_outbox(&*self.shared);
             }
             if self.net.has_io() {
@@ -419,6 +420,7 @@ impl<N: Node> Executor<N> {
         }
         // Polled links (shared memory) have no events: they are looked at too.
         any |= self.net.poll_links(&*self.shared, self.poll.registry());
+        self.run_burst();
         // A link that went down told its watchers, perhaps over another link.
         self.net.drain_outbox(&*self.shared);
         any
@@ -460,7 +462,11 @@ impl<N: Node> Executor<N> {
                     self.net.read_links(&*self.shared, self.poll.registry())
                 };
                 let found = match read {
-                    Some(found) => found | self.net.poll_links(&*self.shared, self.poll.registry()),
+                    Some(found) => {
+                        let found = found | self.net.poll_links(&*self.shared, self.poll.registry());
+                        self.run_burst();
+                        found
+                    }
                     None => self.poll_io(Some(Duration::ZERO)),
                 };
                 if found || !own_is_empty() {
@@ -584,6 +590,23 @@ impl<N: Node> Executor<N> {
             if spawns {
                 return;
             }
+        }
+    }
+
+    /// Hands what the links just read for this executor's actors to their
+    /// handlers, in the order read, before anything in the thread's own
+    /// queue (see `link::Burst`). A handler's sends go to the links after
+    /// each, as after a command.
+    fn run_burst(&mut self) {
+        // Delivering may run a command first (an actor's pending `Spawn`),
+        // which may read a link: what that adds is a burst of its own,
+        // after this one.
+        while let Some(mut burst) = self.net.take_burst() {
+            for ToHandle { slot, generation, env, hold } in burst.drain(..) {
+                self.deliver(slot, generation, false, env, Some(hold));
+                self.net.drain_outbox(&*self.shared);
+            }
+            self.net.give_back_burst(burst);
         }
     }
 

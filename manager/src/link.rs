@@ -37,6 +37,7 @@ use tracing::{debug, info};
 
 use crate::admission::{Admission, Admitted};
 use crate::budget::Budgets;
+use crate::cell::ActorCell;
 use crate::dead_letter::{DeadLetterReason, DeadLetters};
 use crate::decoders::Decoders;
 use crate::nodes::{Known, Nodes, Replaced};
@@ -320,17 +321,48 @@ impl HoldPool for Inbound {
 /// An executor's caches of shared tables, refreshed when their version
 /// changes: its links look up local actors and decoders here. The two
 /// halves are borrowed apart: a message's destination, borrowed from one,
-/// stays borrowed while its body is decoded with the other.
+/// stays borrowed while its body is decoded with the other. Beside them,
+/// the burst its links read for its own actors.
 #[derive(Default)]
 pub(crate) struct Caches {
     actors: ActorCache,
     decoders: DecoderCache,
+    burst: Burst,
 }
 
 impl Caches {
     /// A local actor by id.
     fn local_actor<H: Host + ?Sized>(&mut self, host: &H, id: ActorId) -> Option<ActorSender> {
-        self.actors.get(host, id).cloned()
+        self.actors.get(host, id).map(|a| a.sender.clone())
+    }
+
+    /// Opens the burst (see [`Burst`]) for what a link reads until
+    /// [`close_burst`](Self::close_burst); the driver does, around a read.
+    pub(crate) fn open_burst(&mut self) {
+        self.burst.open = true;
+    }
+
+    pub(crate) fn close_burst(&mut self) {
+        self.burst.open = false;
+    }
+
+    /// Messages in the burst, not yet handed to their handlers.
+    pub(crate) fn burst_len(&self) -> usize {
+        self.burst.items.len()
+    }
+
+    /// The burst, in the order read, for the executor to hand to the
+    /// handlers; give the emptied vector back with
+    /// [`give_back_burst`](Self::give_back_burst).
+    pub(crate) fn take_burst(&mut self) -> Vec<ToHandle> {
+        std::mem::take(&mut self.burst.items)
+    }
+
+    /// Keeps `emptied`'s room for the next burst (if none began meanwhile).
+    pub(crate) fn give_back_burst(&mut self, emptied: Vec<ToHandle>) {
+        if self.burst.items.is_empty() && emptied.is_empty() {
+            self.burst.items = emptied;
+        }
     }
 
     fn decoder<H: Host + ?Sized>(&mut self, host: &H, id: MsgId) -> Option<protocol::MsgInfo> {
@@ -338,16 +370,50 @@ impl Caches {
     }
 }
 
+/// What links read for the actors of their own executor, in the order
+/// read, for the executor to hand to the handlers as soon as the read is
+/// done: no mailbox, no command and no route on the way (`on_msg`).
+///
+/// It is open only while a link reads (the driver opens and closes it
+/// around the read), and a message joins it only while nothing waits in
+/// the executor's own queue: the executor runs the burst before that
+/// queue, so what joins it comes before anything queued after it. A
+/// message that wants a receipt, or finds its actor ended, takes the
+/// mailbox's way instead.
+#[derive(Default)]
+struct Burst {
+    open: bool,
+    items: Vec<ToHandle>,
+}
+
+/// A message of a [`Burst`]: for the actor in `slot` (if still of
+/// `generation`) of the executor; `hold` returns it to its sender if it
+/// cannot be handled.
+pub(crate) struct ToHandle {
+    pub(crate) slot: u32,
+    pub(crate) generation: u32,
+    pub(crate) env: Envelope,
+    pub(crate) hold: Hold,
+}
+
+/// A local actor as a link's cache holds it.
+struct LocalActor {
+    sender: ActorSender,
+    /// Its cell, when it runs on the cache's executor (this thread's):
+    /// what a link reads for it may join the [`Burst`].
+    here: Option<Arc<ActorCell>>,
+}
+
 /// The node's local actors by id, as of a version of its directory.
 #[derive(Default)]
 struct ActorCache {
     version: u64,
-    actors: HashMap<ActorId, ActorSender>,
+    actors: HashMap<ActorId, LocalActor>,
 }
 
 impl ActorCache {
     /// A local actor by id, as the cache holds it (no reference counted).
-    fn get<H: Host + ?Sized>(&mut self, host: &H, id: ActorId) -> Option<&ActorSender> {
+    fn get<H: Host + ?Sized>(&mut self, host: &H, id: ActorId) -> Option<&LocalActor> {
         let version = host.nodes().dir_version();
         if version != self.version {
             self.actors.clear();
@@ -355,7 +421,11 @@ impl ActorCache {
         }
         match self.actors.entry(id) {
             Entry::Occupied(found) => Some(found.into_mut()),
-            Entry::Vacant(slot) => Some(slot.insert(host.nodes().local_actor(id)?)),
+            Entry::Vacant(slot) => {
+                let (sender, cell) = host.nodes().local_cell(id)?;
+                let here = cell.executor.is_current().then_some(cell);
+                Some(slot.insert(LocalActor { sender, here }))
+            }
         }
     }
 }
@@ -1613,10 +1683,10 @@ fn on_msg<H: Host + ?Sized>(
             route
         }
     };
-    let Caches { actors, decoders } = caches;
-    let (target, local) = match actors.get(host, h.dst) {
-        Some(t) => (t, true),
-        None => (replies.map.get(&h.dst).ok_or((NackReason::UnknownDst, String::new()))?, false),
+    let Caches { actors, decoders, burst } = caches;
+    let (target, here, local) = match actors.get(host, h.dst) {
+        Some(t) => (&t.sender, t.here.as_ref(), true),
+        None => (replies.map.get(&h.dst).ok_or((NackReason::UnknownDst, String::new()))?, None, false),
     };
     if !target.accepts(h.msg_id) && !is_terminated {
         return Err((NackReason::UnknownMsg, String::new()));
@@ -1663,6 +1733,16 @@ fn on_msg<H: Host + ?Sized>(
         // pool of its new thread.
         Some(pool) if !route.keeps_hold() => {
             debug_assert!(pool.is_current(), "a link's local pool is its executor's");
+            if let Some(cell) = here
+                && burst.open
+                && receipt.is_none()
+                && cell.is_alive()
+                && inbound.executor.backlog() == 0
+            {
+                let (slot, generation) = (cell.slot, cell.generation);
+                burst.items.push(ToHandle { slot, generation, env, hold: pool.hold(None) });
+                return Ok(delivered);
+            }
             pool.hold(receipt)
         }
         _ => inbound.hold(bytes, receipt),
@@ -1700,7 +1780,7 @@ fn reply_route<H: Host + ?Sized>(
         return Some(ours.clone());
     }
     if let Some(ours) = caches.actors.get(host, src) {
-        return Some(ours.clone());
+        return Some(ours.sender.clone());
     }
     Some(RemoteRoute::sender(peer?.clone(), src, format!("{src}"), Vec::new(), None))
 }

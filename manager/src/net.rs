@@ -32,7 +32,7 @@ use tracing::{debug, info, warn};
 
 use crate::Addr;
 use crate::budget;
-use crate::link::{self, Actions, Caches, Inbound, LinkCommand, LinkCore, Origin, Redial};
+use crate::link::{self, Actions, Caches, Inbound, LinkCommand, LinkCore, Origin, Redial, ToHandle};
 use crate::peer::{LinkReplaced, Peer, PeerCommand, Place, Waiter, outbox};
 use crate::sync::Mailbox;
 use crate::throttle::{Throttle, warn_throttled};
@@ -184,6 +184,17 @@ impl Net {
     /// Whether links wait to be read again without a readiness event.
     pub(crate) fn has_ready(&self) -> bool {
         !self.ready.is_empty() || !self.write_again.is_empty()
+    }
+
+    /// What its links read for this executor's actors (see
+    /// `link::Burst`), in the order read; give the emptied vector back with
+    /// [`give_back_burst`](Self::give_back_burst).
+    pub(crate) fn take_burst(&mut self) -> Option<Vec<ToHandle>> {
+        (self.caches.burst_len() > 0).then(|| self.caches.take_burst())
+    }
+
+    pub(crate) fn give_back_burst(&mut self, emptied: Vec<ToHandle>) {
+        self.caches.give_back_burst(emptied);
     }
 
     fn link(&mut self, key: usize) -> Option<&mut Link> {

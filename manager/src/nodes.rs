@@ -16,6 +16,7 @@ use connection::{DirectoryUpdate, LinkLimits, PeerHello};
 use msg_header::{ActorId, NodeId};
 use rustc_hash::FxHashMap;
 
+use crate::cell::ActorCell;
 use crate::directory::{Directory, Managed};
 use crate::peer::{Dialed, LinkMailboxes, LinkReplaced, Peer, Place, RemoteRoute, Waiter};
 use crate::sync::lock;
@@ -116,6 +117,11 @@ impl Nodes {
 
     pub(crate) fn local_actor(&self, id: ActorId) -> Option<ActorSender> {
         self.dir().local_by_id(id)
+    }
+
+    /// A local actor by id, with its cell.
+    pub(crate) fn local_cell(&self, id: ActorId) -> Option<(ActorSender, Arc<ActorCell>)> {
+        self.dir().local_cell_by_id(id)
     }
 
     /// The actor called `name` (see [`Directory::find_by_name`]).

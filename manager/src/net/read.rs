@@ -172,6 +172,15 @@ impl Net {
     /// short read ends the turn (new bytes raise a new event), unless
     /// `to_the_end`: the stream has ended, and the end must be read.
     pub(super) fn read_link<H: Host + ?Sized>(&mut self, host: &H, key: usize, to_the_end: bool) -> bool {
+        // What it reads for this executor's actors joins the burst, which
+        // the executor hands to their handlers once the read is done.
+        self.caches.open_burst();
+        let any = self.read_link_open(host, key, to_the_end);
+        self.caches.close_burst();
+        any
+    }
+
+    fn read_link_open<H: Host + ?Sized>(&mut self, host: &H, key: usize, to_the_end: bool) -> bool {
         let mut budget = match self.io.get(key) {
             Some(Io::Link(link)) => link.stream.turn_bytes(host.config().link.read_budget.max(1)),
             _ => return false,
@@ -179,7 +188,7 @@ impl Net {
         let own_limit = host.config().limits.own_queue_read_limit;
         let mut any = false;
         loop {
-            if self.handle.backlog() >= own_limit {
+            if self.handle.backlog() + self.caches.burst_len() >= own_limit {
                 // What was read already waits for this thread's handlers:
                 // read on once they have run.
                 self.ready.push(key);

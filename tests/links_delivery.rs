@@ -62,6 +62,14 @@ fn each_nack_reason_is_a_dead_letter_of_the_sender() {
     assert_eq!(msg.downcast::<EchoReq>().unwrap().counter, 3);
 
     // A full mailbox: the napper takes one message at a time and sleeps.
+    a_full_mailbox_refuses(&m, &napper);
+    // The link stays up through all of it.
+    assert_eq!(server.ask(EchoReq::new(9, 0), HANG_GUARD).unwrap().counter, 9);
+}
+
+/// Five requests to `napper` (a mailbox of one) while it naps: some come
+/// back as `MailboxFull` dead letters, the others are answered.
+fn a_full_mailbox_refuses(m: &ipchnl::Manager, napper: &ipchnl::ActorSender) {
     let (me, replies) = ipchnl::ActorSender::inbox("me");
     napper.send(Nap::new(300)).unwrap();
     for n in 0..5 {
@@ -79,8 +87,17 @@ fn each_nack_reason_is_a_dead_letter_of_the_sender() {
         answered += replies.try_iter().count();
     }
     assert!(full >= 1, "a mailbox of one, five requests while it naps: some are refused");
-    // The link stays up through all of it.
-    assert_eq!(server.ask(EchoReq::new(9, 0), HANG_GUARD).unwrap().counter, 9);
+}
+
+#[test]
+fn a_full_mailbox_on_the_links_own_executor_refuses_too() {
+    // One executor: the napper runs where the link reads, and what the
+    // link reads for it is handed over without its mailbox unless bounded.
+    let serve = Serve::with_test_actors(&["--executors", "1"]);
+    let m = manager("nack-here");
+    m.connect(&serve.addr).unwrap();
+    let napper = m.find_by_name("napper").unwrap();
+    a_full_mailbox_refuses(&m, &napper);
 }
 
 #[test]

@@ -86,6 +86,11 @@ impl ActorCell {
         self.alive.load(Ordering::Acquire)
     }
 
+    /// Whether its mailbox has a capacity (the messages it takes are counted).
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.bound.is_some()
+    }
+
     /// A message for this actor was taken out of the executor's mailbox.
     pub(crate) fn release(&self) {
         if let Some(b) = &self.bound {

@@ -368,6 +368,7 @@ impl<N: Node> Executor<N> {
                 let reading = self.net.has_ready();
                 if handled == BATCH || reading || (handled > 0 && self.last_io.elapsed() >= IO_EVERY) {
                     self.poll_io(Some(Duration::ZERO));
+                    self.run_burst();
                 }
                 self.net.flush(&*self.shared, self.poll.registry());
                 let now = Instant::now();
@@ -401,7 +402,8 @@ impl<N: Node> Executor<N> {
     }
 
     /// Handles what the sockets have ready, waiting up to `timeout`;
-    /// whether anything was.
+    /// whether anything was. What links read for this executor's actors
+    /// waits in the burst: the caller runs it (`run_burst`) next.
     fn poll_io(&mut self, timeout: Option<Duration>) -> bool {
         let polled = self.poll.poll(&mut self.events, timeout);
         self.last_io = Instant::now();
@@ -420,7 +422,6 @@ impl<N: Node> Executor<N> {
         }
         // Polled links (shared memory) have no events: they are looked at too.
         any |= self.net.poll_links(&*self.shared, self.poll.registry());
-        self.run_burst();
         // A link that went down told its watchers, perhaps over another link.
         self.net.drain_outbox(&*self.shared);
         any
@@ -462,13 +463,10 @@ impl<N: Node> Executor<N> {
                     self.net.read_links(&*self.shared, self.poll.registry())
                 };
                 let found = match read {
-                    Some(found) => {
-                        let found = found | self.net.poll_links(&*self.shared, self.poll.registry());
-                        self.run_burst();
-                        found
-                    }
+                    Some(found) => found | self.net.poll_links(&*self.shared, self.poll.registry()),
                     None => self.poll_io(Some(Duration::ZERO)),
                 };
+                self.run_burst();
                 if found || !own_is_empty() {
                     self.net.drain_outbox(&*self.shared);
                     return true;
@@ -523,6 +521,8 @@ impl<N: Node> Executor<N> {
             self.poll_io(timeout);
         }
         self.handle.sleeping.store(false, Ordering::Relaxed);
+        // Awake: what the handlers send on the way needs no wake-up.
+        self.run_burst();
     }
 
     fn execute(&mut self, cmd: Command) {

@@ -379,11 +379,42 @@ impl Caches {
 /// the executor's own queue: the executor runs the burst before that
 /// queue, so what joins it comes before anything queued after it. A
 /// message that wants a receipt, or finds its actor ended, takes the
-/// mailbox's way instead.
+/// mailbox's way instead, as does one for an actor with a capacity (which
+/// its mailbox counts and enforces).
 #[derive(Default)]
 struct Burst {
     open: bool,
     items: Vec<ToHandle>,
+    /// What the last message to join took lookups to learn.
+    run: Option<BurstRun>,
+}
+
+/// What a message that joined a [`Burst`] took lookups to learn: its
+/// actor's cell (it runs here, takes this kind of message, wants no
+/// receipts and has no capacity) and its decoder, as of versions of the directory and the
+/// decoders. The next message for the same actor, of the same kind, as of
+/// the same versions, joins without them: frames come in runs.
+struct BurstRun {
+    dst: ActorId,
+    msg_id: MsgId,
+    dir_version: u64,
+    decoders_version: u64,
+    cell: Arc<ActorCell>,
+    info: protocol::MsgInfo,
+}
+
+impl Burst {
+    /// The run that frame `h`, read by a link with `inbound`, joins (the
+    /// burst is open, nothing waits in the executor's own queue, the
+    /// actor has not ended), if it continues the last.
+    fn run_for<H: Host + ?Sized>(&self, host: &H, h: &FrameHeader, inbound: &Inbound) -> Option<&BurstRun> {
+        let run = self.run.as_ref().filter(|r| self.open && r.dst == h.dst && r.msg_id == h.msg_id)?;
+        let current = run.dir_version == host.nodes().dir_version()
+            && run.decoders_version == host.decoders().version()
+            && run.cell.is_alive()
+            && inbound.executor.backlog() == 0;
+        current.then_some(run)
+    }
 }
 
 /// A message of a [`Burst`]: for the actor in `slot` (if still of
@@ -414,11 +445,7 @@ struct ActorCache {
 impl ActorCache {
     /// A local actor by id, as the cache holds it (no reference counted).
     fn get<H: Host + ?Sized>(&mut self, host: &H, id: ActorId) -> Option<&LocalActor> {
-        let version = host.nodes().dir_version();
-        if version != self.version {
-            self.actors.clear();
-            self.version = version;
-        }
+        self.refresh(host);
         match self.actors.entry(id) {
             Entry::Occupied(found) => Some(found.into_mut()),
             Entry::Vacant(slot) => {
@@ -427,6 +454,16 @@ impl ActorCache {
                 Some(slot.insert(LocalActor { sender, here }))
             }
         }
+    }
+
+    /// Empties the cache if the directory changed; the version it holds.
+    fn refresh<H: Host + ?Sized>(&mut self, host: &H) -> u64 {
+        let version = host.nodes().dir_version();
+        if version != self.version {
+            self.actors.clear();
+            self.version = version;
+        }
+        version
     }
 }
 
@@ -1684,6 +1721,19 @@ fn on_msg<H: Host + ?Sized>(
         }
     };
     let Caches { actors, decoders, burst } = caches;
+    if let Some(pool) = local_pool
+        && defer.is_none()
+        && let Some(run) = burst.run_for(host, h, inbound)
+    {
+        let msg = decode(run.info, h, body, shared).map_err(|e| (NackReason::BadBody, e.to_string()))?;
+        let (slot, generation) = (run.cell.slot, run.cell.generation);
+        let env = Envelope::new(msg, reply_to);
+        burst.items.push(ToHandle { slot, generation, env, hold: pool.hold(None) });
+        return Ok(Delivered::Acked);
+    }
+    // (Older than what `get` finds, if the directory changes in between:
+    // then the run below is never continued.)
+    let dir_version = actors.refresh(host);
     let (target, here, local) = match actors.get(host, h.dst) {
         Some(t) => (&t.sender, t.here.as_ref(), true),
         None => (replies.map.get(&h.dst).ok_or((NackReason::UnknownDst, String::new()))?, None, false),
@@ -1691,19 +1741,14 @@ fn on_msg<H: Host + ?Sized>(
     if !target.accepts(h.msg_id) && !is_terminated {
         return Err((NackReason::UnknownMsg, String::new()));
     }
-    let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
-    let msg = match decoders.get(host, h.msg_id) {
-        Some(info) => {
-            // A message that came in parts: its blobs are slices of it.
-            let decoded = match shared {
-                Some(buf) => msg_header::with_shared_body(buf, || info.decode(header, body)),
-                None => info.decode(header, body),
-            };
-            decoded.map_err(|e| (NackReason::BadBody, e.to_string()))?
-        }
+    let info = decoders.get(host, h.msg_id);
+    let msg = match info {
+        Some(info) => decode(info, h, body, shared).map_err(|e| (NackReason::BadBody, e.to_string()))?,
         // An address with no protocols of its own (an ask, an inbox)
         // takes what this process cannot decode as it came.
-        None if !local => Box::new(RawMsg::new(header, body.to_vec())),
+        None if !local => {
+            Box::new(RawMsg::new(MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr), body.to_vec()))
+        }
         None => return Err((NackReason::UnknownMsg, "no decoder for this message here".into())),
     };
     // The watched actor is named in the body: a `Terminated` is sent by nobody.
@@ -1736,11 +1781,24 @@ fn on_msg<H: Host + ?Sized>(
             if let Some(cell) = here
                 && burst.open
                 && receipt.is_none()
+                && !cell.is_bounded()
                 && cell.is_alive()
                 && inbound.executor.backlog() == 0
             {
                 let (slot, generation) = (cell.slot, cell.generation);
                 burst.items.push(ToHandle { slot, generation, env, hold: pool.hold(None) });
+                if let Some(info) = info
+                    && !is_terminated
+                {
+                    burst.run = Some(BurstRun {
+                        dst: h.dst,
+                        msg_id: h.msg_id,
+                        dir_version,
+                        decoders_version: decoders.version,
+                        cell: cell.clone(),
+                        info,
+                    });
+                }
                 return Ok(delivered);
             }
             pool.hold(receipt)
@@ -1756,6 +1814,21 @@ fn on_msg<H: Host + ?Sized>(
         };
         (reason, String::new())
     })
+}
+
+/// The message of frame `h`, decoded by `info` from `body`: the blobs of
+/// one that came in parts (`shared`, the whole of it) are slices of it.
+fn decode(
+    info: protocol::MsgInfo,
+    h: &FrameHeader,
+    body: &[u8],
+    shared: Option<&bytes::Bytes>,
+) -> Result<BoxMsg, protocol::DecodeError> {
+    let header = MsgHeader::with_ids(h.msg_id, h.dst, h.src, h.corr);
+    match shared {
+        Some(buf) => msg_header::with_shared_body(buf, || info.decode(header, body)),
+        None => info.decode(header, body),
+    }
 }
 
 /// Where replies to a message from `src` go. Usually an actor of the

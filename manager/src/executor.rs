@@ -52,14 +52,20 @@ const WAKER: Token = Token(0);
 const SPINS_PER_YIELD: u32 = 128;
 
 /// Busy checks of the mailbox between two socket polls while polling.
-const SPINS_WITH_SOCKETS: u32 = 16;
+/// Few: each check waits a `pause` (about 40 ns on these Xeons), and a
+/// frame is noticed only at the next read of the links.
+const SPINS_WITH_SOCKETS: u32 = 2;
 
 /// While spinning with few links, poll for readiness every this many turns.
-const POLL_EVERY: u32 = 8;
+const POLL_EVERY: u32 = 32;
 
 /// While spinning with links on more than one CPU, yield every this many
-/// turns (see `spin_for_work`).
-const TURNS_PER_YIELD: u32 = 4;
+/// turns (see `spin_for_work`). With 16 checks a turn, a poll every 8
+/// turns and a yield every 4, a turn took about a microsecond and the
+/// round trips of `ipchnl bench` were 1.23-1.28x bare polling sockets
+/// (unix, low-latency); with these three, 1.06-1.16x (Intel Xeon, 2 vCPUs,
+/// four runs each; a change of either alone did not do it).
+const TURNS_PER_YIELD: u32 = 32;
 
 /// As [`POLL_EVERY`] and [`TURNS_PER_YIELD`] for an executor with polled
 /// links (shared memory): reading them takes no system call.
@@ -494,10 +500,9 @@ impl<N: Node> Executor<N> {
                 return false;
             }
             // With sockets, on more than one CPU, a yield every few turns:
-            // on these VMs a yield costs more than a read of the links, and
-            // yielding every fourth turn took a round trip of the
-            // low-latency option from 5.6-6.0 µs to 5.3-5.5 µs (AMD EPYC,
-            // 2 vCPUs). On one CPU every turn yields, as without sockets.
+            // on these VMs a yield costs more than a read of the links (see
+            // `TURNS_PER_YIELD`). On one CPU every turn yields, as without
+            // sockets.
             let yield_now = !io || self.spins_per_turn == 0 || turn.is_multiple_of(turns_per_yield);
             if yield_now {
                 yielded_at = Some(now);

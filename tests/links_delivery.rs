@@ -365,3 +365,35 @@ fn without_receipts_a_message_is_acknowledged_in_the_mailbox() {
         go.send(()).unwrap();
     }
 }
+
+/// Takes what it is sent and answers nothing: no reply carries an `ack`.
+struct Quiet;
+
+impl ipchnl::Actor for Quiet {
+    fn protocol_set(&self) -> &'static ipchnl::ProtocolSet {
+        ipchnl::echo::server_protocol_set()
+    }
+    fn handle(&mut self, _: &mut ipchnl::Context<'_>, _: ipchnl::BoxMsg) {}
+}
+
+#[test]
+fn a_burst_of_messages_is_acknowledged_to_its_end() {
+    // 1,000 requests in one write (more than a turn reads, and not a
+    // multiple of `ack_every`) to an actor that answers none: an ACK comes
+    // that covers the last of them, once the burst is read. (No heartbeat
+    // comes before the hang guard to carry it instead.)
+    let quiet = HANG_GUARD * 10;
+    let m = ipchnl::Manager::new(config("burst-ack").heartbeat(quiet, quiet * 3)).unwrap();
+    m.add("server", Quiet).unwrap();
+    let addr = m.listen(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut client = raw::Client::start(raw::connect(&addr), "burst-acker").unwrap();
+    let burst: Vec<u8> = (1..=1000).flat_map(|n| client.encode_request(n)).collect();
+    std::io::Write::write_all(client.stream(), &burst).unwrap();
+    loop {
+        let (h, _) = client.next_frame().expect("an ACK of the whole burst before the hang guard");
+        assert!(h.ack <= 1000, "acknowledged past what was sent: {}", h.ack);
+        if h.ack == 1000 {
+            break;
+        }
+    }
+}

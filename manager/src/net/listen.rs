@@ -88,7 +88,7 @@ impl Net {
             core.set_local(LocalPool::register(inbound));
         }
         let polled = stream.is_polled();
-        let mut link = Link { stream, core, writable: false, polled };
+        let mut link = Link { stream, core, writable: false, polled, reading_on: false };
         // An accepted stream is connected already: start at once.
         if accepted {
             self.pending.push_back((key, id));

@@ -175,8 +175,16 @@ impl Net {
         // What it reads for this executor's actors joins the burst, which
         // the executor hands to their handlers once the read is done.
         self.caches.open_burst();
+        let queued = self.ready.len();
         let any = self.read_link_open(host, key, to_the_end);
         self.caches.close_burst();
+        // Its budget or its backlog ended the turn, not its stream: more of
+        // the burst comes next turn, and the acknowledgement of what it
+        // read waits for the burst's end (`flush`; or `ack_every`).
+        let more = self.ready.len() > queued && self.ready.last() == Some(&key);
+        if let Some(link) = self.link(key) {
+            link.reading_on = more;
+        }
         any
     }
 

@@ -315,6 +315,8 @@ impl Net {
         let local = LocalPool::register(inbound.clone());
         link.core.moved(Place { executor: self.index, key }, id, inbound, local);
         link.writable = true;
+        // Whatever the handshake executor last read is acknowledged here.
+        link.reading_on = false;
         let actions = link.core.up(host, hello);
         self.polled += usize::from(link.polled);
         self.io.insert(Io::Link(link));

@@ -175,55 +175,60 @@ impl Net {
         // What it reads for this executor's actors joins the burst, which
         // the executor hands to their handlers once the read is done.
         self.caches.open_burst();
-        let queued = self.ready.len();
-        let any = self.read_link_open(host, key, to_the_end);
+        let (any, acks) = self.read_link_open(host, key, to_the_end);
         self.caches.close_burst();
-        // Its budget or its backlog ended the turn, not its stream: more of
-        // the burst comes next turn, and the acknowledgement of what it
-        // read waits for the burst's end (`flush`; or `ack_every`).
-        let more = self.ready.len() > queued && self.ready.last() == Some(&key);
-        if let Some(link) = self.link(key) {
-            link.reading_on = more;
+        if let (Some(link), Some(reading_on)) = (self.link(key), acks) {
+            link.reading_on = reading_on;
         }
         any
     }
 
-    fn read_link_open<H: Host + ?Sized>(&mut self, host: &H, key: usize, to_the_end: bool) -> bool {
+    /// As [`read_link`](Self::read_link); also whether the link reads on
+    /// next turn with what it read unacknowledged (see `Link::reading_on`):
+    /// `None` leaves that as it was (what it read last turn is still being
+    /// delivered).
+    fn read_link_open<H: Host + ?Sized>(
+        &mut self,
+        host: &H,
+        key: usize,
+        to_the_end: bool,
+    ) -> (bool, Option<bool>) {
+        const ACK_NOW: Option<bool> = Some(false);
         let mut budget = match self.io.get(key) {
             Some(Io::Link(link)) => link.stream.turn_bytes(host.config().link.read_budget.max(1)),
-            _ => return false,
+            _ => return (false, ACK_NOW),
         };
         let own_limit = host.config().limits.own_queue_read_limit;
         let mut any = false;
         loop {
             if self.handle.backlog() + self.caches.burst_len() >= own_limit {
                 // What was read already waits for this thread's handlers:
-                // read on once they have run.
+                // read on once they have run (and acknowledge it meanwhile).
                 self.ready.push(key);
-                return any;
+                return (any, ACK_NOW);
             }
-            let Some(Io::Link(link)) = self.io.get_mut(key) else { return any };
+            let Some(Io::Link(link)) = self.io.get_mut(key) else { return (any, ACK_NOW) };
             let (gate, actions) = link.core.prepare_read(host, &mut self.caches);
             self.apply(host, key, actions);
             match gate {
                 ReadGate::Read => {}
                 ReadGate::Later => {
                     self.ready.push(key);
-                    return any;
+                    return (any, None);
                 }
                 ReadGate::Pause => {
                     if self.link(key).is_some_and(|l| l.core.pause()) {
                         self.ready.push(key);
                     }
-                    return any;
+                    return (any, ACK_NOW);
                 }
                 // Paused until the node's read budget has room (`check_budgets`).
-                ReadGate::Closed | ReadGate::Budget => return any,
+                ReadGate::Closed | ReadGate::Budget => return (any, ACK_NOW),
             }
-            let Some(Io::Link(link)) = self.io.get_mut(key) else { return any };
+            let Some(Io::Link(link)) = self.io.get_mut(key) else { return (any, ACK_NOW) };
             let Link { stream, core, .. } = &mut **link;
             let (result, want) = match core.input() {
-                None => return any,
+                None => return (any, ACK_NOW),
                 Some(Input::Buf(buf)) => {
                     let want = buf.len().min(budget);
                     (stream.read(&mut buf[..want]), want)
@@ -237,7 +242,7 @@ impl Net {
                 Ok(0) => {
                     let actions = core.read(host, &mut self.caches, Instant::now(), 0);
                     self.apply(host, key, actions);
-                    return true;
+                    return (true, ACK_NOW);
                 }
                 Ok(n) => {
                     let actions = core.read(host, &mut self.caches, Instant::now(), n);
@@ -246,25 +251,26 @@ impl Net {
                     let backlog = core.has_backlog();
                     self.apply(host, key, actions);
                     if budget == 0 || backlog {
+                        // The turn ended, not the burst.
                         self.ready.push(key);
-                        return any;
+                        return (any, Some(true));
                     }
                     // A short read emptied the stream: new bytes raise a new event.
                     if n < want && !to_the_end {
                         if let Some(link) = self.link(key) {
                             link.core.read_idle(host);
                         }
-                        return any;
+                        return (any, ACK_NOW);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     core.read_idle(host);
-                    return any;
+                    return (any, ACK_NOW);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.fail(host, key, CloseReason::Io(e.to_string()));
-                    return true;
+                    return (true, ACK_NOW);
                 }
             }
         }

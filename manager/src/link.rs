@@ -391,9 +391,10 @@ struct Burst {
 
 /// What a message that joined a [`Burst`] took lookups to learn: its
 /// actor's cell (it runs here, takes this kind of message, wants no
-/// receipts and has no capacity) and its decoder, as of versions of the directory and the
-/// decoders. The next message for the same actor, of the same kind, as of
-/// the same versions, joins without them: frames come in runs.
+/// receipts and has no capacity) and its decoder, as of versions of the
+/// directory and the decoders. The next message for the same actor, of the
+/// same kind, as of the same versions, joins without them: frames come in
+/// runs.
 struct BurstRun {
     dst: ActorId,
     msg_id: MsgId,
@@ -1731,8 +1732,9 @@ fn on_msg<H: Host + ?Sized>(
         burst.items.push(ToHandle { slot, generation, env, hold: pool.hold(None) });
         return Ok(Delivered::Acked);
     }
-    // (Older than what `get` finds, if the directory changes in between:
-    // then the run below is never continued.)
+    // The directory's version for the run recorded below: if the
+    // directory changes before `get` looks, this one is older than what
+    // `get` found, and that run is never continued (never the wrong way).
     let dir_version = actors.refresh(host);
     let (target, here, local) = match actors.get(host, h.dst) {
         Some(t) => (&t.sender, t.here.as_ref(), true),

@@ -211,7 +211,11 @@ impl Watch {
     /// for them may read again (the first look under).
     pub(crate) fn under(&mut self, now: Instant) -> bool {
         self.next_check = None;
-        self.over_since.is_some() && self.under_since.replace(self.under_since.unwrap_or(now)).is_none()
+        if self.over_since.is_none() || self.under_since.is_some() {
+            return false;
+        }
+        self.under_since = Some(now);
+        true
     }
 
     /// The node is over the budgets `over` at `now`: what to do, if it is
@@ -244,9 +248,7 @@ impl Watch {
         self.cut_read = cut == Some(BudgetKind::ReadBuffers);
         Some(Verdict { pause: over, cut })
     }
-}
 
-impl Watch {
     /// A link holding `held` bytes of the read budget `max_read` was cut
     /// at `now`: the next cut for it waits `grace` times the share of the
     /// budget this one freed. Cuts then free at most about the budget per

@@ -405,15 +405,20 @@ struct BurstRun {
 }
 
 impl Burst {
-    /// The run that frame `h`, read by a link with `inbound`, joins (the
-    /// burst is open, nothing waits in the executor's own queue, the
-    /// actor has not ended), if it continues the last.
+    /// Whether a message for `cell`'s actor, read by a link with
+    /// `inbound`, may join now: the burst is open, the actor has not
+    /// ended, and nothing waits in the executor's own queue.
+    fn admits(&self, cell: &ActorCell, inbound: &Inbound) -> bool {
+        self.open && cell.is_alive() && inbound.executor.backlog() == 0
+    }
+
+    /// The run that frame `h`, read by a link with `inbound`, joins (see
+    /// [`admits`](Self::admits)), if it continues the last.
     fn run_for<H: Host + ?Sized>(&self, host: &H, h: &FrameHeader, inbound: &Inbound) -> Option<&BurstRun> {
-        let run = self.run.as_ref().filter(|r| self.open && r.dst == h.dst && r.msg_id == h.msg_id)?;
+        let run = self.run.as_ref().filter(|r| r.dst == h.dst && r.msg_id == h.msg_id)?;
         let current = run.dir_version == host.nodes().dir_version()
             && run.decoders_version == host.decoders().version()
-            && run.cell.is_alive()
-            && inbound.executor.backlog() == 0;
+            && self.admits(&run.cell, inbound);
         current.then_some(run)
     }
 }
@@ -1781,11 +1786,9 @@ fn on_msg<H: Host + ?Sized>(
         Some(pool) if !route.keeps_hold() => {
             debug_assert!(pool.is_current(), "a link's local pool is its executor's");
             if let Some(cell) = here
-                && burst.open
                 && receipt.is_none()
                 && !cell.is_bounded()
-                && cell.is_alive()
-                && inbound.executor.backlog() == 0
+                && burst.admits(cell, inbound)
             {
                 let (slot, generation) = (cell.slot, cell.generation);
                 burst.items.push(ToHandle { slot, generation, env, hold: pool.hold(None) });

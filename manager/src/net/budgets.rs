@@ -31,8 +31,7 @@ impl Net {
     /// one for the grace, the link holding the most is cut, one every
     /// [`BUDGET_CHECK`](crate::budget::BUDGET_CHECK) (over the read
     /// budget again right after a cut for it, the grace is not waited for
-    /// anew). Under them
-    /// again, they read on.
+    /// anew). Under them again, they read on.
     pub(super) fn check_budgets<H: Host + ?Sized>(&mut self, host: &H) {
         let (mut inbound, mut output, mut largest) = (0, 0, [0; 3]);
         for (_, io) in self.io.iter() {

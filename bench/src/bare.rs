@@ -494,11 +494,9 @@ pub fn same_thread_echo(until: Instant, max: u64) -> Histogram<u64> {
         let start = now_ns();
         let _ = req_tx.send(Box::new(BareReq { counter, req_timestamp_ns: now_ns() }));
         let Some(req) = req_rx.try_recv().ok().and_then(|m| m.downcast::<BareReq>().ok()) else { break };
-        let reply = BareReply {
-            counter: req.counter,
-            req_timestamp_ns: req.req_timestamp_ns,
-            reply_timestamp_ns: now_ns(),
-        };
+        // Moved out of its box, which is freed here, as a handler's is.
+        let BareReq { counter: req_counter, req_timestamp_ns } = *req;
+        let reply = BareReply { counter: req_counter, req_timestamp_ns, reply_timestamp_ns: now_ns() };
         let _ = reply_tx.send(Box::new(reply));
         if reply_rx.try_recv().ok().and_then(|m| m.downcast::<BareReply>().ok()).is_none() {
             break;

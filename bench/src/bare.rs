@@ -508,7 +508,10 @@ pub fn same_thread_echo(until: Instant, max: u64) -> Histogram<u64> {
 
 /// A bare ping-pong between this thread and one it starts. Both sides wait
 /// as an executor with a spin of `spin` does: they poll their channel for
-/// up to `spin`, then block in `recv` (no spin: they block at once).
+/// up to `spin`, then block in `recv` (no spin: they block at once). The
+/// echo thread does what our echo server does, as [`same_thread_echo`]'s
+/// does: it takes the request out of its box and answers with a new,
+/// stamped one, which the asker downcasts.
 pub struct ThreadEcho {
     to: Sender<Box<dyn Any + Send>>,
     from: Receiver<Box<dyn Any + Send>>,
@@ -541,7 +544,10 @@ impl ThreadEcho {
         let (tx, from) = crossbeam_channel::unbounded::<Box<dyn Any + Send>>();
         std::thread::spawn(move || {
             while let Some(m) = recv_polling(&rx, spin) {
-                if tx.send(m).is_err() {
+                let Ok(req) = m.downcast::<BareReq>() else { break };
+                let BareReq { counter, req_timestamp_ns } = *req;
+                let reply = BareReply { counter, req_timestamp_ns, reply_timestamp_ns: now_ns() };
+                if tx.send(Box::new(reply)).is_err() {
                     break;
                 }
             }
@@ -559,7 +565,7 @@ impl ThreadEcho {
             if self.to.send(Box::new(BareReq { counter, req_timestamp_ns: start })).is_err() {
                 break;
             }
-            if recv_polling(&self.from, self.spin).is_none() {
+            if recv_polling(&self.from, self.spin).and_then(|m| m.downcast::<BareReply>().ok()).is_none() {
                 break;
             }
             h.saturating_record(now_ns() - start);

@@ -495,9 +495,9 @@ impl Path for CrossThread {
             "a pinger actor and the echo server on two executors of one manager (default: poll 10 µs, then sleep)"
         };
         let bare = if self.low_latency {
-            "a boxed request through crossbeam channels to an echo thread and back, both sides polling 100 µs before a blocking recv"
+            "a boxed request through crossbeam channels to an echo thread, answered with a new boxed reply, both sides polling 100 µs before a blocking recv"
         } else {
-            "a boxed request through crossbeam channels to an echo thread and back, both sides polling 10 µs before a blocking recv"
+            "a boxed request through crossbeam channels to an echo thread, answered with a new boxed reply, both sides polling 10 µs before a blocking recv"
         };
         (ours, bare)
     }

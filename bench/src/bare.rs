@@ -473,6 +473,19 @@ pub struct BareReq {
     pub req_timestamp_ns: u64,
 }
 
+impl BareReq {
+    /// The reply our echo server would send: the request's counter and
+    /// timestamp, stamped now. Takes the request by value, as a handler
+    /// moves its message out of the box (freeing the box on the way).
+    pub fn answered(self) -> BareReply {
+        BareReply {
+            counter: self.counter,
+            req_timestamp_ns: self.req_timestamp_ns,
+            reply_timestamp_ns: now_ns(),
+        }
+    }
+}
+
 /// The reply of the bare channel baselines.
 pub struct BareReply {
     /// The request's counter.
@@ -494,10 +507,7 @@ pub fn same_thread_echo(until: Instant, max: u64) -> Histogram<u64> {
         let start = now_ns();
         let _ = req_tx.send(Box::new(BareReq { counter, req_timestamp_ns: now_ns() }));
         let Some(req) = req_rx.try_recv().ok().and_then(|m| m.downcast::<BareReq>().ok()) else { break };
-        // Moved out of its box, which is freed here, as a handler's is.
-        let BareReq { counter: req_counter, req_timestamp_ns } = *req;
-        let reply = BareReply { counter: req_counter, req_timestamp_ns, reply_timestamp_ns: now_ns() };
-        let _ = reply_tx.send(Box::new(reply));
+        let _ = reply_tx.send(Box::new(req.answered()));
         if reply_rx.try_recv().ok().and_then(|m| m.downcast::<BareReply>().ok()).is_none() {
             break;
         }
@@ -545,9 +555,7 @@ impl ThreadEcho {
         std::thread::spawn(move || {
             while let Some(m) = recv_polling(&rx, spin) {
                 let Ok(req) = m.downcast::<BareReq>() else { break };
-                let BareReq { counter, req_timestamp_ns } = *req;
-                let reply = BareReply { counter, req_timestamp_ns, reply_timestamp_ns: now_ns() };
-                if tx.send(Box::new(reply)).is_err() {
+                if tx.send(Box::new(req.answered())).is_err() {
                     break;
                 }
             }
